@@ -1,0 +1,4 @@
+/** The command table. Each command lives in its own file in this folder; add it here. */
+import type { Command } from "../command.js";
+
+export const commands: Command[] = [];

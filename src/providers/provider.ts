@@ -1,0 +1,172 @@
+/**
+ * The provider contract. Every place Kiln can run a job — this computer (`local`), a machine the user
+ * owns (`ssh`), a cloud (`lambda`, later runpod, tensordock, …) — implements {@link Provider}, in its own
+ * folder with the same file set: `providers/<name>/{client,provider,schema,index}.ts` (+ `emulator.ts`
+ * for clouds). One contract test suite (`providers/contract.ts`) runs against each of them.
+ *
+ * The contract (after dstack's Compute and pulumi's ResourceProvider):
+ *
+ * - **listOffers(req)** returns what can be rented now that satisfies `req`, with the billed price and
+ *   where capacity exists. Prices are live when the API gives them (`priceSource: "live"`), otherwise
+ *   from the dated catalog. It never launches anything and never throws for "nothing fits" (empty list).
+ * - **launch(req)** is *transactional* and *returns fast*: if it throws, nothing billable exists that
+ *   Kiln does not know about, with one exception the caller must handle — a lost response. For that,
+ *   the caller commits an intent row with `req.intentId` to the ledger *before* calling, and the machine
+ *   carries that id in its name/tag (`kiln-<intentId>`), so {@link Provider.listMachines} finds it later.
+ *   launch does not wait for boot: the machine is usually `pending`; poll {@link Provider.describe}.
+ * - **describe(id)** maps the provider's state onto {@link MachineState} explicitly; a state the mapping
+ *   does not know is `"unknown"`, never guessed. An id the provider no longer knows is `"terminated"`.
+ * - **listMachines()** lists the machines *Kiln* launched (those tagged `kiln-…`). Machines without
+ *   Kiln's tag are never returned, so they can never be touched.
+ * - **terminate(id)** is *idempotent* and *returns fast*: an unknown or already-terminated id returns
+ *   normally. It only asks; the caller polls `describe` until `"terminated"` (the "not yet terminated,
+ *   call me again" signal is simply a state other than terminated).
+ * - Errors are {@link ProviderError}s classified by {@link ProviderErrorKind}, with the scope to block
+ *   when failing over. Credentials come in through the constructor, never from ambient globals.
+ * - Every call takes an AbortSignal and honours it.
+ *
+ * Optional abilities are separate interfaces with type guards ({@link SupportsStop},
+ * {@link SupportsVolumes}, {@link SupportsSpot}), never boolean flags or "not implemented" stubs.
+ */
+
+export type ProviderName = "local" | "ssh" | "lambda" | "runpod" | "tensordock" | "thunder" | "northflank" | "aws" | "gcp" | "azure" | "kubernetes";
+
+/** Kiln's own machine states. */
+export type MachineState =
+  | "pending" // requested, booting; not yet usable
+  | "running" // usable (has an address when it is remote)
+  | "stopping"
+  | "stopped" // not billed for compute (only with SupportsStop)
+  | "terminating"
+  | "terminated" // gone; billing has ended
+  | "unhealthy" // exists and may bill, but is not usable
+  | "unknown";
+
+export interface GpuRequest {
+  /** GPU model names in Kiln's canonical form ("A100-40GB", "H100-80GB", …) or "any". */
+  gpus: readonly string[] | "any";
+  count: number;
+  minVramGb: number;
+  spot: "never" | "allowed" | "prefer";
+  regions?: readonly string[];
+  maxPricePerHour?: number;
+}
+
+export interface Offer {
+  provider: ProviderName;
+  /** The provider's own instance type name, e.g. "gpu_1x_a100_sxm4". */
+  instanceType: string;
+  gpu: string;
+  gpuCount: number;
+  vramGb: number;
+  vcpus?: number;
+  memoryGb?: number;
+  region: string;
+  /** Billed USD per hour (on-demand, or the spot price when spot is true). */
+  pricePerHour: number;
+  spot: boolean;
+  /** Whether the provider says there is capacity now; `undefined` when it does not say. */
+  available: boolean | undefined;
+  priceSource: "live" | "catalog";
+  /** ISO date the price was observed (catalog rows carry their catalog date). */
+  priceDate: string;
+}
+
+export interface LaunchRequest {
+  /** Kiln's intent id, committed to the ledger before launch; the machine's name carries it. */
+  intentId: string;
+  offer: Offer;
+  /** Name of the SSH key registered with the provider (clouds) or the key path (ssh). */
+  sshKeyName?: string;
+  sshPublicKey?: string;
+  fileSystemNames?: readonly string[];
+}
+
+export interface MachineRecord {
+  provider: ProviderName;
+  /** The provider's id for the machine. */
+  id: string;
+  /** The name/tag the provider stores, `kiln-<intentId>` for Kiln's machines. */
+  name: string;
+  intentId: string | undefined;
+  state: MachineState;
+  /** The provider's own state word, kept for the ledger and error messages. */
+  providerState: string;
+  instanceType: string;
+  region: string;
+  pricePerHour: number;
+  ssh?: { host: string; port: number; user: string };
+  launchedAt?: string;
+}
+
+/** Classes of provider failure; the lifecycle decides retry vs failover vs stop by class. */
+export type ProviderErrorKind =
+  | "capacity" // sold out here: fail over to the next offer
+  | "quota" // account limit: fail over to another provider, tell the user how to raise it
+  | "auth" // bad or missing credentials: stop, say how to fix
+  | "rate-limited" // slow down and retry (honour Retry-After)
+  | "transient" // 5xx, timeouts, resets: retry with backoff
+  | "invalid" // the request was wrong (a Kiln bug or a bad spec value): stop
+  | "fatal"; // anything else: stop
+
+/** What to stop trying after this error when failing over. */
+export type BlockScope = "none" | "region" | "instance-type" | "provider";
+
+export class ProviderError extends Error {
+  override readonly name = "ProviderError";
+  readonly provider: ProviderName;
+  readonly kind: ProviderErrorKind;
+  readonly scope: BlockScope;
+  /** HTTP status and the provider's own error code, when there was a response. */
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  readonly retryAfterMs: number | undefined;
+  /** The provider's own advice (Lambda's `suggestion`), shown to the user. */
+  readonly suggestion: string | undefined;
+  constructor(
+    provider: ProviderName,
+    kind: ProviderErrorKind,
+    message: string,
+    opts: { scope?: BlockScope; status?: number; code?: string; retryAfterMs?: number; suggestion?: string; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.provider = provider;
+    this.kind = kind;
+    this.scope = opts.scope ?? "none";
+    this.status = opts.status;
+    this.code = opts.code;
+    this.retryAfterMs = opts.retryAfterMs;
+    this.suggestion = opts.suggestion;
+  }
+}
+
+export interface Provider {
+  readonly name: ProviderName;
+  listOffers(req: GpuRequest, signal: AbortSignal): Promise<Offer[]>;
+  launch(req: LaunchRequest, signal: AbortSignal): Promise<MachineRecord>;
+  describe(id: string, signal: AbortSignal): Promise<MachineRecord>;
+  listMachines(signal: AbortSignal): Promise<MachineRecord[]>;
+  terminate(id: string, signal: AbortSignal): Promise<void>;
+}
+
+export interface SupportsStop {
+  stop(id: string, signal: AbortSignal): Promise<void>;
+  start(id: string, signal: AbortSignal): Promise<void>;
+}
+export interface SupportsVolumes {
+  listVolumes(signal: AbortSignal): Promise<{ id: string; name: string; region: string }[]>;
+  createVolume(name: string, region: string, signal: AbortSignal): Promise<{ id: string; name: string; region: string }>;
+}
+export interface SupportsSpot {
+  /** Seconds of warning the provider gives before reclaiming a spot machine. */
+  readonly spotNoticeSeconds: number;
+}
+
+export const supportsStop = (p: Provider): p is Provider & SupportsStop => "stop" in p && "start" in p;
+export const supportsVolumes = (p: Provider): p is Provider & SupportsVolumes => "listVolumes" in p && "createVolume" in p;
+export const supportsSpot = (p: Provider): p is Provider & SupportsSpot => "spotNoticeSeconds" in p;
+
+/** The name every Kiln machine carries, so reconciliation can find it and never touch anything else. */
+export const machineNameFor = (intentId: string): string => `kiln-${intentId}`;
+export const intentIdFromName = (name: string | null | undefined): string | undefined =>
+  name?.startsWith("kiln-") ? name.slice("kiln-".length) : undefined;

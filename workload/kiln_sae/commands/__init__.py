@@ -1,0 +1,1 @@
+"""One module per ``python -m kiln_sae`` command."""

@@ -1,0 +1,130 @@
+"""Sparse-aware TopK encode and decode with hand-written backward passes.
+
+Dense SAE training costs ~12·d·n FLOPs per token. With TopK only k latents are non-zero per token, so
+everything except the encoder's forward matmul (2·d·n, needed to *choose* the k latents) can touch just the
+k active rows: decode = ``embedding_bag`` over W_dec rows; its backward gathers W_dec rows for ∂values and
+``index_add_``s outer products into ∂W_dec; the encoder's backward writes only the k active columns of
+∂W_enc and builds ∂x with ``embedding_bag`` over W_encᵀ. Total ≈ 2·d·n + 10·k·d (sae_pii.md §5), the
+approach of sparsify's ``fused_encoder.py`` and OpenAI's ``kernels.py``.
+
+The [rows·k, d] outer-product tensors are processed in chunks so memory stays bounded for large d·k.
+``compute_dtype`` (bf16 under mixed precision) is applied explicitly rather than through autocast, since
+custom Functions do not see autocast in their backward; gradients are accumulated and returned in the
+parameters' own dtype (fp32 master weights).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_CHUNK_ELEMENTS = 1 << 24  # max elements of one [rows, k, d] temporary (64 MiB in fp32)
+
+
+def _gather_dot(rows: torch.Tensor, indices: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """out[i, j] = <rows[indices[i, j]], grad[i]>  (rows [n, d], indices [N, k], grad [N, d]) -> [N, k]."""
+    n_rows, k = indices.shape
+    out = torch.empty(n_rows, k, dtype=grad.dtype, device=grad.device)
+    step = max(1, _CHUNK_ELEMENTS // max(1, k * rows.shape[1]))
+    for s in range(0, n_rows, step):
+        picked = rows[indices[s:s + step]]  # [c, k, d]
+        out[s:s + step] = torch.bmm(picked, grad[s:s + step].unsqueeze(-1)).squeeze(-1)
+    return out
+
+
+def _scatter_outer(n: int, indices: torch.Tensor, coeff: torch.Tensor, vecs: torch.Tensor,
+                   dtype: torch.dtype) -> torch.Tensor:
+    """G[m] = Σ_{(i,j): indices[i,j]=m} coeff[i,j] · vecs[i]   -> [n, d] in ``dtype``."""
+    n_rows, k = indices.shape
+    d = vecs.shape[1]
+    grad = torch.zeros(n, d, dtype=dtype, device=vecs.device)
+    step = max(1, _CHUNK_ELEMENTS // max(1, k * d))
+    for s in range(0, n_rows, step):
+        outer = coeff[s:s + step].unsqueeze(-1).to(dtype) * vecs[s:s + step].unsqueeze(1).to(dtype)
+        grad.index_add_(0, indices[s:s + step].reshape(-1), outer.reshape(-1, d))
+    return grad
+
+
+class SparseDecode(torch.autograd.Function):
+    """recon[i] = Σ_j values[i, j] · W_dec[indices[i, j]]   (no bias)."""
+
+    @staticmethod
+    def forward(ctx, values, indices, W_dec, compute_dtype):  # type: ignore[override]
+        dt = compute_dtype or W_dec.dtype
+        w = W_dec.to(dt)
+        v = values.to(dt)
+        ctx.save_for_backward(values, indices, W_dec)
+        ctx.dt = dt
+        return F.embedding_bag(indices, w, per_sample_weights=v, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        values, indices, W_dec = ctx.saved_tensors
+        dt = ctx.dt
+        g = grad_out.to(dt)
+        grad_values = grad_W = None
+        if ctx.needs_input_grad[0]:
+            grad_values = _gather_dot(W_dec.to(dt), indices, g).to(values.dtype)
+        if ctx.needs_input_grad[2]:
+            grad_W = _scatter_outer(W_dec.shape[0], indices, values, g, W_dec.dtype)
+        return grad_values, None, grad_W, None
+
+
+class EncodeAt(torch.autograd.Function):
+    """pre[i, j] = <x[i], W_enc[:, indices[i, j]]> + b_enc[indices[i, j]] for the chosen latents only.
+
+    ``pre_dense`` (the full x @ W_enc + b_enc, already computed to pick the indices) is gathered from instead
+    of recomputing the k dot products; the backward writes only the chosen columns of ∂W_enc."""
+
+    @staticmethod
+    def forward(ctx, x, W_enc, b_enc, indices, pre_dense, compute_dtype):  # type: ignore[override]
+        dt = compute_dtype or W_enc.dtype
+        if pre_dense is not None:
+            out = pre_dense.gather(1, indices)
+        else:
+            out = _gather_dot(W_enc.t().to(dt), indices, x.to(dt)) + b_enc.to(dt)[indices]
+        ctx.save_for_backward(x, W_enc, indices)
+        ctx.dt = dt
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_pre):  # type: ignore[override]
+        x, W_enc, indices = ctx.saved_tensors
+        dt = ctx.dt
+        g = grad_pre.to(dt)
+        grad_x = grad_W = grad_b = None
+        if ctx.needs_input_grad[0]:
+            w_t = W_enc.t().contiguous().to(dt)  # [n, d]: rows = latents' encoder directions
+            grad_x = F.embedding_bag(indices, w_t, per_sample_weights=g, mode="sum").to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_W = _scatter_outer(W_enc.shape[1], indices, g, x.to(dt), W_enc.dtype).t()
+        if ctx.needs_input_grad[2]:
+            grad_b = torch.zeros(W_enc.shape[1], dtype=W_enc.dtype, device=g.device)
+            grad_b.index_add_(0, indices.reshape(-1), g.reshape(-1).to(W_enc.dtype))
+        return grad_x, grad_W, grad_b, None, None, None
+
+
+def sparse_decode(values: torch.Tensor, indices: torch.Tensor, W_dec: torch.Tensor,
+                  compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+    return SparseDecode.apply(values, indices, W_dec, compute_dtype)
+
+
+def dense_pre_acts(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor,
+                   compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """x @ W_enc + b_enc without autograd: the one dense matmul (2·d·n), used only to choose latents."""
+    dt = compute_dtype or W_enc.dtype
+    with torch.no_grad():
+        return torch.addmm(b_enc.to(dt), x.detach().to(dt), W_enc.detach().to(dt))
+
+
+def encode_at(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, indices: torch.Tensor,
+              pre_dense: torch.Tensor | None = None, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+    return EncodeAt.apply(x, W_enc, b_enc, indices, pre_dense, compute_dtype)
+
+
+def topk_encode(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: int,
+                compute_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(values [N,k] = relu of the top-k pre-activations, indices [N,k], pre_acts [N,n] without grad)."""
+    pre = dense_pre_acts(x, W_enc, b_enc, compute_dtype)
+    indices = pre.topk(k, dim=-1, sorted=False).indices
+    values = torch.relu(encode_at(x, W_enc, b_enc, indices, pre, compute_dtype))
+    return values, indices, pre

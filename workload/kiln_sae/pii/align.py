@@ -1,0 +1,112 @@
+"""Character spans <-> per-token BIO tags, using the tokenizer's character offsets.
+
+Tokens are matched to spans by overlap, so sub-word pieces, emoji, CJK and combining marks (which a fast
+tokenizer may merge, split or map to [UNK]) all take the label of the characters they cover. Decoding goes
+the other way: consecutive tagged tokens become one span, a word split into sub-words is kept whole, and
+surrounding whitespace and punctuation are trimmed.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kiln_sae.pii.labels import OUTSIDE, Span, begin_tag, inside_tag, is_begin, tag_label
+
+IGNORE = -100  # special and zero-width tokens: no label, excluded from the loss
+_TRIM = " \t\r\n\u00a0,;:!?\"'`()[]{}<>|*"
+
+
+def bio_tags(offsets: np.ndarray, valid: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
+    """``[T]`` int tags. ``offsets`` is ``[T, 2]`` char ranges, ``valid`` is ``[T]`` bool (False for special
+    tokens and padding). A token overlapping span S is B-S if it is the first such token, else I-S."""
+    tags = np.full(len(offsets), OUTSIDE, dtype=np.int64)
+    tags[~valid] = IGNORE
+    tags[(offsets[:, 1] <= offsets[:, 0]) & valid] = IGNORE
+    for span in sorted(spans):
+        hit = np.nonzero(valid & (offsets[:, 0] < span.end) & (offsets[:, 1] > span.start)
+                         & (offsets[:, 1] > offsets[:, 0]))[0]
+        if len(hit) == 0:
+            continue
+        tags[hit] = inside_tag(span.label)
+        tags[hit[0]] = begin_tag(span.label)
+    return tags
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start] in _TRIM:
+        start += 1
+    while end > start and text[end - 1] in _TRIM:
+        end -= 1
+    return start, end
+
+
+def _word_joined(text: str, left_end: int, right_start: int) -> bool:
+    """Two tokens are pieces of one word when nothing separates them and both sides are alphanumeric."""
+    return (left_end == right_start and 0 < left_end < len(text)
+            and text[left_end - 1].isalnum() and text[right_start].isalnum())
+
+
+def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, tags: np.ndarray,
+                 scores: np.ndarray | None = None) -> list[tuple[Span, float]]:
+    """Token tags -> character spans with a score (mean token score). A span continues over I- tags of the
+    same label, and over a B- tag glued to it without a gap (a sub-word the probe tagged B again)."""
+    out: list[tuple[Span, float]] = []
+    idx = [i for i in range(len(tags)) if valid[i] and offsets[i, 1] > offsets[i, 0]]
+    cur: list[int] = []  # token indices of the open span
+    cur_label: str | None = None
+
+    def close() -> None:
+        nonlocal cur, cur_label
+        if cur and cur_label is not None:
+            toks = list(cur)
+            # Keep words whole: pull in untagged sub-word neighbours glued to the span's ends.
+            pos = idx.index(toks[0])
+            while pos > 0 and _word_joined(text, int(offsets[idx[pos - 1], 1]), int(offsets[toks[0], 0])):
+                pos -= 1
+                toks.insert(0, idx[pos])
+            pos = idx.index(toks[-1])
+            while pos + 1 < len(idx) and _word_joined(text, int(offsets[toks[-1], 1]), int(offsets[idx[pos + 1], 0])):
+                pos += 1
+                toks.append(idx[pos])
+            start, end = _trim(text, int(offsets[toks[0], 0]), int(offsets[toks[-1], 1]))
+            if end > start:
+                score = float(np.mean([scores[i] for i in cur])) if scores is not None else 1.0
+                out.append((Span(start, end, cur_label), score))
+        cur, cur_label = [], None
+
+    for i in idx:
+        tag = int(tags[i])
+        label = tag_label(tag) if tag != IGNORE else None
+        if label is None:
+            close()
+            continue
+        if cur and label == cur_label and (not is_begin(tag) or int(offsets[cur[-1], 1]) == int(offsets[i, 0])):
+            cur.append(i)
+            continue
+        close()
+        cur, cur_label = [i], label
+    close()
+    return _dedupe(out)
+
+
+def _dedupe(spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
+    """Word-completion can make neighbouring spans overlap; keep the first of any overlapping pair, extended."""
+    out: list[tuple[Span, float]] = []
+    for span, score in sorted(spans, key=lambda p: p[0]):
+        if out and span.start < out[-1][0].end:
+            prev, prev_score = out[-1]
+            if prev.label == span.label:
+                out[-1] = (Span(prev.start, max(prev.end, span.end), prev.label), max(prev_score, score))
+            continue
+        out.append((span, score))
+    return out
+
+
+def predict_tags(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """``probs [T, n_tags]`` -> (tags, entity score). A token is an entity when P(not O) >= threshold; its
+    tag is then the most probable non-O tag. Lower thresholds trade precision for recall."""
+    entity = 1.0 - probs[:, OUTSIDE]
+    best = np.argmax(probs[:, 1:], axis=1) + 1 if probs.shape[1] > 1 else np.zeros(len(probs), dtype=np.int64)
+    tags = np.where(entity >= threshold, best, OUTSIDE)
+    return tags, entity

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fakeNvidiaSmiEnv } from "../../../test/fixtures/nvidia-smi/fake.js";
+import { fakeNvidiaSmiEnv } from "./testing/fake-nvidia-smi.js";
 import { type Exec, localExec } from "../../remote/exec.js";
 import { canonicalGpuName, resolveGpuAlias } from "./names.js";
 import { probeGpus } from "./probe.js";

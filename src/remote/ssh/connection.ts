@@ -1,0 +1,359 @@
+/**
+ * One SSH connection to a machine, reused for many commands (each command is a channel), with host-key
+ * pinning, connect retries until a deadline, keepalive and automatic reconnect.
+ *
+ * {@link SshConnection} implements {@link Exec}, so the verification checklist, remote setup and the GPU
+ * probe run over SSH exactly as they run locally. A command that was running when the connection
+ * dropped rejects with `ssh-disconnected` (it is not re-run: commands are not assumed idempotent); the
+ * next command reconnects first. Long-lived work belongs in a persistent run (src/remote/session), which
+ * survives the drop.
+ *
+ * @example
+ *   const conn = await SshConnection.open(
+ *     { host: "203.0.113.7", user: "ubuntu", privateKey: readFileSync(keyPath), hostKeyAlias: "lambda-0b1c" },
+ *     { knownHosts: new KnownHosts(paths.knownHosts), timeoutMs: 300_000, logger },
+ *   );
+ *   const { code, stdout } = await conn.run(["nvidia-smi", "-L"]);
+ *   conn.close();
+ */
+import { Client, type ClientChannel, type SFTPWrapper, utils } from "ssh2";
+import { AbortedError, DeadlineError, KilnError, UserError } from "../../core/errors.js";
+import { sleep } from "../../core/deadline.js";
+import { type Logger, nullLogger } from "../../core/logger.js";
+import type { Exec, ExecOptions, ExecResult } from "../exec.js";
+import { commandLine } from "./command-line.js";
+import { hostPortAlias, type KnownHosts } from "./known-hosts.js";
+import { backoffMs, isAuthFailure, isRetryableConnectError } from "./retry.js";
+
+export interface SshTarget {
+  host: string;
+  port?: number;
+  user: string;
+  /** Private key contents (OpenSSH or PEM). */
+  privateKey: Buffer | string;
+  passphrase?: string;
+  /** Pin alias in Kiln's known_hosts: the provider's machine id when known, else `[host]:port`. */
+  hostKeyAlias?: string;
+}
+
+export interface ConnectOptions {
+  knownHosts: KnownHosts;
+  /** Deadline for the first connection, retries included (a fresh cloud machine can take minutes). */
+  timeoutMs?: number;
+  /** Deadline for reconnecting after a drop, before a command gives up. */
+  reconnectTimeoutMs?: number;
+  /** Handshake deadline of one attempt. */
+  attemptTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+export interface StreamOptions extends ExecOptions {
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+}
+
+export interface BufferResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
+// OpenSSH's MaxSessions defaults to 10 channels per connection; stay under it.
+const MAX_CHANNELS = 8;
+const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, SEGV: 11, PIPE: 13, TERM: 15 };
+
+class Slots {
+  private free: number;
+  private waiters: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async take(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiters.push(r));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
+function parseKeyOrThrow(target: SshTarget): void {
+  const parsed = utils.parseKey(target.privateKey, target.passphrase);
+  if (parsed instanceof Error) {
+    throw new UserError(`cannot use the SSH private key for ${target.user}@${target.host}: ${parsed.message}`, {
+      cause: parsed,
+      hint: "point resources.key at an unencrypted OpenSSH/PEM private key, or run `kiln keys` to create Kiln's own",
+    });
+  }
+}
+
+/** One connection attempt: resolves with a ready client, or rejects with the ssh2 error / a pin error. */
+function connectOnce(target: SshTarget, opts: ConnectOptions, alias: string, signal?: AbortSignal): Promise<Client> {
+  const client = new Client();
+  let pinError: KilnError | undefined;
+  return new Promise<Client>((resolve, reject) => {
+    const onAbort = () => {
+      client.destroy();
+      reject(new AbortedError(`SSH connection to ${target.host}`, { cause: signal?.reason }));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const done = () => signal?.removeEventListener("abort", onAbort);
+    client.once("ready", () => {
+      done();
+      resolve(client);
+    });
+    client.once("error", (err) => {
+      done();
+      client.destroy();
+      reject(pinError ?? err);
+    });
+    client.connect({
+      host: target.host,
+      port: target.port ?? 22,
+      username: target.user,
+      privateKey: target.privateKey,
+      ...(target.passphrase === undefined ? {} : { passphrase: target.passphrase }),
+      readyTimeout: opts.attemptTimeoutMs ?? 20_000,
+      keepaliveInterval: opts.keepaliveIntervalMs ?? 15_000,
+      keepaliveCountMax: 4,
+      hostVerifier: (key: Buffer) => {
+        try {
+          const verdict = opts.knownHosts.verify(alias, key);
+          if (verdict === "pinned-now") opts.logger?.info(`pinned the host key of ${alias} (trust on first use)`);
+          return true;
+        } catch (e) {
+          pinError = e instanceof KilnError ? e : new KilnError("host-key-check-failed", String(e), { cause: e });
+          return false;
+        }
+      },
+    });
+  });
+}
+
+/** Connect with retries and backoff until `timeoutMs`; non-retryable errors are thrown at once. */
+async function connectWithRetry(target: SshTarget, opts: ConnectOptions, alias: string, timeoutMs: number): Promise<Client> {
+  const logger = opts.logger ?? nullLogger;
+  const deadline = Date.now() + timeoutMs;
+  const where = `${target.user}@${target.host}:${target.port ?? 22}`;
+  for (let attempt = 0; ; attempt++) {
+    if (opts.signal?.aborted) throw new AbortedError(`SSH connection to ${where}`, { cause: opts.signal.reason });
+    try {
+      return await connectOnce(target, opts, alias, opts.signal);
+    } catch (e) {
+      if (e instanceof KilnError) throw e;
+      if (isAuthFailure(e)) {
+        throw new KilnError(
+          "ssh-auth-failed",
+          `SSH authentication as ${where} failed: the machine does not accept Kiln's key. ` +
+            "Check that the public key shown by `kiln keys` is registered with the provider (or in the host's authorized_keys) and that the user name is right.",
+          { cause: e, details: { where } },
+        );
+      }
+      if (!isRetryableConnectError(e)) {
+        throw new KilnError("ssh-connect-failed", `SSH connection to ${where} failed: ${(e as Error).message}`, { cause: e, details: { where } });
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new DeadlineError(`SSH on ${where} (${attempt + 1} attempts; last: ${(e as Error).message})`, timeoutMs, { cause: e });
+      const wait = Math.min(backoffMs(attempt), left);
+      logger.debug(`SSH to ${where} not ready, retrying`, { attempt: attempt + 1, error: (e as Error).message, waitMs: wait });
+      await sleep(wait, opts.signal);
+    }
+  }
+}
+
+export class SshConnection implements Exec {
+  readonly where: string;
+  readonly alias: string;
+  /** How many times the connection was re-established after a drop. */
+  reconnects = 0;
+  private client: Client | undefined;
+  private connecting: Promise<Client> | undefined;
+  private sftpSession: Promise<SFTPWrapper> | undefined;
+  private closed = false;
+  private readonly slots = new Slots(MAX_CHANNELS);
+  private readonly logger: Logger;
+
+  private constructor(
+    readonly target: SshTarget,
+    private readonly opts: ConnectOptions,
+  ) {
+    this.where = `${target.user}@${target.host}:${target.port ?? 22}`;
+    this.alias = target.hostKeyAlias ?? hostPortAlias(target.host, target.port ?? 22);
+    this.logger = opts.logger ?? nullLogger;
+  }
+
+  /** Connect (retrying until `opts.timeoutMs`, default 5 min) and return the live connection. */
+  static async open(target: SshTarget, opts: ConnectOptions): Promise<SshConnection> {
+    parseKeyOrThrow(target);
+    const conn = new SshConnection(target, opts);
+    await conn.connect(opts.timeoutMs ?? 300_000);
+    return conn;
+  }
+
+  private connect(timeoutMs: number): Promise<Client> {
+    if (this.closed) return Promise.reject(new KilnError("ssh-closed", `SSH connection to ${this.where} was closed`));
+    if (this.client) return Promise.resolve(this.client);
+    if (!this.connecting) {
+      this.connecting = connectWithRetry(this.target, this.opts, this.alias, timeoutMs)
+        .then((client) => {
+          const forget = () => {
+            if (this.client === client) {
+              this.client = undefined;
+              this.sftpSession = undefined;
+              this.logger.debug(`SSH connection to ${this.where} lost`);
+            }
+          };
+          client.on("close", forget);
+          client.on("error", (e) => {
+            this.logger.debug(`SSH connection to ${this.where} error`, { error: e.message });
+            forget();
+          });
+          if (this.closed) client.end();
+          else this.client = client;
+          return client;
+        })
+        .finally(() => {
+          this.connecting = undefined;
+        });
+    }
+    return this.connecting;
+  }
+
+  /** The live client, reconnecting first if the connection dropped. */
+  async ensureConnected(): Promise<Client> {
+    if (this.client) return this.client;
+    // Only reached after a drop: open() makes the first connection itself.
+    const c = await this.connect(this.opts.reconnectTimeoutMs ?? 60_000);
+    this.reconnects++;
+    this.logger.info(`reconnected to ${this.where}`);
+    return c;
+  }
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.stream(argv, opts);
+  }
+
+  /** Like {@link run}, with stdout kept as bytes (file contents, binary-safe log offsets). */
+  async runBuffer(argv: readonly string[], opts: ExecOptions = {}): Promise<BufferResult> {
+    const chunks: Buffer[] = [];
+    const r = await this.stream(argv, { ...opts, onStdout: (c) => chunks.push(c) }, false);
+    return { code: r.code, stdout: Buffer.concat(chunks), stderr: r.stderr };
+  }
+
+  /**
+   * Run argv and hand output to callbacks as it arrives (long commands). Resolves with the exit code and
+   * the collected text (unless `collect` is false, then stdout is "").
+   */
+  async stream(argv: readonly string[], opts: StreamOptions = {}, collect = true): Promise<ExecResult> {
+    const cmd = commandLine(argv, { ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }), ...(opts.env ? { env: opts.env } : {}) });
+    const label = `\`${argv.join(" ")}\` on ${this.where}`;
+    if (opts.signal?.aborted) throw new AbortedError(label, { cause: opts.signal.reason });
+    const release = await this.slots.take();
+    try {
+      const client = this.client ?? (await this.ensureConnected());
+      const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
+      return await new Promise<ExecResult>((resolve, reject) => {
+        let stdout = "";
+        let stderr = "";
+        let exit: number | undefined;
+        let channel: ClientChannel | undefined;
+        let settled = false;
+        const finish = (fn: () => void) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          opts.signal?.removeEventListener("abort", onAbort);
+          fn();
+        };
+        const timer = setTimeout(() => {
+          channel?.close();
+          finish(() => reject(new DeadlineError(label, timeoutMs)));
+        }, timeoutMs);
+        const onAbort = () => {
+          channel?.close();
+          finish(() => reject(new AbortedError(label, { cause: opts.signal?.reason })));
+        };
+        opts.signal?.addEventListener("abort", onAbort, { once: true });
+        client.exec(cmd, (err, ch) => {
+          if (err) {
+            finish(() => reject(new KilnError("ssh-disconnected", `could not start ${label}: ${err.message}`, { cause: err })));
+            return;
+          }
+          channel = ch;
+          if (settled) {
+            ch.close();
+            return;
+          }
+          ch.on("data", (d: Buffer) => {
+            if (collect) stdout += d.toString("utf8");
+            opts.onStdout?.(d);
+          });
+          ch.stderr.on("data", (d: Buffer) => {
+            stderr += d.toString("utf8");
+            opts.onStderr?.(d);
+          });
+          ch.on("exit", (code: number | null, signal?: string) => {
+            exit = code ?? (signal ? 128 + (SIGNALS[signal] ?? 127) : 255);
+          });
+          ch.on("close", () => {
+            if (exit === undefined) {
+              finish(() =>
+                reject(
+                  new KilnError("ssh-disconnected", `the SSH connection dropped while running ${label}`, {
+                    details: { stdoutTail: stdout.slice(-2000), stderrTail: stderr.slice(-2000) },
+                  }),
+                ),
+              );
+            } else {
+              const code = exit;
+              finish(() => resolve({ code, stdout, stderr }));
+            }
+          });
+          ch.end(opts.stdin ?? "");
+        });
+      });
+    } finally {
+      release();
+    }
+  }
+
+  /** The connection's SFTP session (opened once, reopened after a reconnect). */
+  async sftp(): Promise<SFTPWrapper> {
+    const client = this.client ?? (await this.ensureConnected());
+    if (!this.sftpSession) {
+      const p = new Promise<SFTPWrapper>((resolve, reject) => {
+        client.sftp((err, sftp) => (err ? reject(new KilnError("sftp-failed", `SFTP on ${this.where}: ${err.message}`, { cause: err })) : resolve(sftp)));
+      });
+      this.sftpSession = p;
+      p.catch(() => {
+        if (this.sftpSession === p) this.sftpSession = undefined;
+      });
+    }
+    return this.sftpSession;
+  }
+
+  /** Close for good; later commands reject with `ssh-closed`. */
+  close(): void {
+    this.closed = true;
+    this.client?.end();
+    this.client = undefined;
+    this.sftpSession = undefined;
+  }
+}
+
+/** Connect and return an {@link Exec} that runs argv on the machine (the connection itself). */
+export async function sshExec(target: SshTarget, opts: ConnectOptions): Promise<SshConnection> {
+  return SshConnection.open(target, opts);
+}

@@ -1,0 +1,94 @@
+"""Linear per-token probes: one on SAE latents (sparse input, only the k active latents are touched, via
+``nn.EmbeddingBag`` with per-sample weights) and the same probe on raw residual activations (the baseline).
+Both are multinomial logistic regression over BIO tags, trained with class weights so rare PII tags are not
+drowned by "O" (recall matters more than precision for a redactor)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from kiln_sae.pii.align import IGNORE
+
+
+class SparseLinearProbe(nn.Module):
+    """logits = Σ_j value_j · W[index_j] + b, over the k active latents of each token."""
+
+    def __init__(self, n_features: int, n_tags: int) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(n_features, n_tags, mode="sum")
+        nn.init.zeros_(self.bag.weight)
+        self.bias = nn.Parameter(torch.zeros(n_tags))
+
+    def forward(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        return self.bag(indices, per_sample_weights=values) + self.bias
+
+
+class DenseLinearProbe(nn.Module):
+    """logits = W · standardise(x) + b; mean and std come from the training tokens and are saved with it."""
+
+    def __init__(self, n_features: int, n_tags: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_tags)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear((x - self.mean) / self.std)
+
+
+@dataclass
+class ProbeTraining:
+    epochs: int = 30
+    lr: float = 1e-2
+    batch_size: int = 1024
+    weight_decay: float = 1e-5
+    class_weight_power: float = 0.5  # weight_c ∝ (1/freq_c)^power; 0.5 is a softened inverse frequency
+    seed: int = 0
+
+
+def class_weights(tags: torch.Tensor, n_tags: int, power: float) -> torch.Tensor:
+    counts = torch.bincount(tags[tags != IGNORE], minlength=n_tags).float()
+    w = torch.where(counts > 0, (counts.sum() / counts.clamp(min=1)) ** power, torch.zeros_like(counts))
+    return w / w[counts > 0].mean()
+
+
+def train_probe(probe: nn.Module, inputs: tuple[torch.Tensor, ...], tags: torch.Tensor, n_tags: int,
+                cfg: ProbeTraining) -> list[float]:
+    """Minibatch Adam over tokens. ``inputs`` are row-aligned tensors (values+indices, or dense x).
+    Returns the mean loss per epoch."""
+    keep = tags != IGNORE
+    inputs = tuple(t[keep] for t in inputs)
+    tags = tags[keep]
+    if isinstance(probe, DenseLinearProbe):
+        x = inputs[0]
+        probe.mean.copy_(x.mean(0))
+        probe.std.copy_(x.std(0).clamp(min=1e-6))
+    weights = class_weights(tags, n_tags, cfg.class_weight_power)
+    opt = torch.optim.Adam(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n = len(tags)
+    steps = max(1, math.ceil(n / cfg.batch_size)) * cfg.epochs
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    losses = []
+    probe.train()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            logits = probe(*(t[idx] for t in inputs))
+            loss = F.cross_entropy(logits, tags[idx], weight=weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(idx)
+        losses.append(total / max(n, 1))
+    probe.eval()
+    return losses

@@ -1,0 +1,72 @@
+/**
+ * Fault injection for the emulator, by probability or scripted ("the next N matching calls"):
+ *
+ * - `error-5xx`: answer 5xx with `provider/internal-unavailable`, doing nothing.
+ * - `slow`: wait `delayMs`, then handle the request normally.
+ * - `hang`: never answer (the client's timeout must fire); the request is not handled.
+ * - `lost-response`: handle the request (a launch really creates the instance), then destroy the
+ *   connection instead of answering — the "launch succeeded but the response was lost" case.
+ * - `rate-limit`: answer 429 with Retry-After, doing nothing.
+ */
+
+export type FaultKind = "error-5xx" | "slow" | "hang" | "lost-response" | "rate-limit";
+
+export interface FaultRule {
+  kind: FaultKind;
+  /** Which requests: `method` exact ("POST"), `path` under /api/v1, exact or ending in `*` as a prefix. */
+  match?: { method?: string; path?: string };
+  /** Chance per matching request; default 1. */
+  probability?: number;
+  /** Fire at most this many times (scripted faults); default unlimited. */
+  times?: number;
+  delayMs?: number;
+  status?: number;
+}
+
+/** Deterministic PRNG (mulberry32), so a seeded fault run is reproducible. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class FaultPlan {
+  readonly #rules: { rule: FaultRule; fired: number }[] = [];
+  constructor(
+    rules: readonly FaultRule[],
+    private readonly random: () => number,
+  ) {
+    for (const r of rules) this.add(r);
+  }
+
+  add(rule: FaultRule): void {
+    this.#rules.push({ rule, fired: 0 });
+  }
+
+  clear(): void {
+    this.#rules.length = 0;
+  }
+
+  /** The first rule that matches and fires for this request, if any. */
+  pick(method: string, path: string): FaultRule | undefined {
+    for (const entry of this.#rules) {
+      const { rule } = entry;
+      if (rule.times !== undefined && entry.fired >= rule.times) continue;
+      if (rule.match?.method && rule.match.method.toUpperCase() !== method) continue;
+      if (rule.match?.path && !pathMatches(rule.match.path, path)) continue;
+      if (this.random() >= (rule.probability ?? 1)) continue;
+      entry.fired++;
+      return rule;
+    }
+    return undefined;
+  }
+}
+
+function pathMatches(pattern: string, path: string): boolean {
+  return pattern.endsWith("*") ? path.startsWith(pattern.slice(0, -1)) : pattern === path;
+}

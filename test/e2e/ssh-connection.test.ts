@@ -5,11 +5,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KilnError } from "../../core/errors.js";
-import { startSshd, sshdAvailable, type TestSshd } from "../../../test/helpers/sshd.js";
-import { SshConnection, type SshTarget } from "./connection.js";
-import { KnownHosts } from "./known-hosts.js";
-import { runChecked } from "./run-checked.js";
+import { KilnError } from "../../src/core/errors.js";
+import { startSshd, sshdAvailable, type TestSshd } from "../helpers/sshd.js";
+import { SshConnection, type SshTarget } from "../../src/remote/ssh/connection.js";
+import { KnownHosts } from "../../src/remote/ssh/known-hosts.js";
+import { runChecked } from "../../src/remote/ssh/run-checked.js";
 
 const targetOf = (s: TestSshd): SshTarget => ({ host: s.host, port: s.port, user: s.user, privateKey: s.clientKey });
 

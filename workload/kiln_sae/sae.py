@@ -86,8 +86,9 @@ class SparseAutoencoder(nn.Module):
         fvu = sq / total_var
         aux = self._aux_loss(xc, pre, (x - recon).detach(), dead_mask, total_var)
         active = values > 0
-        fired = torch.zeros(self.n_latents, dtype=torch.bool, device=x.device)
-        fired[indices[active]] = True
+        # index_add_ instead of boolean-mask indexing: no host sync on GPU.
+        fired = torch.zeros(self.n_latents, device=x.device).index_add_(
+            0, indices.reshape(-1), active.reshape(-1).float()) > 0
         return SaeOutput(recon=recon, values=values, indices=indices, pre_acts=pre, aux_loss=aux,
                          loss=fvu + self.aux_k_coefficient * aux, mse=sq / err.numel(), fvu=fvu,
                          l0=active.sum(-1).float().mean(), l1=None, fired=fired)

@@ -1,0 +1,146 @@
+"""The detector artefact and its inference path.
+
+A detector directory holds ``detector.json`` (format version, system, label map, base model reference,
+layer, thresholds, SAE reference with sha256), ``probe.safetensors``, and for the SAE system a copy of the
+SAE (``sae/``) so the directory is self-contained. ``Detector.spans_from_features`` is the one decoding path
+used by evaluation and by ``detect``, so reported F1 is the F1 of what ships.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from kiln_sae.errors import DataError
+from kiln_sae.pii.align import decode_spans, predict_tags
+from kiln_sae.pii.features import FeatureSource, TokenFeatures
+from kiln_sae.pii.labels import LABELS, TAGS, Span
+from kiln_sae.pii.probe import DenseLinearProbe, SparseLinearProbe
+
+FORMAT = "kiln-pii-detector"
+FORMAT_VERSION = 1
+RELU_TOP = 64  # a relu SAE has no k: its 64 strongest latents per token feed the sparse probe
+
+
+@dataclass
+class DetectorSpec:
+    system: str  # "sae_probe" | "raw_probe"
+    base_model: str
+    layer: int
+    context_size: int
+    model_kind: str = "auto"
+    threshold: float = 0.5
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
+    tags: list[str] = field(default_factory=lambda: list(TAGS))
+    n_features: int = 0
+    act_scale: float = 1.0
+    sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
+    format: str = FORMAT
+    version: int = FORMAT_VERSION
+
+
+def sae_features(sae: Any, acts: torch.Tensor, act_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values [T,k], indices [T,k]) of the SAE latents of raw activations ``acts``."""
+    with torch.no_grad():
+        x = acts * act_scale
+        if getattr(sae, "k", None):
+            values, indices = sae.encode(x)
+        else:
+            dense = sae.encode_dense(x)
+            values, indices = dense.topk(min(RELU_TOP, dense.shape[1]), dim=1)
+    return values.float(), indices.long()
+
+
+class Detector:
+    def __init__(self, spec: DetectorSpec, probe: torch.nn.Module, source: FeatureSource | None = None,
+                 sae: Any = None) -> None:
+        self.spec, self.probe, self.sae = spec, probe, sae
+        self._source = source
+
+    @property
+    def source(self) -> FeatureSource:
+        if self._source is None:
+            self._source = FeatureSource(self.spec.base_model, self.spec.layer, context_size=self.spec.context_size,
+                                         model_kind=self.spec.model_kind)
+        return self._source
+
+    def probs(self, feats: TokenFeatures) -> np.ndarray:
+        with torch.no_grad():
+            if self.spec.system == "sae_probe":
+                logits = self.probe(*sae_features(self.sae, feats.acts, self.spec.act_scale))
+            else:
+                logits = self.probe(feats.acts)
+            return torch.softmax(logits, dim=-1).numpy()
+
+    def spans_from_features(self, text: str, feats: TokenFeatures, threshold: float | None = None,
+                            probs: np.ndarray | None = None) -> list[tuple[Span, float]]:
+        p = self.probs(feats) if probs is None else probs
+        tags, score = predict_tags(p, self.spec.threshold if threshold is None else threshold)
+        return decode_spans(text, feats.offsets, feats.valid, tags, score)
+
+    def detect(self, texts: list[str]) -> list[list[tuple[Span, float]]]:
+        feats = self.source.extract(texts)
+        return [self.spans_from_features(t, f) for t, f in zip(texts, feats, strict=True)]
+
+    # ---- artefact ------------------------------------------------------------------------------------
+    def save(self, out_dir: str | Path, sae_dir: str | Path | None = None) -> list[Path]:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = []
+        save_file({k: v.contiguous() for k, v in self.probe.state_dict().items()}, str(out / "probe.safetensors"))
+        files.append(out / "probe.safetensors")
+        if self.spec.system == "sae_probe" and sae_dir is not None:
+            from kiln_sae.checkpoint import sha256_file
+
+            dst = out / "sae"
+            dst.mkdir(exist_ok=True)
+            for name in ("sae.safetensors", "meta.json"):
+                shutil.copyfile(Path(sae_dir) / name, dst / name)
+                files.append(dst / name)
+            self.spec.sae = {"path": "sae", "source": str(sae_dir), "sha256": sha256_file(dst / "sae.safetensors")}
+        (out / "detector.json").write_text(json.dumps(asdict(self.spec), indent=2) + "\n", encoding="utf-8")
+        files.append(out / "detector.json")
+        return files
+
+
+def load_detector(path: str | Path, source: FeatureSource | None = None) -> Detector:
+    d = Path(path)
+    try:
+        raw = json.loads((d / "detector.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{d}: not a detector directory (detector.json unreadable: {e}); "
+                        f"train one with `python -m kiln_sae probe --config FILE`") from e
+    if raw.get("format") != FORMAT or raw.get("version") != FORMAT_VERSION:
+        raise DataError(f"{d}/detector.json: format {raw.get('format')!r} v{raw.get('version')!r} is not "
+                        f"{FORMAT} v{FORMAT_VERSION}")
+    known = set(DetectorSpec.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise DataError(f"{d}/detector.json: unknown keys {sorted(unknown)}")
+    spec = DetectorSpec(**raw)
+    if spec.system not in ("sae_probe", "raw_probe") or spec.tags != list(TAGS):
+        raise DataError(f"{d}/detector.json: system {spec.system!r} or tag set does not match this kiln_sae")
+    state = load_file(str(d / "probe.safetensors"))
+    sae = None
+    if spec.system == "sae_probe":
+        from kiln_sae.checkpoint import load_sae, sha256_file
+
+        if not spec.sae:
+            raise DataError(f"{d}/detector.json: an sae_probe detector needs an 'sae' entry")
+        sae_path = d / spec.sae["path"]
+        if sha256_file(sae_path / "sae.safetensors") != spec.sae.get("sha256"):
+            raise DataError(f"{sae_path}: SAE weights do not match the sha256 recorded in detector.json")
+        sae, _meta = load_sae(sae_path)
+        sae.eval()
+        probe: torch.nn.Module = SparseLinearProbe(spec.n_features, len(TAGS))
+    else:
+        probe = DenseLinearProbe(spec.n_features, len(TAGS))
+    probe.load_state_dict(state)
+    probe.eval()
+    return Detector(spec, probe, source, sae)

@@ -1,4 +1,5 @@
 /** The command table. Each command lives in its own file in this folder; add it here. */
 import type { Command } from "../command.js";
+import { offersCommand } from "./offers.js";
 
-export const commands: Command[] = [];
+export const commands: Command[] = [offersCommand];

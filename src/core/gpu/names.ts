@@ -14,6 +14,7 @@ export interface GpuModel {
 
 export const GPU_MODELS: readonly GpuModel[] = [
   { name: "H200-141GB", vramGb: 141, bf16Tflops: 989, smiPatterns: ["h200"] },
+  { name: "GH200-96GB", vramGb: 96, bf16Tflops: 989, smiPatterns: ["gh200"] },
   { name: "H100-80GB", vramGb: 80, bf16Tflops: 989, smiPatterns: ["h100"] },
   { name: "A100-80GB", vramGb: 80, bf16Tflops: 312, smiPatterns: ["a100"] },
   { name: "A100-40GB", vramGb: 40, bf16Tflops: 312, smiPatterns: ["a100"] },

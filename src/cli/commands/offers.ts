@@ -1,0 +1,65 @@
+/** `kiln offers`: what a GPU costs where, from the dated catalog (live prices where a provider has them). */
+import { UserError } from "../../core/errors.js";
+import { defineCommand } from "../command.js";
+
+/** A positive number from a flag, or a UserError naming the flag. */
+export function numberFlag(name: string, raw: unknown, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new UserError(`--${name}: expected a positive number, got "${String(raw)}"`, { exitCode: 2 });
+  }
+  return n;
+}
+
+export const offersCommand = defineCommand({
+  name: "offers",
+  summary: "List GPU offers by price: provider, instance, VRAM, $/h and the cost for a run",
+  options: {
+    gpu: { type: "string", description: "GPU name or alias, comma-separated (A100, a100-40, H100, 4090)", placeholder: "NAME" },
+    "min-vram": { type: "string", description: "Minimum memory per GPU in GB", placeholder: "GB" },
+    hours: { type: "string", description: "Hours to price the run for (default 12, the runbook's run)", placeholder: "H" },
+    spot: { type: "boolean", description: "Include spot/preemptible offers" },
+    provider: { type: "string", description: "Only these providers, comma-separated", placeholder: "NAMES" },
+    json: { type: "boolean", description: "Print the offers as JSON" },
+  },
+  details: "Prices marked `catalog` come from the dated catalog (runbook.md, providers.md); `vs base` compares with the cheapest\non-demand offer from a reliable provider (budget providers like Thunder and TensorDock may lack capacity or features).",
+  async handler(ctx, args) {
+    const { findOffers, baselineOf, OFFER_HEADER, offerRow, renderTable, CATALOG_DATE } = await import("../../core/catalog/index.js");
+    const { PROVIDER_NAMES } = await import("../../core/spec/job-spec.js");
+    const v = args.values;
+    const list = (raw: unknown) => (typeof raw === "string" ? raw.split(",").map((s) => s.trim()).filter((s) => s !== "") : undefined);
+    const providers = list(v["provider"]);
+    const badProvider = providers?.find((p) => !(PROVIDER_NAMES as readonly string[]).includes(p));
+    if (badProvider !== undefined) throw new UserError(`--provider: unknown provider "${badProvider}"`, { exitCode: 2, hint: `known: ${PROVIDER_NAMES.join(", ")}` });
+    const hours = numberFlag("hours", v["hours"], 12);
+    const { offers, warnings } = await findOffers(
+      {
+        gpus: list(v["gpu"]) ?? "any",
+        count: 1,
+        minVramGb: numberFlag("min-vram", v["min-vram"], 1),
+        spot: v["spot"] === true ? "allowed" : "never",
+        ...(providers ? { providers: providers as (typeof PROVIDER_NAMES)[number][] } : {}),
+      },
+      { signal: ctx.signal },
+    );
+    for (const w of warnings) ctx.logger.warn(w);
+    const baseline = baselineOf(offers);
+    if (v["json"] === true) {
+      ctx.io.out(`${JSON.stringify({ hours, baseline: baseline ?? null, offers }, null, 2)}\n`);
+      return 0;
+    }
+    if (offers.length === 0) {
+      ctx.io.out("No offers match. Loosen --gpu/--min-vram/--provider, or run `kiln offers` to see everything.\n");
+      return 1;
+    }
+    const rows = offers.map((o) => offerRow(o, hours, baseline?.pricePerHour));
+    const header = OFFER_HEADER.map((h) => (h === "cost" ? `cost ${hours}h` : h));
+    ctx.io.out(`${renderTable(header, rows)}\n\n`);
+    if (baseline) ctx.io.out(`Baseline: ${baseline.provider} ${baseline.instanceType} at $${baseline.pricePerHour.toFixed(2)}/h (cheapest reliable on-demand offer).\n`);
+    if (offers.some((o) => o.priceSource === "catalog")) {
+      ctx.io.out(`Catalog prices are from ${CATALOG_DATE}; check them before a long run, live prices replace them once a provider is configured.\n`);
+    }
+    return 0;
+  },
+});

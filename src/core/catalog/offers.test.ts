@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import type { Offer } from "../../providers/provider.js";
+import { baselineOf, findOffers } from "./offers.js";
+import { CATALOG, PROVIDER_TIER } from "./rows.js";
+
+const liveLambda: Offer = {
+  provider: "lambda",
+  instanceType: "gpu_1x_a100_sxm4",
+  gpu: "A100-40GB",
+  gpuCount: 1,
+  vramGb: 40,
+  region: "us-east-1",
+  pricePerHour: 1.1,
+  spot: false,
+  available: true,
+  priceSource: "live",
+  priceDate: "2026-11-28",
+};
+
+describe("catalog", () => {
+  it("dates and sources every row, and prices the runbook's A100 40GB table exactly", () => {
+    for (const r of CATALOG) {
+      expect(r.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      expect(r.source.length).toBeGreaterThan(0);
+      expect(PROVIDER_TIER[r.provider]).toBeDefined();
+    }
+    const a100 = Object.fromEntries(CATALOG.filter((r) => r.gpu === "A100-40GB" && r.provider !== "runpod").map((r) => [r.provider, r.pricePerHour]));
+    expect(a100).toEqual({ lambda: 1.29, thunder: 0.66, tensordock: 0.75, northflank: 1.42, aws: 3.02, gcp: 3.67, azure: 3.4 });
+  });
+});
+
+describe("findOffers", () => {
+  it("matches both A100s for the alias A100 and respects min VRAM", async () => {
+    const all = await findOffers({ gpus: ["A100"], count: 1, minVramGb: 1, spot: "never" });
+    expect(new Set(all.offers.map((o) => o.gpu))).toEqual(new Set(["A100-40GB", "A100-80GB"]));
+    const big = await findOffers({ gpus: ["A100"], count: 1, minVramGb: 60, spot: "never" });
+    expect(big.offers.every((o) => o.gpu === "A100-80GB")).toBe(true);
+  });
+
+  it("lets a live source replace a provider's catalog rows", async () => {
+    const { offers, warnings } = await findOffers(
+      { gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never", providers: ["lambda", "aws"] },
+      { live: { lambda: async (req) => (req.minVramGb <= 40 ? [liveLambda] : []) } },
+    );
+    expect(warnings).toEqual([]);
+    expect(offers.map((o) => [o.provider, o.instanceType, o.pricePerHour, o.priceSource])).toEqual([
+      ["lambda", "gpu_1x_a100_sxm4", 1.1, "live"],
+      ["aws", "p4d.xlarge", 3.02, "catalog"],
+    ]);
+  });
+
+  it("falls back to the catalog with a warning when a live source fails", async () => {
+    const { offers, warnings } = await findOffers(
+      { gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never", providers: ["lambda"] },
+      {
+        live: {
+          lambda: async () => {
+            throw new Error("HTTP 503");
+          },
+        },
+      },
+    );
+    expect(warnings).toEqual(["lambda: live prices unavailable (HTTP 503); using the catalog"]);
+    expect(offers.map((o) => [o.instanceType, o.priceSource])).toEqual([["gpu_1x_a100", "catalog"]]);
+  });
+
+  it("caps the price and picks the reliable baseline", async () => {
+    const { offers } = await findOffers({ gpus: "any", count: 1, minVramGb: 40, spot: "allowed", maxPricePerHour: 1.3 });
+    expect(offers.every((o) => o.pricePerHour <= 1.3)).toBe(true);
+    expect(offers.some((o) => o.spot)).toBe(true);
+    expect(baselineOf(offers)).toMatchObject({ provider: "lambda", instanceType: "gpu_1x_a6000", pricePerHour: 0.8 });
+  });
+});

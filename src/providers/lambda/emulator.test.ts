@@ -1,0 +1,112 @@
+// Every endpoint Kiln uses, driven through the real client against the real emulator, with every
+// request and response validated against Lambda's OpenAPI spec.
+import { afterEach, describe, expect, it } from "vitest";
+import { checkedLambdaClient, lambdaSpec } from "../../../test/helpers/openapi.js";
+import { ProviderError } from "../provider.js";
+import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
+
+const signal = new AbortController().signal;
+const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
+let emu: LambdaEmulator | undefined;
+afterEach(async () => {
+  await emu?.close();
+  emu = undefined;
+});
+
+async function rejection(p: Promise<unknown>): Promise<ProviderError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(ProviderError);
+  return e as ProviderError;
+}
+
+describe("Lambda emulator, spec-validated", () => {
+  it("serves every endpoint Kiln uses in the spec's shapes", async () => {
+    emu = await startLambdaEmulator({ bootDelayMs: 0, terminateDelayMs: 30, terminatedVisibleMs: 60_000 });
+    const { client, check } = checkedLambdaClient(emu);
+
+    const types = await client.listInstanceTypes(signal);
+    expect(types["gpu_1x_a100"]?.instance_type.price_cents_per_hour).toBe(129);
+    expect(types["gpu_8x_h100_sxm5"]?.regions_with_capacity_available).toEqual([]);
+
+    const key = await client.addSshKey("kiln-key", PUB, signal);
+    const generated = await client.addSshKey("generated", undefined, signal);
+    expect(generated.private_key).toMatch(/BEGIN PRIVATE KEY/);
+    expect(generated.public_key).toMatch(/^ssh-ed25519 AAAA/);
+    expect((await client.listSshKeys(signal)).map((k) => k.name)).toEqual(["kiln-key", "generated"]);
+    expect(await client.ensureSshKey("kiln-key", `${PUB} other-comment`, signal)).toMatchObject({ id: key.id });
+    await client.deleteSshKey(generated.id, signal);
+
+    const fs = await client.createFileSystem("kilnckpt", "us-west-1", signal);
+    expect((await client.listFileSystems(signal)).map((f) => f.name)).toEqual(["kilnckpt"]);
+
+    const [id] = await client.launchInstance(
+      { region_name: "us-west-1", instance_type_name: "gpu_1x_a100", ssh_key_names: ["kiln-key"], name: "kiln-abc", file_system_names: ["kilnckpt"] },
+      signal,
+    );
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    const inst = await client.getInstance(id!, signal);
+    expect(inst).toMatchObject({ name: "kiln-abc", status: "active", ip: "127.0.0.1", file_system_names: ["kilnckpt"] });
+    expect((await client.listInstances(signal)).map((i) => i.id)).toEqual([id]);
+    expect((await client.renameInstance(id!, "kiln-renamed", signal)).name).toBe("kiln-renamed");
+    expect((await client.restartInstances([id!], signal))[0]?.id).toBe(id);
+    expect((await client.listImages(signal)).length).toBeGreaterThan(0);
+    const rules = [{ protocol: "tcp" as const, port_range: [22, 22] as [number, number], source_network: "203.0.113.0/24", description: "ssh" }];
+    expect(await client.setFirewallRules(rules, signal)).toEqual(rules);
+    expect(await client.listFirewallRules(signal)).toEqual(rules);
+
+    expect((await rejection(client.deleteFileSystem(fs.id, signal))).code).toBe("filesystems/filesystem-in-use");
+    const terminated = await client.terminateInstances([id!], signal);
+    expect(terminated[0]?.status).toBe("terminating");
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await client.getInstance(id!, signal)).status).toBe("terminated");
+    expect(await client.deleteFileSystem(fs.id, signal)).toEqual([fs.id]);
+
+    // Error answers are spec-shaped too.
+    expect((await rejection(client.getInstance("0".repeat(32), signal))).status).toBe(404);
+    await client.createFileSystem("dup", "us-east-1", signal);
+    expect((await rejection(client.createFileSystem("dup", "us-east-1", signal))).code).toBe("global/duplicate");
+
+    expect(check.violations).toEqual([]);
+    const used = ["listInstanceTypes", "addSSHKey", "listSSHKeys", "deleteSSHKey", "createFilesystem", "listFilesystems", "filesystemDelete", "launchInstance", "getInstance", "listInstances", "postInstance", "restartInstance", "terminateInstance", "listImages", "firewallRulesList", "firewallRulesSet"];
+    expect(used.filter((op) => !check.seen.has(op))).toEqual([]);
+  });
+
+  it("answers launch failures with the spec's codes and statuses", async () => {
+    emu = await startLambdaEmulator({ bootDelayMs: 0, quota: { maxInstances: 1 } });
+    const { client, check } = checkedLambdaClient(emu);
+    await client.addSshKey("k", PUB, signal);
+    const launch = (instance_type_name: string, region_name: string, ssh_key_names: [string] = ["k"]) => client.launchInstance({ region_name, instance_type_name, ssh_key_names }, signal);
+
+    expect(await rejection(launch("gpu_8x_h100_sxm5", "us-west-1"))).toMatchObject({ kind: "capacity", scope: "region", status: 400, code: "instance-operations/launch/insufficient-capacity" });
+    expect(await rejection(launch("gpu_1x_nope", "us-west-1"))).toMatchObject({ kind: "invalid", status: 404, code: "global/object-does-not-exist" });
+    expect(await rejection(launch("gpu_1x_a10", "us-west-1", ["missing"]))).toMatchObject({ status: 404, code: "global/object-does-not-exist" });
+    await launch("gpu_1x_a10", "us-west-1");
+    expect(await rejection(launch("gpu_1x_a10", "us-west-1"))).toMatchObject({ kind: "quota", scope: "provider", code: "global/quota-exceeded" });
+    expect(check.violations).toEqual([]);
+  });
+
+  it("refuses a bad key with 401 global/invalid-api-key, and accepts Basic auth as curl -u sends it", async () => {
+    emu = await startLambdaEmulator();
+    const { client, check } = checkedLambdaClient({ url: emu.url, apiKey: "wrong-key" });
+    expect(await rejection(client.listInstanceTypes(signal))).toMatchObject({ kind: "auth", scope: "provider", status: 401, code: "global/invalid-api-key" });
+    expect(check.violations).toEqual([]);
+    const basic = await fetch(`${emu.url}/instance-types`, { headers: { authorization: `Basic ${Buffer.from(`${emu.apiKey}:`).toString("base64")}` } });
+    expect(basic.status).toBe(200);
+  });
+
+  it("rejects a legacy quantity above 1 like the real API", async () => {
+    emu = await startLambdaEmulator();
+    const res = await fetch(`${emu.url}/instance-operations/launch`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${emu.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ region_name: "us-west-1", instance_type_name: "gpu_1x_a10", ssh_key_names: ["k"], quantity: 2 }),
+    });
+    const body = await res.json();
+    expect(res.status).toBe(400);
+    expect(body).toEqual({ error: { code: "global/invalid-parameters", message: "Requested too many instances." } });
+    expect(lambdaSpec().validateResponse("POST", "/api/v1/instance-operations/launch", 400, body)).toEqual([]);
+  });
+});

@@ -88,18 +88,19 @@ class ActivationExtractor:
         for text in texts:
             chunk.append(text)
             if len(chunk) >= TEXT_CHUNK:
-                total += sum(sum(not s for s in w.special) for w in self._training_windows(chunk))
+                total += sum(sum(not s for s in w.special) for w in self.training_windows(chunk))
                 chunk = []
         if chunk:
-            total += sum(sum(not s for s in w.special) for w in self._training_windows(chunk))
+            total += sum(sum(not s for s in w.special) for w in self.training_windows(chunk))
         return total
 
-    def _training_windows(self, texts: Sequence[str]) -> list[_Window]:
+    def training_windows(self, texts: Sequence[str]) -> list[_Window]:
+        """Consecutive non-overlapping windows of each text, special tokens added (see iter_batches)."""
         enc = self.tok(list(texts), add_special_tokens=False)["input_ids"]
         return [self._wrap(ids[i:i + self.window]) for ids in enc for i in range(0, len(ids), self.window)]
 
     def _chunk_batches(self, texts: Sequence[str], batch_tokens: int) -> Iterator[torch.Tensor]:
-        for batch in pack_by_length(self._training_windows(texts), batch_tokens):
+        for batch in pack_by_length(self.training_windows(texts), batch_tokens):
             hidden, keep = self._forward(batch)
             yield hidden[keep]
 
@@ -160,17 +161,22 @@ class ActivationExtractor:
     @torch.inference_mode()
     def _forward(self, batch: Sequence[_Window]) -> tuple[torch.Tensor, torch.Tensor]:
         """``hidden [B, T, d]`` and ``keep [B, T]`` (real, non-special tokens)."""
-        longest = max(len(w.ids) for w in batch)
-        pad = self.tok.pad_token_id
-        ids = torch.full((len(batch), longest), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), longest), dtype=torch.long)
-        keep = torch.zeros((len(batch), longest), dtype=torch.bool)
-        for row, w in enumerate(batch):
-            ids[row, :len(w.ids)] = torch.tensor(w.ids)
-            mask[row, :len(w.ids)] = 1
-            keep[row, :len(w.ids)] = ~torch.tensor(w.special)
+        ids, mask, keep = batch_tensors(batch, self.tok.pad_token_id)
         hidden = self.loaded.run_to_layer(ids.to(self.device), mask.to(self.device))
         return hidden, keep.to(hidden.device)
+
+
+def batch_tensors(batch: Sequence[_Window], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``keep`` (real, non-special) ``[B, T]`` tensors."""
+    longest = max(len(w.ids) for w in batch)
+    ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    keep = torch.zeros((len(batch), longest), dtype=torch.bool)
+    for row, w in enumerate(batch):
+        ids[row, :len(w.ids)] = torch.tensor(w.ids)
+        mask[row, :len(w.ids)] = 1
+        keep[row, :len(w.ids)] = ~torch.tensor(w.special)
+    return ids, mask, keep
 
 
 def _special_template(tok) -> tuple[list[int], list[int]]:

@@ -175,3 +175,22 @@ def load_truncated_model(base_model: str, layer: int, device: str | torch.device
     return LoadedModel(model=model, tokenizer=load_tokenizer(path), kind=kind,
                        d_model=int(config.hidden_size), n_layers=n_layers, name=base_model, layer=layer,
                        dtype=torch_dtype, device=device)
+
+
+def load_full_causal_model(base_model: str, layer: int, device: str | torch.device = "cpu",
+                           dtype: str | torch.dtype = "auto") -> LoadedModel:
+    """The whole causal LM with its head (for CE-loss recovered). ``run_to_layer`` still stops after
+    block ``layer``, so the same object also serves activation extraction during evaluation."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = resolve_model_path(base_model)
+    device = torch.device(device)
+    config = AutoConfig.from_pretrained(path)
+    n_layers = int(config.num_hidden_layers)
+    if not 0 <= layer < n_layers:
+        raise ConfigError(f"layer: {layer} is out of range for {base_model} (0..{n_layers - 1})")
+    torch_dtype = resolve_dtype(dtype, device)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(device).eval()
+    return LoadedModel(model=model, tokenizer=load_tokenizer(path), kind="causal",
+                       d_model=int(config.hidden_size), n_layers=n_layers, name=base_model, layer=layer,
+                       dtype=torch_dtype, device=device)

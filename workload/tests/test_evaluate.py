@@ -1,0 +1,103 @@
+"""Evaluation: formulas against hand-computed values; CE-loss recovered wired into a real (tiny) Llama."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM
+
+from kiln_sae.activations import ActivationExtractor
+from kiln_sae.evaluate import evaluate_causal, evaluate_sae
+from kiln_sae.metrics_math import ReconstructionStats, SparsityStats, ce_loss_recovered
+from kiln_sae.models import load_full_causal_model
+from kiln_sae.sae import SparseAutoencoder
+
+TEXTS = ["The capital of France is Paris.", "Hello, my name is Alice and I live at 221 Baker Street.",
+         "Sparse autoencoders find features in the residual stream."]
+
+
+def test_reconstruction_formulas_match_hand_computation() -> None:
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    x_hat = torch.tensor([[1.0, 1.0], [3.0, 3.0]])
+    s = ReconstructionStats()
+    s.add(x[:1], x_hat[:1])  # streamed in two batches: same as one
+    s.add(x[1:], x_hat[1:])
+    # Σ‖x−x̂‖² = 2; x̄ = (2, 3); Σ‖x−x̄‖² = (1+1) + (1+1) = 4; Σ‖x‖² = 30; N·d = 4
+    assert s.mse() == pytest.approx(0.5)
+    assert s.fvu() == pytest.approx(0.5) and s.explained_variance() == pytest.approx(0.5)
+    assert s.normalized_mse() == pytest.approx(2 / 30)
+    # A constant offset is penalised (unlike Var(x − x̂)): x̂ = x + 1 leaves FVU = 4/4 = 1.
+    b = ReconstructionStats()
+    b.add(x, x + 1)
+    assert b.fvu() == pytest.approx(1.0)
+
+
+def test_sparsity_formulas_match_hand_computation() -> None:
+    sparse = SparsityStats(4)
+    sparse.add_sparse(torch.tensor([[1.0, 0.0], [2.0, 3.0]]), torch.tensor([[0, 1], [0, 2]]))
+    assert sparse.l0() == pytest.approx(1.5)  # 1 then 2 active latents (a zero value is not firing)
+    assert sparse.dead_fraction() == pytest.approx(0.5)  # latents 1 and 3 never fired
+    dense = SparsityStats(4)
+    dense.add_dense(torch.tensor([[1.0, 0.0, 0.0, 0.0], [2.0, 0.0, 3.0, 0.0]]))
+    assert (dense.l0(), dense.dead_fraction()) == (sparse.l0(), sparse.dead_fraction())
+
+
+def test_ce_loss_recovered_formula() -> None:
+    assert ce_loss_recovered(ce_clean=2.0, ce_sae=2.5, ce_zero=4.0) == pytest.approx(0.75)
+    assert math.isnan(ce_loss_recovered(2.0, 2.0, 2.0))
+
+
+class FixedSae(nn.Module):
+    """Test double for the pinned SAE interface: reconstructs x exactly (identity) or as zeros."""
+
+    def __init__(self, d: int, mode: str) -> None:
+        super().__init__()
+        self.n_latents, self.mode = d, mode
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> SimpleNamespace:
+        recon = x.clone() if self.mode == "identity" else torch.zeros_like(x)
+        values, indices = x.abs()[:, :2], torch.zeros(x.shape[0], 2, dtype=torch.long)
+        return SimpleNamespace(recon=recon, values=values, indices=indices, pre_acts=None,
+                               loss=(recon - x).pow(2).mean())
+
+
+@pytest.fixture(scope="module")
+def full_llama(tiny_llama_path: str) -> ActivationExtractor:
+    return ActivationExtractor(load_full_causal_model(tiny_llama_path, 1, "cpu", "fp32"), context_size=32)
+
+
+def test_ce_recovered_is_one_for_perfect_and_zero_for_ablating_reconstruction(full_llama) -> None:
+    perfect = evaluate_causal(FixedSae(64, "identity"), 1.7, full_llama, TEXTS, batch_tokens=256)
+    assert perfect["ce_sae"] == pytest.approx(perfect["ce_clean"], rel=1e-6)
+    assert perfect["ce_zero"] > perfect["ce_clean"] + 1e-3  # the splice really reaches the logits
+    assert perfect["ce_loss_recovered"] == pytest.approx(1.0, abs=1e-5)
+    assert perfect["explained_variance"] == pytest.approx(1.0) and perfect["mse"] == pytest.approx(0.0)
+    ablated = evaluate_causal(FixedSae(64, "zero"), 1.0, full_llama, TEXTS, batch_tokens=256)
+    assert ablated["ce_loss_recovered"] == pytest.approx(0.0, abs=1e-5)
+    assert ablated["ce_clean"] == pytest.approx(perfect["ce_clean"])
+    assert perfect["tokens"] == full_llama.count_tokens(TEXTS) == perfect["dead_window_tokens"]
+
+
+def test_clean_ce_matches_the_models_own_loss(tiny_llama_path: str, full_llama) -> None:
+    text = TEXTS[1]
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32).eval()
+    enc = full_llama.tok(text, return_tensors="pt")
+    with torch.inference_mode():
+        want = model(**enc, labels=enc["input_ids"]).loss.item()
+    one_window = ActivationExtractor(full_llama.loaded, context_size=128)
+    got = evaluate_causal(FixedSae(64, "identity"), 1.0, one_window, [text], batch_tokens=256)["ce_clean"]
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_evaluate_sae_on_minilm_reports_reconstruction_without_ce(minilm_path: str) -> None:
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(384, 768, architecture="topk", k=8).eval()
+    meta = {"base_model": minilm_path, "layer": 2, "context_size": 64, "act_scale": 0.5}
+    result = evaluate_sae(sae, meta, TEXTS, batch_tokens=512)
+    assert result["ce_loss_recovered"] is None and result["tokens"] > 20
+    assert 0 < result["l0"] <= 8 and 0.0 <= result["dead_fraction"] < 1.0
+    assert math.isfinite(result["explained_variance"]) and result["mse"] > 0

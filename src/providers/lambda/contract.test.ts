@@ -1,0 +1,30 @@
+// The shared provider contract, run against LambdaProvider on the emulator, with every request and
+// response checked against Lambda's OpenAPI spec.
+import { expect } from "vitest";
+import { checkedLambdaClient } from "../../../test/helpers/openapi.js";
+import { runProviderContract } from "../contract.js";
+import { startLambdaEmulator } from "./emulator.js";
+import { LambdaProvider } from "./provider.js";
+
+const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
+
+runProviderContract("lambda (emulator)", async () => {
+  const emu = await startLambdaEmulator({ bootDelayMs: 50, terminateDelayMs: 50, terminatedVisibleMs: 60_000 });
+  const { client, check } = checkedLambdaClient(emu);
+  const broken = checkedLambdaClient({ url: emu.url, apiKey: "not-the-key" });
+  return {
+    provider: new LambdaProvider({ client, sshKeyName: "kiln", sshPortOf: (id) => emu.sshEndpoint(id)?.port }),
+    gpuRequest: { gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never" },
+    launchRequest: (offer, intentId) => ({ intentId, offer, sshKeyName: "kiln", sshPublicKey: PUB }),
+    createForeignMachine: async () => {
+      await client.ensureSshKey("kiln", PUB, AbortSignal.timeout(5_000));
+      const [id] = await client.launchInstance({ region_name: "us-west-1", instance_type_name: "gpu_1x_a10", ssh_key_names: ["kiln"], name: "my-notebook" }, AbortSignal.timeout(5_000));
+      return id!;
+    },
+    brokenProvider: () => new LambdaProvider({ client: broken.client }),
+    close: async () => {
+      await emu.close();
+      expect([...check.violations, ...broken.check.violations]).toEqual([]);
+    },
+  };
+});

@@ -1,0 +1,104 @@
+// Wire-level faults from the real emulator: lost launch responses, hangs, slow answers, 5xx storms and
+// Lambda's rate limits, all through the real client (spec-validated where a response exists).
+import { afterEach, describe, expect, it } from "vitest";
+import { checkedLambdaClient } from "../../../test/helpers/openapi.js";
+import { machineNameFor } from "../provider.js";
+import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
+import { isMaybeLaunched } from "./errors.js";
+import { LambdaProvider } from "./provider.js";
+
+const signal = new AbortController().signal;
+const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
+let emu: LambdaEmulator | undefined;
+afterEach(async () => {
+  await emu?.close();
+  emu = undefined;
+});
+
+async function setup(opts: Parameters<typeof startLambdaEmulator>[0] = {}, clientOpts: Parameters<typeof checkedLambdaClient>[1] = {}) {
+  emu = await startLambdaEmulator({ bootDelayMs: 0, terminateDelayMs: 20, ...opts });
+  const { client, check } = checkedLambdaClient(emu, clientOpts);
+  await client.addSshKey("kiln", PUB, signal);
+  const provider = new LambdaProvider({ client, sshKeyName: "kiln" });
+  const [offer] = await provider.listOffers({ gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never" }, signal);
+  return { emu, client, check, provider, offer: offer! };
+}
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => {
+      throw new Error("expected a rejection");
+    },
+    (e: unknown) => e,
+  );
+}
+
+describe("Lambda faults", () => {
+  it("a lost launch response leaves exactly one instance, found by its name, and is never retried", async () => {
+    const { emu, provider, offer } = await setup();
+    emu.inject({ kind: "lost-response", match: { method: "POST", path: "/instance-operations/launch" }, times: 1 });
+    const e = await caught(provider.launch({ intentId: "lost1", offer }, signal));
+    expect(isMaybeLaunched(e)).toBe(true);
+    expect(emu.requests.filter((r) => r.path === "/instance-operations/launch")).toEqual([{ method: "POST", path: "/instance-operations/launch", status: "lost" }]);
+    const found = (await provider.listMachines(signal)).filter((m) => m.name === machineNameFor("lost1"));
+    expect(found).toHaveLength(1);
+    expect(emu.inspect()).toHaveLength(1);
+    await provider.terminate(found[0]!.id, signal);
+  });
+
+  it("a hanging request times out and is retried; a hanging launch is reported, not retried", async () => {
+    const { emu, client, provider, offer } = await setup({}, { requestTimeoutMs: 150 });
+    emu.inject({ kind: "hang", match: { path: "/instances" }, times: 1 });
+    expect(await client.listInstances(signal)).toEqual([]);
+    expect(emu.requests.filter((r) => r.path === "/instances").map((r) => r.status)).toEqual(["hang", 200]);
+
+    emu.inject({ kind: "hang", match: { path: "/instance-operations/launch" }, times: 1 });
+    const e = await caught(provider.launch({ intentId: "hang1", offer }, signal));
+    expect(isMaybeLaunched(e)).toBe(true);
+    expect(emu.inspect()).toHaveLength(0);
+  });
+
+  it("slow answers arrive; 5xx bursts are retried through", async () => {
+    const { emu, client, check } = await setup();
+    emu.inject({ kind: "error-5xx", match: { path: "/instance-types" }, times: 2 });
+    emu.inject({ kind: "slow", delayMs: 80, match: { path: "/instance-types" }, times: 1 });
+    const started = Date.now();
+    expect(Object.keys(await client.listInstanceTypes(signal))).toContain("gpu_1x_a100");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(80);
+    expect(emu.requests.filter((r) => r.path === "/instance-types").map((r) => r.status)).toEqual([200, 503, 503, 200]);
+    expect(check.violations).toEqual([]);
+  });
+
+  it("with 20% of calls failing at random, reads succeed and launches never duplicate", async () => {
+    const { emu, provider, offer, check } = await setup({ seed: 7, quota: { maxInstances: 50 } });
+    emu.setCapacity("gpu_1x_a100", offer.region, 50);
+    for (const kind of ["error-5xx", "lost-response"] as const) emu.inject({ kind, probability: 0.1 });
+    let uncertain = 0;
+    for (let n = 0; n < 15; n++) {
+      const intentId = `r${n}`;
+      try {
+        await provider.launch({ intentId, offer }, signal);
+      } catch (e) {
+        if (!isMaybeLaunched(e)) throw e;
+        uncertain++;
+      }
+    }
+    const machines = await provider.listMachines(signal);
+    const perIntent = new Map<string, number>();
+    for (const m of machines) perIntent.set(m.intentId!, (perIntent.get(m.intentId!) ?? 0) + 1);
+    expect([...perIntent.values()].every((c) => c === 1)).toBe(true);
+    expect(emu.inspect().length).toBe(machines.length);
+    expect(uncertain).toBeGreaterThan(0);
+    expect(check.violations).toEqual([]);
+  });
+
+  it("Lambda's rate limits answer 429 with Retry-After, which the client waits out", async () => {
+    const { client, emu } = await setup({ rateLimit: { perSecond: 20, burst: 2, launchIntervalMs: 12_000, launchBurst: 5 } });
+    // The key registration in setup used one token; two quick calls exhaust the bucket.
+    const results = await Promise.all([client.listInstances(signal), client.listInstances(signal), client.listInstances(signal)]);
+    expect(results).toEqual([[], [], []]);
+    const statuses = emu.requests.map((r) => r.status);
+    expect(statuses).toContain(429);
+    expect(statuses.filter((s) => s === 200).length).toBe(5);
+  });
+});

@@ -1,0 +1,59 @@
+/** `kiln status [JOB] [--json]`: jobs with state, progress, elapsed time and cost; one job in detail. */
+import type { JobView } from "../../core/jobs/view.js";
+import { formatDuration, progressBar } from "../../core/monitor/format.js";
+import { defineCommand } from "../command.js";
+
+export function renderTable(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return `${[line(head), ...rows.map(line)].join("\n")}\n`;
+}
+
+const usd = (x: number) => `$${x.toFixed(2)}`;
+
+function progressCell(v: JobView): string {
+  if (v.progress.fraction === undefined) return v.progress.step === undefined ? "—" : `step ${v.progress.step}`;
+  return progressBar(v.progress.fraction, 10);
+}
+
+export const statusCommand = defineCommand({
+  name: "status",
+  summary: "List jobs and their machines: state, progress, elapsed time and cost",
+  positionals: "[JOB]",
+  options: { json: { type: "boolean", description: "Print JSON" } },
+  async handler(ctx, args) {
+    const { jobView, openLedger, reconcileJobs, requireJob } = await import("../../core/jobs/index.js");
+    const ledger = openLedger(ctx.paths);
+    try {
+      reconcileJobs(ledger);
+      const now = Date.now();
+      const [ref] = args.positionals;
+      const jobs = ref === undefined ? ledger.listJobs() : [requireJob(ledger, ref)];
+      const views = jobs.map((j) => jobView(ledger, ctx.paths.jobs, j, now));
+      if (args.values["json"]) {
+        ctx.io.out(`${JSON.stringify(ref === undefined ? { jobs: views } : views[0], null, 2)}\n`);
+        return 0;
+      }
+      if (views.length === 0) {
+        ctx.io.out("no jobs yet — start one with `kiln run JOB.yaml`\n");
+        return 0;
+      }
+      ctx.io.out(
+        renderTable(
+          ["JOB", "NAME", "STATE", "PROGRESS", "ELAPSED", "COST"],
+          views.map((v) => [v.id, v.name, v.state, progressCell(v), formatDuration(v.elapsedS), v.maxUsd === undefined ? usd(v.costUsd) : `${usd(v.costUsd)}/${usd(v.maxUsd)}`]),
+        ),
+      );
+      if (ref !== undefined) {
+        const v = views[0]!;
+        if (v.progress.step !== undefined) ctx.io.out(`\nstep ${v.progress.step}, ${v.progress.tokens ?? 0} tokens, loss ${v.progress.loss ?? "—"}\n`);
+        ctx.io.out(`\nmachines:\n${renderTable(["PROVIDER", "ID", "STATE", "$/H", "COST"], v.machines.map((m) => [m.provider, m.provider_id ?? "—", m.state, m.price_per_hour.toFixed(2), usd(m.costUsd)]))}`);
+        const events = ledger.listEvents(v.id).slice(-8);
+        ctx.io.out(`\nrecent events:\n${events.map((e) => `  ${e.ts}  ${e.kind}${e.to_state ? ` → ${e.to_state}` : ""}  ${e.reason ?? ""}`).join("\n")}\n`);
+      }
+      return 0;
+    } finally {
+      ledger.close();
+    }
+  },
+});

@@ -1,0 +1,36 @@
+/**
+ * The job report: report.md + report.html (+ plots/*.svg) in the job dir, written when a job ends and
+ * rewritten by `kiln report`.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Ledger } from "../../store/index.js";
+import type { RunFile } from "../job/run-file.js";
+import { gatherReport } from "./data.js";
+import { buildPlots, renderHtml, renderMarkdown } from "./render.js";
+
+export { gatherReport, type ReportData } from "./data.js";
+export { buildPlots, renderHtml, renderMarkdown } from "./render.js";
+export { lineChart, niceTicks, tickLabel } from "./svg.js";
+
+export interface WrittenReport {
+  markdownPath: string;
+  htmlPath: string;
+  markdown: string;
+}
+
+export function writeJobReport(ledger: Ledger, jobId: string, run: RunFile, nowMs: number = Date.now()): WrittenReport {
+  const d = gatherReport(ledger, jobId, run, nowMs);
+  const plots = buildPlots(d);
+  for (const p of plots) {
+    const path = join(run.jobDir, p.file);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, p.svg);
+  }
+  const markdown = renderMarkdown(d, plots);
+  const markdownPath = join(run.jobDir, "report.md");
+  const htmlPath = join(run.jobDir, "report.html");
+  writeFileSync(markdownPath, markdown);
+  writeFileSync(htmlPath, renderHtml(d, plots));
+  return { markdownPath, htmlPath, markdown };
+}

@@ -1,0 +1,64 @@
+/**
+ * Process supervision primitives. Every workload step runs as the leader of its own process group
+ * (spawned detached), so one signal to `-pgid` reaches the engine and anything it forked (data-loader
+ * workers, shells). Stopping is always "SIGTERM, wait with a deadline, then SIGKILL the group".
+ */
+import { readFileSync } from "node:fs";
+import { sleep } from "../deadline.js";
+
+/** Whether `pid` exists (EPERM means it exists but is not ours, which still counts as alive). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Whether `pid` is a live process of job `jobId`. Pids are reused, so on Linux we check the process's
+ * environment for the `KILN_JOB_ID` Kiln gave it; where /proc is not readable we fall back to liveness.
+ */
+export function isJobProcess(pid: number | null, jobId: string): boolean {
+  if (pid === null || pid <= 0 || !isAlive(pid)) return false;
+  let environ: string;
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`, "latin1");
+  } catch {
+    return true;
+  }
+  // A zombie has an empty environ: it is dead for our purposes.
+  return environ.split("\0").includes(`KILN_JOB_ID=${jobId}`);
+}
+
+/** Send `sig` to process group `pgid`; false when the group is gone. */
+export function signalGroup(pgid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const groupAlive = (pgid: number): boolean => signalGroup(pgid, 0 as unknown as NodeJS.Signals);
+
+/**
+ * SIGTERM the group, wait up to `graceMs` for it to exit (the engine checkpoints on SIGTERM), then
+ * SIGKILL. Returns how it ended. `exited` lets a caller that holds the child handle say it is gone
+ * without polling (a zombie child keeps its group "alive" until it is reaped).
+ */
+export async function stopGroup(pgid: number, graceMs: number, exited: () => boolean = () => false, signal?: AbortSignal): Promise<"gone" | "terminated" | "killed"> {
+  if (exited() || !groupAlive(pgid)) return "gone";
+  signalGroup(pgid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (exited() || !groupAlive(pgid)) return "terminated";
+    await sleep(Math.min(100, Math.max(1, deadline - Date.now())), signal).catch(() => undefined);
+    if (signal?.aborted) break;
+  }
+  if (exited() || !groupAlive(pgid)) return "terminated";
+  signalGroup(pgid, "SIGKILL");
+  return "killed";
+}

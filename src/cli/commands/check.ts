@@ -1,0 +1,44 @@
+/**
+ * `kiln check`: are the configured cloud credentials valid? Lambda: the key from LAMBDA_API_KEY or
+ * Kiln's credentials file is tried with one read-only call. A provider without credentials is
+ * reported as not configured (not an error: the local GPU needs none).
+ */
+import { UserError } from "../../core/errors.js";
+import { loadLambdaCredentials } from "../../providers/credentials.js";
+import { checkLambdaKey } from "../../providers/lambda/check.js";
+import { ProviderError } from "../../providers/provider.js";
+import { defineCommand } from "../command.js";
+
+export const LAMBDA_KEYS_PAGE = "https://cloud.lambda.ai/api-keys";
+
+export const checkCommand = defineCommand({
+  name: "check",
+  summary: "Check the cloud credentials Kiln has (Lambda: LAMBDA_API_KEY or the credentials file)",
+  details: "KILN_LAMBDA_API_URL points Kiln at another Lambda API (e.g. `kiln emulate lambda`).",
+  async handler(ctx) {
+    const creds = await loadLambdaCredentials({ env: ctx.env, credentialsPath: ctx.paths.credentials }).catch((e: unknown) => {
+      if (e instanceof ProviderError) throw new UserError(e.message, { cause: e, ...(e.suggestion !== undefined && { hint: e.suggestion }) });
+      throw e;
+    });
+    if (!creds) {
+      ctx.io.out(`lambda  not configured: set LAMBDA_API_KEY, or put {"lambda": {"api_key": "…"}} in ${ctx.paths.credentials} (chmod 600)\n`);
+      return 0;
+    }
+    const baseUrl = ctx.env["KILN_LAMBDA_API_URL"] || undefined;
+    try {
+      const r = await checkLambdaKey({ apiKey: creds.apiKey.reveal(), baseUrl, log: ctx.logger.child("lambda") }, ctx.signal);
+      const cheapest = r.cheapestAvailable ? `; cheapest available: ${r.cheapestAvailable.instanceType} in ${r.cheapestAvailable.region} at $${r.cheapestAvailable.pricePerHour.toFixed(2)}/h` : "";
+      ctx.io.out(`lambda  ok: key from ${creds.source} works (${r.instanceTypes} instance types, ${r.withCapacity} with capacity now${cheapest})\n`);
+      return 0;
+    } catch (e) {
+      if (!(e instanceof ProviderError)) throw e;
+      if (e.kind === "auth") {
+        throw new UserError(`Lambda rejected the API key from ${creds.source} (${e.code ?? `HTTP ${e.status ?? "?"}`})`, {
+          cause: e,
+          hint: `create a key at ${LAMBDA_KEYS_PAGE}, then set LAMBDA_API_KEY or "lambda.api_key" in ${ctx.paths.credentials} (mode 0600)`,
+        });
+      }
+      throw new UserError(`could not check Lambda: ${e.message}`, { cause: e, hint: e.suggestion ?? "check your network connection and try again" });
+    }
+  },
+});

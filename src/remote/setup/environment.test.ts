@@ -1,0 +1,105 @@
+// Remote setup through localExec with real processes: a real python3 builds a real venv and pip installs
+// a small stand-in workload from a temp dir (pip's configured index supplies setuptools for the build). The stand-in carries a stub `torch`
+// module next to kiln_sae, because the real torch is 800 MB and setup only needs to see a version.
+// The "no suitable Python" path uses the fake python3 from test/fixtures/fake-tools.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UserError } from "../../core/errors.js";
+import { type Exec, localExec } from "../exec.js";
+import { detectMachine, parseOsRelease, setupRemoteEnvironment, torchReinstallCommand, torchWheelFor, versionAtLeast } from "./index.js";
+
+const FAKE_TOOLS = join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "fake-tools");
+let base: string;
+let workloadDir: string;
+
+function makeWorkload(dir: string) {
+  mkdirSync(join(dir, "kiln_sae"), { recursive: true });
+  mkdirSync(join(dir, "torch"), { recursive: true });
+  writeFileSync(
+    join(dir, "pyproject.toml"),
+    '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "kiln-sae"\nversion = "0.1.0"\n\n[tool.setuptools]\npackages = ["kiln_sae"]\n',
+  );
+  writeFileSync(join(dir, "kiln_sae", "__init__.py"), '__version__ = "0.1.0"\n');
+  writeFileSync(
+    join(dir, "torch", "__init__.py"),
+    '__version__ = "2.5.1+cpu"\nclass version:\n    cuda = None\nclass cuda:\n    @staticmethod\n    def is_available():\n        return False\n',
+  );
+}
+
+beforeAll(() => {
+  base = mkdtempSync(join(tmpdir(), "kiln-setup-"));
+  workloadDir = join(base, "bundle", "workload");
+  makeWorkload(workloadDir);
+});
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+describe("setupRemoteEnvironment", () => {
+  const opts = () => ({
+    workloadDir,
+    venvsDir: join(base, "venvs"),
+    requirementsHash: "a".repeat(64),
+    python: "python3",
+    pipArgs: [] as string[],
+    pipAttempts: 1,
+  });
+
+  it("creates a venv, installs the workload, reuses it next time, rebuilds it when half-made", async () => {
+    const cold = await setupRemoteEnvironment(localExec, opts());
+    expect(cold.venv.reused).toBe(false);
+    expect(cold.venv.path.startsWith(join(base, "venvs", "kiln-"))).toBe(true);
+    expect(cold.workload.version).toBe("0.1.0");
+    expect(cold.torch).toMatchObject({ version: "2.5.1+cpu", cudaAvailable: false });
+    expect(versionAtLeast(cold.basePython.version, "3.10")).toBe(true);
+
+    const warm = await setupRemoteEnvironment(localExec, opts());
+    expect(warm.venv).toEqual({ ...cold.venv, reused: true });
+    // A warm start is detection plus two short commands: far below the cold path's venv + pip.
+    expect(warm.seconds.install).toBeLessThan(cold.seconds.install + cold.seconds.venv);
+    console.log(`setup timings (s): cold ${JSON.stringify(cold.seconds)} warm ${JSON.stringify(warm.seconds)}`);
+
+    // An interrupted setup leaves no ready-marker: that venv is rebuilt, never trusted.
+    rmSync(join(cold.venv.path, "kiln-ready.json"));
+    const rebuilt = await setupRemoteEnvironment(localExec, opts());
+    expect(rebuilt.venv).toEqual({ ...cold.venv, reused: false });
+  }, 180_000);
+
+  it("refuses a machine without Python ≥ 3.10, saying what to install", async () => {
+    const bin = mkdtempSync(join(base, "bin-"));
+    symlinkSync(join(FAKE_TOOLS, "python3"), join(bin, "python3"));
+    const env = { PATH: `${bin}:/usr/bin:/bin`, FAKE_PYTHON_FACTS: join(FAKE_TOOLS, "python-facts", "old-python.json") };
+    const exec: Exec = { where: "fake", run: (argv, o) => localExec.run(argv, { ...o, env: { ...o?.env, ...env } }) };
+    const err = await setupRemoteEnvironment(exec, { ...opts(), python: "python3" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).message).toBe("no Python ≥ 3.10 on fake (python3 is Python 3.8.10 (need ≥ 3.10))");
+    expect((err as UserError).hint).toContain("python3-venv");
+  });
+});
+
+describe("detection helpers", () => {
+  it("reads this machine's OS and Python", async () => {
+    const m = await detectMachine(localExec, { pythonCandidates: ["python3"] });
+    expect(m.os?.id).toMatch(/^[a-z]+$/);
+    expect(m.python?.path).toBe("python3");
+  }, 60_000);
+
+  it("parses os-release", () => {
+    expect(parseOsRelease('NAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\nPRETTY_NAME="Ubuntu 22.04.3 LTS"\n')).toEqual({
+      id: "ubuntu",
+      versionId: "22.04",
+      prettyName: "Ubuntu 22.04.3 LTS",
+    });
+  });
+
+  it("picks the newest torch wheel the driver can run, and says how to install it", () => {
+    expect(torchWheelFor("12.2")).toBe("12.1");
+    expect(torchWheelFor("12.4")).toBe("12.4");
+    expect(torchWheelFor("11.4")).toBeUndefined();
+    expect(torchReinstallCommand("python3", "2.4", "12.2")).toBe(
+      "python3 -m pip install --upgrade --force-reinstall 'torch>=2.4' --index-url https://download.pytorch.org/whl/cu121",
+    );
+    expect(versionAtLeast("2.5.0a0+git123", "2.4")).toBe(true);
+    expect(versionAtLeast("2.0.1+cu118", "2.4")).toBe(false);
+  });
+});

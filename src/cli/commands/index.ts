@@ -1,7 +1,18 @@
 /** The command table. Each command lives in its own file in this folder; add it here. */
 import type { Command } from "../command.js";
+import { keysCommand } from "./keys.js";
+import { pullCommand } from "./pull.js";
+import { sshCommand } from "./ssh.js";
 import { checkCommand } from "./check.js";
 import { emulateCommand } from "./emulate.js";
+import { costCommand } from "./cost.js";
+import { logsCommand } from "./logs.js";
+import { reportCommand } from "./report.js";
+import { runCommand } from "./run.js";
+import { statusCommand } from "./status.js";
+import { stopCommand } from "./stop.js";
 import { offersCommand } from "./offers.js";
+import { planCommand } from "./plan.js";
+import { preflightCommand } from "./preflight.js";
 
-export const commands: Command[] = [offersCommand, checkCommand, emulateCommand];
+export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand];

@@ -22,7 +22,7 @@ import { sleep } from "../../core/deadline.js";
 import { type Logger, nullLogger } from "../../core/logger.js";
 import type { Exec, ExecOptions, ExecResult } from "../exec.js";
 import { commandLine } from "./command-line.js";
-import { hostPortAlias, type KnownHosts } from "./known-hosts.js";
+import { fingerprint, hostPortAlias, type KnownHosts } from "./known-hosts.js";
 import { backoffMs, isAuthFailure, isRetryableConnectError } from "./retry.js";
 
 export interface SshTarget {
@@ -127,7 +127,7 @@ function connectOnce(target: SshTarget, opts: ConnectOptions, alias: string, sig
       hostVerifier: (key: Buffer) => {
         try {
           const verdict = opts.knownHosts.verify(alias, key);
-          if (verdict === "pinned-now") opts.logger?.info(`pinned the host key of ${alias} (trust on first use)`);
+          if (verdict === "pinned-now") opts.logger?.info(`pinned the host key of ${alias}: ${fingerprint(key)} (trust on first use)`);
           return true;
         } catch (e) {
           pinError = e instanceof KilnError ? e : new KilnError("host-key-check-failed", String(e), { cause: e });

@@ -1,0 +1,50 @@
+/** `kiln pull JOB`: copy the job's artifacts from its machine, only what changed, each file sha256-verified. */
+import { readFileSync } from "node:fs";
+import { UserError } from "../../core/errors.js";
+import { loadMachineAccess } from "../../remote/ssh/access.js";
+import { SshConnection } from "../../remote/ssh/connection.js";
+import { KnownHosts } from "../../remote/ssh/known-hosts.js";
+import { pullArtifacts } from "../../remote/sync/pull.js";
+import { verifyLocal } from "../../remote/sync/verify.js";
+import { defineCommand } from "../command.js";
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+export const pullCommand = defineCommand({
+  name: "pull",
+  summary: "Copy a job's artifacts from its machine (only new or changed files, each verified by sha256)",
+  positionals: "JOB",
+  options: {
+    to: { type: "string", description: "Local directory (default: the job's outputs/ in KILN_HOME)", placeholder: "DIR" },
+  },
+  async handler(ctx, args) {
+    const [ref] = args.positionals;
+    if (ref === undefined) throw new UserError("kiln pull: which job?", { exitCode: 2, hint: "run `kiln status` to list jobs" });
+    const { openLedger, requireJob } = await import("../../core/jobs/index.js");
+    const { jobLayout } = await import("../../core/job/index.js");
+    const ledger = openLedger(ctx.paths);
+    try {
+      const job = requireJob(ledger, ref);
+      const layout = jobLayout(ctx.paths.jobs, job.id);
+      const access = loadMachineAccess(layout.dir, job.name);
+      if (!access.artifactsDir) throw new UserError(`job ${job.name} has not written artifacts on its machine yet`, { hint: `run \`kiln status ${job.name}\`` });
+      const to = typeof args.values["to"] === "string" ? args.values["to"] : layout.outputs;
+      const conn = await SshConnection.open(
+        { host: access.host, port: access.port, user: access.user, privateKey: readFileSync(access.keyPath), hostKeyAlias: access.hostKeyAlias },
+        { knownHosts: new KnownHosts(ctx.paths.knownHosts), timeoutMs: 60_000, logger: ctx.logger, signal: ctx.signal },
+      );
+      try {
+        const r = await pullArtifacts(conn, access.artifactsDir, to, { signal: ctx.signal, logger: ctx.logger });
+        const v = await verifyLocal(r.manifest, to);
+        for (const e of r.manifest) ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: v.ok });
+        ctx.io.out(`Pulled ${r.pulled.length} files (${mb(r.bytes)}), ${r.skipped.length} unchanged, into ${to}\n`);
+        ctx.io.out(v.ok ? `All ${v.verified} files verified (sha256 matches the machine).\n` : `NOT verified: ${v.missing.length} missing, ${v.mismatched.length} corrupted.\n`);
+        return v.ok ? 0 : 1;
+      } finally {
+        conn.close();
+      }
+    } finally {
+      ledger.close();
+    }
+  },
+});

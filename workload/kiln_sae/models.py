@@ -9,6 +9,7 @@ Two mechanisms, both on by default, because each saves something different:
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,6 +139,22 @@ def capture_block_output(block: nn.Module, *, stop: bool) -> Iterator[dict[str, 
         handle.remove()
 
 
+@contextmanager
+def _quiet_unused_weights() -> Iterator[None]:
+    """Cutting the config to L+1 layers leaves later blocks' weights unused *by design*; transformers would
+    print them as an UNEXPECTED-keys table that reads like a failure. Real load errors still raise."""
+    logs = [logging.getLogger(name) for name in ("transformers.modeling_utils",
+                                                 "transformers.distributed.tensor_parallel")]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
+
+
 def load_tokenizer(path: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -168,7 +185,8 @@ def load_truncated_model(base_model: str, layer: int, device: str | torch.device
     if isinstance(getattr(config, "layer_types", None), list):  # per-layer attention kinds (Qwen2, Gemma…)
         config.layer_types = config.layer_types[: layer + 1]
     torch_dtype = resolve_dtype(dtype, device)
-    model = AutoModel.from_pretrained(path, config=config, dtype=torch_dtype)
+    with _quiet_unused_weights():
+        model = AutoModel.from_pretrained(path, config=config, dtype=torch_dtype)
     model.to(device).eval()
     if len(find_blocks(model)) != layer + 1:
         raise RuntimeError(f"{base_model}: truncating to {layer + 1} blocks did not take effect")

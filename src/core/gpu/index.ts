@@ -1,4 +1,5 @@
 /** GPU discovery through nvidia-smi, on any Exec. */
 export { type GpuProbe, probeGpus } from "./probe.js";
-export { type GpuInfo, parseCudaVersion, parseGpuQuery } from "./nvidia-smi.js";
-export { canonicalGpuName } from "./names.js";
+export { type GpuInfo, mibToGb, parseCudaVersion, parseGpuQuery } from "./nvidia-smi.js";
+export { localExecWithEnv } from "./local-exec.js";
+export { GPU_MODELS, canonicalGpuName, gpuModel, resolveGpuAlias } from "./names.js";

@@ -15,7 +15,8 @@ export interface GpuModel {
 export const GPU_MODELS: readonly GpuModel[] = [
   { name: "H200-141GB", vramGb: 141, bf16Tflops: 989, smiPatterns: ["h200"] },
   { name: "GH200-96GB", vramGb: 96, bf16Tflops: 989, smiPatterns: ["gh200"] },
-  { name: "H100-80GB", vramGb: 80, bf16Tflops: 989, smiPatterns: ["h100"] },
+  // H100 PCIe (756) rather than SXM (989): catalog rows mix both, and an estimate should not be optimistic.
+  { name: "H100-80GB", vramGb: 80, bf16Tflops: 756, smiPatterns: ["h100"] },
   { name: "A100-80GB", vramGb: 80, bf16Tflops: 312, smiPatterns: ["a100"] },
   { name: "A100-40GB", vramGb: 40, bf16Tflops: 312, smiPatterns: ["a100"] },
   { name: "L40S-48GB", vramGb: 48, bf16Tflops: 362, smiPatterns: ["l40s"] },

@@ -58,3 +58,6 @@ export function adviceFor(output: string): string {
   if (/No devices were found/i.test(output)) return "the driver is loaded but sees no GPU: check the card is seated/passed through to this VM";
   return "run `nvidia-smi` yourself to see the error";
 }
+
+/** nvidia-smi reports MiB; Kiln speaks decimal GB everywhere (prices and VRAM specs use it). */
+export const mibToGb = (mib: number): number => (mib * 1_048_576) / 1e9;

@@ -1,0 +1,114 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { fakeNvidiaSmiEnv } from "../../core/gpu/testing/fake-nvidia-smi.js";
+import { captureIo } from "../io.js";
+import { main } from "../main.js";
+
+const ROOT = join(import.meta.dirname, "..", "..", "..");
+
+/** Run kiln in-process from the repo root with nvidia-smi serving `fixture` ("none": absent). */
+async function kiln(fixture: string, ...argv: string[]) {
+  const io = captureIo();
+  const env = { ...process.env, KILN_HOME: mkdtempSync(join(tmpdir(), "kiln-plan-")), ...fakeNvidiaSmiEnv(fixture) };
+  const code = await main(argv, io, { env, cwd: ROOT });
+  return { code, stdout: io.stdout, stderr: io.stderr };
+}
+
+/** A job file in a temp dir: the reference Llama job with `edit` applied to its text. */
+function llamaJob(edit: (yaml: string) => string): string {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-plan-job-"));
+  const text = edit(
+    `name: llama
+resources: {gpu: [A100-40GB, A100-80GB], providers: [local, lambda]}
+budget: {max_usd: 20}
+workload:
+  type: sae-pii
+  sae: {base_model: meta-llama/Llama-3.1-8B, layer: 12, latents: 32768, k: 64, epochs: 10,
+        dataset: {name: lmsys/lmsys-chat-1m, subset_size: 100000}}
+`,
+  );
+  writeFileSync(join(dir, "job.yaml"), text);
+  return join(dir, "job.yaml");
+}
+
+describe("kiln plan", () => {
+  it("plans the reference Llama job on Lambda's A100 40GB when there is no local GPU", async () => {
+    const r = await kiln("none", "plan", "examples/llama-8b-sae-pii.yaml");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatchInlineSnapshot(`
+      "Job llama-8b-sae-pii: SAE on meta-llama/Llama-3.1-8B layer 12 (d=4096, 32768 latents, k=64)
+      Memory: ~16.5 GB per GPU = weights 6.7 + SAE & Adam 4.3 + activations 2.6 + overhead 2.9
+      Work: 541,500,000 tokens (10 epochs × 100,000 records × 570 tokens (LMSYS-Chat-1M: ~570 tokens per conversation) × 95% train split) × 6.3 GFLOP/token at 35% MFU
+      Local GPU: none (nvidia-smi not found)
+
+         option                        gpu          $/h  time   est. cost  note
+      →  lambda gpu_1x_a100            A100-40GB  $1.29  8.6 h     $11.45  catalog 2025-10-30
+         lambda gpu_1x_a100_sxm4_80gb  A100-80GB  $1.79  8.6 h     $15.89  catalog 2025-10-30
+
+      Choice: lambda gpu_1x_a100 — lowest expected total cost within the budget
+              ~8.6 h, ~$11.45 incl. 15 min boot, budget $20.00
+      Saving: early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$5.57 less
+      "
+    `);
+  });
+
+  it("stays local when the local GPU fits, and marks it chosen", async () => {
+    const r = await kiln("a100-80gb", "plan", "examples/llama-8b-sae-pii.yaml");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^→ {2}local #0 NVIDIA A100 80GB PCIe +A100-80GB +\$0\.00 +\d+\.\d h +\$0\.00 +free$/m);
+    expect(r.stdout).toMatch(/^Choice: local #0 NVIDIA A100 80GB PCIe — a local GPU has enough free memory: no cloud cost$/m);
+  });
+
+  it("goes to the cloud when the local GPU is too small, saying why", async () => {
+    const r = await kiln("rtx-3060", "plan", "examples/llama-8b-sae-pii.yaml");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/local #0 NVIDIA GeForce RTX 3060 .* 12\.\d GB free < 16\.5 GB needed/);
+    expect(r.stdout).toMatch(/^Choice: lambda gpu_1x_a100 /m);
+  });
+
+  it("runs the demo on the CPU when there is no GPU", async () => {
+    const r = await kiln("none", "plan", "examples/sae-pii-local.yaml");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Choice: local CPU — small enough for the CPU/m);
+  });
+
+  it("refuses a job whose estimate exceeds the budget, naming both numbers", async () => {
+    const r = await kiln("none", "plan", llamaJob((y) => y.replace("max_usd: 20", "max_usd: 5")));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^Refused: /m);
+    expect(r.stderr).toMatch(
+      /^error: the cheapest fitting offer \(lambda gpu_1x_a100, ~8\.6 h\) is estimated at \$11\.45, over budget\.max_usd \$5\.00\n {2}→ raise budget\.max_usd/,
+    );
+  });
+
+  it("suggests spot when a cheaper spot offer exists and spot is off", async () => {
+    const r = await kiln("none", "plan", llamaJob((y) => y.replace("providers: [local, lambda]", "providers: [aws, gcp]").replace("max_usd: 20", "max_usd: 40")));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Saving: spot on aws p4d\.xlarge would cost ~\$\d+\.\d\d \(save ~\$\d+\.\d\d\); set resources\.spot: allowed/m);
+    expect(r.stdout).toMatch(/^Saving: set workload\.sae\.early_stopping to save up to/m);
+  });
+
+  it("prints the plan as JSON for scripts", async () => {
+    const r = await kiln("none", "plan", "examples/llama-8b-sae-pii.yaml", "--json");
+    expect(r.code).toBe(0);
+    const plan = JSON.parse(r.stdout) as { job: string; choice: { kind: string; offer: { provider: string; instanceType: string } }; estimate: { vramGb: number; hoursByGpu: Record<string, number> } };
+    expect(plan.job).toBe("llama-8b-sae-pii");
+    expect(plan.choice.kind).toBe("offer");
+    expect(plan.choice.offer).toMatchObject({ provider: "lambda", instanceType: "gpu_1x_a100" });
+    expect(plan.estimate.vramGb).toBeGreaterThan(10);
+    expect(plan.estimate.hoursByGpu["H100-80GB"]).toBeLessThan(plan.estimate.hoursByGpu["A100-40GB"]!);
+  });
+
+  it("reports spec problems and missing files as exit code 2", async () => {
+    const bad = await kiln("none", "plan", llamaJob((y) => y.replace("layer: 12", "layer: 40")));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe("error: workload.sae.layer: meta-llama/Llama-3.1-8B has 32 blocks (0..31), got 40\n");
+    const missing = await kiln("none", "plan", "nope.yaml");
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^error: job spec not found: .*nope\.yaml/);
+    expect((await kiln("none", "plan")).code).toBe(2);
+  });
+});

@@ -1,0 +1,33 @@
+/** `kiln plan JOB.yaml`: where the job would run, how long it takes and what it costs — without launching. */
+import { UserError } from "../../core/errors.js";
+import { defineCommand } from "../command.js";
+
+
+export const planCommand = defineCommand({
+  name: "plan",
+  summary: "Estimate a job's GPU memory, time and cost, and pick where it runs (local first)",
+  positionals: "JOB.yaml",
+  options: {
+    json: { type: "boolean", description: "Print the plan as JSON" },
+  },
+  details:
+    "Validates the job spec, probes the local GPU (when `local` is among resources.providers), prices the allowed\nclouds and prints every option considered with the chosen one marked. Refuses a job whose estimate exceeds\nbudget.max_usd. Nothing is launched.",
+  async handler(ctx, args) {
+    const [specPath, ...extra] = args.positionals;
+    if (specPath === undefined || extra.length > 0) throw new UserError("kiln plan takes one job file", { exitCode: 2, hint: "kiln plan examples/sae-pii-local.yaml" });
+    const { planJobFile, renderPlan } = await import("../../core/planner/index.js");
+    const { localExecWithEnv } = await import("../../core/gpu/local-exec.js");
+    const { resolve } = await import("node:path");
+    const { spec, plan, probe, warnings } = await planJobFile(resolve(ctx.cwd, specPath), { exec: localExecWithEnv(ctx.env), signal: ctx.signal });
+    for (const w of warnings) ctx.logger.warn(w);
+    if (args.values["json"] === true) {
+      ctx.io.out(`${JSON.stringify({ job: spec.name, ...plan }, null, 2)}\n`);
+      return plan.refusal ? 1 : 0;
+    }
+    ctx.io.out(renderPlan(spec, plan, probe));
+    if (plan.refusal) {
+      throw new UserError(plan.refusal, { hint: "raise budget.max_usd, train fewer tokens/epochs, or allow more providers or GPUs in resources" });
+    }
+    return 0;
+  },
+});

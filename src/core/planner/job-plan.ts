@@ -1,0 +1,75 @@
+/**
+ * Planning a job file end to end: load the spec, probe this machine's GPUs, look up offers, measure the
+ * local dataset, then {@link planJob}. The I/O half of the planner, shared by `kiln plan` and `kiln run`.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import type { Exec } from "../../remote/exec.js";
+import { type OfferQuery, type OfferSources, findOffers } from "../catalog/offers.js";
+import { type GpuProbe, probeGpus } from "../gpu/probe.js";
+import type { JobSpec } from "../spec/job-spec.js";
+import { loadJobSpec } from "../spec/load.js";
+import { type Plan, planJob } from "./plan.js";
+
+const CLOUD_ONLY = (p: string) => p !== "local" && p !== "ssh";
+
+/** The offer search for a job: its GPUs on its clouds, spot included (the planner applies the policy). */
+export function offerQueryFor(spec: JobSpec): OfferQuery {
+  const providers = spec.resources.providers.filter(CLOUD_ONLY);
+  return {
+    gpus: spec.resources.gpu,
+    count: spec.resources.count,
+    minVramGb: 1,
+    spot: "allowed",
+    providers,
+    ...(spec.resources.regions ? { regions: spec.resources.regions } : {}),
+  };
+}
+
+/** Bytes of a local dataset file, or of the files directly inside a dataset folder; undefined if absent. */
+async function datasetBytes(spec: JobSpec, specPath: string): Promise<number | undefined> {
+  if (spec.workload.type !== "sae-pii" || spec.workload.sae.dataset.path === undefined) return undefined;
+  const p = spec.workload.sae.dataset.path;
+  const full = isAbsolute(p) ? p : resolve(dirname(specPath), p);
+  try {
+    const s = await stat(full);
+    if (s.isFile()) return s.size;
+    let total = 0;
+    for (const e of await readdir(full, { withFileTypes: true })) if (e.isFile()) total += (await stat(join(full, e.name))).size;
+    return total;
+  } catch {
+    // A dataset that is not here yet (it may exist only on the remote machine) is sized another way.
+    return undefined;
+  }
+}
+
+export interface JobPlanResult {
+  spec: JobSpec;
+  plan: Plan;
+  probe: GpuProbe | undefined;
+  warnings: string[];
+}
+
+/**
+ * @example
+ *   const { plan } = await planJobFile("examples/llama-8b-sae-pii.yaml", { exec: localExec });
+ */
+export async function planJobFile(specPath: string, opts: { exec: Exec; live?: OfferSources["live"]; signal?: AbortSignal }): Promise<JobPlanResult> {
+  const spec = await loadJobSpec(specPath);
+  const wantsLocal = spec.resources.providers.includes("local");
+  const probe = wantsLocal ? await probeGpus(opts.exec, opts.signal) : undefined;
+  const query = offerQueryFor(spec);
+  const { offers, warnings } =
+    query.providers && query.providers.length > 0
+      ? await findOffers(query, { ...(opts.live ? { live: opts.live } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+      : { offers: [], warnings: [] };
+  const bytes = await datasetBytes(spec, specPath);
+  const plan = planJob(spec, {
+    gpuProbe: probe ?? { kind: "missing" },
+    offers,
+    cpuCores: availableParallelism(),
+    ...(bytes !== undefined ? { datasetBytes: bytes } : {}),
+  });
+  return { spec, plan, probe, warnings };
+}

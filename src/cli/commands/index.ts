@@ -14,5 +14,6 @@ import { stopCommand } from "./stop.js";
 import { offersCommand } from "./offers.js";
 import { planCommand } from "./plan.js";
 import { preflightCommand } from "./preflight.js";
+import { schemaCommand } from "./schema.js";
 
-export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand];
+export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand, schemaCommand];

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { ProviderError } from "../provider.js";
 import { LambdaClient, type LambdaClientOptions } from "./client.js";
 import { classifyLambdaError, isMaybeLaunched } from "./errors.js";
-import type { Clock } from "./pacing.js";
+import { type Clock, Pacer, realClock } from "./pacing.js";
 
 const signal = new AbortController().signal;
 const KEY = "secret_test_key_0123456789abcdef";
@@ -195,5 +195,20 @@ describe("classifyLambdaError", () => {
         "400 global/something-new → fatal/none",
       ]
     `);
+  });
+});
+
+describe("Pacer", () => {
+  it("queues concurrent callers one interval apart on the real clock", async () => {
+    const pacer = new Pacer(40, realClock);
+    const t0 = Date.now();
+    const at = await Promise.all([0, 1, 2].map(async () => {
+      await pacer.wait();
+      return Date.now() - t0;
+    }));
+    at.sort((a, b) => a - b);
+    expect(at[0]).toBeLessThan(40);
+    expect(at[1]).toBeGreaterThanOrEqual(38);
+    expect(at[2]).toBeGreaterThanOrEqual(78);
   });
 });

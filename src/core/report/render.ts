@@ -17,6 +17,7 @@ const num = (x: unknown, d = 4): string => (typeof x === "number" && Number.isFi
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 type Table = { head: string[]; rows: string[][] };
+type Section = { title: string; text?: string[]; table?: Table | undefined };
 
 function duration(a: string, b: string | null): string {
   return formatDuration(((b ? Date.parse(b) : Date.now()) - Date.parse(a)) / 1000);
@@ -37,9 +38,8 @@ export function buildPlots(d: ReportData): Plot[] {
   ];
 }
 
-function sections(d: ReportData): { title: string; text?: string[]; table?: Table }[] {
-  const j = d.job;
-  const out: { title: string; text?: string[]; table?: Table }[] = [];
+function sections(d: ReportData): Section[] {
+  const out: Section[] = [];
   out.push({
     title: "Where it ran and why",
     text: [`Ran on **${d.run.provider}** (${d.run.machine.gpu === "cpu" ? "CPU, no GPU" : `${d.run.machine.gpuCount}× ${d.run.machine.gpu}, ${d.run.machine.vramGb} GB`}) at $${d.run.pricePerHour.toFixed(2)}/h.`, `Why: ${d.run.planReason}`],
@@ -54,7 +54,7 @@ function sections(d: ReportData): { title: string; text?: string[]; table?: Tabl
     title: "Final SAE metrics",
     text: [doneTrain ? `Training finished: ${doneTrain.reason}${d.progress.earlyStop ? ` (${d.progress.earlyStop.reason})` : ""}.` : "Training did not report completion."],
     table: rows.length > 0 ? { head: ["", "step", "tokens", "loss", "L0", "explained variance", "dead fraction"], rows } : undefined,
-  } as { title: string; text: string[]; table?: Table });
+  });
   for (const p of d.progress.probeEvals()) {
     out.push({
       title: `PII detector: ${p.system} (${p.split}${p.match ? `, ${p.match} match` : ""})`,
@@ -78,8 +78,8 @@ function sections(d: ReportData): { title: string; text?: string[]; table?: Tabl
   out.push({
     title: "Artifacts",
     text: d.artifacts.length === 0 ? ["No artifacts were declared."] : [],
-    table: d.artifacts.length === 0 ? undefined : { head: ["path", "role", "size (bytes)", "sha256", "verified"], rows: d.artifacts.map((a) => [a.path, a.role ?? "", String(a.size), a.sha256, a.verified_at ? "yes" : "**NO**"]) },
-  } as { title: string; text: string[]; table?: Table });
+    table: d.artifacts.length === 0 ? undefined : { head: ["path", "role", "size (bytes)", "sha256", "verified"], rows: d.artifacts.map((a) => [a.path.startsWith(`${d.run.jobDir}/`) ? a.path.slice(d.run.jobDir.length + 1) : a.path, a.role ?? "", String(a.size), a.sha256, a.verified_at ? "yes" : "**NO**"]) },
+  });
   out.push({
     title: "Timeline",
     table: {
@@ -87,7 +87,6 @@ function sections(d: ReportData): { title: string; text?: string[]; table?: Tabl
       rows: d.events.map((e) => [e.ts.replace("T", " ").replace("Z", ""), e.to_state ? `${e.kind}: ${e.from_state ? `${e.from_state} → ` : ""}${e.to_state}` : e.kind, e.reason ?? ""]),
     },
   });
-  void j;
   return out;
 }
 
@@ -113,7 +112,7 @@ export function renderMarkdown(d: ReportData, plots: Plot[]): string {
   return lines.join("\n");
 }
 
-function pushSection(lines: string[], s: { title: string; text?: string[]; table?: Table }): void {
+function pushSection(lines: string[], s: Section): void {
   lines.push(`## ${s.title}`, "");
   for (const t of s.text ?? []) lines.push(t, "");
   if (s.table) lines.push(...mdTable(s.table), "");
@@ -124,7 +123,7 @@ const mdInline = (s: string) => esc(s).replace(/\*\*(.+?)\*\*/g, "<strong>$1</st
 export function renderHtml(d: ReportData, plots: Plot[]): string {
   const body: string[] = [`<h1>Kiln report: ${esc(d.job.name)}</h1>`, `<p>${mdInline(summary(d))}</p>`];
   const secs = sections(d);
-  const section = (s: { title: string; text?: string[]; table?: Table }) => {
+  const section = (s: Section) => {
     body.push(`<h2>${esc(s.title)}</h2>`);
     for (const t of s.text ?? []) body.push(`<p>${mdInline(t)}</p>`);
     if (s.table) {

@@ -29,7 +29,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   }
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  // The 1-2-5 step whose tick count is closest to the one asked for.
+  const step = [1, 2, 5, 10].map((m) => m * mag).reduce((best, s) => (Math.abs((hi - lo) / s - count) < Math.abs((hi - lo) / best - count) ? s : best));
   const out: number[] = [];
   for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
   if (out[out.length - 1]! < hi) out.push(Number((out[out.length - 1]! + step).toPrecision(12)));
@@ -51,7 +52,8 @@ const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 export function lineChart(o: ChartOptions): string {
   const W = o.width ?? 640;
   const H = o.height ?? 320;
-  const m = { left: 70, right: 20, top: 36, bottom: 52 };
+  // The legend sits in its own row under the title, so it never covers the curves.
+  const m = { left: 70, right: 20, top: 50, bottom: 52 };
   const pts = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const head = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12" role="img" aria-label="${esc(o.title)}">`;
   const title = `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(o.title)}</text>`;
@@ -82,9 +84,9 @@ export function lineChart(o: ChartOptions): string {
     const ok = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (s.markers) for (const [x, y] of ok) parts.push(`<circle cx="${f(sx(x))}" cy="${f(sy(y))}" r="3.5" fill="${color}"/>`);
     else if (ok.length > 0) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" points="${ok.map(([x, y]) => `${f(sx(x))},${f(sy(y))}`).join(" ")}"/>`);
-    const ly = m.top + 6 + i * 16;
-    parts.push(`<rect x="${W - m.right - 130}" y="${ly - 8}" width="12" height="3" fill="${color}"/>`);
-    parts.push(`<text x="${W - m.right - 113}" y="${ly - 3}">${esc(s.name)}</text>`);
+    const lx = m.left + i * 110;
+    parts.push(`<rect x="${lx}" y="32" width="14" height="3" fill="${color}"/>`);
+    parts.push(`<text x="${lx + 18}" y="37">${esc(s.name)}</text>`);
   });
   parts.push("</svg>");
   return parts.join("");

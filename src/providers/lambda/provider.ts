@@ -50,6 +50,8 @@ export class LambdaProvider implements Provider, SupportsVolumes {
   readonly name = "lambda" as const;
   readonly client: LambdaClient;
   readonly #o: LambdaProviderOptions;
+  /** Keys already registered by this provider: at 1 request/s, re-listing keys per launch costs seconds. */
+  readonly #keysEnsured = new Set<string>();
 
   constructor(o: LambdaProviderOptions) {
     this.client = o.client;
@@ -70,7 +72,10 @@ export class LambdaProvider implements Provider, SupportsVolumes {
     }
     const keyName = req.sshKeyName ?? this.#o.sshKeyName;
     if (keyName === undefined) throw new ProviderError("lambda", "invalid", "launching on Lambda needs the name of an SSH key (Lambda requires exactly one)");
-    if (req.sshPublicKey !== undefined) await this.client.ensureSshKey(keyName, req.sshPublicKey, signal);
+    if (req.sshPublicKey !== undefined && !this.#keysEnsured.has(`${keyName}\n${req.sshPublicKey}`)) {
+      await this.client.ensureSshKey(keyName, req.sshPublicKey, signal);
+      this.#keysEnsured.add(`${keyName}\n${req.sshPublicKey}`);
+    }
     const ids = await this.client.launchInstance(
       {
         region_name: offer.region,

@@ -79,6 +79,16 @@ class ActivationCache:
                                        f"{manifest['num_tokens']}")
         return cache
 
+    @classmethod
+    def union(cls, parts: Sequence[ActivationCache]) -> ActivationCache:
+        """Disk caches (e.g. one per DDP rank) read as one, rows in part order."""
+        if not parts or any(p._memory is not None for p in parts):
+            raise ValueError("union() needs one or more disk caches")
+        if len({(p.d, p.dtype) for p in parts}) != 1:
+            raise ValueError("union() parts differ in width or dtype")
+        return cls(d=parts[0].d, dtype=parts[0].dtype, shards=[s for p in parts for s in p._shards],
+                   path=parts[0].path)
+
     def read(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (any order, repeats allowed) as a ``[len(idx), d]`` cpu tensor of ``self.dtype``."""
         if self._memory is not None:

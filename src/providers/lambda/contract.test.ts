@@ -1,7 +1,7 @@
 // The shared provider contract, run against LambdaProvider on the emulator, with every request and
 // response checked against Lambda's OpenAPI spec.
 import { expect } from "vitest";
-import { checkedLambdaClient } from "../../../test/helpers/openapi.js";
+import { checkedLambdaClient } from "./testing/openapi.js";
 import { runProviderContract } from "../contract.js";
 import { startLambdaEmulator } from "./emulator.js";
 import { LambdaProvider } from "./provider.js";

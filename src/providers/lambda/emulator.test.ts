@@ -1,7 +1,7 @@
 // Every endpoint Kiln uses, driven through the real client against the real emulator, with every
 // request and response validated against Lambda's OpenAPI spec.
 import { afterEach, describe, expect, it } from "vitest";
-import { checkedLambdaClient, lambdaSpec } from "../../../test/helpers/openapi.js";
+import { checkedLambdaClient, lambdaSpec } from "./testing/openapi.js";
 import { ProviderError } from "../provider.js";
 import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
 

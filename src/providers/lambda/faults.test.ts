@@ -1,7 +1,7 @@
 // Wire-level faults from the real emulator: lost launch responses, hangs, slow answers, 5xx storms and
 // Lambda's rate limits, all through the real client (spec-validated where a response exists).
 import { afterEach, describe, expect, it } from "vitest";
-import { checkedLambdaClient } from "../../../test/helpers/openapi.js";
+import { checkedLambdaClient } from "./testing/openapi.js";
 import { machineNameFor } from "../provider.js";
 import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
 import { isMaybeLaunched } from "./errors.js";

@@ -1,6 +1,6 @@
 // LambdaProvider's mapping onto Kiln's types, and the emulator's state machine behind it.
 import { afterEach, describe, expect, it } from "vitest";
-import { checkedLambdaClient } from "../../../test/helpers/openapi.js";
+import { checkedLambdaClient } from "./testing/openapi.js";
 import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
 import { canonicalLambdaGpu } from "./gpu-names.js";
 import { LambdaProvider, offersFrom } from "./provider.js";

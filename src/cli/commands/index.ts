@@ -15,5 +15,6 @@ import { offersCommand } from "./offers.js";
 import { planCommand } from "./plan.js";
 import { preflightCommand } from "./preflight.js";
 import { schemaCommand } from "./schema.js";
+import { verifyCommand } from "./verify.js";
 
-export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand, schemaCommand];
+export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand, schemaCommand, verifyCommand];

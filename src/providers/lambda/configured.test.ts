@@ -1,0 +1,30 @@
+// Wiring from configuration, and the simulated Lambda that `--sim` runs use.
+import { afterEach, describe, expect, it } from "vitest";
+import { type SimulatedLambda, lambdaFromEnvironment, startSimulatedLambda } from "./configured.js";
+
+const signal = new AbortController().signal;
+const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
+let sim: SimulatedLambda | undefined;
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+describe("configured Lambda", () => {
+  it("is absent without a key, and talks to KILN_LAMBDA_API_URL with one", async () => {
+    expect(await lambdaFromEnvironment({ env: {}, credentialsPath: "/nonexistent/credentials.json" })).toBeUndefined();
+    sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 }, onLaunch: () => ({ ip: "127.0.0.1", port: 2200 }) });
+    const lambda = await lambdaFromEnvironment({ env: { LAMBDA_API_KEY: sim.emulator.apiKey, KILN_LAMBDA_API_URL: sim.emulator.url }, credentialsPath: "/nonexistent" });
+    expect(lambda?.source).toBe("LAMBDA_API_KEY");
+    const offers = await lambda!.provider.listOffers({ gpus: "any", count: 1, minVramGb: 0, spot: "never" }, signal);
+    expect(offers.filter((o) => o.available).map((o) => o.gpu)).toContain("A100-40GB");
+  });
+
+  it("simulates a launch whose SSH endpoint comes from onLaunch", async () => {
+    sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 }, onLaunch: () => ({ ip: "127.0.0.1", port: 2200 }), sshUser: "me" });
+    const [offer] = await sim.provider.listOffers({ gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never" }, signal);
+    const m = await sim.provider.launch({ intentId: "sim1", offer: offer!, sshPublicKey: PUB }, signal);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await sim.provider.describe(m.id, signal)).toMatchObject({ state: "running", ssh: { host: "127.0.0.1", port: 2200, user: "me" } });
+  });
+});

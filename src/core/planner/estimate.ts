@@ -10,8 +10,12 @@ import { type ResolvedModel, resolveModel } from "./models.js";
 
 /** Model FLOPs utilisation: SAE training mixes a frozen LM forward with a wide, memory-bound top-k step. */
 export const MFU = 0.35;
-/** A CPU core's sustained fp32 matmul rate (AVX2/AVX-512, MFU included); the demo runs on 2 cores. */
-export const CPU_GFLOPS_PER_CORE = 20;
+/**
+ * A CPU core's sustained fp32 rate in SAE training, overheads included. Measured: a 1024×384×3072 fp32
+ * matmul ran at 12 GFLOP/s on 2 threads of the shared 2-core dev machine under load (~2× that idle);
+ * training adds tokenisation, top-k and Python overhead, so 10 per core.
+ */
+export const CPU_GFLOPS_PER_CORE = 10;
 /** CUDA context, cuBLAS workspaces and allocator fragmentation: a fixed part plus a share. */
 export const VRAM_OVERHEAD_GB = 1.5;
 export const VRAM_OVERHEAD_FRACTION = 0.1;

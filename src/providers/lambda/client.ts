@@ -169,7 +169,16 @@ export class LambdaClient {
    */
   async ensureSshKey(name: string, publicKey: string, signal: AbortSignal) {
     const existing = (await this.listSshKeys(signal)).find((k) => k.name === name);
-    if (!existing) return this.addSshKey(name, publicKey, signal);
+    if (!existing) {
+      try {
+        return await this.addSshKey(name, publicKey, signal);
+      } catch (e) {
+        // A retried add whose first answer was lost finds its own key already there: look again.
+        const again = (await this.listSshKeys(signal)).find((k) => k.name === name);
+        if (again && sameKey(again.public_key, publicKey)) return again;
+        throw e;
+      }
+    }
     if (sameKey(existing.public_key, publicKey)) return existing;
     throw new ProviderError("lambda", "invalid", `an SSH key named "${name}" is already registered with Lambda with a different public key`, {
       suggestion: "delete it in the Lambda dashboard (SSH keys) or choose another key name",

@@ -102,3 +102,18 @@ describe("Lambda faults", () => {
     expect(statuses.filter((s) => s === 200).length).toBe(5);
   });
 });
+
+describe("Lambda retries of non-idempotent calls", () => {
+  it("a lost answer to adding the SSH key or creating a volume still ends with exactly one of each", async () => {
+    emu = await startLambdaEmulator({ bootDelayMs: 0 });
+    const { client, check } = checkedLambdaClient(emu);
+    const provider = new LambdaProvider({ client, sshKeyName: "kiln" });
+    emu.inject({ kind: "lost-response", match: { method: "POST", path: "/ssh-keys" }, times: 1 });
+    emu.inject({ kind: "lost-response", match: { method: "POST", path: "/filesystems" }, times: 1 });
+    expect(await client.ensureSshKey("kiln", PUB, signal)).toMatchObject({ name: "kiln" });
+    expect(await provider.createVolume("ckpt", "us-west-1", signal)).toMatchObject({ name: "ckpt", region: "us-west-1" });
+    expect((await client.listSshKeys(signal)).map((k) => k.name)).toEqual(["kiln"]);
+    expect((await provider.listVolumes(signal)).map((v) => v.name)).toEqual(["ckpt"]);
+    expect(check.violations).toEqual([]);
+  });
+});

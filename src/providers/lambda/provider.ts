@@ -130,9 +130,17 @@ export class LambdaProvider implements Provider, SupportsVolumes {
     return (await this.client.listFileSystems(signal)).map((f) => ({ id: f.id, name: f.name, region: f.region.name }));
   }
 
+  /** Idempotent by name: a file system of that name in that region (e.g. from a retried create) is returned. */
   async createVolume(name: string, region: string, signal: AbortSignal) {
-    const f = await this.client.createFileSystem(name, region, signal);
-    return { id: f.id, name: f.name, region: f.region.name };
+    try {
+      const f = await this.client.createFileSystem(name, region, signal);
+      return { id: f.id, name: f.name, region: f.region.name };
+    } catch (e) {
+      if (!(e instanceof ProviderError) || e.code !== "global/duplicate") throw e;
+      const mine = (await this.listVolumes(signal)).find((v) => v.name === name && v.region === region);
+      if (mine) return mine;
+      throw e;
+    }
   }
 
   #record(i: LambdaInstance): MachineRecord {

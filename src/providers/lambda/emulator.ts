@@ -6,6 +6,7 @@
  * Each launched instance gets an SSH endpoint from the `onLaunch` hook — lifecycle tests back it with
  * a real loopback sshd; the default is 127.0.0.1:22. Lambda's API has no port field, so a non-22 port
  * is only known through {@link LambdaEmulator.sshEndpoint} (or `GET /__emulator/instances`).
+ * `onTerminate` is told once when an instance is asked to terminate, to stop what backs it.
  *
  * @example
  *   const emu = await startLambdaEmulator({ bootDelayMs: 0, onLaunch: async (i) => ({ ip: "127.0.0.1", port: await sshdFor(i.id) }) });
@@ -18,10 +19,10 @@ import { type EmulatedInstance, LambdaAccount, type SshEndpoint } from "./emulat
 import { DEFAULT_INSTANCE_TYPES, EMULATOR_DEFAULTS, type EmulatorConfig, type EmulatorInstanceType } from "./emulator/config.js";
 import { FaultPlan, type FaultRule, seededRandom } from "./emulator/faults.js";
 import { errors } from "./emulator/render.js";
-import { LambdaRoutes, type OnLaunch } from "./emulator/routes.js";
+import { LambdaRoutes, type OnLaunch, type OnTerminate } from "./emulator/routes.js";
 import { type HandlerAnswer, type RateLimit, TokenBucket, apiKeyFrom, listen } from "./emulator/server.js";
 
-export type { EmulatorConfig, EmulatorInstanceType, FaultRule, OnLaunch, RateLimit, SshEndpoint };
+export type { EmulatorConfig, EmulatorInstanceType, FaultRule, OnLaunch, OnTerminate, RateLimit, SshEndpoint };
 export { DEFAULT_INSTANCE_TYPES, emulatorConfigSchema, LAMBDA_RATE_LIMIT } from "./emulator/config.js";
 
 export interface LambdaEmulatorOptions extends Omit<EmulatorConfig, "rateLimit" | "faults"> {
@@ -31,6 +32,7 @@ export interface LambdaEmulatorOptions extends Omit<EmulatorConfig, "rateLimit" 
   rateLimit?: RateLimit | false;
   faults?: FaultRule[];
   onLaunch?: OnLaunch;
+  onTerminate?: OnTerminate;
   now?: () => number;
 }
 
@@ -81,7 +83,7 @@ export class LambdaEmulator {
       this.#now,
     );
     this.faults = new FaultPlan(o.faults ?? [], o.seed === undefined ? Math.random : seededRandom(o.seed));
-    this.#routes = new LambdaRoutes(this.account, o.onLaunch ?? (() => ({ ip: "127.0.0.1", port: 22 })));
+    this.#routes = new LambdaRoutes(this.account, o.onLaunch ?? (() => ({ ip: "127.0.0.1", port: 22 })), o.onTerminate);
     this.#keys = new Set(o.apiKeys ?? EMULATOR_DEFAULTS.apiKeys);
     this.#rate = o.rateLimit ?? false;
   }

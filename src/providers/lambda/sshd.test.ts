@@ -25,12 +25,17 @@ afterEach(async () => {
 
 describe.skipIf(!sshdAvailable)("Lambda emulator backed by real sshd (skipped where /usr/sbin/sshd or sftp-server is missing)", () => {
   it("gives each instance its own SSH endpoint, reachable once describe says running", async () => {
+    const terminated: string[] = [];
     emu = await startLambdaEmulator({
       bootDelayMs: 0,
       onLaunch: async (i) => {
         const s = await startSshd();
         sshds.set(i.id, s);
         return { ip: s.host, port: s.port };
+      },
+      onTerminate: async (i) => {
+        terminated.push(i.id);
+        await sshds.get(i.id)?.cleanup();
       },
     });
     const { client, check } = checkedLambdaClient(emu);
@@ -61,6 +66,8 @@ describe.skipIf(!sshdAvailable)("Lambda emulator backed by real sshd (skipped wh
     }
     expect(homes).toEqual(machines.map((m) => sshds.get(m.id)!.home));
     expect(new Set(homes).size).toBe(2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(terminated).toEqual(machines.map((m) => m.id));
     expect(check.violations).toEqual([]);
   });
 });

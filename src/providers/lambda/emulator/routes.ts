@@ -17,6 +17,8 @@ export interface LaunchedInstanceInfo {
   region: string;
 }
 export type OnLaunch = (instance: LaunchedInstanceInfo) => Promise<{ ip: string; port?: number }> | { ip: string; port?: number };
+/** Called once when an instance is asked to terminate (e.g. to stop the sshd behind it). Errors are ignored. */
+export type OnTerminate = (instance: LaunchedInstanceInfo) => Promise<void> | void;
 
 const launchBody = z.object({
   region_name: z.string(),
@@ -50,6 +52,7 @@ export class LambdaRoutes {
   constructor(
     private readonly account: LambdaAccount,
     private readonly onLaunch: OnLaunch,
+    private readonly onTerminate?: OnTerminate,
   ) {}
 
   handle(method: string, path: string, body: unknown): RouteResult {
@@ -171,7 +174,16 @@ export class LambdaRoutes {
     if (found.some((i) => i === undefined || !this.account.visible().includes(i))) return errors.instanceNotFound();
     const insts = found as EmulatedInstance[];
     for (const i of insts) {
-      if (op === "terminate") this.account.terminate(i);
+      if (op === "terminate") {
+        const first = i.terminateRequestedAt === undefined;
+        this.account.terminate(i);
+        if (first && this.onTerminate) {
+          const info = { id: i.id, name: i.name, instanceType: i.type.name, region: i.region };
+          Promise.resolve()
+            .then(() => this.onTerminate?.(info))
+            .catch(() => {});
+        }
+      }
       else if (i.terminateRequestedAt === undefined && i.endpoint !== undefined) i.unhealthyReason = undefined;
     }
     const list = insts.map((i) => instanceJson(this.account, i));

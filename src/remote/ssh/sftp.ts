@@ -13,15 +13,15 @@
  *   await downloadFile(conn, "kiln/out/sae.safetensors", join(dir, "sae.safetensors"), { expected: { size, sha256 } });
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, posix } from "node:path";
-import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { SFTPWrapper } from "ssh2";
 import { AbortedError, KilnError } from "../../core/errors.js";
 import type { SshConnection } from "./connection.js";
 import { runChecked } from "./run-checked.js";
+import { pipelinedDownload, pipelinedUpload } from "./sftp-pipeline.js";
 
 export const PART_SUFFIX = ".kiln-part";
 
@@ -70,16 +70,15 @@ function sftpSize(sftp: SFTPWrapper, path: string): Promise<number | undefined> 
   });
 }
 
-function counter(onProgress?: (n: number) => void): { stream: Transform; bytes: () => number } {
-  let n = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      n += chunk.length;
-      onProgress?.(n);
-      cb(null, chunk);
+function counter(onProgress?: (n: number) => void): { add: (n: number) => void; bytes: () => number } {
+  let total = 0;
+  return {
+    add: (n) => {
+      total += n;
+      onProgress?.(total);
     },
-  });
-  return { stream, bytes: () => n };
+    bytes: () => total,
+  };
 }
 
 function wrapTransferError(e: unknown, what: string, signal?: AbortSignal): unknown {
@@ -100,15 +99,13 @@ export async function uploadFile(conn: SshConnection, localPath: string, remoteP
   if (offset > size) offset = 0;
   const count = counter(opts.onProgress);
   if (offset < size || offset === 0) {
+    const fh = await open(localPath, "r");
     try {
-      await pipeline(
-        createReadStream(localPath, { start: offset, highWaterMark: 1 << 18 }),
-        count.stream,
-        sftp.createWriteStream(part, { flags: offset > 0 ? "r+" : "w", start: offset }),
-        ...(opts.signal ? [{ signal: opts.signal }] : []),
-      );
+      await pipelinedUpload(sftp, fh, part, offset, size, { onBytes: count.add, ...(opts.signal ? { signal: opts.signal } : {}) });
     } catch (e) {
       throw wrapTransferError(e, what, opts.signal);
+    } finally {
+      await fh.close();
     }
   }
   const got = await remoteSha256(conn, part);
@@ -163,19 +160,15 @@ export async function downloadFile(
   let offset = retried ? 0 : ((await localSize(part)) ?? 0);
   if (offset > expected.size) offset = 0;
   const count = counter(opts.onProgress);
-  if (offset < expected.size || (offset === 0 && expected.size === 0)) {
-    try {
-      await pipeline(
-        sftp.createReadStream(remotePath, { start: offset, highWaterMark: 1 << 18 }),
-        count.stream,
-        createWriteStream(part, { flags: offset > 0 ? "r+" : "w", start: offset }),
-        ...(opts.signal ? [{ signal: opts.signal }] : []),
-      );
-    } catch (e) {
-      throw wrapTransferError(e, what, opts.signal);
-    }
+  const fh = await open(part, offset > 0 ? "r+" : "w");
+  try {
+    await pipelinedDownload(sftp, remotePath, fh, offset, expected.size, { onBytes: count.add, ...(opts.signal ? { signal: opts.signal } : {}) });
+    await fh.sync();
+  } catch (e) {
+    throw wrapTransferError(e, what, opts.signal);
+  } finally {
+    await fh.close();
   }
-  await fsyncPath(part);
   const got = await sha256File(part);
   if (got !== expected.sha256) {
     await rm(part, { force: true });

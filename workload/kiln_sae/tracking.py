@@ -27,6 +27,7 @@ class NullTracker:
 class WandbTracker:
     def __init__(self, run: Any) -> None:
         self._run = run
+        self.run_id: str | None = getattr(run, "id", None)  # checkpointed so a resumed run continues the same W&B run
 
     def log(self, values: dict[str, Any], step: int) -> None:
         if self._run is None:

@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(cfg, train, val, metrics=metrics, stop=stop, ctx=ctx)
         trainer.tracker = open_tracker(cfg.wandb, cfg.to_dict(), cfg.output_dir, resume_id=trainer.state.wandb_id,
                                        enabled=ctx.is_main)
+        trainer.state.wandb_id = getattr(trainer.tracker, "run_id", None) or trainer.state.wandb_id
         trainer.run()
         return 0
     except (ConfigError, DataError) as e:

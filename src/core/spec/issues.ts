@@ -120,7 +120,10 @@ export function formatIssues(issues: readonly Issue[], input: unknown, knownKeys
       continue;
     }
     const value = valueAt(input, iss.path);
-    const got = value === undefined || iss.code === "custom" ? "" : `, got ${describeValue(value)}`;
+    // Cross-field rules (custom issues) are about the combination, not one value, so they quote nothing
+    // unless they opt in; the webhook check in particular must never echo a URL that may be a secret.
+    const quiet = iss.code === "custom" && iss.params?.["showValue"] !== true;
+    const got = value === undefined || quiet ? "" : `, got ${describeValue(value)}`;
     lines.push(`${formatPath(iss.path)}: ${iss.message}${got}`);
   }
   return lines;

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import type { ProviderName } from "../../providers/provider.js";
+import { GPU_MODELS, resolveGpuAlias } from "../gpu/names.js";
 import { saeConfigSchema } from "./sae-config.js";
 
 export const PROVIDER_NAMES = [
@@ -31,6 +32,12 @@ const int = (min: number, max?: number) => {
   return max === undefined ? s : s.max(max, { error: `expected ${what}` });
 };
 
+// A GPU name the catalog cannot resolve would silently match no offer; say so while the file is open.
+const gpuName = z.string().refine((g) => resolveGpuAlias(g).length > 0, {
+  error: `unknown GPU; use a name like ${GPU_MODELS.slice(0, 6).map((g) => g.name).join(", ")} or an alias (A100, h100, 4090)`,
+  params: { showValue: true },
+});
+
 const sshTargetSchema = z
   .strictObject({
     host: z.string().min(1).describe("Hostname or IP of a machine you own."),
@@ -42,7 +49,7 @@ const sshTargetSchema = z
 
 export const resourcesSchema = z.strictObject({
   gpu: z
-    .union([z.literal("any"), z.array(z.string().min(1)).min(1, { error: "expected at least one GPU name" })], {
+    .union([z.literal("any"), z.array(gpuName).min(1, { error: "expected at least one GPU name" })], {
       error: 'expected a list of GPU names (e.g. [A100-40GB, H100]) or "any"',
     })
     .default("any"),

@@ -85,6 +85,9 @@ describe("parseJobSpec", () => {
     ["an alert fraction above 1", withSection("budget", "budget: {max_usd: 5, alert_fractions: [0.5, 1.5]}"), ["budget.alert_fractions[1]: expected a fraction between 0 and 1, got 1.5"]],
     ["a command workload with no run step", withSection("workload", "workload: {type: command, run: []}"), ["workload.run: expected at least one command, got []"]],
     ["a string where a list belongs", withSection("resources", "resources: {gpu: A100-40GB}"), ['resources.gpu: expected a list of GPU names (e.g. [A100-40GB, H100]) or "any", got "A100-40GB"']],
+    ["an unknown GPU", withSection("resources", "resources: {gpu: [A100, TPUv5]}"), [
+      'resources.gpu[1]: unknown GPU; use a name like H200-141GB, GH200-96GB, H100-80GB, A100-80GB, A100-40GB, L40S-48GB or an alias (A100, h100, 4090), got "TPUv5"',
+    ]],
     ["a duplicate provider", withSection("resources", "resources: {providers: [local, local]}"), ["resources.providers: lists a provider twice"]],
   ];
   it.each(cases)("rejects %s", (_what, text, expected) => {

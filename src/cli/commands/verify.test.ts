@@ -1,0 +1,75 @@
+// `kiln verify` in-process: on this computer as it is (no GPU: the demo job is CPU-only, so GPU checks
+// are skipped with the reason), with a fake nvidia-smi for GPU jobs, and as JSON.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { fakeNvidiaSmiEnv } from "../../core/gpu/testing/fake-nvidia-smi.js";
+import { captureIo } from "../io.js";
+import { main } from "../main.js";
+
+const ROOT = join(import.meta.dirname, "..", "..", "..");
+
+/** No nvidia-smi at all, but the real df (the fake-nvidia-smi helper's PATH holds only its own dir). */
+function noGpuEnv(): Record<string, string> {
+  const env = fakeNvidiaSmiEnv("none");
+  symlinkSync(execFileSync("sh", ["-c", "command -v df"], { encoding: "utf8" }).trim(), join(env["PATH"]!, "df"));
+  return env;
+}
+
+async function kiln(env: Record<string, string>, ...argv: string[]) {
+  const io = captureIo();
+  const code = await main(argv, io, { env: { ...process.env, KILN_HOME: mkdtempSync(join(tmpdir(), "kiln-verify-")), ...env }, cwd: ROOT });
+  return { code, stdout: io.stdout, stderr: io.stderr };
+}
+
+describe("kiln verify", () => {
+  it("checks this computer for the CPU demo: GPU checks skipped with the reason, the rest measured", async () => {
+    const r = await kiln(noGpuEnv(), "verify", "examples/sae-pii-local.yaml");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n");
+    expect(lines[0]).toBe("Verifying this computer");
+    expect(lines.find((l) => l.includes("GPU present"))).toMatch(/^skip +GPU present +CPU-only job: /);
+    expect(lines.find((l) => l.includes("PyTorch"))).toMatch(/^ok +PyTorch +2\.\d+\.\d+\S* +≥ 2\.4$/);
+    expect(lines.find((l) => l.includes("Workload imports"))).toMatch(/^ok +Workload imports +kiln_sae /);
+    expect(lines.find((l) => l.includes("Disk space"))).toMatch(/^ok +Disk space +[\d.]+ GiB free on /);
+    expect(r.stdout).toMatch(/\d passed, \d warnings?, 0 failed, 7 skipped\n$/);
+  }, 60_000);
+
+  it("--json gives the same results as a document", async () => {
+    const r = await kiln(noGpuEnv(), "verify", "examples/sae-pii-local.yaml", "--json");
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as { job: string; machine: string; ok: boolean; checks: Array<{ id: string; status: string }> };
+    expect(doc).toMatchObject({ job: "sae-pii-local-demo", machine: "local", ok: true });
+    expect(doc.checks.map((c) => c.id)).toEqual(["gpu", "vram_total", "vram_free", "driver", "python", "torch", "torch_cuda", "bf16", "disk", "workload", "hf_access"]);
+  }, 60_000);
+
+  it("a GPU job checked here on a machine with a small GPU fails with advice and exit code 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kiln-verify-job-"));
+    writeFileSync(
+      join(dir, "job.yaml"),
+      `name: big
+resources: {providers: [local], min_vram_gb: 20}
+budget: {max_usd: 5}
+workload:
+  type: sae-pii
+  sae: {base_model: meta-llama/Llama-3.1-8B, layer: 12, k: 64, tokens: 1000000, device: cuda,
+        dataset: {name: lmsys/lmsys-chat-1m}}
+`,
+    );
+    const r = await kiln({ ...fakeNvidiaSmiEnv("rtx-3060"), HF_TOKEN: "" }, "verify", join(dir, "job.yaml"), "--here");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^FAIL +VRAM total +12\.0 GiB per GPU +≥ 20 GiB$/m);
+    expect(r.stdout).toMatch(/→ This GPU is too small for the job/);
+    expect(r.stdout).toMatch(/^FAIL +Hugging Face access +meta-llama\/Llama-3\.1-8B is gated; no token/m);
+  }, 60_000);
+
+  it("a job planned for a cloud has no machine to check yet", async () => {
+    const r = await kiln(fakeNvidiaSmiEnv("none"), "verify", "examples/llama-8b-sae-pii.yaml");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is planned for lambda .*kiln run/);
+    expect(r.stderr).toContain("--here");
+  }, 60_000);
+});

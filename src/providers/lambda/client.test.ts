@@ -207,7 +207,6 @@ describe("Pacer", () => {
       return Date.now() - t0;
     }));
     at.sort((a, b) => a - b);
-    expect(at[0]).toBeLessThan(40);
     expect(at[1]).toBeGreaterThanOrEqual(38);
     expect(at[2]).toBeGreaterThanOrEqual(78);
   });

@@ -47,7 +47,8 @@ describe("Lambda faults", () => {
   });
 
   it("a hanging request times out and is retried; a hanging launch is reported, not retried", async () => {
-    const { emu, client, provider, offer } = await setup({}, { requestTimeoutMs: 150 });
+    // 1 s: long enough that no honest loopback answer misses it on a loaded 2-core machine.
+    const { emu, client, provider, offer } = await setup({}, { requestTimeoutMs: 1_000 });
     emu.inject({ kind: "hang", match: { path: "/instances" }, times: 1 });
     expect(await client.listInstances(signal)).toEqual([]);
     expect(emu.requests.filter((r) => r.path === "/instances").map((r) => r.status)).toEqual(["hang", 200]);
@@ -93,8 +94,9 @@ describe("Lambda faults", () => {
   });
 
   it("Lambda's rate limits answer 429 with Retry-After, which the client waits out", async () => {
-    const { client, emu } = await setup({ rateLimit: { perSecond: 20, burst: 2, launchIntervalMs: 12_000, launchBurst: 5 } });
-    // The key registration in setup used one token; two quick calls exhaust the bucket.
+    // A slow refill (2/s), so a loaded machine cannot refill the bucket between calls by accident.
+    const { client, emu } = await setup({ rateLimit: { perSecond: 2, burst: 2, launchIntervalMs: 12_000, launchBurst: 5 } });
+    // Setup's two calls emptied the bucket; three more at once must meet 429s and wait them out.
     const results = await Promise.all([client.listInstances(signal), client.listInstances(signal), client.listInstances(signal)]);
     expect(results).toEqual([[], [], []]);
     const statuses = emu.requests.map((r) => r.status);

@@ -109,4 +109,14 @@ describe("planJob", () => {
     expect(plan.choice?.offer).toMatchObject({ instanceType: "gpu_1x_a10" });
     expect(plan.considered.find((o) => o.chosen)?.costUsd).toBeCloseTo(0.75 * (2 + CLOUD_BOOT_HOURS), 6);
   });
+
+  it("prefers the user's own ssh machine to a cloud, and rules it out when its probe says it is too small", async () => {
+    const spec = job("{providers: [ssh, lambda], ssh: {host: gpu.lan}}");
+    const unprobed = planJob(spec, { gpuProbe: none, offers: await offersFor(["lambda"]) });
+    expect(unprobed.choice).toMatchObject({ kind: "ssh", reason: "your own machine (resources.ssh): no cloud cost" });
+    expect(unprobed.considered[0]?.label).toBe("ssh root@gpu.lan:22 (not probed; checked at start)");
+    const small = planJob(spec, { gpuProbe: none, sshProbe: gpu("NVIDIA GeForce RTX 3060", 12288, 11523), offers: await offersFor(["lambda"]) });
+    expect(small.choice?.kind).toBe("offer");
+    expect(small.considered[0]).toMatchObject({ kind: "ssh", label: "ssh root@gpu.lan:22 #0 NVIDIA GeForce RTX 3060", excluded: "12.1 GB free < 16.5 GB needed" });
+  });
 });

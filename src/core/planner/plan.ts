@@ -26,7 +26,7 @@ const UNKNOWN_GPU_TFLOPS = 50;
 const EARLY_STOP_SAVED_FRACTION = 0.5;
 
 export interface PlanOption {
-  kind: "local" | "cpu" | "offer";
+  kind: "local" | "cpu" | "ssh" | "offer";
   label: string;
   hours: number;
   costUsd: number;
@@ -38,7 +38,7 @@ export interface PlanOption {
 }
 
 export interface PlanChoice {
-  kind: "local" | "cpu" | "offer";
+  kind: "local" | "cpu" | "ssh" | "offer";
   offer?: PricedOffer;
   localGpus?: GpuInfo[];
   reason: string;
@@ -64,6 +64,8 @@ export interface PlanInputs {
   gpuProbe: GpuProbe;
   /** Offers for the job's GPUs, on-demand and spot (the planner applies the spec's spot policy). */
   offers: readonly PricedOffer[];
+  /** The GPU probe of `resources.ssh`, when the caller could run it; otherwise the host is verified at start. */
+  sshProbe?: GpuProbe;
   datasetBytes?: number;
   cpuCores?: number;
 }
@@ -86,7 +88,7 @@ export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   const considered: PlanOption[] = [];
 
   if (providers.includes("local")) considered.push(...localOptions(spec, inputs.gpuProbe, needGb, hoursFor, estimate.cpuHours));
-  if (providers.includes("ssh")) notes.push("provider ssh: the host is probed when the job starts; the plan prices clouds only");
+  if (providers.includes("ssh") && spec.resources.ssh) considered.push(sshOption(spec, inputs.sshProbe, needGb, hoursFor));
 
   const maxPrice = spec.resources.max_price_per_hour;
   for (const o of inputs.offers) {
@@ -155,6 +157,16 @@ function localOptions(spec: JobSpec, probe: GpuProbe, needGb: number, hoursFor: 
   return out;
 }
 
+/** The user's own machine: free, and verified by the SSH checklist at start when it was not probed here. */
+function sshOption(spec: JobSpec, probe: GpuProbe | undefined, needGb: number, hoursFor: (gpu: string) => number): PlanOption {
+  const t = spec.resources.ssh!;
+  const label = `ssh ${t.user}@${t.host}:${t.port}`;
+  if (probe === undefined) return { kind: "ssh", label: `${label} (not probed; checked at start)`, hours: hoursFor("unknown"), costUsd: 0, chosen: false };
+  const [opt] = localOptions(spec, probe, needGb, hoursFor, undefined);
+  if (!opt) return { kind: "ssh", label, hours: hoursFor("unknown"), costUsd: 0, excluded: probe.kind === "failed" ? `nvidia-smi failed: ${probe.message}` : "no NVIDIA GPU", chosen: false };
+  return { ...opt, kind: "ssh", label: `${label} ${opt.label.replace(/^local /, "")}` };
+}
+
 function choose(spec: JobSpec, considered: PlanOption[]): PlanChoice | undefined {
   const ok = considered.filter((o) => o.excluded === undefined);
   const local = ok.find((o) => o.kind === "local");
@@ -163,6 +175,8 @@ function choose(spec: JobSpec, considered: PlanOption[]): PlanChoice | undefined
     return { kind: o.kind, ...(o.offer ? { offer: o.offer } : {}), ...(o.localGpus ? { localGpus: o.localGpus } : {}), reason };
   };
   if (local) return pick(local, "a local GPU has enough free memory: no cloud cost");
+  const ssh = ok.find((o) => o.kind === "ssh");
+  if (ssh) return pick(ssh, "your own machine (resources.ssh): no cloud cost");
   const cpu = ok.find((o) => o.kind === "cpu");
   if (cpu) return pick(cpu, `small enough for the CPU (~${Math.max(1, Math.round(cpu.hours * 60))} min)`);
   let offers = ok.filter((o) => o.kind === "offer");

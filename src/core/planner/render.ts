@@ -40,7 +40,7 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
   const rows = plan.considered.map((o) => [
     o.chosen ? "→" : " ",
     o.label,
-    o.offer ? o.offer.gpu : o.localGpus?.[0] ? (canonicalGpuName(o.localGpus[0].name, o.localGpus[0].memoryTotalMiB) ?? o.localGpus[0].name) : "cpu",
+    o.offer ? o.offer.gpu : o.localGpus?.[0] ? (canonicalGpuName(o.localGpus[0].name, o.localGpus[0].memoryTotalMiB) ?? o.localGpus[0].name) : o.kind === "cpu" ? "cpu" : "?",
     o.offer ? usd(o.offer.pricePerHour) : "$0.00",
     hrs(o.hours),
     usd(o.costUsd),

@@ -6,6 +6,7 @@
  * and the planner.
  *
  *   npx vite-node bench/cli_speed.ts
+ *   npx vite-node bench/cli_speed.ts -- --dist bench/.work/dist   # time an existing build instead
  *
  * Writes bench/results/cli_speed.json with the machine's description.
  */
@@ -28,16 +29,22 @@ const median = (xs: number[]) => {
 };
 const round = (n: number) => Math.round(n * 10) / 10;
 
-// tsc emits even when some file has a type error; a half-finished file elsewhere should not stop the bench.
-const build = spawnSync("npx", ["--no-install", "tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, encoding: "utf8" });
-if (build.status !== 0) console.warn(`tsc reported errors (output still emitted):\n${build.stdout.split("\n").slice(0, 5).join("\n")}`);
+const distArg = process.argv.indexOf("--dist");
+const DIST = distArg > 0 ? process.argv[distArg + 1]! : "dist";
+const noteArg = process.argv.indexOf("--note");
+const NOTE = noteArg > 0 ? process.argv[noteArg + 1]! : "";
+if (distArg < 0) {
+  // tsc emits even when some file has a type error; a half-finished file elsewhere should not stop the bench.
+  const build = spawnSync("npx", ["--no-install", "tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, encoding: "utf8" });
+  if (build.status !== 0) console.warn(`tsc reported errors (output still emitted):\n${build.stdout.split("\n").slice(0, 5).join("\n")}`);
+}
 const env = { ...process.env, KILN_HOME: mkdtempSync(join(tmpdir(), "kiln-bench-")), KILN_LOG: "error" };
 
 const results: Record<string, unknown> = {};
 for (const c of CASES) {
   const run = () => {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, ["dist/cli/main.js", ...c.argv], { cwd: ROOT, env, encoding: "utf8", timeout: 30_000 });
+    const r = spawnSync(process.execPath, [join(DIST, "cli", "main.js"), ...c.argv], { cwd: ROOT, env, encoding: "utf8", timeout: 30_000 });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0) throw new Error(`kiln ${c.argv.join(" ")} exited ${r.status}: ${r.stderr}`);
     return ms;
@@ -61,6 +68,8 @@ const out = {
   bench: "cli_speed",
   at: new Date().toISOString(),
   machine: { os: `${platform()} ${release()}`, cpu_model: cpus()[0]?.model ?? "unknown", cores: cpus().length, mem_gb: round(totalmem() / 1e9), node: process.version, note: "shared dev machine; other engineers' processes running" },
+  ...(NOTE ? { note: NOTE } : {}),
+  dist: DIST,
   node_floor_ms: round(floor),
   ...results,
 };

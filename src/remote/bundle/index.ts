@@ -8,3 +8,4 @@ export {
   serializeManifest,
 } from "./manifest.js";
 export { ALWAYS_SKIPPED, type SkippedPath, type WalkedFile, walkTree } from "./walk.js";
+export { checkUnpacked, type UnpackResult, unpackAndVerify, unpackBundle } from "./unpack.js";

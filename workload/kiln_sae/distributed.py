@@ -64,5 +64,12 @@ def all_reduce_grads_(params: list[torch.nn.Parameter], ctx: DistContext) -> Non
 
 def all_reduce_(tensor: torch.Tensor, ctx: DistContext, op: str = "sum") -> torch.Tensor:
     if ctx.active:
-        dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX}[op])
+        dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op])
     return tensor
+
+
+def broadcast_(tensors: list[torch.Tensor], ctx: DistContext) -> None:
+    """Make every rank hold rank 0's values (initial weights, act_scale): ranks may see different data."""
+    if ctx.active:
+        for t in tensors:
+            dist.broadcast(t, src=0)

@@ -50,13 +50,14 @@ def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, micro_b
 
 @torch.no_grad()
 def validation_pass(sae: SparseAutoencoder, source: ActivationSource, *, act_scale: float, batch_size: int,
-                    device: torch.device, ctx: DistContext) -> dict[str, float]:
-    """Metrics over the whole validation set (each rank takes a contiguous share; sums are all-reduced).
+                    device: torch.device, ctx: DistContext, rank_local: bool = False) -> dict[str, float]:
+    """Metrics over the whole validation set (each rank takes a contiguous share — or, with ``rank_local``
+    data, all of its own rows; sums are all-reduced).
 
     explained_variance = 1 − Σ‖x−x̂‖² / Σ‖x−x̄‖² with x̄ the mean over the whole set; ``loss`` is the training
     objective without AuxK; ``dead_fraction`` = latents that never fired on the validation set."""
     n = source.num_tokens
-    lo, hi = n * ctx.rank // ctx.world_size, n * (ctx.rank + 1) // ctx.world_size
+    lo, hi = (0, n) if rank_local else (n * ctx.rank // ctx.world_size, n * (ctx.rank + 1) // ctx.world_size)
     sums = torch.zeros(6, dtype=torch.float64, device=device)  # sq_err, Σx², count, l0, l1, per-token sq
     sum_x = torch.zeros(source.d, dtype=torch.float64, device=device)
     fired = torch.zeros(sae.n_latents, dtype=torch.bool, device=device)

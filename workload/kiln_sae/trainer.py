@@ -18,7 +18,7 @@ from kiln_sae import checkpoint as ckpt
 from kiln_sae.batches import ActivationSource, EpochOrder, rank_micro_batches, sample_rows
 from kiln_sae.config import SaeConfig
 from kiln_sae.device import compute_dtype_for, gpu_memory_gb, resolve_device
-from kiln_sae.distributed import DistContext, all_reduce_
+from kiln_sae.distributed import DistContext, all_reduce_, broadcast_
 from kiln_sae.early_stopping import EarlyStopping, StopDecision
 from kiln_sae.errors import ConfigError, DataError
 from kiln_sae.loop import STAT_NAMES, train_step, validation_pass
@@ -72,14 +72,23 @@ def sae_meta(cfg: SaeConfig, sae: SparseAutoencoder, act_scale: float) -> dict[s
 class Trainer:
     def __init__(self, cfg: SaeConfig, train: ActivationSource, val: ActivationSource | None = None, *,
                  metrics: MetricsWriter | None = None, stop: threading.Event | None = None,
-                 ctx: DistContext | None = None, tracker: Tracker | None = None) -> None:
+                 ctx: DistContext | None = None, tracker: Tracker | None = None, rank_local: bool = False) -> None:
+        """``rank_local``: under torchrun each rank's sources hold only its own share of the data (the dataset
+        pipeline extracts per rank); otherwise every rank sees all rows and reads its slice of each batch."""
         self.cfg, self.train_src, self.val_src = cfg, train, val
         self.ctx = ctx or DistContext()
         self.metrics = metrics or MetricsWriter(None, echo=False, enabled=False)
         self.stop = stop or threading.Event()
         self.tracker = tracker or NullTracker()
         self.device = resolve_device(cfg.device, self.ctx.local_rank)
-        self.order = EpochOrder(train.num_tokens, cfg.batch_size, cfg.seed)
+        self.rank_local = rank_local and self.ctx.active
+        if self.rank_local:
+            # Each rank permutes its own rows; all ranks must agree on the number of steps per epoch.
+            local = all_reduce_(torch.tensor([train.num_tokens]), self.ctx, "min") if self.ctx.active else None
+            n_rows = int(local.item()) if local is not None else train.num_tokens
+            self.order = EpochOrder(n_rows, cfg.batch_size // self.ctx.world_size, cfg.seed)
+        else:
+            self.order = EpochOrder(train.num_tokens, cfg.batch_size, cfg.seed)
         if self.order.steps_per_epoch == 0:
             raise DataError(f"only {train.num_tokens} training tokens: batch_size {cfg.batch_size} needs at least "
                             "that many; lower batch_size or add data")
@@ -105,6 +114,9 @@ class Trainer:
         self.state = _RunState()
         self._restore_or_init()
         self.sae.to(self.device)
+        scale = torch.tensor([self.state.act_scale], dtype=torch.float64, device=self.device)
+        broadcast_([*(p.data for p in self.sae.parameters()), scale], self.ctx)
+        self.state.act_scale = float(scale.item())
         self.optimizer = make_optimizer(list(self.sae.parameters()), self.base_lr, self.device)
         if self._pending_optimizer_state is not None:
             self.optimizer.load_state_dict(self._pending_optimizer_state)
@@ -178,7 +190,8 @@ class Trainer:
             return None, None
         self.sae.eval()
         ev = validation_pass(self.sae, self.val_src, act_scale=self.state.act_scale,
-                             batch_size=self.cfg.batch_size, device=self.device, ctx=self.ctx)
+                             batch_size=self.cfg.batch_size, device=self.device, ctx=self.ctx,
+                             rank_local=self.rank_local)
         self.sae.train()
         fields = {"step": self.state.step, "epoch": self._epoch_float(), "tokens": self._tokens(), "split": "val",
                   "loss": ev["loss"], "mse": ev["mse"], "l0": ev["l0"], "explained_variance": ev["explained_variance"],
@@ -205,8 +218,9 @@ class Trainer:
         self.sae.train()
         while self.state.step < self.total_steps:
             epoch, in_epoch = divmod(self.state.step, spe)
-            micro = rank_micro_batches(self.order.global_batch(epoch, in_epoch), self.ctx.rank, self.ctx.world_size,
-                                       cfg.gradient_accumulation_steps)
+            batch = self.order.global_batch(epoch, in_epoch)
+            micro = (rank_micro_batches(batch, 0, 1, cfg.gradient_accumulation_steps) if self.rank_local else
+                     rank_micro_batches(batch, self.ctx.rank, self.ctx.world_size, cfg.gradient_accumulation_steps))
             dead_mask = dead_counter >= threshold if cfg.architecture == "topk" else None
             result = train_step(self.sae, self.optimizer, micro, self.train_src, act_scale=self.state.act_scale,
                                    dead_mask=dead_mask, lr=lr_at(self.state.step, self.base_lr, self.warmup),

@@ -47,6 +47,11 @@ def run_train(config: Path, acts: Path, *extra: str, timeout: float = 240) -> su
                            str(acts), *extra], capture_output=True, text=True, timeout=timeout, env=train_env())
 
 
+def run_train_plain(config: Path, *extra: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kiln_sae", "train", "--config", str(config), *extra],
+                          capture_output=True, text=True, timeout=timeout, env=train_env())
+
+
 def read_metrics(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
 

@@ -94,11 +94,11 @@ def _sources_from_file(path: str):
 def _sources_from_dataset(cfg, ctx):
     from kiln_sae.errors import ConfigError
 
-    try:
-        from kiln_sae.pipeline import build_sources  # type: ignore[import-not-found]
-    except ImportError as e:
-        raise ConfigError("the dataset → activations pipeline is not available in this build; pass precomputed "
-                          "activations with --activations FILE.safetensors") from e
+    from kiln_sae.pipeline import build_sources
+
+    if cfg.dataset is None:
+        raise ConfigError("dataset: required (path or name), unless precomputed activations are passed with "
+                          "--activations FILE.safetensors")
     return build_sources(cfg, ctx)
 
 
@@ -130,8 +130,11 @@ def run(args: argparse.Namespace) -> int:
     metrics = MetricsWriter(os.path.join(cfg.output_dir, "metrics.jsonl"), echo=not args.quiet, enabled=ctx.is_main)
     trainer = None
     try:
-        train, val = _sources_from_file(args.activations) if args.activations else _sources_from_dataset(cfg, ctx)
-        trainer = Trainer(cfg, train, val, metrics=metrics, stop=stop, ctx=ctx)
+        if args.activations:
+            train, val = _sources_from_file(args.activations)
+        else:
+            train, val = _sources_from_dataset(cfg, ctx)
+        trainer = Trainer(cfg, train, val, metrics=metrics, stop=stop, ctx=ctx, rank_local=not args.activations)
         trainer.tracker = open_tracker(cfg.wandb, cfg.to_dict(), cfg.output_dir, resume_id=trainer.state.wandb_id,
                                        enabled=ctx.is_main)
         trainer.state.wandb_id = getattr(trainer.tracker, "run_id", None) or trainer.state.wandb_id

@@ -131,9 +131,10 @@ export const LINE_RULES: readonly LineRule[] = [
     id: "high-entropy-assignment",
     description: "random-looking value assigned to a *_KEY/*_TOKEN/*_SECRET/*PASSWORD* name",
     // NAME = "value" | NAME: value | "NAME": "value" | --name=value. The value is a literal: a quoted
-    // string or a bare token of credential characters (a call like get_password() is not).
+    // string or a bare token of credential characters (a call like get_password() is not). A name
+    // right after ":" is part of an identifier (lrn:cloud:api_key:…), not an assignment.
     pattern:
-      /(?<![A-Za-z0-9_])([A-Za-z0-9_.-]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD)[A-Za-z0-9_]*)["']?\s*(?::=|=|:)\s*(?:"([^"\s]+)"|'([^'\s]+)'|([A-Za-z0-9+/=_.~-]+)(?![A-Za-z0-9+/=_.~([-]))/i,
+      /(?<![A-Za-z0-9_:])([A-Za-z0-9_.-]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD)[A-Za-z0-9_]*)["']?\s*(?::=|=|:)\s*(?:"([^"\s]+)"|'([^'\s]+)'|([A-Za-z0-9+/=_.~-]+)(?![A-Za-z0-9+/=_.~([-]))/i,
   },
 ];
 

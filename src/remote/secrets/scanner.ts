@@ -69,7 +69,7 @@ function scanServiceAccount(file: string, lines: string[]): SecretFinding[] {
   if (!lines.some((l) => /"type"\s*:\s*"service_account"/.test(l))) return [];
   const i = lines.findIndex((l) => /"private_key"\s*:\s*"-----BEGIN/.test(l) && !l.includes(ALLOW_PRAGMA));
   if (i < 0) return [];
-  return [{ file, line: i + 1, rule: "gcp-service-account", preview: '"private_key": "-----BEGIN****…"' }];
+  return [{ file, line: i + 1, rule: "gcp-service-account", preview: "private_key of a service account ****…" }];
 }
 
 /** Findings that follow from the file's name alone (SSH keys, keystores); apply to binary files too. */

@@ -97,6 +97,14 @@ describe("Lambda emulator, spec-validated", () => {
     expect(basic.status).toBe(200);
   });
 
+  it("answers 403 global/account-inactive for an inactive account, classified as auth", async () => {
+    emu = await startLambdaEmulator();
+    emu.accountInactive = true;
+    const { client, check } = checkedLambdaClient(emu);
+    expect(await rejection(client.listInstances(signal))).toMatchObject({ kind: "auth", scope: "provider", status: 403, code: "global/account-inactive" });
+    expect(check.violations).toEqual([]);
+  });
+
   it("rejects a legacy quantity above 1 like the real API", async () => {
     emu = await startLambdaEmulator();
     const res = await fetch(`${emu.url}/instance-operations/launch`, {

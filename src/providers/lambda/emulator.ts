@@ -68,6 +68,8 @@ export class LambdaEmulator {
   #close: (() => Promise<void>) | undefined;
   url = "";
   port = 0;
+  /** When set, every authenticated call answers 403 global/account-inactive (unpaid bill, unverified email). */
+  accountInactive = false;
 
   constructor(o: LambdaEmulatorOptions = {}) {
     this.#now = o.now ?? Date.now;
@@ -162,6 +164,7 @@ export class LambdaEmulator {
   #decide(method: string, path: string, body: unknown, authorization: string | undefined): HandlerAnswer {
     const key = apiKeyFrom(authorization);
     if (key === undefined || !this.#keys.has(key)) return { kind: "answer", result: errors.invalidKey() };
+    if (this.accountInactive) return { kind: "answer", result: errors.accountInactive() };
     const limited = this.#rateLimited(key, method === "POST" && path === "/instance-operations/launch");
     if (limited !== undefined) return { kind: "answer", result: errors.rateLimited(), retryAfterS: limited };
     const fault = this.faults.pick(method, path);

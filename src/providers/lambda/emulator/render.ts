@@ -15,6 +15,7 @@ export interface ErrorBody {
 
 export const errors = {
   invalidKey: (): ErrorBody => ({ status: 401, code: "global/invalid-api-key", message: "API key was invalid, expired, or deleted.", suggestion: "Check your API key or create a new one, then try again." }),
+  accountInactive: (): ErrorBody => ({ status: 403, code: "global/account-inactive", message: "Your account is inactive.", suggestion: "Make sure you have verified your email address and have a valid payment method. Contact Support if problems continue." }),
   invalidParameters: (message = "Invalid request data."): ErrorBody => ({ status: 400, code: "global/invalid-parameters", message }),
   insufficientCapacity: (): ErrorBody => ({ status: 400, code: "instance-operations/launch/insufficient-capacity", message: "Not enough capacity to fulfill launch request." }),
   quotaExceeded: (): ErrorBody => ({ status: 400, code: "global/quota-exceeded", message: "Quota exceeded.", suggestion: "Contact Support to increase your quota." }),

@@ -118,3 +118,41 @@ describe.skipIf(!sshdAvailable)("artifact sync", () => {
     expect((err as KilnError).message).toMatch(/pulling failed/);
   });
 });
+
+// Skipped only where openssh-server is not installed (.ci/run installs it).
+describe.skipIf(!sshdAvailable)("periodic artifact sync", () => {
+  it("pulls each interval, survives a failed round, and stops on abort", async () => {
+    const { ArtifactSync } = await import("../../src/remote/sync/periodic.js");
+    const sshd = await startSshd();
+    const dir = mkdtempSync(join(tmpdir(), "kiln-periodic-"));
+    const ac = new AbortController();
+    try {
+      mkdirSync(join(sshd.home, "out"), { recursive: true });
+      writeFileSync(join(sshd.home, "out", "step-1.pt"), "one");
+      const conn = await SshConnection.open(
+        { host: sshd.host, port: sshd.port, user: sshd.user, privateKey: sshd.clientKey },
+        { knownHosts: new KnownHosts(join(dir, "known_hosts")), timeoutMs: 10_000, reconnectTimeoutMs: 5_000 },
+      );
+      const rounds: boolean[] = [];
+      const sync = new ArtifactSync(conn, "out", join(dir, "local"), { intervalMs: 150, signal: ac.signal, onRound: (r) => rounds.push(r.ok) });
+      const waitFor = async (cond: () => boolean) => {
+        for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+        expect(cond()).toBe(true);
+      };
+      await waitFor(() => existsSync(join(dir, "local", "step-1.pt")));
+      rmSync(join(sshd.home, "out"), { recursive: true });
+      await waitFor(() => rounds.includes(false));
+      expect(sync.lastError).toMatchObject({ code: "artifacts-missing" });
+      mkdirSync(join(sshd.home, "out"), { recursive: true });
+      writeFileSync(join(sshd.home, "out", "step-2.pt"), "two");
+      await waitFor(() => existsSync(join(dir, "local", "step-2.pt")));
+      ac.abort();
+      await sync.stopped();
+      conn.close();
+    } finally {
+      ac.abort();
+      await sshd.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -178,6 +178,7 @@ export class SshConnection implements Exec {
   private connecting: Promise<Client> | undefined;
   private sftpSession: Promise<SFTPWrapper> | undefined;
   private closed = false;
+  private everConnected = false;
   private readonly slots = new Slots(MAX_CHANNELS);
   private readonly logger: Logger;
 
@@ -218,6 +219,12 @@ export class SshConnection implements Exec {
           });
           if (this.closed) client.end();
           else this.client = client;
+          // Counted here, once per new client, however many commands were waiting for it.
+          if (this.everConnected) {
+            this.reconnects++;
+            this.logger.info(`reconnected to ${this.where}`);
+          }
+          this.everConnected = true;
           return client;
         })
         .finally(() => {
@@ -231,10 +238,7 @@ export class SshConnection implements Exec {
   async ensureConnected(): Promise<Client> {
     if (this.client) return this.client;
     // Only reached after a drop: open() makes the first connection itself.
-    const c = await this.connect(this.opts.reconnectTimeoutMs ?? 60_000);
-    this.reconnects++;
-    this.logger.info(`reconnected to ${this.where}`);
-    return c;
+    return this.connect(this.opts.reconnectTimeoutMs ?? 60_000);
   }
 
   get connected(): boolean {

@@ -38,6 +38,13 @@ export function buildPlots(d: ReportData): Plot[] {
   ];
 }
 
+const DONE_REASON: Record<string, string> = {
+  completed: "completed",
+  token_budget: "trained its full token budget",
+  early_stop: "stopped early",
+  sigterm: "stopped by a signal after saving a checkpoint",
+};
+
 function sections(d: ReportData): Section[] {
   const out: Section[] = [];
   out.push({
@@ -52,7 +59,7 @@ function sections(d: ReportData): Section[] {
   if (v) rows.push(["validation (last)", String(v.step), num(v.tokens, 0), num(v.loss), num(v.l0, 1), num(v.explained_variance, 3), num(v["dead_fraction"], 3)]);
   out.push({
     title: "Final SAE metrics",
-    text: [doneTrain ? `Training finished: ${doneTrain.reason}${d.progress.earlyStop ? ` (${d.progress.earlyStop.reason})` : ""}.` : "Training did not report completion."],
+    text: [doneTrain ? `Training finished: ${DONE_REASON[doneTrain.reason] ?? doneTrain.reason}${d.progress.earlyStop ? ` (${d.progress.earlyStop.reason})` : ""}.` : "Training did not report completion."],
     table: rows.length > 0 ? { head: ["", "step", "tokens", "loss", "L0", "explained variance", "dead fraction"], rows } : undefined,
   });
   for (const p of d.progress.probeEvals()) {

@@ -31,6 +31,11 @@ export const KNOWN_DATASETS: Record<string, { records: number; tokensPerRecord: 
 const BYTES_PER_TOKEN = 4;
 const JSONL_TEXT_SHARE = 0.75;
 
+/**
+ * 1234567 → "1,234,567". Not toLocaleString: its first call loads ICU data, ~60 ms of `kiln plan`'s start.
+ */
+export const thousands = (n: number): string => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+
 export interface TokenEstimate {
   total: number;
   perEpoch?: number;
@@ -75,14 +80,14 @@ export function estimateTokens(sae: SaeConfig, datasetBytes: number | undefined)
   if (known) {
     const records = sae.dataset.subset_size ?? known.records;
     perEpoch = records * known.tokensPerRecord;
-    note = `${records.toLocaleString("en-US")} records × ${known.tokensPerRecord} tokens (${known.note})`;
+    note = `${thousands(records)} records × ${known.tokensPerRecord} tokens (${known.note})`;
   } else if (datasetBytes !== undefined) {
     const share = sae.dataset.format === "text" ? 1 : JSONL_TEXT_SHARE;
     perEpoch = (datasetBytes * share) / BYTES_PER_TOKEN;
     note = `${(datasetBytes / 1e6).toFixed(1)} MB of data at ~${BYTES_PER_TOKEN} bytes/token`;
   } else if (sae.dataset.subset_size) {
     perEpoch = sae.dataset.subset_size * (sae.context_size ?? SAE_DEFAULTS.context_size);
-    note = `${sae.dataset.subset_size.toLocaleString("en-US")} records × context_size (an upper bound)`;
+    note = `${thousands(sae.dataset.subset_size)} records × context_size (an upper bound)`;
   } else {
     throw new UserError(`cannot estimate the size of dataset "${sae.dataset.name ?? sae.dataset.path}"`, {
       exitCode: 2,

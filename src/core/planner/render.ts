@@ -6,7 +6,7 @@ import type { GpuProbe } from "../gpu/probe.js";
 import type { JobSpec } from "../spec/job-spec.js";
 import { CLOUD_BOOT_HOURS } from "./plan.js";
 import type { Plan } from "./plan.js";
-import { MFU } from "./estimate.js";
+import { MFU, thousands } from "./estimate.js";
 
 const gb = (n: number) => n.toFixed(1);
 const hrs = (h: number) => (h < 1 ? `${Math.max(1, Math.round(h * 60))} min` : h < 100 ? `${h.toFixed(1)} h` : `${Math.round(h)} h`);
@@ -31,7 +31,7 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
         : `Memory: ~${gb(plan.estimate.vramGb)} GB per GPU = ${parts}`,
     );
     const gflop = (d.flopsPerToken.lm + d.flopsPerToken.sae) / 1e9;
-    out.push(`Work: ${d.tokens.total.toLocaleString("en-US")} tokens (${d.tokens.note}) × ${gflop.toFixed(gflop < 1 ? 3 : 1)} GFLOP/token at ${Math.round(MFU * 100)}% MFU`);
+    out.push(`Work: ${thousands(d.tokens.total)} tokens (${d.tokens.note}) × ${gflop.toFixed(gflop < 1 ? 3 : 1)} GFLOP/token at ${Math.round(MFU * 100)}% MFU`);
   } else {
     out.push(`Job ${spec.name}: command workload, ${gb(plan.estimate.vramGb)} GB per GPU (resources.min_vram_gb)`);
   }

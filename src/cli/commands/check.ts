@@ -3,7 +3,7 @@
  * Kiln's credentials file is tried with one read-only call. A provider without credentials is
  * reported as not configured (not an error: the local GPU needs none).
  */
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { loadLambdaCredentials } from "../../providers/credentials.js";
 import { checkLambdaKey } from "../../providers/lambda/check.js";
 import { ProviderError } from "../../providers/provider.js";

@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { UserError, errorMessage } from "../../core/errors.js";
+import { UserError, errorMessage } from "../../base/errors.js";
 import { LAMBDA_RATE_LIMIT, type LambdaEmulatorOptions, emulatorConfigSchema, startLambdaEmulator } from "../../providers/lambda/emulator.js";
 import { defineCommand } from "../command.js";
 

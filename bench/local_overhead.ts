@@ -55,8 +55,29 @@ async function waitFor(path: string, timeoutMs = 30_000): Promise<void> {
 const build = spawnSync("npx", ["--no-install", "tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, encoding: "utf8" });
 if (build.status !== 0) console.warn(`tsc reported errors (output still emitted):\n${build.stdout.split("\n").slice(0, 5).join("\n")}`);
 
+// The real build (dist/) is what users run. If it cannot start (a module elsewhere in the CLI breaking
+// at import time), fall back to esbuild bundles of the same sources and say so in the results.
+let cliEntry = join(ROOT, "dist", "cli", "main.js");
+let supervisorEntry: string | undefined;
+let cliBuild = "dist (tsc -p tsconfig.build.json)";
+const probe = spawnSync(process.execPath, [cliEntry, "--help"], { encoding: "utf8" });
+if (probe.status !== 0) {
+  const why = probe.stderr.split("\n").find((l) => /Error/.test(l)) ?? `exit ${probe.status}`;
+  console.warn(`dist CLI does not start (${why}); using esbuild bundles of src/ instead`);
+  const { build: esbuild } = await import("esbuild");
+  const dir = join(ROOT, "node_modules", ".cache", "kiln-bench");
+  // ssh2 is CommonJS with __dirname and optional native modules: give the ESM bundle the CJS globals.
+  const banner = 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url); const __dirname = import.meta.dirname; const __filename = import.meta.filename;';
+  const common = { bundle: true, platform: "node", format: "esm", target: "node20", external: ["better-sqlite3", "playwright-core", "cpu-features", "*.node"], banner: { js: banner }, logLevel: "warning" } as const;
+  cliEntry = join(dir, "cli.mjs");
+  supervisorEntry = join(dir, "supervisor.mjs");
+  await esbuild({ ...common, entryPoints: [join(ROOT, "src", "cli", "main.ts")], outfile: cliEntry });
+  await esbuild({ ...common, entryPoints: [join(ROOT, "src", "core", "supervisor", "main.ts")], outfile: supervisorEntry });
+  cliBuild = `esbuild bundle of src/ (dist CLI failed to start: ${why})`;
+}
+
 const work = mkdtempSync(join(tmpdir(), "kiln-bench-local-"));
-const env = { ...process.env, KILN_HOME: join(work, "home"), KILN_LOG: "error", FAKE_STEPS: "1", FAKE_STEP_MS: "1" };
+const env = { ...process.env, KILN_HOME: join(work, "home"), KILN_LOG: "error", FAKE_STEPS: "1", FAKE_STEP_MS: "1", ...(supervisorEntry ? { KILN_SUPERVISOR_ENTRY: supervisorEntry } : {}) };
 writeFileSync(join(work, "data.jsonl"), '{"text": "hi"}\n');
 const spec = join(work, "bench.yaml");
 writeFileSync(spec, `name: bench\nbudget: { max_usd: 1 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 1024 }\n`);
@@ -77,7 +98,7 @@ async function workloadAlone(i: number): Promise<number> {
 // Through Kiln: `kiln run --detach` → first line, then wait for the job's report (the supervisor's last act).
 async function throughKiln(): Promise<{ totalMs: number; cliMs: number }> {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "run", "--detach", spec], { cwd: work, env, encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync(process.execPath, [cliEntry, "run", "--detach", spec], { cwd: work, env, encoding: "utf8", timeout: 30_000 });
   const cliMs = Date.now() - t0;
   if (r.status !== 0) throw new Error(`kiln run exited ${r.status}: ${r.stderr}`);
   const id = /started bench \((\S+)\)/.exec(r.stdout)?.[1];
@@ -106,6 +127,7 @@ const out = {
   bench: "local_overhead",
   at: new Date().toISOString(),
   machine: { os: `${platform()} ${release()}`, cpu_model: cpus()[0]?.model ?? "unknown", cores: cpus().length, mem_gb: round(totalmem() / 1e9), node: process.version, gpu: "none (nvidia-smi absent: the GPU probe's miss is part of the overhead)", note: "shared dev machine; other engineers' processes running" },
+  cli_build: cliBuild,
   workload: "test/fixtures/workloads/fake-python (stdlib Python, metrics protocol)",
   runs: RUNS,
   kiln_run_to_first_metric_ms: { median: round(median(kiln)), min: round(Math.min(...kiln)), max: round(Math.max(...kiln)) },

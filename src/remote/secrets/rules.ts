@@ -22,6 +22,11 @@ export interface LineRule {
   group?: number;
   /** Extra test on the credential, for shapes a regex alone can't pin down. */
   accept?: (secret: string, line: string, nextLine: string) => boolean;
+  /**
+   * A cheap test that must match wherever {@link pattern} can: run once on the whole file and then on
+   * each line, so the full regex only sees lines that might hold a secret (bundling is I/O-bound again).
+   */
+  quick: RegExp;
   /** Preview when the captured text is not itself secret (a PEM header); default: masked secret. */
   preview?: (secret: string) => string;
 }
@@ -36,6 +41,7 @@ const notPlaceholder = (s: string) => !looksLikePlaceholder(s);
 export const LINE_RULES: readonly LineRule[] = [
   {
     id: "private-key",
+    quick: /PRIVATE KEY/,
     description: "PEM/OpenSSH private key block",
     // The header alone appears in docs and in code that parses keys; require key material after it.
     pattern: /-----BEGIN ((?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----/,
@@ -49,6 +55,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "lambda-api-key",
+    quick: /secret_/,
     description: "Lambda Cloud API key",
     pattern: /\b(secret_[A-Za-z0-9-]{1,64}_[0-9a-f]{32}(?:\.[A-Za-z0-9]{16,})?)\b/,
     group: 1,
@@ -56,6 +63,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "lambda-api-key",
+    quick: /lambda_/,
     description: "Lambda Cloud API key (legacy shape)",
     pattern: /\b(lambda_[A-Za-z0-9]{24,})\b/,
     group: 1,
@@ -63,6 +71,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "runpod-api-key",
+    quick: /rpa_/,
     description: "RunPod API key",
     pattern: /\b(rpa_[A-Za-z0-9]{32,})\b/,
     group: 1,
@@ -70,6 +79,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "aws-access-key-id",
+    quick: /AKIA|ASIA|ABIA|ACCA/,
     description: "AWS access key id",
     pattern: /\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\b/,
     group: 1,
@@ -78,6 +88,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "aws-secret-access-key",
+    quick: /secret_?access_?key/i,
     description: "AWS secret access key",
     pattern: /aws_?secret_?access_?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])/i,
     group: 1,
@@ -85,6 +96,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "azure-storage-key",
+    quick: /AccountKey=/,
     description: "Azure storage connection string / account key",
     pattern: /AccountKey=([A-Za-z0-9+/]{40,}={0,2})/,
     group: 1,
@@ -92,6 +104,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "azure-client-secret",
+    quick: /Q~/,
     description: "Azure AD client secret",
     // Entra ID secrets since 2021: three chars, a digit, "Q~", then 31-34 more.
     pattern: /(?<![A-Za-z0-9_~.-])([A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])/,
@@ -100,6 +113,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "huggingface-token",
+    quick: /hf_/,
     description: "Hugging Face access token",
     pattern: /\b(hf_[A-Za-z0-9]{30,})\b/,
     group: 1,
@@ -107,6 +121,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "wandb-api-key",
+    quick: /WANDB_API_KEY|password/i,
     description: "Weights & Biases API key",
     pattern: /(?:WANDB_API_KEY["']?\s*[:=]\s*["']?|\bpassword\s+)([0-9a-f]{40})\b/i,
     group: 1,
@@ -114,6 +129,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "slack-webhook",
+    quick: /hooks\.slack\.com/,
     description: "Slack webhook URL",
     pattern: /(https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/T[A-Za-z0-9]+\/[A-Za-z0-9]+\/[A-Za-z0-9]{16,})/,
     group: 1,
@@ -122,6 +138,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "github-token",
+    quick: /gh[pousr]_|github_pat_/,
     description: "GitHub token",
     pattern: /\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,})\b/,
     group: 1,
@@ -129,6 +146,7 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "high-entropy-assignment",
+    quick: /key|token|secret|passw|pwd/i,
     description: "random-looking value assigned to a *_KEY/*_TOKEN/*_SECRET/*PASSWORD* name",
     // NAME = "value" | NAME: value | "NAME": "value" | --name=value. The value is a literal: a quoted
     // string or a bare token of credential characters (a call like get_password() is not). A name

@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { formatFinding, SecretsFoundError, scanBuffer, scanName, scanText, shannonEntropy } from "./index.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "secrets");

@@ -7,7 +7,7 @@
  *   const findings = scanText("train.py", source);
  *   if (findings.length > 0) throw new SecretsFoundError(findings);
  */
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { DOTENV_ASSIGNMENT, highEntropyValue, isDotenvFile, LINE_RULES, NAME_RULES } from "./rules.js";
 
 export interface SecretFinding {
@@ -36,11 +36,12 @@ export function scanText(file: string, text: string): SecretFinding[] {
   const findings: SecretFinding[] = [];
   const lines = text.split(/\r?\n/);
   const dotenv = isDotenvFile(file);
+  const rules = GLOBAL_RULES.filter((r) => r.quick.test(text));
   lines.forEach((line, i) => {
     if (line.includes(ALLOW_PRAGMA)) return;
     const seen = new Set<string>();
-    for (const rule of GLOBAL_RULES) {
-      if (seen.has(rule.id)) continue;
+    for (const rule of rules) {
+      if (seen.has(rule.id) || !rule.quick.test(line)) continue;
       rule.re.lastIndex = 0;
       for (const m of line.matchAll(rule.re)) {
         const secret = rule.id === "high-entropy-assignment" ? highEntropyValue(m) : m[rule.group ?? 0];

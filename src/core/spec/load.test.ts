@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { UserError } from "../errors.js";
+import { UserError } from "../../base/errors.js";
 import { loadJobSpec, parseJobSpec } from "./load.js";
 
 const VALID = `
@@ -85,6 +85,10 @@ describe("parseJobSpec", () => {
     ["an alert fraction above 1", withSection("budget", "budget: {max_usd: 5, alert_fractions: [0.5, 1.5]}"), ["budget.alert_fractions[1]: expected a fraction between 0 and 1, got 1.5"]],
     ["a command workload with no run step", withSection("workload", "workload: {type: command, run: []}"), ["workload.run: expected at least one command, got []"]],
     ["a string where a list belongs", withSection("resources", "resources: {gpu: A100-40GB}"), ['resources.gpu: expected a list of GPU names (e.g. [A100-40GB, H100]) or "any", got "A100-40GB"']],
+    ["k above latents", VALID.replace("layer: 3", "layer: 3\n    latents: 16\n    k: 32"), ["workload.sae.k: must be ≤ latents (16), got 32"]],
+    ["accumulation that does not divide the batch", VALID.replace("layer: 3", "layer: 3\n    batch_size: 1000\n    gradient_accumulation_steps: 3"), [
+      "workload.sae.gradient_accumulation_steps: must divide batch_size (1000), got 3",
+    ]],
     ["an unknown GPU", withSection("resources", "resources: {gpu: [A100, TPUv5]}"), [
       'resources.gpu[1]: unknown GPU; use a name like H200-141GB, GH200-96GB, H100-80GB, A100-80GB, A100-40GB, L40S-48GB or an alias (A100, h100, 4090), got "TPUv5"',
     ]],

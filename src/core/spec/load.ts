@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { UserError } from "../errors.js";
+import { UserError } from "../../base/errors.js";
 import { formatIssues, specErrorMap } from "./issues.js";
 import { type JobSpec, jobSpecSchema } from "./job-spec.js";
 

@@ -85,6 +85,7 @@ export const saeConfigSchema = z
     save_every_steps: int(1).nullable().optional(),
     keep_checkpoints: int(1).optional(),
     log_every: int(1).optional(),
+    // Required by kiln_sae; optional here because Kiln fills it (see engineConfig).
     output_dir: z.string().min(1).optional(),
     resume_from: z.string().min(1).optional().describe('"auto", "none" or a checkpoint path.'),
     activation_cache: z.enum(["auto", "memory", "disk", "none"]).optional(),
@@ -105,6 +106,15 @@ export const saeConfigSchema = z
       ctx.addIssue({ code: "custom", path: ["epochs"], message });
     }
     if (arch === "relu" && c.k !== undefined) ctx.addIssue({ code: "custom", path: ["k"], message: "`k` applies to architecture topk only" });
+    const k = c.k ?? SAE_DEFAULTS.k;
+    if (arch === "topk" && c.latents !== undefined && k > c.latents) {
+      ctx.addIssue({ code: "custom", path: ["k"], message: `must be ≤ latents (${c.latents}), got ${k}` });
+    }
+    const batch = c.batch_size ?? SAE_DEFAULTS.batch_size;
+    const accumulation = c.gradient_accumulation_steps ?? SAE_DEFAULTS.gradient_accumulation_steps;
+    if (batch % accumulation !== 0) {
+      ctx.addIssue({ code: "custom", path: ["gradient_accumulation_steps"], message: `must divide batch_size (${batch}), got ${accumulation}` });
+    }
     if (arch === "topk" && c.l1_coefficient !== undefined) {
       ctx.addIssue({ code: "custom", path: ["l1_coefficient"], message: "`l1_coefficient` applies to architecture relu only" });
     }
@@ -112,3 +122,18 @@ export const saeConfigSchema = z
 
 export type SaeConfig = z.output<typeof saeConfigSchema>;
 export type ModelShape = z.output<typeof modelShapeSchema>;
+
+/** Keys the job spec adds for the planner that `kiln_sae.config` (strict) does not accept. */
+const KILN_ONLY_KEYS = ["model_shape"] as const;
+
+/**
+ * The config to hand to `python -m kiln_sae train --config`: `workload.sae` without Kiln-only keys, and
+ * with `output_dir` (which kiln_sae requires) defaulted to `outputs/<job name>`.
+ *
+ * @example writeFile("sae.yaml", stringify(engineConfig(spec.workload.sae, spec.name)))
+ */
+export function engineConfig(sae: SaeConfig, jobName: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...sae, output_dir: sae.output_dir ?? `outputs/${jobName}` };
+  for (const k of KILN_ONLY_KEYS) delete out[k];
+  return out;
+}

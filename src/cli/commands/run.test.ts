@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../../core/deadline.js";
+import { pollUntil } from "../../base/deadline.js";
 import { bundleForNode } from "../../store/testing/bundle.js";
 import { captureIo } from "../io.js";
 import { main } from "../main.js";
@@ -152,6 +152,15 @@ describe("failures and limits", () => {
     } finally {
       server.close();
     }
+  });
+
+  it("records a stall and a non-finite loss as events", async () => {
+    const r = await kiln(["run", spec("shaky"), "--stall-minutes", "0.01"], { FAKE_SLEEP_BEFORE_MS: "1500", FAKE_NAN_AT: "3", FAKE_STEPS: "10" });
+    expect(r.code).toBe(0);
+    const id = /started shaky \((\S+)\)/.exec(r.out)![1]!;
+    const events = (await kiln(["status", id])).out;
+    expect(events).toMatch(/stall {2}no new metrics for \ds \(threshold 1s\): the workload may be hung/);
+    expect(events).toContain("nonfinite  loss is NaN/Inf at step 3: training diverged");
   });
 
   it("main errors: missing spec, non-local providers, unknown job, bad flags", async () => {

@@ -3,6 +3,7 @@
  * stopped reporting, and a loss that stopped improving. Each returns a finding or undefined; the
  * supervisor records findings as ledger events and alerts, once each.
  */
+import { formatDuration } from "./format.js";
 import type { JobProgress } from "./progress.js";
 
 export interface Finding {
@@ -33,7 +34,7 @@ export function detectStall(p: JobProgress, nowMs: number, sinceMs: number, opts
   const last = Math.max(sinceMs, (p.lastTs ?? 0) * 1000);
   const quiet = nowMs - last;
   if (quiet < opts.stallMs) return undefined;
-  return { kind: "stall", message: `no new metrics for ${Math.round(quiet / 60_000)} min (threshold ${Math.round(opts.stallMs / 60_000)} min): the workload may be hung` };
+  return { kind: "stall", message: `no new metrics for ${formatDuration(quiet / 1000)} (threshold ${formatDuration(opts.stallMs / 1000)}): the workload may be hung` };
 }
 
 export function detectPlateau(p: JobProgress, opts: Pick<DetectorOptions, "plateauWindow" | "plateauMinImprovement">): Finding | undefined {

@@ -1,7 +1,7 @@
 /** `kiln verify JOB.yaml`: the machine verification checklist, for the machine the job would run on. */
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import type { Exec } from "../../remote/exec.js";
 import { defineCommand } from "../command.js";
 

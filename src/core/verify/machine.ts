@@ -9,8 +9,8 @@
  */
 import type { Exec } from "../../remote/exec.js";
 import { parseNvccRelease, probePython } from "../../remote/setup/index.js";
-import type { Logger } from "../logger.js";
-import { nullLogger } from "../logger.js";
+import type { Logger } from "../../base/logger.js";
+import { nullLogger } from "../../base/logger.js";
 import { probeGpus } from "../gpu/probe.js";
 import { type ComputeApp, evaluateChecks, type MachineFacts } from "./checks.js";
 import { type CheckResult, type MachineNeed, MachineNotReadyError } from "./types.js";

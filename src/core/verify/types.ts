@@ -3,7 +3,7 @@
  * ({@link MachineNeed}), what one check found ({@link CheckResult}), and the error that stops a run
  * before training when any check failed ({@link MachineNotReadyError}).
  */
-import { KilnError } from "../errors.js";
+import { KilnError } from "../../base/errors.js";
 
 export type CheckStatus = "pass" | "warn" | "fail" | "skip";
 

@@ -9,7 +9,7 @@ import { SshConnection } from "../../remote/ssh/connection.js";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";
 import { uploadFile } from "../../remote/ssh/sftp.js";
 import { startSshd, sshdAvailable, type TestSshd } from "../../remote/ssh/testing/sshd.js";
-import { KilnError } from "../errors.js";
+import { KilnError } from "../../base/errors.js";
 import { type MachineNeed, MachineNotReadyError, requireMachineReady } from "./index.js";
 
 const ROOT = join(import.meta.dirname, "..", "..", "..");

@@ -4,7 +4,7 @@
  * in the middle of a run.
  */
 import { posix } from "node:path";
-import { KilnError } from "../../core/errors.js";
+import { KilnError } from "../../base/errors.js";
 import type { Exec } from "../exec.js";
 import type { BundleManifest } from "./manifest.js";
 

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { type Exec, localExec } from "../exec.js";
 import { detectMachine, parseOsRelease, setupRemoteEnvironment, torchReinstallCommand, torchWheelFor, versionAtLeast } from "./index.js";
 

@@ -15,8 +15,8 @@
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { UserError } from "../../core/errors.js";
-import { type Logger, nullLogger } from "../../core/logger.js";
+import { UserError } from "../../base/errors.js";
+import { type Logger, nullLogger } from "../../base/logger.js";
 import type { Exec } from "../exec.js";
 import { type DetectedMachine, detectMachine, MIN_PYTHON, type OsInfo } from "./detect.js";
 import { pipInstall } from "./pip.js";

@@ -3,9 +3,9 @@
  * from the index, DNS) is retried with backoff until a deadline; a resolver conflict or a missing
  * distribution fails at once, since trying again cannot fix it. A failure carries pip's last lines.
  */
-import { KilnError } from "../../core/errors.js";
-import { sleep } from "../../core/deadline.js";
-import { type Logger, nullLogger } from "../../core/logger.js";
+import { KilnError } from "../../base/errors.js";
+import { sleep } from "../../base/deadline.js";
+import { type Logger, nullLogger } from "../../base/logger.js";
 import type { Exec } from "../exec.js";
 
 const TRANSIENT =

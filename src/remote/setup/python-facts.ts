@@ -5,7 +5,7 @@
  * Setup and the verification checklist both read it, so a cloud machine answers once per question.
  */
 import { z } from "zod";
-import { KilnError } from "../../core/errors.js";
+import { KilnError } from "../../base/errors.js";
 import type { Exec } from "../exec.js";
 
 // Runs under `python -c`; `--workload` as argv[1] adds the workload import check. Kept to the

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KilnError } from "../../src/core/errors.js";
+import { KilnError } from "../../src/base/errors.js";
 import { startSshd, sshdAvailable, type TestSshd } from "../helpers/sshd.js";
 import { SshConnection, type SshTarget } from "../../src/remote/ssh/connection.js";
 import { KnownHosts } from "../../src/remote/ssh/known-hosts.js";
@@ -55,8 +55,14 @@ describe.skipIf(!sshdAvailable)("SshConnection", () => {
     expect(String(k.details["stderrTail"])).toMatch(/line100$/);
   });
 
-  it("enforces a per-command deadline", async () => {
-    await expect(conn.run(["sleep", "5"], { timeoutMs: 300 })).rejects.toMatchObject({ code: "deadline" });
+  it("enforces a per-command deadline and abort, and the connection stays usable", async () => {
+    // Whether the remote command is killed too is best effort (see sendSignal): sshd refuses signal
+    // requests for root logins and ForceCommand sessions, which is what this harness has.
+    await expect(conn.run(["sleep", "30"], { timeoutMs: 300 })).rejects.toMatchObject({ code: "deadline" });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    await expect(conn.run(["sleep", "30"], { signal: ac.signal })).rejects.toMatchObject({ code: "aborted" });
+    expect((await conn.run(["echo", "still here"])).stdout).toBe("still here\n");
   });
 
   it("reconnects after every connection was killed; a command in flight fails with ssh-disconnected", async () => {

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KilnError } from "../../src/core/errors.js";
+import { KilnError } from "../../src/base/errors.js";
 import { SshConnection } from "../../src/remote/ssh/connection.js";
 import { KnownHosts } from "../../src/remote/ssh/known-hosts.js";
 import { downloadFile, PART_SUFFIX, uploadFile } from "../../src/remote/ssh/sftp.js";

@@ -1,6 +1,6 @@
 /** `kiln pull JOB`: copy the job's artifacts from its machine, only what changed, each file sha256-verified. */
 import { readFileSync } from "node:fs";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { loadMachineAccess } from "../../remote/ssh/access.js";
 import { SshConnection } from "../../remote/ssh/connection.js";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { shellJoin } from "../../remote/exec.js";
 import { loadMachineAccess } from "../../remote/ssh/access.js";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";

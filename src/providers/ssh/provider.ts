@@ -9,7 +9,7 @@
  * SSH failures become ProviderErrors at this edge: a refused key is `auth` (with the command that shows
  * Kiln's public key), a changed host key is `fatal`, an unreachable host is `transient`.
  */
-import { AbortedError, KilnError, UserError, errorMessage } from "../../core/errors.js";
+import { AbortedError, KilnError, UserError, errorMessage } from "../../base/errors.js";
 import type { Exec } from "../../remote/exec.js";
 import { type ConnectOptions, SshConnection, type SshTarget } from "../../remote/ssh/connection.js";
 import { type GpuRequest, type LaunchRequest, type MachineRecord, type Offer, type Provider, ProviderError, machineNameFor } from "../provider.js";

@@ -12,9 +12,9 @@
  *     saved = chunk.offset + chunk.data.length;
  *   }
  */
-import { sleep } from "../../core/deadline.js";
-import { KilnError } from "../../core/errors.js";
-import { type Logger, nullLogger } from "../../core/logger.js";
+import { sleep } from "../../base/deadline.js";
+import { KilnError } from "../../base/errors.js";
+import { type Logger, nullLogger } from "../../base/logger.js";
 import type { SshConnection } from "../ssh/connection.js";
 
 export interface LogChunk {

@@ -17,8 +17,8 @@
  *   await stopRun(conn, "kiln/run", { graceMs: 30_000 });
  */
 import { z } from "zod";
-import { sleep } from "../../core/deadline.js";
-import { KilnError } from "../../core/errors.js";
+import { sleep } from "../../base/deadline.js";
+import { KilnError } from "../../base/errors.js";
 import { type Exec, shellQuote } from "../exec.js";
 import { commandLine } from "../ssh/command-line.js";
 import { runChecked } from "../ssh/run-checked.js";

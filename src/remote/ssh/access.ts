@@ -8,7 +8,7 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 
 export const MACHINE_ACCESS_FILE = "machine-ssh.json";
 

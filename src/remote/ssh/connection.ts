@@ -17,9 +17,9 @@
  *   conn.close();
  */
 import { Client, type ClientChannel, type SFTPWrapper, utils } from "ssh2";
-import { AbortedError, DeadlineError, KilnError, UserError } from "../../core/errors.js";
-import { sleep } from "../../core/deadline.js";
-import { type Logger, nullLogger } from "../../core/logger.js";
+import { AbortedError, DeadlineError, KilnError, UserError } from "../../base/errors.js";
+import { sleep } from "../../base/deadline.js";
+import { type Logger, nullLogger } from "../../base/logger.js";
 import type { Exec, ExecOptions, ExecResult } from "../exec.js";
 import { commandLine } from "./command-line.js";
 import { fingerprint, hostPortAlias, type KnownHosts } from "./known-hosts.js";
@@ -82,6 +82,23 @@ class Slots {
       if (next) next();
       else this.free++;
     };
+  }
+}
+
+/**
+ * Quirk: ssh2's `Channel.signal()` silently does nothing once our side has sent EOF, and every command
+ * here gets EOF on stdin right away. The protocol allows a signal request after EOF, so send it through
+ * the same protocol call `Channel.signal()` makes.
+ */
+function sendSignal(channel: ClientChannel, name: "KILL" | "TERM"): void {
+  const ch = channel as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal?: (id: number, sig: string) => void } } };
+  const id = ch.outgoing?.id;
+  const proto = ch._client?._protocol;
+  if (id === undefined || !["open", "eof"].includes(ch.outgoing?.state ?? "") || typeof proto?.signal !== "function") return;
+  try {
+    proto.signal(id, name);
+  } catch {
+    // The connection is already gone; nothing left to signal.
   }
 }
 
@@ -281,12 +298,20 @@ export class SshConnection implements Exec {
           opts.signal?.removeEventListener("abort", onAbort);
           fn();
         };
-        const timer = setTimeout(() => {
+        // Closing the channel alone leaves the remote process running until it next writes; ask sshd
+        // to signal it first. Best effort: OpenSSH (≥ 7.9) honours "signal" requests only for non-root
+        // logins outside ForceCommand (root sessions run without privilege separation, where sshd
+        // refuses them); other servers ignore them. Long work belongs in a persistent run, which stops.
+        const kill = () => {
+          if (channel) sendSignal(channel, "KILL");
           channel?.close();
+        };
+        const timer = setTimeout(() => {
+          kill();
           finish(() => reject(new DeadlineError(label, timeoutMs)));
         }, timeoutMs);
         const onAbort = () => {
-          channel?.close();
+          kill();
           finish(() => reject(new AbortedError(label, { cause: opts.signal?.reason })));
         };
         opts.signal?.addEventListener("abort", onAbort, { once: true });

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { ensureKeyPair, loadUserKey, privateKeyFor } from "./keys.js";
 
 describe("keys", () => {

@@ -12,7 +12,7 @@ import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readF
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { utils } from "ssh2";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 
 export const KEY_NAME = "kiln_ed25519";
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { utils } from "ssh2";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KilnError } from "../../core/errors.js";
+import { KilnError } from "../../base/errors.js";
 import { fingerprint, hostPortAlias, KnownHosts, keyTypeOf } from "./known-hosts.js";
 
 const blobOf = () => {

@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { KilnError } from "../../core/errors.js";
+import { KilnError } from "../../base/errors.js";
 
 export interface HostKey {
   /** e.g. "ssh-ed25519". */

@@ -5,7 +5,7 @@
  * deadline. Authentication failures and a changed host key are decided: retrying cannot fix them and a
  * changed host key must never be "tried again until it works".
  */
-import { KilnError } from "../../core/errors.js";
+import { KilnError } from "../../base/errors.js";
 
 const RETRYABLE_CODES = new Set([
   "ECONNREFUSED",

@@ -6,7 +6,7 @@
  * @example
  *   await runChecked(conn, ["python3", "-m", "venv", "/opt/kiln/venv"], { what: "create the venv", timeoutMs: 120_000 });
  */
-import { KilnError } from "../../core/errors.js";
+import { KilnError } from "../../base/errors.js";
 import type { Exec, ExecOptions, ExecResult } from "../exec.js";
 import { tail } from "./command-line.js";
 

@@ -10,7 +10,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import type { OpenMode, SFTPWrapper } from "ssh2";
-import { AbortedError } from "../../core/errors.js";
+import { AbortedError } from "../../base/errors.js";
 
 export interface PipelineOptions {
   chunkBytes?: number;

@@ -18,7 +18,7 @@ import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { SFTPWrapper } from "ssh2";
-import { AbortedError, KilnError } from "../../core/errors.js";
+import { AbortedError, KilnError } from "../../base/errors.js";
 import type { SshConnection } from "./connection.js";
 import { runChecked } from "./run-checked.js";
 import { pipelinedDownload, pipelinedUpload } from "./sftp-pipeline.js";

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { join, relative, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { KilnError } from "../../core/errors.js";
+import { KilnError } from "../../base/errors.js";
 import type { Exec } from "../exec.js";
 
 const safeRelPath = z

@@ -5,9 +5,9 @@
  * lifecycle how fresh the local copy is. The final, blocking check before teardown is
  * assertSafeToTearDown, not this loop.
  */
-import { sleep } from "../../core/deadline.js";
-import { AbortedError, errorMessage } from "../../core/errors.js";
-import { type Logger, nullLogger } from "../../core/logger.js";
+import { sleep } from "../../base/deadline.js";
+import { AbortedError, errorMessage } from "../../base/errors.js";
+import { type Logger, nullLogger } from "../../base/logger.js";
 import type { SshConnection } from "../ssh/connection.js";
 import { type PullResult, pullArtifacts } from "./pull.js";
 

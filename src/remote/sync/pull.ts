@@ -7,7 +7,7 @@
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { z } from "zod";
-import { type Logger, nullLogger } from "../../core/logger.js";
+import { type Logger, nullLogger } from "../../base/logger.js";
 import type { SshConnection } from "../ssh/connection.js";
 import { downloadFile } from "../ssh/sftp.js";
 import { type Manifest, ManifestEntrySchema, remoteManifest, sha256Local } from "./manifest.js";

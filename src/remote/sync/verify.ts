@@ -6,8 +6,8 @@
  */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { errorMessage, KilnError } from "../../core/errors.js";
-import type { Logger } from "../../core/logger.js";
+import { errorMessage, KilnError } from "../../base/errors.js";
+import type { Logger } from "../../base/logger.js";
 import type { SshConnection } from "../ssh/connection.js";
 import { type Manifest, sha256Local } from "./manifest.js";
 import { pullArtifacts } from "./pull.js";

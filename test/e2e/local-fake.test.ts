@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { captureIo } from "../../src/cli/io.js";
-import { pollUntil } from "../../src/core/deadline.js";
+import { pollUntil } from "../../src/base/deadline.js";
 import { Ledger } from "../../src/store/index.js";
 import { bundleForNode } from "../../src/store/testing/bundle.js";
 
@@ -45,7 +45,7 @@ beforeAll(async () => {
   env = { ...process.env, KILN_HOME: join(home, "kiln"), KILN_SUPERVISOR_ENTRY: await bundleForNode("src/core/supervisor/main.ts"), KILN_FOLLOW_INTERVAL_MS: "100", PATH: `/nonexistent:${process.env["PATH"]}` };
   writeFileSync(join(home, "data.jsonl"), '{"text": "hi"}\n');
 });
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+afterAll(() => rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 
 describe("local end to end (fake workload)", () => {
   it("survives a SIGKILLed supervisor: interrupted → resumed → succeeded, with a consistent ledger", async () => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
-import { pollUntil } from "../../src/core/deadline.js";
+import { pollUntil } from "../../src/base/deadline.js";
 import { Ledger } from "../../src/store/index.js";
 import { bundleForNode } from "../../src/store/testing/bundle.js";
 
@@ -31,7 +31,7 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "kiln-e2e-sae-"));
   env = { ...process.env, KILN_HOME: join(home, "kiln"), KILN_SUPERVISOR_ENTRY: await bundleForNode("src/core/supervisor/main.ts"), KILN_FOLLOW_INTERVAL_MS: "500", HF_HUB_OFFLINE: "1" };
 });
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+afterAll(() => rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 
 // Skipped only where the Python environment does not exist yet (bin/test creates it with scripts/ensure-python.sh).
 describe.skipIf(!existsSync(PYTHON))("local end to end with the real SAE engine", () => {

@@ -35,9 +35,9 @@ ${extra}`,
   return path;
 };
 
-async function kiln(argv: string[], extraEnv: NodeJS.ProcessEnv = {}) {
+async function kiln(argv: string[], extraEnv: NodeJS.ProcessEnv = {}, signal?: AbortSignal) {
   const io = captureIo();
-  const code = await main(argv, io, { env: { ...env, ...extraEnv }, cwd: home });
+  const code = await main(argv, io, { env: { ...env, ...extraEnv }, cwd: home, ...(signal ? { signal } : {}) });
   return { code, out: io.stdout, err: io.stderr };
 }
 
@@ -55,7 +55,7 @@ beforeAll(async () => {
   };
   writeFileSync(join(home, "data.jsonl"), '{"text": "hello"}\n');
 });
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+afterAll(() => rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 
 describe("kiln run (foreground) → status, cost, logs, report", () => {
   let id = "";
@@ -114,6 +114,22 @@ describe("kiln run --detach, stop, --resume", () => {
     const metrics = readFileSync(join(env["KILN_HOME"]!, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8");
     expect(metrics).toContain('"reason": "sigterm"');
     expect(metrics).toContain('"resumed": true');
+  });
+});
+
+describe("detaching and re-attaching", () => {
+  it("Ctrl-C detaches `kiln run` without stopping the job; `kiln logs -f` follows it to the end", async () => {
+    const env2 = { FAKE_STEPS: "40", FAKE_STEP_MS: "50" };
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error("SIGINT")), 1500);
+    const r = await kiln(["run", spec("attach")], env2, ac.signal);
+    expect(r.code).toBe(0);
+    const id = /started attach \((\S+)\)/.exec(r.out)![1]!;
+    expect(r.err).toBe(`detached from attach (${id}); it keeps running.\n  → \`kiln logs -f ${id}\` to re-attach, \`kiln stop ${id}\` to stop it\n`);
+    expect(["created", "running"]).toContain((await statusOf(id)).state);
+    const f = await kiln(["logs", "-f", id]);
+    expect(f.err).toBe("job succeeded\n");
+    expect(f.out.match(/"kind": "train"/g)?.length).toBe(40);
   });
 });
 

@@ -4,8 +4,8 @@
  * one in its own job dir (the engine resumes from its newest checkpoint).
  */
 import type { JobRecord, Ledger } from "../../store/index.js";
-import { sleep } from "../deadline.js";
-import { UserError } from "../errors.js";
+import { sleep } from "../../base/deadline.js";
+import { UserError } from "../../base/errors.js";
 import type { KilnPaths } from "../home.js";
 import { jobLayout, readRunFile } from "../job/index.js";
 import { isJobProcess, stopGroup } from "../supervisor/process.js";

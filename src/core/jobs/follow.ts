@@ -6,11 +6,21 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import { isTerminal, type JobRecord, type Ledger } from "../../store/index.js";
 import { totalCost } from "../cost/index.js";
-import { sleep } from "../deadline.js";
+import { sleep } from "../../base/deadline.js";
 import { jobLayout, readRunFile, stepLogPath } from "../job/index.js";
 import { progressLine } from "../monitor/format.js";
+import { isJobProcess } from "../supervisor/process.js";
 import { reconcileJobs } from "./control.js";
 import { progressOf } from "./view.js";
+
+/**
+ * After the final state is written the supervisor still writes the report and flushes alerts; wait
+ * for it (bounded) so that whoever followed the job finds the report in place.
+ */
+async function settle(job: JobRecord, signal: AbortSignal, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && isJobProcess(job.supervisor_pid, job.id) && !signal.aborted) await sleep(50, signal).catch(() => undefined);
+}
 
 export interface FollowOptions {
   intervalMs: number;
@@ -26,7 +36,10 @@ export async function followProgress(ledger: Ledger, jobsDir: string, jobId: str
     const job = ledger.getJob(jobId)!;
     const spent = totalCost(ledger.listMachines(jobId), Date.now());
     onLine(progressLine(progressOf(jobsDir, jobId), { spentUsd: spent, maxUsd }));
-    if (isTerminal(job.state)) return job;
+    if (isTerminal(job.state)) {
+      await settle(job, o.signal);
+      return job;
+    }
     try {
       await sleep(o.intervalMs, o.signal);
     } catch {
@@ -81,6 +94,7 @@ export async function followLogs(ledger: Ledger, jobId: string, tail: LogTail, o
     const text = tail.read();
     if (text) onText(text);
     if (isTerminal(job.state)) {
+      await settle(job, o.signal);
       const rest = tail.read();
       if (rest) onText(rest);
       return job;

@@ -1,6 +1,6 @@
 /** Open the ledger for core code, turning the store's LedgerError into Kiln's KilnError. */
 import { Ledger, LedgerError } from "../../store/index.js";
-import { KilnError } from "../errors.js";
+import { KilnError } from "../../base/errors.js";
 import type { KilnPaths } from "../home.js";
 
 export function openLedger(paths: Pick<KilnPaths, "ledger">): Ledger {

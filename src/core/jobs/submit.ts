@@ -7,12 +7,13 @@ import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { localExec } from "../../remote/exec.js";
 import { localPricePerHour } from "../cost/index.js";
-import { UserError } from "../errors.js";
-import { probeGpus } from "../gpu/index.js";
+import { UserError } from "../../base/errors.js";
+import type { GpuProbe } from "../gpu/index.js";
 import { canonicalGpuName } from "../gpu/names.js";
 import type { KilnPaths } from "../home.js";
 import { jobLayout, type JobLayout, newJobId, type RunFile, writeRunFile } from "../job/index.js";
 import { buildPipeline, choosePython } from "../pipeline/index.js";
+import { planJobFile } from "../planner/index.js";
 import { loadJobSpec } from "../spec/index.js";
 import { launchSupervisor } from "../supervisor/launch.js";
 import { openLedger } from "./ledger.js";
@@ -25,8 +26,6 @@ export interface SubmitOptions {
   supervisorEntry: string;
   stallMinutes?: number;
   stopGraceMs?: number;
-  /** Skip the GPU probe (tests, and machines where nvidia-smi hangs). */
-  machine?: RunFile["machine"];
   signal?: AbortSignal;
 }
 
@@ -37,15 +36,25 @@ export interface Submitted {
   supervisorPid: number;
 }
 
-async function localMachine(signal?: AbortSignal): Promise<{ machine: RunFile["machine"]; why: string }> {
-  const probe = await probeGpus(localExec, signal);
-  if (probe.kind !== "ok" || probe.gpus.length === 0) {
-    return { machine: { gpu: "cpu", gpuCount: 0, vramGb: 0 }, why: probe.kind === "missing" ? "no NVIDIA GPU here (nvidia-smi not found): running on the CPU" : "no usable GPU: running on the CPU" };
-  }
+function localMachine(probe: GpuProbe | undefined): RunFile["machine"] {
+  if (probe?.kind !== "ok" || probe.gpus.length === 0) return { gpu: "cpu", gpuCount: 0, vramGb: 0 };
   const g = probe.gpus[0]!;
-  const name = canonicalGpuName(g.name, g.memoryTotalMiB) ?? g.name;
-  const vramGb = Math.round(g.memoryTotalMiB / 1024);
-  return { machine: { gpu: name, gpuCount: probe.gpus.length, vramGb }, why: `local GPU ${probe.gpus.length}× ${name} (${vramGb} GB) checked first, per the runbook` };
+  return { gpu: canonicalGpuName(g.name, g.memoryTotalMiB) ?? g.name, gpuCount: probe.gpus.length, vramGb: Math.round(g.memoryTotalMiB / 1024) };
+}
+
+/**
+ * Ask the planner where the job should run. `kiln run` runs what it chose when that is this machine
+ * (its GPU, or its CPU for a job small enough); a cloud or SSH choice is refused with the next step.
+ */
+async function planLocal(specPath: string, signal?: AbortSignal): Promise<{ machine: RunFile["machine"]; reason: string }> {
+  const { plan, probe } = await planJobFile(specPath, { exec: localExec, ...(signal ? { signal } : {}) });
+  if (plan.refusal) throw new UserError(plan.refusal, { exitCode: 1, hint: "raise budget.max_usd or make the job smaller; `kiln plan` shows the estimate" });
+  const c = plan.choice;
+  if (!c) throw new UserError("the planner found nowhere to run this job", { hint: "see `kiln plan` for what it considered" });
+  if (c.kind !== "local" && c.kind !== "cpu") {
+    throw new UserError(`the plan is to run on ${c.offer?.provider ?? c.kind} (${c.reason}); kiln run can only run on this machine so far`, { hint: "see `kiln plan` for the comparison" });
+  }
+  return { machine: c.kind === "cpu" ? { gpu: "cpu", gpuCount: 0, vramGb: 0 } : localMachine(probe), reason: c.reason };
 }
 
 export async function submitJob(o: SubmitOptions): Promise<Submitted> {
@@ -59,7 +68,7 @@ export async function submitJob(o: SubmitOptions): Promise<Submitted> {
   }
   const price = localPricePerHour(o.env);
   if (typeof price !== "number") throw new UserError(price.error, { exitCode: 2 });
-  const { machine, why } = o.machine ? { machine: o.machine, why: "this machine (as given)" } : await localMachine(o.signal);
+  const { machine, reason: planReason } = await planLocal(specPath, o.signal);
 
   const jobId = newJobId();
   const layout = jobLayout(o.paths.jobs, jobId);
@@ -68,7 +77,6 @@ export async function submitJob(o: SubmitOptions): Promise<Submitted> {
   const specDir = dirname(specPath);
   const python = spec.workload.type === "sae-pii" ? choosePython(spec.workload.python, specDir) : { python: "python3" };
   const steps = buildPipeline({ spec, layout, specDir, python });
-  const planReason = `local is allowed and checked first; ${why}`;
   const run: RunFile = {
     version: 1,
     jobId,

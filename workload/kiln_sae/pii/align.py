@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kiln_sae.pii.labels import OUTSIDE, Span, begin_tag, inside_tag, is_begin, tag_label
+from kiln_sae.pii.labels import LABELS, OUTSIDE, TAGS, Span, begin_tag, inside_tag, is_begin
 
 IGNORE = -100  # special and zero-width tokens: no label, excluded from the loss
 _TRIM = " \t\r\n\u00a0,;:!?\"'`()[]{}<>|*"
@@ -47,47 +47,59 @@ def _word_joined(text: str, left_end: int, right_start: int) -> bool:
             and text[left_end - 1].isalnum() and text[right_start].isalnum())
 
 
-def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, tags: np.ndarray,
-                 scores: np.ndarray | None = None) -> list[tuple[Span, float]]:
-    """Token tags -> character spans with a score (mean token score). A span continues over I- tags of the
-    same label, and over a B- tag glued to it without a gap (a sub-word the probe tagged B again)."""
+def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.ndarray,
+                 threshold: float = 0.5) -> list[tuple[Span, float]]:
+    """Token tag probabilities ``[T, n_tags]`` -> character spans with a score.
+
+    Two steps, because a linear probe is good at "this token is PII" but noisy about *which* PII on each
+    sub-word: (1) tokens with P(not O) >= threshold form segments; a segment continues over a token glued to
+    it (no gap) or tagged I-, and a B- token after a gap starts a new one; (2) each segment takes the label
+    with the most probability mass over its tokens (B- and I- summed), and its score is the mean P(not O).
+    Words are kept whole (untagged sub-word neighbours are pulled in), edges are trimmed."""
     out: list[tuple[Span, float]] = []
-    idx = [i for i in range(len(tags)) if valid[i] and offsets[i, 1] > offsets[i, 0]]
-    cur: list[int] = []  # token indices of the open span
-    cur_label: str | None = None
+    idx = [i for i in range(len(probs)) if valid[i] and offsets[i, 1] > offsets[i, 0]]
+    entity = 1.0 - probs[:, OUTSIDE]
+    label_mass = probs[:, 1::2] + probs[:, 2::2]  # [T, n_labels]
+    cur: list[int] = []
 
     def close() -> None:
-        nonlocal cur, cur_label
-        if cur and cur_label is not None:
-            toks = list(cur)
-            # Keep words whole: pull in untagged sub-word neighbours glued to the span's ends.
-            pos = idx.index(toks[0])
-            while pos > 0 and _word_joined(text, int(offsets[idx[pos - 1], 1]), int(offsets[toks[0], 0])):
-                pos -= 1
-                toks.insert(0, idx[pos])
-            pos = idx.index(toks[-1])
-            while pos + 1 < len(idx) and _word_joined(text, int(offsets[toks[-1], 1]), int(offsets[idx[pos + 1], 0])):
-                pos += 1
-                toks.append(idx[pos])
-            start, end = _trim(text, int(offsets[toks[0], 0]), int(offsets[toks[-1], 1]))
-            if end > start:
-                score = float(np.mean([scores[i] for i in cur])) if scores is not None else 1.0
-                out.append((Span(start, end, cur_label), score))
-        cur, cur_label = [], None
+        nonlocal cur
+        if not cur:
+            return
+        toks = list(cur)
+        # Keep words whole: pull in untagged sub-word neighbours glued to the span's ends.
+        pos = idx.index(toks[0])
+        while pos > 0 and _word_joined(text, int(offsets[idx[pos - 1], 1]), int(offsets[toks[0], 0])):
+            pos -= 1
+            toks.insert(0, idx[pos])
+        pos = idx.index(toks[-1])
+        while pos + 1 < len(idx) and _word_joined(text, int(offsets[toks[-1], 1]), int(offsets[idx[pos + 1], 0])):
+            pos += 1
+            toks.append(idx[pos])
+        start, end = _trim(text, int(offsets[toks[0], 0]), int(offsets[toks[-1], 1]))
+        if end > start:
+            label = LABELS[int(np.argmax(label_mass[cur].sum(axis=0)))]
+            out.append((Span(start, end, label), float(np.mean(entity[cur]))))
+        cur = []
 
     for i in idx:
-        tag = int(tags[i])
-        label = tag_label(tag) if tag != IGNORE else None
-        if label is None:
+        if entity[i] < threshold:
             close()
             continue
-        if cur and label == cur_label and (not is_begin(tag) or int(offsets[cur[-1], 1]) == int(offsets[i, 0])):
-            cur.append(i)
-            continue
-        close()
-        cur, cur_label = [i], label
+        best = int(np.argmax(probs[i, 1:])) + 1
+        glued = bool(cur) and int(offsets[cur[-1], 1]) == int(offsets[i, 0])
+        if cur and not glued and is_begin(best):
+            close()
+        cur.append(i)
     close()
     return _dedupe(out)
+
+
+def tags_to_probs(tags: np.ndarray) -> np.ndarray:
+    """One-hot ``[T, n_tags]`` from hard tags (IGNORE -> O): decodes gold tags, e.g. in round-trip tests."""
+    probs = np.zeros((len(tags), len(TAGS)), dtype=np.float32)
+    probs[np.arange(len(tags)), np.where(tags == IGNORE, OUTSIDE, tags)] = 1.0
+    return probs
 
 
 def _dedupe(spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
@@ -101,12 +113,3 @@ def _dedupe(spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
             continue
         out.append((span, score))
     return out
-
-
-def predict_tags(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """``probs [T, n_tags]`` -> (tags, entity score). A token is an entity when P(not O) >= threshold; its
-    tag is then the most probable non-O tag. Lower thresholds trade precision for recall."""
-    entity = 1.0 - probs[:, OUTSIDE]
-    best = np.argmax(probs[:, 1:], axis=1) + 1 if probs.shape[1] > 1 else np.zeros(len(probs), dtype=np.int64)
-    tags = np.where(entity >= threshold, best, OUTSIDE)
-    return tags, entity

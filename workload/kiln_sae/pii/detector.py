@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kiln_sae.errors import DataError
-from kiln_sae.pii.align import decode_spans, predict_tags
+from kiln_sae.pii.align import decode_spans
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.probe import DenseLinearProbe, SparseLinearProbe
@@ -81,8 +81,7 @@ class Detector:
     def spans_from_features(self, text: str, feats: TokenFeatures, threshold: float | None = None,
                             probs: np.ndarray | None = None) -> list[tuple[Span, float]]:
         p = self.probs(feats) if probs is None else probs
-        tags, score = predict_tags(p, self.spec.threshold if threshold is None else threshold)
-        return decode_spans(text, feats.offsets, feats.valid, tags, score)
+        return decode_spans(text, feats.offsets, feats.valid, p, self.spec.threshold if threshold is None else threshold)
 
     def detect(self, texts: list[str]) -> list[list[tuple[Span, float]]]:
         feats = self.source.extract(texts)

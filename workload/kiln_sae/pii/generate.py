@@ -77,6 +77,15 @@ def _typo(segment: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+def join(a: Example, b: Example, sep: str) -> Example:
+    shift = len(a.text) + len(sep)
+    spans = a.spans + [Span(x.start + shift, x.end + shift, x.label) for x in b.spans]
+    text = a.text + sep + b.text
+    validate(text, spans)
+    return Example(text=text, spans=spans, template=a.template, genre=a.genre, split=a.split, locale=a.locale,
+                   meta={"joined": b.template})
+
+
 class Generator:
     """Renders templates with Faker identities. One Faker per locale, reseeded per message for determinism."""
 
@@ -130,7 +139,13 @@ class Generator:
             batch = list(pool)
             order.shuffle(batch)
             for t in batch[: n - len(out)]:
-                out.append(self.render(t, len(out)))
+                ex = self.render(t, len(out))
+                # A third of the messages join a second message of the same split, so a template's
+                # phrasing is not always at the start of the text (fewer position shortcuts).
+                mix = random.Random(f"{self.seed}:{split}:mix:{len(out)}")
+                if mix.random() < 0.33:
+                    ex = join(ex, self.render(mix.choice(pool), len(out) + 10**6), mix.choice(("\n\n", " ", "\n")))
+                out.append(ex)
         return out
 
     def conversations(self, n: int, split: str = "train") -> list[list[dict[str, str]]]:

@@ -88,7 +88,7 @@ def train_probe(probe: nn.Module, inputs: tuple[torch.Tensor, ...], tags: torch.
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         losses.append(total / max(n, 1))
     probe.eval()
     return losses

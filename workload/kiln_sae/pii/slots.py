@@ -67,7 +67,9 @@ def fill(slot: str, ids: tuple[Identity, Identity], fake: Faker, rng: random.Ran
     base, which = (slot[:-1], 1) if slot.endswith("2") else (slot, 0)
     if base in LABELLED:
         label, attr = LABELLED[base]
-        return label, str(getattr(ids[which], attr))
+        # Faker values sometimes carry stray spaces ("Khora "); spans must not start or end in whitespace.
+        value = str(getattr(ids[which], attr))
+        return label, "\n".join(" ".join(line.split()) for line in value.strip().split("\n"))
     if base == "nid_kind":
         return None, ids[which].national_id_kind
     return None, UNLABELLED[base](fake, rng)

@@ -1,5 +1,5 @@
 /** `kiln offers`: what a GPU costs where, from the dated catalog (live prices where a provider has them). */
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
 
 /** A positive number from a flag, or a UserError naming the flag. */

@@ -1,5 +1,5 @@
 /** `kiln plan JOB.yaml`: where the job would run, how long it takes and what it costs — without launching. */
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
 
 

@@ -1,5 +1,5 @@
 /** `kiln preflight`: check the local GPU against a job's memory need before paying for a cloud one. */
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
 import { numberFlag } from "./offers.js";
 

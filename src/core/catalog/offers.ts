@@ -2,7 +2,7 @@
  * Finding offers: the catalog's rows (or a provider's live prices, when a live source is given)
  * filtered by what a job needs, as {@link Offer}s the planner and `kiln offers` rank.
  */
-import { UserError, errorMessage } from "../errors.js";
+import { UserError, errorMessage } from "../../base/errors.js";
 import { GPU_MODELS, resolveGpuAlias } from "../gpu/names.js";
 import type { GpuRequest, Offer, ProviderName } from "../../providers/provider.js";
 import { CATALOG, type CatalogRow, PROVIDER_TIER, type ProviderTier } from "./rows.js";

@@ -2,7 +2,7 @@
  * The GPU probe: what GPUs a machine has, through any {@link Exec} (this computer or an SSH host), so
  * `kiln preflight`, the planner and the remote verification checklist share one reading of nvidia-smi.
  */
-import { DeadlineError } from "../errors.js";
+import { DeadlineError } from "../../base/errors.js";
 import type { Exec } from "../../remote/exec.js";
 import { type GpuInfo, QUERY_ARGV, adviceFor, parseCudaVersion, parseGpuQuery } from "./nvidia-smi.js";
 

@@ -3,7 +3,7 @@
  * Every factor is a named constant with the reason for its value, because an estimate the user cannot
  * audit is one they cannot trust with a budget.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../../base/errors.js";
 import { GPU_MODELS } from "../gpu/names.js";
 import { SAE_DEFAULTS, type SaeConfig } from "../spec/sae-config.js";
 import { type ResolvedModel, resolveModel } from "./models.js";

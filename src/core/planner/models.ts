@@ -3,7 +3,7 @@
  * plus blocks 0..layer) without downloading anything. Numbers are from each model's config.json
  * (hidden_size, num_hidden_layers, vocab_size) and its published parameter count.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../../base/errors.js";
 import type { ModelShape } from "../spec/sae-config.js";
 
 export interface KnownModel {

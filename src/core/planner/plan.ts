@@ -5,7 +5,7 @@
  * expected total cost (price × (hours + boot)) within the budget and price cap, ties broken by time.
  */
 import type { PricedOffer } from "../catalog/offers.js";
-import { UserError } from "../errors.js";
+import { UserError } from "../../base/errors.js";
 import { type GpuInfo, mibToGb } from "../gpu/nvidia-smi.js";
 import { canonicalGpuName, gpuModel } from "../gpu/names.js";
 import type { GpuProbe } from "../gpu/probe.js";

@@ -1,7 +1,8 @@
 /**
  * What the SSH transport costs, on loopback against the real-sshd harness: connect (handshake + auth +
- * pin check), a no-op exec round trip on a reused connection, a 50 MB verified upload, and a verified
- * pull of a checkpoint directory. Loopback removes the network, so these numbers are Kiln's and
+ * pin check), a no-op exec round trip on a reused connection, starting a persistent run, reconnecting
+ * after every connection was killed, a 50 MB verified upload, and a verified pull of a checkpoint
+ * directory. Loopback removes the network, so these numbers are Kiln's and
  * OpenSSH's own overhead (crypto, SFTP framing, sha256 on both ends), an upper bound on speed.
  *
  *   npx vite-node bench/ssh_overhead.ts            # default sizes (< 60 s on a 2-core machine)
@@ -18,6 +19,7 @@ import { SshConnection } from "../src/remote/ssh/connection.js";
 import { KnownHosts } from "../src/remote/ssh/known-hosts.js";
 import { uploadFile } from "../src/remote/ssh/sftp.js";
 import { startSshd } from "../src/remote/ssh/testing/sshd.js";
+import { startRun, stopRun } from "../src/remote/session/run.js";
 import { pullArtifacts } from "../src/remote/sync/pull.js";
 
 const big = process.argv.includes("--big");
@@ -62,6 +64,23 @@ async function main(): Promise<void> {
       execs.push(ms(t0));
     }
 
+    // Persistent run: from "start" to the wrapper's pid file existing (what "training started" waits on).
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = process.hrtime.bigint();
+      await startRun(conn, { name: `bench-${i}`, dir: `bench/run-${i}`, argv: ["sleep", "30"], method: "setsid" });
+      starts.push(ms(t));
+      await stopRun(conn, `bench/run-${i}`, { graceMs: 2000 });
+    }
+    // Reconnect: every connection killed, then the next command (which reconnects first).
+    const reconnects: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await sshd.dropConnections();
+      const t = process.hrtime.bigint();
+      await conn.run(["true"]);
+      reconnects.push(ms(t));
+    }
+
     const up = join(work, "upload.bin");
     writeRandom(up, UPLOAD_MB);
     let t0 = process.hrtime.bigint();
@@ -97,6 +116,8 @@ async function main(): Promise<void> {
       },
       connect: stats(connects),
       noop_exec_round_trip: stats(execs),
+      persistent_run_start: stats(starts),
+      reconnect_then_exec: stats(reconnects),
       upload: { mb: UPLOAD_MB, seconds: +(uploadMs / 1000).toFixed(2), mb_per_s: +(UPLOAD_MB / (uploadMs / 1000)).toFixed(1), includes: "local sha256 + SFTP + remote sha256sum + mv" },
       pull: {
         files: pulled.pulled.length,

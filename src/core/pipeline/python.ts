@@ -6,7 +6,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { UserError } from "../errors.js";
+import { UserError } from "../../base/errors.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..", "..");
 

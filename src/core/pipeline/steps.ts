@@ -51,7 +51,12 @@ export function buildPipeline(input: PipelineInput): Step[] {
     if (existsSync(join(repoRoot, "workload", "kiln_sae", "commands", "probe.py"))) {
       const probeOut = join(layout.outputs, "probe");
       const probeConfig = join(layout.dir, "probe.yaml");
-      writeFileSync(probeConfig, stringify({ ...w.probe, sae_dir: saeOut, output_dir: probeOut }));
+      // The probe reads the trained SAE from <sae output>/sae (where `kiln_sae train` exports it) and
+      // hooks the same model and layer unless the spec's probe section says otherwise.
+      const shared: Record<string, unknown> = { base_model: w.sae.base_model, layer: w.sae.layer };
+      if (w.sae.context_size !== undefined) shared["context_size"] = w.sae.context_size;
+      if (w.sae.model_kind !== undefined) shared["model_kind"] = w.sae.model_kind;
+      writeFileSync(probeConfig, stringify({ ...shared, ...w.probe, sae: join(saeOut, "sae"), output_dir: probeOut }));
       steps.push({ name: "probe", argv: [input.python.python, "-m", "kiln_sae", "probe", "--config", probeConfig], cwd: layout.dir, env: pyEnv, metrics: join(probeOut, "metrics.jsonl"), outputDir: probeOut });
     }
     return steps;

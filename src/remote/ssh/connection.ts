@@ -325,6 +325,9 @@ export class SshConnection implements Exec {
             ch.close();
             return;
           }
+          // A stream error with no listener would crash the process; the close that follows decides.
+          ch.on("error", (e: Error) => this.logger.debug(`channel error on ${this.where}`, { error: e.message }));
+          ch.stderr.on("error", () => undefined);
           ch.on("data", (d: Buffer) => {
             if (collect) stdout += d.toString("utf8");
             opts.onStdout?.(d);
@@ -363,7 +366,15 @@ export class SshConnection implements Exec {
     const client = this.client ?? (await this.ensureConnected());
     if (!this.sftpSession) {
       const p = new Promise<SFTPWrapper>((resolve, reject) => {
-        client.sftp((err, sftp) => (err ? reject(new KilnError("sftp-failed", `SFTP on ${this.where}: ${err.message}`, { cause: err })) : resolve(sftp)));
+        client.sftp((err, sftp) => {
+          if (err) return reject(new KilnError("sftp-failed", `SFTP on ${this.where}: ${err.message}`, { cause: err }));
+          // Unlistened 'error' events would crash the process; transfers see failures via their callbacks.
+          sftp.on("error", (e: Error) => this.logger.debug(`SFTP error on ${this.where}`, { error: e.message }));
+          sftp.once("close", () => {
+            if (this.sftpSession === p) this.sftpSession = undefined;
+          });
+          resolve(sftp);
+        });
       });
       this.sftpSession = p;
       p.catch(() => {

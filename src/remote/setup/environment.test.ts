@@ -2,13 +2,15 @@
 // a small stand-in workload from a temp dir (pip's configured index supplies setuptools for the build). The stand-in carries a stub `torch`
 // module next to kiln_sae, because the real torch is 800 MB and setup only needs to see a version.
 // The "no suitable Python" path uses the fake python3 from test/fixtures/fake-tools.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFile } from "node:fs/promises";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../../base/errors.js";
 import { type Exec, localExec } from "../exec.js";
-import { detectMachine, parseOsRelease, setupRemoteEnvironment, torchReinstallCommand, torchWheelFor, versionAtLeast } from "./index.js";
+import { detectMachine, parseOsRelease, setupRemoteEnvironment, shipJob, torchReinstallCommand, torchWheelFor, versionAtLeast } from "./index.js";
 
 const FAKE_TOOLS = join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "fake-tools");
 let base: string;
@@ -39,7 +41,8 @@ describe("setupRemoteEnvironment", () => {
   const opts = () => ({
     workloadDir,
     venvsDir: join(base, "venvs"),
-    requirementsHash: "a".repeat(64),
+    // The real key a bundle gives (sha256 of workload/pyproject.toml), so shipJob below finds this venv warm.
+    requirementsHash: createHash("sha256").update(readFileSync(join(workloadDir, "pyproject.toml"))).digest("hex"),
     python: "python3",
     pipArgs: [] as string[],
     pipAttempts: 1,
@@ -61,6 +64,26 @@ describe("setupRemoteEnvironment", () => {
     // Not exercised here: the rebuild of a venv without its ready-marker (a second cold setup, ~30 s on
     // this shared 2-core machine, for a one-line condition).
   }, 180_000);
+
+  it("ships a job: bundle → upload → unpack (checked) → setup, warm after the first setup", async () => {
+    const workdir = join(base, "job-src");
+    mkdirSync(workdir, { recursive: true });
+    writeFileSync(join(workdir, "job.yaml"), "name: shipped\n");
+    const shipped = await shipJob(localExec, {
+      bundle: { workdir, extraDirs: [workloadDir], outDir: join(base, "bundles") },
+      remoteDir: join(base, "machine", "jobs", "j1"),
+      venvsDir: join(base, "venvs"),
+      upload: async (local, remote) => {
+        mkdirSync(join(remote, ".."), { recursive: true });
+        await copyFile(local, remote);
+      },
+      setup: { python: "python3", pipArgs: [], pipAttempts: 1 },
+    });
+    expect(shipped.env.venv.reused).toBe(true);
+    expect(readFileSync(join(shipped.jobDir, "job.yaml"), "utf8")).toBe("name: shipped\n");
+    expect(shipped.workloadDir).toBe(join(base, "machine", "jobs", "j1", "bundle", "workload"));
+    console.log(`ship timings (s): ${JSON.stringify(shipped.seconds)}`);
+  }, 120_000);
 
   it("refuses a machine without Python ≥ 3.10, saying what to install", async () => {
     const bin = mkdtempSync(join(base, "bin-"));

@@ -4,3 +4,4 @@ export { keepSystemTorch, type RemoteEnvironment, type SetupOptions, setupRemote
 export { isTransientPipFailure, type PipOptions, pipInstall } from "./pip.js";
 export { FACTS_SCRIPT, type PythonFacts, type PythonProbe, probePython, type TorchFacts } from "./python-facts.js";
 export { compareVersions, releaseOf, torchReinstallCommand, torchWheelFor, versionAtLeast, wheelIndexUrl } from "./versions.js";
+export { requirementsHashOf, type ShipOptions, type ShippedJob, shipJob } from "./ship.js";

@@ -58,7 +58,8 @@ export const offersCommand = defineCommand({
     ctx.io.out(`${renderTable(header, rows)}\n\n`);
     if (baseline) ctx.io.out(`Baseline: ${baseline.provider} ${baseline.instanceType} at $${baseline.pricePerHour.toFixed(2)}/h (cheapest reliable on-demand offer).\n`);
     if (offers.some((o) => o.priceSource === "catalog")) {
-      ctx.io.out(`Catalog prices are from ${CATALOG_DATE}; check them before a long run, live prices replace them once a provider is configured.\n`);
+      const days = Math.floor((Date.now() - Date.parse(`${CATALOG_DATE}T00:00:00Z`)) / 86_400_000);
+      ctx.io.out(`Catalog prices are from ${CATALOG_DATE} (${days} days old); check them before a long run, live prices replace them once a provider is configured.\n`);
     }
     return 0;
   },

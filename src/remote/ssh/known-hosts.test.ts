@@ -1,7 +1,7 @@
 // Pinning on a real file: first use pins, the same key is trusted, another key is refused with a
 // message naming the way out, forget removes only that alias, and the file is OpenSSH-compatible.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { utils } from "ssh2";
@@ -53,6 +53,15 @@ describe("KnownHosts", () => {
     expect(kh.lookup("[10.0.0.2]:2222")).toHaveLength(1);
     expect(hostPortAlias("10.0.0.2", 2222)).toBe("[10.0.0.2]:2222");
     expect(hostPortAlias("10.0.0.2")).toBe("10.0.0.2");
+  });
+
+  it("breaks a stale lock left by a crashed process and never leaves its own behind", () => {
+    mkdirSync(join(dir, "sub"), { recursive: true });
+    writeFileSync(`${kh.file}.lock`, "");
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${kh.file}.lock`, old, old);
+    expect(kh.verify("m1", blobOf())).toBe("pinned-now");
+    expect(existsSync(`${kh.file}.lock`)).toBe(false);
   });
 
   it("writes lines that ssh-keygen reads as known_hosts entries", () => {

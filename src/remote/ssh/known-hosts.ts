@@ -10,7 +10,7 @@
  * `[host]:port`. Writes are atomic (temp file + rename) so a crash never leaves a half-written file.
  */
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { KilnError } from "../../base/errors.js";
 
@@ -34,6 +34,40 @@ export function keyTypeOf(blob: Buffer): string {
   if (blob.length < 4) return "unknown";
   const n = blob.readUInt32BE(0);
   return n > 0 && n < 64 && blob.length >= 4 + n ? blob.subarray(4, 4 + n).toString("latin1") : "unknown";
+}
+
+const LOCK_WAIT_MS = 5000;
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * Run a read-modify-write of the file under an exclusive lock file, so two Kiln processes pinning at
+ * once (a job and `kiln ssh`) cannot drop each other's pins. A lock older than LOCK_STALE_MS belongs to
+ * a crashed process and is broken.
+ */
+function withFileLock<T>(file: string, fn: () => T): T {
+  const lock = `${file}.lock`;
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, "wx", 0o600));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) rmSync(lock, { force: true });
+      } catch {
+        // The holder just released it; try again.
+      }
+      if (Date.now() > deadline) throw new KilnError("known-hosts-locked", `${lock} is held by another Kiln process; retry, or delete the lock file if no Kiln is running`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
 }
 
 const ALIAS_RE = /^[A-Za-z0-9_.:@[\]-]+$/;
@@ -86,19 +120,23 @@ export class KnownHosts {
   /** Pin `key` for `alias` (replacing nothing: use {@link forget} first to re-pin). */
   pin(alias: string, key: HostKey): void {
     if (!ALIAS_RE.test(alias)) throw new TypeError(`known-hosts alias has unsupported characters: ${JSON.stringify(alias)}`);
-    const lines = this.lines();
-    if (lines.some((l) => l.alias === alias && l.key?.blob.equals(key.blob))) return;
-    lines.push({ alias, key, raw: `${alias} ${key.type} ${key.blob.toString("base64")}` });
-    this.write(lines);
+    withFileLock(this.file, () => {
+      const lines = this.lines();
+      if (lines.some((l) => l.alias === alias && l.key?.blob.equals(key.blob))) return;
+      lines.push({ alias, key, raw: `${alias} ${key.type} ${key.blob.toString("base64")}` });
+      this.write(lines);
+    });
   }
 
   /** Remove every pin for `alias`. Returns whether one existed. */
   forget(alias: string): boolean {
-    const lines = this.lines();
-    const kept = lines.filter((l) => l.alias !== alias);
-    if (kept.length === lines.length) return false;
-    this.write(kept);
-    return true;
+    return withFileLock(this.file, () => {
+      const lines = this.lines();
+      const kept = lines.filter((l) => l.alias !== alias);
+      if (kept.length === lines.length) return false;
+      this.write(kept);
+      return true;
+    });
   }
 
   /**
@@ -106,13 +144,21 @@ export class KnownHosts {
    * throw `host-key-changed`. Never silently accepts a changed key.
    */
   verify(alias: string, blob: Buffer): "trusted" | "pinned-now" {
-    const pinned = this.lookup(alias);
-    if (pinned.some((k) => k.blob.equals(blob))) return "trusted";
-    if (pinned.length === 0) {
-      this.pin(alias, { type: keyTypeOf(blob), blob });
+    const check = (pinned: HostKey[]): "trusted" | undefined => {
+      if (pinned.some((k) => k.blob.equals(blob))) return "trusted";
+      if (pinned.length > 0) throw hostKeyChangedError(alias, this.file, pinned[0]?.blob ?? Buffer.alloc(0), blob);
+      return undefined;
+    };
+    if (check(this.lookup(alias))) return "trusted";
+    if (!ALIAS_RE.test(alias)) throw new TypeError(`known-hosts alias has unsupported characters: ${JSON.stringify(alias)}`);
+    // Decide "first use" again under the lock: another process may have pinned a key meanwhile.
+    return withFileLock(this.file, () => {
+      const lines = this.lines();
+      if (check(lines.flatMap((l) => (l.alias === alias && l.key ? [l.key] : [])))) return "trusted";
+      lines.push({ alias, key: { type: keyTypeOf(blob), blob }, raw: `${alias} ${keyTypeOf(blob)} ${blob.toString("base64")}` });
+      this.write(lines);
       return "pinned-now";
-    }
-    throw hostKeyChangedError(alias, this.file, pinned[0]?.blob ?? Buffer.alloc(0), blob);
+    });
   }
 }
 

@@ -1,0 +1,68 @@
+/**
+ * cloud.json: a cloud job's driver input, written by `kiln run --provider …` beside spec.yaml and
+ * re-read by the driver, `kiln down` and reconciliation. Our own file, but it crosses a process
+ * boundary, so it is parsed with a schema. No secrets: keys come from the environment/credentials.
+ */
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { KilnError } from "../../base/errors.js";
+
+const OfferSchema = z.object({
+  provider: z.string(),
+  instanceType: z.string(),
+  gpu: z.string(),
+  gpuCount: z.number(),
+  vramGb: z.number(),
+  region: z.string(),
+  pricePerHour: z.number(),
+  spot: z.boolean(),
+  available: z.boolean().optional(),
+  priceSource: z.enum(["live", "catalog"]),
+  priceDate: z.string(),
+});
+
+export const CloudFileSchema = z.strictObject({
+  version: z.literal(1),
+  jobId: z.string(),
+  jobName: z.string(),
+  provider: z.literal("lambda"),
+  /** Run against an emulator started by the driver itself (its instances are loopback sshd's). */
+  sim: z.boolean(),
+  /** Directory of the submitted spec: its relative paths (dataset, python) resolve against it. */
+  specDir: z.string(),
+  /** Offers to try in order (cheapest expected cost first); failover stops after `maxOffers`. */
+  offers: z.array(OfferSchema).min(1),
+  maxOffers: z.number().int().positive(),
+  /** The spec's user key (`resources.key`), resolved; default Kiln's own key. */
+  keyPath: z.string().optional(),
+  budget: z.strictObject({ maxUsd: z.number().positive(), maxHours: z.number().positive().optional(), alertFractions: z.array(z.number()) }),
+  /** Monitor tick: metrics sync, progress, budget; also the budget's safety margin. */
+  pollMs: z.number().int().positive(),
+  bootTimeoutMs: z.number().int().positive(),
+  terminate: z.strictObject({ pollMs: z.number().int().positive(), timeoutMs: z.number().int().positive() }),
+  stopGraceMs: z.number().int().positive(),
+  /** The user opted in to the watchdog terminating the machine with the API key (documented risk). */
+  watchdogTerminate: z.boolean(),
+});
+export type CloudFile = z.infer<typeof CloudFileSchema>;
+
+export const cloudFilePath = (jobDir: string): string => join(jobDir, "cloud.json");
+
+export function writeCloudFile(jobDir: string, c: CloudFile): void {
+  const p = cloudFilePath(jobDir);
+  writeFileSync(`${p}.tmp`, `${JSON.stringify(c, null, 2)}\n`);
+  renameSync(`${p}.tmp`, p);
+}
+
+export function readCloudFile(jobDir: string): CloudFile | undefined {
+  let text: string;
+  try {
+    text = readFileSync(cloudFilePath(jobDir), "utf8");
+  } catch {
+    return undefined;
+  }
+  const r = CloudFileSchema.safeParse(JSON.parse(text));
+  if (!r.success) throw new KilnError("cloud_file", `${cloudFilePath(jobDir)} is invalid: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  return r.data;
+}

@@ -1,0 +1,185 @@
+/**
+ * The cloud driver: one job's whole lifecycle, run by a detached process (./driver-main.ts) so it has
+ * the job's KILN_JOB_ID (liveness) and survives the terminal. Every step is in the ledger before it acts:
+ * plan → launch with failover → running + IP → SSH → verify → ship → run (+ watchdog) → monitor with the
+ * budget cap → pull and verify artifacts → terminate → confirm → job closed. Any failure after launch
+ * still pulls what it can and terminates; the machine is never left running by a driver that is alive.
+ */
+import { join } from "node:path";
+import { errorMessage } from "../../base/errors.js";
+import type { Logger } from "../../base/logger.js";
+import type { Provider } from "../../providers/provider.js";
+import { privateKeyFor } from "../../remote/ssh/keys.js";
+import type { SshConnection } from "../../remote/ssh/connection.js";
+import { stopRun } from "../../remote/session/run.js";
+import { assertSafeToTearDown } from "../../remote/sync/verify.js";
+import { pullArtifacts } from "../../remote/sync/pull.js";
+import type { JobState, Ledger, MachineLedgerRecord } from "../../store/index.js";
+import { kilnPaths } from "../home.js";
+import { jobLayout } from "../job/layout.js";
+import { loadJobSpec } from "../spec/index.js";
+import { needFromSpec, requireMachineReady, verifyMachine } from "../verify/index.js";
+import { startWatchdog, stopWatchdog } from "../watchdog/index.js";
+import { type CloudFile, readCloudFile } from "./cloud-file.js";
+import { crashPoint } from "./crash.js";
+import { failureTable, launchWithFailover } from "./launch.js";
+import { connectMachine, waitUntilRunning } from "./machine.js";
+import { type RunOutcome, monitorRun } from "./monitor.js";
+import { configuredLambda } from "./providers.js";
+import { type RemotePaths, remoteHome, remotePaths, shipJob, stageJob, startJob } from "./remote-job.js";
+import { startSimulatedCloud } from "./sim.js";
+import { terminateAndConfirm } from "./teardown.js";
+import { KilnError } from "../../base/errors.js";
+import { LAMBDA_API_URL } from "../../providers/lambda/client.js";
+import { loadLambdaCredentials } from "../../providers/credentials.js";
+import { Ledger as LedgerClass } from "../../store/index.js";
+
+export interface DriveOptions {
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Milestones (ms since the driver started), for the overhead bench. */
+  onMilestone?: (name: string, ms: number) => void;
+}
+
+interface Cloud {
+  provider: Provider;
+  apiUrl: string;
+  apiKey: string;
+  close(): Promise<void>;
+}
+
+async function openCloud(c: CloudFile, o: DriveOptions, credentialsPath: string): Promise<Cloud> {
+  if (c.sim) {
+    const sim = await startSimulatedCloud({ bootDelayMs: Number(o.env["KILN_SIM_BOOT_MS"] ?? "") || 500 });
+    return { provider: sim.provider, apiUrl: sim.apiUrl, apiKey: sim.apiKey, close: () => sim.close() };
+  }
+  const provider = await configuredLambda({ env: o.env, credentialsPath, logger: o.logger });
+  const creds = await loadLambdaCredentials({ env: o.env, credentialsPath });
+  if (!provider || !creds) throw new KilnError("no_credentials", "no Lambda API key: set LAMBDA_API_KEY or run `kiln check`");
+  return { provider, apiUrl: o.env["KILN_LAMBDA_API_URL"] || LAMBDA_API_URL, apiKey: creds.apiKey.reveal(), close: async () => {} };
+}
+
+export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<JobState> {
+  const t0 = Date.now();
+  const mark = (name: string) => o.onMilestone?.(name, Date.now() - t0);
+  const paths = kilnPaths(o.env);
+  const c = readCloudFile(jobDir);
+  if (!c) throw new KilnError("cloud_file", `${jobDir} has no cloud.json`);
+  const layout = jobLayout(paths.jobs, c.jobId);
+  const ledger = LedgerClass.open(paths.ledger);
+  const spec = await loadJobSpec(layout.spec);
+  const specDir = c.specDir;
+  const key = privateKeyFor(paths.keys, c.keyPath, specDir);
+  const log = o.logger;
+  let cloud: Cloud | undefined;
+  let conn: SshConnection | undefined;
+  let row: MachineLedgerRecord | undefined;
+  let rp: RemotePaths | undefined;
+  const attempt = ledger.startAttempt(c.jobId, c.provider);
+  ledger.transitionJob(c.jobId, "running", `driving on ${c.provider}${c.sim ? " (simulated)" : ""}`);
+  const terminate = { ...c.terminate, signal: o.signal, logger: log, env: o.env };
+  let final: { state: JobState; reason: string };
+  try {
+    cloud = await openCloud(c, o, paths.credentials);
+    mark("provider");
+    const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: "kiln", sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env });
+    row = launched.row;
+    const where = `${launched.offer.instanceType} in ${launched.offer.region} at $${launched.offer.pricePerHour.toFixed(2)}/h`;
+    ledger.addEvent({ jobId: c.jobId, attemptId: attempt.id, machineId: row.id, kind: "launch", reason: launched.failures.length > 0 ? `failed over to ${where}` : `launched ${where}`, data: { failures: launched.failures } });
+    if (launched.failures.length > 0) log.warn(`failed over to ${where}; earlier offers:\n${failureTable(launched.failures)}`);
+    mark("launched");
+    const running = await waitUntilRunning(cloud.provider, launched.machine.id, { timeoutMs: c.bootTimeoutMs, signal: o.signal, env: o.env });
+    ledger.setMachineState(row.id, "running", `running at ${running.ssh.host}:${running.ssh.port}`);
+    mark("running");
+    conn = await connectMachine(running, { privateKey: key.privateKey, knownHostsFile: paths.knownHosts, timeoutMs: c.bootTimeoutMs, signal: o.signal, logger: log });
+    crashPoint("after-ssh", o.env);
+    mark("ssh");
+    const need = needFromSpec(spec, { cpuOnly: c.sim ? "simulated machine (this computer)" : undefined, env: o.env });
+    if (c.sim) {
+      // The simulated machine is this computer: record the checklist, but it is not a GPU to gate on.
+      const results = await verifyMachine(conn, need, { signal: o.signal });
+      ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "verify", reason: "checklist on a simulated machine (not gating)", data: results.map((r) => ({ id: r.id, status: r.status })) });
+    } else {
+      await requireMachineReady(conn, need, { signal: o.signal, logger: log });
+    }
+    mark("verified");
+    rp = remotePaths(await remoteHome(conn), c.jobId);
+    stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job });
+    await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env });
+    mark("shipped");
+    await startJob(conn, c.jobId, rp);
+    const budgetS = (c.budget.maxUsd / running.pricePerHour) * 3600;
+    const remainingS = Math.min(budgetS, (c.budget.maxHours ?? Number.POSITIVE_INFINITY) * 3600) - (Date.now() - Date.parse(row.launched_at ?? new Date().toISOString())) / 1000 - c.pollMs / 1000;
+    await startWatchdog(conn, {
+      dir: rp.watchdog,
+      name: `kiln-wd-${c.jobId}`,
+      runDir: rp.run,
+      remainingS,
+      graceS: c.stopGraceMs / 1000,
+      ...(c.watchdogTerminate && { terminate: { apiUrl: cloud.apiUrl, apiKey: cloud.apiKey, instanceId: running.id } }),
+    });
+    ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "run_started", reason: `run and watchdog started (deadline in ${Math.round(remainingS)} s${c.watchdogTerminate ? ", self-terminating" : ""})` });
+    crashPoint("after-start", o.env);
+    mark("started");
+    const outcome: RunOutcome = await monitorRun({
+      conn,
+      ledger,
+      jobId: c.jobId,
+      machineRowId: row.id,
+      runDir: rp.run,
+      remoteOutputs: `${rp.job}/outputs`,
+      localOutputs: layout.outputs,
+      progressFile: join(jobDir, "progress.txt"),
+      budget: c.budget,
+      pollMs: c.pollMs,
+      signal: o.signal,
+      logger: log,
+      env: o.env,
+    });
+    if (outcome.kind === "budget" || outcome.kind === "aborted") {
+      ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "stopping", reason: outcome.kind === "budget" ? outcome.reason : "stop requested" });
+      await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
+    }
+    await stopWatchdog(conn, rp.watchdog);
+    await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(600_000), onFile: () => crashPoint("during-pull", o.env) });
+    const safe = await assertSafeToTearDown({ conn, remoteDir: `${rp.job}/outputs`, localDir: layout.outputs, pullCommand: `kiln down ${c.jobId}` });
+    for (const e of safe.manifest) ledger.recordArtifact({ jobId: c.jobId, path: e.path, size: e.size, sha256: e.sha256, verified: true });
+    crashPoint("before-terminate", o.env);
+    final =
+      outcome.kind === "exited" && outcome.code === 0
+        ? { state: "succeeded", reason: "the job finished; artifacts verified" }
+        : outcome.kind === "budget"
+          ? { state: "stopped", reason: `${outcome.reason}; checkpointed and artifacts verified` }
+          : outcome.kind === "aborted"
+            ? { state: "stopped", reason: "stopped on request; artifacts verified" }
+            : { state: "failed", reason: outcome.kind === "exited" ? `the job exited with code ${outcome.code}` : "the run was lost on the machine" };
+  } catch (e) {
+    log.error(`cloud run failed: ${errorMessage(e)}`);
+    final = { state: "failed", reason: errorMessage(e) };
+    if (conn && rp) {
+      // Keep whatever the machine produced before it goes; a failed pull is recorded, not fatal here.
+      await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(120_000) }).catch((pe: unknown) => {
+        ledger.addEvent({ jobId: c.jobId, kind: "warning", reason: `artifacts not fully pulled before teardown: ${errorMessage(pe)}` });
+      });
+    }
+  }
+  conn?.close();
+  try {
+    const cur = row ? ledger.getMachine(row.id) : undefined;
+    if (cloud && cur && cur.provider_id !== null && cur.state !== "terminated") {
+      await terminateAndConfirm(cloud.provider, ledger, cur, final.state === "succeeded" ? "job finished" : final.reason, { ...terminate, signal: AbortSignal.timeout(c.terminate.timeoutMs + 60_000) });
+    }
+  } catch (e) {
+    final = { state: "failed", reason: `${final.reason}; ${errorMessage(e)}` };
+  } finally {
+    ledger.endAttempt(attempt.id, final.state === "succeeded" ? "succeeded" : final.state === "stopped" ? "stopped" : "failed", final.reason);
+    ledger.transitionJob(c.jobId, final.state, final.reason);
+    await cloud?.close();
+    ledger.close();
+  }
+  mark("closed");
+  return final.state;
+}
+
+export type { Ledger };

@@ -1,0 +1,124 @@
+/**
+ * Watching a cloud run from the laptop: every tick, check the run's status, pull new outputs
+ * (metrics.jsonl included, so progress and reports work as for local runs), price the spend from the
+ * ledger (billed price per second since launch) and project the total at the current ETA. Alerts at
+ * the configured fractions; stops one tick *before* the cap, so spend never passes it by more than one
+ * polling interval of price even if this tick is the last one that runs.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sleep } from "../../base/deadline.js";
+import { errorMessage } from "../../base/errors.js";
+import type { Logger } from "../../base/logger.js";
+import type { SshConnection } from "../../remote/ssh/connection.js";
+import { runStatus } from "../../remote/session/run.js";
+import { pullArtifacts } from "../../remote/sync/pull.js";
+import type { Ledger } from "../../store/index.js";
+import { evaluateBudget } from "../budget/index.js";
+import { machineCost } from "../cost/index.js";
+import { crashPoint } from "./crash.js";
+
+export type RunOutcome = { kind: "exited"; code: number } | { kind: "lost" } | { kind: "budget"; reason: string } | { kind: "aborted" };
+
+export interface Progress {
+  step?: number;
+  totalSteps?: number;
+  loss?: number;
+  etaS?: number;
+}
+
+/** The latest progress in a metrics.jsonl (unknown lines and half-written tails are skipped). */
+export function readProgress(metricsPath: string): Progress {
+  let text: string;
+  try {
+    text = readFileSync(metricsPath, "utf8");
+  } catch {
+    return {};
+  }
+  const p: Progress = {};
+  for (const line of text.split("\n")) {
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (typeof v !== "object" || v === null) continue;
+    const r = v as Record<string, unknown>;
+    const num = (k: string) => (typeof r[k] === "number" ? (r[k] as number) : undefined);
+    if (r["kind"] === "start" && num("total_steps") !== undefined) p.totalSteps = num("total_steps");
+    if (r["kind"] === "train") {
+      p.step = num("step") ?? p.step;
+      p.loss = num("loss") ?? p.loss;
+      p.etaS = num("eta_s") ?? p.etaS;
+    }
+  }
+  return p;
+}
+
+export function progressText(p: Progress, spentUsd: number, projectedUsd: number, maxUsd: number): string {
+  const step = p.step === undefined ? "starting" : p.totalSteps ? `step ${p.step}/${p.totalSteps} (${Math.round((100 * p.step) / p.totalSteps)}%)` : `step ${p.step}`;
+  const loss = p.loss === undefined ? "" : ` loss ${p.loss.toPrecision(3)}`;
+  const eta = p.etaS === undefined ? "" : ` · ETA ${Math.ceil(p.etaS)} s`;
+  return `${step}${loss} · $${spentUsd.toFixed(4)} spent, ~$${projectedUsd.toFixed(4)} projected of $${maxUsd.toFixed(2)} cap${eta}`;
+}
+
+export interface MonitorOptions {
+  conn: SshConnection;
+  ledger: Ledger;
+  jobId: string;
+  machineRowId: number;
+  runDir: string;
+  remoteOutputs: string;
+  localOutputs: string;
+  /** Where the one-line progress is written for `kiln run` / `kiln status` to show. */
+  progressFile: string;
+  budget: { maxUsd: number; maxHours?: number | undefined; alertFractions: readonly number[] };
+  pollMs: number;
+  signal: AbortSignal;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
+  const alerted = new Set<number>();
+  let sawTraining = false;
+  for (;;) {
+    if (o.signal.aborted) return { kind: "aborted" };
+    let status: Awaited<ReturnType<typeof runStatus>> | undefined;
+    try {
+      status = await runStatus(o.conn, o.runDir);
+      await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: o.signal });
+    } catch (e) {
+      // A dropped connection or a failed pull is retried next tick; the run itself keeps going.
+      o.logger.warn(`monitor tick failed: ${errorMessage(e)}`);
+    }
+    const row = o.ledger.getMachine(o.machineRowId)!;
+    const now = Date.now();
+    const spent = machineCost(row, now);
+    const p = readProgress(join(o.localOutputs, "sae", "metrics.jsonl"));
+    const projected = spent + (row.price_per_hour * (p.etaS ?? 0)) / 3600;
+    writeFileSync(o.progressFile, `${progressText(p, spent, projected, o.budget.maxUsd)}\n`);
+    if (p.step !== undefined && !sawTraining) {
+      sawTraining = true;
+      crashPoint("during-training", o.env);
+    }
+    const hours = row.launched_at ? (now - Date.parse(row.launched_at)) / 3_600_000 : 0;
+    // One tick of margin: the next check comes a polling interval later, at this price.
+    const margin = (row.price_per_hour * o.pollMs) / 3_600_000;
+    const d = evaluateBudget({ ...o.budget, maxUsd: Math.max(0, o.budget.maxUsd - margin) }, spent, hours, alerted);
+    for (const f of d.crossed) {
+      alerted.add(f);
+      o.ledger.addEvent({ jobId: o.jobId, machineId: o.machineRowId, kind: "budget_alert", reason: `spent $${spent.toFixed(4)}: ${Math.round(f * 100)}% of max_usd $${o.budget.maxUsd.toFixed(2)}`, data: { fraction: f, spentUsd: spent } });
+      o.logger.warn(`budget: ${Math.round(f * 100)}% of $${o.budget.maxUsd.toFixed(2)} spent`);
+    }
+    if (status?.state === "exited") return { kind: "exited", code: status.code };
+    if (status?.state === "lost") return { kind: "lost" };
+    if (d.stop) return { kind: "budget", reason: `${d.stop.reason} (stopping one polling interval early, at $${spent.toFixed(4)})` };
+    try {
+      await sleep(o.pollMs, o.signal);
+    } catch {
+      return { kind: "aborted" };
+    }
+  }
+}

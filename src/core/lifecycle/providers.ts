@@ -1,0 +1,68 @@
+/**
+ * The cloud provider a command talks to, from the user's configuration. Lambda is the only cloud so
+ * far. When `KILN_LAMBDA_API_URL` points at loopback it is an emulator (`kiln emulate lambda`, tests):
+ * client pacing is off (the emulator applies its own limits) and the SSH port of each instance, which
+ * Lambda's API has no field for, is read from the emulator's `/__emulator/instances`.
+ */
+import { userInfo } from "node:os";
+import { z } from "zod";
+import type { Logger } from "../../base/logger.js";
+import { loadLambdaCredentials } from "../../providers/credentials.js";
+import { createLambdaProvider } from "../../providers/lambda/index.js";
+import type { MachineRecord, Provider } from "../../providers/provider.js";
+
+const EndpointList = z.array(z.object({ id: z.string(), endpoint: z.object({ port: z.number().optional() }).passthrough().optional() }).passthrough());
+
+const isLoopback = (url: string): boolean => {
+  try {
+    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+};
+
+/** Lambda from LAMBDA_API_KEY / the credentials file, or undefined when no key is configured. */
+export async function configuredLambda(o: { env: NodeJS.ProcessEnv; credentialsPath: string; logger: Logger }): Promise<Provider | undefined> {
+  const creds = await loadLambdaCredentials({ env: o.env, credentialsPath: o.credentialsPath });
+  if (!creds) return undefined;
+  const baseUrl = o.env["KILN_LAMBDA_API_URL"] || undefined;
+  if (baseUrl === undefined || !isLoopback(baseUrl)) {
+    return createLambdaProvider({ apiKey: creds.apiKey.reveal(), baseUrl, log: o.logger.child("lambda") });
+  }
+  const ports = new Map<string, number>();
+  const inner = createLambdaProvider({
+    apiKey: creds.apiKey.reveal(),
+    baseUrl,
+    log: o.logger.child("lambda"),
+    minIntervalMs: 0,
+    launchIntervalMs: 0,
+    backoffBaseMs: 50,
+    backoffMaxMs: 1_000,
+    sshUser: o.env["KILN_LAMBDA_SSH_USER"] || userInfo().username,
+    sshPortOf: (id) => ports.get(id),
+  });
+  const origin = new URL(baseUrl).origin;
+  const refresh = async (signal: AbortSignal) => {
+    try {
+      const res = await fetch(`${origin}/__emulator/instances`, { signal });
+      for (const i of EndpointList.parse(await res.json())) if (i.endpoint?.port !== undefined) ports.set(i.id, i.endpoint.port);
+    } catch {
+      // Only the port is missing then; describe still answers and the next poll tries again.
+    }
+  };
+  const withPorts: Provider = {
+    name: inner.name,
+    listOffers: (req, signal) => inner.listOffers(req, signal),
+    launch: (req, signal) => inner.launch(req, signal),
+    terminate: (id, signal) => inner.terminate(id, signal),
+    describe: async (id, signal): Promise<MachineRecord> => {
+      await refresh(signal);
+      return inner.describe(id, signal);
+    },
+    listMachines: async (signal) => {
+      await refresh(signal);
+      return inner.listMachines(signal);
+    },
+  };
+  return withPorts;
+}

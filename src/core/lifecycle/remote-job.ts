@@ -1,0 +1,117 @@
+/**
+ * The job on the machine: stage the engine configs and a step script locally, ship them as a bundle
+ * (secret-scanned, manifest-verified on arrival), and start the script as a persistent run that
+ * survives SSH drops and Kiln exiting.
+ *
+ * Layout on the machine, under `<home>/kiln/jobs/<jobId>/`:
+ *   job/            the unpacked bundle: sae.yaml, probe.yaml, kiln-job.sh; job/outputs and job/logs
+ *   run/            the persistent run's state (pid, pgid, exit_code, output.log)
+ *   watchdog/       the budget watchdog's run
+ *
+ * Paths the pipeline builder wrote for the local staging dir are rewritten to the machine's. The
+ * Python on the machine: for a simulated machine (this computer behind a loopback sshd) the local one
+ * the spec would use; real clouds need remote setup (src/remote/setup), not wired in yet.
+ */
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { KilnError } from "../../base/errors.js";
+import type { Logger } from "../../base/logger.js";
+import { createBundle } from "../../remote/bundle/index.js";
+import { unpackAndVerify } from "../../remote/bundle/unpack.js";
+import type { SshConnection } from "../../remote/ssh/connection.js";
+import { commandLine } from "../../remote/ssh/command-line.js";
+import { runChecked } from "../../remote/ssh/run-checked.js";
+import { uploadFile } from "../../remote/ssh/sftp.js";
+import { type RunHandle, startRun } from "../../remote/session/run.js";
+import type { JobLayout } from "../job/layout.js";
+import type { Step } from "../job/run-file.js";
+import { buildPipeline, choosePython } from "../pipeline/index.js";
+import type { JobSpec } from "../spec/index.js";
+import { crashPoint } from "./crash.js";
+
+export interface RemotePaths {
+  base: string;
+  job: string;
+  outputs: string;
+  run: string;
+  watchdog: string;
+}
+
+export const remotePaths = (home: string, jobId: string): RemotePaths => {
+  const base = `${home.replace(/\/+$/, "")}/kiln/jobs/${jobId}`;
+  return { base, job: `${base}/job`, outputs: `${base}/job/outputs`, run: `${base}/run`, watchdog: `${base}/watchdog` };
+};
+
+export async function remoteHome(conn: SshConnection): Promise<string> {
+  const r = await runChecked(conn, ["sh", "-c", "pwd"], { what: "find the remote home" });
+  const home = r.stdout.trim();
+  if (!home.startsWith("/")) throw new KilnError("remote-output-unparsable", `unexpected home directory on ${conn.where}: ${JSON.stringify(home)}`);
+  return home;
+}
+
+/** The step script: each step in order, logs per step, stop after the current step on SIGTERM. */
+export function stepScript(steps: readonly Step[]): string {
+  const lines = ["#!/bin/sh", "# Written by Kiln: the job's steps, in order.", "trap 'kiln_stop=1' TERM", 'mkdir -p "$(dirname "$0")/logs"'];
+  for (const s of steps) {
+    lines.push(`echo "kiln: step ${s.name}"`);
+    lines.push(`( ${commandLine(s.argv, { cwd: s.cwd, env: s.env })} ) >> "$(dirname "$0")/logs/${s.name}.log" 2>&1 < /dev/null`);
+    lines.push("code=$?", '[ "$code" -eq 0 ] || exit "$code"', '[ -z "$kiln_stop" ] || exit 143');
+  }
+  lines.push("");
+  return lines.join("\n");
+}
+
+function rewrite(value: string, from: string, to: string): string {
+  return value.split(from).join(to);
+}
+
+/** Build the staging dir (configs + step script) with paths for the machine's job dir. */
+export function stageJob(o: { spec: JobSpec; specDir: string; jobId: string; stageDir: string; remoteJobDir: string }): Step[] {
+  rmSync(o.stageDir, { recursive: true, force: true });
+  const layout: JobLayout = {
+    dir: o.stageDir,
+    spec: join(o.stageDir, "spec.yaml"),
+    runFile: join(o.stageDir, "run.json"),
+    logs: join(o.stageDir, "logs"),
+    supervisorLog: join(o.stageDir, "logs", "supervisor.log"),
+    outputs: join(o.stageDir, "outputs"),
+    reportMd: join(o.stageDir, "report.md"),
+    reportHtml: join(o.stageDir, "report.html"),
+  };
+  const python = o.spec.workload.type === "sae-pii" ? choosePython(o.spec.workload.python, o.specDir) : { python: "python3" };
+  const steps = buildPipeline({ spec: o.spec, layout, specDir: o.specDir, python }).map(
+    (s): Step => ({
+      ...s,
+      argv: s.argv.map((a) => rewrite(a, o.stageDir, o.remoteJobDir)),
+      cwd: rewrite(s.cwd, o.stageDir, o.remoteJobDir),
+      env: Object.fromEntries(Object.entries({ ...s.env, KILN_JOB_ID: o.jobId }).map(([k, v]) => [k, rewrite(v, o.stageDir, o.remoteJobDir)])),
+      ...(s.metrics !== undefined && { metrics: rewrite(s.metrics, o.stageDir, o.remoteJobDir) }),
+      ...(s.outputDir !== undefined && { outputDir: rewrite(s.outputDir, o.stageDir, o.remoteJobDir) }),
+    }),
+  );
+  // Engine configs name their output dirs with the staging path; point them at the machine's.
+  for (const f of readdirSync(o.stageDir)) {
+    const p = join(o.stageDir, f);
+    if (statSync(p).isFile()) writeFileSync(p, rewrite(readFileSync(p, "utf8"), o.stageDir, o.remoteJobDir));
+  }
+  rmSync(layout.outputs, { recursive: true, force: true });
+  writeFileSync(join(o.stageDir, "kiln-job.sh"), stepScript(steps), { mode: 0o755 });
+  return steps;
+}
+
+/** Bundle the staging dir, upload, unpack and verify on the machine. */
+export async function shipJob(conn: SshConnection, o: { stageDir: string; bundleDir: string; paths: RemotePaths; signal: AbortSignal; logger: Logger; env?: NodeJS.ProcessEnv }): Promise<{ bytes: number; files: number }> {
+  mkdirSync(o.bundleDir, { recursive: true });
+  const bundle = await createBundle({ workdir: o.stageDir, outDir: o.bundleDir, logger: o.logger });
+  const remoteTar = `${o.paths.base}/bundle.tar.gz`;
+  await runChecked(conn, ["mkdir", "-p", "--", dirname(remoteTar)], { what: "create the job directory" });
+  await uploadFile(conn, bundle.path, remoteTar, { signal: o.signal });
+  crashPoint("during-upload", o.env);
+  // The bundle packs the workdir under job/, so unpacking into the base gives <base>/job/….
+  await unpackAndVerify(conn, remoteTar, o.paths.base, bundle.manifest, o.signal);
+  return { bytes: bundle.bytes, files: bundle.manifest.files.length };
+}
+
+export async function startJob(conn: SshConnection, jobId: string, paths: RemotePaths): Promise<RunHandle> {
+  return startRun(conn, { name: `kiln-${jobId}`, dir: paths.run, argv: ["sh", `${paths.job}/kiln-job.sh`], cwd: paths.job });
+}

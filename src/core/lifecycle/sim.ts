@@ -1,0 +1,71 @@
+/**
+ * `--sim`: a Lambda emulator started inside the driver, each instance backed by its own real loopback
+ * sshd (the SSH harness), so the whole flow — launch, SSH, ship, run, pull, terminate — runs for real
+ * on this computer without an account. The instance authorizes the SSH keys named at launch, as Lambda
+ * does. Everything stops with the driver; a driver killed mid-run leaves its sshd's in its process
+ * group, which reconciliation signals.
+ */
+import { appendFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { KilnError } from "../../base/errors.js";
+import { startSimulatedLambda } from "../../providers/lambda/configured.js";
+import type { Provider } from "../../providers/provider.js";
+
+interface Sshd {
+  dir: string;
+  host: string;
+  port: number;
+  cleanup(): Promise<void>;
+}
+
+export interface SimulatedCloud {
+  provider: Provider;
+  apiUrl: string;
+  apiKey: string;
+  /** The emulator's own view of billing, for the ledger check at the end. */
+  billed(): { id: string; status: string; billedSeconds: number; costUsd: number }[];
+  close(): Promise<void>;
+}
+
+export async function startSimulatedCloud(o: { bootDelayMs?: number } = {}): Promise<SimulatedCloud> {
+  let startSshd: () => Promise<Sshd>;
+  try {
+    // The harness is test tooling (left out of the npm build); `--sim` needs a source checkout.
+    ({ startSshd } = await import("../../remote/ssh/testing/sshd.js"));
+  } catch (e) {
+    throw new KilnError("sim_unavailable", "`--sim` needs the loopback sshd harness (src/remote/ssh/testing), which this build does not include", { cause: e });
+  }
+  const sshds = new Map<string, Sshd>();
+  const sim = await startSimulatedLambda({
+    sshUser: userInfo().username,
+    emulator: {
+      bootDelayMs: o.bootDelayMs ?? 500,
+      terminateDelayMs: 200,
+      // Terminating the instance stops what backs it, as on a real cloud.
+      onTerminate: async (i) => {
+        const s = sshds.get(i.id);
+        sshds.delete(i.id);
+        await s?.cleanup();
+      },
+    },
+    onLaunch: async (i) => {
+      const s = await startSshd();
+      sshds.set(i.id, s);
+      const inst = sim.emulator.account.instances.get(i.id);
+      const keys = sim.emulator.account.sshKeys.filter((k) => inst?.sshKeyNames.includes(k.name));
+      for (const k of keys) appendFileSync(join(s.dir, "authorized_keys"), `${k.public_key}\n`);
+      return { ip: s.host, port: s.port };
+    },
+  });
+  return {
+    provider: sim.provider,
+    apiUrl: sim.emulator.url,
+    apiKey: sim.emulator.apiKey,
+    billed: () => sim.emulator.inspect().map((r) => ({ id: r.id, status: r.status, billedSeconds: r.billedSeconds, costUsd: r.costUsd })),
+    close: async () => {
+      for (const s of sshds.values()) await s.cleanup();
+      await sim.close();
+    },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * `kiln run JOB.yaml --provider lambda [--sim]`: plan on the cloud's live offers (refusing a job whose
+ * estimate exceeds its cap — the planner's rule), create the job, write cloud.json and start the
+ * detached cloud driver. The driver's pid is recorded as the job's supervisor, so liveness checks and
+ * `kiln stop` work as for local jobs.
+ */
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { KilnError, UserError } from "../../base/errors.js";
+import type { Logger } from "../../base/logger.js";
+import { startSimulatedLambda } from "../../providers/lambda/configured.js";
+import { type LiveOffers, type PricedOffer, findOffers } from "../catalog/index.js";
+import type { KilnPaths } from "../home.js";
+import { jobLayout, newJobId } from "../job/index.js";
+import { openLedger } from "../jobs/ledger.js";
+import { offerQueryFor } from "../planner/job-plan.js";
+import { planJob } from "../planner/plan.js";
+import { type JobSpec, loadJobSpec } from "../spec/index.js";
+import { type CloudFile, writeCloudFile } from "./cloud-file.js";
+import { configuredLambda } from "./providers.js";
+import { TERMINATE_DEFAULTS } from "./teardown.js";
+
+export interface CloudSubmitOptions {
+  paths: KilnPaths;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  specPath: string;
+  provider: "lambda";
+  sim: boolean;
+  watchdogTerminate: boolean;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+export interface CloudSubmitted {
+  jobId: string;
+  name: string;
+  jobDir: string;
+  offers: PricedOffer[];
+  planReason: string;
+}
+
+const msFromEnv = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
+  const v = Number(env[name] ?? "");
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+};
+
+export function driverEntry(override?: string): string {
+  if (override) return override;
+  const sibling = join(import.meta.dirname, "driver-main.js");
+  if (existsSync(sibling)) return sibling;
+  throw new KilnError("no_driver", "the cloud driver is not built (no dist/core/lifecycle/driver-main.js); run `npm run build` or use bin/kiln");
+}
+
+async function liveOffers(o: CloudSubmitOptions): Promise<LiveOffers> {
+  if (o.sim) {
+    // The simulated account's catalogue: an emulator without machines, just to list its offers.
+    return async (req, signal) => {
+      const sim = await startSimulatedLambda();
+      try {
+        return await sim.provider.listOffers(req, signal);
+      } finally {
+        await sim.close();
+      }
+    };
+  }
+  const p = await configuredLambda({ env: o.env, credentialsPath: o.paths.credentials, logger: o.logger });
+  if (!p) throw new UserError("kiln run --provider lambda needs a Lambda API key", { exitCode: 2, hint: "set LAMBDA_API_KEY (or run `kiln check`), or rehearse with --sim" });
+  return (req, signal) => p.listOffers(req, signal);
+}
+
+export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmitted> {
+  const specPath = resolve(o.cwd, o.specPath);
+  const loaded = await loadJobSpec(specPath);
+  // --provider overrides where the job may run; the rest of the spec is used as written.
+  const spec: JobSpec = { ...loaded, resources: { ...loaded.resources, providers: [o.provider] } };
+  const { offers, warnings } = await findOffers(offerQueryFor(spec), { live: { lambda: await liveOffers(o) }, signal: o.signal });
+  for (const w of warnings) o.logger.warn(w);
+  const plan = planJob(spec, { gpuProbe: { kind: "missing" }, offers });
+  if (plan.refusal || !plan.choice?.offer) throw new UserError(plan.refusal ?? `no ${o.provider} offer fits this job`, { exitCode: 2, hint: `\`kiln plan ${o.specPath}\` shows every option and why it was ruled out` });
+  const ranked = plan.considered
+    .filter((c) => c.kind === "offer" && c.excluded === undefined && c.offer && c.offer.available !== false && !c.offer.spot)
+    .sort((a, b) => Number(b.chosen) - Number(a.chosen) || a.costUsd - b.costUsd)
+    .map((c) => c.offer!);
+  const jobId = newJobId();
+  const layout = jobLayout(o.paths.jobs, jobId);
+  mkdirSync(layout.logs, { recursive: true });
+  copyFileSync(specPath, layout.spec);
+  const cloud: CloudFile = {
+    version: 1,
+    jobId,
+    jobName: spec.name,
+    provider: o.provider,
+    sim: o.sim,
+    specDir: dirname(specPath),
+    offers: ranked.map(({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, available, priceSource, priceDate }) => ({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, ...(available !== undefined && { available }), priceSource, priceDate })),
+    maxOffers: 5,
+    // The user's key for clouds is not a spec field yet; Kiln's own key (registered by name) is used.
+    budget: { maxUsd: spec.budget.max_usd, ...(spec.budget.max_hours !== undefined && { maxHours: spec.budget.max_hours }), alertFractions: spec.budget.alert_fractions },
+    pollMs: msFromEnv(o.env, "KILN_CLOUD_POLL_MS", 10_000),
+    bootTimeoutMs: msFromEnv(o.env, "KILN_BOOT_TIMEOUT_MS", 20 * 60_000),
+    terminate: { pollMs: msFromEnv(o.env, "KILN_TERMINATE_POLL_MS", TERMINATE_DEFAULTS.pollMs), timeoutMs: msFromEnv(o.env, "KILN_TERMINATE_TIMEOUT_MS", TERMINATE_DEFAULTS.timeoutMs) },
+    stopGraceMs: msFromEnv(o.env, "KILN_STOP_GRACE_MS", 60_000),
+    watchdogTerminate: o.watchdogTerminate,
+  };
+  writeCloudFile(layout.dir, cloud);
+  const planReason = plan.choice.reason;
+  const ledger = openLedger(o.paths);
+  try {
+    ledger.createJob({ id: jobId, name: spec.name, kind: spec.workload.type, specYaml: readFileSync(specPath, "utf8"), jobDir: layout.dir, planReason });
+    const child = spawn(process.execPath, [driverEntry(o.env["KILN_CLOUD_DRIVER_ENTRY"]), layout.dir], {
+      detached: true,
+      stdio: "ignore",
+      cwd: layout.dir,
+      env: { ...o.env, KILN_JOB_ID: jobId },
+    });
+    child.unref();
+    if (child.pid === undefined) throw new KilnError("driver_spawn", `could not start the cloud driver for ${layout.dir}`);
+    ledger.setProcesses(jobId, { supervisorPid: child.pid });
+  } finally {
+    ledger.close();
+  }
+  return { jobId, name: spec.name, jobDir: layout.dir, offers: ranked, planReason };
+}

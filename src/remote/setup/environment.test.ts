@@ -2,6 +2,7 @@
 // a small stand-in workload from a temp dir (pip's configured index supplies setuptools for the build). The stand-in carries a stub `torch`
 // module next to kiln_sae, because the real torch is 800 MB and setup only needs to see a version.
 // The "no suitable Python" path uses the fake python3 from test/fixtures/fake-tools.
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile } from "node:fs/promises";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -10,11 +11,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../../base/errors.js";
 import { type Exec, localExec } from "../exec.js";
+import { SshConnection } from "../ssh/connection.js";
+import { KnownHosts } from "../ssh/known-hosts.js";
+import { uploadFile } from "../ssh/sftp.js";
+import { startSshd, sshdAvailable } from "../ssh/testing/sshd.js";
 import { detectMachine, parseOsRelease, setupRemoteEnvironment, shipJob, torchReinstallCommand, torchWheelFor, versionAtLeast } from "./index.js";
 
 const FAKE_TOOLS = join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "fake-tools");
 let base: string;
 let workloadDir: string;
+// An absolute interpreter, so the SSH session (whose PATH differs) builds the same venv key.
+const pythonPath = execFileSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim();
 
 function makeWorkload(dir: string) {
   mkdirSync(join(dir, "kiln_sae"), { recursive: true });
@@ -43,7 +50,7 @@ describe("setupRemoteEnvironment", () => {
     venvsDir: join(base, "venvs"),
     // The real key a bundle gives (sha256 of workload/pyproject.toml), so shipJob below finds this venv warm.
     requirementsHash: createHash("sha256").update(readFileSync(join(workloadDir, "pyproject.toml"))).digest("hex"),
-    python: "python3",
+    python: pythonPath,
     pipArgs: [] as string[],
     pipAttempts: 1,
   });
@@ -77,12 +84,43 @@ describe("setupRemoteEnvironment", () => {
         mkdirSync(join(remote, ".."), { recursive: true });
         await copyFile(local, remote);
       },
-      setup: { python: "python3", pipArgs: [], pipAttempts: 1 },
+      setup: { python: pythonPath, pipArgs: [], pipAttempts: 1 },
     });
     expect(shipped.env.venv.reused).toBe(true);
     expect(readFileSync(join(shipped.jobDir, "job.yaml"), "utf8")).toBe("name: shipped\n");
     expect(shipped.workloadDir).toBe(join(base, "machine", "jobs", "j1", "bundle", "workload"));
     console.log(`ship timings (s): ${JSON.stringify(shipped.seconds)}`);
+  }, 120_000);
+
+  // The same machine over a real sshd (commands run as this user, so the venv built above is reachable):
+  // SFTP upload, unpack and a warm setup, which is what a second job on a cloud machine costs.
+  it.skipIf(!sshdAvailable)("ships over real SSH with an SFTP upload", async () => {
+    const sshd = await startSshd();
+    const conn = await SshConnection.open(
+      { host: sshd.host, port: sshd.port, user: sshd.user, privateKey: sshd.clientKey },
+      { knownHosts: new KnownHosts(join(base, "known_hosts")), timeoutMs: 10_000 },
+    );
+    try {
+      const workdir = join(base, "job-ssh");
+      mkdirSync(workdir, { recursive: true });
+      writeFileSync(join(workdir, "job.yaml"), "name: over-ssh\n");
+      const shipped = await shipJob(conn, {
+        bundle: { workdir, extraDirs: [workloadDir], outDir: join(base, "bundles") },
+        remoteDir: "kiln/jobs/j2",
+        venvsDir: join(base, "venvs"),
+        upload: async (local, remote) => {
+          await uploadFile(conn, local, remote);
+        },
+        setup: { python: pythonPath, pipArgs: [], pipAttempts: 1 },
+      });
+      expect(shipped.jobDir).toBe(join(sshd.home, "kiln", "jobs", "j2", "bundle", "job"));
+      expect(shipped.env.venv.reused).toBe(true);
+      expect(shipped.env.where).toBe(conn.where);
+      console.log(`ship over ssh (s): ${JSON.stringify(shipped.seconds)}`);
+    } finally {
+      conn.close();
+      await sshd.cleanup();
+    }
   }, 120_000);
 
   it("refuses a machine without Python ≥ 3.10, saying what to install", async () => {

@@ -93,3 +93,27 @@ describe.skipIf(!sshdAvailable)("persistent runs", () => {
     expect(conn.reconnects).toBeGreaterThan(before);
   });
 });
+
+// Skipped only where openssh-server is not installed (.ci/run installs it).
+describe.skipIf(!sshdAvailable)("removing a job directory", () => {
+  it("deletes only inside Kiln's root, never while its run is going", async () => {
+    const { removeJobDir, assertInsideRoot } = await import("../../src/remote/session/cleanup.js");
+    for (const bad of ["kiln", "kiln/", "kiln/../x", "/etc", "other/j1", "kiln/j1/../../x", ""]) expect(() => assertInsideRoot(bad)).toThrow(/refusing to delete/);
+    const s = await startSshd();
+    const dir = mkdtempSync(join(tmpdir(), "kiln-cleanup-"));
+    const c = await SshConnection.open({ host: s.host, port: s.port, user: s.user, privateKey: s.clientKey }, { knownHosts: new KnownHosts(join(dir, "kh")), timeoutMs: 10_000 });
+    try {
+      await startRun(c, { name: "kiln-t-cleanup", dir: "kiln/j1/run", argv: ["sleep", "30"], method: "setsid" });
+      await expect(removeJobDir(c, "kiln/j1", { runDirs: ["kiln/j1/run"] })).rejects.toMatchObject({ code: "run-still-running" });
+      expect(existsSync(join(s.home, "kiln", "j1"))).toBe(true);
+      await stopRun(c, "kiln/j1/run", { graceMs: 2000 });
+      await removeJobDir(c, "kiln/j1", { runDirs: ["kiln/j1/run"] });
+      expect(existsSync(join(s.home, "kiln", "j1"))).toBe(false);
+      expect(existsSync(join(s.home, "kiln"))).toBe(true);
+    } finally {
+      c.close();
+      await s.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

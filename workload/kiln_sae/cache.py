@@ -126,15 +126,20 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def cache_fingerprint(extractor: ActivationExtractor, texts: Sequence[str]) -> str:
-    """What the cached numbers depend on: model, layer, dtype, window, and every text in order."""
+def fingerprint_for(model_name: str, layer: int, dtype: torch.dtype, context_size: int,
+                    texts: Sequence[str]) -> str:
+    """What the cached numbers depend on: model, layer, dtype, context, and every text in order (the
+    window follows from the model's tokenizer and the context). Computable without loading the model."""
     h = hashlib.sha256()
-    loaded = extractor.loaded
-    h.update(json.dumps([loaded.name, loaded.layer, dtype_name(loaded.dtype), extractor.context_size,
-                         extractor.window, CACHE_VERSION]).encode())
+    h.update(json.dumps([model_name, layer, dtype_name(dtype), context_size, CACHE_VERSION]).encode())
     for text in texts:
         h.update(hashlib.sha1(text.encode("utf-8")).digest())
     return h.hexdigest()[:32]
+
+
+def cache_fingerprint(extractor: ActivationExtractor, texts: Sequence[str]) -> str:
+    loaded = extractor.loaded
+    return fingerprint_for(loaded.name, loaded.layer, loaded.dtype, extractor.context_size, texts)
 
 
 def _write_atomic(path: Path, write) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from kiln_sae.activations import ActivationExtractor
-from kiln_sae.cache import ActivationCache, build_activation_cache
+from kiln_sae.cache import ActivationCache, IncompleteCacheError, build_activation_cache, fingerprint_for
 from kiln_sae.data import PreparedTexts, load_texts
 from kiln_sae.errors import ConfigError
-from kiln_sae.models import load_truncated_model
+from kiln_sae.models import load_truncated_model, resolve_dtype
 
 _log = logging.getLogger("kiln_sae.pipeline")
 DEFAULT_BATCH_TOKENS = 16_384
@@ -75,15 +75,40 @@ def cache_split(extractor: ActivationExtractor, texts: list[str], root: Path, *,
                                   for r in range(world_size) if texts[r::world_size]])
 
 
+def reuse_caches(cfg: Any, device: Any, root: Path,
+                 data: PreparedTexts) -> tuple[ActivationCache, ActivationCache | None] | None:
+    """Complete caches from ``prepare`` or an earlier attempt, found without loading the model (for an 8B
+    model that saves a multi-GB read on every restart); None when any split has to be extracted."""
+    dtype = resolve_dtype(cfg.model_dtype, device)
+    opened: list[ActivationCache | None] = []
+    for split, texts in (("train", data.train), ("val", data.val)):
+        if not texts:
+            opened.append(None)
+            continue
+        try:
+            fp = fingerprint_for(cfg.base_model, cfg.layer, dtype, cfg.context_size, texts)
+            opened.append(ActivationCache.open(root / split, fp))
+        except IncompleteCacheError:
+            return None
+    assert opened[0] is not None
+    _log.info("activations: reusing the complete cache in %s", root)
+    return opened[0], opened[1]
+
+
 def build_sources(cfg: Any, ctx: Any) -> tuple[ActivationCache, ActivationCache | None]:
     """``(train, val)`` activation sources for the trainer (kiln_sae.commands.train)."""
     from kiln_sae.device import resolve_device
 
     mode = _cache_mode(cfg)
     data = read_dataset(cfg)
-    extractor = build_extractor(cfg, resolve_device(cfg.device, ctx.local_rank))
+    device = resolve_device(cfg.device, ctx.local_rank)
     root = Path(cfg.output_dir) / "activations"
     rank, world = ctx.rank, ctx.world_size
+    if world == 1 and mode != "memory":
+        reused = reuse_caches(cfg, device, root, data)
+        if reused is not None:
+            return reused
+    extractor = build_extractor(cfg, device)
     train = cache_split(extractor, data.train, root / "train", mode=mode, rank=rank, world_size=world)
     val = cache_split(extractor, data.val, root / "val", mode=mode, rank=rank, world_size=world)
     assert train is not None  # load_texts raises when no training text is left

@@ -98,3 +98,23 @@ def test_evaluate_and_export_missing_sae_exit_2(tmp_path: Path, text_file: str, 
         "base_model": "x", "layer": 0, "d_in": 64, "n_latents": 128, "k": 8, "architecture": "topk"})
     assert main(["evaluate", "--sae", str(tmp_path / "run"), "--quiet"]) == 2  # no texts given
     assert "needs eval texts: --data PATH, or --config" in capsys.readouterr().err
+
+
+def test_train_sources_reuse_the_prepared_cache_without_loading_the_model(tmp_path: Path, text_file: str,
+                                                                           monkeypatch, capsys) -> None:
+    from kiln_sae import pipeline
+    from kiln_sae.config import load_config
+    from kiln_sae.distributed import DistContext
+
+    cfg_path = write_config(tmp_path, dataset={"path": text_file, "val_fraction": 0.3})
+    assert main(["prepare", "--config", cfg_path, "--quiet"]) == 0
+    prepared = ActivationCache.open(tmp_path / "run" / "activations" / "train")
+
+    def no_model(*_a, **_k):
+        raise AssertionError("the model was loaded although a complete cache exists")
+
+    monkeypatch.setattr(pipeline, "load_truncated_model", no_model)
+    train, val = pipeline.build_sources(load_config(cfg_path), DistContext())
+    assert train.num_tokens == prepared.num_tokens and val is not None and val.num_tokens > 0
+    idx = torch.arange(train.num_tokens)
+    assert torch.equal(train.read(idx), prepared.read(idx))

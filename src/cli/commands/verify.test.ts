@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fakeNvidiaSmiEnv } from "../../core/gpu/testing/fake-nvidia-smi.js";
+import { startSshd, sshdAvailable } from "../../remote/ssh/testing/sshd.js";
 import { captureIo } from "../io.js";
 import { main } from "../main.js";
 
@@ -75,6 +76,42 @@ workload:
     expect(doc.ok).toBe(true);
     expect(r.code).toBe(0);
   });
+
+  // Skipped only where openssh-server is not installed (.ci/run installs it).
+  it.skipIf(!sshdAvailable)("provider ssh: checks the resources.ssh host over a real sshd", async () => {
+    const sshd = await startSshd();
+    try {
+      const tools = join(ROOT, "test", "fixtures", "fake-tools");
+      for (const tool of ["python3", "df", "nvidia-smi"]) sshd.installCommand(tool, `#!/bin/sh\nexec ${join(tools, tool)} "$@"\n`);
+      sshd.setEnv({
+        FAKE_PYTHON_FACTS: join(tools, "python-facts", "lambda-stack-old-torch.json"),
+        FAKE_NVIDIA_SMI_SCRIPT: join(ROOT, "test", "fixtures", "nvidia-smi", "fake-nvidia-smi"),
+        FAKE_NVIDIA_SMI_FIXTURE: join(ROOT, "test", "fixtures", "nvidia-smi", "a100-40gb"),
+      });
+      const dir = mkdtempSync(join(tmpdir(), "kiln-verify-ssh-job-"));
+      const t = sshd.target();
+      writeFileSync(
+        join(dir, "job.yaml"),
+        `name: lab-box
+resources: {providers: [ssh], min_vram_gb: 30, ssh: {host: ${t.host}, port: ${t.port}, user: ${t.user}, key: ${t.privateKeyPath}}}
+budget: {max_usd: 5}
+workload:
+  type: sae-pii
+  sae: {base_model: minilm, layer: 3, tokens: 100000, dataset: {path: data.jsonl}}
+`,
+      );
+      const r = await kiln({}, "verify", join(dir, "job.yaml"));
+      // First contact: the host key is pinned (trust on first use) and the user is told.
+      expect(r.stderr).toMatch(/^pinned the host key of \[127\.0\.0\.1\]:\d+/);
+      expect(r.stdout.split("\n")[0]).toBe(`Verifying ${t.user}@${t.host}:${t.port}`);
+      // Lambda Stack's torch 2.0.1 before setup: a warning (setup installs its own), not a failure.
+      expect(r.stdout).toMatch(/^WARN +PyTorch +2\.0\.1\+cu118 +≥ 2\.4$/m);
+      expect(r.stdout).toMatch(/^ok +VRAM free +39\.4 GiB of 40\.0 GiB +≥ 30 GiB$/m);
+      expect(r.code).toBe(0);
+    } finally {
+      await sshd.cleanup();
+    }
+  }, 60_000);
 
   it("a job planned for a cloud has no machine to check yet", async () => {
     const r = await kiln(fakeNvidiaSmiEnv("none"), "verify", "examples/llama-8b-sae-pii.yaml");

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from kiln_sae.activations import ActivationExtractor, batch_tensors, pack_by_length
 from kiln_sae.metrics_math import ReconstructionStats, SparsityStats, ce_loss_recovered
-from kiln_sae.models import block_output, find_blocks, load_full_causal_model, load_truncated_model
+from kiln_sae.models import (block_output, detect_kind, find_blocks, load_full_causal_model, load_truncated_model,
+                             resolve_model_path)
 
 
 class _Evaluator:
@@ -123,12 +124,20 @@ def evaluate_sae(sae: torch.nn.Module, meta: dict[str, Any], texts: list[str], *
     """Load the SAE's base model and evaluate on ``texts`` (CE-loss recovered for causal LMs only)."""
     layer, context = int(meta["layer"]), int(meta.get("context_size") or 256)
     scale = float(meta.get("act_scale") or 1.0)
-    loaded = load_truncated_model(meta["base_model"], layer, device, model_dtype, model_kind)
-    if loaded.kind == "causal" and with_ce:
-        del loaded  # the full LM also serves extraction: hold one copy of the weights, not two
+    from transformers import AutoConfig
+
+    from kiln_sae.errors import ConfigError
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_path(meta["base_model"]))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"base_model {meta['base_model']!r} of the SAE: cannot load its config ({e})") from e
+    if detect_kind(config, model_kind) == "causal" and with_ce:
+        # The full LM also serves extraction (run_to_layer stops at block L): one copy of the weights.
         full = load_full_causal_model(meta["base_model"], layer, device, model_dtype)
         return evaluate_causal(sae, scale, ActivationExtractor(full, context), texts,
                                batch_tokens=batch_tokens, max_tokens=max_tokens)
+    loaded = load_truncated_model(meta["base_model"], layer, device, model_dtype, model_kind)
     extractor = ActivationExtractor(loaded, context)
     result = evaluate_reconstruction(sae, scale, extractor.iter_batches(texts, batch_tokens),
                                      max_tokens=max_tokens)

@@ -63,6 +63,15 @@ export const LINE_RULES: readonly LineRule[] = [
   },
   {
     id: "lambda-api-key",
+    quick: /secret_/,
+    description: "Lambda Cloud API key (other shapes)",
+    // The published shape isn't pinned down; any long, digit-rich `secret_…` token is treated as one.
+    pattern: /\b(secret_[A-Za-z0-9_.-]{32,})\b/,
+    group: 1,
+    accept: (s) => notPlaceholder(s) && (s.match(/[0-9]/g)?.length ?? 0) >= 6 && shannonEntropy(s) >= 4,
+  },
+  {
+    id: "lambda-api-key",
     quick: /lambda_/,
     description: "Lambda Cloud API key (legacy shape)",
     pattern: /\b(lambda_[A-Za-z0-9]{24,})\b/,

@@ -36,6 +36,7 @@ const samples: Array<[string, string, string]> = [
   ["private-key", "deploy.pem", `${beginKey("RSA ")}\n${pemBody()}\n-----END RSA PRIVATE KEY-----\n`],
   ["private-key", "notes.txt", `key:\n${beginKey("OPENSSH ")}\n${pemBody()}\n-----END OPENSSH PRIVATE KEY-----\n`],
   ["lambda-api-key", "launch.sh", `curl -u ${"secret"}_kiln-dev_${rand(32, HEX)}.${rand(32, ALNUM)}: https://cloud.lambda.ai/api/v1/instances\n`],
+  ["lambda-api-key", "env.sh", `LAMBDA_KEY=${"secret"}_${rand(20, LOW + DIG)}_${rand(24, ALNUM)}\n`],
   ["runpod-api-key", "pod.py", `client = RunPod(key="${"rpa"}_${rand(40, UP + DIG)}")\n`],
   ["aws-access-key-id", "aws.cfg", `[default]\naws_access_key_id = ${"AKIA"}${rand(16, UP + DIG)}\n`],
   ["aws-secret-access-key", "creds.ini", `aws_secret_access_key = ${rand(40, B64)}\n`],

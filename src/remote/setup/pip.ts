@@ -15,6 +15,8 @@ export interface PipOptions {
   attempts?: number;
   /** Total time for all attempts. */
   deadlineMs?: number;
+  /** First backoff; doubles per attempt (default 5 s). */
+  retryDelayMs?: number;
   /** Extra pip arguments, e.g. ["--extra-index-url", url] or ["--no-index", "--no-build-isolation"]. */
   extraArgs?: readonly string[];
   signal?: AbortSignal;
@@ -43,7 +45,7 @@ export async function pipInstall(exec: Exec, python: string, targets: readonly s
         details: { argv, code: r.code, attempt },
       });
     }
-    const wait = Math.min(5_000 * 2 ** (attempt - 1), Math.max(0, deadline - Date.now()));
+    const wait = Math.min((opts.retryDelayMs ?? 5_000) * 2 ** (attempt - 1), Math.max(0, deadline - Date.now()));
     logger.warn(`pip install failed with a network error (attempt ${attempt}/${attempts}); retrying in ${Math.round(wait / 1000)} s`);
     if (attempt < attempts) await sleep(wait, opts.signal);
   }

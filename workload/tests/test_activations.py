@@ -117,3 +117,12 @@ def test_bad_layer_and_context_are_config_errors(minilm_path: str) -> None:
         load_truncated_model(minilm_path, 6, "cpu", "fp32")
     with pytest.raises(ConfigError, match="context_size: 1000 exceeds"):
         ActivationExtractor(load_truncated_model(minilm_path, 0, "cpu", "fp32"), context_size=1000)
+
+
+def test_special_token_text_inside_a_document_is_excluded(minilm_path: str) -> None:
+    ex = ActivationExtractor(load_truncated_model(minilm_path, 0, "cpu", "fp32"), context_size=64)
+    (got,) = ex.extract_with_offsets(["before [SEP] after"])
+    sep = ex.tok.sep_token_id
+    inner = [i for i, t in enumerate(got.input_ids.tolist()) if t == sep and 0 < i < len(got.input_ids) - 1]
+    assert inner and bool(got.special_mask[inner].all())  # the literal "[SEP]" became a special token
+    assert sum(b.shape[0] for b in ex.iter_batches(["before [SEP] after"], 512)) == int((~got.special_mask).sum())

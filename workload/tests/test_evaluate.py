@@ -101,3 +101,19 @@ def test_evaluate_sae_on_minilm_reports_reconstruction_without_ce(minilm_path: s
     assert result["ce_loss_recovered"] is None and result["tokens"] > 20
     assert 0 < result["l0"] <= 8 and 0.0 <= result["dead_fraction"] < 1.0
     assert math.isfinite(result["explained_variance"]) and result["mse"] > 0
+
+
+def test_relu_sae_counts_l0_from_dense_latents(minilm_path: str) -> None:
+    from kiln_sae.evaluate import evaluate_reconstruction
+
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(384, 512, architecture="relu").eval()
+    with torch.no_grad():
+        sae.b_enc.fill_(-0.05)  # some latents off, so L0 is strictly between 0 and n
+    acts = torch.randn(40, 384)
+    result = evaluate_reconstruction(sae, 1.0, [acts[:25], acts[25:]])
+    with torch.no_grad():
+        dense = sae.encode_dense(acts)
+    assert result["tokens"] == 40
+    assert result["l0"] == pytest.approx((dense > 0).sum(-1).float().mean().item())
+    assert result["dead_fraction"] == pytest.approx(((dense > 0).sum(0) == 0).float().mean().item())

@@ -1,8 +1,8 @@
 /** `kiln pull JOB`: copy the job's artifacts from its machine, only what changed, each file sha256-verified. */
-import { readFileSync } from "node:fs";
 import { UserError } from "../../base/errors.js";
 import { loadMachineAccess } from "../../remote/ssh/access.js";
 import { SshConnection } from "../../remote/ssh/connection.js";
+import { loadUserKey } from "../../remote/ssh/keys.js";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";
 import { pullArtifacts } from "../../remote/sync/pull.js";
 import { verifyLocal } from "../../remote/sync/verify.js";
@@ -30,7 +30,7 @@ export const pullCommand = defineCommand({
       if (!access.artifactsDir) throw new UserError(`job ${job.name} has not written artifacts on its machine yet`, { hint: `run \`kiln status ${job.name}\`` });
       const to = typeof args.values["to"] === "string" ? args.values["to"] : layout.outputs;
       const conn = await SshConnection.open(
-        { host: access.host, port: access.port, user: access.user, privateKey: readFileSync(access.keyPath), hostKeyAlias: access.hostKeyAlias },
+        { host: access.host, port: access.port, user: access.user, privateKey: loadUserKey(access.keyPath, ctx.cwd, "the job machine's SSH key").privateKey, hostKeyAlias: access.hostKeyAlias },
         { knownHosts: new KnownHosts(ctx.paths.knownHosts), timeoutMs: 60_000, logger: ctx.logger, signal: ctx.signal },
       );
       try {

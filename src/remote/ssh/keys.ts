@@ -77,13 +77,13 @@ export function ensureKeyPair(keysDir: string): KeyPair {
 }
 
 /** A user-supplied private key (`resources.key`, `~` expanded), validated. */
-export function loadUserKey(pathSpec: string, cwd: string): { path: string; privateKey: Buffer; publicKey: string } {
+export function loadUserKey(pathSpec: string, cwd: string, label = "resources.key"): { path: string; privateKey: Buffer; publicKey: string } {
   const path = pathSpec.startsWith("~/") ? join(homedir(), pathSpec.slice(2)) : resolve(cwd, pathSpec);
   let privateKey: Buffer;
   try {
     privateKey = readFileSync(path);
   } catch (e) {
-    throw new UserError(`resources.key: cannot read ${path}: ${(e as Error).message}`, { cause: e, exitCode: 2, hint: "point resources.key at an existing private key file" });
+    throw new UserError(`${label}: cannot read ${path}: ${(e as Error).message}`, { cause: e, exitCode: 2, hint: `point ${label} at an existing private key file` });
   }
   return { path, privateKey, publicKey: describe(path, privateKey, false).publicKey };
 }

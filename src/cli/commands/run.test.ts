@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../base/deadline.js";
+import { Ledger } from "../../store/index.js";
 import { bundleForNode } from "../../store/testing/bundle.js";
 import { captureIo } from "../io.js";
 import { main } from "../main.js";
@@ -174,9 +175,13 @@ describe("failures and limits", () => {
     const r = await kiln(["run", spec("shaky"), "--stall-minutes", "0.01"], { FAKE_SLEEP_BEFORE_MS: "1500", FAKE_NAN_AT: "3", FAKE_STEPS: "10" });
     expect(r.code).toBe(0);
     const id = /started shaky \((\S+)\)/.exec(r.out)![1]!;
-    const events = (await kiln(["status", id])).out;
-    expect(events).toMatch(/stall {2}no new metrics for \ds \(threshold 1s\): the workload may be hung/);
-    expect(events).toContain("nonfinite  loss is NaN/Inf at step 3: training diverged");
+    const ledger = Ledger.open(join(env["KILN_HOME"]!, "ledger.db"));
+    try {
+      expect(ledger.listEvents(id, { kind: "stall" })[0]?.reason).toMatch(/^no new metrics for \d+s \(threshold 1s\): the workload may be hung$/);
+      expect(ledger.listEvents(id, { kind: "nonfinite" })[0]?.reason).toMatch(/^loss is NaN\/Inf at step 3: training diverged/);
+    } finally {
+      ledger.close();
+    }
   });
 
   it("main errors: missing spec, non-local providers, unknown job, bad flags", async () => {

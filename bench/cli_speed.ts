@@ -7,6 +7,7 @@
  *
  *   npx vite-node bench/cli_speed.ts
  *   npx vite-node bench/cli_speed.ts -- --dist bench/.work/dist   # time an existing build instead
+ *   … --variant NAME --note TEXT                                   # write cli_speed-NAME.json, with a note
  *
  * Writes bench/results/cli_speed.json with the machine's description.
  */
@@ -33,6 +34,8 @@ const distArg = process.argv.indexOf("--dist");
 const DIST = distArg > 0 ? process.argv[distArg + 1]! : "dist";
 const noteArg = process.argv.indexOf("--note");
 const NOTE = noteArg > 0 ? process.argv[noteArg + 1]! : "";
+const variantArg = process.argv.indexOf("--variant");
+const VARIANT = variantArg > 0 ? process.argv[variantArg + 1]! : "";
 if (distArg < 0) {
   // tsc emits even when some file has a type error; a half-finished file elsewhere should not stop the bench.
   const build = spawnSync("npx", ["--no-install", "tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, encoding: "utf8" });
@@ -74,4 +77,4 @@ const out = {
   ...results,
 };
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-writeFileSync(join(ROOT, "bench", "results", "cli_speed.json"), `${JSON.stringify(out, null, 2)}\n`);
+writeFileSync(join(ROOT, "bench", "results", `cli_speed${VARIANT ? `-${VARIANT}` : ""}.json`), `${JSON.stringify(out, null, 2)}\n`);

@@ -67,6 +67,16 @@ describe("kiln offers: options and errors", () => {
     expect(r.stderr).toMatch(/--provider: unknown provider "lamda"/);
   });
 
+  it("compares each GPU with its own baseline when the list mixes GPUs", async () => {
+    const r = await kiln("offers", "--gpu", "A100-40GB,H100");
+    expect(r.code).toBe(0);
+    const cols = (p: string, t: string) => r.stdout.split("\n").find((l) => l.startsWith(`${p} `) && l.includes(t))?.split(/\s{2,}/);
+    expect(cols("lambda", "gpu_1x_a100")?.[6]).toBe("0%");
+    expect(cols("lambda", "gpu_1x_h100_pcie")?.[6]).toBe("0%");
+    expect(cols("thunder", "h100")?.[6]).toBe("-41%");
+    expect(r.stdout).toMatch(/^vs base: against the cheapest reliable on-demand offer of the same GPU\.$/m);
+  });
+
   it("says how to loosen a query that matches nothing", async () => {
     const r = await kiln("offers", "--gpu", "4090", "--min-vram", "48");
     expect(r.code).toBe(1);

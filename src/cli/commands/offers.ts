@@ -53,10 +53,12 @@ export const offersCommand = defineCommand({
       ctx.io.out("No offers match. Loosen --gpu/--min-vram/--provider, or run `kiln offers` to see everything.\n");
       return 1;
     }
-    const rows = offers.map((o) => offerRow(o, hours, baseline?.pricePerHour));
+    const rows = offers.map((o) => offerRow(o, hours, baselineOf(offers, o.gpu)?.pricePerHour));
     const header = OFFER_HEADER.map((h) => (h === "cost" ? `cost ${hours}h` : h));
     ctx.io.out(`${renderTable(header, rows)}\n\n`);
-    if (baseline) ctx.io.out(`Baseline: ${baseline.provider} ${baseline.instanceType} at $${baseline.pricePerHour.toFixed(2)}/h (cheapest reliable on-demand offer).\n`);
+    const gpus = new Set(offers.map((o) => o.gpu));
+    if (gpus.size > 1) ctx.io.out("vs base: against the cheapest reliable on-demand offer of the same GPU.\n");
+    else if (baseline) ctx.io.out(`Baseline: ${baseline.provider} ${baseline.instanceType} at $${baseline.pricePerHour.toFixed(2)}/h (cheapest reliable on-demand offer).\n`);
     if (offers.some((o) => o.priceSource === "catalog")) {
       const days = Math.floor((Date.now() - Date.parse(`${CATALOG_DATE}T00:00:00Z`)) / 86_400_000);
       ctx.io.out(`Catalog prices are from ${CATALOG_DATE} (${days} days old); check them before a long run, live prices replace them once a provider is configured.\n`);

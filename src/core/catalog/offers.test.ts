@@ -69,5 +69,7 @@ describe("findOffers", () => {
     expect(offers.every((o) => o.pricePerHour <= 1.3)).toBe(true);
     expect(offers.some((o) => o.spot)).toBe(true);
     expect(baselineOf(offers)).toMatchObject({ provider: "lambda", instanceType: "gpu_1x_a6000", pricePerHour: 0.8 });
+    // Per GPU: thunder's A100 is a budget provider, so the A100-40GB baseline is Lambda's.
+    expect(baselineOf(offers, "A100-40GB")).toMatchObject({ provider: "lambda", instanceType: "gpu_1x_a100" });
   });
 });

@@ -128,7 +128,12 @@ export async function findOffers(q: OfferQuery, sources: OfferSources = {}): Pro
   return { offers, warnings };
 }
 
-/** The cheapest on-demand offer from a reliable provider: what the % column compares against. */
-export function baselineOf(offers: readonly PricedOffer[]): PricedOffer | undefined {
-  return offers.filter((o) => o.tier === "reliable" && !o.spot).sort((a, b) => a.pricePerHour - b.pricePerHour)[0];
+/**
+ * The cheapest on-demand offer from a reliable provider (of one GPU model when `gpu` is given): what the
+ * % column compares against. Per GPU, because "+466% vs an RTX 4090" says nothing about an H100's price.
+ */
+export function baselineOf(offers: readonly PricedOffer[], gpu?: string): PricedOffer | undefined {
+  return offers
+    .filter((o) => o.tier === "reliable" && !o.spot && (gpu === undefined || o.gpu === gpu))
+    .sort((a, b) => a.pricePerHour - b.pricePerHour)[0];
 }

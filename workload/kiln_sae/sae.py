@@ -104,7 +104,7 @@ class SparseAutoencoder(nn.Module):
         k_aux = min(self.aux_k, n_dead)
         scale = min(n_dead / self.aux_k, 1.0)
         masked = pre.float().masked_fill(~dead_mask, float("-inf"))
-        aux_idx = masked.topk(k_aux, dim=-1, sorted=False).indices
+        aux_idx = masked.topk(k_aux, dim=-1, sorted=False).indices.sort(dim=-1).values
         aux_vals = torch.relu(encode_at(xc, self.W_enc, self.b_enc, aux_idx, pre, self.compute_dtype))
         e_hat = sparse_decode(aux_vals, aux_idx, self.W_dec, self.compute_dtype).float()
         return scale * (e_hat - residual).pow(2).sum() / total_var

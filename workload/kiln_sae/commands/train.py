@@ -134,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
             train, val = _sources_from_file(args.activations)
         else:
             train, val = _sources_from_dataset(cfg, ctx)
-        trainer = Trainer(cfg, train, val, metrics=metrics, stop=stop, ctx=ctx, rank_local=not args.activations)
+        # Both sources hold every row on every rank (the pipeline extracts per rank, then opens the union), so
+        # each rank reads its slice of the global batch: the order is independent of the world size.
+        trainer = Trainer(cfg, train, val, metrics=metrics, stop=stop, ctx=ctx)
         trainer.tracker = open_tracker(cfg.wandb, cfg.to_dict(), cfg.output_dir, resume_id=trainer.state.wandb_id,
                                        enabled=ctx.is_main)
         trainer.state.wandb_id = getattr(trainer.tracker, "run_id", None) or trainer.state.wandb_id

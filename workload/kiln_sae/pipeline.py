@@ -28,6 +28,12 @@ _log = logging.getLogger("kiln_sae.pipeline")
 DEFAULT_BATCH_TOKENS = 16_384
 
 
+def batch_tokens_for(device: Any) -> int:
+    """Tokens per extraction forward: 64k on a GPU keeps it busy (an 8B model's first dozen blocks at 64k
+    tokens need a few GB of activations); 16k on CPU keeps host memory small."""
+    return 65_536 if str(device).startswith("cuda") else DEFAULT_BATCH_TOKENS
+
+
 def memory_budget_bytes(fraction: float = 0.5) -> int:
     """A share of the RAM the OS reports as available right now."""
     try:
@@ -109,8 +115,10 @@ def build_sources(cfg: Any, ctx: Any) -> tuple[ActivationCache, ActivationCache 
         if reused is not None:
             return reused
     extractor = build_extractor(cfg, device)
-    train = cache_split(extractor, data.train, root / "train", mode=mode, rank=rank, world_size=world)
-    val = cache_split(extractor, data.val, root / "val", mode=mode, rank=rank, world_size=world)
+    bt = batch_tokens_for(device)
+    train = cache_split(extractor, data.train, root / "train", mode=mode, rank=rank, world_size=world,
+                        batch_tokens=bt)
+    val = cache_split(extractor, data.val, root / "val", mode=mode, rank=rank, world_size=world, batch_tokens=bt)
     assert train is not None  # load_texts raises when no training text is left
     _log.info("activations: train %d tokens (%s), val %d tokens", train.num_tokens, train.location,
               val.num_tokens if val is not None else 0)

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = MetricsWriter(os.path.join(cfg.output_dir, "metrics.jsonl"), echo=not args.quiet)
     try:
         from kiln_sae.device import resolve_device
-        from kiln_sae.pipeline import build_extractor, cache_split, read_dataset
+        from kiln_sae.pipeline import batch_tokens_for, build_extractor, cache_split, read_dataset
 
         device = resolve_device(cfg.device)
         metrics.emit("start", phase="prepare", resumed=False, step=0, config_hash=cfg.config_hash(),
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
             extractor = build_extractor(cfg, device)
             root = os.path.join(cfg.output_dir, "activations")
             for split, texts in (("train", data.train), ("val", data.val)):
-                cache = cache_split(extractor, texts, Path(root, split), mode="disk")
+                cache = cache_split(extractor, texts, Path(root, split), mode="disk",
+                                    batch_tokens=batch_tokens_for(device))
                 n = cache.num_tokens if cache is not None else 0
                 final[f"{split}_tokens"] = n
                 tokens += n

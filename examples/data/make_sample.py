@@ -38,6 +38,19 @@ PII_TEMPLATES = [
 ]
 
 
+def varied_topic(rng: random.Random) -> tuple[str, str]:
+    """PII-free questions with numbers in them, so most chats are distinct (the workload dedupes)."""
+    a, b = rng.randint(12, 999), rng.randint(3, 99)
+    kind = rng.randrange(4)
+    if kind == 0:
+        return f"What is {a} times {b}?", f"{a} × {b} = {a * b}."
+    if kind == 1:
+        return f"How many seconds are in {b} hours?", f"{b} hours × 3600 s = {b * 3600} seconds."
+    if kind == 2:
+        return f"Convert {a} km to miles.", f"{a} km ≈ {a * 0.621371:.1f} miles."
+    return f"Is {a} a prime number?", f"{a} is {'prime' if all(a % d for d in range(2, int(a ** 0.5) + 1)) else 'not prime'}."
+
+
 def person(rng: random.Random) -> dict:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     city, post = rng.choice(CITIES)
@@ -81,7 +94,7 @@ def records(n: int, seed: int = 20251030):
                 user, assistant = rng.choice(PII_TEMPLATES)
                 turns += [{"role": "user", "content": user.format(**p)}, {"role": "assistant", "content": assistant.format(**p)}]
             else:
-                user, assistant = rng.choice(TOPICS)
+                user, assistant = rng.choice(TOPICS) if rng.random() < 0.4 else varied_topic(rng)
                 turns += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         yield {"conversation_id": f"sample-{i:04d}", "model": "synthetic", "language": "English", "conversation": turns}
 

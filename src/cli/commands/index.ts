@@ -16,5 +16,7 @@ import { planCommand } from "./plan.js";
 import { preflightCommand } from "./preflight.js";
 import { schemaCommand } from "./schema.js";
 import { verifyCommand } from "./verify.js";
+import { downCommand } from "./down.js";
+import { gcCommand } from "./gc.js";
 
-export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand, schemaCommand, verifyCommand];
+export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand, schemaCommand, verifyCommand, downCommand, gcCommand];

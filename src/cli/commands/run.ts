@@ -3,9 +3,10 @@
  * foreground (Ctrl-C detaches; the job keeps running). `--detach` returns at once with the job id;
  * `--resume JOB` restarts an interrupted/stopped/failed job in its own directory.
  */
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import type { CommandContext } from "../command.js";
 import { defineCommand } from "../command.js";
+import { cloudRunOptions, runCloud, wantsCloud } from "./run-cloud.js";
 
 function positiveFlag(name: string, raw: unknown, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -61,10 +62,12 @@ export const runCommand = defineCommand({
     resume: { type: "string", description: "Resume an interrupted, stopped or failed job from its last checkpoint", placeholder: "JOB" },
     "stall-minutes": { type: "string", description: "Alert when no metrics arrive for this long (default 10)", placeholder: "MIN" },
     grace: { type: "string", description: "Seconds the workload gets to checkpoint on stop before SIGKILL (default 60)", placeholder: "S" },
+    ...cloudRunOptions,
   },
   details:
     "The job runs under a supervisor process of its own: it survives Ctrl-C, `kiln` exiting and the terminal closing.\nIts files are in $KILN_HOME/jobs/<id>/ (spec, engine configs, logs, outputs, report).",
   async handler(ctx, args) {
+    if (wantsCloud(args)) return runCloud(ctx, args);
     const { resumeJob, submitJob, openLedger } = await import("../../core/jobs/index.js");
     const { supervisorEntry } = await import("../../core/supervisor/launch.js");
     const entry = supervisorEntry(ctx.env["KILN_SUPERVISOR_ENTRY"]);

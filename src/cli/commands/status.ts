@@ -20,11 +20,22 @@ export const statusCommand = defineCommand({
   name: "status",
   summary: "List jobs and their machines: state, progress, elapsed time and cost",
   positionals: "[JOB]",
-  options: { json: { type: "boolean", description: "Print JSON" } },
+  options: {
+    json: { type: "boolean", description: "Print JSON" },
+    refresh: { type: "boolean", description: "Reconcile with every configured cloud first (also lists untracked Kiln machines)" },
+  },
   async handler(ctx, args) {
     const { jobView, openLedger, reconcileJobs, requireJob } = await import("../../core/jobs/index.js");
     const ledger = openLedger(ctx.paths);
     try {
+      // Clouds first: a dead cloud driver's machine must be torn down before its job is closed.
+      const { reconcileClouds } = await import("../../core/reconcile/index.js");
+      const rec = await reconcileClouds({ ledger, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal }, { force: args.values["refresh"] === true }).catch((e: unknown) => {
+        ctx.io.err(`warning: could not reconcile with the cloud: ${e instanceof Error ? e.message : String(e)}\n`);
+        return { untracked: [], errors: [] };
+      });
+      for (const m of rec.untracked) ctx.io.err(`warning: untracked Kiln machine ${m.name} (${m.id}) is ${m.providerState}; \`kiln gc\` terminates it\n`);
+      for (const e of rec.errors) ctx.io.err(`warning: reconciliation: ${e}\n`);
       reconcileJobs(ledger);
       const now = Date.now();
       const [ref] = args.positionals;

@@ -5,6 +5,7 @@
  * budget cap → pull and verify artifacts → terminate → confirm → job closed. Any failure after launch
  * still pulls what it can and terminates; the machine is never left running by a driver that is alive.
  */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
@@ -24,8 +25,9 @@ import { type CloudFile, readCloudFile } from "./cloud-file.js";
 import { crashPoint } from "./crash.js";
 import { failureTable, launchWithFailover } from "./launch.js";
 import { connectMachine, waitUntilRunning } from "./machine.js";
-import { type RunOutcome, monitorRun } from "./monitor.js";
-import { configuredLambda } from "./providers.js";
+import { type RunOutcome, monitorRun, progressText, readProgress } from "./monitor.js";
+import { machineCost } from "../cost/index.js";
+import { configuredLambda, lambdaIsEmulated } from "./providers.js";
 import { type RemotePaths, remoteHome, remotePaths, shipJob, stageJob, startJob } from "./remote-job.js";
 import { startSimulatedCloud } from "./sim.js";
 import { terminateAndConfirm } from "./teardown.js";
@@ -95,8 +97,9 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     conn = await connectMachine(running, { privateKey: key.privateKey, knownHostsFile: paths.knownHosts, timeoutMs: c.bootTimeoutMs, signal: o.signal, logger: log });
     crashPoint("after-ssh", o.env);
     mark("ssh");
-    const need = needFromSpec(spec, { cpuOnly: c.sim ? "simulated machine (this computer)" : undefined, env: o.env });
-    if (c.sim) {
+    const emulated = c.sim || lambdaIsEmulated(o.env);
+    const need = needFromSpec(spec, { cpuOnly: emulated ? "simulated machine (this computer)" : undefined, env: o.env });
+    if (emulated) {
       // The simulated machine is this computer: record the checklist, but it is not a GPU to gate on.
       const results = await verifyMachine(conn, need, { signal: o.signal });
       ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "verify", reason: "checklist on a simulated machine (not gating)", data: results.map((r) => ({ id: r.id, status: r.status })) });
@@ -144,6 +147,9 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     await stopWatchdog(conn, rp.watchdog);
     await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(600_000), onFile: () => crashPoint("during-pull", o.env) });
     const safe = await assertSafeToTearDown({ conn, remoteDir: `${rp.job}/outputs`, localDir: layout.outputs, pullCommand: `kiln down ${c.jobId}` });
+    const p = readProgress(join(layout.outputs, "sae", "metrics.jsonl"));
+    const spent = machineCost(ledger.getMachine(row.id)!, Date.now());
+    writeFileSync(join(jobDir, "progress.txt"), `${progressText(p, spent, spent, c.budget.maxUsd)}\n`);
     for (const e of safe.manifest) ledger.recordArtifact({ jobId: c.jobId, path: e.path, size: e.size, sha256: e.sha256, verified: true });
     crashPoint("before-terminate", o.env);
     final =

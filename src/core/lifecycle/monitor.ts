@@ -6,11 +6,11 @@
  * polling interval of price even if this tick is the last one that runs.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { sleep } from "../../base/deadline.js";
 import { errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import type { SshConnection } from "../../remote/ssh/connection.js";
+import { readFrom } from "../../remote/session/log-follow.js";
 import { runStatus } from "../../remote/session/run.js";
 import { pullArtifacts } from "../../remote/sync/pull.js";
 import type { Ledger } from "../../store/index.js";
@@ -29,12 +29,14 @@ export interface Progress {
 
 /** The latest progress in a metrics.jsonl (unknown lines and half-written tails are skipped). */
 export function readProgress(metricsPath: string): Progress {
-  let text: string;
   try {
-    text = readFileSync(metricsPath, "utf8");
+    return progressFrom(readFileSync(metricsPath, "utf8"));
   } catch {
     return {};
   }
+}
+
+export function progressFrom(text: string): Progress {
   const p: Progress = {};
   for (const line of text.split("\n")) {
     let v: unknown;
@@ -80,23 +82,44 @@ export interface MonitorOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Tail the machine's metrics.jsonl by byte offset: cheap per tick, and never races a growing file. */
+class MetricsTail {
+  #offset = 0;
+  #text = "";
+  constructor(
+    private readonly conn: SshConnection,
+    private readonly path: string,
+  ) {}
+  async read(signal: AbortSignal): Promise<string> {
+    for (;;) {
+      const chunk = await readFrom(this.conn, this.path, this.#offset, 1 << 20, signal).catch(() => Buffer.alloc(0));
+      if (chunk.length === 0) return this.#text;
+      this.#offset += chunk.length;
+      this.#text += chunk.toString("utf8");
+    }
+  }
+}
+
 export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   const alerted = new Set<number>();
   let sawTraining = false;
-  for (;;) {
+  const metrics = new MetricsTail(o.conn, `${o.remoteOutputs}/sae/metrics.jsonl`);
+  for (let tick = 0; ; tick++) {
     if (o.signal.aborted) return { kind: "aborted" };
     let status: Awaited<ReturnType<typeof runStatus>> | undefined;
+    let p: Progress = {};
     try {
       status = await runStatus(o.conn, o.runDir);
-      await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: o.signal });
+      p = progressFrom(await metrics.read(o.signal));
+      // Checkpoints and artifacts are copied as they appear (every few ticks: hashing costs the machine).
+      if (tick % 5 === 4) await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: o.signal });
     } catch (e) {
-      // A dropped connection or a failed pull is retried next tick; the run itself keeps going.
-      o.logger.warn(`monitor tick failed: ${errorMessage(e)}`);
+      // A dropped connection or a file that changed mid-copy is retried next tick; the run keeps going.
+      o.logger.debug(`monitor tick incomplete: ${errorMessage(e)}`);
     }
     const row = o.ledger.getMachine(o.machineRowId)!;
     const now = Date.now();
     const spent = machineCost(row, now);
-    const p = readProgress(join(o.localOutputs, "sae", "metrics.jsonl"));
     const projected = spent + (row.price_per_hour * (p.etaS ?? 0)) / 3600;
     writeFileSync(o.progressFile, `${progressText(p, spent, projected, o.budget.maxUsd)}\n`);
     if (p.step !== undefined && !sawTraining) {

@@ -21,6 +21,12 @@ const isLoopback = (url: string): boolean => {
   }
 };
 
+/** Whether Lambda is an emulator on loopback, whose machines are this computer behind loopback sshd's. */
+export const lambdaIsEmulated = (env: NodeJS.ProcessEnv): boolean => {
+  const url = env["KILN_LAMBDA_API_URL"];
+  return url !== undefined && url !== "" && isLoopback(url);
+};
+
 /** Lambda from LAMBDA_API_KEY / the credentials file, or undefined when no key is configured. */
 export async function configuredLambda(o: { env: NodeJS.ProcessEnv; credentialsPath: string; logger: Logger }): Promise<Provider | undefined> {
   const creds = await loadLambdaCredentials({ env: o.env, credentialsPath: o.credentialsPath });

@@ -1,0 +1,98 @@
+/**
+ * `kiln run JOB.yaml --provider lambda [--sim]`: the cloud half of `kiln run`. Reconciles first, plans
+ * on live offers, starts the detached cloud driver and follows it: where it launched (and where it
+ * failed over from), the live progress line with spend and projected total, and the end state with
+ * the confirmed termination. Ctrl-C detaches; the driver keeps going (and the watchdog holds the cap).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { sleep } from "../../base/deadline.js";
+import { UserError } from "../../base/errors.js";
+import type { CommandContext, ParsedArgs } from "../command.js";
+
+export const cloudRunOptions = {
+  provider: { type: "string", description: "Run on this cloud (lambda) instead of this machine", placeholder: "NAME" },
+  sim: { type: "boolean", description: "Rehearse the cloud run against an emulator started on the fly (machines are loopback sshd's)" },
+  "watchdog-terminate": {
+    type: "boolean",
+    description: "Let the on-machine watchdog terminate the machine itself at the budget deadline (puts the API key on the machine)",
+  },
+} as const;
+
+export const wantsCloud = (args: ParsedArgs): boolean => typeof args.values["provider"] === "string" || args.values["sim"] === true;
+
+const followMs = (env: NodeJS.ProcessEnv): number => Number(env["KILN_FOLLOW_INTERVAL_MS"] ?? "") || 1000;
+
+export async function runCloud(ctx: CommandContext, args: ParsedArgs): Promise<number> {
+  const provider = (args.values["provider"] as string | undefined) ?? "lambda";
+  if (provider !== "lambda") throw new UserError(`--provider ${provider}: only lambda can be rented so far`, { exitCode: 2, hint: "kiln run JOB.yaml --provider lambda [--sim]" });
+  const [spec, ...extra] = args.positionals;
+  if (spec === undefined || extra.length > 0) throw new UserError("kiln run: expected one job spec", { exitCode: 2, hint: "kiln run examples/sae-pii-local.yaml --provider lambda --sim" });
+  const { openLedger } = await import("../../core/jobs/ledger.js");
+  const { reconcileClouds } = await import("../../core/reconcile/index.js");
+  const { submitCloudJob } = await import("../../core/lifecycle/submit.js");
+  const sim = args.values["sim"] === true;
+  const pre = openLedger(ctx.paths);
+  try {
+    await reconcileClouds({ ledger: pre, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal });
+  } finally {
+    pre.close();
+  }
+  const s = await submitCloudJob({ paths: ctx.paths, env: ctx.env, cwd: ctx.cwd, specPath: spec, provider, sim, watchdogTerminate: args.values["watchdog-terminate"] === true, logger: ctx.logger, signal: ctx.signal });
+  const first = s.offers[0]!;
+  ctx.io.out(`started ${s.name} (${s.jobId}) on ${provider}${sim ? " (simulated)" : ""}: ${first.instanceType} in ${first.region} at $${first.pricePerHour.toFixed(2)}/h first, ${s.offers.length} offer(s) by expected cost\n`);
+  if (args.values["detach"]) {
+    ctx.io.out(`→ \`kiln status ${s.jobId}\`, \`kiln down ${s.jobId}\`\n`);
+    return 0;
+  }
+  return followCloudJob(ctx, s.jobId, s.jobDir);
+}
+
+export async function followCloudJob(ctx: CommandContext, jobId: string, jobDir: string): Promise<number> {
+  const { openLedger } = await import("../../core/jobs/ledger.js");
+  const { isJobAlive } = await import("../../core/reconcile/index.js");
+  const { totalCost } = await import("../../core/cost/index.js");
+  const { isTerminal } = await import("../../store/index.js");
+  const ledger = openLedger(ctx.paths);
+  try {
+    let last = "";
+    let seenEvents = 0;
+    for (;;) {
+      const job = ledger.getJob(jobId)!;
+      const events = ledger.listEvents(jobId).filter((e) => e.kind === "launch" || e.kind === "budget_alert" || e.kind === "alert" || e.kind === "stopping");
+      for (const e of events.slice(seenEvents)) ctx.io.out(`${ctx.io.isTty ? "\r\x1b[2K" : ""}${e.kind === "alert" ? "ALERT: " : ""}${e.reason}\n`);
+      seenEvents = events.length;
+      let line = "";
+      try {
+        line = readFileSync(join(jobDir, "progress.txt"), "utf8").trim();
+      } catch {
+        // Not started yet.
+      }
+      if (line && line !== last) {
+        last = line;
+        ctx.io.out(ctx.io.isTty ? `\r\x1b[2K${line}` : `${line}\n`);
+      }
+      if (isTerminal(job.state) || !isJobAlive(job)) {
+        if (ctx.io.isTty && last) ctx.io.out("\n");
+        const now = ledger.getJob(jobId)!;
+        const machines = ledger.listMachines(jobId);
+        const cost = totalCost(machines, Date.now());
+        if (!isTerminal(now.state)) {
+          ctx.io.err(`the cloud driver of ${jobId} is gone; \`kiln status\` reconciles its machine (checkpoint, pull, terminate)\n`);
+          return 1;
+        }
+        ctx.io.out(`job ${now.name} (${jobId}) ${now.state} · cost $${cost.toFixed(4)} · machines: ${machines.map((m) => `${m.provider_id ?? m.intent_id} ${m.state}`).join(", ") || "none"}\n`);
+        if (now.state !== "succeeded") ctx.io.err(`  reason: ${ledger.listEvents(jobId, { kind: "job_state" }).at(-1)?.reason ?? "?"}\n`);
+        return now.state === "succeeded" ? 0 : 1;
+      }
+      try {
+        await sleep(followMs(ctx.env), ctx.signal);
+      } catch {
+        ctx.io.err(`detached from ${jobId}; it keeps running (\`kiln status ${jobId}\`, \`kiln down ${jobId}\`)\n`);
+        return 0;
+      }
+    }
+  } finally {
+    ledger.close();
+  }
+}

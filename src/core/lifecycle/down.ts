@@ -1,0 +1,92 @@
+/**
+ * `kiln down JOB`: verified teardown. A job whose driver is alive is asked to stop (SIGTERM: it
+ * checkpoints, pulls, verifies and terminates, as at the end of any run) and waited for. Otherwise Kiln
+ * does it here: stop the run (checkpoint), pull and verify the outputs — refusing to terminate while
+ * they are unverified unless `force` (recorded in the ledger as a warning) — then terminate and confirm.
+ */
+import { pollUntil } from "../../base/deadline.js";
+import { KilnError } from "../../base/errors.js";
+import type { Logger } from "../../base/logger.js";
+import type { Provider } from "../../providers/provider.js";
+import { privateKeyFor } from "../../remote/ssh/keys.js";
+import { stopRun } from "../../remote/session/run.js";
+import { assertSafeToTearDown } from "../../remote/sync/verify.js";
+import { type JobRecord, type Ledger, isTerminal } from "../../store/index.js";
+import type { KilnPaths } from "../home.js";
+import { jobLayout } from "../job/layout.js";
+import { closeDeadJob, emptyReport, isJobAlive, isOpenMachine, reconcileSimulated, terminateSettings } from "../reconcile/index.js";
+import { stopWatchdog } from "../watchdog/index.js";
+import { readCloudFile } from "./cloud-file.js";
+import { connectMachine } from "./machine.js";
+import { configuredLambda } from "./providers.js";
+import { remoteHome, remotePaths } from "./remote-job.js";
+import { terminateAndConfirm } from "./teardown.js";
+
+export interface DownOptions {
+  ledger: Ledger;
+  paths: KilnPaths;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  signal: AbortSignal;
+  force: boolean;
+}
+
+export interface DownResult {
+  how: "driver" | "here" | "nothing";
+  terminated: string[];
+  verifiedFiles: number;
+  forced: boolean;
+}
+
+export async function downJob(job: JobRecord, o: DownOptions): Promise<DownResult> {
+  const c = readCloudFile(job.job_dir);
+  if (!c) throw new KilnError("not_cloud_job", `${job.name} (${job.id}) ran on this machine; use \`kiln stop ${job.id}\``);
+  if (isJobAlive(job)) {
+    process.kill(job.supervisor_pid!, "SIGTERM");
+    await pollUntil(async () => (isTerminal(o.ledger.getJob(job.id)!.state) ? true : undefined), {
+      what: `the driver of ${job.id} to checkpoint, pull, verify and terminate`,
+      timeoutMs: c.stopGraceMs + c.terminate.timeoutMs + 600_000,
+      intervalMs: 200,
+      signal: o.signal,
+    });
+    const machines = o.ledger.listMachines(job.id);
+    return { how: "driver", terminated: machines.filter((m) => m.state === "terminated" && m.provider_id).map((m) => m.provider_id!), verifiedFiles: o.ledger.listArtifacts(job.id).filter((a) => a.verified_at).length, forced: false };
+  }
+  if (c.sim) {
+    reconcileSimulated({ ledger: o.ledger, paths: o.paths, env: o.env, logger: o.logger, signal: o.signal }, emptyReport());
+    return { how: "nothing", terminated: [], verifiedFiles: 0, forced: false };
+  }
+  const open = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id !== null);
+  const provider: Provider | undefined = open.length > 0 ? await configuredLambda({ env: o.env, credentialsPath: o.paths.credentials, logger: o.logger }) : undefined;
+  const out: DownResult = { how: open.length > 0 ? "here" : "nothing", terminated: [], verifiedFiles: 0, forced: o.force };
+  for (const row of open) {
+    if (!provider) throw new KilnError("no_credentials", "no Lambda API key configured: set LAMBDA_API_KEY");
+    const m = await provider.describe(row.provider_id!, o.signal);
+    if (m.state === "running" && m.ssh) {
+      const key = privateKeyFor(o.paths.keys, c.keyPath, c.specDir);
+      const conn = await connectMachine({ ...m, ssh: m.ssh }, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 60_000, signal: o.signal, logger: o.logger });
+      try {
+        const rp = remotePaths(await remoteHome(conn), job.id);
+        await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
+        await stopWatchdog(conn, rp.watchdog);
+        if (o.force) {
+          o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: "kiln down --force: terminated without verifying artifacts" });
+        } else {
+          // Throws artifacts-unverified (the machine is kept) when the copy cannot be verified.
+          const safe = await assertSafeToTearDown({ conn, remoteDir: `${rp.job}/outputs`, localDir: jobLayout(o.paths.jobs, job.id).outputs, pullCommand: `kiln down ${job.id}`, signal: o.signal });
+          for (const e of safe.manifest) o.ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: true });
+          out.verifiedFiles += safe.verified;
+        }
+      } finally {
+        conn.close();
+      }
+    } else if (!o.force && m.state !== "terminated") {
+      throw new KilnError("artifacts-unverified", `${m.id} is ${m.providerState} and cannot be reached to verify its artifacts; the machine is kept. Retry later, or pass --force to tear it down anyway`);
+    }
+    await terminateAndConfirm(provider, o.ledger, o.ledger.getMachine(row.id)!, o.force ? "kiln down --force" : "kiln down (artifacts verified)", { ...terminateSettings(o.env), signal: o.signal, logger: o.logger });
+    out.terminated.push(m.id);
+  }
+  const r = emptyReport();
+  closeDeadJob(o.ledger, job.id, r);
+  return out;
+}

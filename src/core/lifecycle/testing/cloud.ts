@@ -1,0 +1,57 @@
+/**
+ * Test harness for cloud lifecycle tests: a Lambda emulator in the test process (so it outlives a
+ * SIGKILLed Kiln), each instance backed by a real loopback sshd that authorizes the keys named at
+ * launch, and the environment that points a Kiln process at it.
+ */
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
+import { type LambdaEmulator, type LambdaEmulatorOptions, startLambdaEmulator } from "../../../providers/lambda/emulator.js";
+import { type TestSshd, startSshd } from "../../../remote/ssh/testing/sshd.js";
+
+export interface CloudHarness {
+  emu: LambdaEmulator;
+  /** LAMBDA_API_KEY and KILN_LAMBDA_API_URL for a Kiln process. */
+  env: Record<string, string>;
+  /** Instances the emulator still has that are not terminated. */
+  live(): { id: string; name: string | undefined; status: string }[];
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions extends Omit<LambdaEmulatorOptions, "onLaunch" | "onTerminate"> {
+  /** Environment of every command run on the machines (e.g. FAKE_STEPS for the fake workload). */
+  machineEnv?: Record<string, string>;
+}
+
+export async function startCloudHarness(o: HarnessOptions = {}): Promise<CloudHarness> {
+  const sshds = new Map<string, TestSshd>();
+  let emu: LambdaEmulator | undefined;
+  emu = await startLambdaEmulator({
+    bootDelayMs: 200,
+    terminateDelayMs: 100,
+    ...o,
+    onLaunch: async (i) => {
+      const s = await startSshd();
+      sshds.set(i.id, s);
+      if (o.machineEnv) s.setEnv(o.machineEnv);
+      const inst = emu!.account.instances.get(i.id);
+      for (const k of emu!.account.sshKeys.filter((k) => inst?.sshKeyNames.includes(k.name))) appendFileSync(join(s.dir, "authorized_keys"), `${k.public_key}\n`);
+      return { ip: s.host, port: s.port };
+    },
+    onTerminate: async (i) => {
+      const s = sshds.get(i.id);
+      sshds.delete(i.id);
+      await s?.cleanup();
+    },
+  });
+  const e = emu;
+  return {
+    emu: e,
+    env: { LAMBDA_API_KEY: e.apiKey, KILN_LAMBDA_API_URL: e.url },
+    live: () => e.inspect().filter((i) => i.status !== "terminated").map((i) => ({ id: i.id, name: i.name, status: i.status })),
+    close: async () => {
+      await e.close();
+      for (const s of sshds.values()) await s.cleanup();
+      sshds.clear();
+    },
+  };
+}

@@ -69,6 +69,13 @@ describe("kiln plan", () => {
     expect(r.stdout).toMatch(/^Choice: lambda gpu_1x_a100 /m);
   });
 
+  it("points out a local GPU in the runbook's risky band", async () => {
+    const r = await kiln("rtx-4090", "plan", llamaJob((y) => y.replace("providers: [local, lambda]}", "providers: [local, lambda], min_vram_gb: 30}")));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Choice: lambda gpu_1x_a100 /m);
+    expect(r.stdout).toMatch(/^Note: the local NVIDIA GeForce RTX 4090 has 86% of the memory needed; with memory savers \(model_dtype: bf16, .*\) it may fit and save ~\$\d+\.\d\d$/m);
+  });
+
   it("runs the demo on the CPU when there is no GPU", async () => {
     const r = await kiln("none", "plan", "examples/sae-pii-local.yaml");
     expect(r.code).toBe(0);

@@ -9,6 +9,7 @@ import { UserError } from "../../base/errors.js";
 import { type GpuInfo, mibToGb } from "../gpu/nvidia-smi.js";
 import { canonicalGpuName, gpuModel } from "../gpu/names.js";
 import type { GpuProbe } from "../gpu/probe.js";
+import { MEMORY_SAVERS, RISKY_FRACTION } from "../preflight/decide.js";
 import type { JobSpec } from "../spec/job-spec.js";
 import { type Estimate, MFU, estimateSae } from "./estimate.js";
 
@@ -105,6 +106,15 @@ export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   }
 
   const choice = choose(spec, considered);
+  const risky = considered.find((o) => o.kind === "local" && o.excluded?.endsWith("GB needed"));
+  const card = risky?.localGpus?.[0];
+  const spend = considered.find((o) => o.chosen)?.costUsd ?? 0;
+  if (card && mibToGb(card.memoryTotalMiB) >= RISKY_FRACTION * needGb && spend > 0) {
+    // The runbook's "RISKY" row: a card with 60-100% of the need may still fit with memory savers.
+    notes.push(
+      `the local ${card.name} has ${Math.round((mibToGb(card.memoryTotalMiB) / needGb) * 100)}% of the memory needed; with memory savers (${MEMORY_SAVERS.join(", ")}) it may fit and save ~$${spend.toFixed(2)}`,
+    );
+  }
   const plan: Plan = { choice, estimate, considered, savings: {}, notes };
   if (!choice) plan.refusal = refusalFor(spec, considered, needGb);
   else plan.savings = savingsFor(spec, considered, inputs.offers, needGb, hoursFor);

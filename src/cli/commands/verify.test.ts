@@ -2,6 +2,8 @@
 // are skipped with the reason), with a fake nvidia-smi for GPU jobs, and as JSON.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -56,7 +58,7 @@ workload:
     );
     return join(dir, "job.yaml");
   }
-  const readyFacts = { FAKE_PYTHON_FACTS: join(ROOT, "test", "fixtures", "fake-tools", "python-facts", "a100-ready.json") };
+  const readyFacts = { FAKE_PYTHON_FACTS: join(ROOT, "test", "fixtures", "fake-tools", "python-facts", "a100-ready.json"), HF_HUB_OFFLINE: "1" };
 
   it("a GPU job on a machine with a small GPU fails with advice and exit code 1", async () => {
     const r = await kiln({ ...fakeNvidiaSmiEnv("rtx-3060"), ...readyFacts, HF_TOKEN: "" }, "verify", gpuJob(), "--here");
@@ -75,6 +77,31 @@ workload:
     expect(doc.checks.filter((c) => c.status !== "pass")).toEqual([]);
     expect(doc.ok).toBe(true);
     expect(r.code).toBe(0);
+  });
+
+  it("asks the Hub (a loopback stand-in) whether the token can read a gated model", async () => {
+    const seen: Array<string | undefined> = [];
+    const hubServer = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      // Gated: 401 without a token, 403 for a token whose account has not accepted the licence.
+      const code = req.headers.authorization === "Bearer hf-accepted" ? 302 : req.headers.authorization ? 403 : 401;
+      res.writeHead(code, code === 302 ? { location: "https://cdn.example/config.json" } : { "x-error-code": "GatedRepo" }).end();
+    });
+    await new Promise<void>((ok) => hubServer.listen(0, "127.0.0.1", ok));
+    const endpoint = `http://127.0.0.1:${(hubServer.address() as AddressInfo).port}`;
+    try {
+      const base = { ...fakeNvidiaSmiEnv("a100-40gb"), ...readyFacts, HF_HUB_OFFLINE: "", HF_ENDPOINT: endpoint };
+      const denied = await kiln({ ...base, HF_TOKEN: "hf-not-accepted" }, "verify", gpuJob());
+      expect(denied.code).toBe(1);
+      expect(denied.stdout).toMatch(/^FAIL +Hugging Face access +meta-llama\/Llama-3\.1-8B: HF_TOKEN has no access \(HTTP 403\) +licence accepted$/m);
+      expect(denied.stdout).toContain("accept its licence at https://huggingface.co/meta-llama/Llama-3.1-8B");
+      const ok = await kiln({ ...base, HF_TOKEN: "hf-accepted" }, "verify", gpuJob());
+      expect(ok.stdout).toMatch(/^ok +Hugging Face access +meta-llama\/Llama-3\.1-8B: readable with HF_TOKEN \(asked the Hub\)$/m);
+      expect(seen).toEqual(["Bearer hf-not-accepted", "Bearer hf-accepted"]);
+      expect(denied.stdout + denied.stderr).not.toContain("hf-not-accepted");
+    } finally {
+      hubServer.close();
+    }
   });
 
   // Skipped only where openssh-server is not installed (.ci/run installs it).

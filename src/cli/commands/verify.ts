@@ -66,7 +66,12 @@ export const verifyCommand = defineCommand({
     }
 
     try {
-      const results = await verifyMachine(exec, need, { signal: ctx.signal, logger: ctx.logger });
+      // Ask the Hub whether the model is readable with the token the job will get, unless told to stay
+      // offline (HF_HUB_OFFLINE is Hugging Face's own switch).
+      const token = ctx.env["HF_TOKEN"] || ctx.env["HUGGING_FACE_HUB_TOKEN"];
+      const endpoint = ctx.env["HF_ENDPOINT"];
+      const hub = ctx.env["HF_HUB_OFFLINE"] ? undefined : { ...(token ? { token } : {}), ...(endpoint ? { endpoint } : {}) };
+      const results = await verifyMachine(exec, need, { signal: ctx.signal, logger: ctx.logger, ...(hub ? { hub } : {}) });
       if (args.values["json"] === true) ctx.io.out(`${JSON.stringify({ job: spec.name, ...checksDocument(exec.where, results) }, null, 2)}\n`);
       else ctx.io.out(renderChecks(exec.where === "local" ? "this computer" : exec.where, results));
       return results.some((r) => r.status === "fail") ? 1 : 0;

@@ -31,4 +31,7 @@ export const advice = {
   /** Runbook Issue 5, solution 3: gated models need the licence accepted and a token. */
   gatedModel: (model: string) =>
     `${model} is gated: accept its licence at https://huggingface.co/${model}, create a read token at https://huggingface.co/settings/tokens, and export HF_TOKEN before \`kiln run\`.`,
+  gatedDenied: (model: string) =>
+    `Your token cannot read ${model}: accept its licence at https://huggingface.co/${model} with the token's account (a fine-grained token also needs "read access to contents of all public gated repos").`,
+  modelNotFound: (model: string) => `The Hub has no model ${model}: check workload.sae.base_model (owner/name, case-sensitive).`,
 };

@@ -8,6 +8,7 @@ import type { GpuProbe } from "../gpu/probe.js";
 import type { PythonProbe } from "../../remote/setup/index.js";
 import { compareVersions, versionAtLeast } from "../../remote/setup/index.js";
 import { advice } from "./advice.js";
+import type { HubAccess } from "./hub.js";
 import { type CheckResult, isCpuOnly, type MachineNeed } from "./types.js";
 
 export interface ComputeApp {
@@ -25,6 +26,8 @@ export interface MachineFacts {
   nvcc: string | undefined;
   /** Processes holding GPU memory (nvidia-smi --query-compute-apps), for the free-VRAM advice. */
   computeApps: ComputeApp[];
+  /** The Hub's answer for the base model with the job's token, when it was asked. */
+  hub?: HubAccess;
 }
 
 /** Free VRAM below this share of the total means something else is on the GPU: worth a warning. */
@@ -193,11 +196,18 @@ function hfCheck(facts: MachineFacts, need: MachineNeed): CheckResult {
   const title = "Hugging Face access";
   const model = need.baseModel;
   if (model === undefined || !/^[\w.-]+\/[\w.-]+$/.test(model)) return { id: "hf_access", title, status: "skip", measured: model ? `local model (${model})` : "no Hub model" };
-  if (!isGatedModel(model)) return { id: "hf_access", title, status: "pass", measured: `${model} is public` };
   const onMachine = facts.python.kind === "ok" && facts.python.facts.hf_token;
+  const hub = facts.hub;
+  // The Hub's own answer wins; the offline rules below only apply when it could not be asked.
+  if (hub?.kind === "ok") return { id: "hf_access", title, status: "pass", measured: `${model}: readable${need.hfTokenProvided ? " with HF_TOKEN" : ""} (asked the Hub)` };
+  if (hub?.kind === "not-found") return { id: "hf_access", title, status: "fail", measured: `${model}: no such model on the Hub`, advice: advice.modelNotFound(model) };
+  if (hub?.kind === "denied") return { id: "hf_access", title, status: "fail", measured: `${model}: HF_TOKEN has no access (HTTP ${hub.status})`, expected: "licence accepted", advice: advice.gatedDenied(model) };
+  if (hub?.kind === "no-token" && !onMachine) return { id: "hf_access", title, status: "fail", measured: `${model} is gated; no token`, expected: "HF_TOKEN", advice: advice.gatedModel(model) };
+  const offline = hub?.kind === "unknown" ? ` (${hub.reason})` : "";
+  if (!isGatedModel(model) && hub?.kind !== "no-token") return { id: "hf_access", title, status: "pass", measured: `${model} is public${offline}` };
   if (need.hfTokenProvided || onMachine) {
     // Licence acceptance itself is only visible to the Hub: the download is the real check.
-    return { id: "hf_access", title, status: "pass", measured: `${model} is gated; token ${need.hfTokenProvided ? "provided (HF_TOKEN)" : "found on the machine"}` };
+    return { id: "hf_access", title, status: "pass", measured: `${model} is gated; token ${need.hfTokenProvided ? "provided (HF_TOKEN)" : "found on the machine"}${offline}` };
   }
   return { id: "hf_access", title, status: "fail", measured: `${model} is gated; no token`, expected: "HF_TOKEN", advice: advice.gatedModel(model) };
 }

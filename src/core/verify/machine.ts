@@ -13,6 +13,7 @@ import type { Logger } from "../../base/logger.js";
 import { nullLogger } from "../../base/logger.js";
 import { probeGpus } from "../gpu/probe.js";
 import { type ComputeApp, evaluateChecks, type MachineFacts } from "./checks.js";
+import { checkHubAccess, type HubOptions } from "./hub.js";
 import { type CheckResult, type MachineNeed, MachineNotReadyError } from "./types.js";
 
 const SHORT_MS = 20_000;
@@ -20,6 +21,8 @@ const SHORT_MS = 20_000;
 export interface VerifyOptions {
   signal?: AbortSignal;
   logger?: Logger;
+  /** Ask the Hugging Face Hub whether the base model is readable with this token (from the laptop). */
+  hub?: Omit<HubOptions, "signal">;
 }
 
 /** Parse `df -Pk PATH`: the Available column (KiB) of the last line. */
@@ -41,7 +44,10 @@ export function parseComputeApps(stdout: string): ComputeApp[] {
 
 export async function gatherFacts(exec: Exec, need: MachineNeed, opts: VerifyOptions = {}): Promise<MachineFacts> {
   const signal = opts.signal ? { signal: opts.signal } : {};
-  const [gpu, python, df, nvcc] = await Promise.all([
+  const model = need.baseModel;
+  const askHub = opts.hub !== undefined && model !== undefined && /^[\w.-]+\/[\w.-]+$/.test(model);
+  const [hub, gpu, python, df, nvcc] = await Promise.all([
+    askHub ? checkHubAccess(model, { ...opts.hub, ...signal }) : Promise.resolve(undefined),
     probeGpus(exec, opts.signal),
     probePython(exec, need.python, { workload: need.afterSetup, ...signal }),
     exec.run(["df", "-Pk", need.diskPath], { timeoutMs: SHORT_MS, ...signal }),
@@ -58,7 +64,9 @@ export async function gatherFacts(exec: Exec, need: MachineNeed, opts: VerifyOpt
       if (apps.code === 0) computeApps = parseComputeApps(apps.stdout);
     }
   }
-  return { where: exec.where, gpu, python, disk, nvcc: nvcc.code === 0 ? parseNvccRelease(nvcc.stdout) : undefined, computeApps };
+  const facts: MachineFacts = { where: exec.where, gpu, python, disk, nvcc: nvcc.code === 0 ? parseNvccRelease(nvcc.stdout) : undefined, computeApps };
+  if (hub) facts.hub = hub;
+  return facts;
 }
 
 /** Measure the machine and evaluate every check. Never throws for a failed check. */

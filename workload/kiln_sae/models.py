@@ -139,6 +139,15 @@ def capture_block_output(block: nn.Module, *, stop: bool) -> Iterator[dict[str, 
         handle.remove()
 
 
+def dtype_kwargs(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """``from_pretrained`` takes ``dtype`` since transformers 4.56 and only ``torch_dtype`` before (where an
+    unknown ``dtype`` would be silently ignored and load fp32 — twice the memory on a GPU)."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
 @contextmanager
 def _quiet_unused_weights() -> Iterator[None]:
     """Cutting the config to L+1 layers leaves later blocks' weights unused *by design*; transformers would
@@ -186,7 +195,7 @@ def load_truncated_model(base_model: str, layer: int, device: str | torch.device
         config.layer_types = config.layer_types[: layer + 1]
     torch_dtype = resolve_dtype(dtype, device)
     with _quiet_unused_weights():
-        model = AutoModel.from_pretrained(path, config=config, dtype=torch_dtype)
+        model = AutoModel.from_pretrained(path, config=config, **dtype_kwargs(torch_dtype))
     model.to(device).eval()
     if len(find_blocks(model)) != layer + 1:
         raise RuntimeError(f"{base_model}: truncating to {layer + 1} blocks did not take effect")
@@ -208,7 +217,7 @@ def load_full_causal_model(base_model: str, layer: int, device: str | torch.devi
     if not 0 <= layer < n_layers:
         raise ConfigError(f"layer: {layer} is out of range for {base_model} (0..{n_layers - 1})")
     torch_dtype = resolve_dtype(dtype, device)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, **dtype_kwargs(torch_dtype)).to(device).eval()
     return LoadedModel(model=model, tokenizer=load_tokenizer(path), kind="causal",
                        d_model=int(config.hidden_size), n_layers=n_layers, name=base_model, layer=layer,
                        dtype=torch_dtype, device=device)

@@ -57,11 +57,20 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
 
 
 def test_resume_refuses_a_checkpoint_from_a_different_config(tmp_path):
-    acts = write_activations(tmp_path / "acts.safetensors")
-    out = tmp_path / "out"
-    assert run_train(write_config(tmp_path / "a.yaml", out, epochs=1), acts).returncode == 0
-    proc = run_train(write_config(tmp_path / "b.yaml", out, epochs=1, k=8), acts)
-    assert proc.returncode == 2
-    assert "written with a different config" in proc.stderr and "resume_from: none" in proc.stderr
-    fresh = run_train(write_config(tmp_path / "c.yaml", out, epochs=1, k=8, resume_from="none"), acts)
-    assert fresh.returncode == 0, fresh.stderr
+    import pytest
+    import torch
+
+    from kiln_sae.batches import TensorSource
+    from kiln_sae.config import load_config
+    from kiln_sae.errors import ConfigError
+    from kiln_sae.trainer import Trainer
+
+    src = TensorSource(torch.randn(512, 8, generator=torch.Generator().manual_seed(0)))
+    base = {"base_model": "m", "layer": 0, "output_dir": str(tmp_path), "latents": 32, "k": 4, "epochs": 1,
+            "batch_size": 128}
+    assert Trainer(load_config(base), src).run().reason == "completed"
+    with pytest.raises(ConfigError) as err:
+        Trainer(load_config({**base, "k": 8}), src)
+    assert "written with a different config" in str(err.value) and "resume_from: none" in str(err.value)
+    fresh = Trainer(load_config({**base, "k": 8, "resume_from": "none"}), src)
+    assert fresh.state.step == 0 and fresh.run().step == 4

@@ -45,7 +45,7 @@ def check_against_dense(dead_mask=None):
     recon, loss = dense_reference(sae, x, dead_mask)
     dense_grads = _grads(sae, loss)
     assert rel_err(out.recon, recon) < 1e-5
-    assert abs(float(out.loss) - float(loss)) / float(loss) < 1e-5
+    assert abs(out.loss.item() - loss.item()) / loss.item() < 1e-5
     for name in dense_grads:
         assert rel_err(sparse_grads[name], dense_grads[name]) < 1e-5, name
 

@@ -23,9 +23,11 @@ def test_wandb_offline_run_is_written_beside_the_metrics(tmp_path):
     assert kinds[0] == "start" and kinds[-1] == "done"
 
 
-def test_disabled_mode_writes_no_wandb_dir(tmp_path):
-    acts = write_activations(tmp_path / "acts.safetensors")
-    out = tmp_path / "out"
-    cfg = write_config(tmp_path / "c.yaml", out, epochs=1, wandb={"project": "p", "mode": "disabled"})
-    assert run_train(cfg, acts).returncode == 0
-    assert not (out / "wandb").exists()
+def test_disabled_or_absent_wandb_gives_a_no_op_tracker(tmp_path):
+    from kiln_sae.config import WandbConfig
+    from kiln_sae.tracking import NullTracker, open_tracker
+
+    assert isinstance(open_tracker(WandbConfig(mode="disabled"), {}, str(tmp_path), resume_id=None), NullTracker)
+    assert isinstance(open_tracker(None, {}, str(tmp_path), resume_id=None), NullTracker)
+    assert isinstance(open_tracker(WandbConfig(), {}, str(tmp_path), resume_id=None, enabled=False), NullTracker)
+    assert not (tmp_path / "wandb").exists()

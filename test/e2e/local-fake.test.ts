@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killJobProcesses } from "../../src/core/supervisor/testing/cleanup.js";
 import { main } from "../../src/cli/main.js";
 import { captureIo } from "../../src/cli/io.js";
 import { pollUntil } from "../../src/base/deadline.js";
@@ -45,7 +46,11 @@ beforeAll(async () => {
   env = { ...process.env, KILN_HOME: join(home, "kiln"), KILN_SUPERVISOR_ENTRY: await bundleForNode("src/core/supervisor/main.ts"), KILN_FOLLOW_INTERVAL_MS: "100", PATH: `/nonexistent:${process.env["PATH"]}` };
   writeFileSync(join(home, "data.jsonl"), '{"text": "hi"}\n');
 });
-afterAll(() => rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
+afterAll(() => {
+  // A failed or timed-out test must not leave detached jobs running.
+  killJobProcesses(join(env["KILN_HOME"]!, "ledger.db"));
+  rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+});
 
 describe("local end to end (fake workload)", () => {
   it("survives a SIGKILLed supervisor: interrupted → resumed → succeeded, with a consistent ledger", async () => {

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killJobProcesses } from "../../core/supervisor/testing/cleanup.js";
 import { pollUntil } from "../../base/deadline.js";
 import { Ledger } from "../../store/index.js";
 import { bundleForNode } from "../../store/testing/bundle.js";
@@ -56,7 +57,11 @@ beforeAll(async () => {
   };
   writeFileSync(join(home, "data.jsonl"), '{"text": "hello"}\n');
 });
-afterAll(() => rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
+afterAll(() => {
+  // A failed or timed-out test must not leave detached jobs running.
+  killJobProcesses(join(env["KILN_HOME"]!, "ledger.db"));
+  rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+});
 
 describe("kiln run (foreground) → status, cost, logs, report", () => {
   let id = "";

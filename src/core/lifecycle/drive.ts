@@ -5,6 +5,7 @@
  * budget cap → pull and verify artifacts → terminate → confirm → job closed. Any failure after launch
  * still pulls what it can and terminates; the machine is never left running by a driver that is alive.
  */
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../../base/errors.js";
@@ -35,6 +36,12 @@ import { KilnError } from "../../base/errors.js";
 import { LAMBDA_API_URL } from "../../providers/lambda/client.js";
 import { loadLambdaCredentials } from "../../providers/credentials.js";
 import { Ledger as LedgerClass } from "../../store/index.js";
+
+/**
+ * The name Kiln's key is registered under: one per key, so two computers (or two KILN_HOMEs) sharing
+ * a cloud account never collide on a name that holds a different key.
+ */
+export const sshKeyNameFor = (publicKey: string): string => `kiln-${createHash("sha256").update(publicKey.trim().split(/\s+/).slice(0, 2).join(" ")).digest("hex").slice(0, 12)}`;
 
 export interface DriveOptions {
   env: NodeJS.ProcessEnv;
@@ -85,7 +92,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   try {
     cloud = await openCloud(c, o, paths.credentials);
     mark("provider");
-    const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: "kiln", sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env });
+    const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: sshKeyNameFor(key.publicKey), sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env });
     row = launched.row;
     const where = `${launched.offer.instanceType} in ${launched.offer.region} at $${launched.offer.pricePerHour.toFixed(2)}/h`;
     ledger.addEvent({ jobId: c.jobId, attemptId: attempt.id, machineId: row.id, kind: "launch", reason: launched.failures.length > 0 ? `failed over to ${where}` : `launched ${where}`, data: { failures: launched.failures } });
@@ -146,6 +153,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     }
     await stopWatchdog(conn, rp.watchdog);
     await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(600_000), onFile: () => crashPoint("during-pull", o.env) });
+    crashPoint("during-pull", o.env); // also when every file was already copied by the periodic pulls
     const safe = await assertSafeToTearDown({ conn, remoteDir: `${rp.job}/outputs`, localDir: layout.outputs, pullCommand: `kiln down ${c.jobId}` });
     const p = readProgress(join(layout.outputs, "sae", "metrics.jsonl"));
     const spent = machineCost(ledger.getMachine(row.id)!, Date.now());

@@ -1,0 +1,82 @@
+// Crash injection: the cloud driver SIGKILLs itself (KILN_CRASH_AT) at each lifecycle point, then the
+// next `kiln status` reconciles. Every time: zero non-terminated instances at the emulator, every
+// instance known to the ledger, every machine row closed with its times, no attempt left running.
+// KILN_CRASH_REPEAT (default 2) runs each point more times.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { captureIo } from "../../src/cli/io.js";
+import { main } from "../../src/cli/main.js";
+import { CRASH_POINTS } from "../../src/core/lifecycle/crash.js";
+import { type CloudHarness, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
+import { sshdAvailable } from "../../src/remote/ssh/testing/sshd.js";
+import { Ledger } from "../../src/store/index.js";
+
+const FAKE = resolve(import.meta.dirname, "..", "fixtures", "workloads", "fake-python");
+const REPEAT = Number(process.env["KILN_CRASH_REPEAT"] ?? "") || 2;
+let dir: string;
+let spec: string;
+let base: NodeJS.ProcessEnv;
+let cloud: CloudHarness;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "kiln-crash-"));
+  writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
+  spec = join(dir, "crash.yaml");
+  writeFileSync(spec, `name: crash\nbudget: { max_usd: 5 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+  cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "40", FAKE_STEP_MS: "50" } });
+  base = {
+    ...process.env,
+    ...cloud.env,
+    KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(),
+    KILN_FOLLOW_INTERVAL_MS: "100",
+    KILN_CLOUD_POLL_MS: "300",
+    KILN_TERMINATE_POLL_MS: "100",
+    KILN_TERMINATE_TIMEOUT_MS: "20000",
+    KILN_STOP_GRACE_MS: "3000",
+  };
+}, 60_000);
+afterAll(async () => {
+  await cloud?.close();
+  if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
+});
+
+async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {}) {
+  const io = captureIo();
+  const code = await main(argv, io, { env: { ...base, KILN_HOME: home, ...extra }, cwd: dir });
+  return { code, out: io.stdout, err: io.stderr };
+}
+
+const cases = CRASH_POINTS.flatMap((point) => Array.from({ length: REPEAT }, (_, n) => ({ point, n })));
+
+describe.skipIf(!sshdAvailable)("SIGKILL at every lifecycle point, then `kiln status` (skipped where sshd is missing)", () => {
+  it.each(cases)("crash at $point (#$n): zero orphans and a consistent ledger", async ({ point, n }) => {
+    const home = join(dir, `${point}-${n}`);
+    const before = new Set(cloud.emu.inspect().map((i) => i.id));
+    const run = await kiln(home, ["run", spec, "--provider", "lambda"], { KILN_CRASH_AT: point });
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/cloud driver of \S+ is gone/);
+    const status = await kiln(home, ["status", "--json"]);
+    expect(status.code).toBe(0);
+    const mine = cloud.emu.inspect().filter((i) => !before.has(i.id));
+    expect(mine.filter((i) => i.status !== "terminated")).toEqual([]);
+    const l = Ledger.open(join(home, "ledger.db"));
+    try {
+      const [job] = l.listJobs();
+      expect(["interrupted", "succeeded"]).toContain(job!.state);
+      expect(l.listAttempts(job!.id).filter((a) => a.state === "running")).toEqual([]);
+      const machines = l.listMachines();
+      expect(machines).toHaveLength(1);
+      const m = machines[0]!;
+      // Exactly the instances this run launched are in the ledger, all closed with their times.
+      expect(mine.map((i) => i.id)).toEqual(m.provider_id === null ? [] : [m.provider_id]);
+      if (point === "after-intent") expect(m.state).toBe("never-launched");
+      else expect({ state: m.state, launched: m.launched_at !== null, ended: m.terminated_at !== null }).toEqual({ state: "terminated", launched: true, ended: true });
+      expect(l.integrityCheck()).toBe("ok");
+    } finally {
+      l.close();
+    }
+  }, 90_000);
+});

@@ -3,7 +3,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { utils } from "ssh2";
+// ssh2 is CommonJS: Node's ESM loader sees only its default export, not named ones.
+import ssh2 from "ssh2";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { canonicalGpuName, mibToGb, probeGpus } from "../../core/gpu/index.js";
 import type { Exec } from "../../remote/exec.js";
@@ -13,6 +14,8 @@ import { ProviderError } from "../provider.js";
 import { runProviderContract } from "../contract.js";
 import { type SshMachineFacts, SshProvider } from "./provider.js";
 import { MARKER_DIR } from "./schema.js";
+
+const { utils } = ssh2;
 
 const FIXTURES = join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "nvidia-smi");
 

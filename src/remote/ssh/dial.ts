@@ -3,12 +3,17 @@
  * around it ({@link connectWithRetry}) that waits out a machine that is still booting. Used by
  * {@link SshConnection} for the first connection and for every reconnect.
  */
-import { Client, utils } from "ssh2";
+// ssh2 is CommonJS: Node's ESM loader sees only its default export, not named ones.
+import ssh2 from "ssh2";
+import type { Client } from "ssh2";
 import { AbortedError, DeadlineError, KilnError, UserError } from "../../base/errors.js";
 import { sleep } from "../../base/deadline.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
 import { fingerprint, type KnownHosts } from "./known-hosts.js";
 import { backoffMs, isAuthFailure, isRetryableConnectError } from "./retry.js";
+
+const { utils } = ssh2;
+const SshClient = ssh2.Client;
 
 export interface SshTarget {
   host: string;
@@ -46,7 +51,7 @@ export function parseKeyOrThrow(target: SshTarget): void {
 
 /** One connection attempt: resolves with a ready client, or rejects with the ssh2 error / a pin error. */
 export function connectOnce(target: SshTarget, opts: ConnectOptions, alias: string, signal?: AbortSignal): Promise<Client> {
-  const client = new Client();
+  const client = new SshClient();
   let pinError: KilnError | undefined;
   return new Promise<Client>((resolve, reject) => {
     const onAbort = () => {

@@ -11,8 +11,11 @@ import { createHash } from "node:crypto";
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { utils } from "ssh2";
+// ssh2 is CommonJS: Node's ESM loader sees only its default export, not named ones.
+import ssh2 from "ssh2";
 import { UserError } from "../../base/errors.js";
+
+const { utils } = ssh2;
 
 export const KEY_NAME = "kiln_ed25519";
 

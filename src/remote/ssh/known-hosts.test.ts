@@ -4,10 +4,13 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { utils } from "ssh2";
+// ssh2 is CommonJS: Node's ESM loader sees only its default export, not named ones.
+import ssh2 from "ssh2";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KilnError } from "../../base/errors.js";
 import { fingerprint, hostPortAlias, KnownHosts, keyTypeOf } from "./known-hosts.js";
+
+const { utils } = ssh2;
 
 const blobOf = () => {
   const parsed = utils.parseKey(utils.generateKeyPairSync("ed25519").public);

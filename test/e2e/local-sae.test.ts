@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killJobProcesses } from "../../src/core/supervisor/testing/cleanup.js";
 import { parse, stringify } from "yaml";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
@@ -31,7 +32,11 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "kiln-e2e-sae-"));
   env = { ...process.env, KILN_HOME: join(home, "kiln"), KILN_SUPERVISOR_ENTRY: await bundleForNode("src/core/supervisor/main.ts"), KILN_FOLLOW_INTERVAL_MS: "500", HF_HUB_OFFLINE: "1" };
 });
-afterAll(() => rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
+afterAll(() => {
+  // A failed or timed-out test must not leave detached jobs running.
+  killJobProcesses(join(env["KILN_HOME"]!, "ledger.db"));
+  rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+});
 
 // Skipped only where the Python environment does not exist yet (bin/test creates it with scripts/ensure-python.sh).
 describe.skipIf(!existsSync(PYTHON))("local end to end with the real SAE engine", () => {
@@ -40,6 +45,8 @@ describe.skipIf(!existsSync(PYTHON))("local end to end with the real SAE engine"
     const sae = spec.workload.sae;
     Object.assign(sae, { tokens: TOKENS, batch_size: BATCH, save_every_steps: 2, log_every: 1, warmup_steps: 2, activation_cache: "disk" });
     sae.dataset = { ...sae.dataset, path: join(ROOT, "examples", sae.dataset.path), subset_size: 60 };
+    // A small probe (the default generates 3000 chats and also scores Presidio): minutes on 2 cores.
+    spec.workload.probe = { data: { seed: 0, train: 120, val: 40, test: 80 }, epochs: 3, systems: ["sae", "raw"] };
     const specPath = join(home, "sae-pii-local.yaml");
     writeFileSync(specPath, stringify(spec));
 
@@ -90,8 +97,11 @@ describe.skipIf(!existsSync(PYTHON))("local end to end with the real SAE engine"
     } finally {
       l.close();
     }
+    const probe = readFileSync(join(env["KILN_HOME"]!, "jobs", id, "outputs", "probe", "metrics.jsonl"), "utf8");
+    expect(probe).toContain('"kind":"probe_eval"');
     const report = (await kiln(["report", id])).out;
     expect(report).toMatch(/Training finished: (completed|trained its full token budget)\./);
     expect(report).toContain("| train (last log) |");
-  }, 300_000);
+    expect(report).toMatch(/## PII detector: sae_probe/);
+  }, 480_000);
 });

@@ -22,6 +22,19 @@ async function settle(job: JobRecord, signal: AbortSignal, ms = 5_000): Promise<
   while (Date.now() < deadline && isJobProcess(job.supervisor_pid, job.id) && !signal.aborted) await sleep(50, signal).catch(() => undefined);
 }
 
+const STEP_ACTIVITY: Record<string, string> = {
+  "python-env": "setting up the Python environment (first run only; a few minutes)…",
+  train: "loading the model and extracting activations…",
+  probe: "training and scoring the PII probe…",
+};
+
+/** What the job is doing when its metrics do not say yet: the step the supervisor started last. */
+function activityOf(ledger: Ledger, jobId: string, state: string): string | undefined {
+  if (state === "created") return "starting the supervisor…";
+  const step = ledger.listEvents(jobId, { kind: "step_started" }).at(-1)?.reason ?? undefined;
+  return step === undefined ? undefined : (STEP_ACTIVITY[step] ?? `step ${step} running…`);
+}
+
 export interface FollowOptions {
   intervalMs: number;
   signal: AbortSignal;
@@ -35,7 +48,7 @@ export async function followProgress(ledger: Ledger, jobsDir: string, jobId: str
     reconcileJobs(ledger);
     const job = ledger.getJob(jobId)!;
     const spent = totalCost(ledger.listMachines(jobId), Date.now());
-    onLine(progressLine(progressOf(jobsDir, jobId), { spentUsd: spent, maxUsd }));
+    onLine(progressLine(progressOf(jobsDir, jobId), { spentUsd: spent, maxUsd }, activityOf(ledger, jobId, job.state)));
     if (isTerminal(job.state)) {
       await settle(job, o.signal);
       return job;

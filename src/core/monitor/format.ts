@@ -35,10 +35,11 @@ export interface MoneyView {
  *   progressLine(p, { spentUsd: 0.42, maxUsd: 20 })
  *   // "[#####---------------]  25% ep 0.25 step 100 loss 0.4100 L0 32.0 EV 0.610 81.0k tok/s ETA 48s $0.42/$20"
  */
-export function progressLine(p: JobProgress, money: MoneyView): string {
+export function progressLine(p: JobProgress, money: MoneyView, activity?: string): string {
   const t = p.latestTrain();
   const parts = [progressBar(p.fraction())];
-  if (!t) parts.push(p.starts.length > 0 ? "starting…" : "waiting for the first metrics…");
+  // Before the first train line, say what is happening (setting up Python, loading the model…).
+  if (!t) parts.push(activity ?? (p.starts.length > 0 ? "starting…" : "waiting for the first metrics…"));
   else {
     parts.push(
       `ep ${fmt(t.epoch, 2)}`,

@@ -4,7 +4,7 @@
  * globals. Options are parsed with node:util parseArgs in strict mode, so an unknown flag is a UserError.
  */
 import type { KilnPaths } from "../core/home.js";
-import type { Logger } from "../core/logger.js";
+import type { Logger } from "../base/logger.js";
 import type { Io } from "./io.js";
 
 export type OptionSpec =

@@ -4,9 +4,9 @@
  * anything else → a bug report pointer). Tests call {@link main} in-process with a captured Io.
  */
 import { parseArgs } from "node:util";
-import { KilnError, UserError, errorMessage } from "../core/errors.js";
+import { KilnError, UserError, errorMessage } from "../base/errors.js";
 import { kilnPaths } from "../core/home.js";
-import { createLogger, levelFromEnv } from "../core/logger.js";
+import { createLogger, levelFromEnv } from "../base/logger.js";
 import type { Command, ParsedArgs } from "./command.js";
 import { commands } from "./commands/index.js";
 import { type Io, processIo } from "./io.js";

@@ -7,7 +7,7 @@
  * string (SSH's exec channel) quotes each element with {@link shellQuote}.
  */
 import { spawn } from "node:child_process";
-import { AbortedError, DeadlineError } from "../core/errors.js";
+import { AbortedError, DeadlineError } from "../base/errors.js";
 
 export interface ExecResult {
   code: number;

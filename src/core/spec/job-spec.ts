@@ -106,6 +106,13 @@ const artifactsSchema = z.strictObject({
   sync_interval: int(10).default(300).describe("Seconds between artifact syncs to the laptop."),
 });
 
+const bundleSchema = z.strictObject({
+  allow_secrets: z
+    .array(z.string().min(1))
+    .default([])
+    .describe("Paths (gitignore-style, relative to the spec's folder) the secret scanner lets through; everything else that looks like a credential stops the upload."),
+});
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const alertsSchema = z.strictObject({
   webhook_env: z
@@ -133,6 +140,7 @@ export const jobSpecSchema = z
     workload: workloadSchema,
     artifacts: artifactsSchema.default({ paths: ["outputs/**"], sync_interval: 300 }),
     alerts: alertsSchema.optional(),
+    bundle: bundleSchema.default({ allow_secrets: [] }),
   })
   .superRefine((s, ctx) => {
     const usesSsh = s.resources.providers.includes("ssh");

@@ -84,8 +84,8 @@ class Trainer:
         self.rank_local = rank_local and self.ctx.active
         if self.rank_local:
             # Each rank permutes its own rows; all ranks must agree on the number of steps per epoch.
-            local = all_reduce_(torch.tensor([train.num_tokens]), self.ctx, "min") if self.ctx.active else None
-            n_rows = int(local.item()) if local is not None else train.num_tokens
+            local = all_reduce_(torch.tensor([train.num_tokens], device=self.device), self.ctx, "min")
+            n_rows = int(local.item())
             self.order = EpochOrder(n_rows, cfg.batch_size // self.ctx.world_size, cfg.seed)
         else:
             self.order = EpochOrder(train.num_tokens, cfg.batch_size, cfg.seed)

@@ -38,3 +38,30 @@ def test_never_fires_while_improving_and_state_round_trips():
     clone = EarlyStopping(1, 2, 0.0)
     clone.load_state_dict(es.state_dict())
     assert clone.update(2, 1.2) is not None and es.update(2, 1.2) is not None
+
+
+def test_trainer_emits_early_stop_and_publishes_the_sae(tmp_path):
+    import json
+
+    import torch
+
+    from kiln_sae.batches import TensorSource
+    from kiln_sae.config import load_config
+    from kiln_sae.metrics import MetricsWriter
+    from kiln_sae.trainer import Trainer
+
+    g = torch.Generator().manual_seed(0)
+    train, val = TensorSource(torch.randn(512, 8, generator=g)), TensorSource(torch.randn(128, 8, generator=g))
+    # delta 0.99: only a 99% drop of the validation loss counts as an improvement, so epoch 2 is "bad" and
+    # patience 1 stops training right after it, at step 2 epochs × 4 steps.
+    cfg = load_config({"base_model": "m", "layer": 0, "output_dir": str(tmp_path), "latents": 32, "k": 4,
+                       "epochs": 10, "batch_size": 128, "early_stopping": {"min_epochs": 1, "patience": 1,
+                                                                            "delta": 0.99}})
+    with MetricsWriter(tmp_path / "metrics.jsonl", echo=False) as metrics:
+        result = Trainer(cfg, train, val, metrics=metrics).run()
+    assert (result.reason, result.step) == ("early_stop", 8)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    stop = next(m for m in lines if m["kind"] == "early_stop")
+    assert stop["step"] == 8 and stop["best_epoch"] == 0 and "patience 1" in stop["reason"]
+    assert [m["kind"] for m in lines[-4:]] == ["early_stop", "artifact", "artifact", "done"]
+    assert lines[-1]["reason"] == "early_stop" and (tmp_path / "sae" / "sae.safetensors").exists()

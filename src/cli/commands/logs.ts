@@ -1,5 +1,5 @@
 /** `kiln logs JOB [-f]`: print a job's step logs; with -f keep following until the job ends or Ctrl-C. */
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
 import { followInterval } from "./run.js";
 

@@ -1,6 +1,6 @@
 /** `kiln report JOB [--html]`: reprint a job's report (markdown), or the path of its HTML version. */
 import { existsSync, readFileSync } from "node:fs";
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
 
 export const reportCommand = defineCommand({

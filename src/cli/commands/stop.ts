@@ -1,5 +1,5 @@
 /** `kiln stop JOB`: SIGTERM the workload (it checkpoints and exits), SIGKILL after the grace. */
-import { UserError } from "../../core/errors.js";
+import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
 
 export const stopCommand = defineCommand({

@@ -3,8 +3,8 @@
  * time in the background, so a slow or dead webhook never blocks the job. {@link AlertQueue.drain}
  * waits (with a deadline) for what is queued, for the moment a supervisor is about to exit.
  */
-import type { Logger } from "../logger.js";
-import { nullLogger, redact } from "../logger.js";
+import type { Logger } from "../../base/logger.js";
+import { nullLogger, redact } from "../../base/logger.js";
 import { type DeliveryOptions, type DeliveryResult, DEFAULT_DELIVERY, type SlackMessage, postWebhook } from "./webhook.js";
 
 /** Alert categories, as the job spec's `alerts.on` names them. */

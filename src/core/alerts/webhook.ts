@@ -4,7 +4,7 @@
  * are retried with exponential backoff and jitter (honouring Retry-After up to a cap); 4xx is final.
  * Every attempt has its own timeout and the whole delivery a deadline.
  */
-import { sleep } from "../deadline.js";
+import { sleep } from "../../base/deadline.js";
 
 export interface SlackMessage {
   text: string;

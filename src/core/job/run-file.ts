@@ -5,7 +5,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { z } from "zod";
-import { KilnError } from "../errors.js";
+import { KilnError } from "../../base/errors.js";
 
 export const StepSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9-]+$/),

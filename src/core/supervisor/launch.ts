@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { KilnError } from "../errors.js";
+import { KilnError } from "../../base/errors.js";
 
 export function supervisorEntry(override?: string): string {
   if (override) return override;

@@ -6,8 +6,8 @@
  * pending writes and alert deliveries finish.
  */
 import { join } from "node:path";
-import { errorMessage } from "../errors.js";
-import { createLogger, levelFromEnv } from "../logger.js";
+import { errorMessage } from "../../base/errors.js";
+import { createLogger, levelFromEnv } from "../../base/logger.js";
 import { superviseJob } from "./supervisor.js";
 
 async function mainSupervisor(): Promise<void> {

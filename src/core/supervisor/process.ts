@@ -4,7 +4,7 @@
  * workers, shells). Stopping is always "SIGTERM, wait with a deadline, then SIGKILL the group".
  */
 import { readFileSync } from "node:fs";
-import { sleep } from "../deadline.js";
+import { sleep } from "../../base/deadline.js";
 
 /** Whether `pid` exists (EPERM means it exists but is not ours, which still counts as alive). */
 export function isAlive(pid: number): boolean {

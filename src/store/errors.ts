@@ -1,12 +1,9 @@
 /**
- * The store's own failure type. The store sits below src/core, so it cannot throw core's KilnError;
- * core's `openLedger` (src/core/jobs) wraps these into KilnError with the same code.
+ * The store's failure type: a KilnError (from src/base, the layer every other may use) with the
+ * `ledger_*` codes, so the CLI reports a corrupt or unopenable ledger as a system failure, not a bug.
  */
-export class LedgerError extends Error {
+import { KilnError } from "../base/errors.js";
+
+export class LedgerError extends KilnError {
   override readonly name = "LedgerError";
-  readonly code: string;
-  constructor(code: string, message: string, opts: { cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.code = code;
-  }
 }

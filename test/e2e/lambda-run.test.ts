@@ -85,4 +85,82 @@ describe.skipIf(!sshdAvailable)("kiln run --provider lambda (emulator + loopback
     expect(l.artifacts.map((a) => a.path)).toContain("sae/sae.safetensors");
     expect(l.artifacts.every((a) => a.verified_at !== null)).toBe(true);
   }, 90_000);
+
+  it("refuses at plan time a job whose estimate exceeds its cap", async () => {
+    cloud = await startCloudHarness();
+    const home = join(dir, "k-refuse");
+    const r = await kiln(home, ["run", writeSpec(dir, "refuse", "max_usd: 0.01"), "--provider", "lambda"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/\$0\.01/);
+    expect(cloud.emu.inspect()).toEqual([]);
+  }, 30_000);
+
+  it("completes with 20% of API answers failing (5xx, hangs, lost launch answers): one instance, none leaked", async () => {
+    cloud = await startCloudHarness({
+      seed: 7,
+      faults: [
+        { kind: "error-5xx", probability: 0.1 },
+        { kind: "hang", probability: 0.05 },
+        { kind: "lost-response", probability: 0.05 },
+        // The launch answer is lost at least once, whatever the dice say.
+        { kind: "lost-response", match: { method: "POST", path: "/instance-operations/launch" }, times: 1 },
+      ],
+    });
+    const home = join(dir, "k-faults");
+    const r = await kiln(home, ["run", writeSpec(dir, "faults"), "--provider", "lambda"], { KILN_LAMBDA_TIMEOUT_MS: "1000" });
+    expect(r.code).toBe(0);
+    const failed = cloud.emu.requests.filter((q) => q.status !== 200 && q.status !== 202);
+    expect(failed.some((q) => q.status === "lost" && q.path === "/instance-operations/launch")).toBe(true);
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(cloud.emu.inspect()).toHaveLength(1);
+    expect(cloud.live()).toEqual([]);
+    const l = ledgerOf(home);
+    expect(l.jobs[0]!.state).toBe("succeeded");
+    expect(l.machines.filter((m) => m.provider_id !== null).map((m) => m.provider_id)).toEqual([cloud.emu.inspect()[0]!.id]);
+  }, 120_000);
+
+  it("kiln down after a crash mid-training: checkpoints, pulls and verifies, then terminates; --force is recorded", async () => {
+    cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "200", FAKE_STEP_MS: "50" } });
+    const home = join(dir, "k-down");
+    const run = await kiln(home, ["run", writeSpec(dir, "down"), "--provider", "lambda"], { KILN_CRASH_AT: "during-training" });
+    expect(run.code).toBe(1);
+    const id = /started down \((\S+)\)/.exec(run.out)![1]!;
+    expect(cloud.live()).toHaveLength(1);
+    const down = await kiln(home, ["down", id]);
+    expect(down.err).toBe("");
+    expect(down.out).toMatch(new RegExp(`down \\(${id}\\) down: 1 machine\\(s\\) terminated and confirmed, \\d+ artifact file\\(s\\) verified; state interrupted`));
+    expect(cloud.live()).toEqual([]);
+    const l = ledgerOf(home);
+    expect(l.artifacts.map((a) => a.path)).toContain("sae/checkpoints/latest.json");
+    expect(l.machines[0]!.state).toBe("terminated");
+
+    const run2 = await kiln(home, ["run", writeSpec(dir, "down2"), "--provider", "lambda"], { KILN_CRASH_AT: "during-training" });
+    const id2 = /started down2 \((\S+)\)/.exec(run2.out)![1]!;
+    const forced = await kiln(home, ["down", id2, "--force"]);
+    expect(forced.err).toMatch(/--force terminates without verifying/);
+    expect(forced.out).toMatch(/terminated and confirmed \(artifacts NOT verified\)/);
+    expect(ledgerOf(home).events.some((e) => e.kind === "warning" && /--force/.test(e.reason ?? ""))).toBe(true);
+    expect(cloud.live()).toEqual([]);
+  }, 120_000);
+
+  it("kiln gc terminates untracked machines carrying Kiln's tag and never touches others", async () => {
+    cloud = await startCloudHarness();
+    const { LambdaClient } = await import("../../src/providers/lambda/client.js");
+    const client = new LambdaClient({ apiKey: cloud.emu.apiKey, baseUrl: cloud.emu.url, minIntervalMs: 0, launchIntervalMs: 0 });
+    const signal = new AbortController().signal;
+    await client.ensureSshKey("someone", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T x", signal);
+    const launch = (name: string) => client.launchInstance({ region_name: "us-east-1", instance_type_name: "gpu_1x_a10", ssh_key_names: ["someone"], name }, signal);
+    const [orphan] = await launch("kiln-0123456789ab");
+    const [users] = await launch("my-own-box");
+    const home = join(dir, "k-gc");
+    const dry = await kiln(home, ["gc", "--dry-run"]);
+    expect(dry.out).toMatch(new RegExp(`orphan kiln-0123456789ab \\(${orphan}\\) gpu_1x_a10 in us-east-1`));
+    expect(dry.out).not.toMatch(/my-own-box/);
+    const gc = await kiln(home, ["gc"]);
+    expect(gc.code).toBe(0);
+    expect(gc.out).toMatch(/terminated 1 orphan\(s\)/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cloud.live().map((i) => i.id)).toEqual([users]);
+  }, 60_000);
 });
+

@@ -39,6 +39,8 @@ export const CloudFileSchema = z.strictObject({
   budget: z.strictObject({ maxUsd: z.number().positive(), maxHours: z.number().positive().optional(), alertFractions: z.array(z.number()) }),
   /** Monitor tick: metrics sync, progress, budget; also the budget's safety margin. */
   pollMs: z.number().int().positive(),
+  /** Time kept in hand for stop → pull → verify → terminate, priced into the cap's margin. */
+  teardownReserveMs: z.number().int().nonnegative(),
   bootTimeoutMs: z.number().int().positive(),
   terminate: z.strictObject({ pollMs: z.number().int().positive(), timeoutMs: z.number().int().positive() }),
   stopGraceMs: z.number().int().positive(),

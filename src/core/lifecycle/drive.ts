@@ -55,13 +55,15 @@ interface Cloud {
   provider: Provider;
   apiUrl: string;
   apiKey: string;
+  /** A simulated cloud's own billing, kept in the job dir for comparison with the ledger. */
+  billed?: () => unknown;
   close(): Promise<void>;
 }
 
 async function openCloud(c: CloudFile, o: DriveOptions, credentialsPath: string): Promise<Cloud> {
   if (c.sim) {
     const sim = await startSimulatedCloud({ bootDelayMs: Number(o.env["KILN_SIM_BOOT_MS"] ?? "") || 500 });
-    return { provider: sim.provider, apiUrl: sim.apiUrl, apiKey: sim.apiKey, close: () => sim.close() };
+    return { provider: sim.provider, apiUrl: sim.apiUrl, apiKey: sim.apiKey, billed: () => sim.billed(), close: () => sim.close() };
   }
   const provider = await configuredLambda({ env: o.env, credentialsPath, logger: o.logger });
   const creds = await loadLambdaCredentials({ env: o.env, credentialsPath });
@@ -121,6 +123,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     await startJob(conn, c.jobId, rp);
     const budgetS = (c.budget.maxUsd / running.pricePerHour) * 3600;
     const remainingS = Math.min(budgetS, (c.budget.maxHours ?? Number.POSITIVE_INFINITY) * 3600) - (Date.now() - Date.parse(row.launched_at ?? new Date().toISOString())) / 1000 - c.pollMs / 1000;
+    // The watchdog holds the cap itself (one interval early) in case this laptop sleeps or dies.
     await startWatchdog(conn, {
       dir: rp.watchdog,
       name: `kiln-wd-${c.jobId}`,
@@ -143,6 +146,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       progressFile: join(jobDir, "progress.txt"),
       budget: c.budget,
       pollMs: c.pollMs,
+      teardownReserveMs: c.teardownReserveMs,
       signal: o.signal,
       logger: log,
       env: o.env,
@@ -189,6 +193,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   } finally {
     ledger.endAttempt(attempt.id, final.state === "succeeded" ? "succeeded" : final.state === "stopped" ? "stopped" : "failed", final.reason);
     ledger.transitionJob(c.jobId, final.state, final.reason);
+    if (cloud?.billed) writeFileSync(join(jobDir, "sim-billing.json"), `${JSON.stringify(cloud.billed(), null, 2)}\n`);
     await cloud?.close();
     ledger.close();
   }

@@ -2,8 +2,8 @@
  * Watching a cloud run from the laptop: every tick, check the run's status, pull new outputs
  * (metrics.jsonl included, so progress and reports work as for local runs), price the spend from the
  * ledger (billed price per second since launch) and project the total at the current ETA. Alerts at
- * the configured fractions; stops one tick *before* the cap, so spend never passes it by more than one
- * polling interval of price even if this tick is the last one that runs.
+ * the configured fractions; stops one polling interval plus a teardown reserve *before* the cap, so
+ * spend stays under it while teardown fits the reserve, and passes it by at most one interval otherwise.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { sleep } from "../../base/deadline.js";
@@ -77,6 +77,8 @@ export interface MonitorOptions {
   progressFile: string;
   budget: { maxUsd: number; maxHours?: number | undefined; alertFractions: readonly number[] };
   pollMs: number;
+  /** Time kept in hand for checkpoint, pull, verify and terminate after the stop decision. */
+  teardownReserveMs: number;
   signal: AbortSignal;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
@@ -127,8 +129,8 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
       crashPoint("during-training", o.env);
     }
     const hours = row.launched_at ? (now - Date.parse(row.launched_at)) / 3_600_000 : 0;
-    // One tick of margin: the next check comes a polling interval later, at this price.
-    const margin = (row.price_per_hour * o.pollMs) / 3_600_000;
+    // Margin: the next check comes a polling interval later, and teardown itself takes time at this price.
+    const margin = (row.price_per_hour * (o.pollMs + o.teardownReserveMs)) / 3_600_000;
     const d = evaluateBudget({ ...o.budget, maxUsd: Math.max(0, o.budget.maxUsd - margin) }, spent, hours, alerted);
     for (const f of d.crossed) {
       alerted.add(f);

@@ -44,6 +44,8 @@ export async function configuredLambda(o: { env: NodeJS.ProcessEnv; credentialsP
     launchIntervalMs: 0,
     backoffBaseMs: 50,
     backoffMaxMs: 1_000,
+    // An emulator answers in milliseconds; tests that make it hang should not wait the real API's timeout.
+    ...(Number(o.env["KILN_LAMBDA_TIMEOUT_MS"] ?? "") > 0 && { requestTimeoutMs: Number(o.env["KILN_LAMBDA_TIMEOUT_MS"]) }),
     sshUser: o.env["KILN_LAMBDA_SSH_USER"] || userInfo().username,
     sshPortOf: (id) => ports.get(id),
   });

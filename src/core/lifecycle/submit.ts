@@ -99,6 +99,7 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
     // The user's key for clouds is not a spec field yet; Kiln's own key (registered by name) is used.
     budget: { maxUsd: spec.budget.max_usd, ...(spec.budget.max_hours !== undefined && { maxHours: spec.budget.max_hours }), alertFractions: spec.budget.alert_fractions },
     pollMs: msFromEnv(o.env, "KILN_CLOUD_POLL_MS", 10_000),
+    teardownReserveMs: msFromEnv(o.env, "KILN_TEARDOWN_RESERVE_MS", 60_000),
     bootTimeoutMs: msFromEnv(o.env, "KILN_BOOT_TIMEOUT_MS", 20 * 60_000),
     terminate: { pollMs: msFromEnv(o.env, "KILN_TERMINATE_POLL_MS", TERMINATE_DEFAULTS.pollMs), timeoutMs: msFromEnv(o.env, "KILN_TERMINATE_TIMEOUT_MS", TERMINATE_DEFAULTS.timeoutMs) },
     stopGraceMs: msFromEnv(o.env, "KILN_STOP_GRACE_MS", 60_000),

@@ -41,10 +41,13 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _word_joined(text: str, left_end: int, right_start: int) -> bool:
-    """Two tokens are pieces of one word when nothing separates them and both sides are alphanumeric."""
-    return (left_end == right_start and 0 < left_end < len(text)
-            and text[left_end - 1].isalnum() and text[right_start].isalnum())
+def _glued(text: str, left_end: int, right_start: int, grow_right: bool) -> bool:
+    """An untagged neighbour belongs to the span when nothing separates them, the neighbour starts (or
+    ends) with a letter or digit, and the span's edge is not a delimiter: "john@x." + "io", "Müll" + "er"."""
+    if left_end != right_start or not 0 < left_end < len(text):
+        return False
+    inner, outer = (text[left_end - 1], text[right_start]) if grow_right else (text[right_start], text[left_end - 1])
+    return outer.isalnum() and inner not in _TRIM
 
 
 def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.ndarray,
@@ -69,11 +72,11 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
         toks = list(cur)
         # Keep words whole: pull in untagged sub-word neighbours glued to the span's ends.
         pos = idx.index(toks[0])
-        while pos > 0 and _word_joined(text, int(offsets[idx[pos - 1], 1]), int(offsets[toks[0], 0])):
+        while pos > 0 and _glued(text, int(offsets[idx[pos - 1], 1]), int(offsets[toks[0], 0]), False):
             pos -= 1
             toks.insert(0, idx[pos])
         pos = idx.index(toks[-1])
-        while pos + 1 < len(idx) and _word_joined(text, int(offsets[toks[-1], 1]), int(offsets[idx[pos + 1], 0])):
+        while pos + 1 < len(idx) and _glued(text, int(offsets[toks[-1], 1]), int(offsets[idx[pos + 1], 0]), True):
             pos += 1
             toks.append(idx[pos])
         start, end = _trim(text, int(offsets[toks[0], 0]), int(offsets[toks[-1], 1]))

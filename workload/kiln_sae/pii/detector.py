@@ -40,6 +40,7 @@ class DetectorSpec:
     tags: list[str] = field(default_factory=lambda: list(TAGS))
     n_features: int = 0
     act_scale: float = 1.0
+    context: int = 0  # neighbour tokens on each side whose features are concatenated to a token's
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -57,6 +58,33 @@ def sae_features(sae: Any, acts: torch.Tensor, act_scale: float) -> tuple[torch.
     return values.float(), indices.long()
 
 
+def _shift(x: torch.Tensor, j: int) -> torch.Tensor:
+    """Row t of the result is row t+j of x (zeros past either end)."""
+    out = torch.zeros_like(x)
+    n = x.shape[0]
+    if j >= 0:
+        out[: max(n - j, 0)] = x[j:]
+    else:
+        out[-j:] = x[: n + j]
+    return out
+
+
+def with_context(inputs: tuple[torch.Tensor, ...], context: int, n_latents: int | None) -> tuple[torch.Tensor, ...]:
+    """Concatenate each token's features with those of ``context`` neighbours on each side (one text).
+    Dense: [T, d] -> [T, d(2c+1)]. Sparse (values, indices): neighbour j's latents move to their own block
+    of ``n_latents`` ids, so [T, k] -> [T, k(2c+1)] over n_latents(2c+1) features."""
+    if context == 0:
+        return inputs
+    offsets = range(-context, context + 1)
+    if len(inputs) == 1:
+        return (torch.cat([_shift(inputs[0], j) for j in offsets], dim=1),)
+    values, indices = inputs
+    assert n_latents is not None
+    vs = [_shift(values, j) for j in offsets]
+    ids = [_shift(indices, j) + b * n_latents for b, j in enumerate(offsets)]
+    return torch.cat(vs, dim=1), torch.cat(ids, dim=1)
+
+
 class Detector:
     def __init__(self, spec: DetectorSpec, probe: torch.nn.Module, source: FeatureSource | None = None,
                  sae: Any = None) -> None:
@@ -70,13 +98,16 @@ class Detector:
                                          model_kind=self.spec.model_kind)
         return self._source
 
+    def inputs(self, feats: TokenFeatures) -> tuple[torch.Tensor, ...]:
+        """The probe's input rows for one text: SAE latents or raw activations, with context if configured."""
+        if self.spec.system == "sae_probe":
+            base: tuple[torch.Tensor, ...] = sae_features(self.sae, feats.acts, self.spec.act_scale)
+            return with_context(base, self.spec.context, self.sae.n_latents)
+        return with_context((feats.acts,), self.spec.context, None)
+
     def probs(self, feats: TokenFeatures) -> np.ndarray:
         with torch.no_grad():
-            if self.spec.system == "sae_probe":
-                logits = self.probe(*sae_features(self.sae, feats.acts, self.spec.act_scale))
-            else:
-                logits = self.probe(feats.acts)
-            return torch.softmax(logits, dim=-1).numpy()
+            return torch.softmax(self.probe(*self.inputs(feats)), dim=-1).numpy()
 
     def spans_from_features(self, text: str, feats: TokenFeatures, threshold: float | None = None,
                             probs: np.ndarray | None = None) -> list[tuple[Span, float]]:

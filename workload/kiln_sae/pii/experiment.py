@@ -15,7 +15,8 @@ from kiln_sae.pii.probe import ProbeTraining
 
 SYSTEM_NAMES = {"sae": "sae_probe", "raw": "raw_probe", "presidio": "presidio"}
 _KEYS = {"sae", "base_model", "layer", "context_size", "model_kind", "output_dir", "data", "epochs", "lr",
-         "batch_size", "class_weight_power", "systems", "detector", "seed"}
+         "batch_size", "class_weight_power", "systems", "detector", "seed", "context",
+         "weight_decay"}
 
 
 @dataclass
@@ -31,6 +32,8 @@ class ProbeConfig:
     lr: float = 1e-2
     batch_size: int = 1024
     class_weight_power: float = 0.5
+    weight_decay: float = 1e-4
+    context: int = 1  # neighbour tokens per side fed to the probe (see README: it closes most of the gap)
     systems: list[str] = field(default_factory=lambda: ["sae", "raw", "presidio"])
     detector: str = "sae"  # which probe ships as <output_dir>/detector
     seed: int = 0
@@ -80,7 +83,8 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
     splits = {s: gen.examples(s, cfg.data[s]) for s in ("train", "val", "test")}
     (data, extract_s) = timed(lambda: {s: featurize(source, ex) for s, ex in splits.items()})
     train_cfg = ProbeTraining(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-                              class_weight_power=cfg.class_weight_power, seed=cfg.seed)
+                              class_weight_power=cfg.class_weight_power, seed=cfg.seed,
+                              weight_decay=cfg.weight_decay)
     report: dict[str, Any] = {"config": cfg.__dict__, "extract_s": extract_s, "systems": {}}
     test = data["test"]
     for short in cfg.systems:
@@ -91,7 +95,8 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
             preds, pred_s = timed(lambda: PresidioBaseline().predict(test.texts))
             info: dict[str, Any] = {"predict_s": pred_s}
         else:
-            det, info = train_detector(name, source, data["train"], data["val"], train_cfg, sae, act_scale)
+            det, info = train_detector(name, source, data["train"], data["val"], train_cfg, sae, act_scale,
+                                       cfg.context)
             preds, pred_s = timed(lambda: predict_split(det, test))  # noqa: B023 - called immediately
             info["predict_s_from_features"] = pred_s
             target = out / ("detector" if short == cfg.detector else f"detector-{short}")

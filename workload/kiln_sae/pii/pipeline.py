@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from kiln_sae.pii.align import bio_tags
-from kiln_sae.pii.detector import Detector, DetectorSpec, sae_features
+from kiln_sae.pii.detector import Detector, DetectorSpec
 from kiln_sae.pii.evaluate import SpanReport, evaluate
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.generate import Example
@@ -47,27 +47,24 @@ def _token_tags(data: SplitData) -> torch.Tensor:
 
 
 def train_detector(system: str, source: FeatureSource, train: SplitData, val: SplitData, cfg: ProbeTraining,
-                   sae: Any = None, act_scale: float = 1.0) -> tuple[Detector, dict[str, Any]]:
+                   sae: Any = None, act_scale: float = 1.0, context: int = 0) -> tuple[Detector, dict[str, Any]]:
     """Fit a probe on ``train`` and pick the entity threshold that maximises overlap micro-F1 on ``val``."""
-    tags = _token_tags(train)
-    acts = torch.cat([f.acts for f in train.feats])
-    t0 = time.perf_counter()
-    if system == "sae_probe":
-        values, indices = sae_features(sae, acts, act_scale)
-        probe: torch.nn.Module = SparseLinearProbe(sae.n_latents, len(TAGS))
-        losses = train_probe(probe, (values, indices), tags, len(TAGS), cfg)
-        n_features = sae.n_latents
-    elif system == "raw_probe":
-        probe = DenseLinearProbe(acts.shape[1], len(TAGS))
-        losses = train_probe(probe, (acts,), tags, len(TAGS), cfg)
-        n_features = acts.shape[1]
-    else:
+    if system not in ("sae_probe", "raw_probe"):
         raise ValueError(f"unknown probe system {system!r}")
-    train_s = time.perf_counter() - t0
+    tags = _token_tags(train)
+    width = sae.n_latents if system == "sae_probe" else int(train.feats[0].acts.shape[1])
+    n_features = width * (2 * context + 1)
     loaded = source.loaded
     spec = DetectorSpec(system=system, base_model=loaded.name, layer=loaded.layer, context_size=source.context_size,
-                        n_features=int(n_features), act_scale=float(act_scale))
+                        n_features=int(n_features), act_scale=float(act_scale), context=context)
+    probe: torch.nn.Module = (SparseLinearProbe(n_features, len(TAGS)) if system == "sae_probe"
+                              else DenseLinearProbe(n_features, len(TAGS)))
     det = Detector(spec, probe, source, sae)
+    per_text = [det.inputs(f) for f in train.feats]
+    inputs = tuple(torch.cat([row[i] for row in per_text]) for i in range(len(per_text[0])))
+    t0 = time.perf_counter()
+    losses = train_probe(probe, inputs, tags, len(TAGS), cfg)
+    train_s = time.perf_counter() - t0
     probs = [det.probs(f) for f in val.feats]
     best = (-1.0, 0.5)
     sweep = {}

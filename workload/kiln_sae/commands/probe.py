@@ -1,0 +1,45 @@
+"""``python -m kiln_sae probe --config FILE``: train the PII detector on SAE latents (and the raw-activation
+baseline, and score Presidio), evaluate all on the template-disjoint test split, save the detector."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from kiln_sae.errors import ConfigError
+
+HELP = "train and evaluate the PII detector on SAE latents (and the raw-activation baseline)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="probe config YAML (see workload/README.md, 'PII detector')")
+    parser.add_argument("--output-dir", help="override output_dir from the config")
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from kiln_sae.metrics import MetricsWriter
+    from kiln_sae.pii.experiment import ProbeConfig, run_experiment
+
+    path = Path(args.config)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read probe config ({e})") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: probe config must be a mapping")
+    if args.output_dir:
+        raw["output_dir"] = args.output_dir
+    cfg = ProbeConfig.from_dict(raw, base_dir=path.parent)
+    with MetricsWriter(os.path.join(cfg.output_dir, "metrics.jsonl")) as metrics:
+        metrics.emit("start", phase="probe", resumed=False, step=0, config_hash=None, total_steps=None,
+                     total_tokens=None, world_size=1, device="cpu", pid=os.getpid())
+        try:
+            report = run_experiment(cfg, metrics)
+        except Exception as e:
+            metrics.emit("error", phase="probe", message=str(e), type=type(e).__name__)
+            raise
+        final = {name: sysr["overlap"]["micro"]["f1"] for name, sysr in report["systems"].items()}
+        metrics.emit("done", phase="probe", step=0, tokens=0, final={"overlap_micro_f1": final}, reason="completed")
+    return 0

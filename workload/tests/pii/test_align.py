@@ -1,0 +1,80 @@
+"""BIO alignment round-trips character spans through the real MiniLM tokenizer on adversarial strings."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kiln_sae.models import load_tokenizer, resolve_model_path
+from kiln_sae.pii.align import IGNORE, bio_tags, decode_spans, tags_to_probs
+from kiln_sae.pii.labels import OUTSIDE, TAGS, Span, begin_tag, inside_tag
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(resolve_model_path("minilm"))
+
+
+def _encode(tok, text: str) -> tuple[np.ndarray, np.ndarray]:
+    enc = tok(text, return_offsets_mapping=True, return_special_tokens_mask=True)
+    offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+    valid = ~np.asarray(enc["special_tokens_mask"], dtype=bool)
+    return offsets, valid
+
+
+def _planted(parts: list[tuple[str, str | None]]) -> tuple[str, list[Span]]:
+    text, spans = "", []
+    for piece, label in parts:
+        if label:
+            spans.append(Span(len(text), len(text) + len(piece), label))
+        text += piece
+    return text, spans
+
+
+ADVERSARIAL = [
+    [("Hi ", None), ("José Müller", "PERSON"), (" 😀😀 mail ", None), ("jose.muller@example.de", "EMAIL"), ("!", None)],
+    [("東京都に住んでいる ", None), ("山田太郎", "PERSON"), (" です。電話 ", None), ("+81 3-1234-5678", "PHONE")],
+    [("name: ", None), ("Zoë Ångström", "PERSON"), (" (combining: e\u0301\u0301\u0301) ", None),
+     ("Ame\u0301lie Noe\u0308l", "PERSON")],
+    [("token ", None), ("sk-FAKE-" + "x" * 400, "PASSWORD"), (" and ip ", None), ("2001:db8::ff00:42:8329", "IP_ADDRESS")],
+    [("🎉", None), (" ", None), ("192.168.10.4", "IP_ADDRESS"), ("\n\n\t", None), ("DE89 3704 0044 0532 0130 00", "IBAN")],
+    [("a" * 300 + " ", None), ("Bob", "PERSON")],
+]
+
+
+@pytest.mark.parametrize("parts", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+def test_bio_round_trip(tokenizer, parts):
+    text, spans = _planted(parts)
+    offsets, valid = _encode(tokenizer, text)
+    tags = bio_tags(offsets, valid, spans)
+    assert (tags[~valid] == IGNORE).all()
+    for span in spans:  # every span's first covered token is B-, the rest I-
+        covered = np.nonzero(valid & (offsets[:, 0] < span.end) & (offsets[:, 1] > span.start))[0]
+        assert len(covered) > 0
+        assert tags[covered[0]] == begin_tag(span.label)
+        assert (tags[covered[1:]] == inside_tag(span.label)).all()
+    decoded = [s for s, _ in decode_spans(text, offsets, valid, tags_to_probs(tags))]
+    assert decoded == spans
+
+
+def test_adjacent_spans_of_one_label_stay_apart_and_edges_are_trimmed(tokenizer):
+    text = "call (Ann Lee), Tom Fox"
+    spans = [Span(6, 13, "PERSON"), Span(16, 23, "PERSON")]
+    offsets, valid = _encode(tokenizer, text)
+    decoded = [s for s, _ in decode_spans(text, offsets, valid, tags_to_probs(bio_tags(offsets, valid, spans)))]
+    assert decoded == spans
+
+
+def test_decoding_keeps_words_whole_and_votes_the_label():
+    text = "mail john@x.io now"
+    offsets = np.array([[0, 4], [5, 9], [9, 10], [10, 11], [11, 12], [12, 14], [15, 18]])
+    valid = np.ones(7, dtype=bool)
+    probs = np.zeros((7, len(TAGS)), dtype=np.float32)
+    probs[:, OUTSIDE] = 1.0
+    # "john@x." tagged EMAIL (one sub-word as PERSON); "io" left untagged but glued to the span
+    for i, tag in [(1, begin_tag("EMAIL")), (2, inside_tag("PERSON")), (3, inside_tag("EMAIL")),
+                   (4, inside_tag("EMAIL"))]:
+        probs[i] = 0.0
+        probs[i, tag] = 1.0
+    (span, score), = decode_spans(text, offsets, valid, probs, threshold=0.5)
+    assert span == Span(5, 14, "EMAIL") and text[span.start:span.end] == "john@x.io"
+    assert score == pytest.approx(1.0)

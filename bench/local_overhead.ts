@@ -15,7 +15,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, platform, release, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, platform, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -126,7 +126,7 @@ const overhead = median(kiln) - median(alone);
 const out = {
   bench: "local_overhead",
   at: new Date().toISOString(),
-  machine: { os: `${platform()} ${release()}`, cpu_model: cpus()[0]?.model ?? "unknown", cores: cpus().length, mem_gb: round(totalmem() / 1e9), node: process.version, gpu: "none (nvidia-smi absent: the GPU probe's miss is part of the overhead)", note: "shared dev machine; other engineers' processes running" },
+  machine: { os: `${platform()} ${release()}`, cpu_model: cpus()[0]?.model ?? "unknown", cores: cpus().length, mem_gb: round(totalmem() / 1e9), node: process.version, gpu: "none (nvidia-smi absent: the GPU probe's miss is part of the overhead)", note: "shared dev machine; other engineers' processes running", load_avg_1m: round(loadavg()[0] ?? 0) },
   cli_build: cliBuild,
   workload: "test/fixtures/workloads/fake-python (stdlib Python, metrics protocol)",
   runs: RUNS,

@@ -117,7 +117,9 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     }
     mark("verified");
     rp = remotePaths(await remoteHome(conn), c.jobId);
-    stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job });
+    // Only non-secret switches travel to the machine's environment (HF_TOKEN is handled by the secrets path).
+    const passEnv = o.env["HF_HUB_OFFLINE"] ? { HF_HUB_OFFLINE: o.env["HF_HUB_OFFLINE"] } : undefined;
+    stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }) });
     await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env });
     mark("shipped");
     await startJob(conn, c.jobId, rp);

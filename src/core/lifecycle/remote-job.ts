@@ -66,7 +66,7 @@ function rewrite(value: string, from: string, to: string): string {
 }
 
 /** Build the staging dir (configs + step script) with paths for the machine's job dir. */
-export function stageJob(o: { spec: JobSpec; specDir: string; jobId: string; stageDir: string; remoteJobDir: string }): Step[] {
+export function stageJob(o: { spec: JobSpec; specDir: string; jobId: string; stageDir: string; remoteJobDir: string; passEnv?: Record<string, string> }): Step[] {
   rmSync(o.stageDir, { recursive: true, force: true });
   const layout: JobLayout = {
     dir: o.stageDir,
@@ -84,7 +84,7 @@ export function stageJob(o: { spec: JobSpec; specDir: string; jobId: string; sta
       ...s,
       argv: s.argv.map((a) => rewrite(a, o.stageDir, o.remoteJobDir)),
       cwd: rewrite(s.cwd, o.stageDir, o.remoteJobDir),
-      env: Object.fromEntries(Object.entries({ ...s.env, KILN_JOB_ID: o.jobId }).map(([k, v]) => [k, rewrite(v, o.stageDir, o.remoteJobDir)])),
+      env: Object.fromEntries(Object.entries({ ...o.passEnv, ...s.env, KILN_JOB_ID: o.jobId }).map(([k, v]) => [k, rewrite(v, o.stageDir, o.remoteJobDir)])),
       ...(s.metrics !== undefined && { metrics: rewrite(s.metrics, o.stageDir, o.remoteJobDir) }),
       ...(s.outputDir !== undefined && { outputDir: rewrite(s.outputDir, o.stageDir, o.remoteJobDir) }),
     }),

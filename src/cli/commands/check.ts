@@ -4,9 +4,6 @@
  * reported as not configured (not an error: the local GPU needs none).
  */
 import { UserError } from "../../base/errors.js";
-import { loadLambdaCredentials } from "../../providers/credentials.js";
-import { checkLambdaKey } from "../../providers/lambda/check.js";
-import { ProviderError } from "../../providers/provider.js";
 import { defineCommand } from "../command.js";
 
 export const LAMBDA_KEYS_PAGE = "https://cloud.lambda.ai/api-keys";
@@ -16,6 +13,10 @@ export const checkCommand = defineCommand({
   summary: "Check the cloud credentials Kiln has (Lambda: LAMBDA_API_KEY or the credentials file)",
   details: "KILN_LAMBDA_API_URL points Kiln at another Lambda API (e.g. `kiln emulate lambda`).",
   async handler(ctx) {
+    // Loaded on use (the Lambda client and its zod schemas): the command table is imported by every `kiln` invocation.
+    const { loadLambdaCredentials } = await import("../../providers/credentials.js");
+    const { checkLambdaKey } = await import("../../providers/lambda/check.js");
+    const { ProviderError } = await import("../../providers/provider.js");
     const creds = await loadLambdaCredentials({ env: ctx.env, credentialsPath: ctx.paths.credentials }).catch((e: unknown) => {
       if (e instanceof ProviderError) throw new UserError(e.message, { cause: e, ...(e.suggestion !== undefined && { hint: e.suggestion }) });
       throw e;

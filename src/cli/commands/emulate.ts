@@ -6,12 +6,13 @@
  */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { UserError, errorMessage } from "../../base/errors.js";
-import { LAMBDA_RATE_LIMIT, type LambdaEmulatorOptions, emulatorConfigSchema, startLambdaEmulator } from "../../providers/lambda/emulator.js";
+import type { LambdaEmulatorOptions } from "../../providers/lambda/emulator.js";
 import { defineCommand } from "../command.js";
 
 async function readConfig(path: string): Promise<LambdaEmulatorOptions> {
+  const { parse: parseYaml } = await import("yaml");
+  const { emulatorConfigSchema } = await import("../../providers/lambda/emulator.js");
   let raw: unknown;
   try {
     raw = parseYaml(await readFile(path, "utf8")) as unknown; // YAML is a superset of JSON
@@ -44,6 +45,8 @@ export const emulateCommand = defineCommand({
     const configPath = typeof args.values["config"] === "string" ? resolve(ctx.cwd, args.values["config"]) : undefined;
     const config = configPath ? await readConfig(configPath) : {};
     const host = typeof args.values["host"] === "string" ? args.values["host"] : "127.0.0.1";
+    // Loaded on use (the emulator, its zod schemas and yaml): the command table is imported by every `kiln` invocation.
+    const { LAMBDA_RATE_LIMIT, startLambdaEmulator } = await import("../../providers/lambda/emulator.js");
     const emu = await startLambdaEmulator({ rateLimit: { ...LAMBDA_RATE_LIMIT }, ...config, host, port }).catch((e: unknown) => {
       throw new UserError(`cannot listen on ${host}:${port}: ${errorMessage(e)}`, { cause: e, hint: "pick another --port" });
     });

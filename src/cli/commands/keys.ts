@@ -1,5 +1,4 @@
 /** `kiln keys`: show Kiln's SSH key (creating it on first use) so the user can register it with a provider. */
-import { ensureKeyPair } from "../../remote/ssh/keys.js";
 import { defineCommand } from "../command.js";
 
 export const keysCommand = defineCommand({
@@ -12,6 +11,8 @@ export const keysCommand = defineCommand({
     "Kiln uses one ed25519 key for every machine, kept in KILN_HOME/keys (private key mode 0600).\n" +
     "To use your own key instead, set `resources.key: ~/.ssh/id_ed25519` in the job spec.",
   async handler(ctx, args) {
+    // Imported here, not at the top: remote/ssh/keys pulls in ssh2, which `kiln --help` must not pay for.
+    const { ensureKeyPair } = await import("../../remote/ssh/keys.js");
     const pair = ensureKeyPair(ctx.paths.keys);
     if (args.values["public"]) {
       ctx.io.out(`${pair.publicKey}\n`);

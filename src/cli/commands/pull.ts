@@ -1,11 +1,5 @@
 /** `kiln pull JOB`: copy the job's artifacts from its machine, only what changed, each file sha256-verified. */
 import { UserError } from "../../base/errors.js";
-import { loadMachineAccess } from "../../remote/ssh/access.js";
-import { SshConnection } from "../../remote/ssh/connection.js";
-import { loadUserKey } from "../../remote/ssh/keys.js";
-import { KnownHosts } from "../../remote/ssh/known-hosts.js";
-import { pullArtifacts } from "../../remote/sync/pull.js";
-import { verifyLocal } from "../../remote/sync/verify.js";
 import { defineCommand } from "../command.js";
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
@@ -20,7 +14,14 @@ export const pullCommand = defineCommand({
   async handler(ctx, args) {
     const [ref] = args.positionals;
     if (ref === undefined) throw new UserError("kiln pull: which job?", { exitCode: 2, hint: "run `kiln status` to list jobs" });
+    // Loaded on use (ssh2, zod, SQLite): the command table is imported by every `kiln` invocation.
     const { openLedger, requireJob } = await import("../../core/jobs/index.js");
+    const { loadMachineAccess } = await import("../../remote/ssh/access.js");
+    const { SshConnection } = await import("../../remote/ssh/connection.js");
+    const { loadUserKey } = await import("../../remote/ssh/keys.js");
+    const { KnownHosts } = await import("../../remote/ssh/known-hosts.js");
+    const { pullArtifacts } = await import("../../remote/sync/pull.js");
+    const { verifyLocal } = await import("../../remote/sync/verify.js");
     const { jobLayout } = await import("../../core/job/index.js");
     const ledger = openLedger(ctx.paths);
     try {

@@ -6,10 +6,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { UserError } from "../../base/errors.js";
-import { shellJoin } from "../../remote/exec.js";
-import { loadMachineAccess } from "../../remote/ssh/access.js";
-import { KnownHosts } from "../../remote/ssh/known-hosts.js";
-import { hostBlock, installInclude, writeHostBlock } from "../../remote/ssh/ssh-config.js";
+import type { MachineAccess } from "../../remote/ssh/access.js";
 import { defineCommand } from "../command.js";
 
 export const sshCommand = defineCommand({
@@ -22,6 +19,8 @@ export const sshCommand = defineCommand({
     "forget-host": { type: "string", description: "Forget the pinned host key of ALIAS (after a machine was really rebuilt)", placeholder: "ALIAS" },
   },
   async handler(ctx, args) {
+    // Loaded on use: access.ts brings zod, and the command table is imported by every `kiln` invocation.
+    const { KnownHosts } = await import("../../remote/ssh/known-hosts.js");
     const forget = args.values["forget-host"];
     if (typeof forget === "string") {
       const removed = new KnownHosts(ctx.paths.knownHosts).forget(forget);
@@ -32,8 +31,11 @@ export const sshCommand = defineCommand({
     if (ref === undefined) throw new UserError("kiln ssh: which job?", { exitCode: 2, hint: "run `kiln status` to list jobs" });
     const { openLedger, requireJob } = await import("../../core/jobs/index.js");
     const { jobLayout } = await import("../../core/job/index.js");
+    const { loadMachineAccess } = await import("../../remote/ssh/access.js");
+    const { hostBlock, installInclude, writeHostBlock } = await import("../../remote/ssh/ssh-config.js");
+    const { shellJoin } = await import("../../remote/exec.js");
     const ledger = openLedger(ctx.paths);
-    let access: ReturnType<typeof loadMachineAccess>;
+    let access: MachineAccess;
     try {
       const job = requireJob(ledger, ref);
       access = loadMachineAccess(jobLayout(ctx.paths.jobs, job.id).dir, job.name);

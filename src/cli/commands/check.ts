@@ -4,9 +4,15 @@
  * reported as not configured (not an error: the local GPU needs none).
  */
 import { UserError } from "../../base/errors.js";
+import { ProviderError } from "../../providers/provider.js"; // no imports of its own: cheap at start-up
 import { defineCommand } from "../command.js";
 
 export const LAMBDA_KEYS_PAGE = "https://cloud.lambda.ai/api-keys";
+
+/** An unsafe or malformed credentials file (a ProviderError) as the UserError that says how to fix it. */
+export function credentialsError(e: unknown): unknown {
+  return e instanceof ProviderError ? new UserError(e.message, { cause: e, ...(e.suggestion !== undefined && { hint: e.suggestion }) }) : e;
+}
 
 export const checkCommand = defineCommand({
   name: "check",
@@ -16,10 +22,8 @@ export const checkCommand = defineCommand({
     // Loaded on use (the Lambda client and its zod schemas): the command table is imported by every `kiln` invocation.
     const { loadLambdaCredentials } = await import("../../providers/credentials.js");
     const { checkLambdaKey } = await import("../../providers/lambda/check.js");
-    const { ProviderError } = await import("../../providers/provider.js");
     const creds = await loadLambdaCredentials({ env: ctx.env, credentialsPath: ctx.paths.credentials }).catch((e: unknown) => {
-      if (e instanceof ProviderError) throw new UserError(e.message, { cause: e, ...(e.suggestion !== undefined && { hint: e.suggestion }) });
-      throw e;
+      throw credentialsError(e);
     });
     if (!creds) {
       ctx.io.out(`lambda  not configured: set LAMBDA_API_KEY, or put {"lambda": {"api_key": "…"}} in ${ctx.paths.credentials} (chmod 600)\n`);

@@ -1,13 +1,21 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LambdaEmulator, startLambdaEmulator } from "../../providers/lambda/emulator.js";
 import { captureIo } from "../io.js";
 import { main } from "../main.js";
 
 async function kiln(...argv: string[]) {
+  return kilnWith({}, ...argv);
+}
+
+/** `kiln offers` with extra env; a developer's own LAMBDA_API_KEY never leaks into the test. */
+async function kilnWith(extra: Record<string, string>, ...argv: string[]) {
   const io = captureIo();
-  const code = await main(argv, io, { env: { ...process.env, KILN_HOME: mkdtempSync(join(tmpdir(), "kiln-offers-")) } });
+  const env: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: mkdtempSync(join(tmpdir(), "kiln-offers-")), KILN_LOG: "warn", ...extra };
+  if (!("LAMBDA_API_KEY" in extra)) delete env["LAMBDA_API_KEY"];
+  const code = await main(argv, io, { env });
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
 
@@ -81,5 +89,42 @@ describe("kiln offers: options and errors", () => {
     const r = await kiln("offers", "--gpu", "4090", "--min-vram", "48");
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^No offers match/);
+  });
+});
+
+describe("kiln offers with a Lambda key: live prices and capacity", () => {
+  let emu: LambdaEmulator;
+  beforeAll(async () => {
+    emu = await startLambdaEmulator({ rateLimit: false });
+  });
+  afterAll(() => emu.close());
+
+  it("replaces Lambda's catalog rows with the API's prices and says where capacity is", async () => {
+    const r = await kilnWith({ LAMBDA_API_KEY: emu.apiKey, KILN_LAMBDA_API_URL: emu.url }, "offers", "--gpu", "A100-40GB", "--provider", "lambda,aws");
+    expect(r.code).toBe(0);
+    const lambda = r.stdout.split("\n").filter((l) => l.startsWith("lambda "));
+    // The emulator's default account: gpu_1x_a100 in three regions (one row), the SXM4 variant in one.
+    expect(lambda.map((l) => l.split(/\s{2,}/))).toEqual([
+      ["lambda", "gpu_1x_a100", "A100-40GB", "40GB", "$1.29", "$15.48", "0%", "—", "live, capacity in us-east-1, us-south-1, us-west-1"],
+      ["lambda", "gpu_1x_a100_sxm4", "A100-40GB", "40GB", "$1.29", "$15.48", "0%", "—", "live, capacity in us-east-1"],
+    ]);
+    expect(r.stdout).toMatch(/^aws .*catalog 2025-10-30/m);
+    expect(r.stdout + r.stderr).not.toContain(emu.apiKey);
+  });
+
+  it("falls back to the catalog with a warning when Lambda refuses the key", async () => {
+    const r = await kilnWith({ LAMBDA_API_KEY: "wrong-key", KILN_LAMBDA_API_URL: emu.url }, "offers", "--gpu", "A100-40GB", "--provider", "lambda");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^lambda +gpu_1x_a100 .*catalog 2025-10-30/m);
+    expect(r.stderr).toMatch(/lambda: live prices unavailable .*using the catalog/);
+    expect(r.stderr).not.toContain("wrong-key");
+  });
+
+  it("does not ask Lambda when --provider leaves it out", async () => {
+    const before = emu.requests.length;
+    const r = await kilnWith({ LAMBDA_API_KEY: emu.apiKey, KILN_LAMBDA_API_URL: emu.url }, "offers", "--provider", "aws");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(emu.requests.length).toBe(before);
   });
 });

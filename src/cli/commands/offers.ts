@@ -1,6 +1,8 @@
 /** `kiln offers`: what a GPU costs where, from the dated catalog (live prices where a provider has them). */
 import { UserError } from "../../base/errors.js";
+import type { OfferSources } from "../../core/catalog/index.js";
 import { defineCommand } from "../command.js";
+import { credentialsError } from "./check.js";
 
 /** A positive number from a flag, or a UserError naming the flag. */
 export function numberFlag(name: string, raw: unknown, fallback: number): number {
@@ -25,7 +27,7 @@ export const offersCommand = defineCommand({
   },
   details: "Prices marked `catalog` come from the dated catalog (runbook.md, providers.md); `vs base` compares with the cheapest\non-demand offer from a reliable provider (budget providers like Thunder and TensorDock may lack capacity or features).",
   async handler(ctx, args) {
-    const { findOffers, baselineOf, OFFER_HEADER, offerRow, renderTable, CATALOG_DATE } = await import("../../core/catalog/index.js");
+    const { findOffers, baselineOf, mergeRegions, OFFER_HEADER, offerRow, renderTable, CATALOG_DATE } = await import("../../core/catalog/index.js");
     const { PROVIDER_NAMES } = await import("../../core/spec/job-spec.js");
     const v = args.values;
     const list = (raw: unknown) => (typeof raw === "string" ? raw.split(",").map((s) => s.trim()).filter((s) => s !== "") : undefined);
@@ -33,6 +35,16 @@ export const offersCommand = defineCommand({
     const badProvider = providers?.find((p) => !(PROVIDER_NAMES as readonly string[]).includes(p));
     if (badProvider !== undefined) throw new UserError(`--provider: unknown provider "${badProvider}"`, { exitCode: 2, hint: `known: ${PROVIDER_NAMES.join(", ")}` });
     const hours = numberFlag("hours", v["hours"], 12);
+    const live: OfferSources["live"] = {};
+    if (providers === undefined || providers.includes("lambda")) {
+      // With a Lambda key (LAMBDA_API_KEY or the credentials file) its live prices and capacity replace the
+      // catalog rows; if the API fails, findOffers falls back to the catalog with a warning.
+      const { lambdaFromEnvironment } = await import("../../providers/lambda/configured.js");
+      const lambda = await lambdaFromEnvironment({ env: ctx.env, credentialsPath: ctx.paths.credentials, log: ctx.logger.child("lambda") }).catch((e: unknown) => {
+        throw credentialsError(e);
+      });
+      if (lambda) live.lambda = (req, signal) => lambda.provider.listOffers(req, signal);
+    }
     const { offers, warnings } = await findOffers(
       {
         gpus: list(v["gpu"]) ?? "any",
@@ -41,7 +53,7 @@ export const offersCommand = defineCommand({
         spot: v["spot"] === true ? "allowed" : "never",
         ...(providers ? { providers: providers as (typeof PROVIDER_NAMES)[number][] } : {}),
       },
-      { signal: ctx.signal },
+      { live, signal: ctx.signal },
     );
     for (const w of warnings) ctx.logger.warn(w);
     const baseline = baselineOf(offers);
@@ -53,7 +65,7 @@ export const offersCommand = defineCommand({
       ctx.io.out("No offers match. Loosen --gpu/--min-vram/--provider, or run `kiln offers` to see everything.\n");
       return 1;
     }
-    const rows = offers.map((o) => offerRow(o, hours, baselineOf(offers, o.gpu)?.pricePerHour));
+    const rows = mergeRegions(offers).map((o) => offerRow(o, hours, baselineOf(offers, o.gpu)?.pricePerHour));
     const header = OFFER_HEADER.map((h) => (h === "cost" ? `cost ${hours}h` : h));
     ctx.io.out(`${renderTable(header, rows)}\n\n`);
     const gpus = new Set(offers.map((o) => o.gpu));

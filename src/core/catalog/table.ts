@@ -21,6 +21,33 @@ export const usd = (n: number): string => `$${n.toFixed(2)}`;
 /** "catalog 2025-10-30" or "live"; the age tells the user how much to trust the number. */
 export const priceAge = (o: PricedOffer): string => (o.priceSource === "live" ? "live" : `catalog ${o.priceDate}`);
 
+/** Where the price comes from; a live offer also says where the provider has capacity right now. */
+function sourceCell(o: PricedOffer): string {
+  if (o.priceSource !== "live") return `${priceAge(o)} (${o.source})`;
+  return o.available === false ? "live, no capacity now" : `live, capacity in ${o.region}`;
+}
+
+/**
+ * One table row per machine: live offers of the same instance type at the same price in several
+ * regions become one offer whose region lists them ("us-east-1, us-west-1"). For display only; the
+ * planner launches per region.
+ */
+export function mergeRegions(offers: readonly PricedOffer[]): PricedOffer[] {
+  const out: PricedOffer[] = [];
+  const byMachine = new Map<string, PricedOffer>();
+  for (const o of offers) {
+    const key = `${o.provider}\n${o.instanceType}\n${o.spot}\n${o.pricePerHour}\n${o.available}`;
+    const seen = o.priceSource === "live" && o.region !== "any" ? byMachine.get(key) : undefined;
+    if (seen) seen.region = `${seen.region}, ${o.region}`;
+    else {
+      const copy = { ...o };
+      out.push(copy);
+      if (o.priceSource === "live" && o.region !== "any") byMachine.set(key, copy);
+    }
+  }
+  return out;
+}
+
 /** Signed percentage vs the baseline price: "+134%", "-49%", "0%". */
 export function versus(price: number, baseline: number | undefined): string {
   if (baseline === undefined || baseline === 0) return "—";
@@ -41,6 +68,6 @@ export function offerRow(o: PricedOffer, hours: number, baseline: number | undef
     usd(o.pricePerHour * hours),
     versus(o.pricePerHour, baseline),
     o.spotPricePerHour === undefined ? "—" : usd(o.spotPricePerHour),
-    `${priceAge(o)} (${o.source})`,
+    sourceCell(o),
   ];
 }

@@ -4,7 +4,7 @@
  */
 import { loadLambdaCredentials } from "../credentials.js";
 import type { ClientLog } from "./client.js";
-import { type LambdaEmulator, type LambdaEmulatorOptions, type OnLaunch, startLambdaEmulator } from "./emulator.js";
+import type { LambdaEmulator, LambdaEmulatorOptions, OnLaunch } from "./emulator.js";
 import { createLambdaProvider } from "./index.js";
 import type { LambdaProvider } from "./provider.js";
 
@@ -41,6 +41,9 @@ export interface SimulatedLambda {
  * instance with an SSH endpoint, e.g. a loopback sshd per instance.
  */
 export async function startSimulatedLambda(o: { onLaunch?: OnLaunch; emulator?: LambdaEmulatorOptions; sshUser?: string; sshKeyName?: string; log?: ClientLog } = {}): Promise<SimulatedLambda> {
+  // Imported here: `kiln offers` and reconciliation load this module for lambdaFromEnvironment and
+  // should not pay for the emulator's HTTP server and schemas.
+  const { startLambdaEmulator } = await import("./emulator.js");
   const emulator = await startLambdaEmulator({ bootDelayMs: 1_000, terminateDelayMs: 500, ...o.emulator, ...(o.onLaunch && { onLaunch: o.onLaunch }) });
   const provider = createLambdaProvider({
     apiKey: emulator.apiKey,

@@ -210,4 +210,15 @@ describe("Pacer", () => {
     expect(at[1]).toBeGreaterThanOrEqual(38);
     expect(at[2]).toBeGreaterThanOrEqual(78);
   });
+
+  it("stops a paced wait at once with the caller's own abort reason", async () => {
+    const pacer = new Pacer(60_000, realClock);
+    await pacer.wait(); // takes the first slot; the next is a minute away
+    const ac = new AbortController();
+    const reason = new Error("user pressed Ctrl-C");
+    const t0 = Date.now();
+    setTimeout(() => ac.abort(reason), 20);
+    await expect(pacer.wait(ac.signal)).rejects.toBe(reason);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
 });

@@ -2,6 +2,7 @@
  * Time, injectable: the client paces and backs off through a {@link Clock}, so tests run the
  * 12-second launch spacing and minute-long Retry-After waits instantly with a fake one.
  */
+import { sleep } from "../../base/deadline.js";
 
 export interface Clock {
   now(): number;
@@ -11,18 +12,11 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => Date.now(),
+  // The client rethrows the caller's own abort reason everywhere (see LambdaClient#send), so a wait
+  // that is cut short does too, rather than base sleep's AbortedError.
   sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
+    sleep(ms, signal).catch((e: unknown) => {
+      throw signal?.aborted ? signal.reason : e;
     }),
 };
 

@@ -67,5 +67,9 @@ describe("GPU names", () => {
     expect(resolveGpuAlias("RTX 4090")).toEqual(["RTX4090-24GB"]);
     expect(resolveGpuAlias("A100-80GB")).toEqual(["A100-80GB"]);
     expect(resolveGpuAlias("TPU")).toEqual([]);
+    // Full marketing names, as nvidia-smi or a provider's page spell them: every prefix word goes.
+    expect(resolveGpuAlias("NVIDIA GeForce RTX 4090")).toEqual(["RTX4090-24GB"]);
+    expect(resolveGpuAlias("Tesla V100")).toEqual(["V100-16GB"]);
+    expect(resolveGpuAlias("NVIDIA RTX A6000")).toEqual(["A6000-48GB"]);
   });
 });

@@ -21,6 +21,12 @@ describe("Lambda GPU names and offers", () => {
     expect(names.map((n) => canonicalLambdaGpu(n)?.gpu)).toEqual(["A100-40GB", "A100-80GB", "H100-80GB", "GH200-96GB", "A10-24GB", "A6000-48GB", "V100-16GB", "B200-180GB", undefined]);
   });
 
+  it("names consumer cards as the shared table does, so a job asking for a 4090 matches them", () => {
+    expect(canonicalLambdaGpu("RTX 4090 (24 GB)")?.gpu).toBe("RTX4090-24GB");
+    expect(canonicalLambdaGpu("NVIDIA GeForce RTX 3090 (24 GB)")?.gpu).toBe("RTX3090-24GB");
+    expect(canonicalLambdaGpu("RTX 6000 Ada (48 GB)")?.gpu).toBe("RTX6000ADA-48GB"); // not in the table: Lambda's name, same shape
+  });
+
   it("turns cents into dollars, one offer per region with capacity, sold-out types unavailable", () => {
     const it = (name: string, cents: number, gpus: number, regions: string[]) => ({
       instance_type: { name, description: name, gpu_description: "H100 (80 GB SXM5)", price_cents_per_hour: cents, specs: { vcpus: 26, memory_gib: 200, storage_gib: 1000, gpus } },

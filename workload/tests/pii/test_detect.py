@@ -1,0 +1,84 @@
+"""``probe`` writes detectors and protocol lines; ``detect`` finds planted spans and survives bad lines."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import metrics_lines, run_kiln
+from kiln_sae.checkpoint import sha256_file
+from kiln_sae.errors import DataError
+from kiln_sae.pii.detector import load_detector
+
+MESSAGE = "Please email me at anna.schmidt@gmail.com about the invoice, thanks."
+EMAIL = "anna.schmidt@gmail.com"
+
+
+def test_probe_writes_detectors_report_and_protocol_lines(probe_run):
+    lines = metrics_lines(probe_run)
+    kinds = [m["kind"] for m in lines]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    evals = [m for m in lines if m["kind"] == "probe_eval"]
+    assert {(m["system"], m["match"]) for m in evals} == {
+        (s, m) for s in ("raw_probe", "sae_probe") for m in ("exact", "overlap")}
+    for m in evals:
+        assert set(m["micro"]) == {"precision", "recall", "f1", "f2", "support"} and m["split"] == "test"
+        assert "EMAIL" in m["per_label"]
+    artifacts = {m["path"]: m for m in lines if m["kind"] == "artifact"}
+    assert {"detector/detector.json", "detector/probe.safetensors", "detector-sae/sae/sae.safetensors",
+            "pii_report.json"} <= set(artifacts)
+    for rel, m in artifacts.items():
+        assert sha256_file(probe_run / rel) == m["sha256"]
+    spec = json.loads((probe_run / "detector-sae" / "detector.json").read_text())
+    assert spec["system"] == "sae_probe" and spec["sae"]["path"] == "sae" and spec["version"] == 1
+    assert 0 < spec["threshold"] < 1 and spec["context"] == 1 and spec["act_scale"] == 0.5
+
+
+def test_detector_finds_the_planted_email(probe_run):
+    det = load_detector(probe_run / "detector")
+    (spans,) = det.detect([MESSAGE])
+    found = {(MESSAGE[s.start:s.end], s.label) for s, _ in spans}
+    assert (EMAIL, "EMAIL") in found
+    sae_det = load_detector(probe_run / "detector-sae")  # loads, verifies the SAE hash, runs
+    assert isinstance(sae_det.detect([MESSAGE])[0], list)
+
+
+def test_detect_cli_reports_bad_lines_and_keeps_going(probe_run, tmp_path):
+    lines = [MESSAGE.encode(), b"", b"\xff\xfe not utf-8", ("x" * 2000).encode(), b"call Bob at 555 0101"]
+    proc = run_kiln("detect", "--detector", str(probe_run / "detector"), "--max-chars", "1000", "--batch-size", "2",
+                    stdin=b"\n".join(lines) + b"\n")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [o["line"] for o in out] == [1, 2, 3, 4, 5]
+    assert any(s["text"] == EMAIL and s["label"] == "EMAIL" for s in out[0]["spans"])
+    assert set(out[0]["spans"][0]) == {"start", "end", "label", "score", "text"}
+    assert out[1]["error"] == "empty message"
+    assert "UTF-8" in out[2]["error"]
+    assert "max-chars" in out[3]["error"]
+    assert "spans" in out[4]
+    assert "2 messages (3 rejected)" in proc.stderr.decode() and "tokens/s" in proc.stderr.decode()
+
+
+def test_detect_cli_jsonl_and_redact(probe_run, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": MESSAGE}) + "\n" + "{not json\n" + json.dumps({"body": "x"}) + "\n")
+    proc = run_kiln("detect", "--detector", str(probe_run / "detector"), "--input", str(src), "--jsonl", "--redact")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert "[EMAIL]" in out[0]["text"] and EMAIL not in out[0]["text"]
+    assert "not valid JSON" in out[1]["error"] and "'text'" in out[2]["error"]
+
+
+def test_load_detector_rejects_a_tampered_sae_and_a_missing_dir(probe_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "det"
+    shutil.copytree(probe_run / "detector-sae", copy)
+    with (copy / "sae" / "sae.safetensors").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(DataError, match="sha256"):
+        load_detector(copy)
+    with pytest.raises(DataError, match="probe --config"):
+        load_detector(tmp_path / "nope")
+    proc = run_kiln("detect", "--detector", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and b"not a detector directory" in proc.stderr

@@ -77,6 +77,11 @@ describe("LambdaClient retries", () => {
     const b = client([r429("3600")], { minIntervalMs: 0, retryAfterCapMs: 60_000 });
     expect(await failure(b.c.listInstanceTypes(signal))).toMatchObject({ kind: "rate-limited", retryAfterMs: 3_600_000 });
     expect(b.calls).toHaveLength(1);
+
+    // An HTTP-date Retry-After is measured on the client's clock, like every other wait.
+    const c = client([r429(new Date(new FakeClock().t + 5_000).toUTCString()), { status: 200, body: types }], { minIntervalMs: 0 });
+    await c.c.listInstanceTypes(signal);
+    expect(c.clock.sleeps).toEqual([5000]);
   });
 
   it("stops after maxAttempts and reports the last error", async () => {

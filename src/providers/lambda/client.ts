@@ -275,7 +275,7 @@ export class LambdaClient {
       return { ok: true, value: parseLambdaData(req.schema, body, what) };
     }
     const envelope = errorEnvelopeSchema.safeParse(body);
-    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), Date.now());
+    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), this.#clock.now());
     return { ok: false, error: lambdaApiError(res.status, envelope.success ? envelope.data.error : undefined, what, retryAfterMs) };
   }
 }

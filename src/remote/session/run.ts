@@ -17,8 +17,8 @@
  *   await stopRun(conn, "kiln/run", { graceMs: 30_000 });
  */
 import { z } from "zod";
-import { sleep } from "../../base/deadline.js";
-import { KilnError } from "../../base/errors.js";
+import { pollUntil, sleep } from "../../base/deadline.js";
+import { DeadlineError, KilnError } from "../../base/errors.js";
 import { type Exec, shellQuote } from "../exec.js";
 import { commandLine } from "../ssh/command-line.js";
 import { runChecked } from "../ssh/run-checked.js";
@@ -119,13 +119,14 @@ export async function startRun(exec: Exec, spec: RunSpec, opts: { startTimeoutMs
   } else {
     await runChecked(exec, ["sh", "-c", 'setsid nohup sh "$1" > /dev/null 2>&1 < /dev/null &', "sh", script], { what: "start the run" });
   }
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
-  for (;;) {
-    const s = await runStatus(exec, spec.dir);
-    if (s.state !== "absent") return { name: spec.name, dir: spec.dir, log, method, started: true };
-    if (Date.now() > deadline) throw new KilnError("run-start-failed", `the run ${spec.name} did not start on ${exec.where} (no pid file after ${opts.startTimeoutMs ?? 15_000} ms)`);
-    await sleep(100);
+  const timeoutMs = opts.startTimeoutMs ?? 15_000;
+  try {
+    await pollUntil(async () => ((await runStatus(exec, spec.dir)).state === "absent" ? undefined : true), { what: `the run ${spec.name} to start`, timeoutMs, intervalMs: 100 });
+  } catch (e) {
+    if (!(e instanceof DeadlineError)) throw e;
+    throw new KilnError("run-start-failed", `the run ${spec.name} did not start on ${exec.where} (no pid file after ${timeoutMs} ms)`, { cause: e });
   }
+  return { name: spec.name, dir: spec.dir, log, method, started: true };
 }
 
 /**

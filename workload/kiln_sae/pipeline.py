@@ -4,7 +4,8 @@ block L, extract, cache.
 Caches live in ``<output_dir>/activations/{train,val}`` and carry a fingerprint of model, layer, dtype,
 context and texts, so ``prepare`` followed by ``train`` (or a restarted ``train``) extracts once.
 ``activation_cache``: ``auto`` = memory when it fits half the host's available RAM, else disk; ``memory``;
-``disk``. ``none`` (stream without caching) is not built yet and is refused with that message.
+``disk``. ``none`` (the data does not fit anywhere): ``build_stream`` gives a re-runnable extraction
+stream for H4a's shuffle buffer; ``build_sources`` refuses it until the trainer consumes a stream.
 
 Under torchrun every rank reads the same texts (deterministic), rank r extracts texts[r::W] into its own
 disk part, all ranks wait at a barrier, then each opens the union of the parts — every rank can read any
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,23 @@ def build_sources(cfg: Any, ctx: Any) -> tuple[ActivationCache, ActivationCache 
               val.num_tokens if val is not None else 0)
     del extractor  # free the model's memory before the SAE claims the device
     return train, val
+
+
+def build_stream(cfg: Any, ctx: Any) -> tuple[Callable[[], Iterator[Any]], int, ActivationCache | None]:
+    """For ``activation_cache: none``: ``(stream, train_tokens, val)``.
+
+    ``stream()`` re-runs extraction over this rank's share of the training texts (``texts[rank::W]``) and
+    yields ``[n, d]`` activation chunks in a fixed order — what ``kiln_sae.shuffle_buffer.ShuffleBuffer``
+    takes; ``train_tokens`` is this rank's exact token count (tokenizer only) for step and ETA arithmetic.
+    The validation split is small, so it is still cached (memory or disk, as ``auto``).
+    """
+    from kiln_sae.device import resolve_device
+
+    data = read_dataset(cfg)
+    device = resolve_device(cfg.device, ctx.local_rank)
+    extractor = build_extractor(cfg, device)
+    bt = batch_tokens_for(device)
+    share = data.train[ctx.rank::ctx.world_size]
+    val = cache_split(extractor, data.val, Path(cfg.output_dir) / "activations" / "val", mode="auto",
+                      rank=ctx.rank, world_size=ctx.world_size, batch_tokens=bt)
+    return (lambda: extractor.iter_batches(share, bt)), extractor.count_tokens(share), val

@@ -2,10 +2,11 @@
 // `kiln run --provider lambda` launches, ships, runs the fake workload through SSH, pulls and verifies,
 // terminates and confirms; the ledger's cost matches the emulator's billing. Also: capacity failover,
 // 20% API faults, the hard budget cap, `kiln down`, `kiln gc`, and `--sim` with the real SAE engine.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { type CloudHarness, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
@@ -141,6 +142,22 @@ describe.skipIf(!sshdAvailable)("kiln run --provider lambda (emulator + loopback
     expect(forced.out).toMatch(/terminated and confirmed \(artifacts NOT verified\)/);
     expect(ledgerOf(home).events.some((e) => e.kind === "warning" && /--force/.test(e.reason ?? ""))).toBe(true);
     expect(cloud.live()).toEqual([]);
+  }, 120_000);
+
+  it("kiln down on a running job: its driver checkpoints, pulls, verifies and terminates; the job is stopped", async () => {
+    cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "400", FAKE_STEP_MS: "50" } });
+    const home = join(dir, "k-down-live");
+    const run = await kiln(home, ["run", writeSpec(dir, "downlive"), "--provider", "lambda", "--detach"]);
+    expect(run.code).toBe(0);
+    const id = /started downlive \((\S+)\)/.exec(run.out)![1]!;
+    const progress = join(home, "jobs", id, "progress.txt");
+    await pollUntil(async () => (existsSync(progress) && /step \d+\/400/.test(readFileSync(progress, "utf8")) ? true : undefined), { what: "training", timeoutMs: 60_000, intervalMs: 100 });
+    const down = await kiln(home, ["down", id]);
+    expect(down.err).toBe("");
+    expect(down.out).toMatch(new RegExp(`downlive \\(${id}\\) down: 1 machine\\(s\\) terminated and confirmed, \\d+ artifact file\\(s\\) verified; state stopped`));
+    expect(cloud.live()).toEqual([]);
+    const l = ledgerOf(home);
+    expect(l.artifacts.map((a) => a.path)).toContain("sae/checkpoints/latest.json");
   }, 120_000);
 
   it("kiln gc terminates untracked machines carrying Kiln's tag and never touches others", async () => {

@@ -1,4 +1,5 @@
 /** `kiln gc [--dry-run]`: reconcile with the providers, then terminate Kiln-tagged machines no job owns. */
+import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
 
 export const gcCommand = defineCommand({
@@ -10,6 +11,8 @@ export const gcCommand = defineCommand({
     const { openLedger } = await import("../../core/jobs/ledger.js");
     const { configuredLambda } = await import("../../core/lifecycle/providers.js");
     const { reconcileClouds, sweepUntracked, terminateSettings } = await import("../../core/reconcile/index.js");
+    const provider = await configuredLambda({ env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger });
+    if (!provider) throw new UserError("kiln gc: no cloud is configured, so there is nothing to sweep", { exitCode: 2, hint: "set LAMBDA_API_KEY (or add it with `kiln check`)" });
     const ledger = openLedger(ctx.paths);
     try {
       const r = await reconcileClouds({ ledger, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal }, { force: true });
@@ -25,8 +28,6 @@ export const gcCommand = defineCommand({
         ctx.io.out(`${r.untracked.length} orphan(s); run \`kiln gc\` without --dry-run to terminate them\n`);
         return 0;
       }
-      const provider = await configuredLambda({ env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger });
-      if (!provider) return 1;
       const s = await sweepUntracked({ ledger, provider, signal: ctx.signal, logger: ctx.logger, terminate: terminateSettings(ctx.env) }, r.untracked);
       ctx.io.out(`terminated ${s.terminated.length} orphan(s)${s.failed.length > 0 ? `; failed: ${s.failed.join("; ")}` : ""}\n`);
       return s.failed.length > 0 || r.errors.length > 0 ? 1 : 0;

@@ -1,8 +1,25 @@
 /** `kiln offers`: what a GPU costs where, from the dated catalog (live prices where a provider has them). */
 import { UserError } from "../../base/errors.js";
 import type { OfferSources } from "../../core/catalog/index.js";
-import { defineCommand } from "../command.js";
+import { type CommandContext, defineCommand } from "../command.js";
 import { credentialsError } from "./check.js";
+
+/**
+ * Live price sources for the providers a command may use: Lambda's API when a key is configured
+ * (LAMBDA_API_KEY or the credentials file), so its live prices and capacity replace its catalog rows.
+ * Without a key nothing is loaded (the client and its schemas cost start-up time).
+ */
+export async function liveOfferSources(ctx: CommandContext, providers: readonly string[] | undefined): Promise<NonNullable<OfferSources["live"]>> {
+  if (providers !== undefined && !providers.includes("lambda")) return {};
+  const { loadLambdaCredentials } = await import("../../providers/credentials.js");
+  const creds = await loadLambdaCredentials({ env: ctx.env, credentialsPath: ctx.paths.credentials }).catch((e: unknown) => {
+    throw credentialsError(e);
+  });
+  if (!creds) return {};
+  const { lambdaFromEnvironment } = await import("../../providers/lambda/configured.js");
+  const lambda = await lambdaFromEnvironment({ env: ctx.env, credentialsPath: ctx.paths.credentials, log: ctx.logger.child("lambda") });
+  return lambda ? { lambda: (req, signal) => lambda.provider.listOffers(req, signal) } : {};
+}
 
 /** A positive number from a flag, or a UserError naming the flag. */
 export function numberFlag(name: string, raw: unknown, fallback: number): number {
@@ -35,16 +52,7 @@ export const offersCommand = defineCommand({
     const badProvider = providers?.find((p) => !(PROVIDER_NAMES as readonly string[]).includes(p));
     if (badProvider !== undefined) throw new UserError(`--provider: unknown provider "${badProvider}"`, { exitCode: 2, hint: `known: ${PROVIDER_NAMES.join(", ")}` });
     const hours = numberFlag("hours", v["hours"], 12);
-    const live: OfferSources["live"] = {};
-    if (providers === undefined || providers.includes("lambda")) {
-      // With a Lambda key (LAMBDA_API_KEY or the credentials file) its live prices and capacity replace the
-      // catalog rows; if the API fails, findOffers falls back to the catalog with a warning.
-      const { lambdaFromEnvironment } = await import("../../providers/lambda/configured.js");
-      const lambda = await lambdaFromEnvironment({ env: ctx.env, credentialsPath: ctx.paths.credentials, log: ctx.logger.child("lambda") }).catch((e: unknown) => {
-        throw credentialsError(e);
-      });
-      if (lambda) live.lambda = (req, signal) => lambda.provider.listOffers(req, signal);
-    }
+    const live = await liveOfferSources(ctx, providers);
     const { offers, warnings } = await findOffers(
       {
         gpus: list(v["gpu"]) ?? "any",

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { startLambdaEmulator } from "../../providers/lambda/emulator.js";
 import { fakeNvidiaSmiEnv } from "../../core/gpu/testing/fake-nvidia-smi.js";
 import { captureIo } from "../io.js";
 import { main } from "../main.js";
@@ -10,8 +11,14 @@ const ROOT = join(import.meta.dirname, "..", "..", "..");
 
 /** Run kiln in-process from the repo root with nvidia-smi serving `fixture` ("none": absent). */
 async function kiln(fixture: string, ...argv: string[]) {
+  return kilnWith({}, fixture, ...argv);
+}
+
+/** The same with extra env; a developer's own LAMBDA_API_KEY never reaches the tests. */
+async function kilnWith(extra: Record<string, string>, fixture: string, ...argv: string[]) {
   const io = captureIo();
-  const env = { ...process.env, KILN_HOME: mkdtempSync(join(tmpdir(), "kiln-plan-")), ...fakeNvidiaSmiEnv(fixture) };
+  const env: NodeJS.ProcessEnv = { ...process.env, KILN_HOME: mkdtempSync(join(tmpdir(), "kiln-plan-")), ...fakeNvidiaSmiEnv(fixture), ...extra };
+  if (!("LAMBDA_API_KEY" in extra)) delete env["LAMBDA_API_KEY"];
   const code = await main(argv, io, { env, cwd: ROOT });
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
@@ -117,5 +124,23 @@ describe("kiln plan", () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^error: job spec not found: .*nope\.yaml/);
     expect((await kiln("none", "plan")).code).toBe(2);
+  });
+});
+
+describe("kiln plan with a Lambda key", () => {
+  it("prices Lambda from its live offers, as kiln run will", async () => {
+    const emu = await startLambdaEmulator({ rateLimit: false });
+    try {
+      const r = await kilnWith({ LAMBDA_API_KEY: emu.apiKey, KILN_LAMBDA_API_URL: emu.url }, "none", "plan", "examples/llama-8b-sae-pii.yaml");
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const lambdaRows = r.stdout.split("\n").filter((l) => /^(→ )? *lambda /.test(l));
+      expect(lambdaRows.length).toBeGreaterThan(0);
+      expect(lambdaRows.every((l) => / live, capacity in us-[a-z]+-\d$/.test(l))).toBe(true);
+      expect(lambdaRows[0]).toMatch(/^→ +lambda gpu_1x_a100 +A100-40GB +\$1\.29 .* live, capacity in us-east-1$/);
+      expect(emu.requests.some((q) => q.path.endsWith("/instance-types"))).toBe(true);
+    } finally {
+      await emu.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** `kiln plan JOB.yaml`: where the job would run, how long it takes and what it costs — without launching. */
 import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
-
+import { liveOfferSources } from "./offers.js";
 
 export const planCommand = defineCommand({
   name: "plan",
@@ -18,7 +18,9 @@ export const planCommand = defineCommand({
     const { planJobFile, renderPlan } = await import("../../core/planner/index.js");
     const { localExecWithEnv } = await import("../../core/gpu/local-exec.js");
     const { resolve } = await import("node:path");
-    const { spec, plan, probe, warnings } = await planJobFile(resolve(ctx.cwd, specPath), { exec: localExecWithEnv(ctx.env), signal: ctx.signal });
+    // Priced on the providers' live offers where a key is configured, as `kiln run` will be.
+    const live = (s: { resources: { providers: readonly string[] } }) => liveOfferSources(ctx, s.resources.providers);
+    const { spec, plan, probe, warnings } = await planJobFile(resolve(ctx.cwd, specPath), { exec: localExecWithEnv(ctx.env), live, signal: ctx.signal });
     for (const w of warnings) ctx.logger.warn(w);
     if (args.values["json"] === true) {
       ctx.io.out(`${JSON.stringify({ job: spec.name, ...plan }, null, 2)}\n`);

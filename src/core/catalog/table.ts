@@ -18,14 +18,18 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
 
 export const usd = (n: number): string => `$${n.toFixed(2)}`;
 
-/** "catalog 2025-10-30" or "live"; the age tells the user how much to trust the number. */
-export const priceAge = (o: PricedOffer): string => (o.priceSource === "live" ? "live" : `catalog ${o.priceDate}`);
-
-/** Where the price comes from; a live offer also says where the provider has capacity right now. */
-function sourceCell(o: PricedOffer): string {
-  if (o.priceSource !== "live") return `${priceAge(o)} (${o.source})`;
-  return o.available === false ? "live, no capacity now" : `live, capacity in ${o.region}`;
+/**
+ * "catalog 2025-10-30", or for a live price where the provider has capacity right now ("live, capacity
+ * in us-east-1"): the age tells the user how much to trust the number.
+ */
+export function priceAge(o: PricedOffer): string {
+  if (o.priceSource !== "live") return `catalog ${o.priceDate}`;
+  if (o.available === false) return "live, no capacity now";
+  return o.region === "any" ? "live" : `live, capacity in ${o.region}`;
 }
+
+/** Where the price comes from: the catalog row's source, or where a live offer has capacity. */
+const sourceCell = (o: PricedOffer): string => (o.priceSource === "live" ? priceAge(o) : `${priceAge(o)} (${o.source})`);
 
 /**
  * One table row per machine: live offers of the same instance type at the same price in several

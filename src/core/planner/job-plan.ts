@@ -55,14 +55,23 @@ export interface JobPlanResult {
  * @example
  *   const { plan } = await planJobFile("examples/llama-8b-sae-pii.yaml", { exec: localExec });
  */
-export async function planJobFile(specPath: string, opts: { exec: Exec; live?: OfferSources["live"]; signal?: AbortSignal }): Promise<JobPlanResult> {
+export async function planJobFile(
+  specPath: string,
+  opts: {
+    exec: Exec;
+    /** Live price sources, or a function that picks them once the spec says which providers are allowed. */
+    live?: OfferSources["live"] | ((spec: JobSpec) => Promise<OfferSources["live"]>);
+    signal?: AbortSignal;
+  },
+): Promise<JobPlanResult> {
   const spec = await loadJobSpec(specPath);
+  const live = typeof opts.live === "function" ? await opts.live(spec) : opts.live;
   const wantsLocal = spec.resources.providers.includes("local");
   const probe = wantsLocal ? await probeGpus(opts.exec, opts.signal) : undefined;
   const query = offerQueryFor(spec);
   const { offers, warnings } =
     query.providers && query.providers.length > 0
-      ? await findOffers(query, { ...(opts.live ? { live: opts.live } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+      ? await findOffers(query, { ...(live ? { live } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
       : { offers: [], warnings: [] };
   const bytes = await datasetBytes(spec, specPath);
   const plan = planJob(spec, {

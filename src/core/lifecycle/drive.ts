@@ -29,7 +29,8 @@ import { connectMachine, waitUntilRunning } from "./machine.js";
 import { type RunOutcome, monitorRun, progressText, readProgress } from "./monitor.js";
 import { machineCost } from "../cost/index.js";
 import { configuredLambda, lambdaIsEmulated } from "./providers.js";
-import { type RemotePaths, remoteHome, remotePaths, shipJob, stageJob, startJob } from "./remote-job.js";
+import { type RemotePaths, remoteHome, remotePaths, setupJobPython, shipJob, stageJob, startJob } from "./remote-job.js";
+import { REPO_ROOT } from "../pipeline/index.js";
 import { startSimulatedCloud } from "./sim.js";
 import { terminateAndConfirm } from "./teardown.js";
 import { KilnError } from "../../base/errors.js";
@@ -119,9 +120,17 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     rp = remotePaths(await remoteHome(conn), c.jobId);
     // Only non-secret switches travel to the machine's environment (HF_TOKEN is handled by the secrets path).
     const passEnv = o.env["HF_HUB_OFFLINE"] ? { HF_HUB_OFFLINE: o.env["HF_HUB_OFFLINE"] } : undefined;
-    stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }) });
-    await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env });
+    // A real machine gets the workload shipped and a venv built; an emulated one is this computer.
+    const setup = spec.workload.type === "sae-pii" && spec.workload.python === undefined && (!emulated || o.env["KILN_REMOTE_SETUP"] === "1");
+    stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }), ...(setup && { python: "python" }) });
+    const shipped = await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env, ...(setup && { workloadDir: join(REPO_ROOT, "workload") }) });
     mark("shipped");
+    if (setup) {
+      if (!shipped.requirementsHash) throw new KilnError("bundle_incomplete", "the bundle has no workload/pyproject.toml to set the machine up from");
+      const python = await setupJobPython(conn, { home: rp.base.replace(/\/kiln\/jobs\/[^/]+$/, ""), paths: rp, requirementsHash: shipped.requirementsHash, signal: o.signal, logger: log });
+      ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "setup", reason: `workload environment ready (${python})` });
+      mark("setup");
+    }
     await startJob(conn, c.jobId, rp);
     const budgetS = (c.budget.maxUsd / running.pricePerHour) * 3600;
     const remainingS = Math.min(budgetS, (c.budget.maxHours ?? Number.POSITIVE_INFINITY) * 3600) - (Date.now() - Date.parse(row.launched_at ?? new Date().toISOString())) / 1000 - c.pollMs / 1000;

@@ -79,6 +79,8 @@ export interface MonitorOptions {
   pollMs: number;
   /** Time kept in hand for checkpoint, pull, verify and terminate after the stop decision. */
   teardownReserveMs: number;
+  /** Give the run up as lost when the machine cannot be reached for this long (default 10 min). */
+  unreachableMs?: number;
   signal: AbortSignal;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
@@ -106,12 +108,14 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   const alerted = new Set<number>();
   let sawTraining = false;
   const metrics = new MetricsTail(o.conn, `${o.remoteOutputs}/sae/metrics.jsonl`);
+  let lastReached = Date.now();
   for (let tick = 0; ; tick++) {
     if (o.signal.aborted) return { kind: "aborted" };
     let status: Awaited<ReturnType<typeof runStatus>> | undefined;
     let p: Progress = {};
     try {
       status = await runStatus(o.conn, o.runDir);
+      lastReached = Date.now();
       p = progressFrom(await metrics.read(o.signal));
       // Checkpoints and artifacts are copied as they appear (every few ticks: hashing costs the machine).
       if (tick % 5 === 4) await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: o.signal });
@@ -139,6 +143,8 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     }
     if (status?.state === "exited") return { kind: "exited", code: status.code };
     if (status?.state === "lost") return { kind: "lost" };
+    // A machine unreachable for this long is written off (and terminated by the caller): it may bill forever.
+    if (Date.now() - lastReached > (o.unreachableMs ?? 600_000)) return { kind: "lost" };
     if (d.stop) return { kind: "budget", reason: `${d.stop.reason} (stopping one polling interval early, at $${spent.toFixed(4)})` };
     try {
       await sleep(o.pollMs, o.signal);

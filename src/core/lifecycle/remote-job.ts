@@ -10,7 +10,8 @@
  *
  * Paths the pipeline builder wrote for the local staging dir are rewritten to the machine's. The
  * Python on the machine: for a simulated machine (this computer behind a loopback sshd) the local one
- * the spec would use; real clouds need remote setup (src/remote/setup), not wired in yet.
+ * the spec would use; on a real cloud, the `workload/` package ships in the bundle (under `<base>/workload`)
+ * and remote setup builds (or reuses) a venv that `job/env.sh` puts first on PATH.
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -21,6 +22,8 @@ import { unpackAndVerify } from "../../remote/bundle/unpack.js";
 import type { SshConnection } from "../../remote/ssh/connection.js";
 import { commandLine } from "../../remote/ssh/command-line.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
+import { shellQuote } from "../../remote/exec.js";
+import { setupRemoteEnvironment } from "../../remote/setup/index.js";
 import { uploadFile } from "../../remote/ssh/sftp.js";
 import { type RunHandle, startRun } from "../../remote/session/run.js";
 import type { JobLayout } from "../job/layout.js";
@@ -51,7 +54,14 @@ export async function remoteHome(conn: SshConnection): Promise<string> {
 
 /** The step script: each step in order, logs per step, stop after the current step on SIGTERM. */
 export function stepScript(steps: readonly Step[]): string {
-  const lines = ["#!/bin/sh", "# Written by Kiln: the job's steps, in order.", "trap 'kiln_stop=1' TERM", 'mkdir -p "$(dirname "$0")/logs"'];
+  const lines = [
+    "#!/bin/sh",
+    "# Written by Kiln: the job's steps, in order.",
+    "trap 'kiln_stop=1' TERM",
+    'mkdir -p "$(dirname "$0")/logs"',
+    // Written by remote setup: puts the job's venv first on PATH.
+    'if [ -f "$(dirname "$0")/env.sh" ]; then . "$(dirname "$0")/env.sh"; fi',
+  ];
   for (const s of steps) {
     lines.push(`echo "kiln: step ${s.name}"`);
     lines.push(`( ${commandLine(s.argv, { cwd: s.cwd, env: s.env })} ) >> "$(dirname "$0")/logs/${s.name}.log" 2>&1 < /dev/null`);
@@ -66,7 +76,16 @@ function rewrite(value: string, from: string, to: string): string {
 }
 
 /** Build the staging dir (configs + step script) with paths for the machine's job dir. */
-export function stageJob(o: { spec: JobSpec; specDir: string; jobId: string; stageDir: string; remoteJobDir: string; passEnv?: Record<string, string> }): Step[] {
+export function stageJob(o: {
+  spec: JobSpec;
+  specDir: string;
+  jobId: string;
+  stageDir: string;
+  remoteJobDir: string;
+  passEnv?: Record<string, string>;
+  /** The interpreter on the machine ("python" from the venv that remote setup puts first on PATH). */
+  python?: string;
+}): Step[] {
   rmSync(o.stageDir, { recursive: true, force: true });
   const layout: JobLayout = {
     dir: o.stageDir,
@@ -78,7 +97,7 @@ export function stageJob(o: { spec: JobSpec; specDir: string; jobId: string; sta
     reportMd: join(o.stageDir, "report.md"),
     reportHtml: join(o.stageDir, "report.html"),
   };
-  const python = o.spec.workload.type === "sae-pii" ? choosePython(o.spec.workload.python, o.specDir) : { python: "python3" };
+  const python = o.python !== undefined ? { python: o.python } : o.spec.workload.type === "sae-pii" ? choosePython(o.spec.workload.python, o.specDir) : { python: "python3" };
   const steps = buildPipeline({ spec: o.spec, layout, specDir: o.specDir, python }).map(
     (s): Step => ({
       ...s,
@@ -100,18 +119,30 @@ export function stageJob(o: { spec: JobSpec; specDir: string; jobId: string; sta
 }
 
 /** Bundle the staging dir, upload, unpack and verify on the machine. */
-export async function shipJob(conn: SshConnection, o: { stageDir: string; bundleDir: string; paths: RemotePaths; signal: AbortSignal; logger: Logger; env?: NodeJS.ProcessEnv }): Promise<{ bytes: number; files: number }> {
+export async function shipJob(
+  conn: SshConnection,
+  o: { stageDir: string; bundleDir: string; paths: RemotePaths; signal: AbortSignal; logger: Logger; env?: NodeJS.ProcessEnv; workloadDir?: string },
+): Promise<{ bytes: number; files: number; requirementsHash: string | undefined }> {
   mkdirSync(o.bundleDir, { recursive: true });
-  const bundle = await createBundle({ workdir: o.stageDir, outDir: o.bundleDir, logger: o.logger });
+  const bundle = await createBundle({ workdir: o.stageDir, outDir: o.bundleDir, logger: o.logger, ...(o.workloadDir && { extraDirs: [{ dir: o.workloadDir, as: "workload" }] }) });
   const remoteTar = `${o.paths.base}/bundle.tar.gz`;
   await runChecked(conn, ["mkdir", "-p", "--", dirname(remoteTar)], { what: "create the job directory" });
   await uploadFile(conn, bundle.path, remoteTar, { signal: o.signal });
   crashPoint("during-upload", o.env);
   // The bundle packs the workdir under job/, so unpacking into the base gives <base>/job/….
   await unpackAndVerify(conn, remoteTar, o.paths.base, bundle.manifest, o.signal);
-  return { bytes: bundle.bytes, files: bundle.manifest.files.length };
+  const requirementsHash = bundle.manifest.files.find((f) => f.path === "workload/pyproject.toml")?.sha256;
+  return { bytes: bundle.bytes, files: bundle.manifest.files.length, requirementsHash };
 }
 
 export async function startJob(conn: SshConnection, jobId: string, paths: RemotePaths): Promise<RunHandle> {
   return startRun(conn, { name: `kiln-${jobId}`, dir: paths.run, argv: ["sh", `${paths.job}/kiln-job.sh`], cwd: paths.job });
+}
+
+/** Remote setup for a real machine: a keyed venv with the shipped workload, first on the job's PATH. */
+export async function setupJobPython(conn: SshConnection, o: { home: string; paths: RemotePaths; requirementsHash: string; signal: AbortSignal; logger: Logger }): Promise<string> {
+  const env = await setupRemoteEnvironment(conn, { workloadDir: `${o.paths.base}/workload`, venvsDir: `${o.home}/.kiln/venvs`, requirementsHash: o.requirementsHash, extras: ["pii"], signal: o.signal, logger: o.logger });
+  const bin = env.venv.python.replace(/\/[^/]+$/, "");
+  await runChecked(conn, ["sh", "-c", 'cat > "$1"', "sh", `${o.paths.job}/env.sh`], { stdin: `PATH=${shellQuote(bin)}:"$PATH"; export PATH\n`, what: "write the job's environment" });
+  return env.venv.python;
 }

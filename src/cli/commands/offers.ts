@@ -1,4 +1,5 @@
 /** `kiln offers`: what a GPU costs where, from the dated catalog (live prices where a provider has them). */
+import { existsSync } from "node:fs";
 import { UserError } from "../../base/errors.js";
 import type { OfferSources } from "../../core/catalog/index.js";
 import { type CommandContext, defineCommand } from "../command.js";
@@ -11,6 +12,8 @@ import { credentialsError } from "./check.js";
  */
 export async function liveOfferSources(ctx: CommandContext, providers: readonly string[] | undefined): Promise<NonNullable<OfferSources["live"]>> {
   if (providers !== undefined && !providers.includes("lambda")) return {};
+  // Neither a key in the environment nor a credentials file: Lambda is not configured, load nothing.
+  if (!ctx.env["LAMBDA_API_KEY"]?.trim() && !existsSync(ctx.paths.credentials)) return {};
   const { loadLambdaCredentials } = await import("../../providers/credentials.js");
   const creds = await loadLambdaCredentials({ env: ctx.env, credentialsPath: ctx.paths.credentials }).catch((e: unknown) => {
     throw credentialsError(e);
@@ -45,7 +48,7 @@ export const offersCommand = defineCommand({
   details: "Prices marked `catalog` come from the dated catalog (runbook.md, providers.md); `vs base` compares with the cheapest\non-demand offer from a reliable provider (budget providers like Thunder and TensorDock may lack capacity or features).",
   async handler(ctx, args) {
     const { findOffers, baselineOf, mergeRegions, OFFER_HEADER, offerRow, renderTable, CATALOG_DATE } = await import("../../core/catalog/index.js");
-    const { PROVIDER_NAMES } = await import("../../core/spec/job-spec.js");
+    const { PROVIDER_NAMES } = await import("../../core/spec/provider-names.js");
     const v = args.values;
     const list = (raw: unknown) => (typeof raw === "string" ? raw.split(",").map((s) => s.trim()).filter((s) => s !== "") : undefined);
     const providers = list(v["provider"]);

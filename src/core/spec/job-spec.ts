@@ -5,23 +5,12 @@
  * for editors (docs/job-spec.schema.json) is generated from this file.
  */
 import { z } from "zod";
-import type { ProviderName } from "../../providers/provider.js";
 import { GPU_MODELS, resolveGpuAlias } from "../gpu/names.js";
+// PROVIDER_NAMES is in a module of its own so `kiln offers` can check --provider without loading zod.
+import { PROVIDER_NAMES } from "./provider-names.js";
 import { saeConfigSchema } from "./sae-config.js";
 
-export const PROVIDER_NAMES = [
-  "local",
-  "ssh",
-  "lambda",
-  "runpod",
-  "tensordock",
-  "thunder",
-  "northflank",
-  "aws",
-  "gcp",
-  "azure",
-  "kubernetes",
-] as const satisfies readonly ProviderName[];
+export { PROVIDER_NAMES };
 
 export const ALERT_EVENTS = ["started", "budget", "stalled", "preempted", "failed", "done"] as const;
 

@@ -26,7 +26,7 @@ export const DEFAULT_DETECTORS: DetectorOptions = { stallMs: 10 * 60_000, platea
 export function detectNonfinite(p: JobProgress): Finding | undefined {
   const l = p.nonfinite();
   if (!l) return undefined;
-  return { kind: "nonfinite", step: l.step, message: `loss is NaN/Inf at step ${l.step}: training diverged (lower the learning rate or resume from an earlier checkpoint)` };
+  return { kind: "nonfinite", step: l.step ?? undefined, message: `loss is NaN/Inf at step ${l.step ?? "?"}: training diverged (lower the learning rate or resume from an earlier checkpoint)` };
 }
 
 /** `sinceMs` is when the workload was started (a run that never wrote a line can stall too). */

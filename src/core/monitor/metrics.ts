@@ -37,7 +37,8 @@ export const TrainLine = z.looseObject({
 export const EvalLine = z.looseObject({
   ...base,
   kind: z.literal("eval"),
-  step: z.number().int(),
+  // `kiln_sae evaluate` on a finished SAE has no training step: it writes null.
+  step: z.number().int().nullable(),
   tokens: z.number(),
   split: z.string(),
   loss: num,
@@ -77,7 +78,7 @@ export const DoneLine = z.looseObject({
   ...base,
   kind: z.literal("done"),
   phase: z.string(),
-  step: z.number().int().optional(),
+  step: z.number().int().nullable().optional(),
   tokens: z.number().optional(),
   final: z.record(z.string(), z.unknown()).optional(),
   reason: z.string(),

@@ -64,7 +64,7 @@ export class JobProgress {
   }
 
   evals(split?: string): LineOf<"eval">[] {
-    return [...this.evalByKey.values()].filter((e) => split === undefined || e.split === split).sort((a, b) => a.step - b.step);
+    return [...this.evalByKey.values()].filter((e) => split === undefined || e.split === split).sort((a, b) => (a.step ?? -1) - (b.step ?? -1));
   }
 
   probeEvals(): ProbeEval[] {

@@ -18,7 +18,7 @@ describe("buildPipeline", () => {
     writeFileSync(join(repo, "workload", "kiln_sae", "commands", "probe.py"), "");
     writeFileSync(join(dir, "data.jsonl"), "{}\n");
     const spec = parseJobSpec(
-      "name: demo\nbudget: { max_usd: 1 }\nworkload:\n  type: sae-pii\n  sae: { base_model: minilm, layer: 3, context_size: 128, dataset: { path: data.jsonl }, tokens: 1000, output_dir: elsewhere }\n  probe: { epochs: 5 }\n",
+      "name: demo\nbudget: { max_usd: 1 }\nworkload:\n  type: sae-pii\n  sae: { base_model: minilm, layer: 3, context_size: 128, dataset: { path: data.jsonl }, tokens: 1000, output_dir: elsewhere, model_shape: { d_model: 384, n_layers: 6, params: 22700000 } }\n  probe: { epochs: 5 }\n",
       "demo.yaml",
     );
     const layout = jobLayout(join(dir, "jobs"), "j1");
@@ -31,6 +31,8 @@ describe("buildPipeline", () => {
     const sae = parse(readFileSync(join(layout.dir, "sae.yaml"), "utf8"));
     // Kiln owns where outputs go; the dataset path is resolved against the spec's directory.
     expect(sae).toMatchObject({ output_dir: join(layout.outputs, "sae"), dataset: { path: join(dir, "data.jsonl") } });
+    // model_shape is the planner's; kiln_sae rejects keys it does not know.
+    expect(sae).not.toHaveProperty("model_shape");
     expect(parse(readFileSync(join(layout.dir, "probe.yaml"), "utf8"))).toEqual({
       base_model: "minilm",
       layer: 3,

@@ -9,7 +9,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { stringify } from "yaml";
 import type { JobLayout } from "../job/layout.js";
 import type { Step } from "../job/run-file.js";
-import type { JobSpec } from "../spec/index.js";
+import { type JobSpec, engineConfig } from "../spec/index.js";
 import { type PythonChoice, REPO_ROOT } from "./python.js";
 
 export interface PipelineInput {
@@ -42,7 +42,8 @@ export function buildPipeline(input: PipelineInput): Step[] {
       steps.push({ name: "python-env", argv: ["bash", input.python.ensureScript], cwd: repoRoot, env: jobEnv });
     }
     const saeOut = join(layout.outputs, "sae");
-    const sae: Record<string, unknown> = { ...w.sae, output_dir: saeOut };
+    // engineConfig drops the keys only Kiln reads (model_shape): kiln_sae rejects unknown keys.
+    const sae: Record<string, unknown> = { ...engineConfig(w.sae, spec.name), output_dir: saeOut };
     if (w.sae.dataset.path !== undefined) sae["dataset"] = { ...w.sae.dataset, path: resolveUserPath(w.sae.dataset.path, input.specDir) };
     const saeConfig = join(layout.dir, "sae.yaml");
     writeFileSync(saeConfig, stringify(sae));

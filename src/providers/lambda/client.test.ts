@@ -2,7 +2,7 @@
 // instantly, and are recorded), so 12-second launch spacing and Retry-After waits take no real time.
 // Wire-level behaviour (lost responses, hangs) is tested against the real emulator in faults.test.ts.
 import { describe, expect, it } from "vitest";
-import { ProviderError } from "../provider.js";
+import { providerRejection as failure } from "./testing/fixtures.js";
 import { LambdaClient, type LambdaClientOptions } from "./client.js";
 import { classifyLambdaError, isMaybeLaunched } from "./errors.js";
 import { type Clock, Pacer, realClock } from "./pacing.js";
@@ -49,14 +49,6 @@ const launchBody = { region_name: "us-west-1", instance_type_name: "gpu_1x_a10",
 const refused = () => Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) });
 const reset = () => Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }) });
 
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(ProviderError);
-  return e as ProviderError;
-}
 
 describe("LambdaClient retries", () => {
   it("retries 5xx with exponential backoff and jitter, then succeeds", async () => {

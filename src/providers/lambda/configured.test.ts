@@ -1,9 +1,9 @@
 // Wiring from configuration, and the simulated Lambda that `--sim` runs use.
 import { afterEach, describe, expect, it } from "vitest";
+import { TEST_PUBLIC_KEY as PUB } from "./testing/fixtures.js";
 import { type SimulatedLambda, lambdaFromEnvironment, startSimulatedLambda } from "./configured.js";
 
 const signal = new AbortController().signal;
-const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
 let sim: SimulatedLambda | undefined;
 afterEach(async () => {
   await sim?.close();

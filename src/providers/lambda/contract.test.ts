@@ -1,12 +1,12 @@
 // The shared provider contract, run against LambdaProvider on the emulator, with every request and
 // response checked against Lambda's OpenAPI spec.
 import { expect } from "vitest";
+import { TEST_PUBLIC_KEY as PUB } from "./testing/fixtures.js";
 import { checkedLambdaClient } from "./testing/openapi.js";
 import { runProviderContract } from "../contract.js";
 import { startLambdaEmulator } from "./emulator.js";
 import { LambdaProvider } from "./provider.js";
 
-const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
 
 runProviderContract("lambda (emulator)", async () => {
   const emu = await startLambdaEmulator({ bootDelayMs: 50, terminateDelayMs: 50, terminatedVisibleMs: 60_000 });

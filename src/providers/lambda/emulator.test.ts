@@ -1,26 +1,17 @@
 // Every endpoint Kiln uses, driven through the real client against the real emulator, with every
 // request and response validated against Lambda's OpenAPI spec.
 import { afterEach, describe, expect, it } from "vitest";
+import { TEST_PUBLIC_KEY as PUB, providerRejection as rejection } from "./testing/fixtures.js";
 import { checkedLambdaClient, lambdaSpec } from "./testing/openapi.js";
-import { ProviderError } from "../provider.js";
 import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
 
 const signal = new AbortController().signal;
-const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
 let emu: LambdaEmulator | undefined;
 afterEach(async () => {
   await emu?.close();
   emu = undefined;
 });
 
-async function rejection(p: Promise<unknown>): Promise<ProviderError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(ProviderError);
-  return e as ProviderError;
-}
 
 describe("Lambda emulator, spec-validated", () => {
   it("serves every endpoint Kiln uses in the spec's shapes", async () => {

@@ -1,6 +1,7 @@
 // Wire-level faults from the real emulator: lost launch responses, hangs, slow answers, 5xx storms and
 // Lambda's rate limits, all through the real client (spec-validated where a response exists).
 import { afterEach, describe, expect, it } from "vitest";
+import { TEST_PUBLIC_KEY as PUB } from "./testing/fixtures.js";
 import { checkedLambdaClient } from "./testing/openapi.js";
 import { machineNameFor } from "../provider.js";
 import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
@@ -8,7 +9,6 @@ import { isMaybeLaunched } from "./errors.js";
 import { LambdaProvider } from "./provider.js";
 
 const signal = new AbortController().signal;
-const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
 let emu: LambdaEmulator | undefined;
 afterEach(async () => {
   await emu?.close();

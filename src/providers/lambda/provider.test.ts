@@ -1,5 +1,6 @@
 // LambdaProvider's mapping onto Kiln's types, and the emulator's state machine behind it.
 import { afterEach, describe, expect, it } from "vitest";
+import { TEST_PUBLIC_KEY as PUB } from "./testing/fixtures.js";
 import { checkedLambdaClient } from "./testing/openapi.js";
 import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
 import { canonicalLambdaGpu } from "./gpu-names.js";
@@ -7,7 +8,6 @@ import { LambdaProvider, offersFrom } from "./provider.js";
 import { ProviderError } from "../provider.js";
 
 const signal = new AbortController().signal;
-const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let emu: LambdaEmulator | undefined;
 afterEach(async () => {

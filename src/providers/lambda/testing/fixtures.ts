@@ -1,0 +1,16 @@
+/** What the Lambda tests share: a public key to register, and the ProviderError a call rejects with. */
+import { expect } from "vitest";
+import { ProviderError } from "../../provider.js";
+
+/** A real ed25519 public key (no private half anywhere): Lambda and the emulator check the format. */
+export const TEST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
+
+/** The ProviderError `p` rejects with; fails the test when it resolves or rejects with anything else. */
+export async function providerRejection(p: Promise<unknown>): Promise<ProviderError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(ProviderError);
+  return e as ProviderError;
+}

@@ -43,14 +43,15 @@ export const verifyCommand = defineCommand({
       const { KnownHosts, hostPortAlias } = await import("../../remote/ssh/known-hosts.js");
       const { privateKeyFor } = await import("../../remote/ssh/keys.js");
       const key = privateKeyFor(ctx.paths.keys, ssh.key, dirname(specPath));
+      // Before `kiln run` sets up its venv, the machine's own python3 is what there is to check. (Worked
+      // out before connecting: nothing between the open and the try below may throw and leak the connection.)
+      need = needFromSpec(spec, { ...base, python: "python3", diskPath: ".", afterSetup: false });
       const conn = await SshConnection.open(
         { host: ssh.host, port: ssh.port, user: ssh.user, privateKey: key.privateKey, hostKeyAlias: hostPortAlias(ssh.host, ssh.port) },
         { knownHosts: new KnownHosts(ctx.paths.knownHosts), timeoutMs: 60_000, logger: ctx.logger, signal: ctx.signal },
       );
       exec = conn;
       close = () => conn.close();
-      // Before `kiln run` sets up its venv, the machine's own python3 is what there is to check.
-      need = needFromSpec(spec, { ...base, python: "python3", diskPath: ".", afterSetup: false });
     } else if (here || choice?.kind === "local" || choice?.kind === "cpu") {
       const { choosePython } = await import("../../core/pipeline/python.js");
       const py = choosePython(spec.workload.type === "sae-pii" ? spec.workload.python : undefined, dirname(specPath));

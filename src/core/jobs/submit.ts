@@ -46,7 +46,7 @@ function localMachine(probe: GpuProbe | undefined): RunFile["machine"] {
  * Ask the planner where the job should run. `kiln run` runs what it chose when that is this machine
  * (its GPU, or its CPU for a job small enough); a cloud or SSH choice is refused with the next step.
  */
-async function planLocal(specPath: string, signal?: AbortSignal): Promise<{ machine: RunFile["machine"]; reason: string }> {
+async function planLocal(specPath: string, signal?: AbortSignal): Promise<{ machine: RunFile["machine"]; reason: string; visibleDevices: string }> {
   const { plan, probe } = await planJobFile(specPath, { exec: localExec, ...(signal ? { signal } : {}) });
   if (plan.refusal) throw new UserError(plan.refusal, { exitCode: 1, hint: "raise budget.max_usd or make the job smaller; `kiln plan` shows the estimate" });
   const c = plan.choice;
@@ -54,7 +54,10 @@ async function planLocal(specPath: string, signal?: AbortSignal): Promise<{ mach
   if (c.kind !== "local" && c.kind !== "cpu") {
     throw new UserError(`the plan is to run on ${c.offer?.provider ?? c.kind} (${c.reason}); kiln run can only run on this machine so far`, { hint: "see `kiln plan` for the comparison" });
   }
-  return { machine: c.kind === "cpu" ? { gpu: "cpu", gpuCount: 0, vramGb: 0 } : localMachine(probe), reason: c.reason };
+  // Pin the workload to the GPUs the planner picked (most free memory first); a CPU plan hides the GPUs
+  // so `device: auto` cannot wander onto a card the planner judged too small.
+  const visibleDevices = c.kind === "cpu" ? "" : (c.localGpus ?? []).map((g) => String(g.index)).join(",");
+  return { machine: c.kind === "cpu" ? { gpu: "cpu", gpuCount: 0, vramGb: 0 } : localMachine(probe), reason: c.reason, visibleDevices };
 }
 
 export async function submitJob(o: SubmitOptions): Promise<Submitted> {
@@ -68,7 +71,7 @@ export async function submitJob(o: SubmitOptions): Promise<Submitted> {
   }
   const price = localPricePerHour(o.env);
   if (typeof price !== "number") throw new UserError(price.error, { exitCode: 2 });
-  const { machine, reason: planReason } = await planLocal(specPath, o.signal);
+  const { machine, reason: planReason, visibleDevices } = await planLocal(specPath, o.signal);
 
   const jobId = newJobId();
   const layout = jobLayout(o.paths.jobs, jobId);
@@ -76,7 +79,9 @@ export async function submitJob(o: SubmitOptions): Promise<Submitted> {
   copyFileSync(specPath, layout.spec);
   const specDir = dirname(specPath);
   const python = spec.workload.type === "sae-pii" ? choosePython(spec.workload.python, specDir) : { python: "python3" };
-  const steps = buildPipeline({ spec, layout, specDir, python });
+  const steps = buildPipeline({ spec, layout, specDir, python }).map((st) =>
+    st.name === "python-env" || (machine.gpuCount > 0 && visibleDevices === "") ? st : { ...st, env: { ...st.env, CUDA_VISIBLE_DEVICES: visibleDevices } },
+  );
   const run: RunFile = {
     version: 1,
     jobId,

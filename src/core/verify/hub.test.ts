@@ -2,6 +2,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AbortedError } from "../../base/errors.js";
 import { checkHubAccess } from "./hub.js";
 
 let server: Server;
@@ -40,5 +41,11 @@ describe("checkHubAccess", () => {
     expect(await checkHubAccess("slow/model", { endpoint, timeoutMs: 200 })).toEqual({ kind: "unknown", reason: "the Hub did not answer in time" });
     const down = await checkHubAccess("any/model", { endpoint: "http://127.0.0.1:1" });
     expect(down.kind).toBe("unknown");
+  });
+
+  it("stops on the caller's abort instead of answering 'unknown'", async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error("Ctrl-C")), 50);
+    await expect(checkHubAccess("slow/model", { endpoint, timeoutMs: 10_000, signal: ac.signal })).rejects.toBeInstanceOf(AbortedError);
   });
 });

@@ -6,7 +6,7 @@
  * RepoNotFound for a typo, and a redirect to its CDN when the file is readable (not followed: nothing
  * is downloaded).
  */
-import { errorMessage } from "../../base/errors.js";
+import { AbortedError, errorMessage } from "../../base/errors.js";
 
 export type HubAccess =
   | { kind: "ok" }
@@ -45,6 +45,8 @@ export async function checkHubAccess(model: string, opts: HubOptions = {}): Prom
     status = res.status;
     code = res.headers.get("x-error-code");
   } catch (e) {
+    // The user's own abort (Ctrl-C) stops the checklist; only the Hub's silence is an "unknown" answer.
+    if (opts.signal?.aborted) throw new AbortedError("asking the Hugging Face Hub", { cause: opts.signal.reason });
     // The token may appear in nothing we return: the message is fetch's, about the URL, not the headers.
     return { kind: "unknown", reason: timeout.aborted ? "the Hub did not answer in time" : `the Hub is unreachable (${errorMessage(e)})` };
   }

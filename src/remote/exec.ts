@@ -45,6 +45,33 @@ export const shellJoin = (argv: readonly string[]): string => argv.map(shellQuot
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
+/**
+ * The once-only settlement of a running command, shared by {@link localExec} and the SSH transport:
+ * its deadline and the caller's abort (also one that fired before the call) both `kill` it and reject
+ * with DeadlineError / AbortedError naming `label`; otherwise `finish` settles it. The first one wins.
+ */
+export function settleOnce(label: string, timeoutMs: number, signal: AbortSignal | undefined, kill: () => void, reject: (e: unknown) => void) {
+  let settled = false;
+  const finish = (fn: () => void) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    fn();
+  };
+  const timer = setTimeout(() => {
+    kill();
+    finish(() => reject(new DeadlineError(label, timeoutMs)));
+  }, timeoutMs);
+  const onAbort = () => {
+    kill();
+    finish(() => reject(new AbortedError(label, { cause: signal?.reason })));
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  return { finish, settled: () => settled };
+}
+
 export const localExec: Exec = {
   where: "local",
   run(argv, opts = {}) {
@@ -59,23 +86,7 @@ export const localExec: Exec = {
       });
       let stdout = "";
       let stderr = "";
-      let settled = false;
-      const finish = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        opts.signal?.removeEventListener("abort", onAbort);
-        fn();
-      };
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        finish(() => reject(new DeadlineError(`\`${argv.join(" ")}\``, timeoutMs)));
-      }, timeoutMs);
-      const onAbort = () => {
-        child.kill("SIGKILL");
-        finish(() => reject(new AbortedError(`\`${argv.join(" ")}\``, { cause: opts.signal?.reason })));
-      };
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      const { finish } = settleOnce(`\`${argv.join(" ")}\``, timeoutMs, opts.signal, () => child.kill("SIGKILL"), reject);
       child.stdout.setEncoding("utf8").on("data", (d: string) => {
         stdout += d;
       });

@@ -17,9 +17,9 @@
  *   conn.close();
  */
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
-import { AbortedError, DeadlineError, KilnError } from "../../base/errors.js";
+import { AbortedError, KilnError } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
-import type { Exec, ExecOptions, ExecResult } from "../exec.js";
+import { type Exec, type ExecOptions, type ExecResult, settleOnce } from "../exec.js";
 import { commandLine } from "./command-line.js";
 import { type ConnectOptions, connectWithRetry, parseKeyOrThrow, type SshTarget } from "./dial.js";
 import { hostPortAlias } from "./known-hosts.js";
@@ -183,14 +183,6 @@ export class SshConnection implements Exec {
         let stderr = "";
         let exit: number | undefined;
         let channel: ClientChannel | undefined;
-        let settled = false;
-        const finish = (fn: () => void) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          opts.signal?.removeEventListener("abort", onAbort);
-          fn();
-        };
         // Closing the channel alone leaves the remote process running until it next writes; ask sshd
         // to signal it first. Best effort: OpenSSH (≥ 7.9) honours "signal" requests only for non-root
         // logins outside ForceCommand (root sessions run without privilege separation, where sshd
@@ -199,22 +191,14 @@ export class SshConnection implements Exec {
           if (channel) sendSignal(channel, "KILL");
           channel?.close();
         };
-        const timer = setTimeout(() => {
-          kill();
-          finish(() => reject(new DeadlineError(label, timeoutMs)));
-        }, timeoutMs);
-        const onAbort = () => {
-          kill();
-          finish(() => reject(new AbortedError(label, { cause: opts.signal?.reason })));
-        };
-        opts.signal?.addEventListener("abort", onAbort, { once: true });
+        const { finish, settled } = settleOnce(label, timeoutMs, opts.signal, kill, reject);
         client.exec(cmd, (err, ch) => {
           if (err) {
             finish(() => reject(new KilnError("ssh-disconnected", `could not start ${label}: ${err.message}`, { cause: err })));
             return;
           }
           channel = ch;
-          if (settled) {
+          if (settled()) {
             ch.close();
             return;
           }

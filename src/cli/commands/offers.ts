@@ -5,6 +5,9 @@ import type { OfferSources } from "../../core/catalog/index.js";
 import { type CommandContext, defineCommand } from "../command.js";
 import { credentialsError } from "./check.js";
 
+/** How long `kiln offers` and `kiln plan` wait for a provider's live prices before using the catalog. */
+const LIVE_PRICES_DEADLINE_MS = 15_000;
+
 /**
  * Live price sources for the providers a command may use: Lambda's API when a key is configured
  * (LAMBDA_API_KEY or the credentials file), so its live prices and capacity replace its catalog rows.
@@ -21,7 +24,8 @@ export async function liveOfferSources(ctx: CommandContext, providers: readonly 
   if (!creds) return {};
   const { lambdaFromEnvironment } = await import("../../providers/lambda/configured.js");
   const lambda = await lambdaFromEnvironment({ env: ctx.env, credentialsPath: ctx.paths.credentials, log: ctx.logger.child("lambda") });
-  return lambda ? { lambda: (req, signal) => lambda.provider.listOffers(req, signal) } : {};
+  const { withDeadline } = await import("../../core/catalog/index.js");
+  return lambda ? { lambda: withDeadline((req, signal) => lambda.provider.listOffers(req, signal), LIVE_PRICES_DEADLINE_MS) } : {};
 }
 
 /** A positive number from a flag, or a UserError naming the flag. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Offer } from "../../providers/provider.js";
-import { baselineOf, findOffers } from "./offers.js";
+import { baselineOf, findOffers, withDeadline } from "./offers.js";
 import { CATALOG, PROVIDER_TIER } from "./rows.js";
 
 const liveLambda: Offer = {
@@ -71,5 +71,24 @@ describe("findOffers", () => {
     expect(baselineOf(offers)).toMatchObject({ provider: "lambda", instanceType: "gpu_1x_a6000", pricePerHour: 0.8 });
     // Per GPU: thunder's A100 is a budget provider, so the A100-40GB baseline is Lambda's.
     expect(baselineOf(offers, "A100-40GB")).toMatchObject({ provider: "lambda", instanceType: "gpu_1x_a100" });
+  });
+});
+
+describe("live sources under a deadline", () => {
+  // A source that honours its signal but never answers on its own, like an API that hangs.
+  const hanging = (_req: unknown, signal: AbortSignal) => new Promise<Offer[]>((_ok, fail) => signal.addEventListener("abort", () => fail(signal.reason), { once: true }));
+
+  it("falls back to the catalog with a warning when the source does not answer in time", async () => {
+    const t0 = Date.now();
+    const { offers, warnings } = await findOffers({ gpus: ["A100-40GB"], count: 1, minVramGb: 1, spot: "never", providers: ["lambda"] }, { live: { lambda: withDeadline(hanging, 100) } });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(warnings).toEqual(["lambda: live prices unavailable (no answer within 0.1 s); using the catalog"]);
+    expect(offers.map((o) => [o.provider, o.priceSource])).toEqual([["lambda", "catalog"]]);
+  });
+
+  it("passes the caller's abort through untouched", async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error("Ctrl-C")), 20);
+    await expect(findOffers({ gpus: "any", count: 1, minVramGb: 1, spot: "never", providers: ["lambda"] }, { live: { lambda: withDeadline(hanging, 10_000) }, signal: ac.signal })).rejects.toThrow("Ctrl-C");
   });
 });

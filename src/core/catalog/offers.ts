@@ -2,6 +2,7 @@
  * Finding offers: the catalog's rows (or a provider's live prices, when a live source is given)
  * filtered by what a job needs, as {@link Offer}s the planner and `kiln offers` rank.
  */
+import { deadlineSignal } from "../../base/deadline.js";
 import { UserError, errorMessage } from "../../base/errors.js";
 import { GPU_MODELS, resolveGpuAlias } from "../gpu/names.js";
 import type { GpuRequest, Offer, ProviderName } from "../../providers/provider.js";
@@ -34,6 +35,23 @@ export interface PricedOffer extends Offer {
  * provider and it answers, that provider's catalog rows are dropped in favour of its answer.
  */
 export type LiveOffers = (req: GpuRequest, signal: AbortSignal) => Promise<Offer[]>;
+
+/**
+ * A live source that gives up after `ms`, for commands that only show or plan prices (`kiln offers`,
+ * `kiln plan`): the catalog stands in rather than the user waiting out a client's full retry budget
+ * (Lambda's: 5 tries of up to 30 s). The caller's own abort still passes through as it is.
+ */
+export function withDeadline(source: LiveOffers, ms: number): LiveOffers {
+  return async (req, signal) => {
+    const bounded = deadlineSignal(ms, signal);
+    try {
+      return await source(req, bounded);
+    } catch (e) {
+      if (!signal.aborted && bounded.aborted) throw new Error(`no answer within ${ms / 1000} s`, { cause: e });
+      throw e;
+    }
+  };
+}
 
 export interface OfferSources {
   catalog?: readonly CatalogRow[];

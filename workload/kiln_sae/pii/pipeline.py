@@ -20,7 +20,7 @@ from kiln_sae.pii.generate import Example
 from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.probe import DenseLinearProbe, ProbeTraining, SparseLinearProbe, train_probe
 
-THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 
 
 @dataclass

@@ -3,6 +3,8 @@ baseline, and score Presidio), evaluate all on the template-disjoint test split,
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         raw["output_dir"] = args.output_dir
     cfg = ProbeConfig.from_dict(raw, base_dir=path.parent)
     with MetricsWriter(os.path.join(cfg.output_dir, "metrics.jsonl")) as metrics:
-        metrics.emit("start", phase="probe", resumed=False, step=0, config_hash=None, total_steps=None,
+        config_hash = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        metrics.emit("start", phase="probe", resumed=False, step=0, config_hash=config_hash, total_steps=None,
                      total_tokens=None, world_size=1, device="cpu", pid=os.getpid())
         try:
             report = run_experiment(cfg, metrics)

@@ -1,12 +1,14 @@
 """SAE training-step throughput: Kiln vs sae-lens, same machine, same activations, same d/n/k/dtype policy.
 
-    .venv/bin/python bench/sae_throughput/run.py [--d 384 --n 3072 --k 32 --batch 4096 --steps 20]
+    .venv/bin/python bench/sae_throughput/run.py [--d 384 --n 3072 --k 32 --batch 4096 --rounds 5 --steps 4]
 
 Dtype policy (both): bf16 autocast on CUDA (sae-lens ``autocast=True``; Kiln ``mixed_precision: auto``),
 plain fp32 on CPU (autocast off for both). sae-lens runs its ``TopKTrainingSAE`` with library defaults
 (``rescale_acts_by_decoder_norm=True``, ``apply_b_dec_to_input=True``, dense decode) inside a separate venv
-``bench/.work/saelens-venv`` that reuses our torch==2.13.0. Prints the ratio and Kiln's share of the
-2·d·n + 10·k·d FLOP count; writes bench/results/sae_throughput-<machine>.json.
+``bench/.work/saelens-venv`` that reuses our torch==2.13.0; Kiln (and Kiln's previous, unfused step, for a
+before/after) run in that same process, interleaved round by round (steps.py), with the same torch thread
+count. Prints the ratio and Kiln's share of the 2·d·n + 10·k·d FLOP count; writes
+bench/results/sae_throughput-<machine>.json.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ WORK = ROOT / "bench" / ".work"
 SAELENS_VENV = WORK / "saelens-venv"
 sys.path.insert(0, str(HERE))
 
-from steps import flops_per_token, synthetic_activations, time_kiln  # noqa: E402
+from steps import flops_per_token, median_ratio, run_interleaved, synthetic_activations  # noqa: E402
 
 # Dense bf16 / TF32 tensor-core peaks (datasheet, no 2:4 sparsity), as in sae_pii.md §5.
 PEAK_TFLOPS = {"H100": {"bf16": 989.5, "fp32": 494.5}, "H200": {"bf16": 989.5, "fp32": 494.5},
@@ -86,11 +88,13 @@ def ensure_saelens_venv() -> Path | None:
     return py
 
 
-def run_saelens(py: Path, data_path: Path, spec: dict, timeout: float) -> dict:
+def run_in_saelens_venv(py: Path, spec: dict, timeout: float) -> dict:
+    """All contestants in one process of the sae-lens venv (which also sees workload/ for kiln_sae)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump({**spec, "acts_path": str(data_path)}, fh)
-    proc = subprocess.run([str(py), str(HERE / "steps.py"), "saelens", fh.name], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(HERE)})
+        json.dump(spec, fh)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "workload")])}
+    proc = subprocess.run([str(py), str(HERE / "steps.py"), "interleave", fh.name], capture_output=True, text=True,
+                          timeout=timeout, env=env)
     os.unlink(fh.name)
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:]}
@@ -103,62 +107,78 @@ def main() -> int:
     p.add_argument("--n", type=int, default=3072)
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--batch", type=int, default=4096)
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the ratio is their median)")
+    p.add_argument("--steps", type=int, default=4, help="timed steps per contestant per round")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--tokens", type=int, default=131_072, help="activations held in memory")
     p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--threads", type=int, default=0, help="torch threads for every contestant (0: torch's default)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--skip-saelens", action="store_true")
+    p.add_argument("--skip-before", action="store_true", help="omit Kiln's previous (unfused) step")
     p.add_argument("--out", help="JSON path (default bench/results/sae_throughput-<machine>.json)")
     args = p.parse_args()
 
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
     on_gpu = device.type == "cuda"
-    log(f"{machine_slug(device)}: d={args.d} n={args.n} k={args.k} batch={args.batch} steps={args.steps}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log(f"{machine_slug(device)}: d={args.d} n={args.n} k={args.k} batch={args.batch} "
+        f"rounds={args.rounds}x{args.steps} steps")
     acts = synthetic_activations(args.tokens, args.d, seed=0)
     val = synthetic_activations(8192, args.d, seed=1)
-    common = {"n": args.n, "k": args.k, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
-              "lr": args.lr}
-    kiln = time_kiln(acts, val, device=device, mixed_precision="auto", **common)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = Path(tmp) / "acts.pt"
+        torch.save({"train": acts, "val": val}, data_path)
+        spec = {"acts_path": str(data_path), "device": str(device), "n": args.n, "k": args.k, "batch": args.batch,
+                "lr": args.lr, "rounds": args.rounds, "steps_per_round": args.steps, "warmup": args.warmup,
+                "threads": args.threads or torch.get_num_threads(), "tf32": on_gpu,
+                "mixed_precision": "auto", "autocast": on_gpu, "before": not args.skip_before,
+                "saelens": not args.skip_saelens}
+        run: dict
+        py = None if args.skip_saelens else ensure_saelens_venv()
+        if py is not None:
+            run = run_in_saelens_venv(py, spec, timeout=3600)
+        else:
+            if not args.skip_saelens:
+                log("sae-lens unavailable: timing Kiln alone")
+            run = run_interleaved({**spec, "saelens": False})
+    if "error" in run:
+        log(f"timing failed: {run['error'][-1500:]}")
+        return 1
+    res = run["contestants"]
+    kiln = res["kiln"]
     fpt = flops_per_token(args.d, args.n, args.k)
     kiln["achieved_tflops"] = kiln["tokens_per_s"] * fpt / 1e12
     peak = peak_for(device, "bf16" if on_gpu else "fp32")
     kiln["mfu"] = kiln["achieved_tflops"] / peak if peak else None
-    log(f"kiln: {kiln['tokens_per_s']:,.0f} tok/s, {kiln['achieved_tflops']:.3f} TFLOP/s of 2dn+10kd, "
-        f"val FVU {kiln['val_fvu']:.3f}")
-
-    saelens: dict | None = None
-    if not args.skip_saelens:
-        py = ensure_saelens_venv()
-        if py is None:
-            saelens = {"error": "sae-lens could not be installed beside torch==2.13.0 (see log above)"}
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                data_path = Path(tmp) / "acts.pt"
-                torch.save({"train": acts, "val": val}, data_path)
-                saelens = run_saelens(py, data_path, {**common, "device": str(device), "autocast": on_gpu,
-                                                      "tf32": on_gpu}, timeout=1800)
-        if "tokens_per_s" in saelens:
-            log(f"sae-lens {saelens['sae_lens_version']}: {saelens['tokens_per_s']:,.0f} tok/s, "
-                f"val FVU {saelens['val_fvu']:.3f}")
-        else:
-            log(f"sae-lens failed: {saelens.get('error', '')[-500:]}")
-
-    ratio = kiln["tokens_per_s"] / saelens["tokens_per_s"] if saelens and "tokens_per_s" in saelens else None
-    result = {"benchmark": "sae_throughput", "machine": machine_info(device),
+    for name, c in res.items():
+        log(f"{name}: {c['tokens_per_s']:,.0f} tok/s (rounds {c['tokens_per_s_per_round']}), "
+            f"val FVU {c['val_fvu']:.3f}")
+    ratio = median_ratio(res, "kiln", "sae_lens")
+    speedup = median_ratio(res, "kiln", "kiln_unfused")
+    info = machine_info(device)
+    info["torch_threads"] = run["torch_threads"]
+    info["loadavg_1_5_15_before"] = [round(v, 2) for v in load_before]
+    info["loadavg_1_5_15_after"] = [round(v, 2) for v in os.getloadavg()]
+    result = {"benchmark": "sae_throughput", "machine": info,
               "shape": {"d": args.d, "n": args.n, "k": args.k, "batch_tokens": args.batch},
               "flops_per_token_2dn_10kd": fpt, "dtype_policy": "bf16 autocast" if on_gpu else "fp32",
-              "kiln": kiln, "sae_lens": saelens, "kiln_over_saelens": ratio,
+              "method": (f"one process, {args.rounds} rounds x {args.steps} steps per contestant, order rotated "
+                         "each round after warm-up; ratios are the median of per-round ratios"),
+              "kiln": kiln, "kiln_before": res.get("kiln_unfused"), "sae_lens": res.get("sae_lens"),
+              "kiln_over_saelens": ratio, "kiln_over_kiln_before": speedup,
               "note": ("val FVU after only warmup+steps updates from each library's own init: a sanity check "
-                       "that both steps learn, not a converged-quality comparison")}
+                       "that every step learns, not a converged-quality comparison")}
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"sae_throughput-{machine_slug(device)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"kiln {kiln['tokens_per_s']:,.0f} tok/s"
-          + (f" vs sae-lens {saelens['tokens_per_s']:,.0f} tok/s = {ratio:.2f}x" if ratio else "")
+          + (f" vs sae-lens {res['sae_lens']['tokens_per_s']:,.0f} tok/s = {ratio:.2f}x (median of rounds)"
+             if ratio else "")
+          + (f"; {speedup:.2f}x Kiln's previous step" if speedup else "")
           + (f"; MFU {kiln['mfu']:.1%}" if kiln["mfu"] else "") + f"  -> {out}")
     return 0
 

@@ -12,7 +12,9 @@ ADAM_EPS = 6.25e-10
 
 
 def make_optimizer(params, lr: float, device: torch.device) -> torch.optim.Adam:
-    fused = device.type == "cuda"  # one kernel for all params on GPU; CPU keeps the reference (foreach) path
+    # Fused Adam: one kernel per parameter on GPU and (torch >= 2.4) on CPU, instead of ~10 foreach passes
+    # over every moment tensor; the update rule is the same.
+    fused = device.type in ("cuda", "cpu")
     return torch.optim.Adam(params, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=fused or None)
 
 

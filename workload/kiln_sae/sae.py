@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from kiln_sae.sparse_ops import encode_at, sparse_decode, topk_encode
+from kiln_sae.sparse_ops import encode_at, sparse_decode, topk_autoencode, topk_encode
 
 
 @dataclass
@@ -24,7 +24,7 @@ class SaeOutput:
     recon: torch.Tensor
     values: torch.Tensor | None  # [N, k] (topk)
     indices: torch.Tensor | None  # [N, k] (topk)
-    pre_acts: torch.Tensor | None  # [N, n] without grad (topk) / latents (relu)
+    pre_acts: torch.Tensor | None  # [N, n] without grad (topk, only when AuxK ran) / latents (relu)
     aux_loss: torch.Tensor
     loss: torch.Tensor
     mse: torch.Tensor  # mean squared error per element
@@ -78,13 +78,18 @@ class SparseAutoencoder(nn.Module):
         total_var = (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
         if self.k is None:
             return self._forward_relu(x, total_var)
-        xc = x - self.b_dec
-        values, indices, pre = topk_encode(xc, self.W_enc, self.b_enc, self.k, self.compute_dtype)
-        recon = sparse_decode(values, indices, self.W_dec, self.compute_dtype).float() + self.b_dec
+        n_dead = 0 if dead_mask is None or self.aux_k_coefficient == 0 else int(dead_mask.sum())
+        # One fused Function: encoder matmul, top-k, sparse decode, and a backward over the k chosen latents.
+        # The [N, n] pre-activations are kept only when AuxK needs them (some latent is dead).
+        recon, values, indices, pre = topk_autoencode(x, self.W_enc, self.b_enc, self.W_dec, self.b_dec, self.k,
+                                                      self.compute_dtype, keep_pre=n_dead > 0)
         err = recon - x
         sq = err.pow(2).sum()
         fvu = sq / total_var
-        aux = self._aux_loss(xc, pre, (x - recon).detach(), dead_mask, total_var)
+        if n_dead:
+            aux = self._aux_loss(x, pre, recon, dead_mask, n_dead, total_var)
+        else:
+            aux, pre = torch.zeros((), device=x.device), None
         active = values > 0
         # index_add_ instead of boolean-mask indexing: no host sync on GPU.
         fired = torch.zeros(self.n_latents, device=x.device).index_add_(
@@ -93,16 +98,13 @@ class SparseAutoencoder(nn.Module):
                          loss=fvu + self.aux_k_coefficient * aux, mse=sq / err.numel(), fvu=fvu,
                          l0=active.sum(-1).float().mean(), l1=None, fired=fired)
 
-    def _aux_loss(self, xc: torch.Tensor, pre: torch.Tensor, residual: torch.Tensor,
-                  dead_mask: torch.Tensor | None, total_var: torch.Tensor) -> torch.Tensor:
-        zero = torch.zeros((), device=xc.device)
-        if dead_mask is None or self.aux_k_coefficient == 0:
-            return zero
-        n_dead = int(dead_mask.sum())
-        if n_dead == 0:
-            return zero
+    def _aux_loss(self, x: torch.Tensor, pre: torch.Tensor, recon: torch.Tensor, dead_mask: torch.Tensor,
+                  n_dead: int, total_var: torch.Tensor) -> torch.Tensor:
         k_aux = min(self.aux_k, n_dead)
         scale = min(n_dead / self.aux_k, 1.0)
+        # Only here (some latent is dead) do we pay for the residual, x̃ and the masked [N, n] copy.
+        residual = (x - recon).detach()
+        xc = x - self.b_dec
         masked = pre.float().masked_fill(~dead_mask, float("-inf"))
         aux_idx = masked.topk(k_aux, dim=-1, sorted=False).indices.sort(dim=-1).values
         aux_vals = torch.relu(encode_at(xc, self.W_enc, self.b_enc, aux_idx, pre, self.compute_dtype))

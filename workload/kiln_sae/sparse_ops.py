@@ -169,3 +169,115 @@ def topk_encode(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: in
     indices = pre.topk(k, dim=-1, sorted=False).indices.sort(dim=-1).values
     values = torch.relu(encode_at(x, W_enc, b_enc, indices, pre, compute_dtype))
     return values, indices, pre
+
+
+# ---- the fused TopK training step ---------------------------------------------------------------------
+# The TopK training forward/backward as one autograd Function: encode, choose, decode, and a hand-written
+# backward that touches only the k chosen latents per token.
+#
+# Compared with chaining EncodeAt + SparseDecode (sparse_ops.py) this saves, per step: one pass over the
+# [N, n] pre-activations (values come from topk itself, re-ordered by the index sort), one coalescing sort of
+# the N·k sparse pattern (both weight gradients, ∂W_dec = Sᵀ·∂x̂ and ∂W_encᵀ = S'ᵀ·(x−b_dec), share one
+# stable argsort and are built as already-coalesced COO matrices), and the autograd bookkeeping of the
+# intermediate [N, k] tensors. The arithmetic is the same as the dense reference (tests compare them).
+
+def _latent_major(indices: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(order, coo_indices): ``order`` sorts the flattened [N·k] pattern by latent (stable, so tokens stay
+    ascending within a latent); coo_indices [2, N·k] = (latent, token) rows of a coalesced [n, N] matrix."""
+    flat = indices.reshape(-1)
+    order = torch.argsort(flat, stable=True)
+    tok = torch.div(order, indices.shape[1], rounding_mode="floor")
+    return order, torch.stack([flat[order], tok])
+
+
+def _latent_major_mm(coo: torch.Tensor, order: torch.Tensor, coeff: torch.Tensor, dense: torch.Tensor,
+                     n: int) -> torch.Tensor:
+    """Sᵀ·dense with S[i, indices[i, j]] = coeff[i, j]: one sparse-dense matmul, 2·k·d FLOPs per token."""
+    s = torch.sparse_coo_tensor(coo, coeff.reshape(-1)[order].float(), (n, dense.shape[0]), is_coalesced=True,
+                                check_invariants=False)
+    return torch.sparse.mm(s, dense.float())
+
+
+# Rows per chunk of the CPU encoder: the [rows, n] pre-activation block (≈ 8 MB) stays in cache between the
+# matmul that writes it and the top-k that reads it, instead of a full [N, n] round trip through memory.
+_CPU_CHUNK_ELEMENTS = 1 << 21
+
+
+def _encode_topk(xc: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: int, keep_pre: bool):
+    """(top values, top indices, pre or None): the one dense matmul (2·d·n per token) and the selection."""
+    n = W_enc.shape[1]
+    if keep_pre or xc.device.type != "cpu":
+        pre = torch.addmm(b_enc, xc, W_enc)
+        top_v, top_i = pre.topk(k, dim=-1, sorted=False)
+        return top_v, top_i, pre if keep_pre else None
+    rows = xc.shape[0]
+    top_v = torch.empty(rows, k, dtype=xc.dtype)
+    top_i = torch.empty(rows, k, dtype=torch.long)
+    chunk = max(1, _CPU_CHUNK_ELEMENTS // n)
+    buf = torch.empty(min(chunk, rows), n, dtype=xc.dtype)
+    for s in range(0, rows, chunk):
+        e = min(s + chunk, rows)
+        block = torch.addmm(b_enc, xc[s:e], W_enc, out=buf[: e - s])
+        torch.topk(block, k, dim=-1, sorted=False, out=(top_v[s:e], top_i[s:e]))
+    return top_v, top_i, None
+
+
+class TopKAutoencode(torch.autograd.Function):
+    """recon = Σ_j relu(top_k(x̃ W_enc + b_enc))_j · W_dec[idx_j] + b_dec with x̃ = x − b_dec.
+
+    Returns (recon [N, d] fp32, values [N, k], indices [N, k] ascending per row, pre [N, n] without grad, or
+    an empty tensor unless ``keep_pre``: only AuxK needs it). Only ``recon`` carries gradient."""
+
+    @staticmethod
+    def forward(ctx, x, W_enc, b_enc, W_dec, b_dec, k, compute_dtype, keep_pre):  # type: ignore[override]
+        dt = compute_dtype or W_enc.dtype
+        xc = x - b_dec
+        top_v, top_i, pre = _encode_topk(xc.to(dt), W_enc.to(dt), b_enc.to(dt), k, keep_pre)
+        # Ascending latent ids per row: the CSR pattern of the ∂values SDDMM must be sorted.
+        indices, perm = top_i.sort(dim=-1)
+        values = top_v.gather(1, perm).relu_()
+        recon = F.embedding_bag(indices, W_dec.to(dt), per_sample_weights=values, mode="sum").float() + b_dec
+        if pre is None:
+            pre = xc.new_empty(0)
+        ctx.save_for_backward(xc, W_enc, W_dec, indices, values)
+        ctx.dt = dt
+        ctx.mark_non_differentiable(values, indices, pre)
+        # No zero [N, n] gradient for ``pre`` (nor [N, k] ones) in the backward: they never get one.
+        ctx.set_materialize_grads(False)
+        return recon, values, indices, pre
+
+    @staticmethod
+    def backward(ctx, grad_recon, _gv, _gi, _gp):  # type: ignore[override]
+        if grad_recon is None:
+            return None, None, None, None, None, None, None, None
+        xc, W_enc, W_dec, indices, values = ctx.saved_tensors
+        dt = ctx.dt
+        n = W_dec.shape[0]
+        need_x, need_we, need_be, need_wd, need_bd = ctx.needs_input_grad[:5]
+        g = grad_recon.to(dt)
+        grad_values = _gather_dot(W_dec, indices, g)  # fp32 [N, k]
+        grad_pre = grad_values.mul_(values > 0)  # relu's gradient, in place
+        order, coo = _latent_major(indices, n)
+        grad_W_dec = _latent_major_mm(coo, order, values, g, n).to(W_dec.dtype) if need_wd else None
+        grad_W_enc = _latent_major_mm(coo, order, grad_pre, xc.to(dt), n).t().to(W_enc.dtype) if need_we else None
+        grad_b_enc = None
+        if need_be:
+            grad_b_enc = torch.zeros(n, dtype=W_enc.dtype, device=g.device)
+            grad_b_enc.index_add_(0, indices.reshape(-1), grad_pre.reshape(-1).to(W_enc.dtype))
+        grad_x = grad_b_dec = None
+        if need_x or need_bd:
+            # ∂x̃ = Σ_j ∂pre_j · W_enc[:, idx_j]: an embedding_bag over the encoder's columns.
+            grad_xc = F.embedding_bag(indices, W_enc.t().contiguous().to(dt), per_sample_weights=grad_pre.to(dt),
+                                      mode="sum").float()
+            if need_bd:
+                grad_b_dec = (grad_recon.float().sum(0) - grad_xc.sum(0)).to(W_dec.dtype)
+            grad_x = grad_xc if need_x else None
+        elif need_bd:
+            grad_b_dec = grad_recon.float().sum(0).to(W_dec.dtype)
+        return grad_x, grad_W_enc, grad_b_enc, grad_W_dec, grad_b_dec, None, None, None
+
+
+def topk_autoencode(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, W_dec: torch.Tensor,
+                    b_dec: torch.Tensor, k: int, compute_dtype: torch.dtype | None = None, keep_pre: bool = True):
+    """(recon, values, indices, pre); ``pre`` is an empty tensor when ``keep_pre`` is false."""
+    return TopKAutoencode.apply(x, W_enc, b_enc, W_dec, b_dec, k, compute_dtype, keep_pre)

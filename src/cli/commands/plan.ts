@@ -15,12 +15,18 @@ export const planCommand = defineCommand({
   async handler(ctx, args) {
     const [specPath, ...extra] = args.positionals;
     if (specPath === undefined || extra.length > 0) throw new UserError("kiln plan takes one job file", { exitCode: 2, hint: "kiln plan examples/sae-pii-local.yaml" });
-    const { planJobFile, renderPlan } = await import("../../core/planner/index.js");
+    // Ask nvidia-smi first, while zod, yaml and the planner load (it can take hundreds of ms on a GPU
+    // machine); both modules are light. A rejection is handled where it is awaited, or dropped unused.
     const { localExecWithEnv } = await import("../../core/gpu/local-exec.js");
+    const { probeGpus } = await import("../../core/gpu/probe.js");
+    const exec = localExecWithEnv(ctx.env);
+    const probing = probeGpus(exec, ctx.signal);
+    probing.catch(() => undefined);
+    const { planJobFile, renderPlan } = await import("../../core/planner/index.js");
     const { resolve } = await import("node:path");
     // Priced on the providers' live offers where a key is configured, as `kiln run` will be.
     const live = (s: { resources: { providers: readonly string[] } }) => liveOfferSources(ctx, s.resources.providers);
-    const { spec, plan, probe, warnings } = await planJobFile(resolve(ctx.cwd, specPath), { exec: localExecWithEnv(ctx.env), live, signal: ctx.signal });
+    const { spec, plan, probe, warnings } = await planJobFile(resolve(ctx.cwd, specPath), { exec, probe: probing, live, signal: ctx.signal });
     for (const w of warnings) ctx.logger.warn(w);
     if (args.values["json"] === true) {
       ctx.io.out(`${JSON.stringify({ job: spec.name, ...plan }, null, 2)}\n`);

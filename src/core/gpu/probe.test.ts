@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fakeNvidiaSmiEnv } from "./testing/fake-nvidia-smi.js";
 import { type Exec, localExec } from "../../remote/exec.js";
@@ -34,6 +37,15 @@ describe("probeGpus", () => {
   it("reports an old driver's CUDA version", async () => {
     const probe = await probeGpus(execWith("old-driver"));
     expect(probe).toMatchObject({ kind: "ok", cudaVersion: "11.4", driverVersion: "470.256.02" });
+  });
+
+  it("asks nvidia-smi its two questions at once (each call can take hundreds of ms)", async () => {
+    const log = join(mkdtempSync(join(tmpdir(), "kiln-smi-log-")), "calls");
+    const env = { ...fakeNvidiaSmiEnv("a100-40gb"), FAKE_NVIDIA_SMI_DELAY: "0.3", FAKE_NVIDIA_SMI_LOG: log };
+    const probe = await probeGpus({ where: "local", run: (argv, o) => localExec.run(argv, { ...o, env: { ...o?.env, ...env } }) });
+    expect(probe).toMatchObject({ kind: "ok", cudaVersion: "12.4" });
+    // Both calls started before either finished.
+    expect(readFileSync(log, "utf8").split("\n").filter(Boolean)).toEqual(["start", "start", "end", "end"]);
   });
 
   it("treats a missing nvidia-smi as no GPU", async () => {

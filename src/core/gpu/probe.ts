@@ -25,6 +25,10 @@ const PROBE_TIMEOUT_MS = 20_000;
  */
 export async function probeGpus(exec: Exec, signal?: AbortSignal): Promise<GpuProbe> {
   const opts = { timeoutMs: PROBE_TIMEOUT_MS, ...(signal ? { signal } : {}) };
+  // The banner (for the CUDA version) is asked at the same time as the query: nvidia-smi can take
+  // hundreds of ms per call (no persistence daemon), and `kiln plan` waits for both. A failed banner
+  // only means no CUDA version; a query that fails makes the banner moot.
+  const bannerCall = exec.run(["nvidia-smi"], opts).catch(() => undefined);
   let query: Awaited<ReturnType<Exec["run"]>>;
   try {
     query = await exec.run(QUERY_ARGV, opts);
@@ -38,8 +42,8 @@ export async function probeGpus(exec: Exec, signal?: AbortSignal): Promise<GpuPr
   const parsed = parseGpuQuery(query.stdout);
   if ("badLine" in parsed) return { kind: "failed", message: `unexpected nvidia-smi output: "${parsed.badLine}"` };
   if (parsed.gpus.length === 0) return { kind: "failed", message: `nvidia-smi listed no GPUs — ${adviceFor("No devices were found")}` };
-  const banner = await exec.run(["nvidia-smi"], opts);
-  const cudaVersion = banner.code === 0 ? parseCudaVersion(banner.stdout) : undefined;
+  const banner = await bannerCall;
+  const cudaVersion = banner?.code === 0 ? parseCudaVersion(banner.stdout) : undefined;
   const driverVersion = parsed.gpus[0]!.driverVersion;
   return cudaVersion === undefined ? { kind: "ok", gpus: parsed.gpus, driverVersion } : { kind: "ok", gpus: parsed.gpus, cudaVersion, driverVersion };
 }

@@ -61,13 +61,15 @@ export async function planJobFile(
     exec: Exec;
     /** Live price sources, or a function that picks them once the spec says which providers are allowed. */
     live?: OfferSources["live"] | ((spec: JobSpec) => Promise<OfferSources["live"]>);
+    /** A GPU probe already under way (started while the planner loaded); used when the job allows local. */
+    probe?: Promise<GpuProbe>;
     signal?: AbortSignal;
   },
 ): Promise<JobPlanResult> {
   const spec = await loadJobSpec(specPath);
   const live = typeof opts.live === "function" ? await opts.live(spec) : opts.live;
   const wantsLocal = spec.resources.providers.includes("local");
-  const probe = wantsLocal ? await probeGpus(opts.exec, opts.signal) : undefined;
+  const probe = wantsLocal ? await (opts.probe ?? probeGpus(opts.exec, opts.signal)) : undefined;
   const query = offerQueryFor(spec);
   const { offers, warnings } =
     query.providers && query.providers.length > 0

@@ -19,6 +19,9 @@ export const preflightCommand = defineCommand({
     const [specPath, ...extra] = args.positionals;
     if (extra.length > 0) throw new UserError("kiln preflight takes at most one job file", { exitCode: 2 });
     const { probeGpus, localExecWithEnv } = await import("../../core/gpu/index.js");
+    // Under way while a job file's spec and estimate load (nvidia-smi can take hundreds of ms).
+    const probing = probeGpus(localExecWithEnv(ctx.env), ctx.signal);
+    probing.catch(() => undefined);
     const { decidePreflight } = await import("../../core/preflight/index.js");
     let need = { vramGb: RUNBOOK_NEED_GB, cpuOk: false, source: "the runbook's Llama-3.1-8B job" };
     if (specPath !== undefined) {
@@ -31,7 +34,7 @@ export const preflightCommand = defineCommand({
       need = { vramGb: plan.estimate.vramGb, cpuOk: cpuHours !== undefined && cpuHours <= CPU_MAX_HOURS, source: `${specPath} estimate` };
     }
     if (args.values["need-vram"] !== undefined) need = { vramGb: numberFlag("need-vram", args.values["need-vram"], RUNBOOK_NEED_GB), cpuOk: false, source: "--need-vram" };
-    const probe = await probeGpus(localExecWithEnv(ctx.env), ctx.signal);
+    const probe = await probing;
     const result = decidePreflight(probe, need);
     if (args.values["json"] === true) ctx.io.out(`${JSON.stringify({ ...result, probe }, null, 2)}\n`);
     else {

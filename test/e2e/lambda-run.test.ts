@@ -118,7 +118,7 @@ describe.skipIf(!sshdAvailable)("kiln run --provider lambda (emulator + loopback
     const l = ledgerOf(home);
     expect(l.jobs[0]!.state).toBe("succeeded");
     expect(l.machines.filter((m) => m.provider_id !== null).map((m) => m.provider_id)).toEqual([cloud.emu.inspect()[0]!.id]);
-  }, 120_000);
+  }, 180_000);
 
   it("kiln down after a crash mid-training: checkpoints, pulls and verifies, then terminates; --force is recorded", async () => {
     cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "200", FAKE_STEP_MS: "50" } });
@@ -173,6 +173,8 @@ describe.skipIf(!sshdAvailable)("kiln run --provider lambda (emulator + loopback
     const dry = await kiln(home, ["gc", "--dry-run"]);
     expect(dry.out).toMatch(new RegExp(`orphan kiln-0123456789ab \\(${orphan}\\) gpu_1x_a10 in us-east-1`));
     expect(dry.out).not.toMatch(/my-own-box/);
+    const refreshed = await kiln(home, ["status", "--refresh"]);
+    expect(refreshed.err).toMatch(new RegExp(`^warning: untracked Kiln machine kiln-0123456789ab \\(${orphan}\\) is (booting|active); \`kiln gc\` terminates it\n$`));
     const gc = await kiln(home, ["gc"]);
     expect(gc.code).toBe(0);
     expect(gc.out).toMatch(/terminated 1 orphan\(s\)/);

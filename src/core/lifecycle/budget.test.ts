@@ -1,5 +1,5 @@
 // The hard budget cap, with the driver in-process against the emulator (a real loopback sshd behind
-// the instance): at $3600/h a $14 cap is crossed seconds into training; Kiln checkpoints (SIGTERM),
+// the instance): at $3600/h a $24 cap is crossed seconds into training; Kiln checkpoints (SIGTERM),
 // pulls and verifies, terminates, and the emulator bills no more than the cap plus one interval.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +16,7 @@ import { type CloudHarness, startCloudHarness } from "./testing/cloud.js";
 
 const FAKE = resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures", "workloads", "fake-python");
 const PRICE_CENTS = 360_000; // $3600/h: $1 a second
-const CAP = 14;
+const CAP = 24;
 const POLL_MS = 300;
 let dir: string;
 let cloud: CloudHarness;
@@ -55,7 +55,7 @@ describe.skipIf(!sshdAvailable)("hard budget cap (skipped where sshd is missing)
       maxOffers: 1,
       budget: { maxUsd: CAP, alertFractions: [0.5, 0.8] },
       pollMs: POLL_MS,
-      teardownReserveMs: 3_000,
+      teardownReserveMs: 8_000,
       bootTimeoutMs: 30_000,
       terminate: { pollMs: 100, timeoutMs: 20_000 },
       stopGraceMs: 5_000,

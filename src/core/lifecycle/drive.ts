@@ -131,7 +131,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "setup", reason: `workload environment ready (${python})` });
       mark("setup");
     }
-    await startJob(conn, c.jobId, rp);
+    await startJob(conn, c.jobId, rp, emulated ? "setsid" : "auto");
     const budgetS = (c.budget.maxUsd / running.pricePerHour) * 3600;
     const remainingS = Math.min(budgetS, (c.budget.maxHours ?? Number.POSITIVE_INFINITY) * 3600) - (Date.now() - Date.parse(row.launched_at ?? new Date().toISOString())) / 1000 - c.pollMs / 1000;
     // The watchdog holds the cap itself (one interval early) in case this laptop sleeps or dies.

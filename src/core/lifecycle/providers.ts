@@ -52,7 +52,7 @@ export async function configuredLambda(o: { env: NodeJS.ProcessEnv; credentialsP
   const origin = new URL(baseUrl).origin;
   const refresh = async (signal: AbortSignal) => {
     try {
-      const res = await fetch(`${origin}/__emulator/instances`, { signal });
+      const res = await fetch(`${origin}/__emulator/instances`, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
       for (const i of EndpointList.parse(await res.json())) if (i.endpoint?.port !== undefined) ports.set(i.id, i.endpoint.port);
     } catch {
       // Only the port is missing then; describe still answers and the next poll tries again.

@@ -135,8 +135,13 @@ export async function shipJob(
   return { bytes: bundle.bytes, files: bundle.manifest.files.length, requirementsHash };
 }
 
-export async function startJob(conn: SshConnection, jobId: string, paths: RemotePaths): Promise<RunHandle> {
-  return startRun(conn, { name: `kiln-${jobId}`, dir: paths.run, argv: ["sh", `${paths.job}/kiln-job.sh`], cwd: paths.job });
+/**
+ * `method`: "setsid" for emulated machines. They share this computer's one tmux server, whose global
+ * environment (from whichever "machine" started it first) new sessions inherit; a real machine has
+ * its own server, and tmux lets a person attach there.
+ */
+export async function startJob(conn: SshConnection, jobId: string, paths: RemotePaths, method: "auto" | "setsid" = "auto"): Promise<RunHandle> {
+  return startRun(conn, { name: `kiln-${jobId}`, dir: paths.run, argv: ["sh", `${paths.job}/kiln-job.sh`], cwd: paths.job, method });
 }
 
 /** Remote setup for a real machine: a keyed venv with the shipped workload, first on the job's PATH. */

@@ -11,6 +11,7 @@ import { KilnError, UserError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import { startSimulatedLambda } from "../../providers/lambda/configured.js";
 import { type LiveOffers, type PricedOffer, findOffers } from "../catalog/index.js";
+import { privateKeyFor } from "../../remote/ssh/keys.js";
 import type { KilnPaths } from "../home.js";
 import { jobLayout, newJobId } from "../job/index.js";
 import { openLedger } from "../jobs/ledger.js";
@@ -83,6 +84,8 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
     .filter((c) => c.kind === "offer" && c.excluded === undefined && c.offer && c.offer.available !== false && !c.offer.spot)
     .sort((a, b) => Number(b.chosen) - Number(a.chosen) || a.costUsd - b.costUsd)
     .map((c) => c.offer!);
+  // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.
+  privateKeyFor(o.paths.keys, undefined, o.cwd);
   const jobId = newJobId();
   const layout = jobLayout(o.paths.jobs, jobId);
   mkdirSync(layout.logs, { recursive: true });

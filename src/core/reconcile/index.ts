@@ -55,6 +55,15 @@ export function reconcileSimulated(ctx: ReconcileContext, r: ReconcileReport): v
   }
 }
 
+/** Cloud jobs whose driver died holding no machine (e.g. before launching): interrupted at once. */
+function closeDriverlessJobs(ctx: ReconcileContext, r: ReconcileReport): void {
+  for (const job of ctx.ledger.listJobs()) {
+    if (isTerminal(job.state) || isJobAlive(job) || !readCloudFile(job.job_dir)) continue;
+    if (ctx.ledger.listMachines(job.id).some(isOpenMachine)) continue;
+    closeDeadJob(ctx.ledger, job.id, r);
+  }
+}
+
 /**
  * Reconcile every cloud the ledger has open machines on (or all configured ones with `force`, which
  * also lists untracked Kiln machines for `kiln gc`).
@@ -63,7 +72,10 @@ export async function reconcileClouds(ctx: ReconcileContext, opts: { force?: boo
   const r = emptyReport();
   reconcileSimulated(ctx, r);
   const pending = needsReconcile(ctx.ledger, "lambda");
-  if (pending.length === 0 && !opts.force) return r;
+  if (pending.length === 0 && !opts.force) {
+    closeDriverlessJobs(ctx, r);
+    return r;
+  }
   const provider = await configuredLambda({ env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger });
   if (!provider) {
     if (pending.length > 0) throw new KilnError("no_credentials", `${pending.length} Lambda machine(s) in the ledger need reconciling but no Lambda API key is configured; set LAMBDA_API_KEY and run \`kiln status --refresh\``);
@@ -78,5 +90,6 @@ export async function reconcileClouds(ctx: ReconcileContext, opts: { force?: boo
     salvage: salvager({ ledger: ctx.ledger, paths: ctx.paths, logger: ctx.logger, signal: ctx.signal }),
   });
   for (const k of Object.keys(r) as (keyof ReconcileReport)[]) (r[k] as unknown[]).push(...(sub[k] as unknown[]));
+  closeDriverlessJobs(ctx, r);
   return r;
 }

@@ -41,7 +41,7 @@ describe("probeGpus", () => {
 
   it("asks nvidia-smi its two questions at once (each call can take hundreds of ms)", async () => {
     const log = join(mkdtempSync(join(tmpdir(), "kiln-smi-log-")), "calls");
-    const env = { ...fakeNvidiaSmiEnv("a100-40gb"), FAKE_NVIDIA_SMI_DELAY: "0.3", FAKE_NVIDIA_SMI_LOG: log };
+    const env = { ...fakeNvidiaSmiEnv("a100-40gb"), FAKE_NVIDIA_SMI_DELAY: "0.8", FAKE_NVIDIA_SMI_LOG: log };
     const probe = await probeGpus({ where: "local", run: (argv, o) => localExec.run(argv, { ...o, env: { ...o?.env, ...env } }) });
     expect(probe).toMatchObject({ kind: "ok", cudaVersion: "12.4" });
     // Both calls started before either finished.

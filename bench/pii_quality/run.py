@@ -65,7 +65,7 @@ def main() -> int:
     p.add_argument("--n-train", type=int, default=1500)
     p.add_argument("--n-val", type=int, default=300)
     p.add_argument("--n-test", type=int, default=400)
-    p.add_argument("--context", type=int, default=1)
+    p.add_argument("--context", type=int, default=2)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "pii_quality.json"))

@@ -33,7 +33,7 @@ class ProbeConfig:
     batch_size: int = 1024
     class_weight_power: float = 0.5
     weight_decay: float = 1e-4
-    context: int = 1  # neighbour tokens per side fed to the probe (see README: it closes most of the gap)
+    context: int = 2  # neighbour tokens per side fed to the probe (README: 2 beat 1 for the SAE probe)
     systems: list[str] = field(default_factory=lambda: ["sae", "raw", "presidio"])
     detector: str = "sae"  # which probe ships as <output_dir>/detector
     seed: int = 0

@@ -84,3 +84,38 @@ def test_encode_dense_and_decode_sparse_are_consistent():
     assert values.shape == (10, 4) and indices.shape == (10, 4)
     assert int((dense > 0).sum(-1).max()) <= 4
     assert rel_err(sae.decode_sparse(values, indices), dense @ sae.W_dec + sae.b_dec) < 1e-6
+
+
+def test_fused_topk_function_gives_the_dense_gradient_for_the_input_and_keeps_pre_only_on_request():
+    """The fused Function's ∂x (unused in training, but part of its contract) and the keep_pre switch: the
+    [N, n] pre-activations come back only when asked (AuxK), and the reconstruction is the same either way."""
+    from kiln_sae.sparse_ops import topk_autoencode
+
+    g = torch.Generator().manual_seed(1)
+    sae = SparseAutoencoder(16, 64, k=5, generator=g)
+    with torch.no_grad():
+        sae.b_enc.normal_(0, 0.1, generator=g)
+        sae.b_dec.normal_(0, 0.1, generator=g)
+    x = torch.randn(40, 16, generator=g, requires_grad=True)
+    params = (sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec)
+    recon, values, indices, pre = topk_autoencode(x, *params, sae.k, None, keep_pre=False)
+    assert pre.numel() == 0 and values.shape == indices.shape == (40, 5)
+    assert bool((indices[:, 1:] > indices[:, :-1]).all()), "indices ascending per row"
+    (grad_x,) = torch.autograd.grad(recon.pow(2).sum(), x)
+    x_ref = x.detach().clone().requires_grad_(True)
+    ref, _ = dense_reference(sae, x_ref, None)
+    (grad_ref,) = torch.autograd.grad(ref.pow(2).sum(), x_ref)
+    assert rel_err(recon, ref) < 1e-5 and rel_err(grad_x, grad_ref) < 1e-5
+    recon2, _, _, pre2 = topk_autoencode(x.detach(), *params, sae.k, None, keep_pre=True)
+    assert pre2.shape == (40, 64) and torch.equal(recon2, recon.detach())
+
+
+def test_training_forward_skips_pre_acts_without_dead_latents():
+    sae = SparseAutoencoder(16, 64, k=5, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(32, 16, generator=torch.Generator().manual_seed(3))
+    assert sae(x).pre_acts is None
+    assert sae(x, torch.zeros(64, dtype=torch.bool)).pre_acts is None
+    dead = torch.zeros(64, dtype=torch.bool)
+    dead[:8] = True
+    out = sae(x, dead)
+    assert out.pre_acts is not None and out.pre_acts.shape == (32, 64) and float(out.aux_loss) > 0

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_sae_throughput_script_writes_its_json(tmp_path):
     out = tmp_path / "tp.json"
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "sae_throughput" / "run.py"), "--d", "16", "--n", "64",
-                           "--k", "4", "--batch", "128", "--steps", "2", "--warmup", "1", "--tokens", "1024",
+                           "--k", "4", "--batch", "128", "--steps", "2", "--rounds", "2", "--warmup", "1", "--tokens", "1024",
                            "--skip-saelens", "--out", str(out)], capture_output=True, text=True, timeout=300,
                           env=train_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -23,6 +23,11 @@ def test_sae_throughput_script_writes_its_json(tmp_path):
     assert result["shape"] == {"d": 16, "n": 64, "k": 4, "batch_tokens": 128}
     assert result["flops_per_token_2dn_10kd"] == 2 * 16 * 64 + 10 * 4 * 16
     assert result["kiln"]["tokens_per_s"] > 0 and result["sae_lens"] is None
+    # Kiln's previous (unfused) step ran interleaved in the same rounds, and learned the same thing.
+    before = result["kiln_before"]
+    assert len(before["tokens_per_s_per_round"]) == len(result["kiln"]["tokens_per_s_per_round"]) == 2
+    assert result["kiln_over_kiln_before"] > 0
+    assert abs(before["val_fvu"] - result["kiln"]["val_fvu"]) < 1e-4
 
 
 def test_gpu_reference_job_small_mode_on_cpu(tmp_path):

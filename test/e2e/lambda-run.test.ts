@@ -2,14 +2,14 @@
 // `kiln run --provider lambda` launches, ships, runs the fake workload through SSH, pulls and verifies,
 // terminates and confirms; the ledger's cost matches the emulator's billing. Also: capacity failover,
 // 20% API faults, the hard budget cap, `kiln down`, `kiln gc`, and `--sim` with the real SAE engine.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
-import { type CloudHarness, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { type CloudHarness, killDrivers, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/testing/sshd.js";
 import { Ledger } from "../../src/store/index.js";
 import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
@@ -37,6 +37,8 @@ afterEach(async () => {
   cloud = undefined;
 });
 afterAll(() => {
+  // A failed or timed-out test must not leave a detached driver running.
+  killDrivers(readdirSync(dir).map((d) => join(dir, d, "ledger.db")));
   if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -65,7 +65,13 @@ export async function configuredLambda(o: { env: NodeJS.ProcessEnv; credentialsP
     terminate: (id, signal) => inner.terminate(id, signal),
     describe: async (id, signal): Promise<MachineRecord> => {
       await refresh(signal);
-      return inner.describe(id, signal);
+      const m = await inner.describe(id, signal);
+      // The emulator may say active before its sshd listens; without the port the machine is not usable yet.
+      if (m.state === "running" && !ports.has(id)) {
+        const { ssh: _unknownPort, ...rest } = m;
+        return { ...rest, state: "pending" };
+      }
+      return m;
     },
     listMachines: async (signal) => {
       await refresh(signal);

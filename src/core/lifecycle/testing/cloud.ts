@@ -3,10 +3,11 @@
  * SIGKILLed Kiln), each instance backed by a real loopback sshd that authorizes the keys named at
  * launch, and the environment that points a Kiln process at it.
  */
-import { appendFileSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { type LambdaEmulator, type LambdaEmulatorOptions, startLambdaEmulator } from "../../../providers/lambda/emulator.js";
 import { type TestSshd, startSshd } from "../../../remote/ssh/testing/sshd.js";
+import { Ledger, isTerminal } from "../../../store/index.js";
 
 export interface CloudHarness {
   emu: LambdaEmulator;
@@ -54,4 +55,24 @@ export async function startCloudHarness(o: HarnessOptions = {}): Promise<CloudHa
       sshds.clear();
     },
   };
+}
+
+/** After a failed or timed-out test: SIGKILL the drivers (and their process groups) of unfinished jobs. */
+export function killDrivers(ledgerPaths: readonly string[]): void {
+  for (const p of ledgerPaths) {
+    if (!existsSync(p)) continue;
+    const l = Ledger.open(p);
+    try {
+      for (const j of l.listJobs()) {
+        if (isTerminal(j.state) || j.supervisor_pid === null) continue;
+        try {
+          process.kill(-j.supervisor_pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    } finally {
+      l.close();
+    }
+  }
 }

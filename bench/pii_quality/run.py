@@ -105,6 +105,9 @@ def main() -> int:
                                    args.context)
         reports = score(test.gold, predict_split(det, test))
         results[name] = {"info": info, **{m: r.to_dict() for m, r in reports.items()}}
+        # Ablation: the same probe without span validation, at its own val-tuned threshold.
+        plain = score(test.gold, predict_split(det, test, info["threshold_no_validate"], False))
+        results[name]["no_validate"] = {m: {"micro": r.to_dict()["micro"]} for m, r in plain.items()}
         _, dt = timed(lambda: det.detect(test.texts))  # noqa: B023 - called immediately
         throughput[name] = {"seconds": dt, "msgs_per_s": len(test.texts) / dt, "tokens_per_s": n_tokens / dt}
     presidio, load_s = timed(PresidioBaseline)
@@ -115,6 +118,10 @@ def main() -> int:
     for match in ("overlap", "exact"):
         print(f"\n== {match} match, template-disjoint test split ({len(test.texts)} messages) ==")
         print(table(results, match))
+    for s in ("sae_probe", "raw_probe"):
+        nv = results[s]["no_validate"]["overlap"]["micro"]
+        print(f"  {s} without span validation (overlap micro P/R/F1): "
+              f"{nv['precision']:.2f}/{nv['recall']:.2f}/{nv['f1']:.2f}")
     print("\nthroughput on the test messages (end to end, CPU):")
     for s, t in throughput.items():
         print(f"  {s:<10} {t['msgs_per_s']:8.1f} msgs/s {t['tokens_per_s']:10.0f} tokens/s")

@@ -7,7 +7,7 @@ surrounding whitespace and punctuation are trimmed.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -51,8 +51,11 @@ def _glued(text: str, left_end: int, right_start: int, grow_right: bool) -> bool
 
 
 def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.ndarray,
-                 threshold: float = 0.5) -> list[tuple[Span, float]]:
+                 threshold: float = 0.5,
+                 resolver: Callable[[str, list[str]], str | None] | None = None) -> list[tuple[Span, float]]:
     """Token tag probabilities ``[T, n_tags]`` -> character spans with a score.
+
+    ``resolver(span_text, ranked_labels)`` (e.g. ``validate.resolve``) may relabel or drop a span.
 
     Two steps, because a linear probe is good at "this token is PII" but noisy about *which* PII on each
     sub-word: (1) tokens with P(not O) >= threshold form segments; a segment continues over a token glued to
@@ -81,8 +84,15 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
             toks.append(idx[pos])
         start, end = _trim(text, int(offsets[toks[0], 0]), int(offsets[toks[-1], 1]))
         if end > start:
-            label = LABELS[int(np.argmax(label_mass[cur].sum(axis=0)))]
-            out.append((Span(start, end, label), float(np.mean(entity[cur]))))
+            mass = label_mass[cur].sum(axis=0)
+            order = np.argsort(-mass)
+            label: str | None = LABELS[int(order[0])]
+            if resolver is not None:
+                # Runners-up count only with at least a quarter of the winner's mass.
+                ranked = [LABELS[int(j)] for j in order[:3] if mass[j] >= 0.25 * mass[order[0]]]
+                label = resolver(text[start:end], ranked)
+            if label is not None:
+                out.append((Span(start, end, label), float(np.mean(entity[cur]))))
         cur = []
 
     for i in idx:

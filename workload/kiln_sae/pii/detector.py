@@ -22,6 +22,7 @@ from kiln_sae.pii.align import decode_spans
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.probe import DenseLinearProbe, SparseLinearProbe
+from kiln_sae.pii.validate import resolve
 
 FORMAT = "kiln-pii-detector"
 FORMAT_VERSION = 1
@@ -41,6 +42,7 @@ class DetectorSpec:
     n_features: int = 0
     act_scale: float = 1.0
     context: int = 0  # neighbour tokens on each side whose features are concatenated to a token's
+    validate: bool = False  # checksum/placeholder span validation (kiln_sae.pii.validate) after decoding
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -110,9 +112,11 @@ class Detector:
             return torch.softmax(self.probe(*self.inputs(feats)), dim=-1).numpy()
 
     def spans_from_features(self, text: str, feats: TokenFeatures, threshold: float | None = None,
-                            probs: np.ndarray | None = None) -> list[tuple[Span, float]]:
+                            probs: np.ndarray | None = None, validate: bool | None = None) -> list[tuple[Span, float]]:
         p = self.probs(feats) if probs is None else probs
-        return decode_spans(text, feats.offsets, feats.valid, p, self.spec.threshold if threshold is None else threshold)
+        check = self.spec.validate if validate is None else validate
+        return decode_spans(text, feats.offsets, feats.valid, p, self.spec.threshold if threshold is None else threshold,
+                            resolve if check else None)
 
     def detect(self, texts: list[str]) -> list[list[tuple[Span, float]]]:
         feats = self.source.extract(texts)

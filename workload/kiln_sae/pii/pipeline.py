@@ -66,22 +66,27 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
     losses = train_probe(probe, inputs, tags, len(TAGS), cfg)
     train_s = time.perf_counter() - t0
     probs = [det.probs(f) for f in val.feats]
-    best = (-1.0, 0.5)
-    sweep = {}
-    for th in THRESHOLDS:
-        preds = [[s for s, _ in det.spans_from_features(t, f, th, p)]
-                 for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
-        f1 = float(evaluate(val.gold, preds, match="overlap", labels=LABELS).micro["f1"])
-        sweep[th] = f1
-        if f1 > best[0]:
-            best = (f1, th)
-    spec.threshold = best[1]
+    sweeps: dict[bool, dict[float, float]] = {}
+    for check in (False, True):
+        sweeps[check] = {}
+        for th in THRESHOLDS:
+            preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check)]
+                     for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
+            sweeps[check][th] = float(evaluate(val.gold, preds, match="overlap", labels=LABELS).micro["f1"])
+    best = {check: max(sw.items(), key=lambda kv: (kv[1], -kv[0])) for check, sw in sweeps.items()}
+    # Ships with validation (it is part of the detector); the unvalidated threshold is kept for ablations.
+    spec.validate = True
+    spec.threshold = best[True][0]
     return det, {"train_tokens": int((tags != -100).sum()), "final_loss": losses[-1], "train_s": train_s,
-                 "threshold": best[1], "val_overlap_f1": best[0], "threshold_sweep": sweep}
+                 "threshold": best[True][0], "val_overlap_f1": best[True][1], "threshold_sweep": sweeps[True],
+                 "threshold_no_validate": best[False][0], "val_overlap_f1_no_validate": best[False][1],
+                 "threshold_sweep_no_validate": sweeps[False]}
 
 
-def predict_split(det: Detector, data: SplitData) -> list[list[Span]]:
-    return [[s for s, _ in det.spans_from_features(t, f)] for t, f in zip(data.texts, data.feats, strict=True)]
+def predict_split(det: Detector, data: SplitData, threshold: float | None = None,
+                  validate: bool | None = None) -> list[list[Span]]:
+    return [[s for s, _ in det.spans_from_features(t, f, threshold, None, validate)]
+            for t, f in zip(data.texts, data.feats, strict=True)]
 
 
 def score(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]) -> dict[str, SpanReport]:

@@ -1,0 +1,68 @@
+"""Span validation: checksums decide among number-like labels, reserved placeholders are dropped, and the
+decoder applies it only when asked."""
+from __future__ import annotations
+
+import numpy as np
+from faker import Faker
+
+from kiln_sae.pii.align import decode_spans
+from kiln_sae.pii.labels import TAGS, Span, begin_tag, inside_tag
+from kiln_sae.pii.validate import is_card, is_iban, is_placeholder, luhn_ok, resolve
+
+
+def test_checksums_accept_generated_values_and_reject_one_digit_changes() -> None:
+    fake = Faker(["en_US", "de_DE", "fr_FR", "es_ES", "en_GB", "en_IN"])
+    Faker.seed(7)
+    cards = [fake.credit_card_number() for _ in range(300)]
+    ibans = [fake.iban() for _ in range(300)]
+    assert all(is_card(c) for c in cards)
+    assert all(is_iban(i) for i in ibans)
+    assert is_card("4111 1111 1111 1111") and is_card("4111-1111-1111-1111")
+    assert not is_card("4111 1111 1111 1112")
+    assert not is_card("+4111 1111 1111 1111")  # a leading + is a phone number's
+    assert is_iban("DE89 3704 0044 0532 0130 00")
+    assert not is_iban("DE88 3704 0044 0532 0130 00")
+    assert luhn_ok("79927398713") and not luhn_ok("79927398710")
+
+
+def test_resolve_relabels_numbers_by_checksum() -> None:
+    assert resolve("4111 1111 1111 1111", ["PHONE"]) == "CREDIT_CARD"
+    assert resolve("4111 1111 1111 1111", ["IBAN", "PHONE"]) == "CREDIT_CARD"
+    assert resolve("DE89 3704 0044 0532 0130 00", ["CREDIT_CARD"]) == "IBAN"
+    # Not Luhn-valid: the probe's runner-up wins; with no runner-up the probe's label stays.
+    assert resolve("+49 30 1234567", ["CREDIT_CARD", "PHONE"]) == "PHONE"
+    assert resolve("4111 1111 1111", ["CREDIT_CARD"]) == "CREDIT_CARD"
+    # 12 digits passing Luhn do not turn an ID into a card (Aadhaar-shaped).
+    assert resolve("5018 4957 6563", ["SSN"]) == "SSN"
+    # Non-number labels are left alone.
+    assert resolve("4111 1111 1111 1111", ["PASSWORD"]) == "PASSWORD"
+
+
+def test_placeholders_are_dropped() -> None:
+    assert resolve("billing@example.com", ["EMAIL"]) is None
+    assert resolve("https://docs.example.org/guide", ["URL_PERSONAL"]) is None
+    assert resolve("me@site.test", ["EMAIL"]) is None
+    assert resolve("jane.doe@gmail.com", ["EMAIL"]) == "EMAIL"
+    assert resolve("1-800-555-0199", ["PHONE"]) is None
+    assert resolve("555-0100", ["PHONE"]) == "PHONE"  # 7 digits: not a full NANP number, kept
+    assert resolve("(415) 555-0142", ["PHONE"]) is None  # NANP fictional range 555-0100..0199
+    assert resolve("(415) 555-2671", ["PHONE"]) == "PHONE"
+    assert is_placeholder("127.0.0.1", "IP_ADDRESS") and is_placeholder("::1", "IP_ADDRESS")
+    assert is_placeholder("2001:db8::1", "IP_ADDRESS") and is_placeholder("localhost", "IP_ADDRESS")
+    assert not is_placeholder("81.2.69.160", "IP_ADDRESS")
+
+
+def test_decoder_applies_resolver_only_when_given() -> None:
+    text = "card 4111 1111 1111 1111 ok"
+    # One token per word; the probe calls the four digit groups PHONE.
+    words = [(0, 4), (5, 9), (10, 14), (15, 19), (20, 24), (25, 27)]
+    offsets = np.array(words, dtype=np.int64)
+    valid = np.ones(len(words), dtype=bool)
+    probs = np.zeros((len(words), len(TAGS)), dtype=np.float32)
+    probs[[0, 5], 0] = 1.0
+    probs[1, begin_tag("PHONE")] = 1.0
+    probs[2:5, inside_tag("PHONE")] = 1.0
+    plain = [s for s, _ in decode_spans(text, offsets, valid, probs)]
+    checked = [s for s, _ in decode_spans(text, offsets, valid, probs, resolver=resolve)]
+    assert plain == [Span(5, 24, "PHONE")]
+    assert checked == [Span(5, 24, "CREDIT_CARD")]

@@ -43,6 +43,7 @@ class DetectorSpec:
     act_scale: float = 1.0
     context: int = 0  # neighbour tokens on each side whose features are concatenated to a token's
     validate: bool = False  # checksum/placeholder span validation (kiln_sae.pii.validate) after decoding
+    label_thresholds: dict[str, float] = field(default_factory=dict)  # per-label span score floors (val-tuned)
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -112,11 +113,15 @@ class Detector:
             return torch.softmax(self.probe(*self.inputs(feats)), dim=-1).numpy()
 
     def spans_from_features(self, text: str, feats: TokenFeatures, threshold: float | None = None,
-                            probs: np.ndarray | None = None, validate: bool | None = None) -> list[tuple[Span, float]]:
+                            probs: np.ndarray | None = None, validate: bool | None = None,
+                            floors: bool = True) -> list[tuple[Span, float]]:
         p = self.probs(feats) if probs is None else probs
         check = self.spec.validate if validate is None else validate
-        return decode_spans(text, feats.offsets, feats.valid, p, self.spec.threshold if threshold is None else threshold,
-                            resolve if check else None)
+        spans = decode_spans(text, feats.offsets, feats.valid, p,
+                             self.spec.threshold if threshold is None else threshold, resolve if check else None)
+        if not floors or not self.spec.label_thresholds:
+            return spans
+        return [(s, sc) for s, sc in spans if sc >= self.spec.label_thresholds.get(s.label, 0.0)]
 
     def detect(self, texts: list[str]) -> list[list[tuple[Span, float]]]:
         feats = self.source.extract(texts)

@@ -66,3 +66,21 @@ def test_decoder_applies_resolver_only_when_given() -> None:
     checked = [s for s, _ in decode_spans(text, offsets, valid, probs, resolver=resolve)]
     assert plain == [Span(5, 24, "PHONE")]
     assert checked == [Span(5, 24, "CREDIT_CARD")]
+
+
+def test_label_thresholds_drop_low_scoring_spans_of_that_label_only() -> None:
+    from kiln_sae.pii.detector import Detector, DetectorSpec
+    from kiln_sae.pii.features import TokenFeatures
+
+    text = "mail jane@mail.de from Paris"
+    words = [(0, 4), (5, 17), (18, 22), (23, 28)]
+    probs = np.zeros((len(words), len(TAGS)), dtype=np.float32)
+    probs[[0, 2], 0] = 1.0
+    probs[1, begin_tag("EMAIL")], probs[1, 0] = 0.7, 0.3
+    probs[3, begin_tag("LOCATION")], probs[3, 0] = 0.7, 0.3
+    feats = TokenFeatures(acts=None, offsets=np.array(words, dtype=np.int64), valid=np.ones(4, dtype=bool))  # type: ignore[arg-type]
+    spec = DetectorSpec(system="raw_probe", base_model="m", layer=0, context_size=16, threshold=0.5,
+                        label_thresholds={"LOCATION": 0.8})
+    det = Detector(spec, probe=None)  # type: ignore[arg-type]
+    assert [s.label for s, _ in det.spans_from_features(text, feats, probs=probs)] == ["EMAIL"]
+    assert [s.label for s, _ in det.spans_from_features(text, feats, probs=probs, floors=False)] == ["EMAIL", "LOCATION"]

@@ -73,6 +73,8 @@ TOP_FIELDS = [
     Field("output_dir", "str", None, required=True),
     Field("resume_from", "str", "auto", doc="'auto' | 'none' | a checkpoint path"),
     Field("activation_cache", "enum", "auto", choices=("auto", "memory", "disk", "none")),
+    Field("shuffle_buffer_tokens", "int", 262_144, minimum=2,
+          doc="activation_cache none: rows held by the streaming shuffle buffer (at least 2 batches per rank)"),
     Field("early_stopping", "object", None, nullable=True, fields=EARLY_STOPPING_FIELDS),
     Field("wandb", "object", None, nullable=True, fields=WANDB_FIELDS),
 ]
@@ -146,6 +148,7 @@ class SaeConfig:
     log_every: int = 10
     resume_from: str = "auto"
     activation_cache: str = "auto"
+    shuffle_buffer_tokens: int = 262_144
     early_stopping: EarlyStoppingConfig | None = None
     wandb: WandbConfig | None = None
 
@@ -178,6 +181,8 @@ class SaeConfig:
     def config_hash(self) -> str:
         """sha256 of the settings that determine the trained weights (OPERATIONAL_KEYS excluded)."""
         material = {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_KEYS}
+        if self.activation_cache != "none":  # the buffer size shapes the data order only when streaming
+            material.pop("shuffle_buffer_tokens")
         blob = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

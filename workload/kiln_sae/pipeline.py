@@ -5,7 +5,7 @@ Caches live in ``<output_dir>/activations/{train,val}`` and carry a fingerprint 
 context and texts, so ``prepare`` followed by ``train`` (or a restarted ``train``) extracts once.
 ``activation_cache``: ``auto`` = memory when it fits half the host's available RAM, else disk; ``memory``;
 ``disk``. ``none`` (the data does not fit anywhere): ``build_stream`` gives a re-runnable extraction
-stream for H4a's shuffle buffer; ``build_sources`` refuses it until the trainer consumes a stream.
+stream that ``train`` feeds through ``shuffle_buffer.StreamedActivations``; ``build_sources`` refuses it.
 
 Under torchrun every rank reads the same texts (deterministic), rank r extracts texts[r::W] into its own
 disk part, all ranks wait at a barrier, then each opens the union of the parts — every rank can read any
@@ -47,8 +47,8 @@ def memory_budget_bytes(fraction: float = 0.5) -> int:
 def _cache_mode(cfg: Any) -> str:
     mode = getattr(cfg, "activation_cache", "auto")
     if mode == "none":
-        raise ConfigError("activation_cache: 'none' (streaming without a cache) is not available in this build; "
-                          "use auto, memory or disk")
+        raise ConfigError("activation_cache: 'none' streams through build_stream, not build_sources (a bug: "
+                          "please report)")
     return mode
 
 

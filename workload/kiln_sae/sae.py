@@ -19,6 +19,13 @@ from torch import nn
 from kiln_sae.sparse_ops import encode_at, sparse_decode, topk_autoencode, topk_encode
 
 
+@torch.compiler.disable
+def _count(mask: torch.Tensor) -> int:
+    """A host sync by design (AuxK's branch depends on it); outside torch.compile's graph, so compiling the
+    forward splits there quietly instead of warning about ``Tensor.item()`` on every step."""
+    return int(mask.sum())
+
+
 @dataclass
 class SaeOutput:
     recon: torch.Tensor
@@ -78,7 +85,7 @@ class SparseAutoencoder(nn.Module):
         total_var = (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
         if self.k is None:
             return self._forward_relu(x, total_var)
-        n_dead = 0 if dead_mask is None or self.aux_k_coefficient == 0 else int(dead_mask.sum())
+        n_dead = 0 if dead_mask is None or self.aux_k_coefficient == 0 else _count(dead_mask)
         # One fused Function: encoder matmul, top-k, sparse decode, and a backward over the k chosen latents.
         # The [N, n] pre-activations are kept only when AuxK needs them (some latent is dead).
         recon, values, indices, pre = topk_autoencode(x, self.W_enc, self.b_enc, self.W_dec, self.b_dec, self.k,

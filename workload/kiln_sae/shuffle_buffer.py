@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
+from kiln_sae.errors import DataError
 from kiln_sae.rng import epoch_generator
 
 
@@ -56,3 +57,57 @@ class ShuffleBuffer:
             buffer = torch.cat(held)
             buffer = buffer[torch.randperm(buffer.shape[0], generator=gen)]
             yield from drain(buffer, buffer.shape[0] % self.batch_size)
+
+
+class StreamedActivations:
+    """The training source for ``activation_cache: none``: a re-runnable stream of [n, d] chunks (this rank's
+    share) behind a ShuffleBuffer, addressed by (epoch, step in epoch) instead of by row.
+
+    ``batch(epoch, i)`` continues the live iterator when called in order and otherwise (first call, resume,
+    a new epoch) regenerates the epoch's batches and skips to ``i``, so a resumed run reads exactly the
+    batches the uninterrupted run would have. ``num_tokens`` (exact, from the tokenizer) fixes the number of
+    steps per epoch before anything is extracted."""
+
+    def __init__(self, stream: Callable[[], Iterable[torch.Tensor]], num_tokens: int, *, batch_size: int,
+                 capacity: int, seed: int) -> None:
+        self.stream, self.num_tokens, self.batch_size = stream, int(num_tokens), batch_size
+        self.buffer = ShuffleBuffer(stream, capacity=max(capacity, 2 * batch_size), batch_size=batch_size,
+                                    seed=seed)
+        self._live: Iterator[torch.Tensor] | None = None
+        self._next: tuple[int, int] | None = None
+        self._d: int | None = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        # The buffer emits every whole batch of the epoch: floor(rows / batch_size) of them.
+        return self.num_tokens // self.batch_size
+
+    @property
+    def d(self) -> int:
+        if self._d is None:
+            self._d = int(self.head(1).shape[1])
+        return self._d
+
+    def head(self, count: int) -> torch.Tensor:
+        """The first ``count`` rows of the stream in stream order (the init sample for act_scale and b_dec)."""
+        got: list[torch.Tensor] = []
+        n = 0
+        for chunk in self.stream():
+            got.append(chunk[: count - n])
+            n += got[-1].shape[0]
+            if n >= count:
+                break
+        if not got:
+            raise DataError("the activation stream is empty: no training tokens to stream")
+        return torch.cat(got)
+
+    def batch(self, epoch: int, step_in_epoch: int) -> torch.Tensor:
+        if self._live is None or self._next != (epoch, step_in_epoch):
+            self._live = iter(self.buffer.batches(epoch, skip=step_in_epoch))
+        try:
+            out = next(self._live)
+        except StopIteration:
+            raise DataError(f"the activation stream ended before step {step_in_epoch} of epoch {epoch}: it "
+                             f"yielded fewer than the {self.num_tokens} tokens it was counted at") from None
+        self._next = (epoch, step_in_epoch + 1)
+        return out

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from kiln_sae import checkpoint as ckpt
-from kiln_sae.batches import ActivationSource, EpochOrder, rank_micro_batches, sample_rows
+from kiln_sae.batches import ActivationSource, EpochOrder, TensorSource, rank_micro_batches, sample_rows
 from kiln_sae.config import SaeConfig
 from kiln_sae.device import compute_dtype_for, gpu_memory_gb, resolve_device
 from kiln_sae.distributed import DistContext, all_reduce_, broadcast_
@@ -26,6 +26,7 @@ from kiln_sae.metrics import MetricsWriter
 from kiln_sae.optim import lr_at, make_optimizer
 from kiln_sae.rng import capture_rng, restore_rng, seed_everything
 from kiln_sae.sae import SparseAutoencoder
+from kiln_sae.shuffle_buffer import StreamedActivations
 from kiln_sae.tracking import NullTracker, Tracker
 
 _log = logging.getLogger("kiln_sae.trainer")
@@ -70,19 +71,29 @@ def sae_meta(cfg: SaeConfig, sae: SparseAutoencoder, act_scale: float) -> dict[s
 
 
 class Trainer:
-    def __init__(self, cfg: SaeConfig, train: ActivationSource, val: ActivationSource | None = None, *,
+    def __init__(self, cfg: SaeConfig, train: ActivationSource | StreamedActivations,
+                 val: ActivationSource | None = None, *,
                  metrics: MetricsWriter | None = None, stop: threading.Event | None = None,
                  ctx: DistContext | None = None, tracker: Tracker | None = None, rank_local: bool = False) -> None:
         """``rank_local``: under torchrun each rank's sources hold only its own share of the data (the dataset
-        pipeline extracts per rank); otherwise every rank sees all rows and reads its slice of each batch."""
+        pipeline extracts per rank); otherwise every rank sees all rows and reads its slice of each batch.
+        A ``StreamedActivations`` train source (``activation_cache: none``) is always rank-local: each rank
+        streams its own share through its own shuffle buffer, ``batch_size / world_size`` rows per step."""
         self.cfg, self.train_src, self.val_src = cfg, train, val
+        self.stream = train if isinstance(train, StreamedActivations) else None
         self.ctx = ctx or DistContext()
         self.metrics = metrics or MetricsWriter(None, echo=False, enabled=False)
         self.stop = stop or threading.Event()
         self.tracker = tracker or NullTracker()
         self.device = resolve_device(cfg.device, self.ctx.local_rank)
         self.rank_local = rank_local and self.ctx.active
-        if self.rank_local:
+        self.val_rank_local = self.rank_local
+        if self.stream is not None:
+            # Ranks stop each epoch at the shortest share, so every all-reduce has a partner.
+            local = all_reduce_(torch.tensor([self.stream.steps_per_epoch], device=self.device), self.ctx, "min")
+            self.order = EpochOrder(int(local.item()) * self.stream.batch_size, self.stream.batch_size, cfg.seed)
+            self.rank_local = self.ctx.active
+        elif self.rank_local:
             # Each rank permutes its own rows; all ranks must agree on the number of steps per epoch.
             local = all_reduce_(torch.tensor([train.num_tokens], device=self.device), self.ctx, "min")
             n_rows = int(local.item())
@@ -90,8 +101,9 @@ class Trainer:
         else:
             self.order = EpochOrder(train.num_tokens, cfg.batch_size, cfg.seed)
         if self.order.steps_per_epoch == 0:
-            raise DataError(f"only {train.num_tokens} training tokens: batch_size {cfg.batch_size} needs at least "
-                            "that many; lower batch_size or add data")
+            where = " on this rank" if self.stream is not None else ""
+            raise DataError(f"only {train.num_tokens} training tokens{where}: batch_size {cfg.batch_size} needs at "
+                            "least that many; lower batch_size or add data")
         if cfg.batch_size % (self.ctx.world_size * cfg.gradient_accumulation_steps) != 0:
             raise ConfigError(f"batch_size: {cfg.batch_size} must be divisible by world_size × "
                               f"gradient_accumulation_steps = {self.ctx.world_size * cfg.gradient_accumulation_steps}")
@@ -128,8 +140,11 @@ class Trainer:
         self._pending_optimizer_state = None
         path = _resolve_resume(self.cfg)
         if path is None:
-            rows = sample_rows(self.train_src.num_tokens, INIT_SAMPLE_TOKENS, self.cfg.seed)
-            sample = self.train_src.read(rows).float()
+            if self.stream is not None:
+                sample = self.stream.head(INIT_SAMPLE_TOKENS).float()
+            else:
+                rows = sample_rows(self.train_src.num_tokens, INIT_SAMPLE_TOKENS, self.cfg.seed)
+                sample = self.train_src.read(rows).float()
             if self.cfg.normalize_activations:
                 # Scale so the mean norm is √d (SAELens "expected_average_only_in"): lr and k transfer across models.
                 self.state.act_scale = float(math.sqrt(self.train_src.d) / sample.norm(dim=1).mean().clamp_min(1e-12))
@@ -137,6 +152,11 @@ class Trainer:
             self.state.dead_counter = torch.zeros(self.sae.n_latents, dtype=torch.long)
             return
         state = ckpt.load_checkpoint(path)
+        saved_order = state.get("data_order", "cache")
+        if saved_order != self._data_order():
+            was = "none (streamed)" if saved_order == "stream" else "auto/memory/disk (cached)"
+            raise ConfigError(f"activation_cache: checkpoint {path} was written with activation_cache {was}, which "
+                              "reads batches in another order; set it back, or resume_from: none to start over")
         if state["config_hash"] != self.cfg.config_hash():
             raise ConfigError(f"resume_from: checkpoint {path} was written with a different config (hash "
                               f"{state['config_hash']} != {self.cfg.config_hash()}); restore that config, or set "
@@ -160,7 +180,13 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(), "rng": capture_rng(),
                 "dead_counter": self.state.dead_counter.detach().cpu(),
                 "early_stopping": self.early.state_dict() if self.early else None,
-                "world_size": self.ctx.world_size, "wandb_id": self.state.wandb_id}
+                "world_size": self.ctx.world_size, "wandb_id": self.state.wandb_id,
+                "data_order": self._data_order()}
+
+    def _data_order(self) -> str:
+        # Streamed and cached runs read rows in different orders; resuming one as the other would silently
+        # train on a different sequence of batches (activation_cache is otherwise an operational key).
+        return "stream" if self.stream is not None else "cache"
 
     def save_checkpoint(self) -> None:
         if not self.ctx.is_main:
@@ -191,7 +217,7 @@ class Trainer:
         self.sae.eval()
         ev = validation_pass(self.sae, self.val_src, act_scale=self.state.act_scale,
                              batch_size=self.cfg.batch_size, device=self.device, ctx=self.ctx,
-                             rank_local=self.rank_local)
+                             rank_local=self.val_rank_local)
         self.sae.train()
         fields = {"step": self.state.step, "epoch": self._epoch_float(), "tokens": self._tokens(), "split": "val",
                   "loss": ev["loss"], "mse": ev["mse"], "l0": ev["l0"], "explained_variance": ev["explained_variance"],
@@ -202,6 +228,16 @@ class Trainer:
         return fields, decision
 
     # ---- the loop ------------------------------------------------------------------------------------
+    def _micro_batches(self, epoch: int, in_epoch: int) -> tuple[ActivationSource, list[torch.Tensor]]:
+        accum = self.cfg.gradient_accumulation_steps
+        if self.stream is not None:
+            rows = self.stream.batch(epoch, in_epoch)  # this rank's share of the global batch
+            return TensorSource(rows), rank_micro_batches(torch.arange(rows.shape[0]), 0, 1, accum)
+        batch = self.order.global_batch(epoch, in_epoch)
+        if self.rank_local:
+            return self.train_src, rank_micro_batches(batch, 0, 1, accum)
+        return self.train_src, rank_micro_batches(batch, self.ctx.rank, self.ctx.world_size, accum)
+
     def run(self) -> TrainResult:
         cfg, spe = self.cfg, self.order.steps_per_epoch
         total_tokens = self.total_steps * cfg.batch_size
@@ -218,11 +254,9 @@ class Trainer:
         self.sae.train()
         while self.state.step < self.total_steps:
             epoch, in_epoch = divmod(self.state.step, spe)
-            batch = self.order.global_batch(epoch, in_epoch)
-            micro = (rank_micro_batches(batch, 0, 1, cfg.gradient_accumulation_steps) if self.rank_local else
-                     rank_micro_batches(batch, self.ctx.rank, self.ctx.world_size, cfg.gradient_accumulation_steps))
+            source, micro = self._micro_batches(epoch, in_epoch)
             dead_mask = dead_counter >= threshold if cfg.architecture == "topk" else None
-            result = train_step(self.sae, self.optimizer, micro, self.train_src, act_scale=self.state.act_scale,
+            result = train_step(self.sae, self.optimizer, micro, source, act_scale=self.state.act_scale,
                                    dead_mask=dead_mask, lr=lr_at(self.state.step, self.base_lr, self.warmup),
                                    grad_clip=cfg.grad_clip, device=self.device, ctx=self.ctx)
             dead_counter += cfg.batch_size

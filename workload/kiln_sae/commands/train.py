@@ -73,7 +73,20 @@ def _load_raw(path: str) -> dict[str, Any]:
     return raw
 
 
-def _sources_from_file(path: str):
+def _streamed(cfg, ctx, stream, num_tokens: int):
+    from kiln_sae.shuffle_buffer import StreamedActivations
+
+    per_rank = cfg.batch_size // ctx.world_size
+    return StreamedActivations(stream, num_tokens, batch_size=per_rank,
+                               capacity=cfg.shuffle_buffer_tokens // ctx.world_size, seed=cfg.seed)
+
+
+# Rows per chunk when an --activations file is streamed (activation_cache: none): the size of one packed
+# extraction batch on CPU, so the buffer mixes across chunks as it would with a live model.
+FILE_STREAM_CHUNK = 1024
+
+
+def _sources_from_file(path: str, cfg=None, ctx=None):
     from safetensors import safe_open
 
     from kiln_sae.batches import TensorSource
@@ -88,17 +101,26 @@ def _sources_from_file(path: str):
             val = TensorSource(fh.get_tensor("val")) if "val" in keys else None
     except (OSError, ValueError) as e:
         raise DataError(f"--activations {path}: cannot read it as safetensors ({e})") from e
+    if cfg is not None and cfg.activation_cache == "none":
+        # Stream the file's rows (this rank's share, in file order) through the shuffle buffer: the same code
+        # path as a live extraction stream, without a model.
+        share = train.acts[ctx.rank::ctx.world_size]
+        chunks = lambda: (share[s:s + FILE_STREAM_CHUNK] for s in range(0, share.shape[0], FILE_STREAM_CHUNK))  # noqa: E731
+        return _streamed(cfg, ctx, chunks, share.shape[0]), val
     return train, val
 
 
 def _sources_from_dataset(cfg, ctx):
     from kiln_sae.errors import ConfigError
 
-    from kiln_sae.pipeline import build_sources
+    from kiln_sae.pipeline import build_sources, build_stream
 
     if cfg.dataset is None:
         raise ConfigError("dataset: required (path or name), unless precomputed activations are passed with "
                           "--activations FILE.safetensors")
+    if cfg.activation_cache == "none":
+        stream, num_tokens, val = build_stream(cfg, ctx)
+        return _streamed(cfg, ctx, stream, num_tokens), val
     return build_sources(cfg, ctx)
 
 
@@ -131,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = None
     try:
         if args.activations:
-            train, val = _sources_from_file(args.activations)
+            train, val = _sources_from_file(args.activations, cfg, ctx)
         else:
             train, val = _sources_from_dataset(cfg, ctx)
         # Both sources hold every row on every rank (the pipeline extracts per rank, then opens the union), so

@@ -3,6 +3,8 @@
  * stop a job (SIGTERM to the workload's group → checkpoint → SIGKILL after the grace), and resume
  * one in its own job dir (the engine resumes from its newest checkpoint).
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { JobRecord, Ledger } from "../../store/index.js";
 import { sleep } from "../../base/deadline.js";
 import { UserError } from "../../base/errors.js";
@@ -24,10 +26,17 @@ export function requireJob(ledger: Ledger, ref: string): JobRecord {
  * Mark jobs whose supervisor is gone (SIGKILL, OOM, reboot) as `interrupted`, closing their open
  * attempt and machine rows. Returns the ids it changed. Cheap; `kiln status` calls it every time.
  */
+function isCloudJob(ledger: Ledger, job: JobRecord): boolean {
+  return existsSync(join(job.job_dir, "cloud.json")) || ledger.listMachines(job.id).some((m) => m.provider !== "local");
+}
+
 export function reconcileJobs(ledger: Ledger): string[] {
   const changed: string[] = [];
   for (const job of ledger.listJobs()) {
     if (isTerminal(job.state)) continue;
+    // Cloud jobs have a driver, not a supervisor, and their machines may still be billing: only the
+    // cloud reconciliation (src/core/reconcile), which asks the provider, may close them.
+    if (isCloudJob(ledger, job)) continue;
     if (isJobProcess(job.supervisor_pid, job.id)) continue;
     // A job just (re)submitted has no supervisor pid for a moment: give the launch time to record it.
     const lastChange = ledger.listEvents(job.id, { kind: "job_state" }).at(-1)?.ts;

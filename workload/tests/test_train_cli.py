@@ -111,3 +111,24 @@ def test_bad_inputs_exit_2_with_an_error_line(tmp_path):
     small = write_activations(tmp_path / "small.safetensors", n_train=100)
     proc = run_train(cfg, small)
     assert proc.returncode == 2 and "batch_size 128" in proc.stderr
+
+
+def test_an_invalid_config_with_a_known_output_dir_writes_an_error_line(tmp_path):
+    """Kiln's control plane watches <output_dir>/metrics.jsonl: a config rejected before training starts must
+    still say why there (train and prepare), not only on stderr."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "bad.yaml", out, k=100, batch_size=-1)
+    proc = run_train(cfg, tmp_path / "unused.safetensors")
+    assert proc.returncode == 2 and "k: must be <= latents (64)" in proc.stderr
+    (line,) = read_metrics(out)
+    assert line["kind"] == "error" and line["phase"] == "train" and line["type"] == "ConfigError"
+    assert "batch_size" in line["message"] and "k: must be <= latents (64)" in line["message"]
+    prep = subprocess.run([sys.executable, "-m", "kiln_sae", "prepare", "--config", str(cfg), "--quiet"],
+                          capture_output=True, text=True, timeout=120, env=train_env())
+    assert prep.returncode == 2
+    assert [(m["kind"], m["phase"]) for m in read_metrics(out)] == [("error", "train"), ("error", "prepare")]
+    # No output_dir in the config: nothing to write to, stderr only (and no stray directory).
+    nodir = tmp_path / "nodir.yaml"
+    nodir.write_text(yaml.safe_dump({"base_model": "m", "layer": 0, "epochs": 1}))
+    proc = run_train(nodir, tmp_path / "unused.safetensors")
+    assert proc.returncode == 2 and "output_dir" in proc.stderr

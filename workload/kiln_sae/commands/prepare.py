@@ -40,7 +40,17 @@ def run(args: argparse.Namespace) -> int:
     from kiln_sae.errors import ConfigError, DataError
     from kiln_sae.metrics import MetricsWriter
 
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        from kiln_sae.commands.train import _load_raw, report_early_error
+
+        try:
+            raw = _load_raw(args.config)
+        except ConfigError:  # unreadable YAML: no output_dir to report to
+            raw = None
+        report_early_error(raw, e, "prepare", echo=not args.quiet)
+        raise
     metrics = MetricsWriter(os.path.join(cfg.output_dir, "metrics.jsonl"), echo=not args.quiet)
     try:
         from kiln_sae.device import resolve_device

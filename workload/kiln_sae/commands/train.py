@@ -124,6 +124,24 @@ def _sources_from_dataset(cfg, ctx):
     return build_sources(cfg, ctx)
 
 
+def report_early_error(raw: Any, err: Exception, phase: str, *, echo: bool) -> None:
+    """An ``error`` line for a failure before the run's MetricsWriter exists (an invalid config): written to
+    ``<output_dir>/metrics.jsonl`` when the raw config names a usable output_dir, so Kiln's control plane,
+    which watches that file, sees why the job ended. Rank 0 only under torchrun, like every metrics line."""
+    import os
+
+    from kiln_sae.metrics import MetricsWriter
+
+    out = raw.get("output_dir") if isinstance(raw, dict) else None
+    if not isinstance(out, str) or not out or os.environ.get("RANK", "0") != "0":
+        return
+    try:
+        with MetricsWriter(os.path.join(out, "metrics.jsonl"), echo=echo) as metrics:
+            metrics.emit("error", phase=phase, message=str(err), type=type(err).__name__, step=None)
+    except OSError:  # an unwritable output_dir: the message still reaches stderr through the caller
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     from kiln_sae.config import config_json_schema, load_config
     from kiln_sae.errors import ConfigError, DataError
@@ -134,7 +152,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.config and not args.overrides:
         raise ConfigError("--config is required (or --set key=value for every required key)")
     raw = _load_raw(args.config) if args.config else {}
-    cfg = load_config(apply_overrides(raw, args.overrides))
+    try:
+        cfg = load_config(apply_overrides(raw, args.overrides))
+    except ConfigError as e:
+        report_early_error(raw, e, "train", echo=not args.quiet)
+        raise
 
     import os
 

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { SshConnection } from "../src/remote/ssh/connection.js";
 import { KnownHosts } from "../src/remote/ssh/known-hosts.js";
 import { uploadFile } from "../src/remote/ssh/sftp.js";
-import { startSshd } from "../src/remote/ssh/testing/sshd.js";
+import { startSshd } from "../src/remote/ssh/loopback-sshd.js";
 import { startRun, stopRun } from "../src/remote/session/run.js";
 import { pullArtifacts } from "../src/remote/sync/pull.js";
 

@@ -11,7 +11,7 @@ import { main } from "../../src/cli/main.js";
 import { CRASH_POINTS } from "../../src/core/lifecycle/crash.js";
 import { type CloudHarness, killDrivers, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
-import { sshdAvailable } from "../../src/remote/ssh/testing/sshd.js";
+import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 
 const FAKE = resolve(import.meta.dirname, "..", "fixtures", "workloads", "fake-python");

@@ -10,7 +10,7 @@ import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { type CloudHarness, killDrivers, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
-import { sshdAvailable } from "../../src/remote/ssh/testing/sshd.js";
+import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
-import { sshdAvailable } from "../../src/remote/ssh/testing/sshd.js";
+import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");

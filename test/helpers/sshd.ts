@@ -3,4 +3,4 @@
  * the provider emulators (one loopback SSH endpoint per emulated instance) can import it within the
  * tsconfig rootDir; tests under test/ import it from here.
  */
-export * from "../../src/remote/ssh/testing/sshd.js";
+export * from "../../src/remote/ssh/loopback-sshd.js";

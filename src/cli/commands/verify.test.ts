@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fakeNvidiaSmiEnv } from "../../core/gpu/testing/fake-nvidia-smi.js";
-import { startSshd, sshdAvailable } from "../../remote/ssh/testing/sshd.js";
+import { startSshd, sshdAvailable } from "../../remote/ssh/loopback-sshd.js";
 import { captureIo } from "../io.js";
 import { main } from "../main.js";
 

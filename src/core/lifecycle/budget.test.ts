@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nullLogger } from "../../base/logger.js";
 import { DEFAULT_INSTANCE_TYPES } from "../../providers/lambda/emulator.js";
 import { offersFrom } from "../../providers/lambda/provider.js";
-import { sshdAvailable } from "../../remote/ssh/testing/sshd.js";
+import { sshdAvailable } from "../../remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../store/index.js";
 import { writeCloudFile } from "./cloud-file.js";
 import { driveCloudJob } from "./drive.js";

@@ -32,7 +32,7 @@ export async function startSimulatedCloud(o: { bootDelayMs?: number } = {}): Pro
   let startSshd: () => Promise<Sshd>;
   try {
     // The harness is test tooling (left out of the npm build); `--sim` needs a source checkout.
-    ({ startSshd } = await import("../../remote/ssh/testing/sshd.js"));
+    ({ startSshd } = await import("../../remote/ssh/loopback-sshd.js"));
   } catch (e) {
     throw new KilnError("sim_unavailable", "`--sim` needs the loopback sshd harness (src/remote/ssh/testing), which this build does not include", { cause: e });
   }

@@ -8,7 +8,7 @@ import { checkUnpacked, createBundle, unpackAndVerify } from "../../remote/bundl
 import { SshConnection } from "../../remote/ssh/connection.js";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";
 import { uploadFile } from "../../remote/ssh/sftp.js";
-import { startSshd, sshdAvailable, type TestSshd } from "../../remote/ssh/testing/sshd.js";
+import { startSshd, sshdAvailable, type TestSshd } from "../../remote/ssh/loopback-sshd.js";
 import { KilnError } from "../../base/errors.js";
 import { type MachineNeed, MachineNotReadyError, requireMachineReady } from "./index.js";
 

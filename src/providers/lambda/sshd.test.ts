@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";
 import { SshConnection } from "../../remote/ssh/connection.js";
-import { type TestSshd, sshdAvailable, startSshd } from "../../remote/ssh/testing/sshd.js";
+import { type TestSshd, sshdAvailable, startSshd } from "../../remote/ssh/loopback-sshd.js";
 import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
 import { LambdaProvider } from "./provider.js";
 import { checkedLambdaClient } from "./testing/openapi.js";

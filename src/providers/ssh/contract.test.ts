@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { canonicalGpuName, mibToGb, probeGpus } from "../../core/gpu/index.js";
 import type { Exec } from "../../remote/exec.js";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";
-import { sshdAvailable, startSshd, type TestSshd } from "../../remote/ssh/testing/sshd.js";
+import { sshdAvailable, startSshd, type TestSshd } from "../../remote/ssh/loopback-sshd.js";
 import { ProviderError } from "../provider.js";
 import { runProviderContract } from "../contract.js";
 import { type SshMachineFacts, SshProvider } from "./provider.js";

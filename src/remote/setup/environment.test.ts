@@ -14,7 +14,7 @@ import { type Exec, localExec } from "../exec.js";
 import { SshConnection } from "../ssh/connection.js";
 import { KnownHosts } from "../ssh/known-hosts.js";
 import { uploadFile } from "../ssh/sftp.js";
-import { startSshd, sshdAvailable } from "../ssh/testing/sshd.js";
+import { startSshd, sshdAvailable } from "../ssh/loopback-sshd.js";
 import { detectMachine, parseOsRelease, setupRemoteEnvironment, shipJob, torchReinstallCommand, torchWheelFor, versionAtLeast } from "./index.js";
 
 const FAKE_TOOLS = join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "fake-tools");

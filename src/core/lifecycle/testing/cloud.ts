@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { type LambdaEmulator, type LambdaEmulatorOptions, startLambdaEmulator } from "../../../providers/lambda/emulator.js";
-import { type TestSshd, startSshd } from "../../../remote/ssh/testing/sshd.js";
+import { type TestSshd, startSshd } from "../../../remote/ssh/loopback-sshd.js";
 import { Ledger, isTerminal } from "../../../store/index.js";
 
 export interface CloudHarness {

@@ -1,5 +1,6 @@
 /**
- * A real OpenSSH server on loopback for tests: `/usr/sbin/sshd -D -e -f <config>` on 127.0.0.1 and a
+ * A real OpenSSH server on loopback, for tests and for `kiln run --sim` (each emulated cloud machine is one
+ * of these, so a rehearsal goes through real SSH): `/usr/sbin/sshd -D -e -f <config>` on 127.0.0.1 and a
  * free port, a throwaway ed25519 host key, one authorized test client key, and a fresh directory per
  * instance that acts as the remote home (HOME, the working directory and the first PATH entry point
  * into it). Nothing here touches the system sshd, /root/.ssh or the user's known_hosts.

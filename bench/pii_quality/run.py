@@ -68,6 +68,10 @@ def main() -> int:
     p.add_argument("--context", type=int, default=2)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--systems", default="sae_probe,raw_probe",
+                   help="probes to train, comma-separated: sae_probe, raw_probe, sae_raw_probe (Presidio always runs)")
+    p.add_argument("--features-cache", help="file to reuse extracted MiniLM features from (written if missing); "
+                   "only valid for the same --seed/--n-*/--layer")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "pii_quality.json"))
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -94,13 +98,20 @@ def main() -> int:
     source = FeatureSource("minilm", layer, context_size=128)
     gen = Generator(seed=args.seed)
     splits = {s: gen.examples(s, n) for s, n in (("train", args.n_train), ("val", args.n_val), ("test", args.n_test))}
-    data, extract_s = timed(lambda: {s: featurize(source, ex) for s, ex in splits.items()})
+    cache = Path(args.features_cache) if args.features_cache else None
+    if cache is not None and cache.exists():
+        data, extract_s = torch.load(cache, weights_only=False), None
+    else:
+        data, extract_s = timed(lambda: {s: featurize(source, ex) for s, ex in splits.items()})
+        if cache is not None:
+            torch.save(data, cache)
     test = data["test"]
     cfg = ProbeTraining(epochs=args.epochs, lr=1e-2, seed=args.seed)
     results: dict = {}
     throughput: dict = {}
     n_tokens = int(sum(f.valid.sum() for f in test.feats))
-    for name in ("sae_probe", "raw_probe"):
+    probes = [s for s in args.systems.split(",") if s]
+    for name in probes:
         det, info = train_detector(name, source, data["train"], data["val"], cfg, sae, float(meta["act_scale"]),
                                    args.context)
         reports = score(test.gold, predict_split(det, test))
@@ -121,7 +132,7 @@ def main() -> int:
     for match in ("overlap", "exact"):
         print(f"\n== {match} match, template-disjoint test split ({len(test.texts)} messages) ==")
         print(table(results, match))
-    for s in ("sae_probe", "raw_probe"):
+    for s in probes:
         nv = results[s]["no_validate"]["overlap"]["micro"]
         nf = results[s]["no_label_thresholds"]["overlap"]["micro"]
         print(f"  {s} overlap micro P/R/F1 without span validation or label thresholds: "
@@ -130,7 +141,7 @@ def main() -> int:
     print("\nthroughput on the test messages (end to end, CPU):")
     for s, t in throughput.items():
         print(f"  {s:<10} {t['msgs_per_s']:8.1f} msgs/s {t['tokens_per_s']:10.0f} tokens/s")
-    for s in ("sae_probe", "raw_probe", "presidio"):
+    for s in (*probes, "presidio"):
         print(f"  {s} top errors: {results[s]['overlap']['errors'][:5]}")
     out = {"bench": "pii_quality", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},

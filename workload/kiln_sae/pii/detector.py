@@ -21,17 +21,19 @@ from kiln_sae.errors import DataError
 from kiln_sae.pii.align import decode_spans
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.labels import LABELS, TAGS, Span
-from kiln_sae.pii.probe import DenseLinearProbe, SparseLinearProbe
+from kiln_sae.pii.probe import DenseLinearProbe, HybridProbe, SparseLinearProbe
 from kiln_sae.pii.validate import resolve
 
 FORMAT = "kiln-pii-detector"
 FORMAT_VERSION = 1
+SYSTEMS = ("sae_probe", "raw_probe", "sae_raw_probe")
+SAE_SYSTEMS = ("sae_probe", "sae_raw_probe")
 RELU_TOP = 64  # a relu SAE has no k: its 64 strongest latents per token feed the sparse probe
 
 
 @dataclass
 class DetectorSpec:
-    system: str  # "sae_probe" | "raw_probe"
+    system: str  # "sae_probe" | "raw_probe" | "sae_raw_probe" (both inputs, one linear model)
     base_model: str
     layer: int
     context_size: int
@@ -40,6 +42,7 @@ class DetectorSpec:
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     tags: list[str] = field(default_factory=lambda: list(TAGS))
     n_features: int = 0
+    n_raw_features: int = 0  # sae_raw_probe: width of the dense (raw activation) part
     act_scale: float = 1.0
     context: int = 0  # neighbour tokens on each side whose features are concatenated to a token's
     validate: bool = False  # checksum/placeholder span validation (kiln_sae.pii.validate) after decoding
@@ -103,10 +106,12 @@ class Detector:
 
     def inputs(self, feats: TokenFeatures) -> tuple[torch.Tensor, ...]:
         """The probe's input rows for one text: SAE latents or raw activations, with context if configured."""
-        if self.spec.system == "sae_probe":
+        raw = with_context((feats.acts,), self.spec.context, None)
+        if self.spec.system in SAE_SYSTEMS:
             base: tuple[torch.Tensor, ...] = sae_features(self.sae, feats.acts, self.spec.act_scale)
-            return with_context(base, self.spec.context, self.sae.n_latents)
-        return with_context((feats.acts,), self.spec.context, None)
+            latents = with_context(base, self.spec.context, self.sae.n_latents)
+            return latents + raw if self.spec.system == "sae_raw_probe" else latents
+        return raw
 
     def probs(self, feats: TokenFeatures) -> np.ndarray:
         with torch.no_grad():
@@ -134,7 +139,7 @@ class Detector:
         files = []
         save_file({k: v.contiguous() for k, v in self.probe.state_dict().items()}, str(out / "probe.safetensors"))
         files.append(out / "probe.safetensors")
-        if self.spec.system == "sae_probe" and sae_dir is not None:
+        if self.spec.system in SAE_SYSTEMS and sae_dir is not None:
             from kiln_sae.checkpoint import sha256_file
 
             dst = out / "sae"
@@ -163,21 +168,22 @@ def load_detector(path: str | Path, source: FeatureSource | None = None) -> Dete
     if unknown:
         raise DataError(f"{d}/detector.json: unknown keys {sorted(unknown)}")
     spec = DetectorSpec(**raw)
-    if spec.system not in ("sae_probe", "raw_probe") or spec.tags != list(TAGS):
+    if spec.system not in SYSTEMS or spec.tags != list(TAGS):
         raise DataError(f"{d}/detector.json: system {spec.system!r} or tag set does not match this kiln_sae")
     state = load_file(str(d / "probe.safetensors"))
     sae = None
-    if spec.system == "sae_probe":
+    if spec.system in SAE_SYSTEMS:
         from kiln_sae.checkpoint import load_sae, sha256_file
 
         if not spec.sae:
-            raise DataError(f"{d}/detector.json: an sae_probe detector needs an 'sae' entry")
+            raise DataError(f"{d}/detector.json: an {spec.system} detector needs an 'sae' entry")
         sae_path = d / spec.sae["path"]
         if sha256_file(sae_path / "sae.safetensors") != spec.sae.get("sha256"):
             raise DataError(f"{sae_path}: SAE weights do not match the sha256 recorded in detector.json")
         sae, _meta = load_sae(sae_path)
         sae.eval()
-        probe: torch.nn.Module = SparseLinearProbe(spec.n_features, len(TAGS))
+        probe: torch.nn.Module = (HybridProbe(spec.n_features, spec.n_raw_features, len(TAGS))
+                                  if spec.system == "sae_raw_probe" else SparseLinearProbe(spec.n_features, len(TAGS)))
     else:
         probe = DenseLinearProbe(spec.n_features, len(TAGS))
     probe.load_state_dict(state)

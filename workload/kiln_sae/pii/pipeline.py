@@ -13,12 +13,12 @@ import numpy as np
 import torch
 
 from kiln_sae.pii.align import bio_tags
-from kiln_sae.pii.detector import Detector, DetectorSpec
+from kiln_sae.pii.detector import SAE_SYSTEMS, SYSTEMS, Detector, DetectorSpec
 from kiln_sae.pii.evaluate import SpanReport, evaluate
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.generate import Example
 from kiln_sae.pii.labels import LABELS, TAGS, Span
-from kiln_sae.pii.probe import DenseLinearProbe, ProbeTraining, SparseLinearProbe, train_probe
+from kiln_sae.pii.probe import DenseLinearProbe, HybridProbe, ProbeTraining, SparseLinearProbe, train_probe
 
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 
@@ -49,15 +49,17 @@ def _token_tags(data: SplitData) -> torch.Tensor:
 def train_detector(system: str, source: FeatureSource, train: SplitData, val: SplitData, cfg: ProbeTraining,
                    sae: Any = None, act_scale: float = 1.0, context: int = 0) -> tuple[Detector, dict[str, Any]]:
     """Fit a probe on ``train`` and pick the entity threshold that maximises overlap micro-F1 on ``val``."""
-    if system not in ("sae_probe", "raw_probe"):
+    if system not in SYSTEMS:
         raise ValueError(f"unknown probe system {system!r}")
     tags = _token_tags(train)
-    width = sae.n_latents if system == "sae_probe" else int(train.feats[0].acts.shape[1])
-    n_features = width * (2 * context + 1)
+    raw_width = int(train.feats[0].acts.shape[1]) * (2 * context + 1)
+    n_features = sae.n_latents * (2 * context + 1) if system in SAE_SYSTEMS else raw_width
     loaded = source.loaded
     spec = DetectorSpec(system=system, base_model=loaded.name, layer=loaded.layer, context_size=source.context_size,
-                        n_features=int(n_features), act_scale=float(act_scale), context=context)
+                        n_features=int(n_features), act_scale=float(act_scale), context=context,
+                        n_raw_features=raw_width if system == "sae_raw_probe" else 0)
     probe: torch.nn.Module = (SparseLinearProbe(n_features, len(TAGS)) if system == "sae_probe"
+                              else HybridProbe(n_features, raw_width, len(TAGS)) if system == "sae_raw_probe"
                               else DenseLinearProbe(n_features, len(TAGS)))
     det = Detector(spec, probe, source, sae)
     per_text = [det.inputs(f) for f in train.feats]

@@ -42,6 +42,19 @@ class DenseLinearProbe(nn.Module):
         return self.linear((x - self.mean) / self.std)
 
 
+class HybridProbe(nn.Module):
+    """logits = sparse probe over SAE latents + dense probe over raw activations (one linear model on the
+    concatenation): a separate system, reported next to both, never in place of the SAE probe."""
+
+    def __init__(self, n_sparse: int, n_dense: int, n_tags: int) -> None:
+        super().__init__()
+        self.sparse = SparseLinearProbe(n_sparse, n_tags)
+        self.dense = DenseLinearProbe(n_dense, n_tags)
+
+    def forward(self, values: torch.Tensor, indices: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.sparse(values, indices) + self.dense(x)
+
+
 @dataclass
 class ProbeTraining:
     epochs: int = 30
@@ -65,10 +78,11 @@ def train_probe(probe: nn.Module, inputs: tuple[torch.Tensor, ...], tags: torch.
     keep = tags != IGNORE
     inputs = tuple(t[keep] for t in inputs)
     tags = tags[keep]
-    if isinstance(probe, DenseLinearProbe):
-        x = inputs[0]
-        probe.mean.copy_(x.mean(0))
-        probe.std.copy_(x.std(0).clamp(min=1e-6))
+    dense = probe if isinstance(probe, DenseLinearProbe) else getattr(probe, "dense", None)
+    if isinstance(dense, DenseLinearProbe):
+        x = inputs[-1]  # dense input is always last
+        dense.mean.copy_(x.mean(0))
+        dense.std.copy_(x.std(0).clamp(min=1e-6))
     weights = class_weights(tags, n_tags, cfg.class_weight_power)
     opt = torch.optim.Adam(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -52,3 +52,23 @@ def test_context_features_shift_neighbours_into_their_own_blocks():
     v, i = with_context((values, indices), 1, 10)
     assert v.tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 0]]
     assert i.tolist() == [[0, 15, 26], [5, 16, 27], [6, 17, 20]]
+
+
+def test_hybrid_probe_combines_latent_and_raw_evidence():
+    from kiln_sae.pii.probe import HybridProbe
+
+    g = torch.Generator().manual_seed(2)
+    n = 3000
+    x = torch.randn(n, 8, generator=g) * 3 + 50  # large offset: its dense part must standardise
+    indices = torch.randint(0, 40, (n, 1), generator=g)
+    values = torch.ones(n, 1)
+    # The tag needs both inputs: bit 1 from the raw sign of x[:, 0], bit 0 from which latent fired.
+    high = (x[:, 0] > 50).long()
+    x[:, 0] += (high * 2 - 1) * 2.0
+    tags = high * 2 + (indices[:, 0] < 20).long()
+    probe = HybridProbe(40, 8, 4)
+    train_probe(probe, (values, indices, x), tags, 4, ProbeTraining(epochs=30, lr=0.05, batch_size=256))
+    assert abs(float(probe.dense.mean[0]) - float(x[:, 0].mean())) < 1e-3
+    with torch.no_grad():
+        acc = (probe(values, indices, x).argmax(1) == tags).float().mean()
+    assert acc > 0.97

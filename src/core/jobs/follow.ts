@@ -28,11 +28,16 @@ const STEP_ACTIVITY: Record<string, string> = {
   probe: "training and scoring the PII probe…",
 };
 
-/** What the job is doing when its metrics do not say yet: the step the supervisor started last. */
-function activityOf(ledger: Ledger, jobId: string, state: string): string | undefined {
+/**
+ * What the job is doing when its training metrics do not say: the step the supervisor started last.
+ * During training the metrics speak for themselves; after it (the probe) the line keeps the SAE's final
+ * numbers and says what runs now.
+ */
+function activityOf(ledger: Ledger, jobId: string, state: JobRecord["state"], trainStarted: boolean): string | undefined {
   if (state === "created") return "starting the supervisor…";
   const step = ledger.listEvents(jobId, { kind: "step_started" }).at(-1)?.reason ?? undefined;
-  return step === undefined ? undefined : (STEP_ACTIVITY[step] ?? `step ${step} running…`);
+  if (step === undefined || (step === "train" && trainStarted) || isTerminal(state)) return undefined;
+  return STEP_ACTIVITY[step] ?? `step ${step} running…`;
 }
 
 export interface FollowOptions {
@@ -48,7 +53,8 @@ export async function followProgress(ledger: Ledger, jobsDir: string, jobId: str
     reconcileJobs(ledger);
     const job = ledger.getJob(jobId)!;
     const spent = totalCost(ledger.listMachines(jobId), Date.now());
-    onLine(progressLine(progressOf(jobsDir, jobId), { spentUsd: spent, maxUsd }, activityOf(ledger, jobId, job.state)));
+    const progress = progressOf(jobsDir, jobId);
+    onLine(progressLine(progress, { spentUsd: spent, maxUsd }, activityOf(ledger, jobId, job.state, progress.latestTrain() !== undefined)));
     if (isTerminal(job.state)) {
       await settle(job, o.signal);
       return job;

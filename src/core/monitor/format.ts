@@ -50,6 +50,8 @@ export function progressLine(p: JobProgress, money: MoneyView, activity?: string
       t.tokens_per_s ? `${compact(t.tokens_per_s)} tok/s` : "— tok/s",
       `ETA ${t.eta_s === null || t.eta_s === undefined ? "?" : formatDuration(t.eta_s)}`,
     );
+    // After training (the probe step), keep the SAE's last numbers and say what runs now.
+    if (activity) parts.push(`· ${activity}`);
   }
   parts.push(money.maxUsd === undefined ? formatUsd(money.spentUsd) : `${formatUsd(money.spentUsd)}/${formatUsd(money.maxUsd)}`);
   return parts.join(" ");

@@ -59,6 +59,8 @@ describe("JobProgress", () => {
     ]);
     expect(p.fraction()).toBe(0.5);
     expect(progressLine(p, { spentUsd: 0.5, maxUsd: 20 })).toMatchInlineSnapshot(`"[##########----------]  50% ep 0.05 step 20 loss 0.4400 L0 32.0 EV 0.600 81.0k tok/s ETA 48s $0.50/$20"`);
+    // After training, the probe step: the SAE's numbers stay and the line says what runs now.
+    expect(progressLine(p, { spentUsd: 0.5, maxUsd: 20 }, "training and scoring the PII probe…")).toContain("EV 0.600 81.0k tok/s ETA 48s · training and scoring the PII probe… $0.50/$20");
   });
 });
 

@@ -33,6 +33,12 @@ const sshTargetSchema = z
     user: z.string().min(1).default("root"),
     port: int(1, 65535).default(22),
     key: z.string().min(1).optional().describe("Path to the private key; default: Kiln's own key in KILN_HOME/keys."),
+    python: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("An existing interpreter on the host (torch ≥ 2.4 and the workload's dependencies installed) to use instead of building a venv."),
+    cleanup: z.boolean().default(false).describe("Remove the job's directory on the host once its artifacts are verified here."),
   })
   .describe("Where provider `ssh` connects.");
 

@@ -11,7 +11,8 @@ import { UserError } from "../../base/errors.js";
 import type { CommandContext, ParsedArgs } from "../command.js";
 
 export const cloudRunOptions = {
-  provider: { type: "string", description: "Run on this cloud (lambda) instead of this machine", placeholder: "NAME" },
+  provider: { type: "string", description: "Run on this cloud (lambda) or your own host (ssh, from resources.ssh) instead of this machine", placeholder: "NAME" },
+  cleanup: { type: "boolean", description: "Provider ssh: remove the job's directory on the host once its artifacts are verified here" },
   sim: { type: "boolean", description: "Rehearse the cloud run against an emulator started on the fly (machines are loopback sshd's)" },
   "watchdog-terminate": {
     type: "boolean",
@@ -23,9 +24,9 @@ export const wantsCloud = (args: ParsedArgs): boolean => typeof args.values["pro
 
 const followMs = (env: NodeJS.ProcessEnv): number => Number(env["KILN_FOLLOW_INTERVAL_MS"] ?? "") || 1000;
 
-export async function runCloud(ctx: CommandContext, args: ParsedArgs): Promise<number> {
-  const provider = (args.values["provider"] as string | undefined) ?? "lambda";
-  if (provider !== "lambda") throw new UserError(`--provider ${provider}: only lambda can be rented so far`, { exitCode: 2, hint: "kiln run JOB.yaml --provider lambda [--sim]" });
+export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: "ssh"): Promise<number> {
+  const provider = (args.values["provider"] as string | undefined) ?? planned ?? "lambda";
+  if (provider !== "lambda" && provider !== "ssh") throw new UserError(`--provider ${provider}: only lambda (rented) and ssh (your host) so far`, { exitCode: 2, hint: "kiln run JOB.yaml --provider lambda [--sim]" });
   const [spec, ...extra] = args.positionals;
   if (spec === undefined || extra.length > 0) throw new UserError("kiln run: expected one job spec", { exitCode: 2, hint: "kiln run examples/sae-pii-local.yaml --provider lambda --sim" });
   const { openLedger } = await import("../../core/jobs/ledger.js");
@@ -38,9 +39,10 @@ export async function runCloud(ctx: CommandContext, args: ParsedArgs): Promise<n
   } finally {
     pre.close();
   }
-  const s = await submitCloudJob({ paths: ctx.paths, env: ctx.env, cwd: ctx.cwd, specPath: spec, provider, sim, watchdogTerminate: args.values["watchdog-terminate"] === true, logger: ctx.logger, signal: ctx.signal });
+  const s = await submitCloudJob({ paths: ctx.paths, env: ctx.env, cwd: ctx.cwd, specPath: spec, provider, sim, cleanup: args.values["cleanup"] === true, watchdogTerminate: args.values["watchdog-terminate"] === true, logger: ctx.logger, signal: ctx.signal });
   const first = s.offers[0]!;
-  ctx.io.out(`started ${s.name} (${s.jobId}) on ${provider}${sim ? " (simulated)" : ""}: ${first.instanceType} in ${first.region} at $${first.pricePerHour.toFixed(2)}/h first, ${s.offers.length} offer(s) by expected cost\n`);
+  if (provider === "ssh") ctx.io.out(`started ${s.name} (${s.jobId}) on ${s.planReason}\n`);
+  else ctx.io.out(`started ${s.name} (${s.jobId}) on ${provider}${sim ? " (simulated)" : ""}: ${first.instanceType} in ${first.region} at $${first.pricePerHour.toFixed(2)}/h first, ${s.offers.length} offer(s) by expected cost\n`);
   if (args.values["detach"]) {
     ctx.io.out(`→ \`kiln status ${s.jobId}\`, \`kiln down ${s.jobId}\`\n`);
     return 0;

@@ -53,6 +53,14 @@ export async function followInForeground(ctx: CommandContext, jobId: string, nam
   }
 }
 
+/** A spec whose only provider is ssh runs on that host (the planner has nothing else to choose). */
+async function plannedOnSsh(cwd: string, specPath: string): Promise<boolean> {
+  const { resolve } = await import("node:path");
+  const { loadJobSpec } = await import("../../core/spec/index.js");
+  const spec = await loadJobSpec(resolve(cwd, specPath));
+  return spec.resources.providers.length === 1 && spec.resources.providers[0] === "ssh";
+}
+
 export const runCommand = defineCommand({
   name: "run",
   summary: "Run a job on this machine, supervised and detached; follow it until it ends",
@@ -68,6 +76,7 @@ export const runCommand = defineCommand({
     "The job runs under a supervisor process of its own: it survives Ctrl-C, `kiln` exiting and the terminal closing.\nIts files are in $KILN_HOME/jobs/<id>/ (spec, engine configs, logs, outputs, report).",
   async handler(ctx, args) {
     if (wantsCloud(args)) return runCloud(ctx, args);
+    if (args.positionals.length === 1 && args.values["resume"] === undefined && (await plannedOnSsh(ctx.cwd, args.positionals[0]!))) return runCloud(ctx, args, "ssh");
     const { resumeJob, submitJob, openLedger } = await import("../../core/jobs/index.js");
     const { supervisorEntry } = await import("../../core/supervisor/launch.js");
     const entry = supervisorEntry(ctx.env["KILN_SUPERVISOR_ENTRY"]);

@@ -26,7 +26,19 @@ export const CloudFileSchema = z.strictObject({
   version: z.literal(1),
   jobId: z.string(),
   jobName: z.string(),
-  provider: z.literal("lambda"),
+  provider: z.enum(["lambda", "ssh"]),
+  /** Provider `ssh`: the user's host (resources.ssh), never created or destroyed by Kiln. */
+  ssh: z
+    .strictObject({
+      host: z.string(),
+      port: z.number().int().positive(),
+      user: z.string(),
+      /** An interpreter already on the host; absent: remote setup builds a venv. */
+      python: z.string().optional(),
+      /** Remove the remote job directory once the artifacts are verified here. */
+      cleanup: z.boolean(),
+    })
+    .optional(),
   /** Run against an emulator started by the driver itself (its instances are loopback sshd's). */
   sim: z.boolean(),
   /** Directory of the submitted spec: its relative paths (dataset, python) resolve against it. */
@@ -48,6 +60,7 @@ export const CloudFileSchema = z.strictObject({
   watchdogTerminate: z.boolean(),
 });
 export type CloudFile = z.infer<typeof CloudFileSchema>;
+export type CloudOffer = CloudFile["offers"][number];
 
 export const cloudFilePath = (jobDir: string): string => join(jobDir, "cloud.json");
 

@@ -28,7 +28,10 @@ import { failureTable, launchWithFailover } from "./launch.js";
 import { connectMachine, waitUntilRunning } from "./machine.js";
 import { type RunOutcome, monitorRun, progressText, readProgress } from "./monitor.js";
 import { machineCost } from "../cost/index.js";
-import { configuredLambda, lambdaIsEmulated } from "./providers.js";
+import { configuredLambda, lambdaIsEmulated, sshProviderFor } from "./providers.js";
+import { runChecked } from "../../remote/ssh/run-checked.js";
+import { shellQuote } from "../../remote/exec.js";
+import type { KilnPaths } from "../home.js";
 import { type RemotePaths, remoteHome, remotePaths, setupJobPython, shipJob, stageJob, startJob } from "./remote-job.js";
 import { REPO_ROOT } from "../pipeline/index.js";
 import { startSimulatedCloud } from "./sim.js";
@@ -61,7 +64,14 @@ interface Cloud {
   close(): Promise<void>;
 }
 
-async function openCloud(c: CloudFile, o: DriveOptions, credentialsPath: string): Promise<Cloud> {
+async function openCloud(c: CloudFile, o: DriveOptions, paths: KilnPaths, privateKey: Buffer): Promise<Cloud> {
+  const credentialsPath = paths.credentials;
+  if (c.provider === "ssh") {
+    if (!c.ssh) throw new KilnError("cloud_file", "provider ssh without its host in cloud.json");
+    const provider = sshProviderFor(c.ssh, { privateKey, knownHostsFile: paths.knownHosts, logger: o.logger });
+    // No API, no key on the machine: the watchdog never terminates a host the user owns.
+    return { provider, apiUrl: "", apiKey: "", close: () => provider.close() };
+  }
   if (c.sim) {
     const sim = await startSimulatedCloud({ bootDelayMs: Number(o.env["KILN_SIM_BOOT_MS"] ?? "") || 500 });
     return { provider: sim.provider, apiUrl: sim.apiUrl, apiKey: sim.apiKey, billed: () => sim.billed(), close: () => sim.close() };
@@ -93,7 +103,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   const terminate = { ...c.terminate, signal: o.signal, logger: log, env: o.env };
   let final: { state: JobState; reason: string };
   try {
-    cloud = await openCloud(c, o, paths.credentials);
+    cloud = await openCloud(c, o, paths, key.privateKey);
     mark("provider");
     const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: sshKeyNameFor(key.publicKey), sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env });
     row = launched.row;
@@ -104,11 +114,13 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     const running = await waitUntilRunning(cloud.provider, launched.machine.id, { timeoutMs: c.bootTimeoutMs, signal: o.signal, env: o.env });
     ledger.setMachineState(row.id, "running", `running at ${running.ssh.host}:${running.ssh.port}`);
     mark("running");
-    conn = await connectMachine(running, { privateKey: key.privateKey, knownHostsFile: paths.knownHosts, timeoutMs: c.bootTimeoutMs, signal: o.signal, logger: log });
+    // The user's host is pinned by its address (one host, many jobs); a rented machine by its id.
+    conn = await connectMachine(running, { privateKey: key.privateKey, knownHostsFile: paths.knownHosts, timeoutMs: c.bootTimeoutMs, signal: o.signal, logger: log, ...(c.ssh && { hostKeyAlias: null }) });
     crashPoint("after-ssh", o.env);
     mark("ssh");
-    const emulated = c.sim || lambdaIsEmulated(o.env);
-    const need = needFromSpec(spec, { cpuOnly: emulated ? "simulated machine (this computer)" : undefined, env: o.env });
+    const emulated = c.provider === "lambda" && (c.sim || lambdaIsEmulated(o.env));
+    const hostPython = c.ssh?.python;
+    const need = needFromSpec(spec, { cpuOnly: emulated ? "simulated machine (this computer)" : undefined, env: o.env, ...(hostPython !== undefined && { python: hostPython }) });
     if (emulated) {
       // The simulated machine is this computer: record the checklist, but it is not a GPU to gate on.
       const results = await verifyMachine(conn, need, { signal: o.signal });
@@ -121,9 +133,14 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     // Only non-secret switches travel to the machine's environment (HF_TOKEN is handled by the secrets path).
     const passEnv = o.env["HF_HUB_OFFLINE"] ? { HF_HUB_OFFLINE: o.env["HF_HUB_OFFLINE"] } : undefined;
     // A real machine gets the workload shipped and a venv built; an emulated one is this computer.
-    const setup = spec.workload.type === "sae-pii" && spec.workload.python === undefined && (!emulated || o.env["KILN_REMOTE_SETUP"] === "1");
-    stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }), ...(setup && { python: "python" }) });
-    const shipped = await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env, ...(setup && { workloadDir: join(REPO_ROOT, "workload") }) });
+    const sae = spec.workload.type === "sae-pii" && spec.workload.python === undefined;
+    const setup = sae && hostPython === undefined && (!emulated || o.env["KILN_REMOTE_SETUP"] === "1");
+    // The host's own interpreter runs the shipped workload (PYTHONPATH), so its code is this Kiln's.
+    const ship = setup || (sae && hostPython !== undefined);
+    const python = setup ? "python" : sae ? hostPython : undefined;
+    stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }), ...(python !== undefined && { python }) });
+    const shipped = await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env, ...(ship && { workloadDir: join(REPO_ROOT, "workload") }) });
+    if (ship && !setup) await useHostPython(conn, rp);
     mark("shipped");
     if (setup) {
       if (!shipped.requirementsHash) throw new KilnError("bundle_incomplete", "the bundle has no workload/pyproject.toml to set the machine up from");
@@ -131,11 +148,13 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "setup", reason: `workload environment ready (${python})` });
       mark("setup");
     }
-    await startJob(conn, c.jobId, rp, emulated ? "setsid" : "auto");
+    // A loopback "host" is this computer, whose one tmux server other sessions share (see startJob).
+    await startJob(conn, c.jobId, rp, emulated || isLoopbackHost(running.ssh.host) ? "setsid" : "auto");
     const budgetS = (c.budget.maxUsd / running.pricePerHour) * 3600;
     const remainingS = Math.min(budgetS, (c.budget.maxHours ?? Number.POSITIVE_INFINITY) * 3600) - (Date.now() - Date.parse(row.launched_at ?? new Date().toISOString())) / 1000 - c.pollMs / 1000;
-    // The watchdog holds the cap itself (one interval early) in case this laptop sleeps or dies.
-    await startWatchdog(conn, {
+    // The watchdog holds the cap itself (one interval early) in case this laptop sleeps or dies. A free
+    // host with no max_hours has no deadline to hold.
+    if (Number.isFinite(remainingS)) await startWatchdog(conn, {
       dir: rp.watchdog,
       name: `kiln-wd-${c.jobId}`,
       runDir: rp.run,
@@ -143,7 +162,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       graceS: c.stopGraceMs / 1000,
       ...(c.watchdogTerminate && { terminate: { apiUrl: cloud.apiUrl, apiKey: cloud.apiKey, instanceId: running.id } }),
     });
-    ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "run_started", reason: `run and watchdog started (deadline in ${Math.round(remainingS)} s${c.watchdogTerminate ? ", self-terminating" : ""})` });
+    ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "run_started", reason: Number.isFinite(remainingS) ? `run and watchdog started (deadline in ${Math.round(remainingS)} s${c.watchdogTerminate ? ", self-terminating" : ""})` : "run started (no deadline: free host, no max_hours)" });
     crashPoint("after-start", o.env);
     mark("started");
     const outcome: RunOutcome = await monitorRun({
@@ -174,6 +193,11 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     const spent = machineCost(ledger.getMachine(row.id)!, Date.now());
     writeFileSync(join(jobDir, "progress.txt"), `${progressText(p, spent, spent, c.budget.maxUsd)}\n`);
     for (const e of safe.manifest) ledger.recordArtifact({ jobId: c.jobId, path: e.path, size: e.size, sha256: e.sha256, verified: true });
+    if (c.ssh?.cleanup) {
+      // Only now: every artifact is verified on this side.
+      await runChecked(conn, ["rm", "-rf", "--", rp.base], { what: "remove the job directory on the host" });
+      ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "cleanup", reason: `removed ${rp.base} on ${running.ssh.host}` });
+    }
     crashPoint("before-terminate", o.env);
     final =
       outcome.kind === "exited" && outcome.code === 0
@@ -188,6 +212,12 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     final = { state: "failed", reason: errorMessage(e) };
     if (conn && rp) {
       // Keep whatever the machine produced before it goes; a failed pull is recorded, not fatal here.
+      if (c.provider === "ssh") {
+        // The user's host is not torn down: the run itself must stop, or it keeps the GPU busy unseen.
+        const stopped = rp.run;
+        await stopRun(conn, stopped, { graceMs: c.stopGraceMs }).catch((se: unknown) => log.warn(`could not stop the run on the host: ${errorMessage(se)}`));
+        await stopWatchdog(conn, rp.watchdog).catch(() => undefined);
+      }
       await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(120_000) }).catch((pe: unknown) => {
         ledger.addEvent({ jobId: c.jobId, kind: "warning", reason: `artifacts not fully pulled before teardown: ${errorMessage(pe)}` });
       });
@@ -213,3 +243,11 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
 }
 
 export type { Ledger };
+
+const isLoopbackHost = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.");
+
+/** The host's interpreter imports the shipped workload first: `job/env.sh` (sourced by the step script) sets PYTHONPATH. */
+async function useHostPython(conn: SshConnection, rp: RemotePaths): Promise<void> {
+  const line = `PYTHONPATH=${shellQuote(`${rp.base}/workload`)}\${PYTHONPATH:+:\$PYTHONPATH}; export PYTHONPATH\n`;
+  await runChecked(conn, ["sh", "-c", 'cat > "$1"', "sh", `${rp.job}/env.sh`], { stdin: line, what: "write the job's environment" });
+}

@@ -28,9 +28,10 @@ export async function waitUntilRunning(provider: Provider, id: string, o: { time
   return r.ok;
 }
 
-export async function connectMachine(m: Running, o: { privateKey: Buffer; knownHostsFile: string; timeoutMs: number; signal: AbortSignal; logger: Logger }): Promise<SshConnection> {
+/** `hostKeyAlias: null` pins by `[host]:port` instead of the machine id (a host the user owns). */
+export async function connectMachine(m: Running, o: { privateKey: Buffer; knownHostsFile: string; timeoutMs: number; signal: AbortSignal; logger: Logger; hostKeyAlias?: null }): Promise<SshConnection> {
   return SshConnection.open(
-    { host: m.ssh.host, port: m.ssh.port, user: m.ssh.user, privateKey: o.privateKey, hostKeyAlias: `${m.provider}-${m.id}` },
+    { host: m.ssh.host, port: m.ssh.port, user: m.ssh.user, privateKey: o.privateKey, ...(o.hostKeyAlias === null ? {} : { hostKeyAlias: `${m.provider}-${m.id}` }) },
     { knownHosts: new KnownHosts(o.knownHostsFile), timeoutMs: o.timeoutMs, logger: o.logger, signal: o.signal },
   );
 }

@@ -10,6 +10,8 @@ import type { Logger } from "../../base/logger.js";
 import { loadLambdaCredentials } from "../../providers/credentials.js";
 import { createLambdaProvider } from "../../providers/lambda/index.js";
 import type { MachineRecord, Provider } from "../../providers/provider.js";
+import { SshProvider } from "../../providers/ssh/index.js";
+import { KnownHosts } from "../../remote/ssh/known-hosts.js";
 
 const EndpointList = z.array(z.object({ id: z.string(), endpoint: z.object({ port: z.number().optional() }).passthrough().optional() }).passthrough());
 
@@ -79,4 +81,18 @@ export async function configuredLambda(o: { env: NodeJS.ProcessEnv; credentialsP
     },
   };
   return withPorts;
+}
+
+/**
+ * Provider ssh for a job: the user's host from cloud.json's `ssh`, with the job's key; its host key
+ * is pinned under `[host]:port` in Kiln's known_hosts on first use (the same pin `kiln ssh` and
+ * later jobs on that host check). The GPU is not probed here: the verification checklist does it.
+ */
+export function sshProviderFor(t: { host: string; port: number; user: string }, o: { privateKey: Buffer; knownHostsFile: string; logger: Logger }): SshProvider {
+  return new SshProvider({
+    target: { host: t.host, port: t.port, user: t.user, privateKey: o.privateKey },
+    connect: { knownHosts: new KnownHosts(o.knownHostsFile), timeoutMs: 60_000, logger: o.logger.child("ssh") },
+    probe: async () => ({ gpu: "cpu", gpuCount: 0, vramGb: 0 }),
+    pricePerHour: 0,
+  });
 }

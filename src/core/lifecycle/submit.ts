@@ -10,7 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { KilnError, UserError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import { startSimulatedLambda } from "../../providers/lambda/configured.js";
-import { type LiveOffers, type PricedOffer, findOffers } from "../catalog/index.js";
+import { type LiveOffers, findOffers } from "../catalog/index.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
 import type { KilnPaths } from "../home.js";
 import { jobLayout, newJobId } from "../job/index.js";
@@ -18,7 +18,7 @@ import { openLedger } from "../jobs/ledger.js";
 import { offerQueryFor } from "../planner/job-plan.js";
 import { planJob } from "../planner/plan.js";
 import { type JobSpec, loadJobSpec } from "../spec/index.js";
-import { type CloudFile, writeCloudFile } from "./cloud-file.js";
+import { type CloudFile, type CloudOffer, writeCloudFile } from "./cloud-file.js";
 import { configuredLambda } from "./providers.js";
 import { TERMINATE_DEFAULTS } from "./teardown.js";
 
@@ -27,8 +27,10 @@ export interface CloudSubmitOptions {
   env: NodeJS.ProcessEnv;
   cwd: string;
   specPath: string;
-  provider: "lambda";
+  provider: "lambda" | "ssh";
   sim: boolean;
+  /** Provider ssh: remove the remote job directory after the artifacts are verified (or resources.ssh.cleanup). */
+  cleanup?: boolean;
   watchdogTerminate: boolean;
   logger: Logger;
   signal: AbortSignal;
@@ -38,7 +40,7 @@ export interface CloudSubmitted {
   jobId: string;
   name: string;
   jobDir: string;
-  offers: PricedOffer[];
+  offers: CloudOffer[];
   planReason: string;
 }
 
@@ -76,6 +78,7 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   const loaded = await loadJobSpec(specPath);
   // --provider overrides where the job may run; the rest of the spec is used as written.
   const spec: JobSpec = { ...loaded, resources: { ...loaded.resources, providers: [o.provider] } };
+  if (o.provider === "ssh") return submitSshJob(o, spec, specPath);
   const { offers, warnings } = await findOffers(offerQueryFor(spec), { live: { lambda: await liveOffers(o) }, signal: o.signal });
   for (const w of warnings) o.logger.warn(w);
   const plan = planJob(spec, { gpuProbe: { kind: "missing" }, offers });
@@ -83,9 +86,42 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   const ranked = plan.considered
     .filter((c) => c.kind === "offer" && c.excluded === undefined && c.offer && c.offer.available !== false && !c.offer.spot)
     .sort((a, b) => Number(b.chosen) - Number(a.chosen) || a.costUsd - b.costUsd)
-    .map((c) => c.offer!);
+    .map((c) => c.offer!)
+    .map(({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, available, priceSource, priceDate }): CloudOffer => ({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, ...(available !== undefined && { available }), priceSource, priceDate }));
   // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.
   privateKeyFor(o.paths.keys, undefined, o.cwd);
+  return startDriver(o, spec, specPath, ranked, plan.choice.reason, {});
+}
+
+/**
+ * Provider ssh: the user's own host is the one "offer" (price 0, its GPU checked by the verification
+ * checklist once connected), so there is nothing to plan against; the driver registers a marker there.
+ */
+async function submitSshJob(o: CloudSubmitOptions, spec: JobSpec, specPath: string): Promise<CloudSubmitted> {
+  const t = spec.resources.ssh;
+  if (!t) throw new UserError("provider ssh needs resources.ssh: {host, user, port, key}", { exitCode: 2, hint: "add resources.ssh to the job spec (docs/job-spec.md)" });
+  if (o.sim) throw new UserError("--sim rehearses a cloud; provider ssh runs on your host as it is", { exitCode: 2 });
+  if (o.watchdogTerminate) throw new UserError("--watchdog-terminate is for rented machines; Kiln never powers off your ssh host", { exitCode: 2 });
+  const specDir = dirname(specPath);
+  // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.
+  const key = privateKeyFor(o.paths.keys, t.key, specDir);
+  const offer: CloudOffer = {
+    provider: "ssh",
+    instanceType: "your-host",
+    gpu: "your GPU",
+    gpuCount: spec.resources.count,
+    vramGb: 0,
+    region: t.host,
+    pricePerHour: 0,
+    spot: false,
+    priceSource: "live",
+    priceDate: new Date().toISOString().slice(0, 10),
+  };
+  const ssh = { host: t.host, port: t.port, user: t.user, ...(t.python !== undefined && { python: t.python }), cleanup: o.cleanup === true || t.cleanup };
+  return startDriver(o, spec, specPath, [offer], `your host ${t.user}@${t.host}:${t.port} (provider ssh)`, { ssh, keyPath: key.path });
+}
+
+async function startDriver(o: CloudSubmitOptions, spec: JobSpec, specPath: string, ranked: CloudOffer[], planReason: string, extra: Pick<CloudFile, "ssh" | "keyPath">): Promise<CloudSubmitted> {
   const jobId = newJobId();
   const layout = jobLayout(o.paths.jobs, jobId);
   mkdirSync(layout.logs, { recursive: true });
@@ -97,8 +133,10 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
     provider: o.provider,
     sim: o.sim,
     specDir: dirname(specPath),
-    offers: ranked.map(({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, available, priceSource, priceDate }) => ({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, ...(available !== undefined && { available }), priceSource, priceDate })),
+    offers: ranked,
     maxOffers: 5,
+    ...(extra.ssh && { ssh: extra.ssh }),
+    ...(extra.keyPath !== undefined && { keyPath: extra.keyPath }),
     // The user's key for clouds is not a spec field yet; Kiln's own key (registered by name) is used.
     budget: { maxUsd: spec.budget.max_usd, ...(spec.budget.max_hours !== undefined && { maxHours: spec.budget.max_hours }), alertFractions: spec.budget.alert_fractions },
     pollMs: msFromEnv(o.env, "KILN_CLOUD_POLL_MS", 10_000),
@@ -109,7 +147,6 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
     watchdogTerminate: o.watchdogTerminate,
   };
   writeCloudFile(layout.dir, cloud);
-  const planReason = plan.choice.reason;
   const ledger = openLedger(o.paths);
   try {
     ledger.createJob({ id: jobId, name: spec.name, kind: spec.workload.type, specYaml: readFileSync(specPath, "utf8"), jobDir: layout.dir, planReason });

@@ -105,7 +105,9 @@ def _sources_from_file(path: str, cfg=None, ctx=None):
         # Stream the file's rows (this rank's share, in file order) through the shuffle buffer: the same code
         # path as a live extraction stream, without a model.
         share = train.acts[ctx.rank::ctx.world_size]
-        chunks = lambda: (share[s:s + FILE_STREAM_CHUNK] for s in range(0, share.shape[0], FILE_STREAM_CHUNK))  # noqa: E731
+        def chunks():
+            return (share[s:s + FILE_STREAM_CHUNK] for s in range(0, share.shape[0], FILE_STREAM_CHUNK))
+
         return _streamed(cfg, ctx, chunks, share.shape[0]), val
     return train, val
 

@@ -89,6 +89,7 @@ export const saeConfigSchema = z
     output_dir: z.string().min(1).optional(),
     resume_from: z.string().min(1).optional().describe('"auto", "none" or a checkpoint path.'),
     activation_cache: z.enum(["auto", "memory", "disk", "none"]).optional(),
+    shuffle_buffer_tokens: int(2).optional().describe("activation_cache none: rows held by the streaming shuffle buffer (at least 2 batches per rank)."),
     early_stopping: z.strictObject({ min_epochs: nonNegative(), patience: int(1), delta: nonNegative() }).nullable().optional(),
     wandb: z
       .strictObject({ project: z.string().min(1), run_name: z.string().min(1).optional(), mode: z.enum(["online", "offline", "disabled"]) })

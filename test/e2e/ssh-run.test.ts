@@ -91,5 +91,69 @@ describe.skipIf(!existsSync(PYTHON) || !sshdAvailable)("kiln run on provider ssh
     expect(v.events.some((e) => e.kind === "cleanup")).toBe(true);
     expect(existsSync(remoteJob(id))).toBe(false);
     expect(markers()).toEqual([]);
+    // The same report as a local run, from the pulled metrics.
+    expect(io.stdout).toContain(`report: ${join(jobDir, "report.md")}`);
+    expect(readFileSync(join(jobDir, "report.md"), "utf8")).toMatch(/Ran on \*\*ssh\*\*/);
   }, 480_000);
+
+  it("keeps training when SSH drops mid-run; the synced metrics have no gaps or duplicates", async () => {
+    sshd = await startSshd();
+    const specPath = writeSpec("ssh-drop", { tokens: 16384, device: "cpu" });
+    const io = captureIo();
+    const run = main(["run", specPath, "--provider", "ssh"], io, { env, cwd: home });
+    // Wait for training on the host (its own metrics file), then cut every SSH connection.
+    const deadline = Date.now() + 300_000;
+    let remoteMetrics: string | undefined;
+    let dropped = 0;
+    while (Date.now() < deadline) {
+      const id = ID.exec(io.stdout)?.[1];
+      const f = id && join(remoteJob(id), "job", "outputs", "sae", "metrics.jsonl");
+      if (f && existsSync(f) && trainSteps(f).length >= 2) {
+        remoteMetrics = f;
+        dropped = await sshd.dropConnections();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(remoteMetrics).toBeDefined();
+    expect(dropped).toBeGreaterThan(0);
+    const stepsAtDrop = trainSteps(remoteMetrics!).length;
+    const code = await run;
+    expect(io.stderr).toBe("");
+    expect(code).toBe(0);
+    const id = ID.exec(io.stdout)![1]!;
+    const v = ledgerView(id);
+    expect(v.job.state).toBe("succeeded");
+    // The run went on past the drop, and the local copy is the host's file, byte for byte.
+    const local = join(env["KILN_HOME"]!, "jobs", id, "outputs", "sae", "metrics.jsonl");
+    const steps = trainSteps(local);
+    expect(steps.length).toBeGreaterThan(stepsAtDrop);
+    expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => steps[0]! + i));
+    expect(readFileSync(local, "utf8")).toBe(readFileSync(remoteMetrics!, "utf8"));
+    // No cleanup asked: the job directory stays on the host; the registration is gone.
+    expect(existsSync(remoteJob(id))).toBe(true);
+    expect(markers()).toEqual([]);
+  }, 480_000);
+
+  it("stops before training when a checklist item fails, with the runbook's advice", async () => {
+    sshd = await startSshd();
+    // A GPU job on a host whose driver does not answer.
+    sshd.installCommand("nvidia-smi", "#!/bin/sh\necho \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\" >&2\nexit 9\n");
+    const specPath = writeSpec("ssh-nogpu", { tokens: 4096, device: "cuda" });
+    const io = captureIo();
+    const code = await main(["run", specPath], io, { env, cwd: home });
+    expect(code).toBe(1);
+    const id = ID.exec(io.stdout)![1]!;
+    expect(io.stdout).toMatch(new RegExp(`job ssh-nogpu \\(${id}\\) failed · cost \\$0\\.0000`));
+    expect(io.stderr).toMatch(/nothing was started/);
+    expect(io.stderr).toMatch(/→ .*driver/i);
+    const v = ledgerView(id);
+    expect(v.job.state).toBe("failed");
+    expect(v.events.some((e) => e.kind === "run_started")).toBe(false);
+    // Nothing shipped or started on the host, and it is unregistered.
+    expect(existsSync(join(remoteJob(id), "run"))).toBe(false);
+    expect(existsSync(join(remoteJob(id), "job"))).toBe(false);
+    expect(markers()).toEqual([]);
+    expect(v.machines.map((m) => m.state)).toEqual(["terminated"]);
+  }, 120_000);
 });

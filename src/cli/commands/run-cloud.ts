@@ -4,7 +4,7 @@
  * failed over from), the live progress line with spend and projected total, and the end state with
  * the confirmed termination. Ctrl-C detaches; the driver keeps going (and the watchdog holds the cap).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { sleep } from "../../base/deadline.js";
 import { UserError } from "../../base/errors.js";
@@ -85,6 +85,7 @@ export async function followCloudJob(ctx: CommandContext, jobId: string, jobDir:
         }
         ctx.io.out(`job ${now.name} (${jobId}) ${now.state} · cost $${cost.toFixed(4)} · machines: ${machines.map((m) => `${m.provider_id ?? m.intent_id} ${m.state}`).join(", ") || "none"}\n`);
         if (now.state !== "succeeded") ctx.io.err(`  reason: ${ledger.listEvents(jobId, { kind: "job_state" }).at(-1)?.reason ?? "?"}\n`);
+        if (existsSync(join(jobDir, "report.md"))) ctx.io.out(`report: ${join(jobDir, "report.md")} (\`kiln report ${jobId}\`)\n`);
         return now.state === "succeeded" ? 0 : 1;
       }
       try {

@@ -22,7 +22,9 @@ import { jobLayout } from "../job/layout.js";
 import { loadJobSpec } from "../spec/index.js";
 import { needFromSpec, requireMachineReady, verifyMachine } from "../verify/index.js";
 import { startWatchdog, stopWatchdog } from "../watchdog/index.js";
-import { type CloudFile, readCloudFile } from "./cloud-file.js";
+import { type CloudFile, type CloudOffer, readCloudFile } from "./cloud-file.js";
+import { writeRemoteReport } from "./report.js";
+import type { Step } from "../job/run-file.js";
 import { crashPoint } from "./crash.js";
 import { failureTable, launchWithFailover } from "./launch.js";
 import { connectMachine, waitUntilRunning } from "./machine.js";
@@ -98,6 +100,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   let conn: SshConnection | undefined;
   let row: MachineLedgerRecord | undefined;
   let rp: RemotePaths | undefined;
+  let steps: Step[] = [];
+  let machine: CloudOffer | undefined;
   const attempt = ledger.startAttempt(c.jobId, c.provider);
   ledger.transitionJob(c.jobId, "running", `driving on ${c.provider}${c.sim ? " (simulated)" : ""}`);
   const terminate = { ...c.terminate, signal: o.signal, logger: log, env: o.env };
@@ -107,6 +111,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     mark("provider");
     const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: sshKeyNameFor(key.publicKey), sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env });
     row = launched.row;
+    machine = launched.offer as CloudOffer;
     const where = `${launched.offer.instanceType} in ${launched.offer.region} at $${launched.offer.pricePerHour.toFixed(2)}/h`;
     ledger.addEvent({ jobId: c.jobId, attemptId: attempt.id, machineId: row.id, kind: "launch", reason: launched.failures.length > 0 ? `failed over to ${where}` : `launched ${where}`, data: { failures: launched.failures } });
     if (launched.failures.length > 0) log.warn(`failed over to ${where}; earlier offers:\n${failureTable(launched.failures)}`);
@@ -138,7 +143,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     // The host's own interpreter runs the shipped workload (PYTHONPATH), so its code is this Kiln's.
     const ship = setup || (sae && hostPython !== undefined);
     const python = setup ? "python" : sae ? hostPython : undefined;
-    stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }), ...(python !== undefined && { python }) });
+    steps = stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }), ...(python !== undefined && { python }) });
     const shipped = await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env, ...(ship && { workloadDir: join(REPO_ROOT, "workload") }) });
     if (ship && !setup) await useHostPython(conn, rp);
     mark("shipped");
@@ -234,6 +239,14 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   } finally {
     ledger.endAttempt(attempt.id, final.state === "succeeded" ? "succeeded" : final.state === "stopped" ? "stopped" : "failed", final.reason);
     ledger.transitionJob(c.jobId, final.state, final.reason);
+    if (rp && machine && steps.length > 0) {
+      try {
+        writeRemoteReport(ledger, { cloud: c, jobDir, steps, remoteJobDir: rp.job, machine, planReason: ledger.getJob(c.jobId)?.plan_reason ?? "" });
+      } catch (e) {
+        // The job's outcome stands without its report; `kiln report` can rebuild it.
+        log.warn(`report not written: ${errorMessage(e)}`);
+      }
+    }
     if (cloud?.billed) writeFileSync(join(jobDir, "sim-billing.json"), `${JSON.stringify(cloud.billed(), null, 2)}\n`);
     await cloud?.close();
     ledger.close();
@@ -248,6 +261,6 @@ const isLoopbackHost = (host: string): boolean => host === "localhost" || host =
 
 /** The host's interpreter imports the shipped workload first: `job/env.sh` (sourced by the step script) sets PYTHONPATH. */
 async function useHostPython(conn: SshConnection, rp: RemotePaths): Promise<void> {
-  const line = `PYTHONPATH=${shellQuote(`${rp.base}/workload`)}\${PYTHONPATH:+:\$PYTHONPATH}; export PYTHONPATH\n`;
+  const line = `PYTHONPATH=${shellQuote(`${rp.base}/workload`)}\${PYTHONPATH:+:$PYTHONPATH}; export PYTHONPATH\n`;
   await runChecked(conn, ["sh", "-c", 'cat > "$1"', "sh", `${rp.job}/env.sh`], { stdin: line, what: "write the job's environment" });
 }

@@ -18,7 +18,8 @@ import { closeDeadJob, emptyReport, isJobAlive, isOpenMachine, reconcileSimulate
 import { stopWatchdog } from "../watchdog/index.js";
 import { readCloudFile } from "./cloud-file.js";
 import { connectMachine } from "./machine.js";
-import { configuredLambda } from "./providers.js";
+import { configuredLambda, sshProviderFor } from "./providers.js";
+import { SshProvider } from "../../providers/ssh/index.js";
 import { remoteHome, remotePaths } from "./remote-job.js";
 import { terminateAndConfirm } from "./teardown.js";
 
@@ -57,14 +58,16 @@ export async function downJob(job: JobRecord, o: DownOptions): Promise<DownResul
     return { how: "nothing", terminated: [], verifiedFiles: 0, forced: false };
   }
   const open = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id !== null);
-  const provider: Provider | undefined = open.length > 0 ? await configuredLambda({ env: o.env, credentialsPath: o.paths.credentials, logger: o.logger }) : undefined;
+  const key = open.length > 0 ? privateKeyFor(o.paths.keys, c.keyPath, c.specDir) : undefined;
+  // Provider ssh: the user's host, reached with the job's key (no API, nothing to credential).
+  const provider: Provider | undefined =
+    open.length === 0 ? undefined : c.ssh && key ? sshProviderFor(c.ssh, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger }) : await configuredLambda({ env: o.env, credentialsPath: o.paths.credentials, logger: o.logger });
   const out: DownResult = { how: open.length > 0 ? "here" : "nothing", terminated: [], verifiedFiles: 0, forced: o.force };
   for (const row of open) {
     if (!provider) throw new KilnError("no_credentials", "no Lambda API key configured: set LAMBDA_API_KEY");
     const m = await provider.describe(row.provider_id!, o.signal);
     if (m.state === "running" && m.ssh) {
-      const key = privateKeyFor(o.paths.keys, c.keyPath, c.specDir);
-      const conn = await connectMachine({ ...m, ssh: m.ssh }, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 60_000, signal: o.signal, logger: o.logger });
+      const conn = await connectMachine({ ...m, ssh: m.ssh }, { privateKey: key!.privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 60_000, signal: o.signal, logger: o.logger, ...(c.ssh && { hostKeyAlias: null }) });
       try {
         const rp = remotePaths(await remoteHome(conn), job.id);
         await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
@@ -86,6 +89,7 @@ export async function downJob(job: JobRecord, o: DownOptions): Promise<DownResul
     await terminateAndConfirm(provider, o.ledger, o.ledger.getMachine(row.id)!, o.force ? "kiln down --force" : "kiln down (artifacts verified)", { ...terminateSettings(o.env), signal: o.signal, logger: o.logger });
     out.terminated.push(m.id);
   }
+  if (provider instanceof SshProvider) await provider.close();
   const r = emptyReport();
   closeDeadJob(o.ledger, job.id, r);
   return out;

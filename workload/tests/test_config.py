@@ -94,10 +94,12 @@ def test_cli_print_schema_and_bad_config_exit_codes(tmp_path):
     assert out.returncode == 0 and json.loads(out.stdout)["title"] == "kiln_sae train config"
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("base_model: minilm\nlayer: 1\noutput_dir: o\nepochs: 1\nk: -3\n")
+    # cwd=tmp_path: the relative output_dir receives the config error's metrics line, never the repo root.
     out = subprocess.run([sys.executable, "-m", "kiln_sae", "train", "--config", str(cfg)], capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, cwd=tmp_path)
     assert out.returncode == 2
     assert "k: must be an integer >= 1, got -3" in out.stderr
+    assert (tmp_path / "o" / "metrics.jsonl").exists()
     out = subprocess.run([sys.executable, "-m", "kiln_sae", "train", "--config", str(tmp_path / "nope.yaml")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "file not found" in out.stderr

@@ -3,7 +3,7 @@
  * of these, so a rehearsal goes through real SSH): `/usr/sbin/sshd -D -e -f <config>` on 127.0.0.1 and a
  * free port, a throwaway ed25519 host key, one authorized test client key, and a fresh directory per
  * instance that acts as the remote home (HOME, the working directory and the first PATH entry point
- * into it). Nothing here touches the system sshd, /root/.ssh or the user's known_hosts.
+ * into it). Nothing here touches the system sshd, the user's ~/.ssh or known_hosts.
  *
  * Why a login wrapper: sshd always chdir()s to the account's real home (/root here) and fixes PATH, so
  * a `ForceCommand` wrapper cds into the instance home, sources `<dir>/env.sh` (what {@link TestSshd.setEnv}

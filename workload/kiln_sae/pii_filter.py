@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kiln_sae.checksums import iban_mod97_ok, luhn_ok
+
 _STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|"
                   r"Terrace|Parkway|Pkwy|Highway|Hwy|Square|Sq)")
 
@@ -23,15 +25,7 @@ def _digits(s: str) -> str:
 def luhn_valid(number: str) -> bool:
     """Luhn checksum over the digits of ``number`` (13-19 digits, as payment cards have)."""
     digits = _digits(number)
-    if not 13 <= len(digits) <= 19:
-        return False
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = int(c)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
 
 
 def iban_valid(candidate: str) -> bool:
@@ -39,8 +33,7 @@ def iban_valid(candidate: str) -> bool:
     s = candidate.replace(" ", "").upper()
     if not 15 <= len(s) <= 34 or not s[:2].isalpha() or not s[2:4].isdigit():
         return False
-    rearranged = s[4:] + s[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+    return iban_mod97_ok(s)
 
 
 def _ip_valid(candidate: str) -> bool:

@@ -13,21 +13,15 @@ import ipaddress
 import re
 from collections.abc import Sequence
 
+from kiln_sae.checksums import iban_mod97_ok, luhn_ok
+
+__all__ = ["luhn_ok", "is_card", "iban_shaped", "is_iban", "is_placeholder", "resolve"]
+
 _RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
 _RESERVED_TLDS = (".test", ".example", ".invalid", ".localhost")
 _TOLL_FREE = ("800", "888", "877", "866", "855", "844", "833")
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 _CARD_CHARS = re.compile(r"^[\d \-]+$")
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def is_card(value: str) -> bool:
@@ -45,8 +39,7 @@ def is_iban(value: str) -> bool:
     compact = re.sub(r"[\s\-]", "", value).upper()
     if not _IBAN.match(compact):
         return False
-    moved = compact[4:] + compact[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    return iban_mod97_ok(compact)
 
 
 def _domain(value: str) -> str:

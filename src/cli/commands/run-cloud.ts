@@ -75,6 +75,9 @@ export async function followCloudJob(ctx: CommandContext, jobId: string, jobDir:
         ctx.io.out(ctx.io.isTty ? `\r\x1b[2K${line}` : `${line}\n`);
       }
       if (isTerminal(job.state) || !isJobAlive(job)) {
+        // The driver records the final state, then writes the report (and the sim's bill) and exits:
+        // wait for it (bounded) so that whoever followed the job finds them in place.
+        for (let waited = 0; waited < 15_000 && isJobAlive(ledger.getJob(jobId)!); waited += 100) await sleep(100, ctx.signal).catch(() => undefined);
         if (ctx.io.isTty && last) ctx.io.out("\n");
         const now = ledger.getJob(jobId)!;
         const machines = ledger.listMachines(jobId);

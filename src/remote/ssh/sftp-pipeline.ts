@@ -178,6 +178,10 @@ export async function pipelinedUpload(sftp: SFTPWrapper, fh: FileHandle, remoteP
   const handle = await openRemote(sftp, remotePath, start > 0 ? "r+" : "w");
   const ctl: { pump?: () => void; fail?: (e: unknown) => void } = {};
   const session = watchSession(sftp, ctl);
+  // Local reads finish in any order (libuv's thread pool), so chain them: each write is sent only
+  // after every earlier one, which keeps the remote partial a contiguous prefix at all times. Issuing
+  // writes as reads completed left holes after an interruption, and the resume then failed its hash.
+  let order: Promise<void> = Promise.resolve();
   try {
     if (end <= start) return;
     await windowed(
@@ -186,12 +190,14 @@ export async function pipelinedUpload(sftp: SFTPWrapper, fh: FileHandle, remoteP
       opts,
       (pos, len, done) => {
         const buf = Buffer.allocUnsafe(len);
-        fh.read(buf, 0, len, pos).then(
-          ({ bytesRead }) => {
-            if (bytesRead === 0) return done(undefined, 0);
-            sftp.write(handle, buf, 0, bytesRead, pos, (err) => done(err ?? undefined, bytesRead));
-          },
-          (e: Error) => done(e, 0),
+        order = order.then(() =>
+          fh.read(buf, 0, len, pos).then(
+            ({ bytesRead }) => {
+              if (bytesRead === 0) return done(undefined, 0);
+              sftp.write(handle, buf, 0, bytesRead, pos, (err) => done(err ?? undefined, bytesRead));
+            },
+            (e: Error) => done(e, 0),
+          ),
         );
       },
       (_pos, n) => opts.onBytes?.(n),

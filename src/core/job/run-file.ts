@@ -6,6 +6,7 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { z } from "zod";
 import { KilnError } from "../../base/errors.js";
+import { PROVIDER_NAMES } from "../spec/provider-names.js";
 
 export const StepSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9-]+$/),
@@ -26,7 +27,8 @@ export const RunFileSchema = z.strictObject({
   kind: z.string(),
   ledgerPath: z.string(),
   jobDir: z.string(),
-  provider: z.literal("local"),
+  /** Where the steps ran: "local" for the supervisor's own runs; a remote job's report names its provider. */
+  provider: z.enum(PROVIDER_NAMES),
   pricePerHour: z.number().min(0),
   machine: z.strictObject({ gpu: z.string(), gpuCount: z.number().int(), vramGb: z.number() }),
   planReason: z.string(),

@@ -18,8 +18,7 @@ export function writeRemoteReport(ledger: Ledger, o: { cloud: CloudFile; jobDir:
     kind: "sae-pii",
     ledgerPath: "",
     jobDir: o.jobDir,
-    // RunFile's provider is the local supervisor's; the report only shows it, so a remote one is named as is.
-    provider: o.cloud.provider as unknown as "local",
+    provider: o.cloud.provider,
     pricePerHour: o.machine.pricePerHour,
     machine: { gpu: o.machine.gpu, gpuCount: o.machine.gpuCount, vramGb: o.machine.vramGb },
     planReason: o.planReason,

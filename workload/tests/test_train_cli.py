@@ -113,6 +113,25 @@ def test_bad_inputs_exit_2_with_an_error_line(tmp_path):
     assert proc.returncode == 2 and "batch_size 128" in proc.stderr
 
 
+def test_a_corrupt_activations_file_exits_2_with_an_error_line(tmp_path):
+    """safetensors raises its own SafetensorError (neither OSError nor ValueError) for a bad header or a body
+    cut short: both are bad input (exit 2, an error line naming the file), not a crash (exit 1)."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "c.yaml", out)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"train\": oops")
+    whole = write_activations(tmp_path / "whole.safetensors").read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    for bad in (garbage, truncated):
+        proc = run_train(cfg, bad)
+        assert proc.returncode == 2, proc.stderr
+        assert f"--activations {bad}: cannot read it as safetensors" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        line = read_metrics(out)[-1]
+        assert line["kind"] == "error" and line["type"] == "DataError" and str(bad) in line["message"]
+
+
 def test_an_invalid_config_with_a_known_output_dir_writes_an_error_line(tmp_path):
     """Kiln's control plane watches <output_dir>/metrics.jsonl: a config rejected before training starts must
     still say why there (train and prepare), not only on stderr."""

@@ -87,7 +87,7 @@ FILE_STREAM_CHUNK = 1024
 
 
 def _sources_from_file(path: str, cfg=None, ctx=None):
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     from kiln_sae.batches import TensorSource
     from kiln_sae.errors import DataError
@@ -99,7 +99,9 @@ def _sources_from_file(path: str, cfg=None, ctx=None):
                 raise DataError(f"--activations {path}: no 'train' tensor (found: {sorted(keys)})")
             train = TensorSource(fh.get_tensor("train"))
             val = TensorSource(fh.get_tensor("val")) if "val" in keys else None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:
+        # SafetensorError (a bad header, a truncated body) is not an OSError/ValueError: without it a corrupt
+        # file would exit 1 like a bug instead of 2 like any other bad input.
         raise DataError(f"--activations {path}: cannot read it as safetensors ({e})") from e
     if cfg is not None and cfg.activation_cache == "none":
         # Stream the file's rows (this rank's share, in file order) through the shuffle buffer: the same code

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import type { Provider } from "../../providers/provider.js";
+import { saveMachineAccess } from "../../remote/ssh/access.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
 import type { SshConnection } from "../../remote/ssh/connection.js";
 import { stopRun } from "../../remote/session/run.js";
@@ -135,6 +136,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     }
     mark("verified");
     rp = remotePaths(await remoteHome(conn), c.jobId);
+    // For `kiln ssh`, `kiln pull` and `kiln logs`: how to reach this machine, with the same key and pin.
+    saveMachineAccess(jobDir, { v: 1, hostAlias: `kiln-${c.jobName}`.replace(/[^A-Za-z0-9_.-]/g, "-"), host: running.ssh.host, port: running.ssh.port, user: running.ssh.user, keyPath: key.path, hostKeyAlias: conn.alias, artifactsDir: `${rp.job}/outputs` });
     // Only non-secret switches travel to the machine's environment (HF_TOKEN is handled by the secrets path).
     const passEnv = o.env["HF_HUB_OFFLINE"] ? { HF_HUB_OFFLINE: o.env["HF_HUB_OFFLINE"] } : undefined;
     // A real machine gets the workload shipped and a venv built; an emulated one is this computer.

@@ -9,9 +9,10 @@ import { type Ledger, isTerminal } from "../../store/index.js";
 import type { KilnPaths } from "../home.js";
 import { readCloudFile } from "../lifecycle/cloud-file.js";
 import { configuredLambda } from "../lifecycle/providers.js";
-import { TERMINATE_DEFAULTS } from "../lifecycle/teardown.js";
 import { type ReconcileReport, closeDeadJob, emptyReport, isJobAlive, isOpenMachine, needsReconcile, reconcileProvider } from "./reconcile.js";
 import { salvager } from "./salvage.js";
+import { terminateSettings } from "./settings.js";
+import { reconcileSshJobs } from "./ssh.js";
 
 export { type ReconcileReport, closeDeadJob, emptyReport, isJobAlive, isOpenMachine, needsReconcile, reconcileProvider, sweepUntracked } from "./reconcile.js";
 export { salvager } from "./salvage.js";
@@ -24,12 +25,8 @@ export interface ReconcileContext {
   signal: AbortSignal;
 }
 
-const numEnv = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => Number(env[name] ?? "") || fallback;
-
-export const terminateSettings = (env: NodeJS.ProcessEnv) => ({
-  pollMs: numEnv(env, "KILN_TERMINATE_POLL_MS", TERMINATE_DEFAULTS.pollMs),
-  timeoutMs: numEnv(env, "KILN_TERMINATE_TIMEOUT_MS", TERMINATE_DEFAULTS.timeoutMs),
-});
+export { terminateSettings } from "./settings.js";
+export { UNDRIVEN_EVENT, reconcileSshJobs } from "./ssh.js";
 
 /** Close the machines of dead `--sim` drivers and stop what their emulator left running. */
 export function reconcileSimulated(ctx: ReconcileContext, r: ReconcileReport): void {
@@ -66,11 +63,12 @@ function closeDriverlessJobs(ctx: ReconcileContext, r: ReconcileReport): void {
 
 /**
  * Reconcile every cloud the ledger has open machines on (or all configured ones with `force`, which
- * also lists untracked Kiln machines for `kiln gc`).
+ * also lists untracked Kiln machines for `kiln gc`), and the users' ssh hosts of jobs whose driver died.
  */
 export async function reconcileClouds(ctx: ReconcileContext, opts: { force?: boolean } = {}): Promise<ReconcileReport> {
   const r = emptyReport();
   reconcileSimulated(ctx, r);
+  await reconcileSshJobs(ctx, r);
   const pending = needsReconcile(ctx.ledger, "lambda");
   if (pending.length === 0 && !opts.force) {
     closeDriverlessJobs(ctx, r);

@@ -26,10 +26,14 @@ export interface ReconcileReport {
   unconfirmed: string[];
   untracked: MachineRecord[];
   interruptedJobs: string[];
+  /** Provider ssh: jobs whose driver is gone while their run goes on on the host (left running). */
+  runningOnHost: string[];
+  /** Provider ssh: jobs whose run ended on the host without its driver, closed with verified outputs. */
+  finishedOnHost: string[];
   errors: string[];
 }
 
-export const emptyReport = (): ReconcileReport => ({ adopted: [], neverLaunched: [], closed: [], terminated: [], unconfirmed: [], untracked: [], interruptedJobs: [], errors: [] });
+export const emptyReport = (): ReconcileReport => ({ adopted: [], neverLaunched: [], closed: [], terminated: [], unconfirmed: [], untracked: [], interruptedJobs: [], runningOnHost: [], finishedOnHost: [], errors: [] });
 
 export const CLOSED_MACHINE_STATES: readonly string[] = ["terminated", NEVER_LAUNCHED];
 export const isOpenMachine = (m: MachineLedgerRecord): boolean => !CLOSED_MACHINE_STATES.includes(m.state);

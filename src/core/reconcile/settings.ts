@@ -1,0 +1,9 @@
+/** Termination pacing for reconciliation, from the environment (tests shorten it). */
+import { TERMINATE_DEFAULTS } from "../lifecycle/teardown.js";
+
+const numEnv = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => Number(env[name] ?? "") || fallback;
+
+export const terminateSettings = (env: NodeJS.ProcessEnv) => ({
+  pollMs: numEnv(env, "KILN_TERMINATE_POLL_MS", TERMINATE_DEFAULTS.pollMs),
+  timeoutMs: numEnv(env, "KILN_TERMINATE_TIMEOUT_MS", TERMINATE_DEFAULTS.timeoutMs),
+});

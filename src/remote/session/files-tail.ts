@@ -10,7 +10,7 @@
  *
  * @example
  *   const tail = new RemoteFilesTail(conn, { dir: "/home/u/kiln/jobs/J/job", patterns: ["logs/*.log"], order: ["train.log", "probe.log"] });
- *   process.stdout.write(await tail.read(signal));
+ *   io.out(await tail.read(signal)); // new text since the last read, with headers
  */
 import { KilnError } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";

@@ -1,0 +1,90 @@
+// Remote setup on an ssh host WITHOUT resources.ssh.python, over a real loopback sshd, through the same
+// calls the driver makes (shipJob with the real workload/, then setupJobPython): Kiln finds python3 on
+// the host, builds the job's venv keeping the host's torch (torch>=2.4 is already there, as on Lambda
+// Stack) instead of reinstalling it, and a second job reuses the venv.
+//
+// The host: `python3` on its PATH is this repo's .venv interpreter, and the .venv's packages (minus its
+// own editable kiln-sae, which a host does not have) are visible system-wide through PYTHONPATH: how a
+// host with a system-wide torch looks to a new venv made with --system-site-packages. pip runs with no
+// index and no build isolation, so nothing is downloaded.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nullLogger } from "../../src/base/logger.js";
+import { remotePaths, setupJobPython, shipJob } from "../../src/core/lifecycle/remote-job.js";
+import { SshConnection } from "../../src/remote/ssh/connection.js";
+import { KnownHosts } from "../../src/remote/ssh/known-hosts.js";
+import { type TestSshd, sshdAvailable, startSshd } from "../../src/remote/ssh/loopback-sshd.js";
+
+const ROOT = resolve(import.meta.dirname, "..", "..");
+const VENV_PYTHON = join(ROOT, ".venv", "bin", "python");
+let home: string;
+let sshd: TestSshd;
+let conn: SshConnection;
+
+beforeAll(async () => {
+  if (!existsSync(VENV_PYTHON) || !sshdAvailable) return;
+  home = mkdtempSync(join(tmpdir(), "kiln-sshsetup-"));
+  sshd = await startSshd();
+  const site = execFileSync(VENV_PYTHON, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" }).trim();
+  const system = join(home, "system-site-packages");
+  mkdirSync(system);
+  for (const f of readdirSync(site)) if (!/kiln|^__editable__/i.test(f)) symlinkSync(join(site, f), join(system, f));
+  sshd.installCommand("python3", `#!/bin/sh\nexec ${VENV_PYTHON} "$@"\n`);
+  // PIP_NO_BUILD_ISOLATION=0 is pip's spelling of --no-build-isolation (its "no-" options read inverted).
+  sshd.setEnv({ PYTHONPATH: system, PIP_NO_INDEX: "1", PIP_NO_BUILD_ISOLATION: "0" });
+  conn = await SshConnection.open({ host: sshd.host, port: sshd.port, user: sshd.user, privateKey: sshd.clientKey }, { knownHosts: new KnownHosts(join(home, "known_hosts")), timeoutMs: 30_000 });
+});
+afterAll(async () => {
+  conn?.close();
+  await sshd?.cleanup();
+  if (home) rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+});
+
+/** Ship a (tiny) staged job plus the real workload/ to the host, as the driver does. */
+async function ship(jobId: string) {
+  const stage = join(home, jobId, "stage");
+  mkdirSync(stage, { recursive: true });
+  writeFileSync(join(stage, "kiln-job.sh"), "#!/bin/sh\necho hi\n");
+  const paths = remotePaths(sshd.home, jobId);
+  const shipped = await shipJob(conn, { stageDir: stage, bundleDir: join(home, jobId, "bundles"), paths, signal: AbortSignal.timeout(120_000), logger: nullLogger, workloadDir: join(ROOT, "workload") });
+  return { paths, shipped };
+}
+
+describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("remote setup without resources.ssh.python (loopback sshd)", () => {
+  it("builds the job's venv with the host's python3, keeps the host's torch, and reuses the venv for the next job", async () => {
+    const a = await ship("20261128-000001-aaaa");
+    expect(a.shipped.requirementsHash).toMatch(/^[0-9a-f]{64}$/);
+    const t0 = Date.now();
+    const pyA = await setupJobPython(conn, { home: sshd.home, paths: a.paths, requirementsHash: a.shipped.requirementsHash!, signal: AbortSignal.timeout(300_000), logger: nullLogger });
+    const coldS = (Date.now() - t0) / 1000;
+    // The venv lives under the host's ~/.kiln/venvs, keyed by the requirements.
+    expect(pyA.startsWith(join(sshd.home, ".kiln", "venvs", "kiln-"))).toBe(true);
+    const venv = resolve(pyA, "..", "..");
+    // torch was kept, not reinstalled: the venv has none of its own, and imports the host's.
+    const sitePackages = execFileSync(pyA, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" }).trim();
+    expect(readdirSync(sitePackages).filter((f) => /^torch/.test(f))).toEqual([]);
+    // What the step script runs: job/env.sh puts the venv first on PATH; `python` imports the job's own
+    // copy of the workload (via the venv's .pth) and the host's torch.
+    const probe = await conn.run(["sh", "-c", '. "$1/env.sh" && python -c "import kiln_sae, torch, sys; print(sys.executable); print(kiln_sae.__file__); print(torch.__version__)"', "sh", a.paths.job]);
+    expect(probe.stderr).toBe("");
+    const [exe, sae, torchVersion] = probe.stdout.trim().split("\n");
+    expect(exe).toBe(pyA);
+    expect(sae).toBe(join(a.paths.base, "workload", "kiln_sae", "__init__.py"));
+    expect(torchVersion).toBe(execFileSync(VENV_PYTHON, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" }).trim());
+
+    // A second job with the same requirements: the same venv, reused (no venv, no pip), its own workload copy.
+    const b = await ship("20261128-000002-bbbb");
+    const t1 = Date.now();
+    const pyB = await setupJobPython(conn, { home: sshd.home, paths: b.paths, requirementsHash: b.shipped.requirementsHash!, signal: AbortSignal.timeout(120_000), logger: nullLogger });
+    const warmS = (Date.now() - t1) / 1000;
+    expect(pyB).toBe(pyA);
+    expect(readdirSync(resolve(venv, ".."))).toEqual([venv.split("/").at(-1)]);
+    const probeB = await conn.run(["sh", "-c", '. "$1/env.sh" && python -c "import kiln_sae; print(kiln_sae.__file__)"', "sh", b.paths.job]);
+    expect(probeB.stdout.trim()).toBe(join(b.paths.base, "workload", "kiln_sae", "__init__.py"));
+    expect(warmS).toBeLessThan(coldS);
+    console.log(`remote setup over loopback ssh (s): cold ${coldS.toFixed(1)}, warm ${warmS.toFixed(1)}`);
+  }, 300_000);
+});

@@ -60,7 +60,10 @@ export interface Offer {
   gpuCount: number;
   vramGb: number;
   vcpus?: number;
+  /** Host RAM as the provider lists it (Lambda: GiB). */
   memoryGb?: number;
+  /** Local disk as the provider lists it (Lambda: GiB); the planner sizes the activation cache against it. */
+  diskGb?: number;
   region: string;
   /** Billed USD per hour (on-demand, or the spot price when spot is true). */
   pricePerHour: number;

@@ -41,23 +41,28 @@ workload:
 }
 
 describe("kiln plan", () => {
-  it("plans the reference Llama job on Lambda's A100 40GB when there is no local GPU", async () => {
+  it("plans the reference Llama job on Lambda when there is no local GPU", async () => {
     const r = await kiln("none", "plan", "examples/llama-8b-sae-pii.yaml");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatchInlineSnapshot(`
       "Job llama-8b-sae-pii: SAE on meta-llama/Llama-3.1-8B layer 12 (d=4096, 32768 latents, k=64)
       Memory: ~16.5 GB per GPU = weights 6.7 + SAE & Adam 4.3 + activations 2.6 + overhead 2.9
-      Work: 541,500,000 tokens (10 epochs × 100,000 records × 570 tokens (LMSYS-Chat-1M: ~570 tokens per conversation) × 95% train split) × 6.3 GFLOP/token at 35% MFU
+      Work: SAE 541,500,000 tokens (10 epochs × 100,000 records × 570 tokens (LMSYS-Chat-1M: ~570 tokens per conversation) × 95% train split) × 0.271 GFLOP/token at 20% MFU
+            LM forward 57,000,000 tokens (train + val) × 5.7 GFLOP/token at 50% MFU: once when the activation cache holds them, every epoch when it streams
+      Activation cache: 444 GB (54,150,000 train tokens × d 4096 × 2 B bf16), activation_cache auto: in RAM if under half of it, else on disk, else streamed
       Local GPU: none (nvidia-smi not found)
 
-         option                        gpu          $/h  time   est. cost  note
-      →  lambda gpu_1x_a100            A100-40GB  $1.29  8.6 h     $11.45  catalog 2025-10-30
-         lambda gpu_1x_a100_sxm4_80gb  A100-80GB  $1.79  8.6 h     $15.89  catalog 2025-10-30
+         option                        gpu          $/h  extract  SAE     time   est. cost  cache     note
+         lambda gpu_1x_a100            A100-40GB  $1.29  42 min   8.2 h   8.9 h     $11.86  disk      catalog 2025-10-30
+      →  lambda gpu_1x_a100_sxm4_80gb  A100-80GB  $1.79  5.5 h    41 min  6.2 h     $11.61  stream!*  catalog 2025-10-30
+      cache: where the activations live on that machine (memory, disk, or stream: no room, the LM forward every epoch); * RAM and disk assumed (the offer does not say); ! will not fit there
 
-      Choice: lambda gpu_1x_a100 — lowest expected total cost within the budget
-              ~8.6 h, ~$11.45 incl. 15 min boot, budget $20.00
-      Saving: early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$5.57 less
+      Choice: lambda gpu_1x_a100_sxm4_80gb — lowest expected total cost within the budget
+              ~6.2 h (extraction 5.5 h, SAE 41 min), ~$11.61 incl. 15 min boot, budget $20.00
+              activation cache: 444 GB, streamed — fits neither half the RAM (40 GB) nor the disk (44 GB free) (assumed: 80 GB RAM, 70 GB of disk for the job)
+      Saving: early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$5.58 less
+      Note: the activation cache (444 GB) fits neither half this machine's RAM nor its disk (as assumed: the offer does not say its RAM and disk): priced as streamed (the LM forward every epoch); set workload.sae.activation_cache: none, since auto would try the disk and run out of space
       "
     `);
   });
@@ -65,7 +70,8 @@ describe("kiln plan", () => {
   it("stays local when the local GPU fits, and marks it chosen", async () => {
     const r = await kiln("a100-80gb", "plan", "examples/llama-8b-sae-pii.yaml");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^→ {2}local #0 NVIDIA A100 80GB PCIe +A100-80GB +\$0\.00 +\d+\.\d h +\$0\.00 +free$/m);
+    // extract, SAE and total time, then where the cache goes: this machine's RAM and disk decide, so any.
+    expect(r.stdout).toMatch(/^→ {2}local #0 NVIDIA A100 80GB PCIe +A100-80GB +\$0\.00( +\d+(\.\d)? (h|min)){3} +\$0\.00 +(memory|disk|stream)!? +free$/m);
     expect(r.stdout).toMatch(/^Choice: local #0 NVIDIA A100 80GB PCIe — a local GPU has enough free memory: no cloud cost$/m);
   });
 
@@ -73,13 +79,13 @@ describe("kiln plan", () => {
     const r = await kiln("rtx-3060", "plan", "examples/llama-8b-sae-pii.yaml");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/local #0 NVIDIA GeForce RTX 3060 .* 12\.\d GB free < 16\.5 GB needed/);
-    expect(r.stdout).toMatch(/^Choice: lambda gpu_1x_a100 /m);
+    expect(r.stdout).toMatch(/^Choice: lambda gpu_1x_a100\S* /m);
   });
 
   it("points out a local GPU in the runbook's risky band", async () => {
     const r = await kiln("rtx-4090", "plan", llamaJob((y) => y.replace("providers: [local, lambda]}", "providers: [local, lambda], min_vram_gb: 30}")));
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Choice: lambda gpu_1x_a100 /m);
+    expect(r.stdout).toMatch(/^Choice: lambda gpu_1x_a100\S* /m);
     expect(r.stdout).toMatch(/^Note: the local NVIDIA GeForce RTX 4090 has 86% of the memory needed; with memory savers \(model_dtype: bf16, .*\) it may fit and save ~\$\d+\.\d\d$/m);
   });
 
@@ -94,7 +100,7 @@ describe("kiln plan", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^Refused: /m);
     expect(r.stderr).toMatch(
-      /^error: the cheapest fitting offer \(lambda gpu_1x_a100, ~8\.6 h\) is estimated at \$11\.45, over budget\.max_usd \$5\.00\n {2}→ raise budget\.max_usd/,
+      /^error: the cheapest fitting offer \(lambda gpu_1x_a100\S*, ~\d+\.\d h\) is estimated at \$\d+\.\d\d, over budget\.max_usd \$5\.00\n {2}→ raise budget\.max_usd/,
     );
   });
 
@@ -108,10 +114,22 @@ describe("kiln plan", () => {
   it("prints the plan as JSON for scripts", async () => {
     const r = await kiln("none", "plan", "examples/llama-8b-sae-pii.yaml", "--json");
     expect(r.code).toBe(0);
-    const plan = JSON.parse(r.stdout) as { job: string; choice: { kind: string; offer: { provider: string; instanceType: string } }; estimate: { vramGb: number; hoursByGpu: Record<string, number> } };
+    const plan = JSON.parse(r.stdout) as {
+      job: string;
+      choice: { kind: string; offer: { provider: string; instanceType: string; gpu: string } };
+      estimate: { vramGb: number; hoursByGpu: Record<string, number>; detail: { cache: { sizeGb: number; mode: string } } };
+      considered: { chosen: boolean; hours: number; time: { extractionHours: number; saeHours: number; cache: { location: string; sizeGb: number; machine: { basis: string } } } }[];
+    };
     expect(plan.job).toBe("llama-8b-sae-pii");
     expect(plan.choice.kind).toBe("offer");
-    expect(plan.choice.offer).toMatchObject({ provider: "lambda", instanceType: "gpu_1x_a100" });
+    expect(plan.choice.offer).toMatchObject({ provider: "lambda" });
+    expect(plan.choice.offer.gpu).toMatch(/^A100-/);
+    // The split and the cache's place, per option, as the text shows them.
+    const chosen = plan.considered.find((o) => o.chosen)!;
+    expect(chosen.time.extractionHours + chosen.time.saeHours).toBeCloseTo(chosen.hours, 9);
+    expect(["memory", "disk", "stream"]).toContain(chosen.time.cache.location);
+    expect(chosen.time.cache.sizeGb).toBeCloseTo(plan.estimate.detail.cache.sizeGb, 9);
+    expect(plan.estimate.detail.cache.mode).toBe("auto");
     expect(plan.estimate.vramGb).toBeGreaterThan(10);
     expect(plan.estimate.hoursByGpu["H100-80GB"]).toBeLessThan(plan.estimate.hoursByGpu["A100-40GB"]!);
   });

@@ -96,6 +96,8 @@ function fromRow(r: CatalogRow, spot: boolean): PricedOffer {
     onDemandPricePerHour: r.pricePerHour,
   };
   if (r.spotPricePerHour !== undefined) offer.spotPricePerHour = r.spotPricePerHour;
+  if (r.memoryGb !== undefined) offer.memoryGb = r.memoryGb;
+  if (r.diskGb !== undefined) offer.diskGb = r.diskGb;
   return offer;
 }
 

@@ -61,6 +61,9 @@ export interface CatalogRow {
   source: string;
   spotSource?: string;
   date: string;
+  /** Host RAM and local disk where the provider publishes them, in its unit (Lambda: GiB); see LAMBDA_SPECS. */
+  memoryGb?: number;
+  diskGb?: number;
 }
 
 const row = (provider: ProviderName, instanceType: string, gpu: string, vramGb: number, pricePerHour: number, source: string, extra: Partial<CatalogRow> = {}): CatalogRow => ({
@@ -77,14 +80,27 @@ const row = (provider: ProviderName, instanceType: string, gpu: string, vramGb: 
 
 const { RUNBOOK, RUNBOOK_ALT, RUNBOOK_SPOT, PROVIDERS_LAMBDA, PROVIDERS_RUNPOD, PROVIDERS_SKY, PUBLIC } = SOURCES;
 
+/**
+ * Lambda's `specs` (memory_gib, storage_gib) per instance type: gh200 and 8x H100 from providers.md §1.3's
+ * instance-types example; the others from Lambda's public instance list, as the Lambda emulator serves
+ * them. Types not listed (the 80 GB A100, the A6000) are sized with the planner's assumptions.
+ */
+const LAMBDA_SPECS = {
+  gpu_1x_a100: { memoryGb: 200, diskGb: 512 },
+  gpu_1x_gh200: { memoryGb: 432, diskGb: 4096 },
+  gpu_1x_h100_pcie: { memoryGb: 200, diskGb: 1024 },
+  gpu_8x_h100_sxm5: { memoryGb: 1800, diskGb: 22528 },
+  gpu_1x_a10: { memoryGb: 200, diskGb: 1400 },
+} as const;
+
 export const CATALOG: readonly CatalogRow[] = [
   // Lambda: the runbook's baseline. No spot market (runbook, Strategy 4).
-  row("lambda", "gpu_1x_a100", "A100-40GB", 40, 1.29, RUNBOOK),
+  row("lambda", "gpu_1x_a100", "A100-40GB", 40, 1.29, RUNBOOK, LAMBDA_SPECS.gpu_1x_a100),
   row("lambda", "gpu_1x_a100_sxm4_80gb", "A100-80GB", 80, 1.79, RUNBOOK_ALT),
-  row("lambda", "gpu_1x_gh200", "GH200-96GB", 96, 1.49, PROVIDERS_LAMBDA),
-  row("lambda", "gpu_1x_h100_pcie", "H100-80GB", 80, 2.49, PUBLIC),
-  row("lambda", "gpu_8x_h100_sxm5", "H100-80GB", 80, 23.92, PROVIDERS_LAMBDA, { gpuCount: 8 }),
-  row("lambda", "gpu_1x_a10", "A10-24GB", 24, 0.75, PUBLIC),
+  row("lambda", "gpu_1x_gh200", "GH200-96GB", 96, 1.49, PROVIDERS_LAMBDA, LAMBDA_SPECS.gpu_1x_gh200),
+  row("lambda", "gpu_1x_h100_pcie", "H100-80GB", 80, 2.49, PUBLIC, LAMBDA_SPECS.gpu_1x_h100_pcie),
+  row("lambda", "gpu_8x_h100_sxm5", "H100-80GB", 80, 23.92, PROVIDERS_LAMBDA, { gpuCount: 8, ...LAMBDA_SPECS.gpu_8x_h100_sxm5 }),
+  row("lambda", "gpu_1x_a10", "A10-24GB", 24, 0.75, PUBLIC, LAMBDA_SPECS.gpu_1x_a10),
   row("lambda", "gpu_1x_a6000", "A6000-48GB", 48, 0.8, PROVIDERS_SKY),
   // Thunder Compute: cheapest A100, no persistent filesystem, console-only launch (runbook).
   row("thunder", "a100-40gb", "A100-40GB", 40, 0.66, RUNBOOK),

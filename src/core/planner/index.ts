@@ -1,5 +1,18 @@
 /** Sizing a job and choosing where it runs. */
-export { CPU_GFLOPS_PER_CORE, type Estimate, KNOWN_DATASETS, MFU, estimateSae, estimateTokens } from "./estimate.js";
+export {
+  CPU_GFLOPS_PER_CORE,
+  type CachePlacement,
+  type Estimate,
+  KNOWN_DATASETS,
+  MFU_LM,
+  MFU_SAE,
+  type MachineSpace,
+  type RunTime,
+  estimateSae,
+  estimateTokens,
+  placeCache,
+  runTime,
+} from "./estimate.js";
 export { KNOWN_MODELS, findModel, resolveModel } from "./models.js";
 export { CLOUD_BOOT_HOURS, CPU_MAX_HOURS, type Plan, type PlanChoice, type PlanInputs, type PlanOption, SPOT_RESTART_FACTOR, planJob } from "./plan.js";
 export { renderPlan } from "./render.js";

@@ -2,8 +2,8 @@
  * Planning a job file end to end: load the spec, probe this machine's GPUs, look up offers, measure the
  * local dataset, then {@link planJob}. The I/O half of the planner, shared by `kiln plan` and `kiln run`.
  */
-import { readdir, stat } from "node:fs/promises";
-import { availableParallelism } from "node:os";
+import { readdir, stat, statfs } from "node:fs/promises";
+import { availableParallelism, freemem } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Exec } from "../../remote/exec.js";
 import { type OfferQuery, type OfferSources, findOffers } from "../catalog/offers.js";
@@ -44,6 +44,19 @@ async function datasetBytes(spec: JobSpec, specPath: string): Promise<number | u
   }
 }
 
+/**
+ * This machine's RAM available now (what kiln_sae's cache budget halves; libuv reads MemAvailable) and the
+ * free disk under the spec's folder, where a local run writes its outputs; undefined when statfs fails.
+ */
+async function localMachine(specPath: string): Promise<{ ramGb: number; diskFreeGb: number } | undefined> {
+  try {
+    const fs = await statfs(dirname(specPath));
+    return { ramGb: freemem() / 1e9, diskFreeGb: (fs.bavail * fs.bsize) / 1e9 };
+  } catch {
+    return undefined;
+  }
+}
+
 export interface JobPlanResult {
   spec: JobSpec;
   plan: Plan;
@@ -76,11 +89,13 @@ export async function planJobFile(
       ? await findOffers(query, { ...(live ? { live } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
       : { offers: [], warnings: [] };
   const bytes = await datasetBytes(spec, specPath);
+  const machine = await localMachine(specPath);
   const plan = planJob(spec, {
     gpuProbe: probe ?? { kind: "missing" },
     offers,
     cpuCores: availableParallelism(),
     ...(bytes !== undefined ? { datasetBytes: bytes } : {}),
+    ...(machine ? { localMachine: machine } : {}),
   });
   return { spec, plan, probe, warnings };
 }

@@ -2,9 +2,20 @@ import { describe, expect, it } from "vitest";
 import { findOffers } from "../catalog/offers.js";
 import type { GpuProbe } from "../gpu/probe.js";
 import { parseJobSpec } from "../spec/load.js";
-import { estimateSae } from "./estimate.js";
+import {
+  CACHE_RAM_FRACTION,
+  DISK_CACHE_READ_GBPS,
+  DISK_CACHE_WRITE_GBPS,
+  MFU_LM,
+  MFU_SAE,
+  PAGE_CACHE_FRACTION,
+  estimateSae,
+  gpuDevice,
+  placeCache,
+  runTime,
+} from "./estimate.js";
 import { resolveModel } from "./models.js";
-import { CLOUD_BOOT_HOURS, planJob } from "./plan.js";
+import { ASSUMED_DISK_GB, ASSUMED_RAM_PER_VRAM, CLOUD_BOOT_HOURS, DISK_OS_GB, planJob } from "./plan.js";
 
 const job = (resources: string, extra = "", budget = "{max_usd: 20}") =>
   parseJobSpec(
@@ -42,7 +53,8 @@ describe("models and estimates", () => {
     expect(e.nLatents).toBe(32768);
     expect(e.vram.weightsGb).toBeCloseTo(6.72, 1); // bf16
     expect(e.vram.saeStateGb).toBeCloseTo(4.29, 1); // 268M fp32 params × 4 copies
-    expect(e.flopsPerToken.sae).toBe(4 * 4096 * 32768 + 10 * 64 * 4096);
+    // Only the encoder's forward is dense; the rest touches the k active latents (kiln_sae.sparse_ops).
+    expect(e.flopsPerToken.sae).toBe(2 * 4096 * 32768 + 10 * 64 * 4096);
     expect(e.tokens.total).toBe(10 * 100_000 * 570 * 0.95);
     // H100 (756 TFLOP/s) is faster than A100 (312) by the throughput ratio.
     expect(e.hoursByGpu["A100-40GB"]! / e.hoursByGpu["H100-80GB"]!).toBeCloseTo(756 / 312, 5);
@@ -93,7 +105,9 @@ describe("planJob", () => {
   it("refuses over budget, naming the estimate and the cap", async () => {
     const plan = planJob(job("{gpu: [A100-40GB], providers: [gcp]}"), { gpuProbe: none, offers: await offersFor(["gcp"]) });
     expect(plan.choice).toBeUndefined();
-    expect(plan.refusal).toMatch(/^the cheapest fitting offer \(gcp a2-highgpu-1g, ~8\.6 h\) is estimated at \$32\.\d\d, over budget\.max_usd \$20\.00$/);
+    const gcp = plan.considered.find((o) => o.offer?.instanceType === "a2-highgpu-1g")!;
+    expect(plan.refusal).toBe(`the cheapest fitting offer (gcp a2-highgpu-1g, ~${gcp.hours.toFixed(1)} h) is estimated at $${gcp.costUsd.toFixed(2)}, over budget.max_usd $20.00`);
+    expect(gcp.costUsd).toBeGreaterThan(20);
   });
 
   it("needs min_vram_gb and max_hours to price a command workload", () => {
@@ -118,5 +132,120 @@ describe("planJob", () => {
     const small = planJob(spec, { gpuProbe: none, sshProbe: gpu("NVIDIA GeForce RTX 3060", 12288, 11523), offers: await offersFor(["lambda"]) });
     expect(small.choice?.kind).toBe("offer");
     expect(small.considered[0]).toMatchObject({ kind: "ssh", label: "ssh root@gpu.lan:22 #0 NVIDIA GeForce RTX 3060", excluded: "12.1 GB free < 16.5 GB needed" });
+  });
+});
+
+/** The reference job's SAE config, with `extra` YAML appended inside `sae: {…}`. */
+const sae = (extra = "", resources = "{providers: [lambda]}") => {
+  const w = job(resources, extra).workload;
+  if (w.type !== "sae-pii") throw new Error("unreachable");
+  return w.sae;
+};
+const A100 = gpuDevice(312);
+const roomy = { ramGb: 10_000, diskGb: 10_000, basis: "test" };
+const cramped = { ramGb: 16, diskGb: 50, basis: "test" };
+
+describe("activation cache", () => {
+  it("sizes the cache from tokens × d × the model dtype's bytes", () => {
+    const e = estimateSae(sae());
+    const pass = 100_000 * 570 * 0.95;
+    expect(e.cache).toMatchObject({ mode: "auto", tokens: pass, dtype: "bf16" });
+    expect(e.cache.sizeGb).toBeCloseTo((pass * 4096 * 2) / 1e9, 6);
+    expect(e.epochs).toBe(10);
+    // fp32 models are cached in fp32 (cache.py stores the model's own dtype): twice the bytes.
+    expect(estimateSae(sae(", model_dtype: fp32")).cache.sizeGb).toBeCloseTo(2 * e.cache.sizeGb, 6);
+    // Validation is 5% of the data: 1/19 of the train split, extracted once.
+    expect(e.valTokens).toBe(Math.round((pass * 0.05) / 0.95));
+  });
+
+  it("charges the LM forward once when the cache fits the RAM, and the SAE every epoch", () => {
+    const e = estimateSae(sae());
+    const t = runTime(e, A100, roomy);
+    expect(t.cache).toMatchObject({ location: "memory", fits: true });
+    const lmRate = 312e12 * MFU_LM;
+    const saeRate = 312e12 * MFU_SAE;
+    expect(t.extractionHours * 3600).toBeCloseTo((e.flopsPerToken.lm * (e.cache.tokens + e.valTokens)) / lmRate, 3);
+    expect(t.saeHours * 3600).toBeCloseTo((e.flopsPerToken.sae * e.tokens.total + e.flopsPerToken.saeEval * e.valTokens * 10) / saeRate, 3);
+    expect(t.hours).toBeCloseTo(t.extractionHours + t.saeHours, 9);
+    expect(e.hoursByGpu["A100-40GB"]).toBeCloseTo(t.hours, 9);
+    // Twice the epochs: the same extraction, twice the SAE.
+    const twice = runTime(estimateSae({ ...sae(), epochs: 20 }), A100, roomy);
+    expect(twice.extractionHours).toBeCloseTo(t.extractionHours, 9);
+    expect(twice.saeHours / t.saeHours).toBeCloseTo(2, 9);
+  });
+
+  it("streams when the cache fits neither RAM nor disk: the LM forward runs every epoch", () => {
+    const e = estimateSae(sae());
+    const t = runTime(e, A100, cramped);
+    expect(t.cache).toMatchObject({ location: "stream", fits: false });
+    expect(t.extractionHours * 3600).toBeCloseTo((e.flopsPerToken.lm * (e.tokens.total + e.valTokens)) / (312e12 * MFU_LM), 3);
+    const cached = runTime(e, A100, roomy);
+    expect(t.saeHours).toBeCloseTo(cached.saeHours, 9);
+    // 10 epochs of train tokens instead of one, val once either way.
+    expect((t.extractionHours - cached.extractionHours) * 3600).toBeCloseTo((e.flopsPerToken.lm * 9 * e.cache.tokens) / (312e12 * MFU_LM), 3);
+    // activation_cache: none streams even where the cache would fit.
+    expect(runTime(estimateSae(sae(", activation_cache: none")), A100, roomy).cache).toMatchObject({ location: "stream", fits: true });
+  });
+
+  it("puts a cache over half the RAM on disk, paying its write and the rows the page cache misses", () => {
+    const e = estimateSae(sae());
+    const size = e.cache.sizeGb;
+    const machine = { ramGb: 200, diskGb: size + e.diskNeedGb + 1, basis: "test" };
+    expect(size).toBeGreaterThan(CACHE_RAM_FRACTION * machine.ramGb);
+    const t = runTime(e, A100, machine);
+    const inRam = runTime(e, A100, roomy);
+    expect(t.cache).toMatchObject({ location: "disk", fits: true });
+    expect((t.extractionHours - inRam.extractionHours) * 3600).toBeCloseTo(size / DISK_CACHE_WRITE_GBPS, 3);
+    const missed = 1 - (PAGE_CACHE_FRACTION * machine.ramGb) / size;
+    expect((t.saeHours - inRam.saeHours) * 3600).toBeCloseTo((10 * size * missed) / DISK_CACHE_READ_GBPS, 3);
+    // One GB less disk and it no longer fits: streamed.
+    expect(placeCache(e, { ...machine, diskGb: machine.diskGb - 2 }).location).toBe("stream");
+    // The model download and three SAE checkpoints share the disk: 16 GB + 3 × 3.2 GB.
+    expect(e.diskNeedGb).toBeCloseTo(8.03e9 * 2e-9 + (3 * (2 * 4096 * 32768 + 32768 + 4096) * 12) / 1e9, 6);
+  });
+
+  it("extracts the whole dataset once under a tokens budget", () => {
+    const e = estimateSae({ ...sae(), epochs: undefined, tokens: 1_000_000_000 });
+    expect(e.cache.tokens).toBe(100_000 * 570 * 0.95);
+    expect(e.epochs).toBeCloseTo(1e9 / (100_000 * 570 * 0.95), 9);
+  });
+});
+
+describe("planJob and the activation cache", () => {
+  it("prices the reference job per machine: Lambda's A100 from its catalog RAM and disk, unknown offers as assumed", async () => {
+    const plan = planJob(job("{gpu: [A100-40GB, A100-80GB], providers: [lambda]}"), { gpuProbe: none, offers: await offersFor(["lambda"]) });
+    const e = plan.estimate.detail!;
+    const a100 = plan.considered.find((o) => o.offer?.instanceType === "gpu_1x_a100")!;
+    const GIB = 2 ** 30 / 1e9;
+    // Lambda's gpu_1x_a100: 200 GiB RAM, 512 GiB disk — the 444 GB cache is over half the RAM, and fits the disk.
+    expect(a100.time?.cache.machine).toEqual({ ramGb: 200 * GIB, diskGb: 512 * GIB - DISK_OS_GB, basis: "catalog" });
+    expect(a100.time?.cache).toMatchObject({ location: "disk", fits: true });
+    expect(a100.hours).toBeCloseTo(runTime(e, gpuDevice(312), a100.time!.cache.machine).hours, 9);
+    // The 80 GB A100's row has no specs: RAM = its GPU memory, a 100 GB disk — too small, so streamed.
+    const sxm = plan.considered.find((o) => o.offer?.instanceType === "gpu_1x_a100_sxm4_80gb")!;
+    expect(sxm.time?.cache.machine).toEqual({ ramGb: ASSUMED_RAM_PER_VRAM * 80, diskGb: ASSUMED_DISK_GB - DISK_OS_GB, basis: "assumed" });
+    expect(sxm.time?.cache).toMatchObject({ location: "stream", fits: false });
+    const chosen = plan.considered.find((o) => o.chosen)!;
+    expect(chosen.costUsd).toBe(Math.min(...plan.considered.map((o) => o.costUsd)));
+    if (chosen.time?.cache.location === "stream") expect(plan.notes.join("\n")).toMatch(/set workload\.sae\.activation_cache: none/);
+  });
+
+  it("quotes early stopping's saving on the epochs only, not on a cached extraction", async () => {
+    const plan = planJob(job("{gpu: [A100-40GB], providers: [lambda]}", ", early_stopping: {min_epochs: 3, patience: 2, delta: 0.001}"), {
+      gpuProbe: none,
+      offers: await offersFor(["lambda"]),
+    });
+    const chosen = plan.considered.find((o) => o.chosen)!;
+    expect(chosen.time?.cache.location).toBe("disk");
+    expect(plan.savings.earlyStopping?.usd).toBeCloseTo(chosen.offer!.pricePerHour * chosen.time!.saeHours * 0.5, 2);
+  });
+
+  it("uses this machine's RAM and disk for the local options", async () => {
+    const spec = job("{providers: [local, lambda]}");
+    const big = planJob(spec, { gpuProbe: gpu("NVIDIA A100 80GB PCIe", 81920, 81000), offers: [], localMachine: { ramGb: 2000, diskFreeGb: 100 } });
+    expect(big.considered[0]?.time?.cache).toMatchObject({ location: "memory", machine: { basis: "this machine" } });
+    const small = planJob(spec, { gpuProbe: gpu("NVIDIA A100 80GB PCIe", 81920, 81000), offers: [], localMachine: { ramGb: 64, diskFreeGb: 100 } });
+    expect(small.considered[0]?.time?.cache.location).toBe("stream");
+    expect(small.considered[0]!.hours).toBeGreaterThan(big.considered[0]!.hours);
   });
 });

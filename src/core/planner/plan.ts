@@ -11,7 +11,7 @@ import { canonicalGpuName, gpuModel } from "../gpu/names.js";
 import type { GpuProbe } from "../gpu/probe.js";
 import { MEMORY_SAVERS, RISKY_FRACTION } from "../preflight/decide.js";
 import type { JobSpec } from "../spec/job-spec.js";
-import { type Estimate, MFU, estimateSae } from "./estimate.js";
+import { DISK_CACHE_READ_GBPS, type Estimate, type MachineSpace, type RunTime, cpuDevice, estimateSae, gpuDevice, runTime } from "./estimate.js";
 
 /** Boot, setup and model download before the first step on a fresh cloud machine (runbook: 5-10 min boot). */
 export const CLOUD_BOOT_HOURS = 0.25;
@@ -25,11 +25,27 @@ export const MIN_CUDA = 12;
 const UNKNOWN_GPU_TFLOPS = 50;
 /** The runbook's TUMIX result: early stopping saved 51% of compute; we quote half. */
 const EARLY_STOP_SAVED_FRACTION = 0.5;
+/** A cloud machine's disk that its OS image, CUDA, the Python env and torch's wheels already fill. */
+export const DISK_OS_GB = 30;
+/**
+ * An offer that does not say its RAM: as much host RAM as GPU memory (GCP a2-highgpu-1g: 85 GB for one
+ * 40 GB A100; RunPod's 24 GB cards come with ~40-60 GB). Lower than most, so a cache is not assumed to fit.
+ */
+export const ASSUMED_RAM_PER_VRAM = 1;
+/**
+ * An offer that does not say its disk: 100 GB (RunPod's default pod is a 50 GB container disk + a 20 GB
+ * volume; cloud deep-learning images boot from 50-200 GB disks).
+ */
+export const ASSUMED_DISK_GB = 100;
+/** Lambda lists memory_gib and storage_gib (catalog rows copy them): GiB, and the planner counts in GB. */
+const GIB = 2 ** 30 / 1e9;
 
 export interface PlanOption {
   kind: "local" | "cpu" | "ssh" | "offer";
   label: string;
   hours: number;
+  /** SAE workloads: the extraction / SAE split and where the activation cache goes on this machine. */
+  time?: RunTime;
   costUsd: number;
   offer?: PricedOffer;
   localGpus?: GpuInfo[];
@@ -69,7 +85,12 @@ export interface PlanInputs {
   sshProbe?: GpuProbe;
   datasetBytes?: number;
   cpuCores?: number;
+  /** RAM and free disk of this machine, for the local GPU and CPU options; assumed like an offer's when absent. */
+  localMachine?: { ramGb: number; diskFreeGb: number };
 }
+
+/** What a priced option needs from sizing: hours (and the split) on a GPU type or the CPU, in a machine. */
+type Timer = (gpu: string, machine: MachineSpace, opts?: { stream?: boolean }) => { hours: number; time?: RunTime };
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
@@ -83,21 +104,24 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
  */
 export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   const notes: string[] = [];
-  const { estimate, hoursFor } = sizeJob(spec, inputs, notes);
+  const { estimate, timer } = sizeJob(spec, inputs, notes);
+  const local = localMachine(inputs);
+  const hoursFor = (gpu: string, machine: MachineSpace = local) => timer(gpu, machine);
   const needGb = estimate.vramGb;
   const providers = spec.resources.providers;
   const considered: PlanOption[] = [];
 
-  if (providers.includes("local")) considered.push(...localOptions(spec, inputs.gpuProbe, needGb, hoursFor, estimate.cpuHours));
-  if (providers.includes("ssh") && spec.resources.ssh) considered.push(sshOption(spec, inputs.sshProbe, needGb, hoursFor));
+  if (providers.includes("local")) considered.push(...localOptions(spec, inputs.gpuProbe, needGb, (gpu) => hoursFor(gpu), estimate.cpuHours !== undefined));
+  if (providers.includes("ssh") && spec.resources.ssh) considered.push(sshOption(spec, inputs.sshProbe, needGb, (gpu) => hoursFor(gpu, OWN_MACHINE)));
 
   const maxPrice = spec.resources.max_price_per_hour;
   for (const o of inputs.offers) {
     if (!providers.includes(o.provider) || o.gpuCount !== spec.resources.count) continue;
     if (spec.resources.spot === "never" && o.spot) continue;
-    const hours = hoursFor(o.gpu) * (o.spot ? SPOT_RESTART_FACTOR : 1);
+    const t = hoursFor(o.gpu, offerMachine(o));
+    const hours = t.hours * (o.spot ? SPOT_RESTART_FACTOR : 1);
     const cost = o.pricePerHour * (hours + CLOUD_BOOT_HOURS);
-    const opt: PlanOption = { kind: "offer", label: `${o.provider} ${o.instanceType}${o.spot ? " (spot)" : ""}`, hours, costUsd: cost, offer: o, chosen: false };
+    const opt: PlanOption = { kind: "offer", label: `${o.provider} ${o.instanceType}${o.spot ? " (spot)" : ""}`, hours, ...(t.time ? { time: t.time } : {}), costUsd: cost, offer: o, chosen: false };
     if (o.vramGb < needGb) opt.excluded = `${o.vramGb} GB < ${needGb.toFixed(1)} GB needed`;
     else if (maxPrice !== undefined && o.pricePerHour > maxPrice) opt.excluded = `$${o.pricePerHour.toFixed(2)}/h > max_price_per_hour $${maxPrice.toFixed(2)}`;
     else if (spec.budget.max_hours !== undefined && hours > spec.budget.max_hours) opt.excluded = `${hours.toFixed(1)} h > budget.max_hours ${spec.budget.max_hours}`;
@@ -115,13 +139,61 @@ export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
       `the local ${card.name} has ${Math.round((mibToGb(card.memoryTotalMiB) / needGb) * 100)}% of the memory needed; with memory savers (${MEMORY_SAVERS.join(", ")}) it may fit and save ~$${spend.toFixed(2)}`,
     );
   }
+  const chosenOpt = considered.find((o) => o.chosen);
+  if (chosenOpt?.time) notes.push(...cacheNotes(chosenOpt, timer));
   const plan: Plan = { choice, estimate, considered, savings: {}, notes };
   if (!choice) plan.refusal = refusalFor(spec, considered, needGb);
-  else plan.savings = savingsFor(spec, considered, inputs.offers, needGb, hoursFor);
+  else plan.savings = savingsFor(spec, considered, inputs.offers, needGb, (o) => hoursFor(o.gpu, offerMachine(o)).hours);
   return plan;
 }
 
-function sizeJob(spec: JobSpec, inputs: PlanInputs, notes: string[]): { estimate: Plan["estimate"]; hoursFor: (gpu: string) => number } {
+/** The machine an offer runs on: its RAM and disk where the provider (or the catalog) says, else assumed. */
+export function offerMachine(o: PricedOffer): MachineSpace {
+  const basis = o.priceSource === "live" ? "live" : "catalog";
+  const ram = o.memoryGb !== undefined ? { gb: o.memoryGb * GIB, basis } : undefined;
+  const disk = o.diskGb !== undefined ? { gb: o.diskGb * GIB - DISK_OS_GB, basis } : undefined;
+  if (ram && disk) return { ramGb: ram.gb, diskGb: disk.gb, basis };
+  const assumed = assumedMachine(o.vramGb, o.gpuCount);
+  return { ramGb: ram?.gb ?? assumed.ramGb, diskGb: disk?.gb ?? assumed.diskGb, basis: assumed.basis };
+}
+
+/** RAM as large as the GPUs' memory and a 100 GB disk: see {@link ASSUMED_RAM_PER_VRAM}, {@link ASSUMED_DISK_GB}. */
+function assumedMachine(vramGb: number, gpuCount: number): MachineSpace {
+  return { ramGb: ASSUMED_RAM_PER_VRAM * vramGb * gpuCount, diskGb: ASSUMED_DISK_GB - DISK_OS_GB, basis: "assumed" };
+}
+
+/** A machine of the user's not measured here (an unprobed ssh host, or this one in tests): a 32 GB, 100 GB-free workstation. */
+const OWN_MACHINE: MachineSpace = { ramGb: 32, diskGb: ASSUMED_DISK_GB, basis: "assumed" };
+
+function localMachine(inputs: PlanInputs): MachineSpace {
+  const m = inputs.localMachine;
+  return m ? { ramGb: m.ramGb, diskGb: m.diskFreeGb, basis: "this machine" } : OWN_MACHINE;
+}
+
+/** What the plan should say about the chosen option's activation cache: a cache that will not fit, or a faster way. */
+function cacheNotes(o: PlanOption, timer: Timer): string[] {
+  const t = o.time!;
+  const c = t.cache;
+  const size = `${c.sizeGb.toFixed(0)} GB`;
+  if (!c.fits && c.location === "stream") {
+    const assumed = c.machine.basis === "assumed" ? " (as assumed: the offer does not say its RAM and disk)" : "";
+    return [
+      `the activation cache (${size}) fits neither half this machine's RAM nor its disk${assumed}: priced as streamed (the LM forward every epoch); set workload.sae.activation_cache: none, since auto would try the disk and run out of space`,
+    ];
+  }
+  if (!c.fits) return [`the activation cache (${size}) will not fit: ${c.why}; use activation_cache: auto or none`];
+  if (c.location !== "disk") return [];
+  const gpu = o.offer?.gpu ?? "unknown";
+  const streamed = timer(gpu, c.machine, { stream: true });
+  const factor = o.kind === "offer" && o.offer?.spot ? SPOT_RESTART_FACTOR : 1;
+  if (streamed.hours * factor >= o.hours) return [];
+  return [
+    `the ${size} activation cache is on disk here, and reading its rows back (~${DISK_CACHE_READ_GBPS} GB/s of random rows) makes the run slower than streaming: activation_cache: none would take ~${(streamed.hours * factor).toFixed(1)} h instead of ~${o.hours.toFixed(1)} h; a machine with more RAM keeps it in memory`,
+  ];
+}
+
+
+function sizeJob(spec: JobSpec, inputs: PlanInputs, notes: string[]): { estimate: Plan["estimate"]; timer: Timer } {
   const w = spec.workload;
   const fixed = spec.resources.min_vram_gb;
   if (w.type === "command") {
@@ -130,25 +202,34 @@ function sizeJob(spec: JobSpec, inputs: PlanInputs, notes: string[]): { estimate
     const hours = spec.budget.max_hours;
     if (hours === undefined) throw specGap("budget.max_hours", "a command workload cannot be timed; set budget.max_hours to price it");
     notes.push(`command workload: priced at budget.max_hours (${hours} h) on every GPU`);
-    return { estimate: { vramGb: fixed, vramSource: "spec", hoursByGpu: {} }, hoursFor: () => hours };
+    return { estimate: { vramGb: fixed, vramSource: "spec", hoursByGpu: {} }, timer: () => ({ hours }) };
   }
   const detail = estimateSae(w.sae, { ...(inputs.datasetBytes !== undefined ? { datasetBytes: inputs.datasetBytes } : {}), ...(inputs.cpuCores ? { cpuCores: inputs.cpuCores } : {}) });
   const vramGb = fixed === "auto" ? Math.ceil(detail.vram.totalGb * 10) / 10 : fixed;
-  const hoursFor = (gpu: string) => detail.hoursByGpu[gpu] ?? detail.totalFlops / (UNKNOWN_GPU_TFLOPS * 1e12 * MFU) / 3600;
-  return { estimate: { vramGb, vramSource: fixed === "auto" ? "estimate" : "spec", hoursByGpu: detail.hoursByGpu, cpuHours: detail.cpuHours, detail }, hoursFor };
+  const timer: Timer = (gpu, machine, opts) => {
+    const device = gpu === "cpu" ? cpuDevice(detail.cpuCores, w.sae.model_dtype) : gpuDevice(gpuModel(gpu)?.bf16Tflops ?? UNKNOWN_GPU_TFLOPS, detail.cache.dtype);
+    const time = runTime(opts?.stream ? { ...detail, cache: { ...detail.cache, mode: "none" } } : detail, device, machine);
+    return { hours: time.hours, time };
+  };
+  // The CPU option runs here, so its hours use this machine's RAM and disk.
+  const cpuHours = timer("cpu", localMachine(inputs)).hours;
+  return { estimate: { vramGb, vramSource: fixed === "auto" ? "estimate" : "spec", hoursByGpu: detail.hoursByGpu, cpuHours, detail }, timer };
 }
 
 const specGap = (path: string, message: string) => new UserError(`${path}: ${message}`, { exitCode: 2 });
 
-function localOptions(spec: JobSpec, probe: GpuProbe, needGb: number, hoursFor: (gpu: string) => number, cpuHours: number | undefined): PlanOption[] {
+type Timed = (gpu: string) => { hours: number; time?: RunTime };
+
+function localOptions(spec: JobSpec, probe: GpuProbe, needGb: number, timed: Timed, withCpu: boolean): PlanOption[] {
   const out: PlanOption[] = [];
   const maxHours = spec.budget.max_hours;
   if (probe.kind === "ok") {
     const gpus = [...probe.gpus].sort((a, b) => b.memoryFreeMiB - a.memoryFreeMiB).slice(0, spec.resources.count);
     const freeGb = Math.min(...gpus.map((g) => mibToGb(g.memoryFreeMiB)));
     const name = canonicalGpuName(gpus[0]!.name, gpus[0]!.memoryTotalMiB);
-    const hours = name ? hoursFor(name) : hoursFor("unknown");
-    const opt: PlanOption = { kind: "local", label: `local ${gpus.map((g) => `#${g.index} ${g.name}`).join(", ")}`, hours, costUsd: 0, localGpus: gpus, chosen: false };
+    const t = timed(name ?? "unknown");
+    const hours = t.hours;
+    const opt: PlanOption = { kind: "local", label: `local ${gpus.map((g) => `#${g.index} ${g.name}`).join(", ")}`, hours, ...(t.time ? { time: t.time } : {}), costUsd: 0, localGpus: gpus, chosen: false };
     const cuda = probe.cudaVersion ? Number.parseFloat(probe.cudaVersion) : undefined;
     if (gpus.length < spec.resources.count) opt.excluded = `${probe.gpus.length} GPU(s) < resources.count ${spec.resources.count}`;
     else if (cuda !== undefined && cuda < MIN_CUDA) opt.excluded = `driver supports CUDA ${probe.cudaVersion} < ${MIN_CUDA}.0 (update the NVIDIA driver)`;
@@ -159,21 +240,24 @@ function localOptions(spec: JobSpec, probe: GpuProbe, needGb: number, hoursFor: 
   }
   // The CPU is listed only when it is plausibly an option, so an 8B job's plan does not carry a
   // thousands-of-hours row (whose number would also change with the machine's core count).
-  if (cpuHours !== undefined && cpuHours <= 10 * CPU_MAX_HOURS) {
-    const opt: PlanOption = { kind: "cpu", label: "local CPU", hours: cpuHours, costUsd: 0, chosen: false };
-    if (cpuHours > CPU_MAX_HOURS) opt.excluded = `too slow for the CPU (> ${CPU_MAX_HOURS} h)`;
+  const cpu = withCpu ? timed("cpu") : undefined;
+  if (cpu && cpu.hours <= 10 * CPU_MAX_HOURS) {
+    const opt: PlanOption = { kind: "cpu", label: "local CPU", hours: cpu.hours, ...(cpu.time ? { time: cpu.time } : {}), costUsd: 0, chosen: false };
+    if (cpu.hours > CPU_MAX_HOURS) opt.excluded = `too slow for the CPU (> ${CPU_MAX_HOURS} h)`;
     out.push(opt);
   }
   return out;
 }
 
 /** The user's own machine: free, and verified by the SSH checklist at start when it was not probed here. */
-function sshOption(spec: JobSpec, probe: GpuProbe | undefined, needGb: number, hoursFor: (gpu: string) => number): PlanOption {
+function sshOption(spec: JobSpec, probe: GpuProbe | undefined, needGb: number, timed: Timed): PlanOption {
   const t = spec.resources.ssh!;
   const label = `ssh ${t.user}@${t.host}:${t.port}`;
-  if (probe === undefined) return { kind: "ssh", label: `${label} (not probed; checked at start)`, hours: hoursFor("unknown"), costUsd: 0, chosen: false };
-  const [opt] = localOptions(spec, probe, needGb, hoursFor, undefined);
-  if (!opt) return { kind: "ssh", label, hours: hoursFor("unknown"), costUsd: 0, excluded: probe.kind === "failed" ? `nvidia-smi failed: ${probe.message}` : "no NVIDIA GPU", chosen: false };
+  const unknown = timed("unknown");
+  const base = { kind: "ssh" as const, hours: unknown.hours, ...(unknown.time ? { time: unknown.time } : {}), costUsd: 0, chosen: false };
+  if (probe === undefined) return { ...base, label: `${label} (not probed; checked at start)` };
+  const [opt] = localOptions(spec, probe, needGb, timed, false);
+  if (!opt) return { ...base, label, excluded: probe.kind === "failed" ? `nvidia-smi failed: ${probe.message}` : "no NVIDIA GPU" };
   return { ...opt, kind: "ssh", label: `${label} ${opt.label.replace(/^local /, "")}` };
 }
 
@@ -207,13 +291,17 @@ function refusalFor(spec: JobSpec, considered: PlanOption[], needGb: number): st
   return `no machine among resources.providers [${spec.resources.providers.join(", ")}] has ${needGb.toFixed(1)} GB of GPU memory per GPU`;
 }
 
-function savingsFor(spec: JobSpec, considered: PlanOption[], offers: readonly PricedOffer[], needGb: number, hoursFor: (gpu: string) => number): Plan["savings"] {
+function savingsFor(spec: JobSpec, considered: PlanOption[], offers: readonly PricedOffer[], needGb: number, hoursOn: (o: PricedOffer) => number): Plan["savings"] {
   const chosen = considered.find((o) => o.chosen)!;
   const savings: Plan["savings"] = {};
   if (chosen.costUsd === 0) return savings;
   const w = spec.workload;
   if (w.type === "sae-pii" && w.sae.epochs !== undefined) {
-    const usd = round2(chosen.offer!.pricePerHour * chosen.hours * EARLY_STOP_SAVED_FRACTION);
+    // Stopping early saves epochs: the SAE's hours, and the LM forward's too when it streams; a cached
+    // extraction is spent before the first epoch.
+    const t = chosen.time;
+    const epochHours = t ? (t.saeHours + (t.cache.location === "stream" ? t.extractionHours : 0)) * (chosen.hours / t.hours) : chosen.hours;
+    const usd = round2(chosen.offer!.pricePerHour * epochHours * EARLY_STOP_SAVED_FRACTION);
     savings.earlyStopping = w.sae.early_stopping
       ? { usd, note: `early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$${usd.toFixed(2)} less` }
       : { usd, note: `set workload.sae.early_stopping to save up to ~$${usd.toFixed(2)} (half the epochs; the runbook's TUMIX saved 51%)` };
@@ -222,7 +310,7 @@ function savingsFor(spec: JobSpec, considered: PlanOption[], offers: readonly Pr
   if (spec.resources.spot === "never") {
     const spot = offers
       .filter((o) => o.spot && spec.resources.providers.includes(o.provider) && o.gpuCount === spec.resources.count && o.vramGb >= needGb)
-      .map((o) => ({ o, cost: o.pricePerHour * (hoursFor(o.gpu) * SPOT_RESTART_FACTOR + CLOUD_BOOT_HOURS) }))
+      .map((o) => ({ o, cost: o.pricePerHour * (hoursOn(o) * SPOT_RESTART_FACTOR + CLOUD_BOOT_HOURS) }))
       .sort((a, b) => a.cost - b.cost)[0];
     if (spot && spot.cost < chosen.costUsd) {
       const usd = round2(chosen.costUsd - spot.cost);

@@ -6,9 +6,17 @@ import type { GpuProbe } from "../gpu/probe.js";
 import type { JobSpec } from "../spec/job-spec.js";
 import { CLOUD_BOOT_HOURS } from "./plan.js";
 import type { Plan } from "./plan.js";
-import { MFU, thousands } from "./estimate.js";
+import { type CachePlacement, MFU_LM, MFU_SAE, thousands } from "./estimate.js";
 
 const gb = (n: number) => n.toFixed(1);
+const gb0 = (n: number) => (n < 10 ? n.toFixed(1) : n.toFixed(0));
+const gflops = (flops: number) => (flops / 1e9).toFixed(flops < 1e9 ? 3 : 1);
+/** "disk", or "disk*" when the machine's RAM and disk were assumed. */
+const cacheCell = (c: CachePlacement | undefined) => (c ? `${c.location}${c.fits ? "" : "!"}${c.machine.basis === "assumed" ? "*" : ""}` : "—");
+const space = (c: CachePlacement) => {
+  const m = c.machine;
+  return m.basis === "this machine" ? `this machine: ${gb0(m.ramGb)} GB RAM, ${gb0(m.diskGb)} GB disk free` : `${m.basis}: ${gb0(m.ramGb)} GB RAM, ${gb0(m.diskGb)} GB of disk for the job`;
+};
 const hrs = (h: number) => (h < 1 ? `${Math.max(1, Math.round(h * 60))} min` : h < 100 ? `${h.toFixed(1)} h` : `${Math.round(h)} h`);
 
 function probeLine(p: GpuProbe): string {
@@ -30,8 +38,14 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
         ? `Memory: ${gb(plan.estimate.vramGb)} GB per GPU (resources.min_vram_gb; the estimate is ${gb(v.totalGb)} = ${parts})`
         : `Memory: ~${gb(plan.estimate.vramGb)} GB per GPU = ${parts}`,
     );
-    const gflop = (d.flopsPerToken.lm + d.flopsPerToken.sae) / 1e9;
-    out.push(`Work: ${thousands(d.tokens.total)} tokens (${d.tokens.note}) × ${gflop.toFixed(gflop < 1 ? 3 : 1)} GFLOP/token at ${Math.round(MFU * 100)}% MFU`);
+    const pct = (m: number) => `${Math.round(m * 100)}% MFU`;
+    out.push(`Work: SAE ${thousands(d.tokens.total)} tokens (${d.tokens.note}) × ${gflops(d.flopsPerToken.sae)} GFLOP/token at ${pct(MFU_SAE)}`);
+    out.push(
+      `      LM forward ${thousands(d.cache.tokens + d.valTokens)} tokens (train + val) × ${gflops(d.flopsPerToken.lm)} GFLOP/token at ${pct(MFU_LM)}: once when the activation cache holds them, every epoch when it streams`,
+    );
+    out.push(
+      `Activation cache: ${gb0(d.cache.sizeGb)} GB (${thousands(d.cache.tokens)} train tokens × d ${d.model.dModel} × ${d.cache.dtype === "fp32" ? 4 : 2} B ${d.cache.dtype}), activation_cache ${d.cache.mode}${d.cache.mode === "auto" ? ": in RAM if under half of it, else on disk, else streamed" : ""}`,
+    );
   } else {
     out.push(`Job ${spec.name}: command workload, ${gb(plan.estimate.vramGb)} GB per GPU (resources.min_vram_gb)`);
   }
@@ -42,17 +56,28 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
     o.label,
     o.offer ? o.offer.gpu : o.localGpus?.[0] ? (canonicalGpuName(o.localGpus[0].name, o.localGpus[0].memoryTotalMiB) ?? o.localGpus[0].name) : o.kind === "cpu" ? "cpu" : "?",
     o.offer ? usd(o.offer.pricePerHour) : "$0.00",
+    o.time ? hrs(o.time.extractionHours) : "—",
+    o.time ? hrs(o.time.saeHours) : "—",
     hrs(o.hours),
     usd(o.costUsd),
+    cacheCell(o.time?.cache),
     o.excluded ?? (o.offer ? priceAge(o.offer) : "free"),
   ]);
-  out.push(renderTable(["", "option", "gpu", "$/h", "time", "est. cost", "note"], rows));
+  out.push(renderTable(["", "option", "gpu", "$/h", "extract", "SAE", "time", "est. cost", "cache", "note"], rows));
+  if (plan.considered.some((o) => o.time)) {
+    const marks = plan.considered.some((o) => o.time?.cache.machine.basis === "assumed") ? "; * RAM and disk assumed (the offer does not say)" : "";
+    const over = plan.considered.some((o) => o.time && !o.time.cache.fits) ? "; ! will not fit there" : "";
+    out.push(`cache: where the activations live on that machine (memory, disk, or stream: no room, the LM forward every epoch)${marks}${over}`);
+  }
   out.push("");
   const chosen = plan.considered.find((o) => o.chosen);
   if (plan.choice && chosen) {
     const boot = chosen.kind === "offer" ? ` incl. ${hrs(CLOUD_BOOT_HOURS)} boot` : "";
     out.push(`Choice: ${chosen.label} — ${plan.choice.reason}`);
-    out.push(`        ~${hrs(chosen.hours)}, ~${usd(chosen.costUsd)}${boot}, budget ${usd(spec.budget.max_usd)}`);
+    const t = chosen.time;
+    const split = t ? ` (extraction ${hrs(t.extractionHours)}, SAE ${hrs(t.saeHours)})` : "";
+    out.push(`        ~${hrs(chosen.hours)}${split}, ~${usd(chosen.costUsd)}${boot}, budget ${usd(spec.budget.max_usd)}`);
+    if (t) out.push(`        activation cache: ${gb0(t.cache.sizeGb)} GB, ${t.cache.location === "stream" ? "streamed" : `in ${t.cache.location}`} — ${t.cache.why} (${space(t.cache)})`);
   } else if (plan.refusal) {
     out.push(`Refused: ${plan.refusal}`);
   }

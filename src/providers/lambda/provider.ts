@@ -176,6 +176,7 @@ export function offersFrom(types: LambdaInstanceTypes, priceDate: string): Offer
       vramGb: gpu.vramGb,
       vcpus: t.specs.vcpus,
       memoryGb: t.specs.memory_gib,
+      diskGb: t.specs.storage_gib,
       pricePerHour: t.price_cents_per_hour / 100,
       spot: false,
       priceSource: "live" as const,

@@ -198,13 +198,53 @@ def _latent_major_mm(coo: torch.Tensor, order: torch.Tensor, coeff: torch.Tensor
     return torch.sparse.mm(s, dense.float())
 
 
+# One reusable [N, n] pre-activation buffer per process for the CPU training step (when the caller does not
+# keep ``pre``). At the benchmark's 4096 x 3072 it is 50 MB: above glibc's largest mmap threshold (32 MB), so a
+# fresh tensor is a fresh mmap whose 12k pages fault in on every step (the ``addmm`` bias copy paid them:
+# ~25 ms at 1 thread and worse at 2, where the threads' faults serialise on the address-space lock).
+_PRE_WORKSPACE: dict[tuple[torch.dtype, str], torch.Tensor] = {}
+# Device types whose TopK backward takes the CPU-tuned route (latent bags, ∂b_dec from ∂b_enc); CUDA keeps the
+# COO SpMM route it was tuned with. Tests empty this set to run the CUDA route's arithmetic on CPU.
+_CPU_ROUTE = {"cpu"}
+
+
+def _pre_buffer(rows: int, n: int, like: torch.Tensor) -> torch.Tensor:
+    key = (like.dtype, like.device.type)
+    buf = _PRE_WORKSPACE.get(key)
+    if buf is None or buf.numel() < rows * n:
+        buf = _PRE_WORKSPACE[key] = torch.empty(rows * n, dtype=like.dtype, device=like.device)
+    return buf[:rows * n].view(rows, n)
+
+
 def _encode_topk(xc: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: int, keep_pre: bool):
     """(top values, top indices, pre or None): the one dense matmul (2·d·n per token) and the selection.
     (Row-chunking this so each [rows, n] block stays in cache showed no gain we could measure on the loaded
     2-core dev machine, so it stays one matmul and one topk.)"""
-    pre = torch.addmm(b_enc, xc, W_enc)
+    if keep_pre or xc.device.type != "cpu" or torch.compiler.is_compiling():
+        pre = torch.addmm(b_enc, xc, W_enc)
+    else:
+        pre = torch.addmm(b_enc, xc, W_enc, out=_pre_buffer(xc.shape[0], W_enc.shape[1], xc))
     top_v, top_i = pre.topk(k, dim=-1, sorted=False)
     return top_v, top_i, pre if keep_pre else None
+
+
+def _latent_bags(indices: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(order, tokens, offsets): the N·k (token, latent) pairs of ``indices`` grouped by latent, as
+    ``embedding_bag`` input: bag m = tokens[offsets[m]:offsets[m+1]], the tokens where latent m fired."""
+    flat = indices.reshape(-1)
+    order = torch.argsort(flat, stable=True)
+    counts = torch.bincount(flat, minlength=n)
+    return order, torch.div(order, indices.shape[1], rounding_mode="floor"), counts.cumsum(0).sub_(counts)
+
+
+def _latent_bags_mm(bags: tuple[torch.Tensor, torch.Tensor, torch.Tensor], coeff: torch.Tensor,
+                    dense: torch.Tensor) -> torch.Tensor:
+    """Sᵀ·dense (as _latent_major_mm) as one ``embedding_bag``: row m = Σ over latent m's bag of coeff·dense[tok].
+    On CPU this is a parallel loop over the n bags; torch.sparse.mm's COO kernel is one thread (it ran
+    slower at 2 threads than at 1 on the 2-core dev machine)."""
+    order, tok, offsets = bags
+    return F.embedding_bag(tok, dense.float(), offsets, per_sample_weights=coeff.reshape(-1)[order].float(),
+                           mode="sum")
 
 
 class TopKAutoencode(torch.autograd.Function):
@@ -242,15 +282,26 @@ class TopKAutoencode(torch.autograd.Function):
         g = grad_recon.to(dt)
         grad_values = _gather_dot(W_dec, indices, g)  # fp32 [N, k]
         grad_pre = grad_values.mul_(values > 0)  # relu's gradient, in place
-        order, coo = _latent_major(indices, n)
-        grad_W_dec = _latent_major_mm(coo, order, values, g, n).to(W_dec.dtype) if need_wd else None
-        grad_W_enc = _latent_major_mm(coo, order, grad_pre, xc.to(dt), n).t().to(W_enc.dtype) if need_we else None
+        on_cpu = g.device.type in _CPU_ROUTE
+        if on_cpu:
+            bags = _latent_bags(indices, n)
+            grad_W_dec = _latent_bags_mm(bags, values, g).to(W_dec.dtype) if need_wd else None
+            grad_W_enc = _latent_bags_mm(bags, grad_pre, xc.to(dt)).t().to(W_enc.dtype) if need_we else None
+        else:
+            order, coo = _latent_major(indices, n)
+            grad_W_dec = _latent_major_mm(coo, order, values, g, n).to(W_dec.dtype) if need_wd else None
+            grad_W_enc = (_latent_major_mm(coo, order, grad_pre, xc.to(dt), n).t().to(W_enc.dtype)
+                          if need_we else None)
         grad_b_enc = None
-        if need_be:
+        if need_be or (on_cpu and need_bd and not need_x):
             grad_b_enc = torch.zeros(n, dtype=W_enc.dtype, device=g.device)
             grad_b_enc.index_add_(0, indices.reshape(-1), grad_pre.reshape(-1).to(W_enc.dtype))
         grad_x = grad_b_dec = None
-        if need_x or need_bd:
+        if on_cpu and need_bd and not need_x:
+            # Σ_i ∂x̃_i = Σ_i Σ_j ∂pre_ij · W_enc[:, idx_ij] = W_enc · ∂b_enc: one [d, n] matvec instead of the
+            # transposed copy of W_enc and the [N, d] embedding_bag below (training never needs ∂x itself).
+            grad_b_dec = (grad_recon.float().sum(0) - W_enc.float().mv(grad_b_enc.float())).to(W_dec.dtype)
+        elif need_x or need_bd:
             # ∂x̃ = Σ_j ∂pre_j · W_enc[:, idx_j]: an embedding_bag over the encoder's columns.
             grad_xc = F.embedding_bag(indices, W_enc.t().contiguous().to(dt), per_sample_weights=grad_pre.to(dt),
                                       mode="sum").float()
@@ -259,6 +310,8 @@ class TopKAutoencode(torch.autograd.Function):
             grad_x = grad_xc if need_x else None
         elif need_bd:
             grad_b_dec = grad_recon.float().sum(0).to(W_dec.dtype)
+        if not need_be:
+            grad_b_enc = None
         return grad_x, grad_W_enc, grad_b_enc, grad_W_dec, grad_b_dec, None, None, None
 
 

@@ -60,6 +60,18 @@ def test_sparse_auxk_forward_and_backward_equal_dense_reference():
     check_against_dense(dead)
 
 
+def test_cuda_route_of_the_fused_backward_matches_the_dense_reference(monkeypatch):
+    """The fused backward has a CPU route (latent bags, ∂b_dec from ∂b_enc) and the route CUDA keeps (COO
+    SpMM, ∂b_dec through ∂x̃): run the CUDA route's arithmetic on CPU so both stay checked against dense."""
+    import kiln_sae.sparse_ops as ops
+
+    monkeypatch.setattr(ops, "_CPU_ROUTE", set())
+    check_against_dense()
+    dead = torch.zeros(96, dtype=torch.bool)
+    dead[::3] = True
+    check_against_dense(dead)
+
+
 def test_fallback_kernels_match_the_sparse_library_path(monkeypatch):
     """Where SDDMM/SpMM are unavailable (a device/dtype combination) the chunked gather/index_add_ path is used."""
     import kiln_sae.sparse_ops as ops

@@ -5,7 +5,7 @@
  * is still alive (the run on the machine is persistent). Following ends when the job reaches a final
  * state or the run on the machine has exited; Ctrl-C detaches.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { sleep } from "../../base/deadline.js";
 import { UserError } from "../../base/errors.js";
@@ -27,6 +27,18 @@ export function stagedStepNames(jobDir: string): string[] {
   return [...readFileSync(script, "utf8").matchAll(/^echo "kiln: step ([a-z0-9-]+)"$/gm)].map((m) => m[1]!);
 }
 
+/** The step logs (or metrics files) copied from the machine, as `kiln logs` prints them; undefined when none were. */
+function pulledLogs(jobDir: string, o: RemoteLogsOptions): string | undefined {
+  const outputs = join(jobDir, "outputs");
+  const metricsFiles = () => ["metrics.jsonl", ...(existsSync(outputs) ? readdirSync(outputs).sort().map((d) => join(d, "metrics.jsonl")) : [])];
+  const files = o.metrics
+    ? metricsFiles().map((f) => ({ label: f, path: join(outputs, f) }))
+    : (o.step !== undefined ? [o.step] : stagedStepNames(jobDir)).map((n) => ({ label: `${n}.log`, path: join(jobDir, "logs", `${n}.log`) }));
+  const found = files.filter((f) => existsSync(f.path));
+  if (found.length === 0) return undefined;
+  return found.map((f) => `==> ${f.label} <==\n${readFileSync(f.path, "utf8")}`).join("");
+}
+
 export async function remoteLogs(ctx: CommandContext, ledger: Ledger, job: JobRecord, c: CloudFile, o: RemoteLogsOptions): Promise<number> {
   if (o.step !== undefined && !/^[a-z0-9-]+$/.test(o.step)) throw new UserError(`--step ${o.step}: step names are lowercase letters, digits and -`, { exitCode: 2 });
   const { SshConnection } = await import("../../remote/ssh/connection.js");
@@ -37,6 +49,15 @@ export async function remoteLogs(ctx: CommandContext, ledger: Ledger, job: JobRe
   const { runStatus } = await import("../../remote/session/run.js");
   const { isTerminal } = await import("../../store/index.js");
   const { remoteHome, remotePaths } = await import("../../core/lifecycle/remote-job.js");
+  // A finished job's step logs were pulled at its end: read them here, the machine may be gone.
+  if (isTerminal(job.state)) {
+    const local = pulledLogs(job.job_dir, o);
+    if (local !== undefined) {
+      ctx.io.out(local);
+      if (o.follow) ctx.io.err(`job ${job.state}\n`);
+      return 0;
+    }
+  }
   // A rented machine is terminated with the job, and its logs with it.
   if (isTerminal(job.state) && !c.ssh) throw new UserError(`${job.name} (${job.id}) is ${job.state}: its ${c.provider} machine is gone, and its logs with it`, { hint: `the pulled outputs are in ${join(job.job_dir, "outputs")}` });
   // Where the machine is: what the driver saved once it got in; a user's host is also in cloud.json.

@@ -184,6 +184,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       progressFile: join(jobDir, "progress.txt"),
       budget: c.budget,
       pollMs: c.pollMs,
+      syncIntervalMs: spec.artifacts.sync_interval * 1000,
+      logs: { remote: `${rp.job}/logs`, local: layout.logs },
       teardownReserveMs: c.teardownReserveMs,
       signal: o.signal,
       logger: log,
@@ -195,6 +197,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     }
     await stopWatchdog(conn, rp.watchdog);
     await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(600_000), onFile: () => crashPoint("during-pull", o.env) });
+    await pullLogs(conn, rp, layout.logs, log);
     crashPoint("during-pull", o.env); // also when every file was already copied by the periodic pulls
     const safe = await assertSafeToTearDown({ conn, remoteDir: `${rp.job}/outputs`, localDir: layout.outputs, pullCommand: `kiln down ${c.jobId}` });
     const p = readProgress(join(layout.outputs, "sae", "metrics.jsonl"));
@@ -229,6 +232,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(120_000) }).catch((pe: unknown) => {
         ledger.addEvent({ jobId: c.jobId, kind: "warning", reason: `artifacts not fully pulled before teardown: ${errorMessage(pe)}` });
       });
+      await pullLogs(conn, rp, layout.logs, log);
     }
   }
   conn?.close();
@@ -259,6 +263,11 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
 }
 
 export type { Ledger };
+
+/** The step logs, for `kiln logs` once the machine is gone; best effort (the outputs are what is verified). */
+async function pullLogs(conn: SshConnection, rp: RemotePaths, localLogs: string, log: Logger): Promise<void> {
+  await pullArtifacts(conn, `${rp.job}/logs`, localLogs, { signal: AbortSignal.timeout(120_000) }).catch((e: unknown) => log.warn(`step logs not pulled: ${errorMessage(e)}`));
+}
 
 const isLoopbackHost = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.");
 

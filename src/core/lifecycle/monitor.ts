@@ -77,6 +77,10 @@ export interface MonitorOptions {
   progressFile: string;
   budget: { maxUsd: number; maxHours?: number | undefined; alertFractions: readonly number[] };
   pollMs: number;
+  /** `artifacts.sync_interval`: how often new or changed outputs (and the step logs) are pulled. */
+  syncIntervalMs: number;
+  /** The machine's step-log dir and its local copy, pulled with the outputs. */
+  logs?: { remote: string; local: string };
   /** Time kept in hand for checkpoint, pull, verify and terminate after the stop decision. */
   teardownReserveMs: number;
   /** Give the run up as lost when the machine cannot be reached for this long (default 10 min). */
@@ -109,7 +113,8 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   let sawTraining = false;
   const metrics = new MetricsTail(o.conn, `${o.remoteOutputs}/sae/metrics.jsonl`);
   let lastReached = Date.now();
-  for (let tick = 0; ; tick++) {
+  let lastSync = Date.now();
+  for (;;) {
     if (o.signal.aborted) return { kind: "aborted" };
     let status: Awaited<ReturnType<typeof runStatus>> | undefined;
     let p: Progress = {};
@@ -117,8 +122,12 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
       status = await runStatus(o.conn, o.runDir);
       lastReached = Date.now();
       p = progressFrom(await metrics.read(o.signal));
-      // Checkpoints and artifacts are copied as they appear (every few ticks: hashing costs the machine).
-      if (tick % 5 === 4) await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: o.signal });
+      // Checkpoints and artifacts are copied every sync interval (not every tick: hashing costs the machine).
+      if (Date.now() - lastSync >= o.syncIntervalMs) {
+        await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: o.signal });
+        if (o.logs) await pullArtifacts(o.conn, o.logs.remote, o.logs.local, { signal: o.signal });
+        lastSync = Date.now();
+      }
     } catch (e) {
       // A dropped connection or a file that changed mid-copy is retried next tick; the run keeps going.
       o.logger.debug(`monitor tick incomplete: ${errorMessage(e)}`);

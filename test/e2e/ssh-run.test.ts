@@ -133,6 +133,17 @@ describe.skipIf(!existsSync(PYTHON) || !sshdAvailable)("kiln run on provider ssh
     // No cleanup asked: the job directory stays on the host; the registration is gone.
     expect(existsSync(remoteJob(id))).toBe(true);
     expect(markers()).toEqual([]);
+    // The driver saved how to reach the host: `kiln logs`, `kiln pull` and `kiln ssh` use it.
+    const logs = captureIo();
+    expect(await main(["logs", id, "--step", "train"], logs, { env, cwd: home })).toBe(0);
+    expect(logs.stdout).toBe(`==> train.log <==\n${readFileSync(join(remoteJob(id), "job", "logs", "train.log"), "utf8")}`);
+    const pull = captureIo();
+    expect(await main(["pull", id], pull, { env, cwd: home })).toBe(0);
+    expect(pull.stdout).toMatch(/All \d+ files verified/);
+    const cfg = captureIo();
+    expect(await main(["ssh", id, "--print-config"], cfg, { env, cwd: home })).toBe(0);
+    expect(cfg.stdout).toContain("Host kiln-ssh-drop\n");
+    expect(cfg.stdout).toContain(`HostKeyAlias [127.0.0.1]:${sshd.port}\n`);
   }, 480_000);
 
   it("stops before training when a checklist item fails, with the runbook's advice", async () => {

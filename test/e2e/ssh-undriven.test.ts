@@ -188,4 +188,41 @@ describe.skipIf(!sshdAvailable)("provider-ssh jobs without their driver (loopbac
     expect(markers()).toEqual([]);
     expect(existsSync(join(ok.job, "logs", "train.log"))).toBe(true);
   }, 120_000);
+
+  it("`kiln down` stops the run on the host, refuses to unregister while the outputs are unverified unless --force", async () => {
+    sshd = await startSshd();
+    const ok = await undrivenJob("down-ok", `${writer(20)}; while :; do sleep 0.05; done`);
+    // Nothing under outputs/ ever: there is no manifest to verify.
+    const empty = await undrivenJob("down-empty", "while :; do sleep 0.05; done");
+    await pollUntil(async () => (existsSync(join(ok.job, "outputs", "sae", "final.txt")) ? true : undefined), { what: "the outputs", timeoutMs: 30_000, intervalMs: 50 });
+    const down = await kiln("down", ok.id);
+    expect(down.err).toBe("");
+    expect(down.code).toBe(0);
+    expect(down.out).toMatch(/down: 1 machine\(s\) terminated and confirmed, 2 artifact file\(s\) verified; state interrupted/);
+    // The local copy is the host's outputs, byte for byte.
+    expect(readFileSync(join(env["KILN_HOME"]!, "jobs", ok.id, "outputs", "sae", "metrics.jsonl"), "utf8")).toBe(readFileSync(join(ok.job, "outputs", "sae", "metrics.jsonl"), "utf8"));
+    expect(markers()).toEqual([`kiln-i-${empty.id}.json`]);
+
+    const refused = await kiln("down", empty.id);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/artifact directory is empty/);
+    expect(markers()).toEqual([`kiln-i-${empty.id}.json`]);
+    const forced = await kiln("down", empty.id, "--force");
+    expect(forced.code).toBe(0);
+    expect(forced.out).toMatch(/artifacts NOT verified/);
+    expect(markers()).toEqual([]);
+    const l = ledger();
+    try {
+      expect(l.listEvents(empty.id, { kind: "warning" }).map((e) => e.reason)).toEqual([expect.stringMatching(/--force/)]);
+      expect(l.listMachines(empty.id).map((m) => m.state)).toEqual(["terminated"]);
+    } finally {
+      l.close();
+    }
+    // Both runs are stopped on the host, whose files stay.
+    for (const j of [ok, empty]) {
+      const pid = Number(readFileSync(join(j.run, "pgid"), "utf8"));
+      expect(() => process.kill(-pid, 0)).toThrow();
+    }
+    expect(existsSync(join(ok.job, "logs", "train.log"))).toBe(true);
+  }, 120_000);
 });

@@ -54,7 +54,7 @@ async function kiln(...argv: string[]) {
  * A provider-ssh job as a driver leaves it when it dies after starting the run: job running, machine
  * registered on the host, `script` running there under setsid in the job directory (cwd `job/`).
  */
-async function undrivenJob(name: string, script: string | undefined): Promise<{ id: string; job: string; run: string }> {
+async function undrivenJob(name: string, script: string | ((localJobDir: string) => string) | undefined): Promise<{ id: string; job: string; run: string }> {
   const id = newJobId();
   const paths = kilnPaths(env);
   const jobDir = join(paths.jobs, id);
@@ -99,7 +99,7 @@ async function undrivenJob(name: string, script: string | undefined): Promise<{ 
   if (script !== undefined) {
     const conn = await SshConnection.open({ host: t.host, port: t.port, user: t.user, privateKey: t.privateKey }, { knownHosts: new KnownHosts(paths.knownHosts), timeoutMs: 30_000 });
     try {
-      await startRun(conn, { name: `kiln-${id}`, dir: rp.run, argv: ["sh", "-c", script], cwd: rp.job, method: "setsid" });
+      await startRun(conn, { name: `kiln-${id}`, dir: rp.run, argv: ["sh", "-c", typeof script === "string" ? script : script(jobDir)], cwd: rp.job, method: "setsid" });
     } finally {
       conn.close();
     }
@@ -108,8 +108,9 @@ async function undrivenJob(name: string, script: string | undefined): Promise<{ 
 }
 
 /** Writes `n` log lines (100+ bytes each) and `n` metrics lines, ~10 ms apart, then exits with `code`. */
-const writer = (n: number, code = 0) =>
-  `i=0; while [ $i -lt ${n} ]; do printf 'line %d %0100d\\n' $i $i >> logs/train.log; printf '{"kind": "train", "step": %d}\\n' $i >> outputs/sae/metrics.jsonl; i=$((i+1)); sleep 0.01; done; echo done > outputs/sae/final.txt; exit ${code}`;
+const lines = (n: number) =>
+  `i=0; while [ $i -lt ${n} ]; do printf 'line %d %0100d\\n' $i $i >> logs/train.log; printf '{"kind": "train", "step": %d}\\n' $i >> outputs/sae/metrics.jsonl; i=$((i+1)); sleep 0.01; done`;
+const writer = (n: number, code = 0) => `${lines(n)}; echo done > outputs/sae/final.txt; exit ${code}`;
 
 describe.skipIf(!sshdAvailable)("provider-ssh jobs without their driver (loopback sshd)", () => {
   it("`kiln logs -f` follows the run on the host through dropped connections: exactly the host's file", async () => {
@@ -135,6 +136,20 @@ describe.skipIf(!sshdAvailable)("provider-ssh jobs without their driver (loopbac
     expect(m.code).toBe(0);
     expect(m.out).toBe(`==> sae/metrics.jsonl <==\n${readFileSync(join(j.job, "outputs", "sae", "metrics.jsonl"), "utf8")}`);
   }, 120_000);
+
+  it("`kiln logs -f` ends with the pulled copy when the host's job directory goes at the end (cleanup)", async () => {
+    sshd = await startSshd();
+    // As a driver with cleanup does at the end: copy the logs here, then remove them on the host.
+    const j = await undrivenJob("logs-cleanup", (local) => `${lines(50)}; while [ ! -f release ]; do sleep 0.05; done; printf 'tail %0200d\\n' 1 >> logs/train.log; mkdir -p '${local}/logs'; cp logs/train.log '${local}/logs/'; rm -rf logs`);
+    const io = captureIo();
+    const following = main(["logs", j.id, "-f"], io, { env, cwd: home });
+    await pollUntil(async () => (io.stdout.includes("line 49 ") ? true : undefined), { what: "the first 50 lines", timeoutMs: 30_000, intervalMs: 20 });
+    writeFileSync(join(j.job, "release"), "");
+    expect(await following).toBe(0);
+    const copy = readFileSync(join(kilnPaths(env).jobs, j.id, "logs", "train.log"), "utf8");
+    expect(copy).toMatch(/tail 0+1\n$/);
+    expect(io.stdout).toBe(`==> train.log <==\n${copy}`);
+  }, 60_000);
 
   it("reconciliation leaves a live run alone, then closes the job with verified outputs once it ends", async () => {
     sshd = await startSshd();

@@ -103,6 +103,12 @@ export async function remoteLogs(ctx: CommandContext, ledger: Ledger, job: JobRe
         // Whatever was written between the last read and the end.
         const rest = await tail.read(ctx.signal).catch(() => "");
         if (rest) ctx.io.out(rest);
+        // If the host's job directory was removed at the end (cleanup), the driver's copies have the rest.
+        const copies = tail.catchUp((rel) => {
+          const p = join(job.job_dir, rel);
+          return existsSync(p) ? readFileSync(p) : undefined;
+        });
+        if (copies) ctx.io.out(copies);
         const now = ledger.getJob(job.id)!.state;
         ctx.io.err(isTerminal(now) ? `job ${now}\n` : run?.state === "exited" ? `the run on ${conn.where} exited with code ${run.code} (job ${now})\n` : `the run on ${conn.where} was lost (job ${now})\n`);
         return 0;

@@ -79,6 +79,25 @@ export class RemoteFilesTail {
     return out;
   }
 
+  /**
+   * Continue from a local copy of the same files (pulled from the machine before its directory went):
+   * the bytes past each offset, as {@link read} would have printed them.
+   */
+  catchUp(localCopy: (path: string) => Buffer | undefined): string {
+    let out = "";
+    for (const path of this.seen) {
+      const from = this.offsets.get(path) ?? 0;
+      const copy = localCopy(path);
+      if (!copy || copy.length <= from) continue;
+      const label = labelOf(path);
+      if (this.lastLabel !== label) out += `==> ${label} <==\n`;
+      this.lastLabel = label;
+      out += copy.subarray(from).toString("utf8");
+      this.offsets.set(path, copy.length);
+    }
+    return out;
+  }
+
   private async list(signal?: AbortSignal): Promise<Map<string, number>> {
     const r = await this.conn.run(["sh", "-c", LIST_SCRIPT, "sh", this.o.dir, ...this.o.patterns], { timeoutMs: 60_000, ...(signal && { signal }) });
     if (r.code !== 0) throw new KilnError("remote-command-failed", `listing ${this.o.dir} on ${this.conn.where} failed (exit ${r.code}): ${r.stderr.slice(-300)}`);

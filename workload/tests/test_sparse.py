@@ -72,6 +72,28 @@ def test_cuda_route_of_the_fused_backward_matches_the_dense_reference(monkeypatc
     check_against_dense(dead)
 
 
+def test_grouped_topk_is_the_exact_topk():
+    """The CPU step's top-k through group maxima picks exactly torch.topk's latents (random rows, rows whose
+    top-k crowd into few groups, a row of ties where any k equal values will do) and falls back to topk
+    where the grouping does not pay (n not a multiple of 8, or n < 32·k)."""
+    from kiln_sae.sparse_ops import grouped_topk
+
+    g = torch.Generator().manual_seed(4)
+    pre = torch.randn(300, 3072, generator=g)
+    pre[:100, ::384] += 10.0  # every top-8 latent of these rows in one strided group (columns g + 384·j)
+    pre[100:200, :40] += 10.0  # the top-32 packed into adjacent columns
+    pre[200] = 1.0
+    for k in (1, 8, 32, 96):
+        values, cols = grouped_topk(pre, k)
+        ref_values, ref_cols = pre.topk(k, dim=-1, sorted=False)
+        assert torch.equal(pre.gather(1, cols), values)
+        assert torch.equal(values.sort(-1).values, ref_values.sort(-1).values)
+        assert torch.equal(cols[:200].sort(-1).values, ref_cols[:200].sort(-1).values), k
+        assert cols[200].unique().numel() == k
+    odd = torch.randn(10, 100, generator=g)
+    assert torch.equal(grouped_topk(odd, 4)[1].sort(-1).values, odd.topk(4).indices.sort(-1).values)
+
+
 def test_fallback_kernels_match_the_sparse_library_path(monkeypatch):
     """Where SDDMM/SpMM are unavailable (a device/dtype combination) the chunked gather/index_add_ path is used."""
     import kiln_sae.sparse_ops as ops

@@ -244,11 +244,13 @@ def grouped_topk(pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     if n % _GROUP or n < 4 * _GROUP * k:
         return pre.topk(k, dim=-1, sorted=False)
     groups = n // _GROUP
-    group_max = pre.view(rows, _GROUP, groups).amax(1)
-    top_groups = group_max.topk(k, dim=-1, sorted=False).indices
-    cols = (top_groups.unsqueeze(-1) + groups * torch.arange(_GROUP, device=pre.device)).view(rows, k * _GROUP)
-    values, pick = pre.gather(1, cols).topk(k, dim=-1, sorted=False)
-    return values, cols.gather(1, pick)
+    strided = pre.view(rows, _GROUP, groups)  # strided[i, j, g] = pre[i, g + j·groups]
+    top_groups = strided.amax(1).topk(k, dim=-1, sorted=False).indices  # [N, k]
+    # Candidates [N, 8, k] through a stride-0 index (no [N, 8k] index tensor); candidate p sits in column
+    # top_groups[p mod k] + (p div k)·groups.
+    cand = strided.gather(2, top_groups.unsqueeze(1).expand(rows, _GROUP, k)).view(rows, _GROUP * k)
+    values, pick = cand.topk(k, dim=-1, sorted=False)
+    return values, top_groups.gather(1, pick % k).add_(pick.div(k, rounding_mode="floor").mul_(groups))
 
 
 def _latent_bags(indices: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

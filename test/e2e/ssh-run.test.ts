@@ -75,6 +75,7 @@ describe.skipIf(!existsSync(PYTHON) || !sshdAvailable)("kiln run on provider ssh
     expect(code).toBe(0);
     const id = ID.exec(io.stdout)![1]!;
     expect(io.stdout).toContain(`on your host ${sshd.user}@127.0.0.1:${sshd.port} (provider ssh)`);
+    expect(io.stdout).toMatch(/shipped the job: \d+\.\d MB bundle, \d+ files, secret-scanned, verified on arrival/);
     // The same progress line as a local run, then the end state.
     expect(io.stdout).toMatch(/step \d+/);
     expect(io.stdout).toMatch(new RegExp(`job ssh-demo \\(${id}\\) succeeded · cost \\$0\\.0000`));
@@ -132,6 +133,10 @@ describe.skipIf(!existsSync(PYTHON) || !sshdAvailable)("kiln run on provider ssh
     expect(readFileSync(local, "utf8")).toBe(readFileSync(remoteMetrics!, "utf8"));
     // No cleanup asked: the job directory stays on the host; the registration is gone.
     expect(existsSync(remoteJob(id))).toBe(true);
+    // The local dataset was shipped in the bundle, and the engine read the host's copy.
+    const shippedData = join(remoteJob(id), "job", "data", "chat-sample.jsonl");
+    expect(readFileSync(shippedData, "utf8")).toBe(readFileSync(join(ROOT, "examples", "data", "chat-sample.jsonl"), "utf8"));
+    expect(readFileSync(join(remoteJob(id), "job", "sae.yaml"), "utf8")).toContain(`path: ${shippedData}`);
     expect(markers()).toEqual([]);
     // The driver saved how to reach the host: `kiln logs`, `kiln pull` and `kiln ssh` use it.
     const logs = captureIo();

@@ -61,7 +61,7 @@ export async function followCloudJob(ctx: CommandContext, jobId: string, jobDir:
     let seenEvents = 0;
     for (;;) {
       const job = ledger.getJob(jobId)!;
-      const events = ledger.listEvents(jobId).filter((e) => e.kind === "launch" || e.kind === "budget_alert" || e.kind === "alert" || e.kind === "stopping");
+      const events = ledger.listEvents(jobId).filter((e) => e.kind === "launch" || e.kind === "shipped" || e.kind === "budget_alert" || e.kind === "alert" || e.kind === "stopping");
       for (const e of events.slice(seenEvents)) ctx.io.out(`${ctx.io.isTty ? "\r\x1b[2K" : ""}${e.kind === "alert" ? "ALERT: " : ""}${e.reason}\n`);
       seenEvents = events.length;
       let line = "";

@@ -13,8 +13,8 @@
  * the spec would use; on a real cloud, the `workload/` package ships in the bundle (under `<base>/workload`)
  * and remote setup builds (or reuses) a venv that `job/env.sh` puts first on PATH.
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { KilnError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import { createBundle } from "../../remote/bundle/index.js";
@@ -71,6 +71,23 @@ export function stepScript(steps: readonly Step[]): string {
   return lines.join("\n");
 }
 
+/**
+ * A local dataset (`workload.sae.dataset.path`) on this computer is not on the machine: copy it into the staging
+ * dir (`data/<name>`), so it ships in the bundle (secret-scanned, manifest-verified) and the engine
+ * config points at the machine's copy. A Hugging Face dataset (`name`) is fetched on the machine.
+ */
+function stageDataset(spec: JobSpec, specDir: string, stageDir: string): JobSpec {
+  const w = spec.workload;
+  if (w.type !== "sae-pii" || w.sae.dataset.path === undefined) return spec;
+  const from = isAbsolute(w.sae.dataset.path) ? w.sae.dataset.path : resolve(specDir, w.sae.dataset.path);
+  // Not here: a path on the machine itself (a user's host may hold the data); the engine reads it there.
+  if (!existsSync(from)) return spec;
+  const to = join(stageDir, "data", basename(from));
+  mkdirSync(dirname(to), { recursive: true });
+  cpSync(from, to, { recursive: true });
+  return { ...spec, workload: { ...w, sae: { ...w.sae, dataset: { ...w.sae.dataset, path: to } } } };
+}
+
 function rewrite(value: string, from: string, to: string): string {
   return value.split(from).join(to);
 }
@@ -98,7 +115,7 @@ export function stageJob(o: {
     reportHtml: join(o.stageDir, "report.html"),
   };
   const python = o.python !== undefined ? { python: o.python } : o.spec.workload.type === "sae-pii" ? choosePython(o.spec.workload.python, o.specDir) : { python: "python3" };
-  const steps = buildPipeline({ spec: o.spec, layout, specDir: o.specDir, python }).map(
+  const steps = buildPipeline({ spec: stageDataset(o.spec, o.specDir, o.stageDir), layout, specDir: o.specDir, python }).map(
     (s): Step => ({
       ...s,
       argv: s.argv.map((a) => rewrite(a, o.stageDir, o.remoteJobDir)),

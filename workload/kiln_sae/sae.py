@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kiln_sae.sparse_ops import encode_at, sparse_decode, topk_autoencode, topk_encode
@@ -82,7 +83,8 @@ class SparseAutoencoder(nn.Module):
     # ---- training ------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, dead_mask: torch.Tensor | None = None) -> SaeOutput:
         x = x.float()
-        total_var = (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
+        # Σ‖x − x̄‖² as one reduction (var over tokens) rather than mean, sub, pow and sum over [N, d].
+        total_var = (x.var(0, correction=0).sum() * x.shape[0]).clamp_min(1e-12)
         if self.k is None:
             return self._forward_relu(x, total_var)
         n_dead = 0 if dead_mask is None or self.aux_k_coefficient == 0 else _count(dead_mask)
@@ -90,8 +92,8 @@ class SparseAutoencoder(nn.Module):
         # The [N, n] pre-activations are kept only when AuxK needs them (some latent is dead).
         recon, values, indices, pre = topk_autoencode(x, self.W_enc, self.b_enc, self.W_dec, self.b_dec, self.k,
                                                       self.compute_dtype, keep_pre=n_dead > 0)
-        err = recon - x
-        sq = err.pow(2).sum()
+        # One fused kernel each way (mse_loss and its backward) instead of sub, pow, sum and two muls back.
+        sq = F.mse_loss(recon, x, reduction="sum")
         fvu = sq / total_var
         if n_dead:
             aux = self._aux_loss(x, pre, recon, dead_mask, n_dead, total_var)
@@ -102,7 +104,7 @@ class SparseAutoencoder(nn.Module):
         fired = torch.zeros(self.n_latents, device=x.device).index_add_(
             0, indices.reshape(-1), active.reshape(-1).float()) > 0
         return SaeOutput(recon=recon, values=values, indices=indices, pre_acts=pre, aux_loss=aux,
-                         loss=fvu + self.aux_k_coefficient * aux, mse=sq / err.numel(), fvu=fvu,
+                         loss=fvu + self.aux_k_coefficient * aux, mse=sq / x.numel(), fvu=fvu,
                          l0=active.sum(-1).float().mean(), l1=None, fired=fired)
 
     def _aux_loss(self, x: torch.Tensor, pre: torch.Tensor, recon: torch.Tensor, dead_mask: torch.Tensor,

@@ -77,6 +77,18 @@ def _typo(segment: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+def merge_name_parts(text: str, spans: list[Span]) -> list[Span]:
+    """A name written as two slots ("{first} {last}") is one PERSON, as everywhere else: one span, not two."""
+    out: list[Span] = []
+    for s in sorted(spans):
+        prev = out[-1] if out else None
+        if prev and prev.label == s.label == "PERSON" and text[prev.end:s.start] == " ":
+            out[-1] = Span(prev.start, s.end, "PERSON")
+        else:
+            out.append(s)
+    return out
+
+
 def join(a: Example, b: Example, sep: str) -> Example:
     shift = len(a.text) + len(sep)
     spans = a.spans + [Span(x.start + shift, x.end + shift, x.label) for x in b.spans]
@@ -127,7 +139,7 @@ class Generator:
         pieces.append(tail.lower() if lower else tail)
         text = "".join(pieces)
         validate(text, spans, values)
-        return Example(text=text, spans=spans, template=template.id, genre=template.genre,
+        return Example(text=text, spans=merge_name_parts(text, spans), template=template.id, genre=template.genre,
                        split=self._split_of[template.id], locale=locale)
 
     def examples(self, split: str, n: int) -> list[Example]:

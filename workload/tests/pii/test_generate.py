@@ -101,3 +101,17 @@ def test_cli_writes_lmsys_conversations_and_span_rows(tmp_path):
         assert row["split"] == "val"
         for s in row["spans"]:
             assert row["text"][s["start"]:s["end"]] == s["text"]
+
+
+def test_a_name_written_as_two_slots_is_one_person_span():
+    from kiln_sae.pii.generate import merge_name_parts
+    from kiln_sae.pii.split import all_templates
+
+    (template,) = [t for t in all_templates() if "I'm {first} {last} and" in t.text]
+    ex = Generator(seed=0).render(template, 0)
+    people = [ex.text[s.start:s.end] for s in ex.spans if s.label == "PERSON"]
+    assert len(people) == 1 and " " in people[0], people
+    text = "Ann Lee\tBo Wu"
+    split = [Span(0, 3, "PERSON"), Span(4, 7, "PERSON"), Span(8, 10, "PERSON"), Span(11, 13, "PERSON")]
+    # Only a single space joins parts; a tab separates two people.
+    assert merge_name_parts(text, split) == [Span(0, 7, "PERSON"), Span(8, 13, "PERSON")]

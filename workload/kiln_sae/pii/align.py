@@ -50,9 +50,32 @@ def _glued(text: str, left_end: int, right_start: int, grow_right: bool) -> bool
     return outer.isalnum() and inner not in _TRIM
 
 
+_MULTILINE = LABELS.index("ADDRESS")  # the one label whose values span lines ("12 High St\nLeeds")
+
+
+def _word_end(text: str, offsets: np.ndarray, toks: list[int]) -> int:
+    """End of the last segment token that holds a letter or digit (trailing punctuation counts as gap)."""
+    for t in reversed(toks):
+        if any(c.isalnum() for c in text[int(offsets[t, 0]):int(offsets[t, 1])]):
+            return int(offsets[t, 1])
+    return int(offsets[toks[-1], 1])
+
+
+def _breaks(gap: str, seg_mass: np.ndarray, tok_mass: np.ndarray) -> bool:
+    """Whether a token after a gap starts a new segment even though it is tagged I-: a tab or a line break
+    ("Jane Doe\t0171 ...", a CSV row, a signature) unless both sides are ADDRESS across a line break, or a
+    different label across punctuation ("Jane Doe, jane@x.org"). Splitting on any label change between
+    words was worse on val: sub-word labels are too noisy."""
+    seg, tok = int(np.argmax(seg_mass)), int(np.argmax(tok_mass))
+    if "\t" in gap or ("\n" in gap and not seg == tok == _MULTILINE):
+        return True
+    return seg != tok and gap.strip() != ""
+
+
 def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.ndarray,
                  threshold: float = 0.5,
-                 resolver: Callable[[str, list[str]], str | None] | None = None) -> list[tuple[Span, float]]:
+                 resolver: Callable[[str, list[str]], str | None] | None = None,
+                 extend: float | None = None) -> list[tuple[Span, float]]:
     """Token tag probabilities ``[T, n_tags]`` -> character spans with a score.
 
     ``resolver(span_text, ranked_labels)`` (e.g. ``validate.resolve``) may relabel or drop a span.
@@ -61,16 +84,22 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
     sub-word: (1) tokens with P(not O) >= threshold form segments; a segment continues over a token glued to
     it (no gap) or tagged I-, and a B- token after a gap starts a new one; (2) each segment takes the label
     with the most probability mass over its tokens (B- and I- summed), and its score is the mean P(not O).
-    Words are kept whole (untagged sub-word neighbours are pulled in), edges are trimmed."""
+    Words are kept whole (untagged sub-word neighbours are pulled in), edges are trimmed.
+
+    ``extend`` (< threshold) adds hysteresis: a segment is any run of tokens with P(not O) >= extend that
+    holds at least one token >= threshold, so the weaker half of "Michael Bennett" joins the stronger."""
     out: list[tuple[Span, float]] = []
     idx = [i for i in range(len(probs)) if valid[i] and offsets[i, 1] > offsets[i, 0]]
     entity = 1.0 - probs[:, OUTSIDE]
     label_mass = probs[:, 1::2] + probs[:, 2::2]  # [T, n_labels]
     cur: list[int] = []
 
+    low = threshold if extend is None else min(extend, threshold)
+
     def close() -> None:
         nonlocal cur
-        if not cur:
+        if not cur or max(entity[cur]) < threshold:
+            cur = []
             return
         toks = list(cur)
         # Keep words whole: pull in untagged sub-word neighbours glued to the span's ends.
@@ -96,12 +125,13 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
         cur = []
 
     for i in idx:
-        if entity[i] < threshold:
+        if entity[i] < low:
             close()
             continue
         best = int(np.argmax(probs[i, 1:])) + 1
-        glued = bool(cur) and int(offsets[cur[-1], 1]) == int(offsets[i, 0])
-        if cur and not glued and is_begin(best):
+        if cur and int(offsets[cur[-1], 1]) != int(offsets[i, 0]) and (
+                is_begin(best) or _breaks(text[_word_end(text, offsets, cur):int(offsets[i, 0])],
+                                          label_mass[cur].sum(0), label_mass[i])):
             close()
         cur.append(i)
     close()

@@ -28,6 +28,7 @@ FORMAT = "kiln-pii-detector"
 FORMAT_VERSION = 1
 SYSTEMS = ("sae_probe", "raw_probe", "sae_raw_probe")
 SAE_SYSTEMS = ("sae_probe", "sae_raw_probe")
+FROM_SPEC = -1.0  # spans_from_features(extend=...): use the spec's extend_threshold
 RELU_TOP = 64  # a relu SAE has no k: its 64 strongest latents per token feed the sparse probe
 
 
@@ -39,6 +40,7 @@ class DetectorSpec:
     context_size: int
     model_kind: str = "auto"
     threshold: float = 0.5
+    extend_threshold: float | None = None  # hysteresis: weaker neighbours (>= this) join a segment (val-tuned)
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     tags: list[str] = field(default_factory=lambda: list(TAGS))
     n_features: int = 0
@@ -119,11 +121,14 @@ class Detector:
 
     def spans_from_features(self, text: str, feats: TokenFeatures, threshold: float | None = None,
                             probs: np.ndarray | None = None, validate: bool | None = None,
-                            floors: bool = True) -> list[tuple[Span, float]]:
+                            floors: bool = True, extend: float | None = FROM_SPEC) -> list[tuple[Span, float]]:
+        """Decoded spans with scores. ``threshold``/``validate``/``extend`` default to the spec's
+        (``extend=None`` turns hysteresis off)."""
         p = self.probs(feats) if probs is None else probs
         check = self.spec.validate if validate is None else validate
         spans = decode_spans(text, feats.offsets, feats.valid, p,
-                             self.spec.threshold if threshold is None else threshold, resolve if check else None)
+                             self.spec.threshold if threshold is None else threshold, resolve if check else None,
+                             self.spec.extend_threshold if extend == FROM_SPEC else extend)
         if not floors or not self.spec.label_thresholds:
             return spans
         return [(s, sc) for s, sc in spans if sc >= self.spec.label_thresholds.get(s.label, 0.0)]

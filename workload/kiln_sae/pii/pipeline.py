@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from kiln_sae.pii.align import bio_tags
-from kiln_sae.pii.detector import SAE_SYSTEMS, SYSTEMS, Detector, DetectorSpec
+from kiln_sae.pii.detector import FROM_SPEC, SAE_SYSTEMS, SYSTEMS, Detector, DetectorSpec
 from kiln_sae.pii.evaluate import SpanReport, evaluate
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.generate import Example
@@ -21,6 +21,7 @@ from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.probe import DenseLinearProbe, HybridProbe, ProbeTraining, SparseLinearProbe, train_probe
 
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+EXTENDS = (None, 0.5, 0.3, 0.1)  # hysteresis levels tried with each threshold (None: off)
 
 
 @dataclass
@@ -48,7 +49,7 @@ def _token_tags(data: SplitData) -> torch.Tensor:
 
 def train_detector(system: str, source: FeatureSource, train: SplitData, val: SplitData, cfg: ProbeTraining,
                    sae: Any = None, act_scale: float = 1.0, context: int = 0) -> tuple[Detector, dict[str, Any]]:
-    """Fit a probe on ``train`` and pick the entity threshold that maximises overlap micro-F1 on ``val``."""
+    """Fit a probe on ``train`` and choose its decoding settings on ``val`` (``tune``)."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown probe system {system!r}")
     tags = _token_tags(train)
@@ -67,25 +68,40 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
     t0 = time.perf_counter()
     losses = train_probe(probe, inputs, tags, len(TAGS), cfg)
     train_s = time.perf_counter() - t0
+    info = tune(det, val)
+    return det, {"train_tokens": int((tags != -100).sum()), "final_loss": losses[-1], "train_s": train_s, **info}
+
+
+def tune(det: Detector, val: SplitData) -> dict[str, Any]:
+    """Choose the decoding settings on ``val`` (never on test) and write them into ``det.spec``, in steps
+    whose val F1 is kept for the ablation: a global threshold without span validation, then with it,
+    then threshold x hysteresis (``extend``), then per-label floors."""
     probs = [det.probs(f) for f in val.feats]
-    sweeps: dict[bool, dict[float, float]] = {}
-    for check in (False, True):
-        sweeps[check] = {}
-        for th in THRESHOLDS:
-            preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check)]
-                     for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
-            sweeps[check][th] = float(evaluate(val.gold, preds, match="overlap", labels=LABELS).micro["f1"])
-    best = {check: max(sw.items(), key=lambda kv: (kv[1], -kv[0])) for check, sw in sweeps.items()}
-    # Ships with validation (it is part of the detector); the unvalidated threshold is kept for ablations.
-    spec.validate = True
-    spec.threshold = best[True][0]
-    floors, floors_f1 = _tune_label_floors(det, val, probs, best[True][1])
-    spec.label_thresholds = floors
-    return det, {"label_thresholds": floors, "val_overlap_f1_label_thresholds": floors_f1,
-                 "train_tokens": int((tags != -100).sum()), "final_loss": losses[-1], "train_s": train_s,
-                 "threshold": best[True][0], "val_overlap_f1": best[True][1], "threshold_sweep": sweeps[True],
-                 "threshold_no_validate": best[False][0], "val_overlap_f1_no_validate": best[False][1],
-                 "threshold_sweep_no_validate": sweeps[False]}
+
+    def f1(th: float, check: bool, ext: float | None) -> float:
+        preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext)]
+                 for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
+        return float(evaluate(val.gold, preds, match="overlap", labels=LABELS).micro["f1"])
+
+    def best(sweep: dict[Any, float]) -> tuple[Any, float]:
+        return max(sweep.items(), key=lambda kv: (kv[1], -kv[0][0] if isinstance(kv[0], tuple) else -kv[0]))
+
+    plain = {th: f1(th, False, None) for th in THRESHOLDS}
+    checked = {th: f1(th, True, None) for th in THRESHOLDS}
+    grid = {(th, ext): (checked[th] if ext is None else f1(th, True, ext))
+            for th in THRESHOLDS if th >= 0.5 for ext in EXTENDS if ext is None or ext < th}
+    (th, ext), grid_f1 = best(grid)
+    # Ships with validation (it is part of the detector); the other steps are kept for the ablation.
+    det.spec.validate, det.spec.threshold, det.spec.extend_threshold = True, th, ext
+    det.spec.label_thresholds = {}
+    floors, floors_f1 = _tune_label_floors(det, val, probs, grid_f1)
+    det.spec.label_thresholds = floors
+    return {"threshold": th, "extend_threshold": ext, "label_thresholds": floors,
+            "val_overlap_f1": floors_f1, "val_overlap_f1_no_label_thresholds": grid_f1,
+            "threshold_no_validate": best(plain)[0], "val_overlap_f1_no_validate": best(plain)[1],
+            "threshold_no_extend": best(checked)[0], "val_overlap_f1_no_extend": best(checked)[1],
+            "threshold_sweep_no_validate": plain, "threshold_sweep_no_extend": checked,
+            "threshold_extend_grid": {f"{k[0]}/{k[1]}": v for k, v in grid.items()}}
 
 
 def _tune_label_floors(det: Detector, val: SplitData, probs: list[np.ndarray],
@@ -110,8 +126,9 @@ def _tune_label_floors(det: Detector, val: SplitData, probs: list[np.ndarray],
 
 
 def predict_split(det: Detector, data: SplitData, threshold: float | None = None,
-                  validate: bool | None = None, floors: bool = True) -> list[list[Span]]:
-    return [[s for s, _ in det.spans_from_features(t, f, threshold, None, validate, floors)]
+                  validate: bool | None = None, floors: bool = True,
+                  extend: float | None = FROM_SPEC) -> list[list[Span]]:
+    return [[s for s, _ in det.spans_from_features(t, f, threshold, None, validate, floors, extend)]
             for t, f in zip(data.texts, data.feats, strict=True)]
 
 

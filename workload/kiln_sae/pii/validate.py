@@ -20,6 +20,9 @@ __all__ = ["luhn_ok", "is_card", "iban_shaped", "is_iban", "is_placeholder", "re
 _RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
 _RESERVED_TLDS = (".test", ".example", ".invalid", ".localhost")
 _TOLL_FREE = ("800", "888", "877", "866", "855", "844", "833")
+_PLACEHOLDER_NAMES = ("john doe", "jane doe", "john smith", "max mustermann", "erika mustermann")
+_PLACEHOLDER_STREETS = re.compile(r"^\s*123 (main|fake) (street|st)\b", re.IGNORECASE)
+_PHONE_CHARS = re.compile(r"^\+?[\d\s().\-/]+(?:\s*(?:x|ext\.?)\s*\d+)?$", re.IGNORECASE)
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 _CARD_CHARS = re.compile(r"^[\d \-]+$")
 
@@ -58,6 +61,10 @@ def is_placeholder(value: str, label: str) -> bool:
         digits = re.sub(r"\D", "", value)
         nanp = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
         return len(nanp) == 10 and (nanp[:3] in _TOLL_FREE or nanp[3:8] == "55501")
+    if label == "PERSON":
+        return " ".join(value.lower().split()) in _PLACEHOLDER_NAMES
+    if label == "ADDRESS":
+        return bool(_PLACEHOLDER_STREETS.match(value)) or "anytown" in value.lower()
     if label == "IP_ADDRESS":
         if value.strip().lower() == "localhost":
             return True
@@ -68,6 +75,17 @@ def is_placeholder(value: str, label: str) -> bool:
         docs = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
         return ip.is_loopback or ip.is_unspecified or any(ip in ipaddress.ip_network(n) for n in docs)
     return False
+
+
+def digit_count(value: str) -> int:
+    return sum(c.isdigit() for c in value)
+
+
+def phone_shaped(value: str) -> bool:
+    """7-15 digits written the way phone numbers are: a leading +, brackets, or digit groups."""
+    v = value.strip()
+    return bool(_PHONE_CHARS.match(v)) and 7 <= digit_count(v) <= 15 and (
+        v.startswith("+") or "(" in v or bool(re.search(r"\d[\s.\-/]\d", v)))
 
 
 def resolve(value: str, ranked: Sequence[str]) -> str | None:
@@ -87,4 +105,15 @@ def resolve(value: str, ranked: Sequence[str]) -> str | None:
             # Not a valid card number (a partial span fails too, so only switch when the probe itself
             # gave another label real mass): take that runner-up.
             top = ranked[1]
-    return None if is_placeholder(value, top) else top
+        elif top == "IBAN" and not iban_shaped(value) and phone_shaped(value):
+            # Account numbers and BICs are written as one run; "+34 910 002 967" or "(0)1632 960571" is a phone.
+            top = "PHONE"
+    if top == "PHONE" and digit_count(value) < 7:
+        # No numbering plan has phone numbers under 7 digits: "PO-654709" is a reference.
+        top = ranked[1] if len(ranked) > 1 and ranked[1] != "PHONE" else None
+    elif top == "ADDRESS" and digit_count(value) == 0:
+        # An address has a house number or a postcode.
+        # A bare place name is a LOCATION when the probe gave that real mass; otherwise it is a company
+        # or a job title, not an address.
+        top = "LOCATION" if "LOCATION" in ranked else None
+    return None if top is None or is_placeholder(value, top) else top

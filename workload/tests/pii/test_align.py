@@ -78,3 +78,55 @@ def test_decoding_keeps_words_whole_and_votes_the_label():
     (span, score), = decode_spans(text, offsets, valid, probs, threshold=0.5)
     assert span == Span(5, 14, "EMAIL") and text[span.start:span.end] == "john@x.io"
     assert score == pytest.approx(1.0)
+
+
+def _word_probs(words: list[tuple[float, str | None]]) -> np.ndarray:
+    """[T, n_tags] with P(entity) = p on the given label's I- tag (B- for the first word of a run)."""
+    probs = np.zeros((len(words), len(TAGS)), dtype=np.float32)
+    prev = None
+    for i, (p, label) in enumerate(words):
+        probs[i, OUTSIDE] = 1.0 - p
+        if label:
+            probs[i, begin_tag(label) if label != prev else inside_tag(label)] = p
+        prev = label
+    return probs
+
+
+def _offsets(text: str) -> np.ndarray:
+    import re
+
+    return np.array([m.span() for m in re.finditer(r"\S+", text)], dtype=np.int64)
+
+
+def test_hysteresis_pulls_in_a_weak_neighbour_but_never_starts_a_span():
+    text = "for me and Michael Bennett today"
+    offsets = _offsets(text)
+    valid = np.ones(len(offsets), dtype=bool)
+    probs = _word_probs([(0, None), (0, None), (0, None), (0.99, "PERSON"), (0.4, "PERSON"), (0.05, None)])
+    plain = [s for s, _ in decode_spans(text, offsets, valid, probs, threshold=0.9)]
+    extended = [s for s, _ in decode_spans(text, offsets, valid, probs, threshold=0.9, extend=0.3)]
+    assert plain == [Span(11, 18, "PERSON")]
+    assert extended == [Span(11, 26, "PERSON")]
+    weak = _word_probs([(0, None), (0, None), (0, None), (0.6, "PERSON"), (0.4, "PERSON"), (0.05, None)])
+    assert decode_spans(text, offsets, valid, weak, threshold=0.9, extend=0.3) == []
+
+
+def test_segments_break_at_tabs_lines_and_label_changes_across_punctuation():
+    text = "Ann Lee\t0171 496 0000\nBo Wu, bo@wu.org"
+    offsets = np.array(
+        [[0, 3], [4, 7], [8, 12], [13, 16], [17, 21], [22, 24], [25, 27], [27, 28], [29, 38]], dtype=np.int64)
+    valid = np.ones(len(offsets), dtype=bool)
+    # Every token is tagged I- (no B- to start a new span): only the gap rules can split.
+    probs = np.zeros((len(offsets), len(TAGS)), dtype=np.float32)
+    for i, label in enumerate(["PERSON", "PERSON", "PHONE", "PHONE", "PHONE", "PERSON", "PERSON", "PERSON",
+                               "EMAIL"]):
+        probs[i, inside_tag(label)] = 1.0
+    spans = [(s.label, text[s.start:s.end]) for s, _ in decode_spans(text, offsets, valid, probs)]
+    assert spans == [("PERSON", "Ann Lee"), ("PHONE", "0171 496 0000"), ("PERSON", "Bo Wu"), ("EMAIL", "bo@wu.org")]
+    # An address keeps its line breaks.
+    addr = "12 High St\nLeeds LS1 4AP"
+    offsets = _offsets(addr)
+    probs = np.zeros((len(offsets), len(TAGS)), dtype=np.float32)
+    probs[:, inside_tag("ADDRESS")] = 1.0
+    assert [s for s, _ in decode_spans(addr, offsets, np.ones(len(offsets), dtype=bool), probs)] == [
+        Span(0, len(addr), "ADDRESS")]

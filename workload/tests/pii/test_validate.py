@@ -84,3 +84,21 @@ def test_label_thresholds_drop_low_scoring_spans_of_that_label_only() -> None:
     det = Detector(spec, probe=None)  # type: ignore[arg-type]
     assert [s.label for s, _ in det.spans_from_features(text, feats, probs=probs)] == ["EMAIL"]
     assert [s.label for s, _ in det.spans_from_features(text, feats, probs=probs, floors=False)] == ["EMAIL", "LOCATION"]
+
+
+def test_format_rules_for_phones_addresses_and_placeholder_people():
+    # Under 7 digits is never a phone number: the runner-up label, or nothing.
+    assert resolve("654709", ["PHONE"]) is None
+    assert resolve("654709", ["PHONE", "PASSWORD"]) == "PASSWORD"
+    # A number grouped like a phone that fails the IBAN shape is a phone; a bare digit run may be an account.
+    assert resolve("+34 910 002 967", ["IBAN"]) == "PHONE"
+    assert resolve("(0)1632 960571", ["IBAN", "PHONE"]) == "PHONE"
+    assert resolve("08447902198", ["IBAN"]) == "IBAN"
+    assert resolve("GB82 WEST 1234 5698 7654 32", ["IBAN"]) == "IBAN"
+    # An address without any digit: a LOCATION if the probe gave that real mass, else dropped.
+    assert resolve("Lucknow", ["ADDRESS", "LOCATION"]) == "LOCATION"
+    assert resolve("Gauthier Leleu", ["ADDRESS"]) is None
+    assert resolve("12 High St, Leeds", ["ADDRESS"]) == "ADDRESS"
+    # Textbook placeholders are not anyone's data.
+    assert resolve("John Doe", ["PERSON"]) is None and resolve("John Dorian", ["PERSON"]) == "PERSON"
+    assert resolve("123 Main Street, Anytown", ["ADDRESS"]) is None

@@ -88,3 +88,27 @@ def test_b_dec_init_is_the_geometric_median():
     sae.init_b_dec_(pts)
     # The outlier pulls the mean to (25.25, 25.25); the geometric median stays near the cluster.
     assert sae.b_dec.norm() < 1.0
+
+
+def test_training_metrics_match_hand_computation():
+    """The training step's mse, fvu, l0 and fired mask (SaeOutput) against numbers computed by hand on a
+    4-token, d=2 example whose reconstruction is chosen by setting the weights directly."""
+    sae = SparseAutoencoder(2, 3, k=1, aux_k_coefficient=0.0)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.tensor([[1.0, 0.0, -1.0], [0.0, 1.0, -1.0]]))
+        sae.W_dec.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-0.6, -0.8]]))
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    x = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 0.5], [-1.0, -1.0]])
+    out = sae(x)
+    # Latent picked per token: 0 (pre 2), 1 (pre 3), 0 (pre 1 > 0.5), 2 (pre 2) -> reconstructions
+    # (2, 0), (0, 3), (1, 0), (-1.2, -1.6); squared errors 0, 0, 0.25, 0.04 + 0.36.
+    assert out.indices.flatten().tolist() == [0, 1, 0, 2]
+    assert torch.allclose(out.recon, torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 0.0], [-1.2, -1.6]]))
+    sq = 0.25 + 0.04 + 0.36
+    assert abs(float(out.mse) - sq / 8) < 1e-6
+    # Σ‖x − x̄‖² with x̄ = (0.5, 0.625): 2.25 + 0.25 + 0.25 + 2.25 + 0.390625 + 5.640625 + 0.015625 + 2.640625
+    total_var = 13.6875
+    assert abs(float(out.fvu) - sq / total_var) < 1e-6 and abs(float(out.loss) - sq / total_var) < 1e-6
+    assert float(out.l0) == 1.0
+    assert out.fired.tolist() == [True, True, True]

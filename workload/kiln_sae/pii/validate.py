@@ -55,7 +55,7 @@ def is_placeholder(value: str, label: str) -> bool:
     """A value reserved for examples or public services, so never personal data."""
     if label in ("EMAIL", "URL_PERSONAL"):
         dom = _domain(value)
-        return dom in _RESERVED_DOMAINS or dom.endswith(tuple("." + d for d in _RESERVED_DOMAINS)) \
+        return dom in _RESERVED_DOMAINS or dom == "example" or dom.endswith(tuple("." + d for d in _RESERVED_DOMAINS)) \
             or dom.endswith(_RESERVED_TLDS) or dom == "localhost"
     if label == "PHONE":
         digits = re.sub(r"\D", "", value)
@@ -108,6 +108,15 @@ def resolve(value: str, ranked: Sequence[str]) -> str | None:
         elif top == "IBAN" and not iban_shaped(value) and phone_shaped(value):
             # Account numbers and BICs are written as one run; "+34 910 002 967" or "(0)1632 960571" is a phone.
             top = "PHONE"
+    if top == "ADDRESS" and not any(c.isalpha() for c in value):
+        # No street or place name: a number on its own is a phone if it is shaped like one, else nothing.
+        top = "PHONE" if phone_shaped(value) or 10 <= digit_count(value) <= 15 else None
+    elif top == "EMAIL" and "@" not in value:
+        # "marianne.garcia" without a domain is a handle.
+        top = ranked[1] if len(ranked) > 1 and ranked[1] != "EMAIL" else "USERNAME"
+    elif top == "SSN" and value.isdigit() and len(value) < 7:
+        # National IDs that are all digits have 8+ (SSN 9, DNI 8, Aadhaar 12); "507878" is a reference.
+        top = None
     if top == "PHONE" and digit_count(value) < 7:
         # No numbering plan has phone numbers under 7 digits: "PO-654709" is a reference.
         top = ranked[1] if len(ranked) > 1 and ranked[1] != "PHONE" else None

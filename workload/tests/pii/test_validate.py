@@ -102,3 +102,13 @@ def test_format_rules_for_phones_addresses_and_placeholder_people():
     # Textbook placeholders are not anyone's data.
     assert resolve("John Doe", ["PERSON"]) is None and resolve("John Dorian", ["PERSON"]) == "PERSON"
     assert resolve("123 Main Street, Anytown", ["ADDRESS"]) is None
+
+
+def test_format_rules_for_emails_ids_and_letterless_addresses():
+    assert resolve("marianne.garcia", ["EMAIL"]) == "USERNAME"  # no @: a handle
+    assert resolve("marianne.garcia", ["EMAIL", "PERSON"]) == "PERSON"
+    assert resolve("noreply@example", ["EMAIL"]) is None  # a cut-off reserved domain is still reserved
+    assert resolve("507878", ["SSN"]) is None and resolve("123456789", ["SSN"]) == "SSN"
+    assert resolve("AB123456C", ["SSN"]) == "SSN"
+    assert resolve("483655", ["ADDRESS"]) is None
+    assert resolve("+34845352962", ["ADDRESS"]) == "PHONE"

@@ -85,6 +85,9 @@ describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("remote setup withou
     const probeB = await conn.run(["sh", "-c", '. "$1/env.sh" && python -c "import kiln_sae; print(kiln_sae.__file__)"', "sh", b.paths.job]);
     expect(probeB.stdout.trim()).toBe(join(b.paths.base, "workload", "kiln_sae", "__init__.py"));
     expect(warmS).toBeLessThan(coldS);
+    // The shared venv's .pth now names job B's copy; job A still runs its own.
+    const probeA = await conn.run(["sh", "-c", '. "$1/env.sh" && python -c "import kiln_sae; print(kiln_sae.__file__)"', "sh", a.paths.job]);
+    expect(probeA.stdout.trim()).toBe(join(a.paths.base, "workload", "kiln_sae", "__init__.py"));
     console.log(`remote setup over loopback ssh (s): cold ${coldS.toFixed(1)}, warm ${warmS.toFixed(1)}`);
   }, 300_000);
 });

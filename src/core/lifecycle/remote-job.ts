@@ -165,6 +165,9 @@ export async function startJob(conn: SshConnection, jobId: string, paths: Remote
 export async function setupJobPython(conn: SshConnection, o: { home: string; paths: RemotePaths; requirementsHash: string; signal: AbortSignal; logger: Logger }): Promise<string> {
   const env = await setupRemoteEnvironment(conn, { workloadDir: `${o.paths.base}/workload`, venvsDir: `${o.home}/.kiln/venvs`, requirementsHash: o.requirementsHash, extras: ["pii"], signal: o.signal, logger: o.logger });
   const bin = env.venv.python.replace(/\/[^/]+$/, "");
-  await runChecked(conn, ["sh", "-c", 'cat > "$1"', "sh", `${o.paths.job}/env.sh`], { stdin: `PATH=${shellQuote(bin)}:"$PATH"; export PATH\n`, what: "write the job's environment" });
+  // The venv is shared by every job with the same requirements, and its .pth names the latest job's
+  // workload copy: PYTHONPATH pins this job to its own copy (another job's setup cannot swap it).
+  const pythonPath = `PYTHONPATH=${shellQuote(`${o.paths.base}/workload`)}\${PYTHONPATH:+:$PYTHONPATH}; export PYTHONPATH\n`;
+  await runChecked(conn, ["sh", "-c", 'cat > "$1"', "sh", `${o.paths.job}/env.sh`], { stdin: `PATH=${shellQuote(bin)}:"$PATH"; export PATH\n${pythonPath}`, what: "write the job's environment" });
   return env.venv.python;
 }

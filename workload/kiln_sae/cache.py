@@ -1,8 +1,13 @@
 """The activation cache: extract a dataset's activations once, read random rows every epoch.
 
 Memory (one ``[N, d]`` host tensor) when the exact size — counted with the tokenizer before any forward
-pass — fits ``max_memory_bytes``; otherwise disk: ``shard-NNNNN.npy`` files read through ``np.load(...,
-mmap_mode="r")`` so random reads touch only the pages they need, plus ``manifest.json``.
+pass — fits ``max_memory_bytes``; otherwise disk: ``shard-NNNNN.npy`` files plus ``manifest.json``.
+
+Reading a disk cache: training asks for ``epoch_order`` — a ``BlockShuffledOrder`` (kiln_sae.batches) tied
+to a ``BlockReader`` (kiln_sae.block_reader) that reads each window's blocks with large sequential reads
+and prefetches the next window on a background thread; ``read`` serves rows of the resident window from
+RAM. Any other rows (validation, the init sample, tests) come through ``np.load(..., mmap_mode="r")``,
+touching only the pages they need. Both paths return the same numbers.
 
 Crash safety: each shard is written to a temp name, fsynced and renamed; the manifest is written the same
 way *last*. No manifest (or a manifest whose shards are missing or the wrong shape, or whose fingerprint is
@@ -23,6 +28,8 @@ import numpy as np
 import torch
 
 from kiln_sae.activations import ActivationExtractor
+from kiln_sae.batches import BlockShuffledOrder, EpochOrder, block_layout
+from kiln_sae.block_reader import BlockReader, ShardFile
 from kiln_sae.errors import DataError
 
 MANIFEST = "manifest.json"
@@ -44,14 +51,46 @@ class ActivationCache:
     """``num_tokens × d`` activations with random row access (satisfies kiln_sae.batches.ActivationSource)."""
 
     def __init__(self, *, d: int, dtype: torch.dtype, memory: torch.Tensor | None = None,
-                 shards: Sequence[np.ndarray] = (), path: str | None = None) -> None:
+                 shards: Sequence[np.ndarray] = (), path: str | None = None, block_bytes: int | None = None,
+                 window_bytes: int | None = None) -> None:
+        """``block_bytes``/``window_bytes``: the disk read layout (kiln_sae.batches.block_layout; None: its
+        defaults, which the data order depends on: change them only in tests and benchmarks)."""
         self.d, self.dtype, self.path = d, dtype, path
+        self.block_bytes, self.window_bytes = block_bytes, window_bytes
         self._memory = memory
         self._shards = list(shards)
         sizes = [memory.shape[0]] if memory is not None else [s.shape[0] for s in self._shards]
         self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.num_tokens = int(self._starts[-1])
         self.location = "memory" if memory is not None else "disk"
+        self.row_bytes = d * torch.finfo(dtype).bits // 8
+        self.reader: BlockReader | None = None
+
+    def epoch_order(self, num_tokens: int, batch_size: int, seed: int,
+                    kind: str | None = None) -> EpochOrder | BlockShuffledOrder:
+        """The training order for rows [0, num_tokens): by default uniformly random in memory, block-shuffled
+        on disk (read through a new ``BlockReader``, replacing an earlier one); ``kind`` forces one."""
+        self.close()
+        files = [_shard_file(s) for s in self._shards]
+        blocks = kind == BlockShuffledOrder.kind or (kind is None and self._memory is None)
+        if not blocks:
+            return EpochOrder(num_tokens, batch_size, seed)
+        block_rows, window_blocks = block_layout(batch_size, self.row_bytes, self.block_bytes, self.window_bytes)
+        if self._memory is not None or any(f is None for f in files):
+            return BlockShuffledOrder(num_tokens, batch_size, seed, block_rows=block_rows,
+                                      window_blocks=window_blocks)
+        shard_files = [ShardFile(f[0], f[1], int(start), int(s.shape[0]))
+                       for f, start, s in zip(files, self._starts, self._shards, strict=False) if f is not None]
+        self.reader = BlockReader(shard_files, row_bytes=self.row_bytes, dtype=_NP_STORAGE[self.dtype], d=self.d,
+                                  num_rows=self.num_tokens, block_rows=block_rows, window_blocks=window_blocks)
+        return BlockShuffledOrder(num_tokens, batch_size, seed, block_rows=block_rows, window_blocks=window_blocks,
+                                  on_window=self.reader.enter)
+
+    def close(self) -> None:
+        """Stop the block reader's prefetch and free its windows (reads still work, through mmap)."""
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
     @classmethod
     def open(cls, cache_dir: str | os.PathLike[str], fingerprint: str | None = None) -> ActivationCache:
@@ -87,7 +126,7 @@ class ActivationCache:
         if len({(p.d, p.dtype) for p in parts}) != 1:
             raise ValueError("union() parts differ in width or dtype")
         return cls(d=parts[0].d, dtype=parts[0].dtype, shards=[s for p in parts for s in p._shards],
-                   path=parts[0].path)
+                   path=parts[0].path, block_bytes=parts[0].block_bytes, window_bytes=parts[0].window_bytes)
 
     def read(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (any order, repeats allowed) as a ``[len(idx), d]`` cpu tensor of ``self.dtype``."""
@@ -96,6 +135,13 @@ class ActivationCache:
         flat = idx.to(torch.long).cpu().numpy()
         if flat.size and (flat.min() < 0 or flat.max() >= self.num_tokens):
             raise IndexError(f"activation rows must be in [0, {self.num_tokens})")
+        out = self.reader.gather(flat) if self.reader is not None and flat.size else None
+        if out is None:
+            out = self._read_mapped(flat)
+        tensor = torch.from_numpy(out)
+        return tensor.view(torch.bfloat16) if self.dtype == torch.bfloat16 else tensor
+
+    def _read_mapped(self, flat: np.ndarray) -> np.ndarray:
         order = np.argsort(flat, kind="stable")  # sorted reads: sequential pages within each shard
         rows = flat[order]
         shard_of = np.searchsorted(self._starts, rows, side="right") - 1
@@ -103,8 +149,14 @@ class ActivationCache:
         for s in np.unique(shard_of):
             sel = shard_of == s
             out[order[sel]] = self._shards[s][rows[sel] - self._starts[s]]
-        tensor = torch.from_numpy(out)
-        return tensor.view(torch.bfloat16) if self.dtype == torch.bfloat16 else tensor
+        return out
+
+
+def _shard_file(shard: np.ndarray) -> tuple[str, int] | None:
+    """``(path, byte offset of the data)`` of a shard opened with ``np.load(mmap_mode="r")``; None otherwise."""
+    if not isinstance(shard, np.memmap) or shard.filename is None or not shard.flags.c_contiguous:
+        return None
+    return str(shard.filename), int(shard.offset)
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:

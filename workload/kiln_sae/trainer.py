@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from kiln_sae import checkpoint as ckpt
-from kiln_sae.batches import ActivationSource, EpochOrder, TensorSource, rank_micro_batches, sample_rows
+from kiln_sae.batches import (ActivationSource, EpochOrder, TensorSource, epoch_order_for, rank_micro_batches,
+                              sample_rows)
 from kiln_sae.config import SaeConfig
 from kiln_sae.device import compute_dtype_for, gpu_memory_gb, resolve_device
 from kiln_sae.distributed import DistContext, all_reduce_, broadcast_
@@ -97,9 +98,10 @@ class Trainer:
             # Each rank permutes its own rows; all ranks must agree on the number of steps per epoch.
             local = all_reduce_(torch.tensor([train.num_tokens], device=self.device), self.ctx, "min")
             n_rows = int(local.item())
-            self.order = EpochOrder(n_rows, cfg.batch_size // self.ctx.world_size, cfg.seed)
+            self.order = epoch_order_for(train, n_rows, cfg.batch_size // self.ctx.world_size, cfg.seed)
         else:
-            self.order = EpochOrder(train.num_tokens, cfg.batch_size, cfg.seed)
+            # A disk cache reads in its own block-shuffled order (whole blocks, prefetched); memory: random rows.
+            self.order = epoch_order_for(train, train.num_tokens, cfg.batch_size, cfg.seed)
         if self.order.steps_per_epoch == 0:
             where = " on this rank" if self.stream is not None else ""
             raise DataError(f"only {train.num_tokens} training tokens{where}: batch_size {cfg.batch_size} needs at "
@@ -153,6 +155,11 @@ class Trainer:
             return
         state = ckpt.load_checkpoint(path)
         saved_order = state.get("data_order", "cache")
+        if self.stream is None and saved_order != "stream" and saved_order != self._data_order():
+            # Random rows (memory) or blocks (disk): either cache reads either order, so keep the checkpoint's
+            # batches when the cache moved (another machine's RAM, another world size).
+            self.order = epoch_order_for(self.train_src, self.order.num_tokens, self.order.batch_size, self.cfg.seed,
+                                         saved_order)
         if saved_order != self._data_order():
             was = "none (streamed)" if saved_order == "stream" else "auto/memory/disk (cached)"
             raise ConfigError(f"activation_cache: checkpoint {path} was written with activation_cache {was}, which "
@@ -186,7 +193,7 @@ class Trainer:
     def _data_order(self) -> str:
         # Streamed and cached runs read rows in different orders; resuming one as the other would silently
         # train on a different sequence of batches (activation_cache is otherwise an operational key).
-        return "stream" if self.stream is not None else "cache"
+        return "stream" if self.stream is not None else self.order.kind
 
     def save_checkpoint(self) -> None:
         if not self.ctx.is_main:

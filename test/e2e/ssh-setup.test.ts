@@ -1,7 +1,8 @@
 // Remote setup on an ssh host WITHOUT resources.ssh.python, over a real loopback sshd, through the same
 // calls the driver makes (shipJob with the real workload/, then setupJobPython): Kiln finds python3 on
 // the host, builds the job's venv keeping the host's torch (torch>=2.4 is already there, as on Lambda
-// Stack) instead of reinstalling it, and a second job reuses the venv.
+// Stack) instead of reinstalling it, and a second job reuses the venv. Also: the staged job is
+// secret-scanned before upload, with the spec's bundle.allow_secrets as the allow-list.
 //
 // The host: `python3` on its PATH is this repo's .venv interpreter, and the .venv's packages (minus its
 // own editable kiln-sae, which a host does not have) are visible system-wide through PYTHONPATH: how a
@@ -53,7 +54,7 @@ async function ship(jobId: string) {
   return { paths, shipped };
 }
 
-describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("remote setup without resources.ssh.python (loopback sshd)", () => {
+describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("shipping and remote setup on an ssh host without resources.ssh.python (loopback sshd)", () => {
   it("builds the job's venv with the host's python3, keeps the host's torch, and reuses the venv for the next job", async () => {
     const a = await ship("20261128-000001-aaaa");
     expect(a.shipped.requirementsHash).toMatch(/^[0-9a-f]{64}$/);
@@ -90,4 +91,19 @@ describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("remote setup withou
     expect(probeA.stdout.trim()).toBe(join(a.paths.base, "workload", "kiln_sae", "__init__.py"));
     console.log(`remote setup over loopback ssh (s): cold ${coldS.toFixed(1)}, warm ${warmS.toFixed(1)}`);
   }, 300_000);
+
+  it("refuses to ship a staged file holding a secret unless the spec's bundle.allow_secrets lists it", async () => {
+    const stage = join(home, "secret-job", "stage");
+    mkdirSync(join(stage, "data"), { recursive: true });
+    writeFileSync(join(stage, "kiln-job.sh"), "#!/bin/sh\necho hi\n");
+    writeFileSync(join(stage, "data", "chats.jsonl"), `{"text": "my token is ${"hf"}_${"Q7cWm2ZkX9pLr4TbV8nYs3JdF6gHa1KeUo"}"}\n`);
+    const paths = remotePaths(sshd.home, "20261128-000003-cccc");
+    const ship = (allowSecretsIn?: string[]) => shipJob(conn, { stageDir: stage, bundleDir: join(home, "secret-job", "bundles"), paths, signal: AbortSignal.timeout(60_000), logger: nullLogger, ...(allowSecretsIn && { allowSecretsIn }) });
+    const refused = await ship().catch((e: unknown) => e);
+    expect(String((refused as Error).message)).toMatch(/data\/chats\.jsonl:1 .*huggingface-token/);
+    expect(existsSync(paths.base)).toBe(false);
+    const shipped = await ship(["data/chats.jsonl"]);
+    expect(shipped.files).toBe(2);
+    expect(existsSync(join(paths.job, "data", "chats.jsonl"))).toBe(true);
+  }, 60_000);
 });

@@ -147,7 +147,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     const ship = setup || (sae && hostPython !== undefined);
     const python = setup ? "python" : sae ? hostPython : undefined;
     steps = stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }), ...(python !== undefined && { python }) });
-    const shipped = await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env, ...(ship && { workloadDir: join(REPO_ROOT, "workload") }) });
+    const shipped = await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env, allowSecretsIn: spec.bundle.allow_secrets, ...(ship && { workloadDir: join(REPO_ROOT, "workload") }) });
     if (ship && !setup) await useHostPython(conn, rp);
     ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "shipped", reason: `shipped the job: ${(shipped.bytes / 1e6).toFixed(1)} MB bundle, ${shipped.files} files, secret-scanned, verified on arrival` });
     mark("shipped");

@@ -138,10 +138,11 @@ export function stageJob(o: {
 /** Bundle the staging dir, upload, unpack and verify on the machine. */
 export async function shipJob(
   conn: SshConnection,
-  o: { stageDir: string; bundleDir: string; paths: RemotePaths; signal: AbortSignal; logger: Logger; env?: NodeJS.ProcessEnv; workloadDir?: string },
+  o: { stageDir: string; bundleDir: string; paths: RemotePaths; signal: AbortSignal; logger: Logger; env?: NodeJS.ProcessEnv; workloadDir?: string; allowSecretsIn?: readonly string[] },
 ): Promise<{ bytes: number; files: number; requirementsHash: string | undefined }> {
   mkdirSync(o.bundleDir, { recursive: true });
-  const bundle = await createBundle({ workdir: o.stageDir, outDir: o.bundleDir, logger: o.logger, ...(o.workloadDir && { extraDirs: [{ dir: o.workloadDir, as: "workload" }] }) });
+  // allowSecretsIn: the spec's bundle.allow_secrets, matched against the paths the scanner reports.
+  const bundle = await createBundle({ workdir: o.stageDir, outDir: o.bundleDir, logger: o.logger, ...(o.workloadDir && { extraDirs: [{ dir: o.workloadDir, as: "workload" }] }), ...(o.allowSecretsIn && { allowSecretsIn: o.allowSecretsIn }) });
   const remoteTar = `${o.paths.base}/bundle.tar.gz`;
   await runChecked(conn, ["mkdir", "-p", "--", dirname(remoteTar)], { what: "create the job directory" });
   await uploadFile(conn, bundle.path, remoteTar, { signal: o.signal });

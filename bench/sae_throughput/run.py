@@ -7,7 +7,9 @@ plain fp32 on CPU (autocast off for both). sae-lens runs its ``TopKTrainingSAE``
 (``rescale_acts_by_decoder_norm=True``, ``apply_b_dec_to_input=True``, dense decode) inside a separate venv
 ``bench/.work/saelens-venv`` that reuses our torch==2.13.0; Kiln (and Kiln's previous, unfused step, for a
 before/after) run in that same process, interleaved round by round (steps.py), with the same torch thread
-count. Prints the ratio and Kiln's share of the 2·d·n + 10·k·d FLOP count; writes
+count and the same ``OMP_WAIT_POLICY`` (default PASSIVE, what ``python -m kiln_sae`` sets: on a machine
+shared with other jobs, spinning OpenMP waits cost Kiln's many short parallel ops far more than sae-lens's
+few large ones). Prints the ratio and Kiln's share of the 2·d·n + 10·k·d FLOP count; writes
 bench/results/sae_throughput-<machine>.json.
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ WORK = ROOT / "bench" / ".work"
 SAELENS_VENV = WORK / "saelens-venv"
 sys.path.insert(0, str(HERE))
 
-from steps import flops_per_token, median_ratio, run_interleaved, synthetic_activations  # noqa: E402
+from steps import flops_per_token, median_ratio, synthetic_activations  # noqa: E402
 
 # Dense bf16 / TF32 tensor-core peaks (datasheet, no 2:4 sparsity), as in sae_pii.md §5.
 PEAK_TFLOPS = {"H100": {"bf16": 989.5, "fp32": 494.5}, "H200": {"bf16": 989.5, "fp32": 494.5},
@@ -88,11 +90,16 @@ def ensure_saelens_venv() -> Path | None:
     return py
 
 
-def run_in_saelens_venv(py: Path, spec: dict, timeout: float) -> dict:
-    """All contestants in one process of the sae-lens venv (which also sees workload/ for kiln_sae)."""
+def run_in_process(py: Path, spec: dict, timeout: float, omp_wait_policy: str) -> dict:
+    """All contestants in one fresh process of ``py`` (the sae-lens venv, which also sees workload/ for
+    kiln_sae; or this interpreter without sae-lens): fresh, so the OpenMP settings apply from torch's import."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "workload")])}
+    if omp_wait_policy == "default":
+        env.pop("OMP_WAIT_POLICY", None)
+    else:
+        env["OMP_WAIT_POLICY"] = omp_wait_policy
     proc = subprocess.run([str(py), str(HERE / "steps.py"), "interleave", fh.name], capture_output=True, text=True,
                           timeout=timeout, env=env)
     os.unlink(fh.name)
@@ -114,6 +121,8 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--threads", type=int, default=0, help="torch threads for every contestant (0: torch's default)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--omp-wait-policy", default="PASSIVE", choices=("PASSIVE", "ACTIVE", "default"),
+                   help="OMP_WAIT_POLICY for every contestant (PASSIVE: what python -m kiln_sae sets; default: unset)")
     p.add_argument("--skip-saelens", action="store_true")
     p.add_argument("--skip-before", action="store_true", help="omit Kiln's previous (unfused) step")
     p.add_argument("--out", help="JSON path (default bench/results/sae_throughput-<machine>.json)")
@@ -137,14 +146,12 @@ def main() -> int:
                 "threads": args.threads or torch.get_num_threads(), "tf32": on_gpu,
                 "mixed_precision": "auto", "autocast": on_gpu, "before": not args.skip_before,
                 "saelens": not args.skip_saelens}
-        run: dict
         py = None if args.skip_saelens else ensure_saelens_venv()
-        if py is not None:
-            run = run_in_saelens_venv(py, spec, timeout=3600)
-        else:
+        if py is None:
             if not args.skip_saelens:
                 log("sae-lens unavailable: timing Kiln alone")
-            run = run_interleaved({**spec, "saelens": False})
+            spec["saelens"] = False
+        run = run_in_process(py or Path(sys.executable), spec, timeout=3600, omp_wait_policy=args.omp_wait_policy)
     if "error" in run:
         log(f"timing failed: {run['error'][-1500:]}")
         return 1
@@ -161,6 +168,7 @@ def main() -> int:
     speedup = median_ratio(res, "kiln", "kiln_unfused")
     info = machine_info(device)
     info["torch_threads"] = run["torch_threads"]
+    info["omp_wait_policy"] = args.omp_wait_policy
     info["loadavg_1_5_15_before"] = [round(v, 2) for v in load_before]
     info["loadavg_1_5_15_after"] = [round(v, 2) for v in os.getloadavg()]
     result = {"benchmark": "sae_throughput", "machine": info,

@@ -63,6 +63,7 @@ class ProbeTraining:
     weight_decay: float = 1e-5
     class_weight_power: float = 0.5  # weight_c ∝ (1/freq_c)^power; 0.5 is a softened inverse frequency
     seed: int = 0
+    input_dropout: float = 0.0  # drop this share of each token's input features while training (still linear)
 
 
 def class_weights(tags: torch.Tensor, n_tags: int, power: float) -> torch.Tensor:
@@ -96,7 +97,11 @@ def train_probe(probe: nn.Module, inputs: tuple[torch.Tensor, ...], tags: torch.
         total = 0.0
         for i in range(0, n, cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
-            logits = probe(*(t[idx] for t in inputs))
+            batch = [t[idx] for t in inputs]
+            if cfg.input_dropout > 0:
+                # Values (sparse) and dense rows are floats; latent indices are not dropped, their values are.
+                batch = [F.dropout(t, cfg.input_dropout) if t.is_floating_point() else t for t in batch]
+            logits = probe(*batch)
             loss = F.cross_entropy(logits, tags[idx], weight=weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -72,3 +72,25 @@ def test_hybrid_probe_combines_latent_and_raw_evidence():
     with torch.no_grad():
         acc = (probe(values, indices, x).argmax(1) == tags).float().mean()
     assert acc > 0.97
+
+
+def test_input_dropout_trains_on_redundant_evidence_and_leaves_inference_alone():
+    # Two latents mark each tag; with half the inputs dropped in training the probe must use both,
+    # so at inference either one alone still decides.
+    g = torch.Generator().manual_seed(2)
+    n, n_tags = 3000, 3
+    tags = torch.randint(0, n_tags, (n,), generator=g)
+    indices = torch.stack([tags, tags + n_tags], dim=1)
+    values = torch.ones(n, 2)
+    probe = SparseLinearProbe(2 * n_tags, n_tags)
+    torch.manual_seed(0)
+    train_probe(probe, (values, indices), tags, n_tags,
+                ProbeTraining(epochs=6, lr=0.05, batch_size=256, input_dropout=0.5))
+    assert not probe.training
+    with torch.no_grad():
+        full = probe(values, indices)
+        assert torch.equal(full, probe(values, indices))  # deterministic: no dropout at inference
+        only_first = probe(torch.tensor([[1.0, 0.0]]).expand(n, 2), indices)
+        only_second = probe(torch.tensor([[0.0, 1.0]]).expand(n, 2), indices)
+    for logits in (full, only_first, only_second):
+        assert (logits.argmax(1) == tags).float().mean() > 0.99

@@ -1,10 +1,11 @@
 """PII detection quality: SAE-latent probe vs raw-activation probe vs Presidio, on MiniLM and CPU.
 
-    .venv/bin/python bench/pii_quality/run.py [--sae DIR] [--n-train 1500 --n-val 300 --n-test 400]
+    .venv/bin/python bench/pii_quality/run.py [--sae DIR] [--n-train 5000 --n-val 400 --n-test 400]
+        [--features-cache bench/.work/pii-feats.pt] [--out bench/results/pii_quality_v3.json]
 
 Without ``--sae`` it first trains a small TopK SAE on generated PII-rich chat (``python -m kiln_sae train``,
 train-split templates only). Then it extracts MiniLM features once, trains both probes with the same
-settings, tunes each threshold on validation, scores all three systems with one evaluator on the
+settings, tunes each decoding setting on validation (never on test), scores all three systems with one evaluator on the
 template-disjoint test split, times end-to-end detection on the same test messages, prints the comparison
 side by side and writes JSON to bench/results/pii_quality.json.
 """
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -38,6 +40,35 @@ def train_sae(work: Path, layer: int, latents: int, k: int, epochs: float, n_con
     subprocess.run([sys.executable, "-m", "kiln_sae", "train", "--config", str(work / "sae.yaml"), "--quiet"],
                    check=True, timeout=3600, env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
     return work / "sae_out" / "sae"
+
+
+def _public_path(value: object) -> object:
+    """Paths inside the repository are recorded relative to it; others (a temporary work dir) by name only."""
+    if not isinstance(value, str) or "/" not in value:
+        return value
+    path = Path(value).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else f"<tmp>/{path.name}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _micro_f1s(info: dict, reports: dict) -> dict[str, float]:
+    return {"val_overlap_f1": info["val_overlap_f1"], "test_overlap_f1": reports["overlap"].micro["f1"],
+            "test_exact_f1": reports["exact"].micro["f1"]}
+
+
+def _mean_sd(xs: list[float]) -> str:
+    mean = sum(xs) / len(xs)
+    sd = (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+    return f"{mean:.3f} ± {sd:.3f}"
 
 
 def table(results: dict, match: str) -> str:
@@ -62,12 +93,17 @@ def main() -> int:
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--sae-epochs", type=float, default=3)
     p.add_argument("--sae-convs", type=int, default=3000)
-    p.add_argument("--n-train", type=int, default=1500)
-    p.add_argument("--n-val", type=int, default=300)
+    p.add_argument("--n-train", type=int, default=5000)
+    p.add_argument("--n-val", type=int, default=400)
     p.add_argument("--n-test", type=int, default=400)
     p.add_argument("--context", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="probe weight decay (1e-4 beat 1e-5 and 1e-3 on val)")
+    p.add_argument("--input-dropout", type=float, default=0.3,
+                   help="share of input features dropped per token while training the probes (0.3 beat 0 on val)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--extra-seeds", default="", help="comma-separated probe seeds to retrain each probe with, "
+                   "for the spread of test F1 (the tables are for --seed)")
     p.add_argument("--systems", default="sae_probe,raw_probe",
                    help="probes to train, comma-separated: sae_probe, raw_probe, sae_raw_probe (Presidio always runs)")
     p.add_argument("--features-cache", help="file to reuse extracted MiniLM features from (written if missing); "
@@ -75,14 +111,16 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "pii_quality.json"))
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    load_start = os.getloadavg()
     import torch
 
     from kiln_sae.checkpoint import load_sae
     from kiln_sae.pii.evaluate import evaluate
     from kiln_sae.pii.features import FeatureSource
+    from kiln_sae.pii.detector import FROM_SPEC
     from kiln_sae.pii.generate import Generator
     from kiln_sae.pii.labels import LABELS
-    from kiln_sae.pii.pipeline import featurize, predict_split, score, timed, train_detector
+    from kiln_sae.pii.pipeline import SplitData, featurize, predict_split, score, timed, train_detector
     from kiln_sae.pii.presidio_baseline import PresidioBaseline
     from kiln_sae.pii.probe import ProbeTraining
 
@@ -100,13 +138,20 @@ def main() -> int:
     splits = {s: gen.examples(s, n) for s, n in (("train", args.n_train), ("val", args.n_val), ("test", args.n_test))}
     cache = Path(args.features_cache) if args.features_cache else None
     if cache is not None and cache.exists():
-        data, extract_s = torch.load(cache, weights_only=False), None
+        # Only the features are reused: labels always come from this generator, and the texts must match.
+        cached, extract_s = torch.load(cache, weights_only=False), None
+        data = {s: SplitData(ex, getattr(cached[s], "feats", cached[s])) for s, ex in splits.items()}
+        if any(len(d.feats) != len(d.examples) or any(len(f.offsets) == 0 for f in d.feats) for d in data.values()) \
+                or any(cached[s].texts != data[s].texts for s in splits if hasattr(cached[s], "texts")):
+            raise SystemExit(f"{cache}: cached features are for other texts (different --seed/--n-*?); delete it")
     else:
         data, extract_s = timed(lambda: {s: featurize(source, ex) for s, ex in splits.items()})
         if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
             torch.save(data, cache)
     test = data["test"]
-    cfg = ProbeTraining(epochs=args.epochs, lr=1e-2, seed=args.seed)
+    cfg = ProbeTraining(epochs=args.epochs, lr=1e-2, seed=args.seed, weight_decay=args.weight_decay,
+                        input_dropout=args.input_dropout)
     results: dict = {}
     throughput: dict = {}
     n_tokens = int(sum(f.valid.sum() for f in test.feats))
@@ -116,14 +161,23 @@ def main() -> int:
                                    args.context)
         reports = score(test.gold, predict_split(det, test))
         results[name] = {"info": info, **{m: r.to_dict() for m, r in reports.items()}}
-        # Ablation: the same probe without span validation, at its own val-tuned threshold.
-        plain = score(test.gold, predict_split(det, test, info["threshold_no_validate"], False, floors=False))
-        results[name]["no_validate"] = {m: {"micro": r.to_dict()["micro"]} for m, r in plain.items()}
-        # Ablation: validation but one global threshold (no per-label floors).
-        single = score(test.gold, predict_split(det, test, floors=False))
-        results[name]["no_label_thresholds"] = {m: {"micro": r.to_dict()["micro"]} for m, r in single.items()}
+        # Ablation, one decoding step added at a time, each at its own val-tuned threshold: plain decoding,
+        # + span validation, + hysteresis, + per-label floors (= the shipped detector, scored above).
+        steps = {"no_validate": (info["threshold_no_validate"], False, None, False),
+                 "no_extend": (info["threshold_no_extend"], True, None, False),
+                 "no_label_thresholds": (None, None, FROM_SPEC, False)}
+        for step, (th, check, ext, fl) in steps.items():
+            rep = score(test.gold, predict_split(det, test, th, check, fl, ext))
+            results[name][step] = {m: {"micro": r.to_dict()["micro"]} for m, r in rep.items()}
         _, dt = timed(lambda: det.detect(test.texts))  # noqa: B023 - called immediately
         throughput[name] = {"seconds": dt, "msgs_per_s": len(test.texts) / dt, "tokens_per_s": n_tokens / dt}
+        # Variance: the same system retrained with other probe seeds (batch order), each tuned on val.
+        runs = {args.seed: _micro_f1s(info, reports)}
+        for seed in (int(x) for x in args.extra_seeds.split(",") if x.strip()):
+            d2, i2 = train_detector(name, source, data["train"], data["val"], replace(cfg, seed=seed), sae,
+                                    float(meta["act_scale"]), args.context)
+            runs[seed] = _micro_f1s(i2, score(test.gold, predict_split(d2, test)))
+        results[name]["seeds"] = runs
     presidio, load_s = timed(PresidioBaseline)
     preds, dt = timed(lambda: presidio.predict(test.texts))
     reports = score(test.gold, preds)
@@ -132,20 +186,32 @@ def main() -> int:
     for match in ("overlap", "exact"):
         print(f"\n== {match} match, template-disjoint test split ({len(test.texts)} messages) ==")
         print(table(results, match))
+    print("\nablation, overlap micro P/R/F1 on test (each step's threshold tuned on val):")
     for s in probes:
-        nv = results[s]["no_validate"]["overlap"]["micro"]
-        nf = results[s]["no_label_thresholds"]["overlap"]["micro"]
-        print(f"  {s} overlap micro P/R/F1 without span validation or label thresholds: "
-              f"{nv['precision']:.2f}/{nv['recall']:.2f}/{nv['f1']:.2f}; with validation, one threshold: "
-              f"{nf['precision']:.2f}/{nf['recall']:.2f}/{nf['f1']:.2f}")
+        cells = []
+        for step, title in (("no_validate", "plain"), ("no_extend", "+validation"),
+                            ("no_label_thresholds", "+hysteresis"), (None, "+label floors")):
+            m = (results[s][step] if step else results[s])["overlap"]["micro"]
+            cells.append(f"{title} {m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}")
+        print(f"  {s:<10} " + "; ".join(cells))
+    if args.extra_seeds:
+        print("\nprobe seeds (each tuned on val), micro F1 mean ± sd:")
+        for s in probes:
+            runs = list(results[s]["seeds"].values())
+            print(f"  {s:<10} seeds {list(results[s]['seeds'])}: val overlap "
+                  f"{_mean_sd([r['val_overlap_f1'] for r in runs])}, test overlap "
+                  f"{_mean_sd([r['test_overlap_f1'] for r in runs])}, test exact {_mean_sd([r['test_exact_f1'] for r in runs])}")
     print("\nthroughput on the test messages (end to end, CPU):")
     for s, t in throughput.items():
         print(f"  {s:<10} {t['msgs_per_s']:8.1f} msgs/s {t['tokens_per_s']:10.0f} tokens/s")
     for s in (*probes, "presidio"):
         print(f"  {s} top errors: {results[s]['overlap']['errors'][:5]}")
     out = {"bench": "pii_quality", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
-           "args": vars(args), "sae": {"dir": str(sae_dir), "meta": meta, "train_s": sae_train_s},
+           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                       "processor": _cpu_model(), "torch_threads": torch.get_num_threads(),
+                       "load_avg_start": load_start, "load_avg_end": os.getloadavg()},
+           "args": {k: _public_path(v) for k, v in vars(args).items()},
+           "sae": {"dir": _public_path(str(sae_dir)), "meta": meta, "train_s": sae_train_s},
            "extract_s": extract_s, "n_test_tokens": n_tokens, "throughput": throughput, "results": results,
            "labels": list(LABELS), "evaluator": evaluate.__doc__}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -4,16 +4,23 @@
 // Stack) instead of reinstalling it, and a second job reuses the venv. Also: the staged job is
 // secret-scanned before upload, with the spec's bundle.allow_secrets as the allow-list.
 //
-// The host: `python3` on its PATH is this repo's .venv interpreter, and the .venv's packages (minus its
-// own editable kiln-sae, which a host does not have) are visible system-wide through PYTHONPATH: how a
+// The host: `python3` on its PATH is the base interpreter of this repo's .venv, and the .venv's packages
+// (minus its editable kiln-sae, which a host does not have) are visible system-wide through PYTHONPATH: how a
 // host with a system-wide torch looks to a new venv made with --system-site-packages. pip runs with no
 // index and no build isolation, so nothing is downloaded.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { UserError } from "../../src/base/errors.js";
 import { nullLogger } from "../../src/base/logger.js";
+import { captureIo } from "../../src/cli/io.js";
+import { main } from "../../src/cli/main.js";
+import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
+import { requireHostPythonReady } from "../../src/remote/setup/index.js";
+import { Ledger } from "../../src/store/index.js";
 import { remotePaths, setupJobPython, shipJob } from "../../src/core/lifecycle/remote-job.js";
 import { SshConnection } from "../../src/remote/ssh/connection.js";
 import { KnownHosts } from "../../src/remote/ssh/known-hosts.js";
@@ -33,7 +40,9 @@ beforeAll(async () => {
   const system = join(home, "system-site-packages");
   mkdirSync(system);
   for (const f of readdirSync(site)) if (!/kiln|^__editable__/i.test(f)) symlinkSync(join(site, f), join(system, f));
-  sshd.installCommand("python3", `#!/bin/sh\nexec ${VENV_PYTHON} "$@"\n`);
+  // The .venv's base interpreter: no kiln-sae of its own, torch only through PYTHONPATH.
+  const basePython = execFileSync(VENV_PYTHON, ["-c", "import sys; print(sys._base_executable)"], { encoding: "utf8" }).trim();
+  sshd.installCommand("python3", `#!/bin/sh\nexec ${basePython} "$@"\n`);
   // PIP_NO_BUILD_ISOLATION=0 is pip's spelling of --no-build-isolation (its "no-" options read inverted).
   sshd.setEnv({ PYTHONPATH: system, PIP_NO_INDEX: "1", PIP_NO_BUILD_ISOLATION: "0" });
   conn = await SshConnection.open({ host: sshd.host, port: sshd.port, user: sshd.user, privateKey: sshd.clientKey }, { knownHosts: new KnownHosts(join(home, "known_hosts")), timeoutMs: 30_000 });
@@ -106,4 +115,47 @@ describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("shipping and remote
     expect(shipped.files).toBe(2);
     expect(existsSync(join(paths.job, "data", "chats.jsonl"))).toBe(true);
   }, 60_000);
+
+  it("resources.ssh.python lacking torch is refused after shipping, naming what to install", async () => {
+    const a = await ship("20261128-000004-dddd");
+    const err = await requireHostPythonReady(conn, { python: "/usr/bin/python3", workloadDir: `${a.paths.base}/workload`, minTorch: "2.4", needCuda: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).message).toMatch(/\/usr\/bin\/python3 on .* has no torch/);
+    expect((err as UserError).hint).toMatch(/-m pip install 'torch>=2.4'/);
+    // This repo's interpreter has everything; the shipped copy is what it imports.
+    expect(await requireHostPythonReady(conn, { python: VENV_PYTHON, workloadDir: `${a.paths.base}/workload`, minTorch: "2.4", needCuda: false })).toMatchObject({ workload: "0.1.0" });
+  }, 60_000);
+
+  it("kiln run without any python setting: verified, shipped, set up (the venv above, warm), trained, pulled", async () => {
+    const kilnHome = join(home, "kiln");
+    const env = { ...process.env, KILN_HOME: kilnHome, KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(), KILN_FOLLOW_INTERVAL_MS: "500", KILN_CLOUD_POLL_MS: "1000", HF_HUB_OFFLINE: "1" };
+    const spec = parse(readFileSync(join(ROOT, "examples", "sae-pii-local.yaml"), "utf8"));
+    const t = sshd.target();
+    spec.name = "ssh-venv";
+    spec.resources = { providers: ["ssh"], ssh: { host: t.host, port: t.port, user: t.user, key: t.privateKeyPath } };
+    Object.assign(spec.workload.sae, { tokens: 4096, batch_size: 512, save_every_steps: 4, log_every: 1, warmup_steps: 2, device: "cpu" });
+    spec.workload.sae.dataset = { ...spec.workload.sae.dataset, path: join(ROOT, "examples", spec.workload.sae.dataset.path), subset_size: 60 };
+    spec.workload.probe = { data: { seed: 0, train: 120, val: 40, test: 80 }, epochs: 3, systems: ["sae"] };
+    const specPath = join(home, "ssh-venv.yaml");
+    writeFileSync(specPath, stringify(spec));
+    const io = captureIo();
+    const code = await main(["run", specPath], io, { env, cwd: home });
+    expect(io.stderr).toBe("");
+    expect(code).toBe(0);
+    const id = /\((\d{8}-\d{6}-[0-9a-f]{4})\)/.exec(io.stdout)![1]!;
+    const l = Ledger.open(join(kilnHome, "ledger.db"));
+    try {
+      expect(l.getJob(id)!.state).toBe("succeeded");
+      // The checklist passed before setup (the workload is not there yet), then setup reused the venv.
+      expect(l.listEvents(id, { kind: "setup" }).map((e) => e.reason)).toEqual([expect.stringContaining(join(sshd.home, ".kiln", "venvs", "kiln-"))]);
+      expect(l.listArtifacts(id).some((a) => a.path.startsWith("sae/") && a.path.endsWith(".safetensors"))).toBe(true);
+    } finally {
+      l.close();
+    }
+    // The steps ran with the venv's python, which imported the job's own copy of the workload.
+    const envSh = readFileSync(join(sshd.home, "kiln", "jobs", id, "job", "env.sh"), "utf8");
+    expect(envSh).toContain(`${join(sshd.home, ".kiln", "venvs", "kiln-")}`);
+    expect(envSh).toContain(join(sshd.home, "kiln", "jobs", id, "workload"));
+    expect(readdirSync(join(sshd.home, ".kiln", "venvs"))).toHaveLength(1);
+  }, 480_000);
 });

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import type { Provider } from "../../providers/provider.js";
+import { requireHostPythonReady } from "../../remote/setup/index.js";
 import { saveMachineAccess } from "../../remote/ssh/access.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
 import type { SshConnection } from "../../remote/ssh/connection.js";
@@ -126,7 +127,14 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     mark("ssh");
     const emulated = c.provider === "lambda" && (c.sim || lambdaIsEmulated(o.env));
     const hostPython = c.ssh?.python;
-    const need = needFromSpec(spec, { cpuOnly: emulated ? "simulated machine (this computer)" : undefined, env: o.env, ...(hostPython !== undefined && { python: hostPython }) });
+    // A real machine gets the workload shipped and a venv built; an emulated one is this computer.
+    const sae = spec.workload.type === "sae-pii" && spec.workload.python === undefined;
+    const setup = sae && hostPython === undefined && (!emulated || o.env["KILN_REMOTE_SETUP"] === "1");
+    // The host's own interpreter runs the shipped workload (PYTHONPATH), so its code is this Kiln's.
+    const ship = setup || (sae && hostPython !== undefined);
+    // Before setup: torch is only a candidate (setup installs one) and the workload is not there yet;
+    // both are checked once they are (setupRemoteEnvironment's probe, requireHostPythonReady).
+    const need = needFromSpec(spec, { cpuOnly: emulated ? "simulated machine (this computer)" : undefined, env: o.env, afterSetup: !setup && !ship, ...(hostPython !== undefined && { python: hostPython }) });
     if (emulated) {
       // The simulated machine is this computer: record the checklist, but it is not a GPU to gate on.
       const results = await verifyMachine(conn, need, { signal: o.signal });
@@ -140,15 +148,13 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     saveMachineAccess(jobDir, { v: 1, hostAlias: `kiln-${c.jobName}`.replace(/[^A-Za-z0-9_.-]/g, "-"), host: running.ssh.host, port: running.ssh.port, user: running.ssh.user, keyPath: key.path, hostKeyAlias: conn.alias, artifactsDir: `${rp.job}/outputs` });
     // Only non-secret switches travel to the machine's environment (HF_TOKEN is handled by the secrets path).
     const passEnv = o.env["HF_HUB_OFFLINE"] ? { HF_HUB_OFFLINE: o.env["HF_HUB_OFFLINE"] } : undefined;
-    // A real machine gets the workload shipped and a venv built; an emulated one is this computer.
-    const sae = spec.workload.type === "sae-pii" && spec.workload.python === undefined;
-    const setup = sae && hostPython === undefined && (!emulated || o.env["KILN_REMOTE_SETUP"] === "1");
-    // The host's own interpreter runs the shipped workload (PYTHONPATH), so its code is this Kiln's.
-    const ship = setup || (sae && hostPython !== undefined);
     const python = setup ? "python" : sae ? hostPython : undefined;
     steps = stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }), ...(python !== undefined && { python }) });
     const shipped = await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env, allowSecretsIn: spec.bundle.allow_secrets, ...(ship && { workloadDir: join(REPO_ROOT, "workload") }) });
-    if (ship && !setup) await useHostPython(conn, rp);
+    if (ship && !setup && hostPython !== undefined) {
+      await useHostPython(conn, rp);
+      await requireHostPythonReady(conn, { python: hostPython, workloadDir: `${rp.base}/workload`, minTorch: need.minTorch, needCuda: !("cpuOnly" in need.gpu), signal: o.signal });
+    }
     ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "shipped", reason: `shipped the job: ${(shipped.bytes / 1e6).toFixed(1)} MB bundle, ${shipped.files} files, secret-scanned, verified on arrival` });
     mark("shipped");
     if (setup) {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class BlockReader:
         self._slot = np.full(num_blocks, -1, dtype=np.int64)  # block -> slot in the current buffer, or -1
         self.bytes_read = 0
         self.blocks_read = 0
+        self.read_seconds = 0.0  # wall time spent loading windows (on the thread or inline)
         self._shared = _Shared()
         self._finalizer = weakref.finalize(self, _stop, self._shared, 10.0)
 
@@ -168,6 +170,13 @@ class BlockReader:
         return buffer
 
     def _read_window(self, load: _Load) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._fill(load)
+        finally:
+            self.read_seconds += time.perf_counter() - t0
+
+    def _fill(self, load: _Load) -> None:
         buffer = self._buffer(load.buffer)
         flat = buffer.reshape(-1).view(np.uint8)
         for slot, block in enumerate(load.blocks):

@@ -46,12 +46,18 @@ export const CACHE_RAM_FRACTION = 0.5;
  */
 export const PAGE_CACHE_FRACTION = 0.8;
 /**
- * Useful GB/s of random row reads from a disk cache bigger than the page cache. cache.read gathers a step's
- * 4096 rows (8 KB each for d 4096 bf16) from np.load(mmap_mode="r") shards synchronously: one page fault at
- * a time, each pulling the kernel's 128 KB read-around. Measured on the dev machine's virtio disk with the
- * pages dropped: 350 ms per 4096-row batch, 0.09 GB/s; a local NVMe's latency per fault is about the same.
+ * Useful GB/s reading a disk cache bigger than the page cache back, each epoch. The engine reads a disk cache
+ * in a block-shuffled order (kiln_sae.batches.BlockShuffledOrder): whole 32 MiB blocks with sequential
+ * preads, 1 GiB windows, the next window prefetched on a thread while the current one trains (so this time
+ * overlaps the SAE step; it is still added to it here, which errs long).
+ * Measured (bench/results/cache_read.json, the dev machine's virtio disk, pages evicted, load ~6.3 on 2 cores):
+ * 0.32-0.38 GB/s end to end, capped by the batch gathers' page faults on that VM (window loads alone
+ * 0.39-0.58 GB/s; the disk's plain sequential read 1.1-1.3 GB/s), vs 0.010-0.013 GB/s for the old
+ * random-row mmap reads with a cold page cache (25-37x).
+ * Assumed, not measured: a cloud GPU machine's local NVMe gives one thread of 8 MiB preads 2+ GB/s; 1 so
+ * the estimate is not short.
  */
-export const DISK_CACHE_READ_GBPS = 0.1;
+export const DISK_CACHE_READ_GBPS = 1;
 /**
  * Writing a disk cache: shards are written and fsynced inside the extraction loop. Cloud local NVMe sustains
  * 1-3 GB/s sequential (the dev machine's virtio disk: 0.24 GB/s with fsync); 1 so the estimate is not short.

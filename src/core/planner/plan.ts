@@ -188,7 +188,7 @@ function cacheNotes(o: PlanOption, timer: Timer): string[] {
   const factor = o.kind === "offer" && o.offer?.spot ? SPOT_RESTART_FACTOR : 1;
   if (streamed.hours * factor >= o.hours) return [];
   return [
-    `the ${size} activation cache is on disk here, and reading its rows back (~${DISK_CACHE_READ_GBPS} GB/s of random rows) makes the run slower than streaming: activation_cache: none would take ~${(streamed.hours * factor).toFixed(1)} h instead of ~${o.hours.toFixed(1)} h; a machine with more RAM keeps it in memory`,
+    `the ${size} activation cache is on disk here, and reading it back every epoch (~${DISK_CACHE_READ_GBPS} GB/s of sequential block reads) makes the run slower than streaming: activation_cache: none would take ~${(streamed.hours * factor).toFixed(1)} h instead of ~${o.hours.toFixed(1)} h; a machine with more RAM keeps it in memory`,
   ];
 }
 

@@ -49,7 +49,7 @@ export const PAGE_CACHE_FRACTION = 0.8;
  * Useful GB/s reading a disk cache bigger than the page cache back, each epoch. The engine reads a disk cache
  * in a block-shuffled order (kiln_sae.batches.BlockShuffledOrder): whole 32 MiB blocks with sequential
  * preads, 1 GiB windows, the next window prefetched on a thread while the current one trains (so this time
- * overlaps the SAE step; it is still added to it here, which errs long).
+ * overlaps the SAE step: runTime takes the slower of the two).
  * Measured (bench/results/cache_read.json, the dev machine's virtio disk, pages evicted, load ~6.3 on 2 cores):
  * 0.32-0.38 GB/s end to end, capped by the batch gathers' page faults on that VM (window loads alone
  * 0.39-0.58 GB/s; the disk's plain sequential read 1.1-1.3 GB/s), vs 0.010-0.013 GB/s for the old
@@ -320,7 +320,9 @@ export function runTime(e: Estimate, device: Device, machine: MachineSpace): Run
   if (cache.location === "disk") {
     extractionS += cache.sizeGb / DISK_CACHE_WRITE_GBPS;
     const missed = Math.max(0, 1 - (PAGE_CACHE_FRACTION * machine.ramGb) / cache.sizeGb);
-    saeS += (e.epochs * cache.sizeGb * missed) / DISK_CACHE_READ_GBPS;
+    // The reader prefetches the next window on a thread while the current one trains, so reads and SAE
+    // steps overlap: the slower of the two sets the pace (plus the first window's load, negligible).
+    saeS = Math.max(saeS, (e.epochs * cache.sizeGb * missed) / DISK_CACHE_READ_GBPS);
   }
   return { hours: (extractionS + saeS) / 3600, extractionHours: extractionS / 3600, saeHours: saeS / 3600, cache };
 }

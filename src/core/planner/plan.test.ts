@@ -197,7 +197,9 @@ describe("activation cache", () => {
     expect(t.cache).toMatchObject({ location: "disk", fits: true });
     expect((t.extractionHours - inRam.extractionHours) * 3600).toBeCloseTo(size / DISK_CACHE_WRITE_GBPS, 3);
     const missed = 1 - (PAGE_CACHE_FRACTION * machine.ramGb) / size;
-    expect((t.saeHours - inRam.saeHours) * 3600).toBeCloseTo((10 * size * missed) / DISK_CACHE_READ_GBPS, 3);
+    // Reads overlap the SAE steps (the reader prefetches): the slower of the two sets the pace.
+    expect(t.saeHours * 3600).toBeCloseTo(Math.max(inRam.saeHours * 3600, (10 * size * missed) / DISK_CACHE_READ_GBPS), 3);
+    expect(t.saeHours).toBeGreaterThan(inRam.saeHours);
     // One GB less disk and it no longer fits: streamed.
     expect(placeCache(e, { ...machine, diskGb: machine.diskGb - 2 }).location).toBe("stream");
     // The model download and three SAE checkpoints share the disk: 16 GB + 3 × 3.2 GB.

@@ -77,7 +77,7 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
     const t = chosen.time;
     const split = t ? ` (extraction ${hrs(t.extractionHours)}, SAE ${hrs(t.saeHours)})` : "";
     out.push(`        ~${hrs(chosen.hours)}${split}, ~${usd(chosen.costUsd)}${boot}, budget ${usd(spec.budget.max_usd)}`);
-    if (t) out.push(`        activation cache: ${gb0(t.cache.sizeGb)} GB, ${t.cache.location === "stream" ? "streamed" : `in ${t.cache.location}`} — ${t.cache.why} (${space(t.cache)})`);
+    if (t) out.push(`        activation cache: ${gb0(t.cache.sizeGb)} GB, ${t.cache.location === "stream" ? "streamed" : t.cache.location === "disk" ? "on disk" : `in ${t.cache.location}`} — ${t.cache.why} (${space(t.cache)})`);
   } else if (plan.refusal) {
     out.push(`Refused: ${plan.refusal}`);
   }

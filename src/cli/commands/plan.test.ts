@@ -54,15 +54,14 @@ describe("kiln plan", () => {
       Local GPU: none (nvidia-smi not found)
 
          option                        gpu          $/h  extract  SAE     time   est. cost  cache     note
-         lambda gpu_1x_a100            A100-40GB  $1.29  42 min   8.2 h   8.9 h     $11.86  disk      catalog 2025-10-30
-      →  lambda gpu_1x_a100_sxm4_80gb  A100-80GB  $1.79  5.5 h    41 min  6.2 h     $11.61  stream!*  catalog 2025-10-30
+      →  lambda gpu_1x_a100            A100-40GB  $1.29  42 min   45 min  1.5 h      $2.21  disk      catalog 2025-10-30
+         lambda gpu_1x_a100_sxm4_80gb  A100-80GB  $1.79  5.5 h    41 min  6.2 h     $11.61  stream!*  catalog 2025-10-30
       cache: where the activations live on that machine (memory, disk, or stream: no room, the LM forward every epoch); * RAM and disk assumed (the offer does not say); ! will not fit there
 
-      Choice: lambda gpu_1x_a100_sxm4_80gb — lowest expected total cost within the budget
-              ~6.2 h (extraction 5.5 h, SAE 41 min), ~$11.61 incl. 15 min boot, budget $20.00
-              activation cache: 444 GB, streamed — fits neither half the RAM (40 GB) nor the disk (44 GB free) (assumed: 80 GB RAM, 70 GB of disk for the job)
-      Saving: early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$5.58 less
-      Note: the activation cache (444 GB) fits neither half this machine's RAM nor its disk (as assumed: the offer does not say its RAM and disk): priced as streamed (the LM forward every epoch); set workload.sae.activation_cache: none, since auto would try the disk and run out of space
+      Choice: lambda gpu_1x_a100 — lowest expected total cost within the budget
+              ~1.5 h (extraction 42 min, SAE 45 min), ~$2.21 incl. 15 min boot, budget $20.00
+              activation cache: 444 GB, on disk — over half the RAM (107 GB), fits the disk (494 GB free) (catalog: 215 GB RAM, 520 GB of disk for the job)
+      Saving: early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$0.49 less
       "
     `);
   });
@@ -96,11 +95,11 @@ describe("kiln plan", () => {
   });
 
   it("refuses a job whose estimate exceeds the budget, naming both numbers", async () => {
-    const r = await kiln("none", "plan", llamaJob((y) => y.replace("max_usd: 20", "max_usd: 5")));
+    const r = await kiln("none", "plan", llamaJob((y) => y.replace("max_usd: 20", "max_usd: 1")));
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^Refused: /m);
     expect(r.stderr).toMatch(
-      /^error: the cheapest fitting offer \(lambda gpu_1x_a100\S*, ~\d+\.\d h\) is estimated at \$\d+\.\d\d, over budget\.max_usd \$5\.00\n {2}→ raise budget\.max_usd/,
+      /^error: the cheapest fitting offer \(lambda gpu_1x_a100\S*, ~\d+\.\d h\) is estimated at \$\d+\.\d\d, over budget\.max_usd \$1\.00\n {2}→ raise budget\.max_usd/,
     );
   });
 

@@ -7,9 +7,10 @@ plain fp32 on CPU (autocast off for both). sae-lens runs its ``TopKTrainingSAE``
 (``rescale_acts_by_decoder_norm=True``, ``apply_b_dec_to_input=True``, dense decode) inside a separate venv
 ``bench/.work/saelens-venv`` that reuses our torch==2.13.0; Kiln (and Kiln's previous, unfused step, for a
 before/after) run in that same process, interleaved round by round (steps.py), with the same torch thread
-count and the same ``OMP_WAIT_POLICY`` (default PASSIVE, what ``python -m kiln_sae`` sets: on a machine
-shared with other jobs, spinning OpenMP waits cost Kiln's many short parallel ops far more than sae-lens's
-few large ones). Prints the ratio and Kiln's share of the 2·d·n + 10·k·d FLOP count; writes
+count and the same CPU runtime settings (``--cpu-runtime kiln``, the default: what ``python -m kiln_sae``
+sets, kiln_sae/runtime.py: passive OpenMP waits and freed heap kept for reuse; ``default``: neither). On a
+machine shared with other jobs, spinning OpenMP waits cost Kiln's many short parallel ops far more than
+sae-lens's few large ones. Prints the ratio and Kiln's share of the 2·d·n + 10·k·d FLOP count; writes
 bench/results/sae_throughput-<machine>.json.
 """
 from __future__ import annotations
@@ -90,16 +91,15 @@ def ensure_saelens_venv() -> Path | None:
     return py
 
 
-def run_in_process(py: Path, spec: dict, timeout: float, omp_wait_policy: str) -> dict:
+def run_in_process(py: Path, spec: dict, timeout: float, cpu_runtime: str) -> dict:
     """All contestants in one fresh process of ``py`` (the sae-lens venv, which also sees workload/ for
     kiln_sae; or this interpreter without sae-lens): fresh, so the OpenMP settings apply from torch's import."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "workload")])}
-    if omp_wait_policy == "default":
-        env.pop("OMP_WAIT_POLICY", None)
-    else:
-        env["OMP_WAIT_POLICY"] = omp_wait_policy
+    env.pop("OMP_WAIT_POLICY", None)
+    if cpu_runtime == "kiln":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"  # as kiln_sae.runtime.passive_openmp_waits; read at torch's import
     proc = subprocess.run([str(py), str(HERE / "steps.py"), "interleave", fh.name], capture_output=True, text=True,
                           timeout=timeout, env=env)
     os.unlink(fh.name)
@@ -121,8 +121,9 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--threads", type=int, default=0, help="torch threads for every contestant (0: torch's default)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--omp-wait-policy", default="PASSIVE", choices=("PASSIVE", "ACTIVE", "default"),
-                   help="OMP_WAIT_POLICY for every contestant (PASSIVE: what python -m kiln_sae sets; default: unset)")
+    p.add_argument("--cpu-runtime", default="kiln", choices=("kiln", "default"),
+                   help="process settings for every contestant: kiln = what python -m kiln_sae sets (passive OpenMP "
+                        "waits, freed heap kept), default = the libraries' defaults")
     p.add_argument("--skip-saelens", action="store_true")
     p.add_argument("--skip-before", action="store_true", help="omit Kiln's previous (unfused) step")
     p.add_argument("--out", help="JSON path (default bench/results/sae_throughput-<machine>.json)")
@@ -145,13 +146,13 @@ def main() -> int:
                 "lr": args.lr, "rounds": args.rounds, "steps_per_round": args.steps, "warmup": args.warmup,
                 "threads": args.threads or torch.get_num_threads(), "tf32": on_gpu,
                 "mixed_precision": "auto", "autocast": on_gpu, "before": not args.skip_before,
-                "saelens": not args.skip_saelens}
+                "saelens": not args.skip_saelens, "retain_freed_heap": args.cpu_runtime == "kiln"}
         py = None if args.skip_saelens else ensure_saelens_venv()
         if py is None:
             if not args.skip_saelens:
                 log("sae-lens unavailable: timing Kiln alone")
             spec["saelens"] = False
-        run = run_in_process(py or Path(sys.executable), spec, timeout=3600, omp_wait_policy=args.omp_wait_policy)
+        run = run_in_process(py or Path(sys.executable), spec, timeout=3600, cpu_runtime=args.cpu_runtime)
     if "error" in run:
         log(f"timing failed: {run['error'][-1500:]}")
         return 1
@@ -168,7 +169,8 @@ def main() -> int:
     speedup = median_ratio(res, "kiln", "kiln_unfused")
     info = machine_info(device)
     info["torch_threads"] = run["torch_threads"]
-    info["omp_wait_policy"] = args.omp_wait_policy
+    info["cpu_runtime"] = {"settings": args.cpu_runtime, "omp_wait_policy": run["omp_wait_policy"],
+                           "freed_heap_retained": run["freed_heap_retained"]}
     info["loadavg_1_5_15_before"] = [round(v, 2) for v in load_before]
     info["loadavg_1_5_15_after"] = [round(v, 2) for v in os.getloadavg()]
     result = {"benchmark": "sae_throughput", "machine": info,

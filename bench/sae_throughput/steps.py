@@ -13,6 +13,7 @@ step: 2·d·n + 10·k·d (sae_pii.md §5).
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -230,6 +231,11 @@ def time_saelens(acts: torch.Tensor, val: torch.Tensor, *, n: int, k: int, batch
 
 def run_interleaved(spec: dict) -> dict:
     """The whole comparison from a JSON-able spec (run.py passes it to the sae-lens venv)."""
+    retained = False
+    if spec.get("retain_freed_heap"):
+        from kiln_sae.runtime import retain_freed_heap
+
+        retained = retain_freed_heap()
     data = torch.load(spec["acts_path"])
     device = torch.device(spec["device"])
     if spec.get("threads"):
@@ -246,7 +252,8 @@ def run_interleaved(spec: dict) -> dict:
         contestants.append(saelens_contestant(acts, val, autocast=spec["autocast"], **shape))
     result = interleave(contestants, batch=spec["batch"], rounds=spec["rounds"],
                         steps_per_round=spec["steps_per_round"], warmup=spec["warmup"], device=device)
-    return {"contestants": result, "torch_threads": torch.get_num_threads()}
+    return {"contestants": result, "torch_threads": torch.get_num_threads(), "freed_heap_retained": retained,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "interleave":

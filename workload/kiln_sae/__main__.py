@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from kiln_sae.errors import ConfigError, DataError
+from kiln_sae.runtime import tune_cpu_runtime
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("kiln_sae.commands.prepare", "read and filter the dataset, extract and cache activations"),
@@ -23,18 +23,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("kiln_sae.commands.probe", "train and evaluate the PII detector on SAE latents (and the raw-activation baseline)"),
     "detect": ("kiln_sae.commands.detect", "find PII spans in text or JSONL with a trained detector"),
 }
-
-
-def passive_openmp_waits() -> None:
-    """Idle OpenMP threads sleep at once instead of spinning, unless the user set ``OMP_WAIT_POLICY``.
-
-    libgomp (PyTorch's CPU thread pool on Linux) spins ~300k iterations at every barrier before sleeping. On a
-    machine whose cores are shared with other jobs, the thread that finished its half of an op spins on the
-    core its preempted sibling needs, and the TopK step (tens of short parallel ops) ran 1.8x slower at 2
-    threads on the loaded 2-core dev box than with passive waits (workload/README.md). Sleeping costs one
-    futex wake (microseconds) per op when the cores are idle. The library reads the variable when torch is
-    first imported, so this runs before any command module loads."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
-    passive_openmp_waits()
+    # Before any command module imports torch: libgomp reads OMP_WAIT_POLICY when it loads (runtime.py).
+    tune_cpu_runtime()
     module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"python -m kiln_sae {name}", description=module.HELP)
     module.add_arguments(parser)

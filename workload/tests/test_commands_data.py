@@ -33,18 +33,6 @@ def test_help(cmd: str, capsys) -> None:
     assert f"python -m kiln_sae {cmd}" in capsys.readouterr().out
 
 
-def test_commands_make_idle_openmp_threads_sleep_unless_the_user_chose(monkeypatch, capsys) -> None:
-    import os
-
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert main(["train", "--print-schema"]) == 0
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert main(["train", "--print-schema"]) == 0
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
-    assert json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")["type"] == "object"
-
-
 def test_prepare_counts_only_reports_pii_filter(tmp_path: Path, chat_jsonl: str, capsys) -> None:
     cfg = write_config(tmp_path, dataset={"path": chat_jsonl, "pii_filter": True, "val_fraction": 0.0})
     assert main(["prepare", "--config", cfg, "--counts-only"]) == 0

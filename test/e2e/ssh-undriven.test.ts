@@ -240,4 +240,35 @@ describe.skipIf(!sshdAvailable)("provider-ssh jobs without their driver (loopbac
     }
     expect(existsSync(join(ok.job, "logs", "train.log"))).toBe(true);
   }, 120_000);
+
+  it("a host that is gone: reconciliation reports it and changes nothing; `kiln down --force` closes the job", async () => {
+    sshd = await startSshd();
+    const j = await undrivenJob("gone", "while :; do sleep 0.05; done");
+    try {
+      await goneHost(j);
+    } finally {
+      // The run was never reachable through Kiln: stop it here, as the user would on the host.
+      process.kill(-Number(readFileSync(join(j.run, "pgid"), "utf8")), "SIGKILL");
+    }
+  }, 240_000);
 });
+
+/** `kiln status` and `kiln down` once the host of an undriven job is gone. */
+async function goneHost(j: { id: string }): Promise<void> {
+  await sshd.stop();
+  const status = await kiln("status");
+  expect(status.code).toBe(0);
+  expect(status.err).toMatch(new RegExp(`warning: reconciliation: job ${j.id} on .*:${sshd.port}`));
+  const refused = await kiln("down", j.id);
+  expect(refused.code).not.toBe(0);
+  const forced = await kiln("down", j.id, "--force");
+  expect(forced.code).toBe(0);
+  expect(forced.out).toMatch(/1 machine\(s\) terminated and confirmed \(artifacts NOT verified\); state interrupted/);
+  const l = ledger();
+  try {
+    expect(l.listMachines(j.id).map((m) => m.state)).toEqual(["terminated"]);
+    expect(l.listEvents(j.id, { kind: "warning" }).map((e) => e.reason)).toEqual([expect.stringMatching(/unreachable; closed without stopping the run/)]);
+  } finally {
+    l.close();
+  }
+}

@@ -65,7 +65,18 @@ export async function downJob(job: JobRecord, o: DownOptions): Promise<DownResul
   const out: DownResult = { how: open.length > 0 ? "here" : "nothing", terminated: [], verifiedFiles: 0, forced: o.force };
   for (const row of open) {
     if (!provider) throw new KilnError("no_credentials", "no Lambda API key configured: set LAMBDA_API_KEY");
-    const m = await provider.describe(row.provider_id!, o.signal);
+    const m = await provider.describe(row.provider_id!, o.signal).catch((e: unknown) => {
+      // A user's host that is gone for good would otherwise hold its job open forever.
+      if (o.force && c.ssh) return undefined;
+      throw e;
+    });
+    if (!m) {
+      const why = `kiln down --force: ${c.ssh!.user}@${c.ssh!.host}:${c.ssh!.port} unreachable; closed without stopping the run or verifying artifacts (Kiln's marker may remain in ~/.kiln/machines there)`;
+      o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: why });
+      o.ledger.markMachineTerminated(row.id, why);
+      out.terminated.push(row.provider_id!);
+      continue;
+    }
     if (m.state === "running" && m.ssh) {
       const conn = await connectMachine({ ...m, ssh: m.ssh }, { privateKey: key!.privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 60_000, signal: o.signal, logger: o.logger, ...(c.ssh && { hostKeyAlias: null }) });
       try {

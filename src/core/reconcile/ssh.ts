@@ -10,7 +10,7 @@
  *   manifest, the machine is unregistered and the job ends succeeded (exit 0) or failed. If the outputs
  *   cannot be verified, the registration is kept and the job left as it is, to be retried next time.
  * - never started (the driver died before starting it): unregistered; the job is interrupted.
- * - host unreachable: nothing changes; the error is reported.
+ * - host unreachable (10 s): nothing changes; the error is reported (`kiln down --force` closes the job).
  */
 import { errorMessage } from "../../base/errors.js";
 import type { MachineRecord } from "../../providers/provider.js";
@@ -62,7 +62,7 @@ async function reconcileSshJob(ctx: ReconcileContext, job: JobRecord, c: CloudFi
   const key = privateKeyFor(ctx.paths.keys, c.keyPath, c.specDir);
   const provider = sshProviderFor(c.ssh, { privateKey: key.privateKey, knownHostsFile: ctx.paths.knownHosts, logger: ctx.logger });
   // Pinned by [host]:port, as the driver pinned it: a changed host key stops here (host-key-changed).
-  const conn = await SshConnection.open({ host: c.ssh.host, port: c.ssh.port, user: c.ssh.user, privateKey: key.privateKey }, { knownHosts: new KnownHosts(ctx.paths.knownHosts), timeoutMs: 30_000, logger: ctx.logger, signal: ctx.signal });
+  const conn = await SshConnection.open({ host: c.ssh.host, port: c.ssh.port, user: c.ssh.user, privateKey: key.privateKey }, { knownHosts: new KnownHosts(ctx.paths.knownHosts), timeoutMs: 10_000, logger: ctx.logger, signal: ctx.signal });
   try {
     // Registered machines: adopt an intent whose marker exists; one without a marker never launched.
     const registered = await provider.listMachines(ctx.signal);

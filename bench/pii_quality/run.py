@@ -71,6 +71,36 @@ def _mean_sd(xs: list[float]) -> str:
     return f"{mean:.3f} ± {sd:.3f}"
 
 
+def _from_cache(cache: Path, splits: dict, source) -> tuple[dict, float | None]:
+    """Features of ``splits`` from ``cache``. Only features are reused: labels always come from this generator.
+    A split's messages are a prefix of a longer run of the same seed (the generator cycles templates in a
+    fixed order), so a cached split may be longer (sliced) or shorter (the missing messages are extracted and
+    the cache is rewritten with them); any other text mismatch is an error."""
+    import torch
+
+    from kiln_sae.pii.pipeline import SplitData, timed
+
+    cached = torch.load(cache, weights_only=False)
+    data, extract_s, grown = {}, None, False
+    for s, ex in splits.items():
+        feats = list(getattr(cached[s], "feats", cached[s]))
+        texts = getattr(cached[s], "texts", None)
+        n = min(len(feats), len(ex))
+        if texts is not None and texts[:n] != [e.text for e in ex[:n]]:
+            raise SystemExit(f"{cache}: cached {s} features are for other texts (different --seed?); delete it")
+        if len(feats) < len(ex):
+            more, dt = timed(lambda ex=ex, n=n: source.extract([e.text for e in ex[n:]]))
+            extract_s, grown = (extract_s or 0.0) + dt, True
+            feats += more
+            cached[s] = SplitData(ex, feats)
+        data[s] = SplitData(ex, feats[:len(ex)])
+        if any(len(f.offsets) == 0 for f in data[s].feats):
+            raise SystemExit(f"{cache}: empty cached features in split {s}; delete it")
+    if grown:
+        torch.save(cached, cache)
+    return data, extract_s
+
+
 def table(results: dict, match: str) -> str:
     systems = list(results)
     labels = list(next(iter(results.values()))[match]["per_label"])
@@ -108,6 +138,9 @@ def main() -> int:
                    help="probes to train, comma-separated: sae_probe, raw_probe, sae_raw_probe (Presidio always runs)")
     p.add_argument("--features-cache", help="file to reuse extracted MiniLM features from (written if missing); "
                    "only valid for the same --seed/--n-*/--layer")
+    p.add_argument("--val-only", action="store_true",
+                   help="train and tune the probes, print their val F1 and stop (test is not scored): for choosing "
+                        "a configuration (SAE, context) on val without seeing test")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "pii_quality.json"))
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -120,7 +153,7 @@ def main() -> int:
     from kiln_sae.pii.detector import FROM_SPEC
     from kiln_sae.pii.generate import Generator
     from kiln_sae.pii.labels import LABELS
-    from kiln_sae.pii.pipeline import SplitData, featurize, predict_split, score, timed, train_detector
+    from kiln_sae.pii.pipeline import featurize, predict_split, score, timed, train_detector
     from kiln_sae.pii.presidio_baseline import PresidioBaseline
     from kiln_sae.pii.probe import ProbeTraining
 
@@ -138,12 +171,7 @@ def main() -> int:
     splits = {s: gen.examples(s, n) for s, n in (("train", args.n_train), ("val", args.n_val), ("test", args.n_test))}
     cache = Path(args.features_cache) if args.features_cache else None
     if cache is not None and cache.exists():
-        # Only the features are reused: labels always come from this generator, and the texts must match.
-        cached, extract_s = torch.load(cache, weights_only=False), None
-        data = {s: SplitData(ex, getattr(cached[s], "feats", cached[s])) for s, ex in splits.items()}
-        if any(len(d.feats) != len(d.examples) or any(len(f.offsets) == 0 for f in d.feats) for d in data.values()) \
-                or any(cached[s].texts != data[s].texts for s in splits if hasattr(cached[s], "texts")):
-            raise SystemExit(f"{cache}: cached features are for other texts (different --seed/--n-*?); delete it")
+        data, extract_s = _from_cache(cache, splits, source)
     else:
         data, extract_s = timed(lambda: {s: featurize(source, ex) for s, ex in splits.items()})
         if cache is not None:
@@ -159,6 +187,13 @@ def main() -> int:
     for name in probes:
         det, info = train_detector(name, source, data["train"], data["val"], cfg, sae, float(meta["act_scale"]),
                                    args.context)
+        if args.val_only:
+            print(f"{name}: val overlap micro F1 {info['val_overlap_f1']:.4f} (no label floors "
+                  f"{info['val_overlap_f1_no_label_thresholds']:.4f}); threshold {info['threshold']}, "
+                  f"extend {info['extend_threshold']}, floors {info['label_thresholds']} (proposed "
+                  f"{info['label_thresholds_proposed']}, bootstrap {info['label_thresholds_bootstrap_share_gain']})",
+                  flush=True)
+            continue
         reports = score(test.gold, predict_split(det, test))
         results[name] = {"info": info, **{m: r.to_dict() for m, r in reports.items()}}
         # Ablation, one decoding step added at a time, each at its own val-tuned threshold: plain decoding,
@@ -169,6 +204,11 @@ def main() -> int:
         for step, (th, check, ext, fl) in steps.items():
             rep = score(test.gold, predict_split(det, test, th, check, fl, ext))
             results[name][step] = {m: {"micro": r.to_dict()["micro"]} for m, r in rep.items()}
+        # The floors the point estimate on val proposed, before the template bootstrap kept only some.
+        kept, det.spec.label_thresholds = det.spec.label_thresholds, info["label_thresholds_proposed"]
+        rep = score(test.gold, predict_split(det, test))
+        det.spec.label_thresholds = kept
+        results[name]["proposed_label_thresholds"] = {m: {"micro": r.to_dict()["micro"]} for m, r in rep.items()}
         _, dt = timed(lambda: det.detect(test.texts))  # noqa: B023 - called immediately
         throughput[name] = {"seconds": dt, "msgs_per_s": len(test.texts) / dt, "tokens_per_s": n_tokens / dt}
         # Variance: the same system retrained with other probe seeds (batch order), each tuned on val.
@@ -178,6 +218,8 @@ def main() -> int:
                                     float(meta["act_scale"]), args.context)
             runs[seed] = _micro_f1s(i2, score(test.gold, predict_split(d2, test)))
         results[name]["seeds"] = runs
+    if args.val_only:
+        return 0
     presidio, load_s = timed(PresidioBaseline)
     preds, dt = timed(lambda: presidio.predict(test.texts))
     reports = score(test.gold, preds)
@@ -190,7 +232,9 @@ def main() -> int:
     for s in probes:
         cells = []
         for step, title in (("no_validate", "plain"), ("no_extend", "+validation"),
-                            ("no_label_thresholds", "+hysteresis"), (None, "+label floors")):
+                            ("no_label_thresholds", "+hysteresis"), ("proposed_label_thresholds",
+                                                                     "+all val-proposed floors"),
+                            (None, "+bootstrap-kept floors (shipped)")):
             m = (results[s][step] if step else results[s])["overlap"]["micro"]
             cells.append(f"{title} {m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}")
         print(f"  {s:<10} " + "; ".join(cells))

@@ -94,9 +94,11 @@ def tune(det: Detector, val: SplitData) -> dict[str, Any]:
     # Ships with validation (it is part of the detector); the other steps are kept for the ablation.
     det.spec.validate, det.spec.threshold, det.spec.extend_threshold = True, th, ext
     det.spec.label_thresholds = {}
-    floors, floors_f1 = _tune_label_floors(det, val, probs, grid_f1)
+    floors, floors_f1, floor_info = _tune_label_floors(det, val, probs, grid_f1)
     det.spec.label_thresholds = floors
     return {"threshold": th, "extend_threshold": ext, "label_thresholds": floors,
+            "label_thresholds_proposed": floor_info["proposed"],
+            "label_thresholds_bootstrap_share_gain": floor_info["bootstrap_share_gain"],
             "val_overlap_f1": floors_f1, "val_overlap_f1_no_label_thresholds": grid_f1,
             "threshold_no_validate": best(plain)[0], "val_overlap_f1_no_validate": best(plain)[1],
             "threshold_no_extend": best(checked)[0], "val_overlap_f1_no_extend": best(checked)[1],
@@ -105,24 +107,61 @@ def tune(det: Detector, val: SplitData) -> dict[str, Any]:
 
 
 def _tune_label_floors(det: Detector, val: SplitData, probs: list[np.ndarray],
-                       base_f1: float) -> tuple[dict[str, float], float]:
+                       base_f1: float) -> tuple[dict[str, float], float, dict[str, Any]]:
     """Per-label score floors above the global threshold, one coordinate-ascent pass over labels on val.
-    A floor is kept only if it gains > 0.002 val F1 (400 messages: smaller gains are noise)."""
+    A floor is proposed if it gains > 0.002 val F1, and kept only if the gain holds up under a paired
+    bootstrap over val *templates* (``floor_bootstrap``): floors are chosen on a few templates and must
+    generalise to unseen ones, so a gain that rests on one template's phrasing is noise, not signal."""
     decoded = [det.spans_from_features(t, f, None, p, True, floors=False)
                for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
 
+    def preds(fl: dict[str, float]) -> list[list[Span]]:
+        return [[s for s, sc in row if sc >= fl.get(s.label, 0.0)] for row in decoded]
+
     def f1(fl: dict[str, float]) -> float:
-        preds = [[s for s, sc in row if sc >= fl.get(s.label, 0.0)] for row in decoded]
-        return float(evaluate(val.gold, preds, match="overlap", labels=LABELS).micro["f1"])
+        return float(evaluate(val.gold, preds(fl), match="overlap", labels=LABELS).micro["f1"])
 
     floors: dict[str, float] = {}
+    proposed: dict[str, float] = {}
+    support: dict[str, float] = {}
     best = base_f1
     for label in LABELS:
+        candidate = None
         for th in (t for t in THRESHOLDS if t > det.spec.threshold):
             score_ = f1({**floors, label: th})
             if score_ > best + 0.002:
-                best, floors[label] = score_, th
-    return floors, best
+                best, candidate = score_, th
+        if candidate is None:
+            continue
+        proposed[label] = candidate
+        support[label] = floor_bootstrap(val, preds(floors), preds({**floors, label: candidate}))
+        if support[label] >= FLOOR_CONFIDENCE:
+            floors[label] = candidate
+        else:
+            best = f1(floors)
+    return floors, f1(floors), {"proposed": proposed, "bootstrap_share_gain": support}
+
+
+FLOOR_CONFIDENCE = 0.95  # share of template-bootstrap resamples in which a per-label floor must raise val F1
+FLOOR_BOOTSTRAP_SAMPLES = 1000
+
+
+def floor_bootstrap(val: SplitData, before: list[list[Span]], after: list[list[Span]],
+                    samples: int = FLOOR_BOOTSTRAP_SAMPLES, seed: int = 0) -> float:
+    """Share of paired bootstrap resamples of ``val``'s templates (with replacement; each message counts
+    for its first template) in which ``after`` has a higher overlap micro-F1 than ``before``."""
+    templates = sorted({e.template for e in val.examples})
+    index = {t: i for i, t in enumerate(templates)}
+    counts = np.zeros((2, len(templates), 3))  # [before/after, template, tp/fp/fn]
+    for k, docs in enumerate((before, after)):
+        for e, pred in zip(val.examples, docs, strict=True):
+            m = evaluate([e.spans], [pred], match="overlap", labels=LABELS).micro
+            counts[k, index[e.template]] += (m["tp"], m["fp"], m["fn"])
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(templates), size=(samples, len(templates)))
+    tp, fp, fn = np.moveaxis(counts[:, draws].sum(axis=2), -1, 0)  # each [2, samples]
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0)
+    return float((f1[1] > f1[0]).mean())
 
 
 def predict_split(det: Detector, data: SplitData, threshold: float | None = None,

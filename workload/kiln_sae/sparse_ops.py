@@ -202,14 +202,16 @@ def _latent_major_mm(coo: torch.Tensor, order: torch.Tensor, coeff: torch.Tensor
 # keep ``pre``). At the benchmark's 4096 x 3072 it is 50 MB: above glibc's largest mmap threshold (32 MB), so a
 # fresh tensor is a fresh mmap whose 12k pages fault in on every step (the ``addmm`` bias copy paid them:
 # ~25 ms at 1 thread and worse at 2, where the threads' faults serialise on the address-space lock).
-_PRE_WORKSPACE: dict[tuple[torch.dtype, str], torch.Tensor] = {}
+# Keyed by inference mode too: a buffer made under ``torch.inference_mode`` (an evaluation pass) is an inference
+# tensor, which a later training step may not write into, and vice versa.
+_PRE_WORKSPACE: dict[tuple[torch.dtype, str, bool], torch.Tensor] = {}
 # Device types whose TopK backward takes the CPU-tuned route (latent bags, ∂b_dec from ∂b_enc); CUDA keeps the
 # COO SpMM route it was tuned with. Tests empty this set to run the CUDA route's arithmetic on CPU.
 _CPU_ROUTE = {"cpu"}
 
 
 def _pre_buffer(rows: int, n: int, like: torch.Tensor) -> torch.Tensor:
-    key = (like.dtype, like.device.type)
+    key = (like.dtype, like.device.type, torch.is_inference_mode_enabled())
     buf = _PRE_WORKSPACE.get(key)
     if buf is None or buf.numel() < rows * n:
         buf = _PRE_WORKSPACE[key] = torch.empty(rows * n, dtype=like.dtype, device=like.device)

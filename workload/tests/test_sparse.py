@@ -153,3 +153,18 @@ def test_training_forward_skips_pre_acts_without_dead_latents():
     dead[:8] = True
     out = sae(x, dead)
     assert out.pre_acts is not None and out.pre_acts.shape == (32, 64) and float(out.aux_loss) > 0
+
+
+def test_cpu_workspace_survives_an_inference_pass_before_training():
+    """A validation pass under inference_mode must not leave the CPU step an inference tensor to write into."""
+    from kiln_sae.sparse_ops import _encode_topk
+
+    torch.manual_seed(0)
+    x, W, b = torch.randn(16, 8), torch.randn(8, 32), torch.randn(32)
+    with torch.inference_mode():
+        v_inf, i_inf, _ = _encode_topk(x, W, b, 4, keep_pre=False)
+    v, i, _ = _encode_topk(x, W, b, 4, keep_pre=False)
+    with torch.inference_mode():
+        _encode_topk(x, W, b, 4, keep_pre=False)
+    assert torch.equal(v.sort(-1).values, v_inf.sort(-1).values)
+    assert torch.equal(i.sort(-1).values, i_inf.sort(-1).values)

@@ -9,19 +9,24 @@ import pytest
 
 from kiln_sae.__main__ import main
 
-# Allocate and free a 6 MB tensor (a [4096, 384] fp32 activation batch) 50 times, printing the page faults.
+# Allocate and free a 6 MB tensor (a [4096, 384] fp32 activation batch) 50 times after 10 warm-up rounds,
+# printing the page faults of the 50 steady rounds.
 _CHURN = """
 import resource, sys, torch
 from kiln_sae.runtime import retain_freed_heap
 retained = retain_freed_heap() if sys.argv[1] == "retain" else False
 x = torch.ones(4096, 384)
+def churn(rounds):
+    for _ in range(rounds):
+        y = x * 2.0
+        z = y + 1.0
+        del y, z
+churn(10)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(50):
-    y = x * 2.0
-    z = y + 1.0
-    del y, z
+churn(50)
 print(retained, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
+_PAGES_PER_BLOCK = 4096 * 384 * 4 // 4096  # one freshly mapped 6 MB block faults in this many 4 KiB pages
 
 
 def _churn(mode: str) -> tuple[bool, int]:
@@ -36,8 +41,10 @@ def test_retained_heap_stops_the_per_step_page_faults():
     plain_retained, plain_faults = _churn("plain")
     retained, faults = _churn("retain")
     assert retained and not plain_retained
-    # Measured: ~150k faults without (each 6 MB block faulted back in after a free), ~9k with (the first blocks only).
-    assert plain_faults > 10_000 and faults < plain_faults / 5, (plain_faults, faults)
+    # Retained, the steady rounds reuse the same blocks: far less than one block's pages per round. Plain
+    # glibc's count swings with its dynamic mmap/trim thresholds (0 to 150k steady faults measured on the
+    # same machine), so it is not compared: the guarantee is the bound with the setting on.
+    assert faults < 50 * _PAGES_PER_BLOCK / 10, (plain_faults, faults)
 
 
 def test_commands_apply_the_settings_unless_the_user_chose(monkeypatch, capsys):

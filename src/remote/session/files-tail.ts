@@ -68,10 +68,7 @@ export class RemoteFilesTail {
       while (from < sizes.get(path)!) {
         const chunk = await this.retrying(() => readFrom(this.conn, `${this.o.dir}/${path}`, from, max, signal));
         if (chunk.length === 0) break;
-        const label = labelOf(path);
-        if (this.lastLabel !== label) out += `==> ${label} <==\n`;
-        this.lastLabel = label;
-        out += chunk.toString("utf8");
+        out += this.emit(path, chunk);
         from += chunk.length;
         this.offsets.set(path, from);
       }
@@ -89,13 +86,18 @@ export class RemoteFilesTail {
       const from = this.offsets.get(path) ?? 0;
       const copy = localCopy(path);
       if (!copy || copy.length <= from) continue;
-      const label = labelOf(path);
-      if (this.lastLabel !== label) out += `==> ${label} <==\n`;
-      this.lastLabel = label;
-      out += copy.subarray(from).toString("utf8");
+      out += this.emit(path, copy.subarray(from));
       this.offsets.set(path, copy.length);
     }
     return out;
+  }
+
+  /** `bytes` of `path` as printed: a header first when the output switches file. */
+  private emit(path: string, bytes: Buffer): string {
+    const label = labelOf(path);
+    const header = this.lastLabel === label ? "" : `==> ${label} <==\n`;
+    this.lastLabel = label;
+    return header + bytes.toString("utf8");
   }
 
   private async list(signal?: AbortSignal): Promise<Map<string, number>> {

@@ -23,7 +23,7 @@ import type { SshConnection } from "../../remote/ssh/connection.js";
 import { commandLine } from "../../remote/ssh/command-line.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
 import { shellQuote } from "../../remote/exec.js";
-import { setupRemoteEnvironment } from "../../remote/setup/index.js";
+import { requirementsHashOf, setupRemoteEnvironment } from "../../remote/setup/index.js";
 import { uploadFile } from "../../remote/ssh/sftp.js";
 import { type RunHandle, startRun } from "../../remote/session/run.js";
 import type { JobLayout } from "../job/layout.js";
@@ -149,7 +149,7 @@ export async function shipJob(
   crashPoint("during-upload", o.env);
   // The bundle packs the workdir under job/, so unpacking into the base gives <base>/job/….
   await unpackAndVerify(conn, remoteTar, o.paths.base, bundle.manifest, o.signal);
-  const requirementsHash = bundle.manifest.files.find((f) => f.path === "workload/pyproject.toml")?.sha256;
+  const requirementsHash = requirementsHashOf(bundle);
   return { bytes: bundle.bytes, files: bundle.manifest.files.length, requirementsHash };
 }
 

@@ -10,12 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../../base/errors.js";
+import { nullLogger } from "../../base/logger.js";
 import { type Exec, localExec } from "../exec.js";
 import { SshConnection } from "../ssh/connection.js";
 import { KnownHosts } from "../ssh/known-hosts.js";
 import { uploadFile } from "../ssh/sftp.js";
 import { startSshd, sshdAvailable } from "../ssh/loopback-sshd.js";
-import { detectMachine, parseOsRelease, setupRemoteEnvironment, shipJob, torchReinstallCommand, torchWheelFor, versionAtLeast } from "./index.js";
+import { detectMachine, lockPythons, parseOsRelease, REMOTE_LOCK, requirementsHashOf, setupRemoteEnvironment, shipJob, torchReinstallCommand, torchWheelFor, versionAtLeast } from "./index.js";
 
 const FAKE_TOOLS = join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "fake-tools");
 let base: string;
@@ -23,12 +24,13 @@ let workloadDir: string;
 // An absolute interpreter, so the SSH session (whose PATH differs) builds the same venv key.
 const pythonPath = execFileSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim();
 
-function makeWorkload(dir: string) {
+function makeWorkload(dir: string, dependencies: string[] = []) {
   mkdirSync(join(dir, "kiln_sae"), { recursive: true });
   mkdirSync(join(dir, "torch"), { recursive: true });
+  const deps = dependencies.length ? `dependencies = [${dependencies.map((d) => JSON.stringify(d)).join(", ")}]\n` : "";
   writeFileSync(
     join(dir, "pyproject.toml"),
-    '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "kiln-sae"\nversion = "0.1.0"\n\n[tool.setuptools]\npackages = ["kiln_sae"]\n',
+    `[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "kiln-sae"\nversion = "0.1.0"\n${deps}\n[tool.setuptools]\npackages = ["kiln_sae"]\n`,
   );
   writeFileSync(join(dir, "kiln_sae", "__init__.py"), '__version__ = "0.1.0"\n');
   writeFileSync(
@@ -132,6 +134,76 @@ describe("setupRemoteEnvironment", () => {
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).message).toBe("no Python ≥ 3.10 on fake (python3 is Python 3.8.10 (need ≥ 3.10))");
     expect((err as UserError).hint).toContain("python3-venv");
+  });
+});
+
+// The remote lock: a stand-in workload that depends on `six>=1.10`, with a constraints-remote.txt next to it.
+describe("setupRemoteEnvironment with the workload's lock", () => {
+  const pythonMinor = execFileSync(pythonPath, ["-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"], { encoding: "utf8" }).trim();
+  const lockedWorkload = (name: string, lock: string) => {
+    const dir = join(base, name, "workload");
+    makeWorkload(dir, ["six>=1.10"]);
+    writeFileSync(join(dir, REMOTE_LOCK), lock);
+    return dir;
+  };
+  const run = (dir: string, logger = nullLogger) =>
+    setupRemoteEnvironment(localExec, {
+      workloadDir: dir,
+      venvsDir: join(base, "venvs"),
+      requirementsHash: createHash("sha256").update(readFileSync(join(dir, "pyproject.toml"))).update(readFileSync(join(dir, REMOTE_LOCK))).digest("hex"),
+      python: pythonPath,
+      pipAttempts: 1,
+      logger,
+    });
+  const sixIn = (python: string) => execFileSync(python, ["-c", "import six; print(six.__version__)"], { encoding: "utf8" }).trim();
+
+  it("installs the lock's versions when it covers the machine's Python", async () => {
+    // Not the newest six (1.17.0): only the lock can have chosen it.
+    const dir = lockedWorkload("locked", `# python-versions: 3.9 ${pythonMinor}\nsix==1.16.0 ; python_version == "${pythonMinor}"\nsix==1.15.0 ; python_version == "3.9"\n`);
+    const env = await run(dir);
+    expect(env.lock).toEqual({ file: join(dir, REMOTE_LOCK), covered: true, pythons: ["3.9", pythonMinor] });
+    expect(sixIn(env.venv.python)).toBe("1.16.0");
+  }, 180_000);
+
+  it("installs the declared ranges, with a warning, when the lock does not cover the machine's Python", async () => {
+    // A pin that cannot install: had the lock been applied, pip would have failed.
+    const dir = lockedWorkload("other-python", "# python-versions: 3.99\nsix==0.0.1\n");
+    const warnings: string[] = [];
+    const env = await run(dir, { ...nullLogger, warn: (m: string) => warnings.push(m) });
+    expect(env.lock).toEqual({ file: join(dir, REMOTE_LOCK), covered: false, pythons: ["3.99"] });
+    expect(versionAtLeast(sixIn(env.venv.python), "1.10")).toBe(true);
+    expect(warnings.join("\n")).toContain(`the workload's lock pins Python 3.99, not ${pythonMinor}`);
+  }, 180_000);
+
+  it("reads the Pythons a lock covers from its header", () => {
+    expect(lockPythons("# What…\n# python-versions: 3.10 3.11 3.12\nsix==1\n")).toEqual(["3.10", "3.11", "3.12"]);
+    expect(lockPythons("six==1\n")).toEqual([]);
+  });
+
+  it("keys the venv by the lock as well as pyproject.toml", async () => {
+    const project = { path: "workload/pyproject.toml", sha256: "a".repeat(64), size: 1, mode: 0o644 };
+    const lock = { path: `workload/${REMOTE_LOCK}`, sha256: "b".repeat(64), size: 1, mode: 0o644 };
+    const bundleWith = (files: (typeof project)[]) => ({ manifest: { files } }) as unknown as Parameters<typeof requirementsHashOf>[0];
+    const withLock = requirementsHashOf(bundleWith([project, lock]));
+    expect(withLock).toMatch(/^[0-9a-f]{64}$/);
+    expect(withLock).not.toBe(requirementsHashOf(bundleWith([project, { ...lock, sha256: "c".repeat(64) }])));
+    expect(requirementsHashOf(bundleWith([project]))).toBe(project.sha256);
+    expect(requirementsHashOf(bundleWith([lock]))).toBeUndefined();
+  });
+});
+
+describe("the repository's own lock", () => {
+  const workload = join(import.meta.dirname, "..", "..", "..", "workload");
+  it("pins the rented machine's install without torch, for the Pythons it names", () => {
+    const text = readFileSync(join(workload, REMOTE_LOCK), "utf8");
+    const pythons = lockPythons(text);
+    expect(pythons).toContain("3.10");
+    expect(pythons).toContain("3.12");
+    const names = text.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("==")[0] ?? "");
+    for (const name of ["transformers", "numpy", "safetensors", "pyyaml", "faker"]) expect(names).toContain(name);
+    // The machine's CUDA torch stays: neither torch nor what only torch needs is pinned for it.
+    for (const name of ["torch", "sympy", "triton"]) expect(names).not.toContain(name);
+    expect(names.some((n) => n.startsWith("nvidia-"))).toBe(false);
   });
 });
 

@@ -6,7 +6,12 @@
  *   half-built venv from an interrupted setup is rebuilt, never trusted.
  * - A system torch that satisfies `torch>=minTorch` (and can use the GPU when there is one) is kept via
  *   `--system-site-packages`: Lambda Stack ships it, and reinstalling costs minutes and gigabytes.
- * - Dependencies are installed once, with retries; the workload's own code is then put on the venv's
+ * - Dependencies are installed once, with retries, pinned by the workload's remote lock
+ *   (`constraints-remote.txt`, see scripts/lock-python.py) when it covers the machine's Python: a cloud run
+ *   gets the versions we tested, not whatever is newest that day. torch is not in it (the machine's own CUDA
+ *   torch is kept when it satisfies the range). A Python the lock does not cover installs the declared
+ *   ranges, and the result says so (`lock.covered: false`).
+ * - The workload's own code is then put on the venv's
  *   path with a `.pth` file pointing at this job's copy, so a warm start is one command, not a pip run.
  *
  * @example
@@ -52,8 +57,22 @@ export interface RemoteEnvironment {
   cuda: { nvcc: string | undefined; driver: string | undefined };
   torch: { version: string; cuda: string | null; cudaAvailable: boolean; source: "system" | "venv" };
   workload: { version: string | null };
+  /** The remote lock used for the install: `file` null when the bundle has none. */
+  lock: { file: string | null; covered: boolean; pythons: string[] };
   seconds: { detect: number; venv: number; install: number; total: number };
 }
+
+/** The workload's lock for rented machines, next to its pyproject.toml (written by scripts/lock-python.py). */
+export const REMOTE_LOCK = "constraints-remote.txt";
+
+/** The Pythons a lock file pins, from its `# python-versions: 3.10 3.11 …` header line. */
+export function lockPythons(lockText: string): string[] {
+  const line = lockText.split("\n").find((l) => l.startsWith("# python-versions:"));
+  return line ? line.slice("# python-versions:".length).trim().split(/\s+/).filter(Boolean) : [];
+}
+
+/** "3.10.12" → "3.10". */
+const minorOf = (version: string) => version.split(".").slice(0, 2).join(".");
 
 const MARKER = "kiln-ready.json";
 const PTH = "kiln-workload.pth";
@@ -101,10 +120,15 @@ export async function setupRemoteEnvironment(exec: Exec, opts: SetupOptions): Pr
     }
   }
   const t2 = Date.now();
+  const lock = await readLock(exec, opts.workloadDir, base.facts.python, signal);
+  if (lock.file && !lock.covered) {
+    logger.warn(`setup: the workload's lock pins Python ${lock.pythons.join(", ")}, not ${minorOf(base.facts.python)} on ${exec.where}: installing the declared version ranges (untested versions)`);
+  }
   if (!reused) {
     const extras = opts.extras?.length ? `[${opts.extras.join(",")}]` : "";
     const wheel = !systemTorch && machine.driverCuda ? torchWheelFor(machine.driverCuda) : undefined;
-    const extraArgs = [...(wheel ? ["--extra-index-url", wheelIndexUrl(wheel)] : []), ...(opts.pipArgs ?? [])];
+    const pin = lock.file && lock.covered ? ["-c", lock.file] : [];
+    const extraArgs = [...(wheel ? ["--extra-index-url", wheelIndexUrl(wheel)] : []), ...pin, ...(opts.pipArgs ?? [])];
     await pipInstall(exec, venvPython, [`${opts.workloadDir}${extras}`], {
       extraArgs,
       attempts: opts.pipAttempts ?? 3,
@@ -137,8 +161,17 @@ export async function setupRemoteEnvironment(exec: Exec, opts: SetupOptions): Pr
     cuda: { nvcc: machine.nvcc, driver: machine.driverCuda },
     torch: { version: torch.version, cuda: torch.cuda, cudaAvailable: torch.cuda_available, source: systemTorch ? "system" : "venv" },
     workload: { version: after.facts.workload.version ?? null },
+    lock,
     seconds: { detect: (t1 - t0) / 1000, venv: (t2 - t1) / 1000, install: (t3 - t2) / 1000, total: (Date.now() - t0) / 1000 },
   };
+}
+
+async function readLock(exec: Exec, workloadDir: string, python: string, signal: { signal?: AbortSignal }): Promise<RemoteEnvironment["lock"]> {
+  const file = posix.join(workloadDir, REMOTE_LOCK);
+  const r = await exec.run(["cat", file], { timeoutMs: 20_000, ...signal });
+  if (r.code !== 0) return { file: null, covered: false, pythons: [] };
+  const pythons = lockPythons(r.stdout);
+  return { file, covered: pythons.includes(minorOf(python)), pythons };
 }
 
 async function mustRun(exec: Exec, argv: string[], signal: { signal?: AbortSignal }): Promise<string> {

@@ -14,12 +14,13 @@
  *   });
  *   // then: requireMachineReady(conn, needFromSpec(spec, { python: shipped.env.venv.python, ... }))
  */
+import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { KilnError } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
 import { type Bundle, type BundleOptions, createBundle, unpackAndVerify } from "../bundle/index.js";
 import type { Exec } from "../exec.js";
-import { type RemoteEnvironment, type SetupOptions, setupRemoteEnvironment } from "./environment.js";
+import { REMOTE_LOCK, type RemoteEnvironment, type SetupOptions, setupRemoteEnvironment } from "./environment.js";
 
 export interface ShipOptions {
   bundle: BundleOptions;
@@ -43,11 +44,17 @@ export interface ShippedJob {
   seconds: { bundle: number; upload: number; unpack: number; setup: number };
 }
 
-/** The workload's requirements are its pyproject.toml: its sha256 keys the venv. */
-export function requirementsHashOf(bundle: Bundle): string {
-  const entry = bundle.manifest.files.find((f) => f.path === "workload/pyproject.toml");
-  if (!entry) throw new KilnError("bundle_without_workload", "the bundle has no workload/pyproject.toml; pass the repo's workload/ in extraDirs");
-  return entry.sha256;
+/**
+ * The workload's requirements are its pyproject.toml and the remote lock (constraints-remote.txt): their
+ * sha256s key the venv, so a new lock builds a new venv rather than trusting one made from the old pins.
+ * Without a `workload/pyproject.toml` the bundle cannot set a machine up: undefined.
+ */
+export function requirementsHashOf(bundle: Bundle): string | undefined {
+  const sha = (path: string) => bundle.manifest.files.find((f) => f.path === path)?.sha256;
+  const project = sha("workload/pyproject.toml");
+  if (!project) return undefined;
+  const lock = sha(`workload/${REMOTE_LOCK}`);
+  return lock ? createHash("sha256").update(`${project}\n${lock}`).digest("hex") : project;
 }
 
 async function absolute(exec: Exec, p: string, signal?: AbortSignal): Promise<string> {
@@ -63,6 +70,7 @@ export async function shipJob(exec: Exec, opts: ShipOptions): Promise<ShippedJob
   const t0 = Date.now();
   const bundle = await createBundle({ ...opts.bundle, logger });
   const requirementsHash = requirementsHashOf(bundle);
+  if (!requirementsHash) throw new KilnError("bundle_without_workload", "the bundle has no workload/pyproject.toml; pass the repo's workload/ in extraDirs");
   const t1 = Date.now();
   const root = await absolute(exec, opts.remoteDir, opts.signal);
   const venvsDir = await absolute(exec, opts.venvsDir, opts.signal);

@@ -63,6 +63,21 @@ function describe(path: string, privateKey: Buffer, created: boolean): KeyPair {
   };
 }
 
+/**
+ * A new ed25519 key pair in OpenSSH format. ssh2's generator drops a leading zero byte of the public key
+ * (it is encoded like a bignum), so about 1 key in 256 comes out with a 31-byte key that ssh2 itself, and
+ * OpenSSH, reject as malformed ("Malformed OpenSSH private key": a `kiln run` on a fresh KILN_HOME failed
+ * this way). Such a pair is thrown away and another made; the check is the parser's own.
+ */
+export function generateEd25519(): { private: string; public: string } {
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const pair = utils.generateKeyPairSync("ed25519", { comment: "kiln" });
+    const parsed = utils.parseKey(pair.private);
+    if (!(parsed instanceof Error) && parsed.getPublicSSH().length === 51) return pair;
+  }
+  throw new Error("could not generate a well-formed ed25519 key in 64 attempts");
+}
+
 /** Kiln's key pair, created on first use. */
 export function ensureKeyPair(keysDir: string): KeyPair {
   const path = join(keysDir, KEY_NAME);
@@ -73,7 +88,7 @@ export function ensureKeyPair(keysDir: string): KeyPair {
     return describe(path, readFileSync(path), false);
   }
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-  const pair = utils.generateKeyPairSync("ed25519", { comment: "kiln" });
+  const pair = generateEd25519();
   writeAtomic(path, pair.private, 0o600);
   writeAtomic(`${path}.pub`, `${pair.public}\n`, 0o644);
   return describe(path, Buffer.from(pair.private), true);

@@ -12,7 +12,8 @@
  * - **launch(req)** is *transactional* and *returns fast*: if it throws, nothing billable exists that
  *   Kiln does not know about, with one exception the caller must handle — a lost response. For that,
  *   the caller commits an intent row with `req.intentId` to the ledger *before* calling, and the machine
- *   carries that id in its name/tag (`kiln-<intentId>`), so {@link Provider.listMachines} finds it later.
+ *   carries that id in its name/tag (`kiln-<intentId>`, the intent id starting with the installation's
+ *   id), so {@link Provider.listMachines} finds it later and other installations leave it alone.
  *   launch does not wait for boot: the machine is usually `pending`; poll {@link Provider.describe}.
  * - **describe(id)** maps the provider's state onto {@link MachineState} explicitly; a state the mapping
  *   does not know is `"unknown"`, never guessed. An id the provider no longer knows is `"terminated"`.
@@ -173,3 +174,8 @@ export const supportsSpot = (p: Provider): p is Provider & SupportsSpot => "spot
 export const machineNameFor = (intentId: string): string => `kiln-${intentId}`;
 export const intentIdFromName = (name: string | null | undefined): string | undefined =>
   name?.startsWith("kiln-") ? name.slice("kiln-".length) : undefined;
+/**
+ * The installation that made an intent id (`<8 hex>-<hex>`), or undefined for ids of the old form
+ * (`<12 hex>`, before installation ids), which only a ledger that holds them can claim.
+ */
+export const installationOfIntent = (intentId: string | undefined): string | undefined => /^([0-9a-f]{8})-[0-9a-f]+$/.exec(intentId ?? "")?.[1];

@@ -25,6 +25,8 @@ import {
   EventRow,
   type JobRecord,
   JobRow,
+  type JobLockRecord,
+  JobLockRow,
   type JobState,
   type MachineLedgerRecord,
   MachineRow,
@@ -58,6 +60,14 @@ export interface NewMachineIntent {
   provider: string;
   offer: unknown;
   pricePerHour: number;
+}
+
+/** Who takes a job's lock: a process, named for messages ("kiln gc", "driver"). */
+export interface JobLockHolder {
+  holder: string;
+  pid: number;
+  /** The process's start time, so a reused pid is not mistaken for the holder. */
+  pidStart?: string;
 }
 
 const nowIso = (): string => new Date().toISOString();
@@ -300,6 +310,45 @@ export class Ledger {
       .prepare("SELECT * FROM artifacts WHERE job_id = ? ORDER BY path")
       .all(jobId)
       .map((r) => ArtifactRow.parse(r));
+  }
+
+  // ---- installation and job locks ----
+
+  /** This installation's id (8 hex, made with the ledger): every machine name carries it. */
+  installationId(): string {
+    const row = this.db.prepare("SELECT id FROM installation LIMIT 1").get() as { id: string } | undefined;
+    if (!row) throw new LedgerError("ledger_no_installation", "the ledger has no installation id (a damaged database?)");
+    return row.id;
+  }
+
+  /**
+   * Take job `jobId`'s lock for `holder`. A lock someone holds — another process, or this one — is busy
+   * unless `isStale(lock)` says its holder is gone; then it is taken over, and the takeover is an event.
+   * Not re-entrant, on purpose: two recoveries in one process must not both proceed. Atomic across
+   * processes (an IMMEDIATE transaction). Returns the lock's `acquiredAt`, which release needs.
+   */
+  acquireJobLock(jobId: string, holder: JobLockHolder, isStale: (lock: JobLockRecord) => boolean): { acquired: true; acquiredAt: string; tookOver?: JobLockRecord } | { acquired: false; heldBy: JobLockRecord } {
+    return this.db.transaction(() => {
+      // A fresh timestamp per acquisition (the clock may repeat within a millisecond): it names this hold.
+      const ts = `${this.clock()}#${Math.random().toString(36).slice(2, 8)}`;
+      const cur = this.getJobLock(jobId);
+      if (cur && !isStale(cur)) return { acquired: false as const, heldBy: cur };
+      if (cur) this.insertEvent({ jobId, kind: "lock", reason: `took over the job's lock from ${cur.holder} (pid ${cur.pid}, gone) for ${holder.holder}` }, this.clock());
+      this.db
+        .prepare("INSERT INTO job_locks (job_id, holder, pid, pid_start, acquired_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, pid_start = excluded.pid_start, acquired_at = excluded.acquired_at")
+        .run(jobId, holder.holder, holder.pid, holder.pidStart ?? null, ts);
+      return { acquired: true as const, acquiredAt: ts, ...(cur && { tookOver: cur }) };
+    }).immediate();
+  }
+
+  /** Release the hold that began at `acquiredAt` (a lock taken over since then is someone else's). */
+  releaseJobLock(jobId: string, acquiredAt: string): void {
+    this.db.prepare("DELETE FROM job_locks WHERE job_id = ? AND acquired_at = ?").run(jobId, acquiredAt);
+  }
+
+  getJobLock(jobId: string): JobLockRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM job_locks WHERE job_id = ?").get(jobId);
+    return row === undefined ? undefined : JobLockRow.parse(row);
   }
 
   integrityCheck(): string {

@@ -72,6 +72,19 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (job_id, path)
   );
   `,
+  // 2: the installation's id (in every machine name, so installations sharing an account never touch each
+  // other's machines) and one lock per job (one recoverer at a time: recovery, pull and teardown).
+  `
+  CREATE TABLE installation (id TEXT NOT NULL);
+  INSERT INTO installation (id) VALUES (lower(hex(randomblob(4))));
+  CREATE TABLE job_locks (
+    job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+    holder TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_start TEXT,
+    acquired_at TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Bring `db` to the newest schema version. Returns the version it is at afterwards. */

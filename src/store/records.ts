@@ -85,3 +85,12 @@ export const ArtifactRow = z.object({
   verified_at: nullableString,
 });
 export type ArtifactRecord = z.infer<typeof ArtifactRow>;
+
+export const JobLockRow = z.object({
+  job_id: z.string(),
+  holder: z.string(),
+  pid: z.number().int(),
+  pid_start: nullableString,
+  acquired_at: z.string(),
+});
+export type JobLockRecord = z.infer<typeof JobLockRow>;

@@ -1,5 +1,5 @@
 // Crash injection: the cloud driver SIGKILLs itself (KILN_CRASH_AT) at each lifecycle point, then the
-// next `kiln status` reconciles. Every time: zero non-terminated instances at the emulator, every
+// next `kiln status --refresh` reconciles (plain `kiln status` is read-only). Every time: zero non-terminated instances at the emulator, every
 // instance known to the ledger, every machine row closed with its times, no attempt left running.
 // KILN_CRASH_REPEAT (default 1, to keep the suite short; run with 3 before changing the lifecycle) repeats each point.
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -53,14 +53,14 @@ async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {})
 
 const cases = CRASH_POINTS.flatMap((point) => Array.from({ length: REPEAT }, (_, n) => ({ point, n })));
 
-describe.skipIf(!sshdAvailable)("SIGKILL at every lifecycle point, then `kiln status` (skipped where sshd is missing)", () => {
+describe.skipIf(!sshdAvailable)("SIGKILL at every lifecycle point, then `kiln status --refresh` (skipped where sshd is missing)", () => {
   it.each(cases)("crash at $point (#$n): zero orphans and a consistent ledger", async ({ point, n }) => {
     const home = join(dir, `${point}-${n}`);
     const before = new Set(cloud.emu.inspect().map((i) => i.id));
     const run = await kiln(home, ["run", spec, "--provider", "lambda"], { KILN_CRASH_AT: point });
     expect(run.code).toBe(1);
     expect(run.err).toMatch(/cloud driver of \S+ is gone/);
-    const status = await kiln(home, ["status", "--json"]);
+    const status = await kiln(home, ["status", "--refresh", "--json"]);
     expect(status.code).toBe(0);
     const mine = cloud.emu.inspect().filter((i) => !before.has(i.id));
     expect(mine.filter((i) => i.status !== "terminated")).toEqual([]);

@@ -162,24 +162,41 @@ describe.skipIf(!sshdAvailable)("kiln run --provider lambda (emulator + loopback
     expect(l.artifacts.map((a) => a.path)).toContain("sae/checkpoints/latest.json");
   }, 120_000);
 
-  it("kiln gc terminates untracked machines carrying Kiln's tag and never touches others", async () => {
+  it("kiln gc terminates this installation's untracked machines; other installations' only with --all-installations --confirm; never others", async () => {
     cloud = await startCloudHarness();
     const { LambdaClient } = await import("../../src/providers/lambda/client.js");
     const client = new LambdaClient({ apiKey: cloud.emu.apiKey, baseUrl: cloud.emu.url, minIntervalMs: 0, launchIntervalMs: 0 });
     const signal = new AbortController().signal;
     await client.ensureSshKey("someone", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T x", signal);
     const launch = (name: string) => client.launchInstance({ region_name: "us-east-1", instance_type_name: "gpu_1x_a10", ssh_key_names: ["someone"], name }, signal);
-    const [orphan] = await launch("kiln-0123456789ab");
-    const [users] = await launch("my-own-box");
     const home = join(dir, "k-gc");
+    const mine = Ledger.open(join(home, "ledger.db"));
+    const installation = mine.installationId();
+    mine.close();
+    const [orphan] = await launch(`kiln-${installation}-0123456789`);
+    const [theirs] = await launch("kiln-0badcafe-0123456789");
+    const [legacy] = await launch("kiln-0123456789ab");
+    const [users] = await launch("my-own-box");
     const dry = await kiln(home, ["gc", "--dry-run"]);
-    expect(dry.out).toMatch(new RegExp(`orphan kiln-0123456789ab \\(${orphan}\\) gpu_1x_a10 in us-east-1`));
+    expect(dry.out).toMatch(new RegExp(`orphan kiln-${installation}-0123456789 \\(${orphan}\\) gpu_1x_a10 in us-east-1`));
+    expect(dry.out).toMatch(/2 Kiln machine\(s\) of other installations sharing this account left alone/);
     expect(dry.out).not.toMatch(/my-own-box/);
     const refreshed = await kiln(home, ["status", "--refresh"]);
-    expect(refreshed.err).toMatch(new RegExp(`^warning: untracked Kiln machine kiln-0123456789ab \\(${orphan}\\) is (booting|active); \`kiln gc\` terminates it\n$`));
+    expect(refreshed.err).toMatch(new RegExp(`^warning: untracked Kiln machine kiln-${installation}-0123456789 \\(${orphan}\\) is (booting|active); \`kiln gc\` terminates it\n$`));
     const gc = await kiln(home, ["gc"]);
     expect(gc.code).toBe(0);
     expect(gc.out).toMatch(/terminated 1 orphan\(s\)/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cloud.live().map((i) => i.id).sort()).toEqual([theirs, legacy, users].sort());
+    // Other installations' machines: listed with a code; nothing happens without it, or with a wrong one.
+    const look = await kiln(home, ["gc", "--all-installations"]);
+    const code = /--all-installations --confirm ([0-9a-f]{8})/.exec(look.out)?.[1];
+    expect(look.out).toMatch(new RegExp(`other installation's kiln-0badcafe-0123456789 \\(${theirs}\\)`));
+    expect(code).toBeDefined();
+    expect((await kiln(home, ["gc", "--all-installations", "--confirm", "00000000"])).code).toBe(2);
+    expect(cloud.live()).toHaveLength(3);
+    const confirmed = await kiln(home, ["gc", "--all-installations", "--confirm", code!]);
+    expect(confirmed.out).toMatch(/terminated 2 machine\(s\) of other installations/);
     await new Promise((r) => setTimeout(r, 300));
     expect(cloud.live().map((i) => i.id)).toEqual([users]);
   }, 60_000);

@@ -158,9 +158,19 @@ describe.skipIf(!sshdAvailable)("provider-ssh jobs without their driver (loopbac
     const bad = await undrivenJob("rec-bad", writer(5, 3));
     const never = await undrivenJob("rec-never", undefined);
     await pollUntil(async () => (existsSync(join(bad.run, "exit_code")) ? true : undefined), { what: "the failing run to end", timeoutMs: 30_000, intervalMs: 50 });
-    const first = await kiln("status");
+    // Plain status is read-only: it says what --refresh would do and changes nothing.
+    const look = await kiln("status");
+    expect(look.code).toBe(0);
+    expect(look.err).toMatch(new RegExp(`\`kiln status --refresh\` would look at ${bad.id}'s run on `));
+    const peek = ledger();
+    try {
+      expect(peek.getJob(bad.id)!.state).toBe("running");
+    } finally {
+      peek.close();
+    }
+    const first = await kiln("status", "--refresh");
     expect(first.code).toBe(0);
-    expect(first.err).toBe("");
+    expect(first.err).not.toMatch(/warning/);
     let l = ledger();
     try {
       // Still running on the host: left running, with a note saying how to follow or stop it.
@@ -181,8 +191,8 @@ describe.skipIf(!sshdAvailable)("provider-ssh jobs without their driver (loopbac
     expect(markers()).toEqual([`kiln-i-${ok.id}.json`]);
     writeFileSync(join(ok.job, "release"), "");
     await pollUntil(async () => (existsSync(join(ok.run, "exit_code")) ? true : undefined), { what: "the run to end", timeoutMs: 60_000, intervalMs: 100 });
-    const second = await kiln("status", ok.id);
-    expect(second.err).toBe("");
+    const second = await kiln("status", ok.id, "--refresh");
+    expect(second.err).not.toMatch(/warning/);
     expect(second.out).toMatch(/succeeded/);
     l = ledger();
     try {
@@ -256,7 +266,7 @@ describe.skipIf(!sshdAvailable)("provider-ssh jobs without their driver (loopbac
 /** `kiln status` and `kiln down` once the host of an undriven job is gone. */
 async function goneHost(j: { id: string }): Promise<void> {
   await sshd.stop();
-  const status = await kiln("status");
+  const status = await kiln("status", "--refresh");
   expect(status.code).toBe(0);
   expect(status.err).toMatch(new RegExp(`warning: reconciliation: job ${j.id} on .*:${sshd.port}`));
   const refused = await kiln("down", j.id);

@@ -35,7 +35,7 @@ export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: 
   const sim = args.values["sim"] === true;
   const pre = openLedger(ctx.paths);
   try {
-    await reconcileClouds({ ledger: pre, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal });
+    await reconcileClouds({ ledger: pre, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal, mode: "act", holder: "kiln run" });
   } finally {
     pre.close();
   }

@@ -22,20 +22,24 @@ export const statusCommand = defineCommand({
   positionals: "[JOB]",
   options: {
     json: { type: "boolean", description: "Print JSON" },
-    refresh: { type: "boolean", description: "Reconcile with every configured cloud first (also lists untracked Kiln machines)" },
+    refresh: { type: "boolean", description: "Reconcile with every configured cloud first and act on it: tear down dead drivers' machines (outputs saved first), close what is gone, list untracked Kiln machines. Without it, status changes nothing and says what --refresh would do" },
   },
   async handler(ctx, args) {
     const { jobView, openLedger, reconcileJobs, requireJob } = await import("../../core/jobs/index.js");
     const ledger = openLedger(ctx.paths);
     try {
-      // Clouds first: a dead cloud driver's machine must be torn down before its job is closed.
-      const { reconcileClouds } = await import("../../core/reconcile/index.js");
-      const rec = await reconcileClouds({ ledger, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal }, { force: args.values["refresh"] === true }).catch((e: unknown) => {
+      // Clouds first: a dead cloud driver's machine must be torn down before its job is closed. Only
+      // --refresh acts; plain status is read-only and says what --refresh would do.
+      const refresh = args.values["refresh"] === true;
+      const { describeReport, emptyReport, reconcileClouds } = await import("../../core/reconcile/index.js");
+      const rec = await reconcileClouds({ ledger, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal, mode: refresh ? "act" : "report", holder: "kiln status --refresh" }, { everyCloud: refresh }).catch((e: unknown) => {
         ctx.io.err(`warning: could not reconcile with the cloud: ${e instanceof Error ? e.message : String(e)}\n`);
-        return { untracked: [], errors: [] };
+        return emptyReport();
       });
+      const { notes, warnings } = describeReport(rec);
+      for (const n of notes) ctx.io.err(`reconciled: ${n}\n`);
+      for (const w of warnings) ctx.io.err(`warning: ${w}\n`);
       for (const m of rec.untracked) ctx.io.err(`warning: untracked Kiln machine ${m.name} (${m.id}) is ${m.providerState}; \`kiln gc\` terminates it\n`);
-      for (const e of rec.errors) ctx.io.err(`warning: reconciliation: ${e}\n`);
       reconcileJobs(ledger);
       const now = Date.now();
       const [ref] = args.positionals;

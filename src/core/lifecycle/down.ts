@@ -5,7 +5,7 @@
  * they are unverified unless `force` (recorded in the ledger as a warning) — then terminate and confirm.
  */
 import { pollUntil } from "../../base/deadline.js";
-import { KilnError } from "../../base/errors.js";
+import { KilnError, UserError, errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import type { Provider } from "../../providers/provider.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
@@ -16,7 +16,9 @@ import type { KilnPaths } from "../home.js";
 import { jobLayout } from "../job/layout.js";
 import { closeDeadJob, emptyReport, isJobAlive, isOpenMachine, reconcileSimulated, terminateSettings } from "../reconcile/index.js";
 import { stopWatchdog } from "../watchdog/index.js";
-import { readCloudFile } from "./cloud-file.js";
+import { type CloudFile, readCloudFile } from "./cloud-file.js";
+import { lockJobOrFail } from "../jobs/lock.js";
+import { NEVER_LAUNCHED } from "./launch.js";
 import { connectMachine } from "./machine.js";
 import { configuredLambda, sshProviderFor } from "./providers.js";
 import { SshProvider } from "../../providers/ssh/index.js";
@@ -54,14 +56,26 @@ export async function downJob(job: JobRecord, o: DownOptions): Promise<DownResul
     return { how: "driver", terminated: machines.filter((m) => m.state === "terminated" && m.provider_id).map((m) => m.provider_id!), verifiedFiles: o.ledger.listArtifacts(job.id).filter((a) => a.verified_at).length, forced: false };
   }
   if (c.sim) {
-    reconcileSimulated({ ledger: o.ledger, paths: o.paths, env: o.env, logger: o.logger, signal: o.signal }, emptyReport());
+    reconcileSimulated({ ledger: o.ledger, paths: o.paths, env: o.env, logger: o.logger, signal: o.signal, mode: "act", holder: "kiln down" }, emptyReport());
     return { how: "nothing", terminated: [], verifiedFiles: 0, forced: false };
   }
-  const open = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id !== null);
-  const key = open.length > 0 ? privateKeyFor(o.paths.keys, c.keyPath, c.specDir) : undefined;
+  const lock = lockJobOrFail(o.ledger, job.id, "kiln down");
+  try {
+    return await downHere(job, c, o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function downHere(job: JobRecord, c: CloudFile, o: DownOptions): Promise<DownResult> {
+  const anyOpen = o.ledger.listMachines(job.id).some(isOpenMachine);
+  const key = anyOpen ? privateKeyFor(o.paths.keys, c.keyPath, c.specDir) : undefined;
   // Provider ssh: the user's host, reached with the job's key (no API, nothing to credential).
   const provider: Provider | undefined =
-    open.length === 0 ? undefined : c.ssh && key ? sshProviderFor(c.ssh, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger }) : await configuredLambda({ env: o.env, credentialsPath: o.paths.credentials, logger: o.logger });
+    !anyOpen ? undefined : c.ssh && key ? sshProviderFor(c.ssh, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger }) : await configuredLambda({ env: o.env, credentialsPath: o.paths.credentials, logger: o.logger });
+  if (anyOpen && !provider) throw new KilnError("no_credentials", "no Lambda API key configured: set LAMBDA_API_KEY");
+  if (provider) await resolveIntents(provider, job, o);
+  const open = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id !== null);
   const out: DownResult = { how: open.length > 0 ? "here" : "nothing", terminated: [], verifiedFiles: 0, forced: o.force };
   for (const row of open) {
     if (!provider) throw new KilnError("no_credentials", "no Lambda API key configured: set LAMBDA_API_KEY");
@@ -77,8 +91,16 @@ export async function downJob(job: JobRecord, o: DownOptions): Promise<DownResul
       out.terminated.push(row.provider_id!);
       continue;
     }
-    if (m.state === "running" && m.ssh) {
-      const conn = await connectMachine({ ...m, ssh: m.ssh }, { privateKey: key!.privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 60_000, signal: o.signal, logger: o.logger, ...(c.ssh && { hostKeyAlias: null }) });
+    const conn =
+      m.state === "running" && m.ssh
+        ? await connectMachine({ ...m, ssh: m.ssh }, { privateKey: key!.privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 60_000, signal: o.signal, logger: o.logger, ...(c.ssh && { hostKeyAlias: null }) }).catch((e: unknown) => {
+            if (!o.force) throw e;
+            // --force: the user chose to end the billing even though nobody can get in to save the outputs.
+            o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: `kiln down --force: ${m.id} could not be reached (${errorMessage(e)}); terminated without stopping the run or saving its outputs` });
+            return undefined;
+          })
+        : undefined;
+    if (conn) {
       try {
         const rp = remotePaths(await remoteHome(conn), job.id);
         await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
@@ -104,4 +126,29 @@ export async function downJob(job: JobRecord, o: DownOptions): Promise<DownResul
   const r = emptyReport();
   closeDeadJob(o.ledger, job.id, r);
   return out;
+}
+
+/**
+ * Intents whose provider id was never recorded (the launch reply was lost, or the driver died right
+ * after the call): look the machine up by its name and adopt it, so it is torn down like the rest. One
+ * that is not listed is closed as never launched only once the provider's listing lag has passed.
+ */
+async function resolveIntents(provider: Provider, job: JobRecord, o: DownOptions): Promise<void> {
+  const intents = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id === null);
+  if (intents.length === 0) return;
+  const listed = await provider.listMachines(o.signal);
+  const lagMs = Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || 60_000;
+  for (const row of intents) {
+    const m = listed.find((x) => x.intentId === row.intent_id);
+    if (m) {
+      o.ledger.markMachineLaunched(row.id, m.id, m.providerState, row.created_at);
+      o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "adopt", reason: `kiln down found ${m.id} by its name kiln-${row.intent_id} (its id was never recorded)` });
+    } else if (Date.now() - Date.parse(row.created_at) >= lagMs) {
+      o.ledger.setMachineState(row.id, NEVER_LAUNCHED, `kiln down: no machine named kiln-${row.intent_id} is listed ${Math.round(lagMs / 1000)} s after the launch was sent`);
+    } else {
+      throw new UserError(`job ${job.id} sent a launch ${Math.round((Date.now() - Date.parse(row.created_at)) / 1000)} s ago that ${provider.name} does not list yet`, {
+        hint: `listings can lag; run \`kiln down ${job.id}\` again in a minute (the machine, if it exists, is named kiln-${row.intent_id})`,
+      });
+    }
+  }
 }

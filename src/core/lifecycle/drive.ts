@@ -28,6 +28,7 @@ import { type CloudFile, type CloudOffer, readCloudFile } from "./cloud-file.js"
 import { writeRemoteReport } from "./report.js";
 import type { Step } from "../job/run-file.js";
 import { crashPoint } from "./crash.js";
+import { tryLockJob } from "../jobs/lock.js";
 import { failureTable, launchWithFailover } from "./launch.js";
 import { connectMachine, waitUntilRunning } from "./machine.js";
 import { type RunOutcome, monitorRun, progressText, readProgress } from "./monitor.js";
@@ -104,6 +105,14 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   let rp: RemotePaths | undefined;
   let steps: Step[] = [];
   let machine: CloudOffer | undefined;
+  // The driver is its job's recoverer for its whole life: `kiln down`/`gc`/`status --refresh` leave it alone.
+  const lock = tryLockJob(ledger, c.jobId, "the job's driver");
+  if (!lock.ok) {
+    ledger.close();
+    throw new KilnError("job_locked", `job ${c.jobId} is being recovered by another Kiln process: ${lock.why}`);
+  }
+  let runStarted = false;
+  let unsaved: string | undefined;
   const attempt = ledger.startAttempt(c.jobId, c.provider);
   ledger.transitionJob(c.jobId, "running", `driving on ${c.provider}${c.sim ? " (simulated)" : ""}`);
   const terminate = { ...c.terminate, signal: o.signal, logger: log, env: o.env };
@@ -178,6 +187,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       ...(c.watchdogTerminate && { terminate: { apiUrl: cloud.apiUrl, apiKey: cloud.apiKey, instanceId: running.id } }),
     });
     ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "run_started", reason: Number.isFinite(remainingS) ? `run and watchdog started (deadline in ${Math.round(remainingS)} s${c.watchdogTerminate ? ", self-terminating" : ""})` : "run started (no deadline: free host, no max_hours)" });
+    runStarted = true;
     crashPoint("after-start", o.env);
     mark("started");
     const outcome: RunOutcome = await monitorRun({
@@ -228,6 +238,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   } catch (e) {
     log.error(`cloud run failed: ${errorMessage(e)}`);
     final = { state: "failed", reason: errorMessage(e) };
+    unsaved = "the machine could not be reached";
     if (conn && rp) {
       // Keep whatever the machine produced before it goes; a failed pull is recorded, not fatal here.
       if (c.provider === "ssh") {
@@ -236,16 +247,27 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
         await stopRun(conn, stopped, { graceMs: c.stopGraceMs }).catch((se: unknown) => log.warn(`could not stop the run on the host: ${errorMessage(se)}`));
         await stopWatchdog(conn, rp.watchdog).catch(() => undefined);
       }
-      await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(120_000) }).catch((pe: unknown) => {
-        ledger.addEvent({ jobId: c.jobId, kind: "warning", reason: `artifacts not fully pulled before teardown: ${errorMessage(pe)}` });
-      });
+      await pullArtifacts(conn, `${rp.job}/outputs`, layout.outputs, { signal: AbortSignal.timeout(120_000) })
+        .then((pulled) => {
+          for (const f of pulled.manifest) ledger.recordArtifact({ jobId: c.jobId, path: f.path, size: f.size, sha256: f.sha256, verified: true });
+          unsaved = undefined;
+        })
+        .catch((pe: unknown) => {
+          unsaved = `its outputs could not be pulled: ${errorMessage(pe)}`;
+        });
       await pullLogs(conn, rp, layout.logs, log);
     }
   }
   conn?.close();
   try {
     const cur = row ? ledger.getMachine(row.id) : undefined;
-    if (cloud && cur && cur.provider_id !== null && cur.state !== "terminated") {
+    if (runStarted && unsaved !== undefined && c.provider !== "ssh" && cur && cur.state !== "terminated") {
+      // Never destroy outputs that were not saved: the machine is kept (and may bill) until they are.
+      const why = `outputs of ${c.jobId} not saved (${unsaved}); machine ${cur.provider_id ?? cur.intent_id} KEPT and may still be billing: \`kiln down ${c.jobId}\` retries, \`kiln down ${c.jobId} --force\` terminates it without them`;
+      ledger.addEvent({ jobId: c.jobId, machineId: cur.id, kind: "alert", reason: why });
+      log.error(why);
+      final = { state: "failed", reason: `${final.reason}; ${why}` };
+    } else if (cloud && cur && cur.provider_id !== null && cur.state !== "terminated") {
       await terminateAndConfirm(cloud.provider, ledger, cur, final.state === "succeeded" ? "job finished" : final.reason, { ...terminate, signal: AbortSignal.timeout(c.terminate.timeoutMs + 60_000) });
     }
   } catch (e) {
@@ -263,6 +285,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     }
     if (cloud?.billed) writeFileSync(join(jobDir, "sim-billing.json"), `${JSON.stringify(cloud.billed(), null, 2)}\n`);
     await cloud?.close();
+    lock.release();
     ledger.close();
   }
   mark("closed");

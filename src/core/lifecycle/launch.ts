@@ -42,7 +42,11 @@ export interface LaunchOptions {
   findTimeoutMs?: number;
 }
 
-export const newIntentId = (): string => randomBytes(6).toString("hex");
+/**
+ * A fresh intent id, `<installation>-<10 hex>`: the machine's name `kiln-<intent>` then says which
+ * installation (KILN_HOME) launched it, so another installation sharing the account never touches it.
+ */
+export const newIntentId = (installationId: string): string => `${installationId}-${randomBytes(5).toString("hex")}`;
 const label = (o: Offer) => `${o.instanceType} in ${o.region} ($${o.pricePerHour.toFixed(2)}/h)`;
 
 /** Closed ledger states for a machine row that never billed. */
@@ -63,7 +67,7 @@ export async function launchWithFailover(o: LaunchOptions): Promise<Launched> {
       failures.push({ offer: label(offer), kind: "skipped", why: "blocked by an earlier failure" });
       continue;
     }
-    const intentId = newIntentId();
+    const intentId = newIntentId(o.ledger.installationId());
     const row = o.ledger.recordMachineIntent({ intentId, jobId: o.jobId, attemptId: o.attemptId, provider: offer.provider, offer, pricePerHour: offer.pricePerHour });
     crashPoint("after-intent", o.env);
     let machine: MachineRecord | undefined;

@@ -9,13 +9,14 @@ import { type Ledger, isTerminal } from "../../store/index.js";
 import type { KilnPaths } from "../home.js";
 import { readCloudFile } from "../lifecycle/cloud-file.js";
 import { configuredLambda } from "../lifecycle/providers.js";
-import { type ReconcileReport, closeDeadJob, emptyReport, isJobAlive, isOpenMachine, needsReconcile, reconcileProvider } from "./reconcile.js";
+import { tryLockJob } from "../jobs/lock.js";
+import { type ReconcileMode, type ReconcileReport, closeDeadJob, emptyReport, isJobAlive, isOpenMachine, needsReconcile, reconcileProvider } from "./reconcile.js";
 import { salvager } from "./salvage.js";
 import { terminateSettings } from "./settings.js";
 import { reconcileSshJobs } from "./ssh.js";
 
-export { type ReconcileReport, closeDeadJob, emptyReport, isJobAlive, isOpenMachine, needsReconcile, reconcileProvider, sweepUntracked } from "./reconcile.js";
-export { salvager } from "./salvage.js";
+export { type ReconcileMode, type ReconcileReport, closeDeadJob, emptyReport, isJobAlive, isOpenMachine, needsReconcile, reconcileProvider, sweepUntracked } from "./reconcile.js";
+export { type Salvaged, type Salvager, salvager } from "./salvage.js";
 
 export interface ReconcileContext {
   ledger: Ledger;
@@ -23,6 +24,10 @@ export interface ReconcileContext {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   signal: AbortSignal;
+  /** `act` only in commands that exist to change things (status --refresh, gc, down, run); else `report`. */
+  mode: ReconcileMode;
+  /** The command acting, for job locks and messages ("kiln gc"). */
+  holder: string;
 }
 
 export { terminateSettings } from "./settings.js";
@@ -36,19 +41,39 @@ export function reconcileSimulated(ctx: ReconcileContext, r: ReconcileReport): v
     if (open.length === 0 && isTerminal(job.state)) continue;
     const c = readCloudFile(job.job_dir);
     if (!c?.sim) continue;
-    if (job.supervisor_pid !== null) {
-      try {
-        // The driver led its own process group (detached); its loopback sshd's are still in it.
-        process.kill(-job.supervisor_pid, "SIGTERM");
-      } catch {
-        // Already gone.
+    if (ctx.mode === "report") {
+      r.wouldDo.push(`close ${job.id}'s simulated machines (their emulator ended with the driver)`);
+      continue;
+    }
+    withJobLock(ctx, job.id, r, () => {
+      if (job.supervisor_pid !== null) {
+        try {
+          // The driver led its own process group (detached); its loopback sshd's are still in it.
+          process.kill(-job.supervisor_pid, "SIGTERM");
+        } catch {
+          // Already gone.
+        }
       }
-    }
-    for (const m of open) {
-      ctx.ledger.markMachineTerminated(m.id, "simulated machine: its emulator ended with the driver");
-      r.closed.push(m.provider_id ?? m.intent_id);
-    }
-    closeDeadJob(ctx.ledger, job.id, r);
+      for (const m of open) {
+        ctx.ledger.markMachineTerminated(m.id, "simulated machine: its emulator ended with the driver");
+        r.closed.push(m.provider_id ?? m.intent_id);
+      }
+      closeDeadJob(ctx.ledger, job.id, r);
+    });
+  }
+}
+
+/** Run `fn` holding the job's lock, or report the job busy. */
+function withJobLock(ctx: ReconcileContext, jobId: string, r: ReconcileReport, fn: () => void): void {
+  const lock = tryLockJob(ctx.ledger, jobId, ctx.holder);
+  if (!lock.ok) {
+    r.busy.push(`${jobId}: ${lock.why}`);
+    return;
+  }
+  try {
+    fn();
+  } finally {
+    lock.release();
   }
 }
 
@@ -57,20 +82,22 @@ function closeDriverlessJobs(ctx: ReconcileContext, r: ReconcileReport): void {
   for (const job of ctx.ledger.listJobs()) {
     if (isTerminal(job.state) || isJobAlive(job) || !readCloudFile(job.job_dir)) continue;
     if (ctx.ledger.listMachines(job.id).some(isOpenMachine)) continue;
-    closeDeadJob(ctx.ledger, job.id, r);
+    if (ctx.mode === "report") r.wouldDo.push(`record ${job.id} as interrupted (its driver is gone and it holds no machine)`);
+    else withJobLock(ctx, job.id, r, () => closeDeadJob(ctx.ledger, job.id, r));
   }
 }
 
 /**
- * Reconcile every cloud the ledger has open machines on (or all configured ones with `force`, which
+ * Reconcile every cloud the ledger has open machines on (or all configured ones with `everyCloud`, which
  * also lists untracked Kiln machines for `kiln gc`), and the users' ssh hosts of jobs whose driver died.
+ * In mode `report` nothing changes: the report's `wouldDo` says what `act` would do.
  */
-export async function reconcileClouds(ctx: ReconcileContext, opts: { force?: boolean } = {}): Promise<ReconcileReport> {
+export async function reconcileClouds(ctx: ReconcileContext, opts: { everyCloud?: boolean; force?: boolean } = {}): Promise<ReconcileReport> {
   const r = emptyReport();
   reconcileSimulated(ctx, r);
   await reconcileSshJobs(ctx, r);
   const pending = needsReconcile(ctx.ledger, "lambda");
-  if (pending.length === 0 && !opts.force) {
+  if (pending.length === 0 && !opts.everyCloud) {
     closeDriverlessJobs(ctx, r);
     return r;
   }
@@ -85,9 +112,30 @@ export async function reconcileClouds(ctx: ReconcileContext, opts: { force?: boo
     signal: ctx.signal,
     logger: ctx.logger,
     terminate: terminateSettings(ctx.env),
+    mode: ctx.mode,
+    holder: ctx.holder,
+    ...(opts.force && { force: true }),
+    listingLagMs: Number(ctx.env["KILN_LISTING_LAG_MS"] ?? "") || 60_000,
     salvage: salvager({ ledger: ctx.ledger, paths: ctx.paths, logger: ctx.logger, signal: ctx.signal }),
   });
   for (const k of Object.keys(r) as (keyof ReconcileReport)[]) (r[k] as unknown[]).push(...(sub[k] as unknown[]));
   closeDriverlessJobs(ctx, r);
   return r;
+}
+
+/** The report's lines a person should read: what was done, what is kept billing, what would be done. */
+export function describeReport(r: ReconcileReport): { notes: string[]; warnings: string[] } {
+  const notes = [
+    ...r.terminated.map((id) => `terminated ${id} (its job's driver was gone)`),
+    ...r.closed.map((id) => `closed ${id} in the ledger (the provider says it is gone)`),
+    ...r.finishedJobs.map((id) => `job ${id} had finished: recorded as finished, outputs verified`),
+    ...r.interruptedJobs.map((id) => `job ${id} recorded as interrupted (resumable)`),
+  ];
+  const warnings = [
+    ...r.kept.map((id) => `machine ${id} KEPT: its job's outputs could not be saved, and it may still be billing (see \`kiln status\`; \`kiln down JOB --force\` terminates it)`),
+    ...r.busy.map((b) => `left alone, another Kiln process is recovering job ${b}`),
+    ...r.wouldDo.map((w) => `\`kiln status --refresh\` would ${w}`),
+    ...r.errors.map((e) => `reconciliation: ${e}`),
+  ];
+  return { notes, warnings };
 }

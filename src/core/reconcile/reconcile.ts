@@ -1,22 +1,32 @@
 /**
- * Reconciliation: the ledger against the provider's listing, run by every command that touches a
- * cloud. Only machines of jobs whose driver is gone are acted on (a live driver owns its machine):
+ * Reconciliation: the ledger against the provider's listing. Only machines of jobs whose driver is gone
+ * are considered (a live driver owns its machine), and only in mode `act` is anything changed: read-only
+ * commands (`kiln status`, `kiln gc --dry-run`) run it in mode `report` and say what it would do.
+ *
+ * In mode `act`, per dead job, holding the job's lock (one recoverer per job; a job another process is
+ * recovering is left alone and reported busy):
  * - an intent without a provider id whose `kiln-<intentId>` machine exists is adopted (its id recorded,
- *   billing counted from the intent — the earliest it can have started), then handled like the rest;
- * - an intent with no such machine never launched: closed at zero cost;
+ *   billing counted from the intent — the earliest it can have started); one that is not listed is closed
+ *   as never launched, but only once it is older than the provider's listing lag;
  * - a machine the provider says is gone is closed with its cost;
- * - a live machine of a dead job is salvaged (SIGTERM → checkpoint, pull the outputs) and terminated,
- *   with the termination confirmed; unconfirmed ones stay "terminating" and are re-checked next time.
- * Machines carrying Kiln's tag that the ledger does not know are reported as untracked (`kiln gc`
- * terminates them); machines without Kiln's tag never appear here, so they are never touched.
+ * - a live machine of a dead job whose run had started is salvaged first (its run's outcome read, the run
+ *   checkpointed, the outputs pulled and sha256-verified), then terminated with the termination confirmed.
+ *   If the outputs could not be saved the machine is KEPT (and reported: it may still bill) unless
+ *   `force`, which is recorded. A run that had finished records its job as finished, not interrupted.
+ * Machines carrying Kiln's tag that the ledger does not know are reported: this installation's as
+ * untracked (`kiln gc` terminates them), other installations' separately (never touched here).
  */
 import { errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
-import type { MachineRecord, Provider } from "../../providers/provider.js";
+import { installationOfIntent, type MachineRecord, type Provider } from "../../providers/provider.js";
 import { type JobRecord, type Ledger, type MachineLedgerRecord, isTerminal } from "../../store/index.js";
+import { tryLockJob } from "../jobs/lock.js";
 import { NEVER_LAUNCHED } from "../lifecycle/launch.js";
 import { terminateAndConfirm } from "../lifecycle/teardown.js";
 import { isJobProcess } from "../supervisor/process.js";
+import type { Salvaged, Salvager } from "./salvage.js";
+
+export type ReconcileMode = "act" | "report";
 
 export interface ReconcileReport {
   adopted: string[];
@@ -24,8 +34,21 @@ export interface ReconcileReport {
   closed: string[];
   terminated: string[];
   unconfirmed: string[];
+  /** This installation's Kiln machines that no open ledger row holds (`kiln gc` terminates them). */
   untracked: MachineRecord[];
+  /** Kiln machines of other installations sharing the account: never touched without --all-installations. */
+  otherInstallations: MachineRecord[];
   interruptedJobs: string[];
+  /** Jobs whose run had finished when their driver died: closed as succeeded or failed, outputs verified. */
+  finishedJobs: string[];
+  /** Machines kept because their job's outputs could not be saved: they may still be billing. */
+  kept: string[];
+  /** Jobs another Kiln process is recovering: left alone. */
+  busy: string[];
+  /** Intents younger than the listing lag and not listed yet: maybe launched; looked at again next time. */
+  pendingIntents: string[];
+  /** Mode `report`: what mode `act` would do. */
+  wouldDo: string[];
   /** Provider ssh: jobs whose driver is gone while their run goes on on the host (left running). */
   runningOnHost: string[];
   /** Provider ssh: jobs whose run ended on the host without its driver, closed with verified outputs. */
@@ -33,7 +56,24 @@ export interface ReconcileReport {
   errors: string[];
 }
 
-export const emptyReport = (): ReconcileReport => ({ adopted: [], neverLaunched: [], closed: [], terminated: [], unconfirmed: [], untracked: [], interruptedJobs: [], runningOnHost: [], finishedOnHost: [], errors: [] });
+export const emptyReport = (): ReconcileReport => ({
+  adopted: [],
+  neverLaunched: [],
+  closed: [],
+  terminated: [],
+  unconfirmed: [],
+  untracked: [],
+  otherInstallations: [],
+  interruptedJobs: [],
+  finishedJobs: [],
+  kept: [],
+  busy: [],
+  pendingIntents: [],
+  wouldDo: [],
+  runningOnHost: [],
+  finishedOnHost: [],
+  errors: [],
+});
 
 export const CLOSED_MACHINE_STATES: readonly string[] = ["terminated", NEVER_LAUNCHED];
 export const isOpenMachine = (m: MachineLedgerRecord): boolean => !CLOSED_MACHINE_STATES.includes(m.state);
@@ -48,8 +88,17 @@ export interface ReconcileOptions {
   signal: AbortSignal;
   logger: Logger;
   terminate: { pollMs: number; timeoutMs: number };
-  /** Save what a dead job's machine holds before it is terminated (stop the run, pull). Best effort. */
-  salvage?: (job: JobRecord, machine: MachineRecord) => Promise<void>;
+  /** `report`: change nothing, say what would be done (read-only commands, --dry-run). */
+  mode: ReconcileMode;
+  /** Who is acting, for the job lock and messages ("kiln gc"). */
+  holder: string;
+  /** Save what a dead job's machine holds before it is terminated (its run's outcome, the outputs). */
+  salvage?: Salvager;
+  /** Terminate even when the outputs could not be saved (recorded as a warning). */
+  force?: boolean;
+  /** How long an unlisted intent may still be a launch the listing has not caught up with. */
+  listingLagMs?: number;
+  now?: () => number;
 }
 
 /** Machines of `provider` the ledger still counts as open and whose job's driver is gone. */
@@ -61,57 +110,127 @@ export async function reconcileProvider(o: ReconcileOptions): Promise<ReconcileR
   const { ledger, provider } = o;
   const r = emptyReport();
   const listed = await provider.listMachines(o.signal);
-  const byIntent = new Map(listed.filter((m) => m.intentId !== undefined).map((m) => [m.intentId!, m]));
   const rows = ledger.listMachines().filter((m) => m.provider === provider.name);
-  const deadJobs = new Set<string>();
-  for (const row of rows.filter(isOpenMachine)) {
-    const job = row.job_id ? ledger.getJob(row.job_id) : undefined;
+  const byJob = new Map<string, MachineLedgerRecord[]>();
+  for (const row of rows.filter(isOpenMachine)) byJob.set(row.job_id ?? "", [...(byJob.get(row.job_id ?? "") ?? []), row]);
+  for (const [jobId, jobRows] of byJob) {
+    const job = jobId ? ledger.getJob(jobId) : undefined;
     if (isJobAlive(job)) continue;
-    if (job && !isTerminal(job.state)) deadJobs.add(job.id);
+    const lock = o.mode === "act" && job ? tryLockJob(ledger, job.id, o.holder) : undefined;
+    if (lock && !lock.ok) {
+      r.busy.push(`${job!.id}: ${lock.why}`);
+      continue;
+    }
     try {
-      let rec = row.provider_id ? listed.find((m) => m.id === row.provider_id) : byIntent.get(row.intent_id);
-      if (row.provider_id === null) {
-        if (!rec) {
-          ledger.setMachineState(row.id, NEVER_LAUNCHED, `no machine named kiln-${row.intent_id} exists: the launch never happened`);
-          r.neverLaunched.push(row.intent_id);
-          continue;
+      let outcome: Salvaged | undefined;
+      for (const row of jobRows) {
+        try {
+          outcome = (await reconcileMachine(o, r, listed, job, row)) ?? outcome;
+        } catch (e) {
+          r.errors.push(`machine ${row.intent_id}: ${errorMessage(e)}`);
         }
-        ledger.markMachineLaunched(row.id, rec.id, rec.providerState, row.created_at);
-        r.adopted.push(rec.id);
       }
-      const id = rec?.id ?? row.provider_id!;
-      rec ??= await provider.describe(id, o.signal);
-      const cur = ledger.getMachine(row.id)!;
-      if (rec.state === "terminated") {
-        ledger.markMachineTerminated(row.id, `${provider.name} says ${id} is gone (closed at reconciliation)`);
-        r.closed.push(id);
-        continue;
-      }
-      if (job && o.salvage && rec.state === "running") {
-        await o.salvage(job, rec).catch((e: unknown) => {
-          ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: `could not save the machine's outputs before teardown: ${errorMessage(e)}` });
-        });
-      }
-      try {
-        await terminateAndConfirm(provider, ledger, cur, job ? `its job's driver is gone (${job.state})` : "no job", { ...o.terminate, signal: o.signal, logger: o.logger });
-        r.terminated.push(id);
-      } catch (e) {
-        r.unconfirmed.push(id);
-        r.errors.push(errorMessage(e));
-      }
-    } catch (e) {
-      r.errors.push(`machine ${row.intent_id}: ${errorMessage(e)}`);
+      if (job && !isTerminal(job.state) && !ledger.listMachines(job.id).some(isOpenMachine)) closeJob(o, r, job, outcome);
+    } finally {
+      if (lock?.ok) lock.release();
     }
   }
+  classifyListed(o, r, listed, rows);
+  return r;
+}
+
+/** One open machine row of a dead job. Returns what salvage found, when it ran. */
+async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed: MachineRecord[], job: JobRecord | undefined, row: MachineLedgerRecord): Promise<Salvaged | undefined> {
+  const { ledger, provider } = o;
+  const act = o.mode === "act";
+  let rec = row.provider_id ? listed.find((m) => m.id === row.provider_id) : listed.find((m) => m.intentId === row.intent_id);
+  if (row.provider_id === null) {
+    if (!rec) {
+      const ageMs = (o.now ?? Date.now)() - Date.parse(row.created_at);
+      if (ageMs < (o.listingLagMs ?? 60_000)) {
+        r.pendingIntents.push(row.intent_id);
+        return undefined;
+      }
+      if (!act) r.wouldDo.push(`close intent kiln-${row.intent_id} as never launched (no machine of that name is listed)`);
+      else ledger.setMachineState(row.id, NEVER_LAUNCHED, `no machine named kiln-${row.intent_id} exists: the launch never happened`);
+      r.neverLaunched.push(row.intent_id);
+      return undefined;
+    }
+    if (!act) r.wouldDo.push(`adopt ${rec.id} (named kiln-${row.intent_id}; its id was never recorded)`);
+    else ledger.markMachineLaunched(row.id, rec.id, rec.providerState, row.created_at);
+    r.adopted.push(rec.id);
+  }
+  const id = rec?.id ?? row.provider_id!;
+  rec ??= await provider.describe(id, o.signal);
+  if (rec.state === "terminated") {
+    if (!act) r.wouldDo.push(`close ${id} in the ledger (${provider.name} says it is gone)`);
+    else ledger.markMachineTerminated(row.id, `${provider.name} says ${id} is gone (closed at reconciliation)`);
+    r.closed.push(id);
+    return undefined;
+  }
+  // Outputs may exist only once the run was started on this machine.
+  const started = job !== undefined && ledger.listEvents(job.id, { kind: "run_started" }).some((e) => e.machine_id === row.id);
+  const why = job ? `its job's driver is gone (${job.state})` : "no job";
+  if (!act) {
+    r.wouldDo.push(started ? `save the outputs of ${job!.id} from ${id} (${rec.providerState}), then terminate it` : `terminate ${id} (${rec.providerState}): ${why}`);
+    return undefined;
+  }
+  let salvaged: Salvaged | undefined;
+  let unsaved = "";
+  if (started) {
+    if (rec.state !== "running" || !o.salvage) unsaved = `${id} is ${rec.providerState}, so its outputs cannot be read`;
+    else {
+      try {
+        salvaged = await o.salvage(job!, rec);
+      } catch (e) {
+        unsaved = errorMessage(e);
+      }
+    }
+  }
+  if (unsaved) {
+    if (!o.force) {
+      ledger.addEvent({ jobId: job!.id, machineId: row.id, kind: "alert", reason: `outputs of ${job!.id} not saved (${unsaved}); machine ${id} KEPT and may still be billing: \`kiln down ${job!.id}\` retries, \`kiln down ${job!.id} --force\` terminates it without them` });
+      r.kept.push(id);
+      return undefined;
+    }
+    ledger.addEvent({ jobId: job!.id, machineId: row.id, kind: "warning", reason: `--force: terminating ${id} although its outputs were not saved (${unsaved})` });
+  }
+  try {
+    await terminateAndConfirm(provider, ledger, ledger.getMachine(row.id)!, why, { ...o.terminate, signal: o.signal, logger: o.logger });
+    r.terminated.push(id);
+  } catch (e) {
+    r.unconfirmed.push(id);
+    r.errors.push(errorMessage(e));
+  }
+  return salvaged;
+}
+
+/** The dead job's machines are all closed: finished (its run had ended on its own, outputs verified) or interrupted. */
+function closeJob(o: ReconcileOptions, r: ReconcileReport, job: JobRecord, outcome: Salvaged | undefined): void {
+  if (outcome?.exitCode === undefined) {
+    if (o.mode === "act") closeDeadJob(o.ledger, job.id, r);
+    else r.wouldDo.push(`record ${job.id} as interrupted (resumable)`);
+    return;
+  }
+  const ok = outcome.exitCode === 0;
+  const reason = `the run ${ok ? "finished" : `exited with code ${outcome.exitCode}`} after its driver was gone; ${outcome.verifiedFiles} outputs pulled and verified at reconciliation`;
+  for (const a of o.ledger.listAttempts(job.id)) if (a.state === "running") o.ledger.endAttempt(a.id, ok ? "succeeded" : "failed", reason);
+  o.ledger.transitionJob(job.id, ok ? "succeeded" : "failed", reason);
+  r.finishedJobs.push(job.id);
+}
+
+/** Listed Kiln machines no open row holds: this installation's are untracked; others' are only reported. */
+function classifyListed(o: ReconcileOptions, r: ReconcileReport, listed: MachineRecord[], rows: MachineLedgerRecord[]): void {
+  const mine = o.ledger.installationId();
   const known = new Map(rows.map((m) => [m.intent_id, m]));
   for (const m of listed) {
     if (m.state === "terminated" || m.state === "terminating") continue;
     const row = m.intentId === undefined ? undefined : known.get(m.intentId);
-    // Unknown to this ledger, or billing although the ledger closed it: an orphan carrying Kiln's tag.
-    if (!row || !isOpenMachine(row)) r.untracked.push(m);
+    if (row && isOpenMachine(row)) continue;
+    // Ours: our installation id, or an old-style name this ledger launched. Anything else is another installation's.
+    if (row || installationOfIntent(m.intentId) === mine) r.untracked.push(m);
+    else r.otherInstallations.push(m);
   }
-  for (const jobId of deadJobs) closeDeadJob(ledger, jobId, r);
-  return r;
 }
 
 /** A job whose driver died: attempts and job become interrupted (resumable), with the reason. */
@@ -125,7 +244,7 @@ export function closeDeadJob(ledger: Ledger, jobId: string, r: ReconcileReport):
 }
 
 /** Terminate Kiln-tagged machines the ledger does not track (`kiln gc`). */
-export async function sweepUntracked(o: ReconcileOptions, machines: readonly MachineRecord[]): Promise<{ terminated: string[]; failed: string[] }> {
+export async function sweepUntracked(o: Pick<ReconcileOptions, "ledger" | "provider" | "signal">, machines: readonly MachineRecord[]): Promise<{ terminated: string[]; failed: string[] }> {
   const out = { terminated: [] as string[], failed: [] as string[] };
   for (const m of machines) {
     try {

@@ -1,13 +1,14 @@
 /**
- * Before reconciliation terminates a dead job's machine: stop the run with SIGTERM (the engine saves a
- * checkpoint), stop the watchdog, and pull the outputs into the job dir, under one deadline. Best
- * effort — the machine is terminated either way, because a machine nobody drives bills forever.
+ * Before reconciliation tears down a dead job's machine: find out how the run ended, stop it with SIGTERM
+ * if it is still going (the engine saves a checkpoint), stop the watchdog, and pull the outputs into the
+ * job dir, every file sha256-verified, under one deadline. The caller terminates the machine only when
+ * this succeeded (or the user forces it): outputs that were never saved are never destroyed silently.
  */
 import { deadlineSignal } from "../../base/deadline.js";
 import type { Logger } from "../../base/logger.js";
 import type { MachineRecord } from "../../providers/provider.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
-import { stopRun } from "../../remote/session/run.js";
+import { runStatus, stopRun } from "../../remote/session/run.js";
 import { pullArtifacts } from "../../remote/sync/pull.js";
 import type { JobRecord, Ledger } from "../../store/index.js";
 import type { KilnPaths } from "../home.js";
@@ -17,20 +18,32 @@ import { connectMachine } from "../lifecycle/machine.js";
 import { remoteHome, remotePaths } from "../lifecycle/remote-job.js";
 import { stopWatchdog } from "../watchdog/index.js";
 
-export function salvager(o: { ledger: Ledger; paths: KilnPaths; logger: Logger; signal: AbortSignal; timeoutMs?: number }) {
-  return async (job: JobRecord, machine: MachineRecord): Promise<void> => {
+/** What salvage found and saved: how the run had ended before Kiln stopped it, and the verified files. */
+export interface Salvaged {
+  /** The run's exit code when it had already finished on its own; undefined when Kiln stopped it (or it never ran). */
+  exitCode: number | undefined;
+  verifiedFiles: number;
+}
+
+export type Salvager = (job: JobRecord, machine: MachineRecord) => Promise<Salvaged>;
+
+export function salvager(o: { ledger: Ledger; paths: KilnPaths; logger: Logger; signal: AbortSignal; timeoutMs?: number }): Salvager {
+  return async (job, machine) => {
     const c = readCloudFile(job.job_dir);
-    if (!c || !machine.ssh) return;
+    if (!c || !machine.ssh) throw new Error(`no way into ${machine.id}: ${c ? "the provider gives no address" : "the job has no cloud.json"}`);
     const signal = deadlineSignal(o.timeoutMs ?? c.stopGraceMs + 120_000, o.signal);
     const key = privateKeyFor(o.paths.keys, c.keyPath, c.specDir);
     const conn = await connectMachine({ ...machine, ssh: machine.ssh }, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 30_000, signal, logger: o.logger });
     try {
       const rp = remotePaths(await remoteHome(conn), job.id);
-      await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
+      const before = await runStatus(conn, rp.run);
+      if (before.state === "running") await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
       await stopWatchdog(conn, rp.watchdog);
       const pulled = await pullArtifacts(conn, `${rp.job}/outputs`, jobLayout(o.paths.jobs, job.id).outputs, { signal });
       for (const e of pulled.manifest) o.ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: true });
-      o.ledger.addEvent({ jobId: job.id, kind: "salvage", reason: `checkpointed and pulled ${pulled.manifest.length} files before teardown` });
+      const how = before.state === "exited" ? `the run had finished (exit ${before.code})` : before.state === "running" ? "checkpointed the run" : `the run was ${before.state}`;
+      o.ledger.addEvent({ jobId: job.id, kind: "salvage", reason: `${how}; pulled and verified ${pulled.manifest.length} files before teardown` });
+      return { exitCode: before.state === "exited" ? before.code : undefined, verifiedFiles: pulled.manifest.length };
     } finally {
       conn.close();
     }

@@ -22,6 +22,7 @@ import { assertSafeToTearDown } from "../../remote/sync/verify.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
 import { type JobRecord, type MachineLedgerRecord, isTerminal } from "../../store/index.js";
 import { jobLayout } from "../job/layout.js";
+import { tryLockJob } from "../jobs/lock.js";
 import { type CloudFile, readCloudFile } from "../lifecycle/cloud-file.js";
 import { NEVER_LAUNCHED } from "../lifecycle/launch.js";
 import { sshProviderFor } from "../lifecycle/providers.js";
@@ -49,10 +50,21 @@ export async function reconcileSshJobs(ctx: ReconcileContext, r: ReconcileReport
       continue;
     }
     if (!c?.ssh || c.sim) continue;
+    if (ctx.mode === "report") {
+      r.wouldDo.push(`look at ${job.id}'s run on ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} and, if it ended, pull its outputs and close it`);
+      continue;
+    }
+    const lock = tryLockJob(ctx.ledger, job.id, ctx.holder);
+    if (!lock.ok) {
+      r.busy.push(`${job.id}: ${lock.why}`);
+      continue;
+    }
     try {
       await reconcileSshJob(ctx, job, c as CloudFile & { ssh: NonNullable<CloudFile["ssh"]> }, rows, r);
     } catch (e) {
       r.errors.push(`job ${job.id} on ${c.ssh.user}@${c.ssh.host}:${c.ssh.port}: ${errorMessage(e)}`);
+    } finally {
+      lock.release();
     }
   }
 }

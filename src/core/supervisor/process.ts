@@ -3,6 +3,7 @@
  * (spawned detached), so one signal to `-pgid` reaches the engine and anything it forked (data-loader
  * workers, shells). Stopping is always "SIGTERM, wait with a deadline, then SIGKILL the group".
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { sleep } from "../../base/deadline.js";
 
@@ -30,6 +31,28 @@ export function isJobProcess(pid: number | null, jobId: string): boolean {
   }
   // A zombie has an empty environ: it is dead for our purposes.
   return environ.split("\0").includes(`KILN_JOB_ID=${jobId}`);
+}
+
+/**
+ * A token for when process `pid` started, so a pid reused by a new process is not taken for the old one:
+ * on Linux the start time in clock ticks (/proc/PID/stat field 22), elsewhere `ps -o lstart=`. Undefined
+ * when the process is gone or the platform says nothing.
+ */
+export function processStartToken(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // Field 2 (comm) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[19] !== undefined ? `linux:${fields[19]}` : undefined;
+  } catch {
+    // Not Linux, or the process is gone.
+  }
+  try {
+    const out = execFileSync("ps", ["-o", "lstart=", "-p", String(pid)], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 5_000 }).trim();
+    return out ? `ps:${out}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Send `sig` to process group `pgid`; false when the group is gone. */

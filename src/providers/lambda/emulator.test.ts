@@ -108,4 +108,51 @@ describe("Lambda emulator, spec-validated", () => {
     expect(body).toEqual({ error: { code: "global/invalid-parameters", message: "Requested too many instances." } });
     expect(lambdaSpec().validateResponse("POST", "/api/v1/instance-operations/launch", 400, body)).toEqual([]);
   });
+
+  it("serves the rest of the spec too: 405 with Allow, spec-checked bodies, firewall rulesets, the audit log", async () => {
+    emu = await startLambdaEmulator({ bootDelayMs: 0, terminateDelayMs: 0 });
+    const spec = lambdaSpec();
+    const problems: string[] = [];
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${emu!.url}${path}`, { method, headers: { authorization: `Bearer ${emu!.apiKey}` }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+      const json = (await res.json()) as { data?: unknown; error?: { code: string; message: string } };
+      if (res.status !== 405) problems.push(...spec.validateResponse(method, `/api/v1${path.split("?")[0]}`, res.status, json));
+      return { status: res.status, allow: res.headers.get("allow"), ...json };
+    };
+
+    expect(await call("PATCH", "/instances")).toMatchObject({ status: 405, allow: "GET" });
+    expect(await call("DELETE", "/firewall-rulesets/global")).toMatchObject({ status: 405, allow: "GET, PATCH" });
+    expect(await call("POST", "/filesystems", { name: "fs", region: "AAA" })).toMatchObject({ status: 400, error: { code: "global/invalid-parameters" } });
+    // An empty instance type is "does not exist", not a complaint about something else in the request.
+    expect(await call("POST", "/instance-operations/launch", { instance_type_name: "", region_name: "me-west-1", ssh_key_names: [] })).toMatchObject({ status: 404, error: { message: "Specified instance type does not exist." } });
+
+    await call("POST", "/ssh-keys", { name: "k", public_key: PUB });
+    const ruleset = (await call("POST", "/firewall-rulesets", { name: "web", region: "us-west-1", rules: [{ protocol: "icmp", source_network: "0.0.0.0/0", description: "ping" }] })).data as { id: string };
+    const launched = await call("POST", "/instance-operations/launch", { instance_type_name: "gpu_1x_a10", region_name: "us-west-1", ssh_key_names: ["k"], firewall_rulesets: [{ id: ruleset.id }], tags: [{ key: "team", value: "kiln" }] });
+    const [id] = (launched.data as { instance_ids: string[] }).instance_ids;
+    expect((await call("GET", `/instances/${id}`)).data).toMatchObject({ tags: [{ key: "team", value: "kiln" }], firewall_rulesets: [{ id: ruleset.id }] });
+    expect((await call("GET", `/firewall-rulesets/${ruleset.id}`)).data).toMatchObject({ name: "web", instance_ids: [id] });
+    expect(await call("DELETE", `/firewall-rulesets/${ruleset.id}`)).toMatchObject({ status: 400, error: { code: "firewall-rulesets/firewall-ruleset-in-use" } });
+    await call("POST", "/instance-operations/terminate", { instance_ids: [id] });
+    expect(await call("DELETE", `/firewall-rulesets/${ruleset.id}`)).toMatchObject({ status: 200, data: {} });
+    expect(await call("GET", `/firewall-rulesets/${ruleset.id}`)).toMatchObject({ status: 404, error: { suggestion: "Check your firewall ruleset ID and try again." } });
+    expect((await call("PATCH", "/firewall-rulesets/global", { rules: [] })).data).toEqual({ id: "global", name: "Global Firewall Rules", rules: [] });
+    expect((await call("GET", "/firewall-rules")).data).toEqual([]);
+
+    const instanceEvents = (await call("GET", "/audit-events?resource_type=cloud.instance")).data as { events: { action: string; resource_lrns: string[] }[]; page_token: string | null };
+    expect(instanceEvents.events.map((e) => [e.action, e.resource_lrns])).toEqual([
+      ["launched", [`lrn:cloud:instance:${id}`]],
+      ["terminated", [`lrn:cloud:instance:${id}`]],
+    ]);
+    expect(instanceEvents.page_token).toBeNull();
+    expect((await call("GET", "/audit-events?start=2999-01-01T00:00:00Z")).data).toEqual({ events: [], page_token: null });
+    expect(await call("GET", "/audit-events?start=yesterday")).toMatchObject({ status: 400 });
+    // Pages of 100, continued by the token the previous page handed out.
+    for (let n = 0; n < 120; n++) await call("POST", "/ssh-keys", { name: `k${n}` , public_key: PUB });
+    const first = (await call("GET", "/audit-events?resource_type=cloud.ssh_key")).data as { events: unknown[]; page_token: string };
+    const second = (await call("GET", `/audit-events?resource_type=cloud.ssh_key&page_token=${first.page_token}`)).data as { events: unknown[]; page_token: string | null };
+    expect([first.events.length, second.events.length, second.page_token]).toEqual([100, 21, null]);
+    expect(await call("GET", "/audit-events?page_token=abCdEFg0h1I2jKlm34n5O6Pq78r%3D")).toMatchObject({ status: 400, error: { message: "Invalid page token." } });
+    expect(problems).toEqual([]);
+  });
 });

@@ -19,7 +19,7 @@ import { type EmulatedInstance, LambdaAccount, type SshEndpoint } from "./emulat
 import { DEFAULT_INSTANCE_TYPES, EMULATOR_DEFAULTS, type EmulatorConfig, type EmulatorInstanceType } from "./emulator/config.js";
 import { FaultPlan, type FaultRule, seededRandom } from "./emulator/faults.js";
 import { errors } from "./emulator/render.js";
-import { LambdaRoutes, type OnLaunch, type OnTerminate } from "./emulator/routes.js";
+import { type LaunchOutcome, LambdaRoutes, type OnLaunch, type OnTerminate } from "./emulator/routes.js";
 import { type HandlerAnswer, type RateLimit, TokenBucket, apiKeyFrom, listen } from "./emulator/server.js";
 
 export type { EmulatorConfig, EmulatorInstanceType, FaultRule, OnLaunch, OnTerminate, RateLimit, SshEndpoint };
@@ -96,7 +96,7 @@ export class LambdaEmulator {
   }
 
   async start(host = "127.0.0.1", port = 0): Promise<this> {
-    const l = await listen((m, p, b, auth) => this.#handle(m, p, b, auth), host, port);
+    const l = await listen((m, p, b, auth, q) => this.#handle(m, p, b, auth, q), host, port);
     this.port = l.port;
     this.url = `http://${host}:${l.port}/api/v1`;
     this.#close = l.close;
@@ -149,25 +149,26 @@ export class LambdaEmulator {
     };
   }
 
-  async #handle(method: string, path: string, body: unknown, authorization: string | undefined): Promise<HandlerAnswer> {
+  async #handle(method: string, path: string, body: unknown, authorization: string | undefined, query: URLSearchParams): Promise<HandlerAnswer> {
     if (path.startsWith("!")) {
       if (method === "GET" && path === "!/__emulator/instances") return { kind: "json", status: 200, body: this.inspect() };
       return { kind: "json", status: 404, body: { error: { code: "global/object-does-not-exist", message: "Not found." } } };
     }
-    const answer = this.#decide(method, path, body, authorization);
+    const answer = this.#decide(method, path, body, authorization, query);
     // A long `kiln emulate` session must not grow without bound; tests read far fewer than this.
     if (this.requests.length >= 10_000) this.requests.splice(0, 1_000);
     this.requests.push({ method, path, status: answer.kind === "hang" ? "hang" : answer.kind === "answer" ? (answer.lose ? "lost" : answer.result.status) : answer.status });
     return answer;
   }
 
-  #decide(method: string, path: string, body: unknown, authorization: string | undefined): HandlerAnswer {
+  #decide(method: string, path: string, body: unknown, authorization: string | undefined, query: URLSearchParams): HandlerAnswer {
     const key = apiKeyFrom(authorization);
     if (key === undefined || !this.#keys.has(key)) return { kind: "answer", result: errors.invalidKey() };
     if (this.accountInactive) return { kind: "answer", result: errors.accountInactive() };
     const limited = this.#rateLimited(key, method === "POST" && path === "/instance-operations/launch");
     if (limited !== undefined) return { kind: "answer", result: errors.rateLimited(), retryAfterS: limited };
     const fault = this.faults.pick(method, path);
+    const handle = (outcome: LaunchOutcome = {}) => this.#routes.handle(method, path, body, query, outcome);
     switch (fault?.kind) {
       case "hang":
         return { kind: "hang" };
@@ -176,11 +177,18 @@ export class LambdaEmulator {
       case "rate-limit":
         return { kind: "answer", result: errors.rateLimited(), retryAfterS: Math.ceil((fault.delayMs ?? 1000) / 1000) };
       case "lost-response":
-        return { kind: "answer", result: this.#routes.handle(method, path, body), lose: true };
+        return { kind: "answer", result: handle(), lose: true };
       case "slow":
-        return { kind: "answer", result: this.#routes.handle(method, path, body), delayMs: fault.delayMs ?? 1000 };
+        return { kind: "answer", result: handle(), delayMs: fault.delayMs ?? 1000 };
+      case "listing-lag": {
+        const reads = fault.requests ?? 0;
+        const ms = fault.delayMs ?? (fault.requests === undefined ? 1000 : undefined);
+        return { kind: "answer", result: handle({ lag: { ms, reads } }) };
+      }
+      case "no-id":
+        return { kind: "answer", result: handle({ withoutIds: true }) };
       default:
-        return { kind: "answer", result: this.#routes.handle(method, path, body) };
+        return { kind: "answer", result: handle() };
     }
   }
 

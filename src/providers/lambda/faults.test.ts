@@ -1,6 +1,7 @@
 // Wire-level faults from the real emulator: lost launch responses, hangs, slow answers, 5xx storms and
 // Lambda's rate limits, all through the real client (spec-validated where a response exists).
 import { afterEach, describe, expect, it } from "vitest";
+import { emulatorConfigSchema } from "./emulator.js";
 import { TEST_PUBLIC_KEY as PUB } from "./testing/fixtures.js";
 import { checkedLambdaClient } from "./testing/openapi.js";
 import { machineNameFor } from "../provider.js";
@@ -117,5 +118,86 @@ describe("Lambda retries of non-idempotent calls", () => {
     expect((await client.listSshKeys(signal)).map((k) => k.name)).toEqual(["kiln"]);
     expect((await provider.listVolumes(signal)).map((v) => v.name)).toEqual(["ckpt"]);
     expect(check.violations).toEqual([]);
+  });
+});
+
+describe("Lambda launch-outcome faults", () => {
+  // A clock the test moves, so "for N ms" is exact on a loaded machine.
+  let t = 1_000_000;
+  const now = () => t;
+  async function launched(fault: Parameters<LambdaEmulator["inject"]>[0]) {
+    t = 1_000_000;
+    emu = await startLambdaEmulator({ bootDelayMs: 0, now });
+    const { client, check } = checkedLambdaClient(emu);
+    await client.addSshKey("kiln", PUB, signal);
+    // Consumed by no other request: a launch fault waits for the launch.
+    emu.inject(fault);
+    expect(Object.keys(await client.listInstanceTypes(signal))).toContain("gpu_1x_a10");
+    const ids = await client.launchInstance({ region_name: "us-west-1", instance_type_name: "gpu_1x_a10", ssh_key_names: ["kiln"], name: "kiln-lagged" }, signal);
+    const [made] = emu.inspect();
+    return { emu, client, check, ids, made: made! };
+  }
+  const listed = async (client: Awaited<ReturnType<typeof launched>>["client"]) => (await client.listInstances(signal)).map((i) => i.id);
+  const described = (client: Awaited<ReturnType<typeof launched>>["client"], id: string) =>
+    client.getInstance(id, signal).then(
+      (i) => i.status,
+      (e: unknown) => (e as { status?: number }).status,
+    );
+
+  it("listing-lag in reads: the launch answers its id, but the next N reads of it miss it, while it bills", async () => {
+    const { emu, client, check, ids, made } = await launched({ kind: "listing-lag", requests: 3, times: 1 });
+    expect(ids).toEqual([made.id]);
+    expect(await listed(client)).toEqual([]);
+    expect(await described(client, made.id)).toBe(404);
+    expect(await listed(client)).toEqual([]);
+    // Three reads have missed it; the fourth sees it.
+    expect(await listed(client)).toEqual([made.id]);
+    expect(await described(client, made.id)).toBe("active");
+    t += 60_000;
+    expect(emu.inspect()[0]).toMatchObject({ id: made.id, billedSeconds: 60 });
+    expect(check.violations).toEqual([]);
+  });
+
+  it("listing-lag in time: reads miss the instance until delayMs after the launch", async () => {
+    const { emu, client, check, ids, made } = await launched({ kind: "listing-lag", delayMs: 5_000, times: 1 });
+    expect(ids).toEqual([made.id]);
+    t += 4_999;
+    expect(await listed(client)).toEqual([]);
+    expect(await described(client, made.id)).toBe(404);
+    expect(emu.inspect()[0]?.billedSeconds).toBeCloseTo(4.999);
+    t += 1;
+    expect(await listed(client)).toEqual([made.id]);
+    expect(await described(client, made.id)).toBe("active");
+    expect(check.violations).toEqual([]);
+  });
+
+  it("listing-lag hides the instance from reads only: terminate by id finds it during the lag", async () => {
+    const { emu, client, check, ids, made } = await launched({ kind: "listing-lag", delayMs: 5_000, times: 1 });
+    expect(await client.terminateInstances(ids, signal)).toMatchObject([{ id: made.id, status: "terminating" }]);
+    t += 5_000;
+    expect(emu.inspect()[0]).toMatchObject({ status: "terminated", billedSeconds: 1 });
+    expect(check.violations).toEqual([]);
+  });
+
+  it("no-id: the launch answers 200 with no instance id, yet the instance exists, is listed by its name, and bills", async () => {
+    const { emu, client, check, ids, made } = await launched({ kind: "no-id", times: 1 });
+    expect(ids).toEqual([]);
+    expect(made).toMatchObject({ name: "kiln-lagged", status: "active" });
+    expect((await client.listInstances(signal)).map((i) => [i.id, i.name])).toEqual([[made.id, "kiln-lagged"]]);
+    t += 3_600_000;
+    expect(emu.inspect()[0]).toMatchObject({ billedSeconds: 3600, costUsd: 0.75 });
+    // The next launch is unaffected (times: 1).
+    expect(await client.launchInstance({ region_name: "us-west-1", instance_type_name: "gpu_1x_a10", ssh_key_names: ["kiln"] }, signal)).toHaveLength(1);
+    expect(emu.requests.filter((r) => r.path === "/instance-operations/launch").map((r) => r.status)).toEqual([200, 200]);
+    expect(check.violations).toEqual([]);
+  });
+
+  it("both are configurable like every other fault, from `kiln emulate lambda --config`", () => {
+    const cfg = emulatorConfigSchema.parse({ faults: [{ kind: "listing-lag", requests: 2, probability: 0.5 }, { kind: "no-id", times: 1 }] });
+    expect(cfg.faults).toEqual([
+      { kind: "listing-lag", requests: 2, probability: 0.5 },
+      { kind: "no-id", times: 1 },
+    ]);
+    expect(() => emulatorConfigSchema.parse({ faults: [{ kind: "listing-lag", requests: -1 }] })).toThrow();
   });
 });

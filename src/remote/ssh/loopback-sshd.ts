@@ -11,6 +11,14 @@
  * through the same wrapper (the subsystem is the external sftp-server, which the wrapper execs), so
  * relative SFTP paths land in the instance home too.
  *
+ * The machine's processes: every session gets `KILN_SIM_MACHINE=<dir>` in its environment, which its
+ * children inherit however they detach (setsid, nohup, a tmux server that daemonizes away from sshd's
+ * process tree). {@link TestSshd.cleanup} — the machine being terminated — kills every process that
+ * carries it, as a powered-off cloud machine would; {@link TestSshd.stop} and `restart` leave them
+ * running (sshd restarting is not the machine going away). Each machine also gets its own tmux socket
+ * directory (`TMUX_TMPDIR`), so two emulated machines never share one tmux server, nor the user's own.
+ * A process that scrubs its environment (`env -i`) escapes this; Kiln's remote code does not do that.
+ *
  * @example
  *   const sshd = await startSshd();
  *   sshd.installCommand("nvidia-smi", "#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 81559'\n");
@@ -112,6 +120,33 @@ function descendants(pid: number): { pid: number; comm: string }[] {
   return out;
 }
 
+/** The environment variable that marks a process as started on an emulated machine; its value is the machine's directory. */
+export const MACHINE_ENV = "KILN_SIM_MACHINE";
+
+/**
+ * Live (not zombie) processes whose environment holds `entry` ("NAME=value"), from /proc. Only the
+ * current user's processes are readable, which is all a loopback sshd started by this user can start.
+ */
+function processesWithEnv(entry: string): { pid: number; comm: string }[] {
+  // environ is NUL-separated entries; a leading NUL lets one search match whole entries only.
+  const want = Buffer.from(`\0${entry}\0`);
+  const out: { pid: number; comm: string }[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      // A zombie is already dead (its parent has not reaped it yet), and its environ reads empty.
+      if (stat.slice(close + 2, close + 3) === "Z") continue;
+      const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`), Buffer.from([0])]);
+      if (env.includes(want)) out.push({ pid: Number(name), comm: stat.slice(stat.indexOf("(") + 1, close) });
+    } catch {
+      // Exited while we looked, or another user's process: not ours to kill.
+    }
+  }
+  return out;
+}
+
 export class TestSshd {
   readonly host = "127.0.0.1";
   readonly user = userInfo().username;
@@ -121,6 +156,8 @@ export class TestSshd {
   /** First entry of the remote PATH; put fake commands here ({@link installCommand}). */
   readonly binDir: string;
   readonly clientKeyPath: string;
+  /** TMUX_TMPDIR of every session: this machine's own tmux server lives here. */
+  readonly tmuxDir: string;
   port = 0;
   private proc: ChildProcess | undefined;
   private log = "";
@@ -132,8 +169,10 @@ export class TestSshd {
     this.binDir = join(this.dir, "bin");
     this.hostKeyPath = join(this.dir, "host_ed25519");
     this.clientKeyPath = join(this.dir, "client_ed25519");
+    this.tmuxDir = join(this.dir, "tmux");
     mkdirSync(this.home);
     mkdirSync(this.binDir);
+    mkdirSync(this.tmuxDir, { mode: 0o700 });
     keygen(this.hostKeyPath);
     keygen(this.clientKeyPath);
     writeFileSync(join(this.dir, "authorized_keys"), readFileSync(`${this.clientKeyPath}.pub`));
@@ -206,7 +245,7 @@ export class TestSshd {
         "MaxSessions 20",
         "LogLevel INFO",
         `Subsystem sftp ${SFTP_SERVER}`,
-        `SetEnv HOME=${this.home} PATH=${this.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+        `SetEnv HOME=${this.home} PATH=${this.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ${MACHINE_ENV}=${this.dir} TMUX_TMPDIR=${this.tmuxDir}`,
         `ForceCommand ${join(this.dir, "login.sh")}`,
         "",
       ].join("\n"),
@@ -272,9 +311,39 @@ export class TestSshd {
     await this.start();
   }
 
-  /** Stop the server and delete the instance directory. */
+  /** Live processes started through this machine's sshd (by their {@link MACHINE_ENV} marker), sshd's own excluded. */
+  machineProcesses(): { pid: number; comm: string }[] {
+    return processesWithEnv(`${MACHINE_ENV}=${this.dir}`);
+  }
+
+  /**
+   * SIGKILL every process started through this machine's sshd, including those that detached from it
+   * (setsid, tmux): what powering the machine off does. Repeats until none is left, since a process
+   * may fork while it is being killed; gives up after `timeoutMs` and returns the survivors.
+   */
+  async killMachineProcesses(timeoutMs = 5_000): Promise<{ pid: number; comm: string }[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = this.machineProcesses();
+      if (left.length === 0 || Date.now() > deadline) return left;
+      for (const p of left) {
+        try {
+          process.kill(p.pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
+   * Terminate the machine: stop the server, kill every process started through it (a survivor, e.g.
+   * one stuck in uninterruptible sleep, is left to {@link machineProcesses}), delete the instance directory.
+   */
   async cleanup(): Promise<void> {
     await this.stop();
+    await this.killMachineProcesses();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

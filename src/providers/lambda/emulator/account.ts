@@ -6,7 +6,10 @@
  * in {@link LambdaAccount.inspect} with their billed seconds.
  */
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { AuditLog } from "./audit.js";
 import { type EmulatorInstanceType, REGION_DESCRIPTIONS } from "./config.js";
+import { Firewall } from "./firewall.js";
+import type { Tag } from "./requests.js";
 
 export interface SshEndpoint {
   ip: string;
@@ -26,6 +29,13 @@ export interface EmulatedInstance {
   /** Set when the onLaunch hook failed or a test forced it: the instance shows `unhealthy`. */
   unhealthyReason: string | undefined;
   terminateRequestedAt: number | undefined;
+  tags: Tag[];
+  firewallRulesetIds: string[];
+  /**
+   * Set by a `listing-lag` fault: reads (GET /instances, GET /instances/{id}) miss the instance until
+   * `untilMs` has passed and `reads` more reads have missed it. It exists and bills all the while.
+   */
+  listingLag?: { untilMs: number | undefined; reads: number };
 }
 
 export interface AccountTimings {
@@ -49,18 +59,25 @@ export interface FileSystemRecord {
 
 export const hexId = (): string => randomBytes(16).toString("hex");
 
+export type LaunchFields = Pick<EmulatedInstance, "name" | "sshKeyNames" | "fileSystemNames" | "hostname"> & Partial<Pick<EmulatedInstance, "tags" | "firewallRulesetIds">>;
+
 export class LambdaAccount {
   readonly instances = new Map<string, EmulatedInstance>();
   readonly sshKeys: SshKeyRecord[] = [];
   readonly fileSystems: FileSystemRecord[] = [];
   readonly user = { id: hexId(), email: "kiln@example.com", status: "active" as const };
+  readonly firewall: Firewall;
+  readonly audit: AuditLog;
 
   constructor(
     readonly types: EmulatorInstanceType[],
     readonly timings: AccountTimings,
     public maxInstances: number,
     readonly now: () => number,
-  ) {}
+  ) {
+    this.firewall = new Firewall();
+    this.audit = new AuditLog(now, this.user.id);
+  }
 
   statusOf(i: EmulatedInstance): string {
     const t = this.now();
@@ -76,6 +93,22 @@ export class LambdaAccount {
     return [...this.instances.values()].filter((i) => i.terminateRequestedAt === undefined || t < i.terminateRequestedAt + this.timings.terminateDelayMs + this.timings.terminatedVisibleMs);
   }
 
+  /** Whether reads see `i` yet; false while a `listing-lag` fault hides it (see {@link EmulatedInstance.listingLag}). */
+  listed(i: EmulatedInstance): boolean {
+    const lag = i.listingLag;
+    if (lag === undefined) return true;
+    if ((lag.untilMs === undefined || this.now() >= lag.untilMs) && lag.reads <= 0) {
+      i.listingLag = undefined;
+      return true;
+    }
+    return false;
+  }
+
+  /** A read that did not see `i`: counts down a lag given in reads. */
+  missedRead(i: EmulatedInstance): void {
+    if (i.listingLag && i.listingLag.reads > 0) i.listingLag.reads--;
+  }
+
   liveCount(): number {
     return [...this.instances.values()].filter((i) => i.terminateRequestedAt === undefined).length;
   }
@@ -86,10 +119,11 @@ export class LambdaAccount {
       .map(([r]) => r);
   }
 
-  launch(type: EmulatorInstanceType, region: string, fields: Pick<EmulatedInstance, "name" | "sshKeyNames" | "fileSystemNames" | "hostname">): EmulatedInstance {
+  launch(type: EmulatorInstanceType, region: string, fields: LaunchFields): EmulatedInstance {
     type.capacity[region] = (type.capacity[region] ?? 0) - 1;
-    const inst: EmulatedInstance = { id: hexId(), type, region, launchedAt: this.now(), endpoint: undefined, unhealthyReason: undefined, terminateRequestedAt: undefined, ...fields };
+    const inst: EmulatedInstance = { id: hexId(), type, region, launchedAt: this.now(), endpoint: undefined, unhealthyReason: undefined, terminateRequestedAt: undefined, tags: [], firewallRulesetIds: [], ...fields };
     this.instances.set(inst.id, inst);
+    this.audit.record("instance", "launched", inst.id, { instance_type: type.name, region });
     return inst;
   }
 
@@ -98,6 +132,11 @@ export class LambdaAccount {
     if (i.terminateRequestedAt !== undefined) return;
     i.terminateRequestedAt = this.now();
     i.type.capacity[i.region] = (i.type.capacity[i.region] ?? 0) + 1;
+    this.audit.record("instance", "terminated", i.id);
+  }
+
+  instancesUsingRuleset(id: string): EmulatedInstance[] {
+    return [...this.instances.values()].filter((i) => i.terminateRequestedAt === undefined && i.firewallRulesetIds.includes(id));
   }
 
   /** Seconds billed so far: from launch until terminated (or now). */
@@ -110,17 +149,20 @@ export class LambdaAccount {
     if (publicKey !== undefined) {
       const rec = { id: hexId(), name, public_key: publicKey };
       this.sshKeys.push(rec);
+      this.audit.record("ssh_key", "created", rec.id);
       return rec;
     }
     const pair = generateKeyPairSync("ed25519");
     const rec = { id: hexId(), name, public_key: `${openSshEd25519(pair.publicKey.export({ format: "jwk" }).x ?? "")} ${name}` };
     this.sshKeys.push(rec);
+    this.audit.record("ssh_key", "created", rec.id);
     return { ...rec, private_key: pair.privateKey.export({ format: "pem", type: "pkcs8" }).toString() };
   }
 
   createFileSystem(name: string, region: string): FileSystemRecord {
     const rec = { id: hexId(), name, region, created: new Date(this.now()).toISOString() };
     this.fileSystems.push(rec);
+    this.audit.record("filesystem", "created", rec.id, { region });
     return rec;
   }
 

@@ -7,9 +7,29 @@
  * - `lost-response`: handle the request (a launch really creates the instance), then destroy the
  *   connection instead of answering — the "launch succeeded but the response was lost" case.
  * - `rate-limit`: answer 429 with Retry-After, doing nothing.
+ *
+ * Two more change what a launch (`POST /instance-operations/launch`) leaves behind; they match no
+ * other request, whatever `match` says:
+ *
+ * - `listing-lag`: the launch succeeds and answers its id, but reads — `GET /instances` and
+ *   `GET /instances/{id}` (404) — miss the instance for `delayMs` after the launch and for the next
+ *   `requests` reads of it (both, when both are given; 1000 ms when neither is). It exists and bills
+ *   meanwhile, and terminate and restart by id find it: only the read path lags, as an eventually
+ *   consistent listing does.
+ * - `no-id`: the launch creates the instance (it boots, bills, and is listed) but answers 200 with
+ *   `{"instance_ids": []}`: the caller must find it by name.
+ *
+ * @example
+ *   emu.inject({ kind: "listing-lag", requests: 3, times: 1 });   // the next launch stays unseen by 3 reads
+ *   emu.inject({ kind: "no-id", times: 1 });
+ *   // or in `kiln emulate lambda --config`: faults: [{ kind: listing-lag, delayMs: 5000 }]
  */
 
-export type FaultKind = "error-5xx" | "slow" | "hang" | "lost-response" | "rate-limit";
+export type FaultKind = "error-5xx" | "slow" | "hang" | "lost-response" | "rate-limit" | "listing-lag" | "no-id";
+
+/** Kinds that shape a launch's outcome: they only ever match `POST /instance-operations/launch`. */
+export const LAUNCH_FAULTS: ReadonlySet<FaultKind> = new Set(["listing-lag", "no-id"]);
+const LAUNCH = { method: "POST", path: "/instance-operations/launch" } as const;
 
 export interface FaultRule {
   kind: FaultKind;
@@ -19,7 +39,10 @@ export interface FaultRule {
   probability?: number;
   /** Fire at most this many times (scripted faults); default unlimited. */
   times?: number;
+  /** `slow`: the wait; `rate-limit`: the Retry-After; `listing-lag`: how long reads miss the instance. */
   delayMs?: number;
+  /** `listing-lag`: how many reads miss the instance. */
+  requests?: number;
   status?: number;
 }
 
@@ -57,6 +80,7 @@ export class FaultPlan {
     for (const entry of this.#rules) {
       const { rule } = entry;
       if (rule.times !== undefined && entry.fired >= rule.times) continue;
+      if (LAUNCH_FAULTS.has(rule.kind) && (method !== LAUNCH.method || path !== LAUNCH.path)) continue;
       if (rule.match?.method && rule.match.method.toUpperCase() !== method) continue;
       if (rule.match?.path && !pathMatches(rule.match.path, path)) continue;
       if (this.random() >= (rule.probability ?? 1)) continue;

@@ -11,6 +11,18 @@ export interface ErrorBody {
   code: string;
   message: string;
   suggestion?: string;
+  /** Response headers besides the JSON ones (`Allow` on a 405). */
+  headers?: Record<string, string>;
+}
+
+/** What a route answers: `{data}` with 200, or an error envelope. */
+export type RouteResult = { status: 200; data: unknown } | ErrorBody;
+export const ok = (data: unknown): RouteResult => ({ status: 200, data });
+
+/** 400 `global/invalid-parameters` naming the first problem a request schema (./requests.ts) found. */
+export function invalid(e: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): ErrorBody {
+  const first = e.issues[0];
+  return errors.invalidParameters(first ? `Invalid ${first.path.length > 0 ? first.path.map(String).join(".") : "request body"}: ${first.message}` : undefined);
 }
 
 export const errors = {
@@ -22,6 +34,11 @@ export const errors = {
   launchResourceMissing: (what: string): ErrorBody => ({ status: 404, code: "global/object-does-not-exist", message: `Specified ${what} does not exist.`, suggestion: `Check the ${what} name and try again.` }),
   fileSystemWrongRegion: (): ErrorBody => ({ status: 400, code: "instance-operations/launch/file-system-in-wrong-region", message: "File system is in a different region from the instance." }),
   instanceNotFound: (): ErrorBody => ({ status: 404, code: "global/object-does-not-exist", message: "Specified instance does not exist." }),
+  firewallRulesetNotFound: (): ErrorBody => ({ status: 404, code: "global/object-does-not-exist", message: "Firewall ruleset does not exist or you do not have permission to access it.", suggestion: "Check your firewall ruleset ID and try again." }),
+  firewallRulesetInUse: (): ErrorBody => ({ status: 400, code: "firewall-rulesets/firewall-ruleset-in-use", message: "Firewall ruleset is in use by one or more instances.", suggestion: "Terminate all instances that are using the ruleset before deleting it." }),
+  // Paths and methods outside the spec: not Lambda's answers (it has none documented), only plain HTTP.
+  noSuchPath: (): ErrorBody => ({ status: 404, code: "global/object-does-not-exist", message: "The emulator does not implement this path." }),
+  methodNotAllowed: (method: string, allowed: readonly string[]): ErrorBody => ({ status: 405, code: "global/invalid-parameters", message: `Method ${method} is not allowed here.`, suggestion: `Use ${allowed.join(" or ")}.`, headers: { allow: allowed.join(", ") } }),
   fileSystemNotFound: (): ErrorBody => ({ status: 404, code: "global/object-does-not-exist", message: "Filesystem was not found." }),
   fileSystemInUse: (): ErrorBody => ({ status: 400, code: "filesystems/filesystem-in-use", message: "Filesystem is in use by one or more instances." }),
   duplicate: (): ErrorBody => ({ status: 400, code: "global/duplicate", message: "A filesystem with that name already exists." }),
@@ -71,6 +88,8 @@ export function instanceJson(account: LambdaAccount, i: EmulatedInstance) {
     instance_type: instanceTypeJson(i.type),
     ...(i.hostname !== undefined && { hostname: i.hostname }),
     actions: actionsJson(status),
+    ...(i.tags.length > 0 && { tags: i.tags.map((t) => ({ ...t })) }),
+    ...(i.firewallRulesetIds.length > 0 && { firewall_rulesets: i.firewallRulesetIds.map((id) => ({ id })) }),
   };
 }
 

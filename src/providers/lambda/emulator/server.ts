@@ -7,8 +7,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { Socket } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
-import { errorJson, errors } from "./render.js";
-import type { RouteResult } from "./routes.js";
+import { errorJson, errors, type RouteResult } from "./render.js";
 
 export interface RateLimit {
   perSecond: number;
@@ -42,7 +41,7 @@ export class TokenBucket {
   }
 }
 
-export type Handler = (method: string, path: string, body: unknown, authorization: string | undefined) => Promise<HandlerAnswer>;
+export type Handler = (method: string, path: string, body: unknown, authorization: string | undefined, query: URLSearchParams) => Promise<HandlerAnswer>;
 export type HandlerAnswer = { kind: "answer"; result: RouteResult; retryAfterS?: number; delayMs?: number; lose?: boolean } | { kind: "hang" } | { kind: "json"; status: number; body: unknown };
 
 const API_PREFIX = "/api/v1";
@@ -92,7 +91,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, handler: Handler
     }
   }
   const path = url.pathname.startsWith(API_PREFIX) ? url.pathname.slice(API_PREFIX.length) || "/" : url.pathname;
-  const answer = await handler(method, url.pathname.startsWith(API_PREFIX) ? path : `!${url.pathname}`, body, req.headers.authorization);
+  const answer = await handler(method, url.pathname.startsWith(API_PREFIX) ? path : `!${url.pathname}`, body, req.headers.authorization, url.searchParams);
   if (answer.kind === "hang") return; // the socket stays open until the client gives up or the server closes
   if (answer.kind === "json") return sendJson(res, answer.status, answer.body);
   if (answer.delayMs) await delay(answer.delayMs);
@@ -102,7 +101,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, handler: Handler
   }
   const r = answer.result;
   if ("data" in r) return sendJson(res, 200, { data: r.data });
-  const headers: Record<string, string> = answer.retryAfterS !== undefined ? { "retry-after": String(answer.retryAfterS) } : {};
+  const headers: Record<string, string> = { ...r.headers, ...(answer.retryAfterS !== undefined && { "retry-after": String(answer.retryAfterS) }) };
   sendJson(res, r.status, errorJson(r), headers);
 }
 

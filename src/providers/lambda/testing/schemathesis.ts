@@ -1,0 +1,184 @@
+/**
+ * Runs Schemathesis (the project's Python test environment: `.venv/bin/schemathesis`, pinned in
+ * workload/constraints.txt through the `dev` extra) against a running API, and reads back every failed
+ * check from its NDJSON event stream, with the request and response that failed it, so that a test can
+ * hold each failure against a written list of exceptions.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const REPO = join(import.meta.dirname, "..", "..", "..", "..");
+export const SCHEMATHESIS_BIN = join(REPO, ".venv", "bin", "schemathesis");
+/** Why the conformance test skips, or undefined when it can run. */
+export const schemathesisMissing: string | undefined = existsSync(SCHEMATHESIS_BIN)
+  ? undefined
+  : `${SCHEMATHESIS_BIN} is missing: run \`bash scripts/ensure-python.sh\` (schemathesis is in workload/pyproject.toml's dev extra)`;
+
+/** One failed check on one request. */
+export interface CheckFailure {
+  /** Schemathesis's failure code, e.g. "ST103" (`schemathesis explain ST103`). */
+  code: string;
+  title: string;
+  /** "POST /api/v1/instance-operations/terminate", as the spec names the operation. */
+  operation: string;
+  message: string;
+  phase: string;
+  /** What Schemathesis made of the request: "positive" (valid by the spec) or "negative". */
+  mode: string | undefined;
+  /** Per part of the request ("body", "query", "path", "header"): "positive" or "negative". */
+  parts: Record<string, string>;
+  method: string;
+  url: string;
+  requestBody: string | undefined;
+  status: number | undefined;
+  responseBody: string;
+}
+
+export interface SchemathesisRun {
+  exitCode: number | null;
+  failures: CheckFailure[];
+  /** Errors that are not check failures (a crash, a network error, an unloadable schema). */
+  errors: string[];
+  operationsTested: number;
+  casesGenerated: number;
+  runningTimeS: number;
+  /** The tail of Schemathesis's own output, for failure messages. */
+  outputTail: string;
+}
+
+export interface SchemathesisOptions {
+  spec: string;
+  /** The API origin; the spec's paths (`/api/v1/...`) are appended. */
+  url: string;
+  headers: Record<string, string>;
+  seed: number;
+  maxExamples: number;
+  timeoutMs: number;
+}
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {});
+const decode = (v: unknown): string | undefined => {
+  const b64 = obj(v)["$base64"];
+  return typeof b64 === "string" ? Buffer.from(b64, "base64").toString("utf8") : undefined;
+};
+
+export async function runSchemathesis(o: SchemathesisOptions): Promise<SchemathesisRun> {
+  // Its own working directory: Schemathesis and Hypothesis leave caches and reports where they run.
+  const dir = mkdtempSync(join(tmpdir(), "kiln-schemathesis-"));
+  try {
+    const args = [
+      "run",
+      o.spec,
+      "--url",
+      o.url,
+      ...Object.entries(o.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
+      "--seed",
+      String(o.seed),
+      "--max-examples",
+      String(o.maxExamples),
+      "--workers",
+      "1",
+      "--checks",
+      "all",
+      // Every failing case, not only the first per operation: an explained failure must not hide another.
+      "--continue-on-failure",
+      // No example database: a run replays nothing from an earlier one, so the seed alone decides it.
+      "--generation-database",
+      "none",
+      // Hypothesis's health checks time data generation; a busy machine must not turn them into errors.
+      "--suppress-health-check",
+      "all",
+      "--request-timeout",
+      "10",
+      "--no-color",
+      "--output-sanitize",
+      "false",
+      "--report",
+      "ndjson,json",
+      "--report-ndjson-path",
+      join(dir, "events.ndjson"),
+      "--report-json-path",
+      join(dir, "report.json"),
+    ];
+    let output = "";
+    const exitCode = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(SCHEMATHESIS_BIN, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+      const keep = (d: Buffer) => {
+        output = (output + d.toString("utf8")).slice(-20_000);
+      };
+      child.stdout.on("data", keep);
+      child.stderr.on("data", keep);
+      const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs);
+      child.once("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      child.once("close", (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    const run: SchemathesisRun = { exitCode, failures: [], errors: [], operationsTested: 0, casesGenerated: 0, runningTimeS: 0, outputTail: output.slice(-4_000) };
+    const eventsPath = join(dir, "events.ndjson");
+    if (!existsSync(eventsPath)) {
+      run.errors.push(`no event stream (exit ${exitCode}):\n${run.outputTail}`);
+      return run;
+    }
+    for (const line of readFileSync(eventsPath, "utf8").split("\n")) {
+      if (line.trim() === "") continue;
+      const event = obj(JSON.parse(line));
+      const [kind] = Object.keys(event);
+      const body = obj(event[kind ?? ""]);
+      if (kind === "NonFatalError" || kind === "FatalError") run.errors.push(`${kind}: ${JSON.stringify(body).slice(0, 2_000)}`);
+      if (kind === "ScenarioFinished") run.failures.push(...scenarioFailures(body));
+    }
+    const reportPath = join(dir, "report.json");
+    if (existsSync(reportPath)) {
+      const report = obj(JSON.parse(readFileSync(reportPath, "utf8")));
+      run.operationsTested = Number(obj(report["operations"])["tested"] ?? 0);
+      run.casesGenerated = Number(obj(report["test_cases"])["generated"] ?? 0);
+      run.runningTimeS = Number(report["running_time"] ?? 0);
+      for (const e of (report["errors"] as unknown[] | undefined) ?? []) run.errors.push(`error: ${JSON.stringify(e).slice(0, 2_000)}`);
+    } else run.errors.push(`no JSON report (exit ${exitCode})`);
+    return run;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function scenarioFailures(scenario: Json): CheckFailure[] {
+  const recorder = obj(scenario["recorder"]);
+  const cases = obj(recorder["cases"]);
+  const interactions = obj(recorder["interactions"]);
+  const out: CheckFailure[] = [];
+  for (const [caseId, checks] of Object.entries(obj(recorder["checks"]))) {
+    for (const check of (checks as unknown[]) ?? []) {
+      if (obj(check)["status"] !== "failure") continue;
+      const failure = obj(obj(obj(check)["failure_info"])["failure"]);
+      const value = obj(obj(cases[caseId])["value"]);
+      const meta = obj(value["meta"]);
+      const interaction = obj(interactions[caseId]);
+      const request = obj(interaction["request"]);
+      const response = obj(interaction["response"]);
+      const parts = Object.fromEntries(Object.entries(obj(meta["components"])).map(([k, v]) => [k, String(obj(v)["mode"])]));
+      out.push({
+        code: String(failure["code"] ?? "?"),
+        title: String(failure["title"] ?? ""),
+        operation: String(failure["operation"] ?? recorder["label"] ?? "?"),
+        message: String(failure["message"] ?? ""),
+        phase: String(obj(meta["phase"])["name"] ?? "?"),
+        mode: obj(meta["generation"])["mode"] as string | undefined,
+        parts,
+        method: String(request["method"] ?? value["method"] ?? "?"),
+        url: String(request["uri"] ?? value["path"] ?? "?"),
+        requestBody: decode(request["body"]),
+        status: typeof response["status_code"] === "number" ? response["status_code"] : undefined,
+        responseBody: decode(response["content"]) ?? "",
+      });
+    }
+  }
+  return out;
+}

@@ -31,6 +31,8 @@ export interface PollOptions {
   maxIntervalMs?: number;
   signal?: AbortSignal;
   now?: () => number;
+  /** Errors to stop on at once, rethrown as they are (e.g. a provider's auth or invalid-request errors). */
+  isPermanent?: (e: unknown) => boolean;
 }
 
 /**
@@ -49,6 +51,8 @@ export async function pollUntil<T>(probe: () => Promise<T | undefined>, opts: Po
       if (v !== undefined) return v;
     } catch (e) {
       if (e instanceof AbortedError) throw e;
+      // A permanent error (bad credentials, an invalid request) will not heal by waiting out the deadline.
+      if (opts.isPermanent?.(e)) throw e;
       lastError = e;
     }
     const left = deadline - now();

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
-import { Secret, loadLambdaCredentials } from "./credentials.js";
+import { Secret } from "./credentials.js";
+import { loadLambdaCredentials } from "./lambda/credentials.js";
 
 function credsFile(content: string, mode: number): string {
   const dir = mkdtempSync(join(tmpdir(), "kiln-creds-"));

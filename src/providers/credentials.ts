@@ -6,8 +6,8 @@
  * The file must be private (mode 0600, like ~/.ssh keys): a group- or world-readable file is refused
  * rather than used, since a key that others can read is a key that others can bill.
  *
- * File shape (unknown providers' sections are kept for them; a malformed known section is an error):
- *   { "lambda": { "api_key": "secret_…" } }
+ * File shape: one section per provider, each parsed by that provider's schema (its descriptor's
+ * `credentials.fileExample` shows it); other providers' sections are left alone.
  */
 import { readFile, stat } from "node:fs/promises";
 import { inspect } from "node:util";
@@ -34,20 +34,20 @@ export class Secret {
   }
 }
 
-export interface ProviderCredentials {
+/** An API key and where it came from, for the providers whose credential is one key. */
+export interface ApiKeyCredentials {
   provider: ProviderName;
   apiKey: Secret;
-  /** Where the key came from, for messages: "LAMBDA_API_KEY" or the file path. */
+  /** Where the key came from, for messages: the env var or the file path. */
   source: string;
 }
 
-const fileSchema = z.looseObject({
-  lambda: z.strictObject({ api_key: z.string().min(1) }).optional(),
-});
+/** The file: one section per provider, each parsed by its provider's own schema ({@link credentialsSection}). */
+const fileSchema = z.record(z.string(), z.unknown());
 export type CredentialsFile = z.infer<typeof fileSchema>;
 
 /** Parse the credentials file; undefined when it does not exist. Refuses a file others can read. */
-export async function readCredentialsFile(path: string, provider: ProviderName = "lambda"): Promise<CredentialsFile | undefined> {
+export async function readCredentialsFile(path: string, provider: ProviderName): Promise<CredentialsFile | undefined> {
   let mode: number;
   try {
     mode = (await stat(path)).mode;
@@ -65,24 +65,28 @@ export async function readCredentialsFile(path: string, provider: ProviderName =
   try {
     parsed = JSON.parse(await readFile(path, "utf8"));
   } catch (e) {
-    throw new ProviderError(provider, "auth", `${path} is not valid JSON`, { cause: e, code: "kiln/credentials-invalid", suggestion: `fix it, e.g. {"lambda": {"api_key": "…"}}` });
+    throw new ProviderError(provider, "auth", `${path} is not valid JSON`, { cause: e, code: "kiln/credentials-invalid", suggestion: `fix it: a JSON object with one section per provider, e.g. {"${provider}": {…}}` });
   }
   const r = fileSchema.safeParse(parsed);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new ProviderError(provider, "auth", `${path}: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "invalid"}`, { code: "kiln/credentials-invalid", suggestion: `expected {"lambda": {"api_key": "…"}}` });
+    throw new ProviderError(provider, "auth", `${path}: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "invalid"}`, { code: "kiln/credentials-invalid", suggestion: `a JSON object with one section per provider, e.g. {"${provider}": {…}}` });
   }
   return r.data;
 }
 
 /**
- * Lambda's API key: `LAMBDA_API_KEY` if set and non-empty, else `lambda.api_key` from the file, else
- * undefined (Lambda is then simply not configured).
+ * Provider `provider`'s section of the credentials file, parsed with its own schema; undefined when the
+ * file or the section is absent. A malformed section is a ProviderError (kind auth) naming the field;
+ * other providers' sections are left alone.
  */
-export async function loadLambdaCredentials(opts: { env: NodeJS.ProcessEnv; credentialsPath: string }): Promise<ProviderCredentials | undefined> {
-  const fromEnv = opts.env["LAMBDA_API_KEY"]?.trim();
-  if (fromEnv) return { provider: "lambda", apiKey: new Secret(fromEnv), source: "LAMBDA_API_KEY" };
-  const file = await readCredentialsFile(opts.credentialsPath, "lambda");
-  const key = file?.lambda?.api_key.trim();
-  return key ? { provider: "lambda", apiKey: new Secret(key), source: opts.credentialsPath } : undefined;
+export async function credentialsSection<T>(path: string, provider: ProviderName, schema: z.ZodType<T>, example: string): Promise<T | undefined> {
+  const file = await readCredentialsFile(path, provider);
+  if (file?.[provider] === undefined) return undefined;
+  const r = schema.safeParse(file[provider]);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ProviderError(provider, "auth", `${path}: ${provider}${issue?.path.length ? `.${issue.path.join(".")}` : ""}: ${issue?.message ?? "invalid"}`, { code: "kiln/credentials-invalid", suggestion: `expected ${example}` });
+  }
+  return r.data;
 }

@@ -30,7 +30,8 @@
  * {@link SupportsVolumes}, {@link SupportsSpot}), never boolean flags or "not implemented" stubs.
  */
 
-export type ProviderName = "local" | "ssh" | "lambda" | "runpod" | "tensordock" | "thunder" | "northflank" | "aws" | "gcp" | "azure" | "kubernetes";
+/** A registered provider's name (src/providers/registry.ts lists them; the spec and CLI flags are checked against it). */
+export type ProviderName = string;
 
 /** Kiln's own machine states. */
 export type MachineState =
@@ -113,6 +114,12 @@ export type ProviderErrorKind =
   | "invalid" // the request was wrong (a Kiln bug or a bad spec value): stop
   | "fatal"; // anything else: stop
 
+/**
+ * Errors that waiting cannot fix: bad credentials, a refused request, an account limit. Polls stop on
+ * them at once instead of retrying for their whole deadline.
+ */
+export const isPermanentProviderError = (e: unknown): boolean => e instanceof ProviderError && (e.kind === "auth" || e.kind === "invalid" || e.kind === "quota" || e.kind === "fatal");
+
 /** What to stop trying after this error when failing over. */
 export type BlockScope = "none" | "region" | "instance-type" | "provider";
 
@@ -143,6 +150,26 @@ export class ProviderError extends Error {
     this.suggestion = opts.suggestion;
   }
 }
+
+/**
+ * A launch whose outcome is unknown: the request may have reached the provider (timeout, reset, 5xx after
+ * sending, or a success reply without an id), so a machine named `kiln-<intentId>` may exist and bill.
+ * Kiln never retries such a launch blindly; the lifecycle resolves it by listing machines by that name,
+ * waiting out the provider's listing lag.
+ */
+export class LaunchOutcomeUnknownError extends ProviderError {
+  readonly maybeLaunched = true as const;
+  readonly machineName: string;
+  constructor(provider: ProviderName, machineName: string, why: string, opts: { cause?: unknown; status?: number } = {}) {
+    super(provider, "transient", `the launch of ${machineName} may or may not have happened (${why}); reconcile by name before retrying`, {
+      ...opts,
+      code: "kiln/launch-outcome-unknown",
+    });
+    this.machineName = machineName;
+  }
+}
+
+export const isMaybeLaunched = (e: unknown): e is LaunchOutcomeUnknownError => e instanceof LaunchOutcomeUnknownError;
 
 export interface Provider {
   readonly name: ProviderName;

@@ -36,6 +36,8 @@ beforeAll(async () => {
     KILN_TERMINATE_POLL_MS: "100",
     KILN_TERMINATE_TIMEOUT_MS: "20000",
     KILN_STOP_GRACE_MS: "3000",
+    // The emulator's listing has no lag: an intent it does not list was never launched.
+    KILN_LISTING_LAG_MS: "1",
   };
 }, 60_000);
 afterAll(async () => {

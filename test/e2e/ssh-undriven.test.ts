@@ -15,7 +15,7 @@ import { main } from "../../src/cli/main.js";
 import { kilnPaths } from "../../src/core/home.js";
 import { newJobId } from "../../src/core/job/layout.js";
 import { writeCloudFile } from "../../src/core/lifecycle/cloud-file.js";
-import { sshProviderFor } from "../../src/core/lifecycle/providers.js";
+import { hostProvider } from "../../src/core/lifecycle/providers.js";
 import { remotePaths } from "../../src/core/lifecycle/remote-job.js";
 import { UNDRIVEN_EVENT } from "../../src/core/reconcile/index.js";
 import { startRun } from "../../src/remote/session/run.js";
@@ -79,7 +79,7 @@ async function undrivenJob(name: string, script: string | ((localJobDir: string)
     stopGraceMs: 2_000,
     watchdogTerminate: false,
   });
-  const provider = sshProviderFor(t, { privateKey: t.privateKey, knownHostsFile: paths.knownHosts, logger: nullLogger });
+  const provider = hostProvider("ssh", t, { privateKey: t.privateKey, knownHostsFile: paths.knownHosts, logger: nullLogger });
   const l = ledger();
   try {
     l.createJob({ id, name, kind: "sae-pii", specYaml: `name: ${name}\n`, jobDir });

@@ -88,7 +88,7 @@ describe("kiln check / kiln emulate lambda", () => {
     const io = captureIo();
     expect(await main(["check"], io, { env: e })).toBe(0);
     expect(io.stdout.replaceAll(e["KILN_HOME"]!, "HOME")).toMatchInlineSnapshot(`
-      "lambda  not configured: set LAMBDA_API_KEY, or put {"lambda": {"api_key": "…"}} in HOME/credentials.json (chmod 600)
+      "lambda  not configured: set LAMBDA_API_KEY, or put {"lambda": {"api_key": "…"}} in HOME/credentials.json (chmod 600); create one at https://cloud.lambda.ai/api-keys
       "
     `);
   });

@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { UserError } from "../../base/errors.js";
-import type { MachineRecord } from "../../providers/provider.js";
+import type { MachineRecord, Provider } from "../../providers/provider.js";
 import { defineCommand } from "../command.js";
 
 export const confirmationCode = (machines: readonly MachineRecord[]): string =>
@@ -35,10 +35,24 @@ export const gcCommand = defineCommand({
     const code = args.values["confirm"] as string | undefined;
     if (code !== undefined && !all) throw new UserError("--confirm goes with --all-installations", { exitCode: 2, hint: "kiln gc --all-installations lists the machines and prints the code" });
     const { openLedger } = await import("../../core/jobs/ledger.js");
-    const { configuredLambda } = await import("../../core/lifecycle/providers.js");
     const { describeReport, reconcileClouds, sweepUntracked } = await import("../../core/reconcile/index.js");
-    const provider = await configuredLambda({ env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger });
-    if (!provider) throw new UserError("kiln gc: no cloud is configured, so there is nothing to sweep", { exitCode: 2, hint: "set LAMBDA_API_KEY (or add it with `kiln check`)" });
+    const { rentableClouds } = await import("../../providers/registry.js");
+    const pctx = { env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger };
+    const clouds = new Map<string, Provider>();
+    for (const d of rentableClouds()) {
+      const c = d.hasCredentials?.(pctx) === false ? undefined : await d.configured?.(pctx);
+      if (c) clouds.set(d.name, c.provider);
+    }
+    if (clouds.size === 0) throw new UserError("kiln gc: no cloud is configured, so there is nothing to sweep", { exitCode: 2, hint: "`kiln check` says how to configure each cloud" });
+    const sweep = async (machines: readonly MachineRecord[]) => {
+      const out = { terminated: [] as string[], failed: [] as string[] };
+      for (const [name, provider] of clouds) {
+        const s = await sweepUntracked({ ledger, provider, signal: ctx.signal }, machines.filter((m) => m.provider === name));
+        out.terminated.push(...s.terminated);
+        out.failed.push(...s.failed);
+      }
+      return out;
+    };
     const ledger = openLedger(ctx.paths);
     try {
       const r = await reconcileClouds({ ledger, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal, mode: dryRun ? "report" : "act", holder: "kiln gc" }, { everyCloud: true });
@@ -50,7 +64,7 @@ export const gcCommand = defineCommand({
       for (const m of r.untracked) ctx.io.out(`orphan ${line(m)}\n`);
       if (r.untracked.length > 0 && dryRun) ctx.io.out(`${r.untracked.length} orphan(s); run \`kiln gc\` without --dry-run to terminate them\n`);
       if (r.untracked.length > 0 && !dryRun) {
-        const s = await sweepUntracked({ ledger, provider, signal: ctx.signal }, r.untracked);
+        const s = await sweep(r.untracked);
         ctx.io.out(`terminated ${s.terminated.length} orphan(s)${s.failed.length > 0 ? `; failed: ${s.failed.join("; ")}` : ""}\n`);
         failed ||= s.failed.length > 0;
       }
@@ -67,7 +81,7 @@ export const gcCommand = defineCommand({
         return failed ? 1 : 0;
       }
       if (code !== want) throw new UserError(`--confirm ${code} does not match the machines listed now (code ${want})`, { exitCode: 2, hint: "the set of machines changed: look at the list above, then confirm with its code" });
-      const s = await sweepUntracked({ ledger, provider, signal: ctx.signal }, others);
+      const s = await sweep(others);
       ctx.io.out(`terminated ${s.terminated.length} machine(s) of other installations${s.failed.length > 0 ? `; failed: ${s.failed.join("; ")}` : ""}\n`);
       return failed || s.failed.length > 0 ? 1 : 0;
     } finally {

@@ -1,5 +1,4 @@
 /** `kiln offers`: what a GPU costs where, from the dated catalog (live prices where a provider has them). */
-import { existsSync } from "node:fs";
 import { UserError } from "../../base/errors.js";
 import type { OfferSources } from "../../core/catalog/index.js";
 import { type CommandContext, defineCommand } from "../command.js";
@@ -9,23 +8,24 @@ import { credentialsError } from "./check.js";
 const LIVE_PRICES_DEADLINE_MS = 15_000;
 
 /**
- * Live price sources for the providers a command may use: Lambda's API when a key is configured
- * (LAMBDA_API_KEY or the credentials file), so its live prices and capacity replace its catalog rows.
- * Without a key nothing is loaded (the client and its schemas cost start-up time).
+ * Live price sources for the providers a command may use: each rentable cloud with credentials configured
+ * (its env vars or the credentials file), so its live prices and capacity replace its catalog rows. A cloud
+ * without credentials loads nothing (its client and schemas cost start-up time).
  */
 export async function liveOfferSources(ctx: CommandContext, providers: readonly string[] | undefined): Promise<NonNullable<OfferSources["live"]>> {
-  if (providers !== undefined && !providers.includes("lambda")) return {};
-  // Neither a key in the environment nor a credentials file: Lambda is not configured, load nothing.
-  if (!ctx.env["LAMBDA_API_KEY"]?.trim() && !existsSync(ctx.paths.credentials)) return {};
-  const { loadLambdaCredentials } = await import("../../providers/credentials.js");
-  const creds = await loadLambdaCredentials({ env: ctx.env, credentialsPath: ctx.paths.credentials }).catch((e: unknown) => {
-    throw credentialsError(e);
-  });
-  if (!creds) return {};
-  const { lambdaFromEnvironment } = await import("../../providers/lambda/configured.js");
-  const lambda = await lambdaFromEnvironment({ env: ctx.env, credentialsPath: ctx.paths.credentials, log: ctx.logger.child("lambda") });
+  const { rentableClouds } = await import("../../providers/registry.js");
+  const pctx = { env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger };
+  const wanted = rentableClouds().filter((d) => (providers === undefined || providers.includes(d.name)) && d.hasCredentials?.(pctx) !== false);
+  if (wanted.length === 0) return {};
   const { withDeadline } = await import("../../core/catalog/index.js");
-  return lambda ? { lambda: withDeadline((req, signal) => lambda.provider.listOffers(req, signal), LIVE_PRICES_DEADLINE_MS) } : {};
+  const live: NonNullable<OfferSources["live"]> = {};
+  for (const d of wanted) {
+    const cloud = await d.configured?.(pctx).catch((e: unknown) => {
+      throw credentialsError(e);
+    });
+    if (cloud) live[d.name] = withDeadline((req, signal) => cloud.provider.listOffers(req, signal), LIVE_PRICES_DEADLINE_MS);
+  }
+  return live;
 }
 
 /** A positive number from a flag, or a UserError naming the flag. */
@@ -66,7 +66,7 @@ export const offersCommand = defineCommand({
         count: 1,
         minVramGb: numberFlag("min-vram", v["min-vram"], 1),
         spot: v["spot"] === true ? "allowed" : "never",
-        ...(providers ? { providers: providers as (typeof PROVIDER_NAMES)[number][] } : {}),
+        ...(providers ? { providers } : {}),
       },
       { live, signal: ctx.signal },
     );

@@ -24,9 +24,17 @@ export const wantsCloud = (args: ParsedArgs): boolean => typeof args.values["pro
 
 const followMs = (env: NodeJS.ProcessEnv): number => Number(env["KILN_FOLLOW_INTERVAL_MS"] ?? "") || 1000;
 
-export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: "ssh"): Promise<number> {
-  const provider = (args.values["provider"] as string | undefined) ?? planned ?? "lambda";
-  if (provider !== "lambda" && provider !== "ssh") throw new UserError(`--provider ${provider}: only lambda (rented) and ssh (your host) so far`, { exitCode: 2, hint: "kiln run JOB.yaml --provider lambda [--sim]" });
+export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: string): Promise<number> {
+  const { isProviderName, providerNamed, rentableClouds } = await import("../../providers/registry.js");
+  // `--sim` alone rehearses on the first rentable cloud that has a simulated account.
+  const provider = (args.values["provider"] as string | undefined) ?? planned ?? rentableClouds().find((d) => d.simulate)?.name ?? "";
+  if (!isProviderName(provider)) throw new UserError(`--provider ${provider}: no such provider`, { exitCode: 2, hint: "`kiln offers` lists them; kiln run JOB.yaml --provider lambda [--sim]" });
+  const d = providerNamed(provider);
+  if (d.kind === "local") throw new UserError("--provider local: run it without --provider (local jobs run under Kiln's supervisor)", { exitCode: 2 });
+  if (d.kind === "cloud" && !d.configured) {
+    const { notRentable } = await import("../../core/lifecycle/providers.js");
+    throw notRentable(d);
+  }
   const [spec, ...extra] = args.positionals;
   if (spec === undefined || extra.length > 0) throw new UserError("kiln run: expected one job spec", { exitCode: 2, hint: "kiln run examples/sae-pii-local.yaml --provider lambda --sim" });
   const { openLedger } = await import("../../core/jobs/ledger.js");
@@ -41,7 +49,7 @@ export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: 
   }
   const s = await submitCloudJob({ paths: ctx.paths, env: ctx.env, cwd: ctx.cwd, specPath: spec, provider, sim, cleanup: args.values["cleanup"] === true, watchdogTerminate: args.values["watchdog-terminate"] === true, logger: ctx.logger, signal: ctx.signal });
   const first = s.offers[0]!;
-  if (provider === "ssh") ctx.io.out(`started ${s.name} (${s.jobId}) on ${s.planReason}\n`);
+  if (d.kind === "host") ctx.io.out(`started ${s.name} (${s.jobId}) on ${s.planReason}\n`);
   else ctx.io.out(`started ${s.name} (${s.jobId}) on ${provider}${sim ? " (simulated)" : ""}: ${first.instanceType} in ${first.region} at $${first.pricePerHour.toFixed(2)}/h first, ${s.offers.length} offer(s) by expected cost\n`);
   if (args.values["detach"]) {
     ctx.io.out(`→ \`kiln status ${s.jobId}\`, \`kiln down ${s.jobId}\`\n`);

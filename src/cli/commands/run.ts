@@ -53,12 +53,14 @@ export async function followInForeground(ctx: CommandContext, jobId: string, nam
   }
 }
 
-/** A spec whose only provider is ssh runs on that host (the planner has nothing else to choose). */
-async function plannedOnSsh(cwd: string, specPath: string): Promise<boolean> {
+/** A spec whose only provider is the user's own host runs there (the planner has nothing else to choose). */
+async function plannedOnHost(cwd: string, specPath: string): Promise<string | undefined> {
   const { resolve } = await import("node:path");
   const { loadJobSpec } = await import("../../core/spec/index.js");
+  const { providerNamed } = await import("../../providers/registry.js");
   const spec = await loadJobSpec(resolve(cwd, specPath));
-  return spec.resources.providers.length === 1 && spec.resources.providers[0] === "ssh";
+  const [only, ...more] = spec.resources.providers;
+  return only !== undefined && more.length === 0 && providerNamed(only).kind === "host" ? only : undefined;
 }
 
 export const runCommand = defineCommand({
@@ -76,7 +78,8 @@ export const runCommand = defineCommand({
     "The job runs under a supervisor process of its own: it survives Ctrl-C, `kiln` exiting and the terminal closing.\nIts files are in $KILN_HOME/jobs/<id>/ (spec, engine configs, logs, outputs, report).",
   async handler(ctx, args) {
     if (wantsCloud(args)) return runCloud(ctx, args);
-    if (args.positionals.length === 1 && args.values["resume"] === undefined && (await plannedOnSsh(ctx.cwd, args.positionals[0]!))) return runCloud(ctx, args, "ssh");
+    const host = args.positionals.length === 1 && args.values["resume"] === undefined ? await plannedOnHost(ctx.cwd, args.positionals[0]!) : undefined;
+    if (host !== undefined) return runCloud(ctx, args, host);
     const { resumeJob, submitJob, openLedger } = await import("../../core/jobs/index.js");
     const { supervisorEntry } = await import("../../core/supervisor/launch.js");
     const entry = supervisorEntry(ctx.env["KILN_SUPERVISOR_ENTRY"]);

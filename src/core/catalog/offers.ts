@@ -6,7 +6,7 @@ import { deadlineSignal } from "../../base/deadline.js";
 import { UserError, errorMessage } from "../../base/errors.js";
 import { GPU_MODELS, resolveGpuAlias } from "../gpu/names.js";
 import type { GpuRequest, Offer, ProviderName } from "../../providers/provider.js";
-import { CATALOG, type CatalogRow, PROVIDER_TIER, type ProviderTier } from "./rows.js";
+import { type CatalogRow, catalogRows, type ProviderTier, tierOf } from "./rows.js";
 
 export interface OfferQuery {
   /** GPU names as the user typed them ("A100", "h100", "A100-40GB") or "any". */
@@ -92,7 +92,7 @@ function fromRow(r: CatalogRow, spot: boolean): PricedOffer {
     priceSource: "catalog",
     priceDate: r.date,
     source: spot ? (r.spotSource ?? r.source) : r.source,
-    tier: PROVIDER_TIER[r.provider],
+    tier: tierOf(r.provider),
     onDemandPricePerHour: r.pricePerHour,
   };
   if (r.spotPricePerHour !== undefined) offer.spotPricePerHour = r.spotPricePerHour;
@@ -104,7 +104,7 @@ function fromRow(r: CatalogRow, spot: boolean): PricedOffer {
 const fromLive = (o: Offer): PricedOffer => ({
   ...o,
   source: o.priceSource === "live" ? "live" : "provider catalog",
-  tier: PROVIDER_TIER[o.provider],
+  tier: tierOf(o.provider),
   onDemandPricePerHour: o.pricePerHour,
 });
 
@@ -133,7 +133,7 @@ export async function findOffers(q: OfferQuery, sources: OfferSources = {}): Pro
       warnings.push(`${provider}: live prices unavailable (${errorMessage(e)}); using the catalog`);
     }
   }
-  const catalog = (sources.catalog ?? CATALOG)
+  const catalog = (sources.catalog ?? catalogRows())
     .filter((r) => !liveProviders.has(r.provider))
     .flatMap((r) => (q.spot !== "never" && r.spotPricePerHour !== undefined ? [fromRow(r, false), fromRow(r, true)] : [fromRow(r, false)]));
   const order = (p: ProviderName) => (q.providers ? q.providers.indexOf(p) : 0);

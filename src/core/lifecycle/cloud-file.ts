@@ -7,6 +7,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { KilnError } from "../../base/errors.js";
+import { isProviderName } from "../../providers/registry.js";
 
 const OfferSchema = z.object({
   provider: z.string(),
@@ -26,7 +27,7 @@ export const CloudFileSchema = z.strictObject({
   version: z.literal(1),
   jobId: z.string(),
   jobName: z.string(),
-  provider: z.enum(["lambda", "ssh"]),
+  provider: z.string().refine(isProviderName, { error: "is not a registered provider" }),
   /** Provider `ssh`: the user's host (resources.ssh), never created or destroyed by Kiln. */
   ssh: z
     .strictObject({

@@ -20,8 +20,8 @@ import { type CloudFile, readCloudFile } from "./cloud-file.js";
 import { lockJobOrFail } from "../jobs/lock.js";
 import { NEVER_LAUNCHED } from "./launch.js";
 import { connectMachine } from "./machine.js";
-import { configuredLambda, sshProviderFor } from "./providers.js";
-import { SshProvider } from "../../providers/ssh/index.js";
+import { hostProvider, requireCloud } from "./providers.js";
+import { providerNamed } from "../../providers/registry.js";
 import { remoteHome, remotePaths } from "./remote-job.js";
 import { terminateAndConfirm } from "./teardown.js";
 
@@ -71,14 +71,14 @@ async function downHere(job: JobRecord, c: CloudFile, o: DownOptions): Promise<D
   const anyOpen = o.ledger.listMachines(job.id).some(isOpenMachine);
   const key = anyOpen ? privateKeyFor(o.paths.keys, c.keyPath, c.specDir) : undefined;
   // Provider ssh: the user's host, reached with the job's key (no API, nothing to credential).
-  const provider: Provider | undefined =
-    !anyOpen ? undefined : c.ssh && key ? sshProviderFor(c.ssh, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger }) : await configuredLambda({ env: o.env, credentialsPath: o.paths.credentials, logger: o.logger });
-  if (anyOpen && !provider) throw new KilnError("no_credentials", "no Lambda API key configured: set LAMBDA_API_KEY");
+  const host = providerNamed(c.provider).kind === "host";
+  const hostP = anyOpen && host && c.ssh && key ? hostProvider(c.provider, c.ssh, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger }) : undefined;
+  const provider: Provider | undefined = !anyOpen ? undefined : (hostP ?? (await requireCloud(c.provider, { env: o.env, credentialsPath: o.paths.credentials, logger: o.logger })).provider);
   if (provider) await resolveIntents(provider, job, o);
   const open = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id !== null);
   const out: DownResult = { how: open.length > 0 ? "here" : "nothing", terminated: [], verifiedFiles: 0, forced: o.force };
   for (const row of open) {
-    if (!provider) throw new KilnError("no_credentials", "no Lambda API key configured: set LAMBDA_API_KEY");
+    if (!provider) throw new KilnError("no_provider", `no way to reach ${c.provider} for ${job.id}`);
     const m = await provider.describe(row.provider_id!, o.signal).catch((e: unknown) => {
       // A user's host that is gone for good would otherwise hold its job open forever.
       if (o.force && c.ssh) return undefined;
@@ -119,10 +119,11 @@ async function downHere(job: JobRecord, c: CloudFile, o: DownOptions): Promise<D
     } else if (!o.force && m.state !== "terminated") {
       throw new KilnError("artifacts-unverified", `${m.id} is ${m.providerState} and cannot be reached to verify its artifacts; the machine is kept. Retry later, or pass --force to tear it down anyway`);
     }
-    await terminateAndConfirm(provider, o.ledger, o.ledger.getMachine(row.id)!, o.force ? "kiln down --force" : "kiln down (artifacts verified)", { ...terminateSettings(o.env), signal: o.signal, logger: o.logger });
+    const consoleUrl = providerNamed(c.provider).consoleUrl;
+    await terminateAndConfirm(provider, o.ledger, o.ledger.getMachine(row.id)!, o.force ? "kiln down --force" : "kiln down (artifacts verified)", { ...terminateSettings(o.env), signal: o.signal, logger: o.logger, ...(consoleUrl && { consoleUrl }) });
     out.terminated.push(m.id);
   }
-  if (provider instanceof SshProvider) await provider.close();
+  await hostP?.close();
   const r = emptyReport();
   closeDeadJob(o.ledger, job.id, r);
   return out;
@@ -137,7 +138,7 @@ async function resolveIntents(provider: Provider, job: JobRecord, o: DownOptions
   const intents = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id === null);
   if (intents.length === 0) return;
   const listed = await provider.listMachines(o.signal);
-  const lagMs = Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || 60_000;
+  const lagMs = Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || providerNamed(provider.name).listingLagMs;
   for (const row of intents) {
     const m = listed.find((x) => x.intentId === row.intent_id);
     if (m) {

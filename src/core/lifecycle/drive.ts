@@ -33,17 +33,16 @@ import { failureTable, launchWithFailover } from "./launch.js";
 import { connectMachine, waitUntilRunning } from "./machine.js";
 import { type RunOutcome, monitorRun, progressText, readProgress } from "./monitor.js";
 import { machineCost } from "../cost/index.js";
-import { configuredLambda, lambdaIsEmulated, sshProviderFor } from "./providers.js";
+import { hostProvider, requireCloud } from "./providers.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
 import { shellQuote } from "../../remote/exec.js";
 import type { KilnPaths } from "../home.js";
 import { type RemotePaths, remoteHome, remotePaths, setupJobPython, shipJob, stageJob, startJob } from "./remote-job.js";
 import { REPO_ROOT } from "../pipeline/index.js";
-import { startSimulatedCloud } from "./sim.js";
 import { terminateAndConfirm } from "./teardown.js";
 import { KilnError } from "../../base/errors.js";
-import { LAMBDA_API_URL } from "../../providers/lambda/client.js";
-import { loadLambdaCredentials } from "../../providers/credentials.js";
+import type { EndBilling } from "../../providers/descriptor.js";
+import { providerNamed } from "../../providers/registry.js";
 import { Ledger as LedgerClass } from "../../store/index.js";
 
 /**
@@ -62,29 +61,32 @@ export interface DriveOptions {
 
 interface Cloud {
   provider: Provider;
-  apiUrl: string;
-  apiKey: string;
+  /** An emulator on loopback: its machines are this computer. */
+  emulated: boolean;
+  /** The watchdog's way to end billing (a cloud account with a terminate credential; none for a host). */
+  endBilling?: (id: string) => EndBilling;
+  consoleUrl?: string;
   /** A simulated cloud's own billing, kept in the job dir for comparison with the ledger. */
   billed?: () => unknown;
   close(): Promise<void>;
 }
 
 async function openCloud(c: CloudFile, o: DriveOptions, paths: KilnPaths, privateKey: Buffer): Promise<Cloud> {
-  const credentialsPath = paths.credentials;
-  if (c.provider === "ssh") {
-    if (!c.ssh) throw new KilnError("cloud_file", "provider ssh without its host in cloud.json");
-    const provider = sshProviderFor(c.ssh, { privateKey, knownHostsFile: paths.knownHosts, logger: o.logger });
+  const d = providerNamed(c.provider);
+  const consoleUrl = d.consoleUrl;
+  if (d.kind === "host") {
+    if (!c.ssh) throw new KilnError("cloud_file", `provider ${c.provider} without its host in cloud.json`);
+    const provider = hostProvider(c.provider, c.ssh, { privateKey, knownHostsFile: paths.knownHosts, logger: o.logger });
     // No API, no key on the machine: the watchdog never terminates a host the user owns.
-    return { provider, apiUrl: "", apiKey: "", close: () => provider.close() };
+    return { provider, emulated: false, close: () => provider.close() };
   }
   if (c.sim) {
-    const sim = await startSimulatedCloud({ bootDelayMs: Number(o.env["KILN_SIM_BOOT_MS"] ?? "") || 500 });
-    return { provider: sim.provider, apiUrl: sim.apiUrl, apiKey: sim.apiKey, billed: () => sim.billed(), close: () => sim.close() };
+    if (!d.simulate) throw new KilnError("no_simulation", `${d.title} has no simulated account for --sim`);
+    const sim = await d.simulate({ bootDelayMs: Number(o.env["KILN_SIM_BOOT_MS"] ?? "") || 500, logger: o.logger });
+    return { provider: sim.provider, emulated: true, ...(sim.endBilling && { endBilling: sim.endBilling }), billed: () => sim.billed(), close: () => sim.close() };
   }
-  const provider = await configuredLambda({ env: o.env, credentialsPath, logger: o.logger });
-  const creds = await loadLambdaCredentials({ env: o.env, credentialsPath });
-  if (!provider || !creds) throw new KilnError("no_credentials", "no Lambda API key: set LAMBDA_API_KEY or run `kiln check`");
-  return { provider, apiUrl: o.env["KILN_LAMBDA_API_URL"] || LAMBDA_API_URL, apiKey: creds.apiKey.reveal(), close: async () => {} };
+  const cloud = await requireCloud(c.provider, { env: o.env, credentialsPath: paths.credentials, logger: o.logger });
+  return { provider: cloud.provider, emulated: cloud.emulated, ...(cloud.endBilling && { endBilling: cloud.endBilling }), ...(consoleUrl && { consoleUrl }), close: async () => {} };
 }
 
 export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<JobState> {
@@ -112,6 +114,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     throw new KilnError("job_locked", `job ${c.jobId} is being recovered by another Kiln process: ${lock.why}`);
   }
   let runStarted = false;
+  // The user's own host: never torn down, its run is stopped instead.
+  const isHost = providerNamed(c.provider).kind === "host";
   let unsaved: string | undefined;
   const attempt = ledger.startAttempt(c.jobId, c.provider);
   ledger.transitionJob(c.jobId, "running", `driving on ${c.provider}${c.sim ? " (simulated)" : ""}`);
@@ -120,7 +124,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   try {
     cloud = await openCloud(c, o, paths, key.privateKey);
     mark("provider");
-    const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: sshKeyNameFor(key.publicKey), sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env });
+    const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: sshKeyNameFor(key.publicKey), sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env, listingLagMs: Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || 60_000 });
     row = launched.row;
     machine = launched.offer as CloudOffer;
     const where = `${launched.offer.instanceType} in ${launched.offer.region} at $${launched.offer.pricePerHour.toFixed(2)}/h`;
@@ -134,7 +138,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     conn = await connectMachine(running, { privateKey: key.privateKey, knownHostsFile: paths.knownHosts, timeoutMs: c.bootTimeoutMs, signal: o.signal, logger: log, ...(c.ssh && { hostKeyAlias: null }) });
     crashPoint("after-ssh", o.env);
     mark("ssh");
-    const emulated = c.provider === "lambda" && (c.sim || lambdaIsEmulated(o.env));
+    const emulated = cloud.emulated;
     const hostPython = c.ssh?.python;
     // A real machine gets the workload shipped and a venv built; an emulated one is this computer.
     const sae = spec.workload.type === "sae-pii" && spec.workload.python === undefined;
@@ -184,7 +188,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       runDir: rp.run,
       remainingS,
       graceS: c.stopGraceMs / 1000,
-      ...(c.watchdogTerminate && { terminate: { apiUrl: cloud.apiUrl, apiKey: cloud.apiKey, instanceId: running.id } }),
+      ...(c.watchdogTerminate && cloud.endBilling && { endBilling: cloud.endBilling(running.id) }),
     });
     ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "run_started", reason: Number.isFinite(remainingS) ? `run and watchdog started (deadline in ${Math.round(remainingS)} s${c.watchdogTerminate ? ", self-terminating" : ""})` : "run started (no deadline: free host, no max_hours)" });
     runStarted = true;
@@ -241,7 +245,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     unsaved = "the machine could not be reached";
     if (conn && rp) {
       // Keep whatever the machine produced before it goes; a failed pull is recorded, not fatal here.
-      if (c.provider === "ssh") {
+      if (isHost) {
         // The user's host is not torn down: the run itself must stop, or it keeps the GPU busy unseen.
         const stopped = rp.run;
         await stopRun(conn, stopped, { graceMs: c.stopGraceMs }).catch((se: unknown) => log.warn(`could not stop the run on the host: ${errorMessage(se)}`));
@@ -261,14 +265,14 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   conn?.close();
   try {
     const cur = row ? ledger.getMachine(row.id) : undefined;
-    if (runStarted && unsaved !== undefined && c.provider !== "ssh" && cur && cur.state !== "terminated") {
+    if (runStarted && unsaved !== undefined && !isHost && cur && cur.state !== "terminated") {
       // Never destroy outputs that were not saved: the machine is kept (and may bill) until they are.
       const why = `outputs of ${c.jobId} not saved (${unsaved}); machine ${cur.provider_id ?? cur.intent_id} KEPT and may still be billing: \`kiln down ${c.jobId}\` retries, \`kiln down ${c.jobId} --force\` terminates it without them`;
       ledger.addEvent({ jobId: c.jobId, machineId: cur.id, kind: "alert", reason: why });
       log.error(why);
       final = { state: "failed", reason: `${final.reason}; ${why}` };
     } else if (cloud && cur && cur.provider_id !== null && cur.state !== "terminated") {
-      await terminateAndConfirm(cloud.provider, ledger, cur, final.state === "succeeded" ? "job finished" : final.reason, { ...terminate, signal: AbortSignal.timeout(c.terminate.timeoutMs + 60_000) });
+      await terminateAndConfirm(cloud.provider, ledger, cur, final.state === "succeeded" ? "job finished" : final.reason, { ...terminate, signal: AbortSignal.timeout(c.terminate.timeoutMs + 60_000), ...(cloud.consoleUrl && { consoleUrl: cloud.consoleUrl }) });
     }
   } catch (e) {
     final = { state: "failed", reason: `${final.reason}; ${errorMessage(e)}` };

@@ -1,10 +1,14 @@
 // Launch with failover against the emulator and a real SQLite ledger: the cheapest region sells out
-// between listing and launch, Kiln moves to the next offer and says where it went and why.
+// between listing and launch, Kiln moves to the next offer and says where it went and why. Launches whose
+// outcome is unknown (lost answers, 200 without an id) are resolved by name through a lagging listing;
+// a terminate that cannot be confirmed ends loudly.
 import { afterEach, describe, expect, it } from "vitest";
 import { nullLogger } from "../../base/logger.js";
 import { startSimulatedLambda, type SimulatedLambda } from "../../providers/lambda/configured.js";
 import { Ledger } from "../../store/index.js";
-import { NEVER_LAUNCHED, failureTable, launchWithFailover } from "./launch.js";
+import { LaunchOutcomeUnknownError, type Provider, ProviderError } from "../../providers/provider.js";
+import { NEVER_LAUNCHED, failureTable, findByIntent, launchWithFailover } from "./launch.js";
+import { terminateAndConfirm } from "./teardown.js";
 
 const PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T kiln";
 const signal = new AbortController().signal;
@@ -57,5 +61,107 @@ describe("launchWithFailover", () => {
     );
     expect(sim.emulator.inspect()).toEqual([]);
     expect(ledger.listMachines("j1").every((m) => m.state === NEVER_LAUNCHED)).toBe(true);
+  });
+});
+
+/** The simulated Lambda with its listing hidden for the first `hiddenFor` listings (a lagging listing). */
+function lagging(inner: Provider, hiddenFor: number): Provider & { listings: number } {
+  const p = {
+    name: inner.name,
+    listings: 0,
+    listOffers: inner.listOffers.bind(inner),
+    launch: inner.launch.bind(inner),
+    describe: inner.describe.bind(inner),
+    terminate: inner.terminate.bind(inner),
+    listMachines: async (s: AbortSignal) => (++p.listings <= hiddenFor ? [] : inner.listMachines(s)),
+  };
+  return p;
+}
+
+describe("findByIntent (a launch whose outcome is unknown)", () => {
+  it("waits for a lagging listing instead of trusting the first empty one", async () => {
+    sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 } });
+    const [offer] = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
+    const m = await sim.provider.launch({ intentId: "abcdef01-0011223344", offer: offer!, sshKeyName: "kiln-k", sshPublicKey: PUB }, signal);
+    const slow = lagging(sim.provider, 3);
+    const found = await findByIntent(slow, "abcdef01-0011223344", signal, 10_000);
+    expect(found?.id).toBe(m.id);
+    expect(slow.listings).toBe(4);
+  });
+
+  it("concludes 'not launched' only after the lag, with two clean listings in a row", async () => {
+    sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 } });
+    // A clock that moves 600 ms per reading: the first empty listing comes before the 1 s deadline and proves nothing.
+    let t = 0;
+    const slow = lagging(sim.provider, 0);
+    const found = await findByIntent(slow, "abcdef01-9999999999", signal, 1_000, () => (t += 600));
+    expect(found).toBeUndefined();
+    expect(slow.listings).toBe(2);
+  });
+
+  it("stops at once on a permanent error (bad credentials), and refuses to conclude while listings fail", async () => {
+    const denied: Provider = {
+      name: "lambda",
+      listOffers: async () => [],
+      launch: async () => Promise.reject(new Error("unused")),
+      describe: async () => Promise.reject(new Error("unused")),
+      terminate: async () => {},
+      listMachines: async () => Promise.reject(new ProviderError("lambda", "auth", "key revoked")),
+    };
+    await expect(findByIntent(denied, "abcdef01-0000000000", signal, 60_000)).rejects.toThrow(/key revoked/);
+    let t = 0;
+    const flaky: Provider = { ...denied, listMachines: async () => Promise.reject(new ProviderError("lambda", "transient", "HTTP 503")) };
+    await expect(findByIntent(flaky, "abcdef01-0000000000", signal, 1_000, () => (t += 400))).rejects.toThrow(/cannot tell whether kiln-abcdef01-0000000000 was launched .*HTTP 503/);
+  });
+
+  it("a launch answered 200 without an id is resolved by name: one machine, recorded, never a second launch", async () => {
+    sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 } });
+    const offers = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
+    const { ledger, attempt } = ledgerWithJob();
+    // The provider's launch says OK without an id; the instance exists all the same.
+    const noId: Provider = {
+      ...lagging(sim.provider, 0),
+      launch: async (req, s) => {
+        await sim!.provider.launch(req, s);
+        throw new LaunchOutcomeUnknownError("lambda", `kiln-${req.intentId}`, "Lambda answered the launch with no instance id");
+      },
+    };
+    const r = await launchWithFailover({ provider: noId, ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger, listingLagMs: 2_000 });
+    expect(sim.emulator.inspect()).toHaveLength(1);
+    expect(ledger.listMachines("j1").map((m) => m.provider_id)).toEqual([r.machine.id]);
+  });
+});
+
+describe("terminateAndConfirm", () => {
+  it("a terminate that keeps failing ends loudly: may still be billing, the machine, and what to run", async () => {
+    sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 } });
+    const [offer] = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
+    const { ledger, attempt } = ledgerWithJob();
+    const r = await launchWithFailover({ provider: sim.provider, ledger, jobId: "j1", attemptId: attempt.id, offers: [offer!], maxOffers: 1, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
+    sim.emulator.inject({ kind: "error-5xx", match: { method: "POST", path: "/instance-operations/terminate" } });
+    const err = await terminateAndConfirm(sim.provider, ledger, r.row, "test", { pollMs: 50, timeoutMs: 1_500, signal, logger: nullLogger, consoleUrl: "https://cloud.example/instances" }).catch((e: unknown) => e);
+    expect(String(err)).toMatch(new RegExp(`MACHINE ${r.machine.id} ON LAMBDA MAY STILL BE BILLING \\(\\$0\\.75/h\\).*Check https://cloud\\.example/instances, then run \`kiln down j1 --force\``));
+    expect(ledger.listEvents("j1", { kind: "alert" })).toHaveLength(1);
+    expect(ledger.getMachine(r.row.id)!.state).toBe("terminating");
+  });
+
+  it("stops at once when the provider refuses the credentials", async () => {
+    const { ledger } = ledgerWithJob();
+    const row = ledger.recordMachineIntent({ intentId: "abcdef01-1111111111", jobId: "j1", attemptId: null, provider: "lambda", offer: {}, pricePerHour: 1 });
+    ledger.markMachineLaunched(row.id, "i-1", "active");
+    let calls = 0;
+    const denied: Provider = {
+      name: "lambda",
+      listOffers: async () => [],
+      launch: async () => Promise.reject(new Error("unused")),
+      describe: async () => Promise.reject(new Error("unused")),
+      listMachines: async () => [],
+      terminate: async () => {
+        calls++;
+        throw new ProviderError("lambda", "auth", "key revoked");
+      },
+    };
+    await expect(terminateAndConfirm(denied, ledger, ledger.getMachine(row.id)!, "test", { pollMs: 50, timeoutMs: 60_000, signal, logger: nullLogger })).rejects.toThrow(/MAY STILL BE BILLING.*key revoked/);
+    expect(calls).toBe(1);
   });
 });

@@ -6,10 +6,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { KilnError, errorMessage } from "../../base/errors.js";
-import { pollUntil } from "../../base/deadline.js";
+import { sleep } from "../../base/deadline.js";
 import type { Logger } from "../../base/logger.js";
-import { isMaybeLaunched } from "../../providers/lambda/errors.js";
-import { type MachineRecord, type Offer, type Provider, ProviderError, machineNameFor } from "../../providers/provider.js";
+import { isMaybeLaunched, isPermanentProviderError, type MachineRecord, type Offer, type Provider, ProviderError, machineNameFor } from "../../providers/provider.js";
 import type { Ledger, MachineLedgerRecord } from "../../store/index.js";
 import { crashPoint } from "./crash.js";
 
@@ -38,8 +37,8 @@ export interface LaunchOptions {
   signal: AbortSignal;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
-  /** How long to look for a machine whose launch answer was lost (listings may lag). */
-  findTimeoutMs?: number;
+  /** How long a launched machine may be missing from the provider's listing (see findByIntent). */
+  listingLagMs?: number;
 }
 
 /**
@@ -52,10 +51,36 @@ const label = (o: Offer) => `${o.instanceType} in ${o.region} ($${o.pricePerHour
 /** Closed ledger states for a machine row that never billed. */
 export const NEVER_LAUNCHED = "never-launched";
 
-/** Find the machine named for `intentId`, retrying listing errors; undefined when it surely is not there. */
-export async function findByIntent(provider: Provider, intentId: string, signal: AbortSignal, timeoutMs: number): Promise<MachineRecord | undefined> {
-  const list = await pollUntil(async () => provider.listMachines(signal), { what: `listing ${provider.name} machines`, timeoutMs, intervalMs: 200, backoff: 2, maxIntervalMs: 5_000, signal });
-  return list.find((m) => m.name === machineNameFor(intentId));
+/**
+ * Find the machine named for `intentId` after a launch whose outcome is unknown. Listings can lag behind
+ * a launch, so one clean listing proves nothing: the machine is looked for until `lagMs` has passed and
+ * at least two listings in a row have answered without it; only then is it surely not there
+ * (undefined). Listing errors are retried; a listing that keeps failing past the lag ends with an
+ * error, because "not there" can then not be concluded (the intent stays open for reconciliation).
+ */
+export async function findByIntent(provider: Provider, intentId: string, signal: AbortSignal, lagMs: number, now: () => number = Date.now): Promise<MachineRecord | undefined> {
+  const name = machineNameFor(intentId);
+  const deadline = now() + lagMs;
+  let clean = 0;
+  let interval = 200;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const found = (await provider.listMachines(signal)).find((m) => m.name === name);
+      if (found) return found;
+      clean++;
+    } catch (e) {
+      if (isPermanentProviderError(e) || signal.aborted) throw e;
+      clean = 0;
+      lastError = e;
+    }
+    if (now() >= deadline && clean >= 2) return undefined;
+    if (now() >= deadline + lagMs) {
+      throw new KilnError("launch_outcome_unresolved", `cannot tell whether ${name} was launched on ${provider.name}: listing it kept failing for ${Math.round((2 * lagMs) / 1000)} s (${errorMessage(lastError)}); \`kiln status --refresh\` resolves it later`, { cause: lastError });
+    }
+    await sleep(interval, signal);
+    interval = Math.min(interval * 2, 5_000);
+  }
 }
 
 export async function launchWithFailover(o: LaunchOptions): Promise<Launched> {
@@ -76,7 +101,7 @@ export async function launchWithFailover(o: LaunchOptions): Promise<Launched> {
     } catch (e) {
       if (isMaybeLaunched(e)) {
         o.logger.warn(`launch answer lost for ${machineNameFor(intentId)}; looking for it by name`);
-        machine = await findByIntent(o.provider, intentId, o.signal, o.findTimeoutMs ?? 60_000);
+        machine = await findByIntent(o.provider, intentId, o.signal, o.listingLagMs ?? 60_000);
         if (!machine) {
           o.ledger.setMachineState(row.id, NEVER_LAUNCHED, `launch answer lost and no machine named ${machineNameFor(intentId)} exists`);
           failures.push({ offer: label(offer), kind: "lost", why: "launch answer lost; no machine was created" });

@@ -5,7 +5,7 @@
 import { pollUntil } from "../../base/deadline.js";
 import { KilnError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
-import type { MachineRecord, Provider } from "../../providers/provider.js";
+import { isPermanentProviderError, type MachineRecord, type Provider } from "../../providers/provider.js";
 import { SshConnection } from "../../remote/ssh/connection.js";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";
 import { crashPoint } from "./crash.js";
@@ -22,7 +22,7 @@ export async function waitUntilRunning(provider: Provider, id: string, o: { time
       if (m.state === "terminated" || m.state === "terminating" || m.state === "unhealthy") return { failed: m };
       return m.state === "running" && m.ssh ? { ok: { ...m, ssh: m.ssh } } : undefined;
     },
-    { what: `${provider.name} machine ${id} to be running with an address`, timeoutMs: o.timeoutMs, intervalMs: 250, backoff: 1.5, maxIntervalMs: 5_000, signal: o.signal },
+    { what: `${provider.name} machine ${id} to be running with an address`, timeoutMs: o.timeoutMs, intervalMs: 250, backoff: 1.5, maxIntervalMs: 5_000, signal: o.signal, isPermanent: isPermanentProviderError },
   );
   if ("failed" in r) throw new KilnError("machine_failed", `${provider.name} machine ${id} is ${r.failed.providerState} while booting`);
   return r.ok;

@@ -1,98 +1,50 @@
 /**
- * The cloud provider a command talks to, from the user's configuration. Lambda is the only cloud so
- * far. When `KILN_LAMBDA_API_URL` points at loopback it is an emulator (`kiln emulate lambda`, tests):
- * client pacing is off (the emulator applies its own limits) and the SSH port of each instance, which
- * Lambda's API has no field for, is read from the emulator's `/__emulator/instances`.
+ * The provider a command talks to, looked up in the registry: a cloud account from the user's
+ * configuration (or an emulator the configuration points at), a simulated one for `--sim`, or the user's
+ * own host for provider `ssh`. Nothing here names a provider: each descriptor says how it is configured.
  */
-import { userInfo } from "node:os";
-import { z } from "zod";
+import { KilnError, UserError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
-import { loadLambdaCredentials } from "../../providers/credentials.js";
-import { createLambdaProvider } from "../../providers/lambda/index.js";
-import type { MachineRecord, Provider } from "../../providers/provider.js";
-import { SshProvider } from "../../providers/ssh/index.js";
-import { KnownHosts } from "../../remote/ssh/known-hosts.js";
+import type { ConfiguredCloud, ProviderContext, ProviderDescriptor } from "../../providers/descriptor.js";
+import type { Provider } from "../../providers/provider.js";
+import { providerNamed, rentableClouds } from "../../providers/registry.js";
 
-const EndpointList = z.array(z.object({ id: z.string(), endpoint: z.object({ port: z.number().optional() }).passthrough().optional() }).passthrough());
+export type { ConfiguredCloud, SimulatedCloud } from "../../providers/descriptor.js";
 
-const isLoopback = (url: string): boolean => {
-  try {
-    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
-  } catch {
-    return false;
-  }
-};
-
-/** Whether Lambda is an emulator on loopback, whose machines are this computer behind loopback sshd's. */
-export const lambdaIsEmulated = (env: NodeJS.ProcessEnv): boolean => {
-  const url = env["KILN_LAMBDA_API_URL"];
-  return url !== undefined && url !== "" && isLoopback(url);
-};
-
-/** Lambda from LAMBDA_API_KEY / the credentials file, or undefined when no key is configured. */
-export async function configuredLambda(o: { env: NodeJS.ProcessEnv; credentialsPath: string; logger: Logger }): Promise<Provider | undefined> {
-  const creds = await loadLambdaCredentials({ env: o.env, credentialsPath: o.credentialsPath });
-  if (!creds) return undefined;
-  const baseUrl = o.env["KILN_LAMBDA_API_URL"] || undefined;
-  if (baseUrl === undefined || !isLoopback(baseUrl)) {
-    return createLambdaProvider({ apiKey: creds.apiKey.reveal(), baseUrl, log: o.logger.child("lambda") });
-  }
-  const ports = new Map<string, number>();
-  const inner = createLambdaProvider({
-    apiKey: creds.apiKey.reveal(),
-    baseUrl,
-    log: o.logger.child("lambda"),
-    minIntervalMs: 0,
-    launchIntervalMs: 0,
-    backoffBaseMs: 50,
-    backoffMaxMs: 1_000,
-    // An emulator answers in milliseconds; tests that make it hang should not wait the real API's timeout.
-    ...(Number(o.env["KILN_LAMBDA_TIMEOUT_MS"] ?? "") > 0 && { requestTimeoutMs: Number(o.env["KILN_LAMBDA_TIMEOUT_MS"]) }),
-    sshUser: o.env["KILN_LAMBDA_SSH_USER"] || userInfo().username,
-    sshPortOf: (id) => ports.get(id),
-  });
-  const origin = new URL(baseUrl).origin;
-  const refresh = async (signal: AbortSignal) => {
-    try {
-      const res = await fetch(`${origin}/__emulator/instances`, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
-      for (const i of EndpointList.parse(await res.json())) if (i.endpoint?.port !== undefined) ports.set(i.id, i.endpoint.port);
-    } catch {
-      // Only the port is missing then; describe still answers and the next poll tries again.
-    }
-  };
-  const withPorts: Provider = {
-    name: inner.name,
-    listOffers: (req, signal) => inner.listOffers(req, signal),
-    launch: (req, signal) => inner.launch(req, signal),
-    terminate: (id, signal) => inner.terminate(id, signal),
-    describe: async (id, signal): Promise<MachineRecord> => {
-      await refresh(signal);
-      const m = await inner.describe(id, signal);
-      // The emulator may say active before its sshd listens; without the port the machine is not usable yet.
-      if (m.state === "running" && !ports.has(id)) {
-        const { ssh: _unknownPort, ...rest } = m;
-        return { ...rest, state: "pending" };
-      }
-      return m;
-    },
-    listMachines: async (signal) => {
-      await refresh(signal);
-      return inner.listMachines(signal);
-    },
-  };
-  return withPorts;
+/** How to configure `d`, in one line: its env vars, else its section of the credentials file. */
+export function howToConfigure(d: ProviderDescriptor, credentialsPath: string): string {
+  const c = d.credentials;
+  if (!c) return `${d.title} needs no credentials`;
+  return `set ${c.envVars.join(" / ")}, or put ${c.fileExample} in ${credentialsPath} (chmod 600)${c.createAt ? `; create one at ${c.createAt}` : ""}`;
 }
 
-/**
- * Provider ssh for a job: the user's host from cloud.json's `ssh`, with the job's key; its host key
- * is pinned under `[host]:port` in Kiln's known_hosts on first use (the same pin `kiln ssh` and
- * later jobs on that host check). The GPU is not probed here: the verification checklist does it.
- */
-export function sshProviderFor(t: { host: string; port: number; user: string }, o: { privateKey: Buffer; knownHostsFile: string; logger: Logger }): SshProvider {
-  return new SshProvider({
-    target: { host: t.host, port: t.port, user: t.user, privateKey: o.privateKey },
-    connect: { knownHosts: new KnownHosts(o.knownHostsFile), timeoutMs: 60_000, logger: o.logger.child("ssh") },
-    probe: async () => ({ gpu: "cpu", gpuCount: 0, vramGb: 0 }),
-    pricePerHour: 0,
+/** The configured account of cloud `name`, or undefined when it is not configured. */
+export async function configuredCloud(name: string, ctx: ProviderContext): Promise<ConfiguredCloud | undefined> {
+  const d = providerNamed(name);
+  return d.configured?.(ctx);
+}
+
+/** The configured account of cloud `name`, or a UserError saying how to configure it (or that Kiln cannot rent there yet). */
+export async function requireCloud(name: string, ctx: ProviderContext): Promise<ConfiguredCloud> {
+  const d = providerNamed(name);
+  if (!d.configured) throw notRentable(d);
+  const c = await d.configured(ctx);
+  if (!c) throw new UserError(`no credentials for ${d.title}`, { exitCode: 2, hint: howToConfigure(d, ctx.credentialsPath) });
+  return c;
+}
+
+export function notRentable(d: ProviderDescriptor): UserError {
+  return new UserError(`Kiln cannot rent machines on ${d.title} yet (its prices are in the catalog only)`, {
+    exitCode: 2,
+    hint: `rentable now: ${rentableClouds()
+      .map((x) => x.name)
+      .join(", ")}, or ssh (your own machine)`,
   });
+}
+
+/** Provider `host` (the user's machine over SSH) for a job's target, with the job's key and Kiln's pins. */
+export function hostProvider(name: string, t: { host: string; port: number; user: string }, o: { privateKey: Buffer; knownHostsFile: string; logger: Logger }): Provider & { close(): Promise<void> } {
+  const d = providerNamed(name);
+  if (!d.host) throw new KilnError("not_a_host_provider", `provider ${name} is not a host provider`);
+  return d.host(t, o);
 }

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { KilnError, UserError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
-import { startSimulatedLambda } from "../../providers/lambda/configured.js";
+import { providerNamed } from "../../providers/registry.js";
 import { type LiveOffers, findOffers } from "../catalog/index.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
 import type { KilnPaths } from "../home.js";
@@ -19,7 +19,7 @@ import { offerQueryFor } from "../planner/job-plan.js";
 import { planJob } from "../planner/plan.js";
 import { type JobSpec, loadJobSpec } from "../spec/index.js";
 import { type CloudFile, type CloudOffer, writeCloudFile } from "./cloud-file.js";
-import { configuredLambda } from "./providers.js";
+import { requireCloud } from "./providers.js";
 import { TERMINATE_DEFAULTS } from "./teardown.js";
 
 export interface CloudSubmitOptions {
@@ -27,7 +27,7 @@ export interface CloudSubmitOptions {
   env: NodeJS.ProcessEnv;
   cwd: string;
   specPath: string;
-  provider: "lambda" | "ssh";
+  provider: string;
   sim: boolean;
   /** Provider ssh: remove the remote job directory after the artifacts are verified (or resources.ssh.cleanup). */
   cleanup?: boolean;
@@ -57,10 +57,13 @@ export function driverEntry(override?: string): string {
 }
 
 async function liveOffers(o: CloudSubmitOptions): Promise<LiveOffers> {
+  const d = providerNamed(o.provider);
   if (o.sim) {
+    if (!d.simulate) throw new UserError(`--sim: ${d.title} has no simulated account`, { exitCode: 2 });
     // The simulated account's catalogue: an emulator without machines, just to list its offers.
+    const simulate = d.simulate;
     return async (req, signal) => {
-      const sim = await startSimulatedLambda();
+      const sim = await simulate({ bootDelayMs: 0, logger: o.logger });
       try {
         return await sim.provider.listOffers(req, signal);
       } finally {
@@ -68,9 +71,11 @@ async function liveOffers(o: CloudSubmitOptions): Promise<LiveOffers> {
       }
     };
   }
-  const p = await configuredLambda({ env: o.env, credentialsPath: o.paths.credentials, logger: o.logger });
-  if (!p) throw new UserError("kiln run --provider lambda needs a Lambda API key", { exitCode: 2, hint: "set LAMBDA_API_KEY (or run `kiln check`), or rehearse with --sim" });
-  return (req, signal) => p.listOffers(req, signal);
+  const cloud = await requireCloud(o.provider, { env: o.env, credentialsPath: o.paths.credentials, logger: o.logger }).catch((e: unknown) => {
+    if (e instanceof UserError && o.sim === false) throw new UserError(`kiln run --provider ${o.provider}: ${e.message}`, { exitCode: 2, ...(e.hint !== undefined && { hint: `${e.hint}, or rehearse with --sim` }) });
+    throw e;
+  });
+  return (req, signal) => cloud.provider.listOffers(req, signal);
 }
 
 export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmitted> {
@@ -78,8 +83,8 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   const loaded = await loadJobSpec(specPath);
   // --provider overrides where the job may run; the rest of the spec is used as written.
   const spec: JobSpec = { ...loaded, resources: { ...loaded.resources, providers: [o.provider] } };
-  if (o.provider === "ssh") return submitSshJob(o, spec, specPath);
-  const { offers, warnings } = await findOffers(offerQueryFor(spec), { live: { lambda: await liveOffers(o) }, signal: o.signal });
+  if (providerNamed(o.provider).kind === "host") return submitSshJob(o, spec, specPath);
+  const { offers, warnings } = await findOffers(offerQueryFor(spec), { live: { [o.provider]: await liveOffers(o) }, signal: o.signal });
   for (const w of warnings) o.logger.warn(w);
   const plan = planJob(spec, { gpuProbe: { kind: "missing" }, offers });
   if (plan.refusal || !plan.choice?.offer) throw new UserError(plan.refusal ?? `no ${o.provider} offer fits this job`, { exitCode: 2, hint: `\`kiln plan ${o.specPath}\` shows every option and why it was ruled out` });
@@ -106,7 +111,7 @@ async function submitSshJob(o: CloudSubmitOptions, spec: JobSpec, specPath: stri
   // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.
   const key = privateKeyFor(o.paths.keys, t.key, specDir);
   const offer: CloudOffer = {
-    provider: "ssh",
+    provider: o.provider,
     instanceType: "your-host",
     gpu: "your GPU",
     gpuCount: spec.resources.count,

@@ -5,9 +5,9 @@
  * fails loudly: a machine that will not die is still billing.
  */
 import { pollUntil } from "../../base/deadline.js";
-import { KilnError, errorMessage } from "../../base/errors.js";
+import { DeadlineError, KilnError, errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
-import type { Provider } from "../../providers/provider.js";
+import { isPermanentProviderError, type Provider } from "../../providers/provider.js";
 import type { Ledger, MachineLedgerRecord } from "../../store/index.js";
 import { crashPoint } from "./crash.js";
 
@@ -17,6 +17,8 @@ export interface TerminateOptions {
   signal: AbortSignal;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Where the user can see the machine in the provider's console, for the "may still be billing" message. */
+  consoleUrl?: string;
 }
 
 export const TERMINATE_DEFAULTS = { pollMs: 30_000, timeoutMs: 15 * 60_000 } as const;
@@ -25,20 +27,24 @@ export async function terminateAndConfirm(provider: Provider, ledger: Ledger, ro
   const id = row.provider_id;
   if (id === null) throw new KilnError("no_provider_id", `machine ${row.intent_id} has no provider id; reconcile it by name first`);
   if (row.state !== "terminating") ledger.setMachineState(row.id, "terminating", reason);
-  await pollUntil(async () => provider.terminate(id, o.signal).then(() => true), { what: `asking ${provider.name} to terminate ${id}`, timeoutMs: o.timeoutMs, intervalMs: 500, backoff: 2, maxIntervalMs: o.pollMs, signal: o.signal });
-  crashPoint("after-terminate-call", o.env);
+  const poll = { timeoutMs: o.timeoutMs, backoff: 2, maxIntervalMs: o.pollMs, signal: o.signal, isPermanent: isPermanentProviderError };
   try {
+    await pollUntil(async () => provider.terminate(id, o.signal).then(() => true), { what: `asking ${provider.name} to terminate ${id}`, intervalMs: 500, ...poll });
+    crashPoint("after-terminate-call", o.env);
     await pollUntil(
       async () => {
         const m = await provider.describe(id, o.signal);
         return m.state === "terminated" ? m : undefined;
       },
-      { what: `${provider.name} to confirm ${id} terminated`, timeoutMs: o.timeoutMs, intervalMs: Math.min(o.pollMs, 1_000), backoff: 2, maxIntervalMs: o.pollMs, signal: o.signal },
+      { what: `${provider.name} to confirm ${id} terminated`, intervalMs: Math.min(o.pollMs, 1_000), ...poll },
     );
   } catch (e) {
-    ledger.addEvent({ jobId: row.job_id, machineId: row.id, kind: "alert", reason: `TERMINATION NOT CONFIRMED for ${id} after ${Math.round(o.timeoutMs / 1000)} s: it may still be billing` });
-    o.logger.error(`termination of ${id} not confirmed: ${errorMessage(e)}`);
-    throw new KilnError("termination_unconfirmed", `${provider.name} has not confirmed that ${id} is terminated after ${Math.round(o.timeoutMs / 1000)} s; it may still be billing. Check the provider's console, then run \`kiln gc\``, { cause: e });
+    if (o.signal.aborted && !(e instanceof DeadlineError)) throw e;
+    const where = o.consoleUrl ? ` Check ${o.consoleUrl}` : ` Check ${provider.name}'s console`;
+    const loud = `MACHINE ${id} ON ${provider.name.toUpperCase()} MAY STILL BE BILLING ($${row.price_per_hour.toFixed(2)}/h): its termination could not be confirmed (${errorMessage(e)}).${where}, then run \`kiln down ${row.job_id ?? "JOB"} --force\` or \`kiln gc\``;
+    ledger.addEvent({ jobId: row.job_id, machineId: row.id, kind: "alert", reason: loud });
+    o.logger.error(loud);
+    throw new KilnError("termination_unconfirmed", loud, { cause: e });
   }
   crashPoint("after-confirm", o.env);
   ledger.markMachineTerminated(row.id, `confirmed terminated by ${provider.name} (${reason})`);

@@ -8,7 +8,8 @@ import type { Logger } from "../../base/logger.js";
 import { type Ledger, isTerminal } from "../../store/index.js";
 import type { KilnPaths } from "../home.js";
 import { readCloudFile } from "../lifecycle/cloud-file.js";
-import { configuredLambda } from "../lifecycle/providers.js";
+import { rentableClouds } from "../../providers/registry.js";
+import { howToConfigure } from "../lifecycle/providers.js";
 import { tryLockJob } from "../jobs/lock.js";
 import { type ReconcileMode, type ReconcileReport, closeDeadJob, emptyReport, isJobAlive, isOpenMachine, needsReconcile, reconcileProvider } from "./reconcile.js";
 import { salvager } from "./salvage.js";
@@ -96,29 +97,29 @@ export async function reconcileClouds(ctx: ReconcileContext, opts: { everyCloud?
   const r = emptyReport();
   reconcileSimulated(ctx, r);
   await reconcileSshJobs(ctx, r);
-  const pending = needsReconcile(ctx.ledger, "lambda");
-  if (pending.length === 0 && !opts.everyCloud) {
-    closeDriverlessJobs(ctx, r);
-    return r;
+  const pctx = { env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger };
+  for (const d of rentableClouds()) {
+    const pending = needsReconcile(ctx.ledger, d.name);
+    if (pending.length === 0 && !(opts.everyCloud && d.hasCredentials?.(pctx) !== false)) continue;
+    const cloud = await d.configured?.(pctx);
+    if (!cloud) {
+      if (pending.length > 0) throw new KilnError("no_credentials", `${pending.length} ${d.title} machine(s) in the ledger need reconciling but ${d.title} is not configured: ${howToConfigure(d, ctx.paths.credentials)}, then run \`kiln status --refresh\``);
+      continue;
+    }
+    const sub = await reconcileProvider({
+      ledger: ctx.ledger,
+      provider: cloud.provider,
+      signal: ctx.signal,
+      logger: ctx.logger,
+      terminate: terminateSettings(ctx.env),
+      mode: ctx.mode,
+      holder: ctx.holder,
+      ...(opts.force && { force: true }),
+      listingLagMs: Number(ctx.env["KILN_LISTING_LAG_MS"] ?? "") || d.listingLagMs,
+      salvage: salvager({ ledger: ctx.ledger, paths: ctx.paths, logger: ctx.logger, signal: ctx.signal }),
+    });
+    for (const k of Object.keys(r) as (keyof ReconcileReport)[]) (r[k] as unknown[]).push(...(sub[k] as unknown[]));
   }
-  const provider = await configuredLambda({ env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger });
-  if (!provider) {
-    if (pending.length > 0) throw new KilnError("no_credentials", `${pending.length} Lambda machine(s) in the ledger need reconciling but no Lambda API key is configured; set LAMBDA_API_KEY and run \`kiln status --refresh\``);
-    return r;
-  }
-  const sub = await reconcileProvider({
-    ledger: ctx.ledger,
-    provider,
-    signal: ctx.signal,
-    logger: ctx.logger,
-    terminate: terminateSettings(ctx.env),
-    mode: ctx.mode,
-    holder: ctx.holder,
-    ...(opts.force && { force: true }),
-    listingLagMs: Number(ctx.env["KILN_LISTING_LAG_MS"] ?? "") || 60_000,
-    salvage: salvager({ ledger: ctx.ledger, paths: ctx.paths, logger: ctx.logger, signal: ctx.signal }),
-  });
-  for (const k of Object.keys(r) as (keyof ReconcileReport)[]) (r[k] as unknown[]).push(...(sub[k] as unknown[]));
   closeDriverlessJobs(ctx, r);
   return r;
 }

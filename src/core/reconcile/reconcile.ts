@@ -168,8 +168,10 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
     r.closed.push(id);
     return undefined;
   }
-  // Outputs may exist only once the run was started on this machine.
-  const started = job !== undefined && ledger.listEvents(job.id, { kind: "run_started" }).some((e) => e.machine_id === row.id);
+  // Outputs may exist only once the run was started on this machine. A machine already being terminated
+  // (the ledger says so: the decision was made, after its outputs were verified or by --force) is only confirmed.
+  const tearingDown = row.state === "terminating" || rec.state === "terminating";
+  const started = !tearingDown && job !== undefined && ledger.listEvents(job.id, { kind: "run_started" }).some((e) => e.machine_id === row.id);
   const why = job ? `its job's driver is gone (${job.state})` : "no job";
   if (!act) {
     r.wouldDo.push(started ? `save the outputs of ${job!.id} from ${id} (${rec.providerState}), then terminate it` : `terminate ${id} (${rec.providerState}): ${why}`);

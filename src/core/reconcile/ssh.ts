@@ -14,6 +14,7 @@
  */
 import { errorMessage } from "../../base/errors.js";
 import type { MachineRecord } from "../../providers/provider.js";
+import { providers } from "../../providers/registry.js";
 import { SshConnection } from "../../remote/ssh/connection.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
 import { KnownHosts } from "../../remote/ssh/known-hosts.js";
@@ -25,13 +26,15 @@ import { jobLayout } from "../job/layout.js";
 import { tryLockJob } from "../jobs/lock.js";
 import { type CloudFile, readCloudFile } from "../lifecycle/cloud-file.js";
 import { NEVER_LAUNCHED } from "../lifecycle/launch.js";
-import { sshProviderFor } from "../lifecycle/providers.js";
+import { hostProvider } from "../lifecycle/providers.js";
 import { remoteHome, remotePaths } from "../lifecycle/remote-job.js";
 import { terminateAndConfirm } from "../lifecycle/teardown.js";
 import { stopWatchdog } from "../watchdog/index.js";
 import type { ReconcileContext } from "./index.js";
 import { type ReconcileReport, closeDeadJob, isJobAlive, isOpenMachine } from "./reconcile.js";
 import { terminateSettings } from "./settings.js";
+
+const isHost = (name: string): boolean => providers().some((d) => d.name === name && d.kind === "host");
 
 /** Event kind of the "nobody drives this run" note (written once per job). */
 export const UNDRIVEN_EVENT = "undriven_run";
@@ -40,7 +43,7 @@ export const UNDRIVEN_EVENT = "undriven_run";
 export async function reconcileSshJobs(ctx: ReconcileContext, r: ReconcileReport): Promise<void> {
   for (const job of ctx.ledger.listJobs()) {
     if (isJobAlive(job)) continue;
-    const rows = ctx.ledger.listMachines(job.id).filter((m) => m.provider === "ssh" && isOpenMachine(m));
+    const rows = ctx.ledger.listMachines(job.id).filter((m) => isHost(m.provider) && isOpenMachine(m));
     if (rows.length === 0) continue;
     let c: CloudFile | undefined;
     try {
@@ -72,7 +75,7 @@ export async function reconcileSshJobs(ctx: ReconcileContext, r: ReconcileReport
 async function reconcileSshJob(ctx: ReconcileContext, job: JobRecord, c: CloudFile & { ssh: NonNullable<CloudFile["ssh"]> }, rows: MachineLedgerRecord[], r: ReconcileReport): Promise<void> {
   const { ledger } = ctx;
   const key = privateKeyFor(ctx.paths.keys, c.keyPath, c.specDir);
-  const provider = sshProviderFor(c.ssh, { privateKey: key.privateKey, knownHostsFile: ctx.paths.knownHosts, logger: ctx.logger });
+  const provider = hostProvider(c.provider, c.ssh, { privateKey: key.privateKey, knownHostsFile: ctx.paths.knownHosts, logger: ctx.logger });
   // Pinned by [host]:port, as the driver pinned it: a changed host key stops here (host-key-changed).
   const conn = await SshConnection.open({ host: c.ssh.host, port: c.ssh.port, user: c.ssh.user, privateKey: key.privateKey }, { knownHosts: new KnownHosts(ctx.paths.knownHosts), timeoutMs: 10_000, logger: ctx.logger, signal: ctx.signal });
   try {

@@ -1,16 +1,4 @@
-/** The providers a job spec may name in `resources.providers`, in Kiln's default preference order. */
-import type { ProviderName } from "../../providers/provider.js";
+/** The providers a job spec may name in `resources.providers`, in Kiln's default preference order: the registry's. */
+import { providerNames } from "../../providers/registry.js";
 
-export const PROVIDER_NAMES = [
-  "local",
-  "ssh",
-  "lambda",
-  "runpod",
-  "tensordock",
-  "thunder",
-  "northflank",
-  "aws",
-  "gcp",
-  "azure",
-  "kubernetes",
-] as const satisfies readonly ProviderName[];
+export const PROVIDER_NAMES = providerNames() as [string, ...string[]];

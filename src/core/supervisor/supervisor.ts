@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { LocalProvider } from "../../providers/local/index.js";
+import { providers } from "../../providers/registry.js";
 import { Ledger, type JobState } from "../../store/index.js";
 import { type Alert, type AlertEvent, AlertQueue } from "../alerts/index.js";
 import { machineSeconds, totalCost } from "../cost/index.js";
@@ -64,7 +64,10 @@ async function supervise(run: RunFile, jobDir: string, ledger: Ledger, opts: Sup
   const attempt = ledger.startAttempt(jobId, run.provider);
 
   // Register the machine: the intent row is committed before the (here trivial) launch call, as for clouds.
-  const provider = new LocalProvider({ machine: run.machine, pricePerHour: run.pricePerHour });
+  // This computer, as the registry's local-kind provider makes it.
+  const local = providers().find((d) => d.kind === "local")?.local;
+  if (!local) throw new Error("no local provider is registered");
+  const provider = local(run.machine, run.pricePerHour);
   const offer = provider.offer();
   const intentId = `${jobId}-a${attempt.n}`;
   const machine = ledger.recordMachineIntent({ intentId, jobId, attemptId: attempt.id, provider: "local", offer, pricePerHour: run.pricePerHour });

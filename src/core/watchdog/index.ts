@@ -4,6 +4,7 @@
  * @example
  *   await startWatchdog(conn, { dir: "kiln/jobs/J/watchdog", name: "kiln-wd-J", runDir: "kiln/jobs/J/run", remainingS: 3600, graceS: 60 });
  */
+import type { EndBilling } from "../../providers/descriptor.js";
 import type { Exec } from "../../remote/exec.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
 import { type RunHandle, startRun, stopRun } from "../../remote/session/run.js";
@@ -19,8 +20,8 @@ export interface WatchdogSpec {
   runDir: string;
   remainingS: number;
   graceS: number;
-  /** Opt-in self-termination: the provider API base URL, the API key and the instance id. */
-  terminate?: { apiUrl: string; apiKey: string; instanceId: string };
+  /** Opt-in: the provider's way to end billing (its descriptor's `endBilling` for this machine). */
+  endBilling?: EndBilling;
 }
 
 export async function startWatchdog(exec: Exec, w: WatchdogSpec): Promise<RunHandle> {
@@ -28,16 +29,20 @@ export async function startWatchdog(exec: Exec, w: WatchdogSpec): Promise<RunHan
   const script = `${w.dir}/kiln-watchdog.sh`;
   await runChecked(exec, ["sh", "-c", 'cat > "$1" && chmod 700 "$1"', "sh", script], { stdin: WATCHDOG_SCRIPT, what: "write the watchdog" });
   const argv = ["sh", script, w.runDir, String(Math.max(0, Math.floor(w.remainingS))), String(Math.ceil(w.graceS))];
-  if (w.terminate) {
-    const header = `${w.dir}/auth-header`;
-    // umask first: the key must never exist world-readable, even for a moment.
-    await runChecked(exec, ["sh", "-c", 'umask 077 && cat > "$1"', "sh", header], { stdin: `Authorization: Bearer ${w.terminate.apiKey}\n`, what: "write the watchdog's key" });
-    argv.push(w.terminate.apiUrl, header, w.terminate.instanceId);
+  if (w.endBilling) {
+    // Its own private directory (0700), made under umask 077: a credential never exists readable by others.
+    const priv = `${w.dir}/private`;
+    await runChecked(exec, ["sh", "-c", 'umask 077 && mkdir -p -- "$1"', "sh", priv], { what: "create the watchdog's private directory" });
+    for (const f of [...w.endBilling.files, { name: "end-billing.sh", content: w.endBilling.script }]) {
+      await runChecked(exec, ["sh", "-c", 'umask 077 && cat > "$1"', "sh", `${priv}/${f.name}`], { stdin: f.content, what: `write the watchdog's ${f.name}` });
+    }
+    argv.push(`${priv}/end-billing.sh`, ...w.endBilling.args);
   }
   return startRun(exec, { name: w.name, dir: w.dir, argv, method: "setsid" });
 }
 
 export async function stopWatchdog(exec: Exec, dir: string): Promise<void> {
   await stopRun(exec, dir, { graceMs: 2_000 });
-  await exec.run(["rm", "-f", "--", `${dir}/auth-header`]);
+  // The end-billing script and the credential it reads go with it.
+  await exec.run(["rm", "-rf", "--", `${dir}/private`]);
 }

@@ -1,13 +1,14 @@
 // The on-machine watchdog as it runs on a machine: POSIX sh + curl, here on this computer through
 // localExec. At the deadline it SIGTERMs the job's process group (the job saves and exits) and, when
-// opted in, terminates the instance through the provider API (the emulator), with the key in a 0600
-// header file rather than on argv.
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+// opted in, ends billing with the provider's end-billing script (Lambda's: the API terminate against the
+// emulator), with the key in a 0600 file in a 0700 directory rather than on argv.
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { pollUntil } from "../../base/deadline.js";
 import { LambdaClient } from "../../providers/lambda/client.js";
+import { lambdaEndBilling } from "../../providers/lambda/descriptor.js";
 import { type LambdaEmulator, startLambdaEmulator } from "../../providers/lambda/emulator.js";
 import { localExec } from "../../remote/exec.js";
 import { runStatus, startRun } from "../../remote/session/run.js";
@@ -34,8 +35,11 @@ describe("on-machine watchdog", () => {
     const runDir = join(dir, "run");
     await startRun(localExec, { name: "kiln-wd-job", dir: runDir, argv: [...JOB.slice(0, 3), dir], method: "setsid" });
     const t0 = Date.now();
-    await startWatchdog(localExec, { dir: join(dir, "watchdog"), name: "kiln-wd-dog", runDir, remainingS: 1, graceS: 5, terminate: { apiUrl: emu.url, apiKey: emu.apiKey, instanceId: id! } });
-    expect(statSync(join(dir, "watchdog", "auth-header")).mode & 0o777).toBe(0o600);
+    await startWatchdog(localExec, { dir: join(dir, "watchdog"), name: "kiln-wd-dog", runDir, remainingS: 1, graceS: 5, endBilling: lambdaEndBilling(emu.url, emu.apiKey)(id!) });
+    expect(statSync(join(dir, "watchdog", "private")).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, "watchdog", "private", "auth-header")).mode & 0o777).toBe(0o600);
+    // The key is in the file, never on the watchdog's command line.
+    expect(readFileSync(join(dir, "watchdog", "run.sh"), "utf8")).not.toContain(emu.apiKey);
     await pollUntil(async () => ((await runStatus(localExec, runDir)).state === "exited" ? true : undefined), { what: "the job to stop", timeoutMs: 15_000, intervalMs: 100 });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     expect(statSync(join(dir, "saved")).isFile()).toBe(true);

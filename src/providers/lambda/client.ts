@@ -18,7 +18,7 @@
  */
 import type { z } from "zod";
 import { ProviderError } from "../provider.js";
-import { LaunchOutcomeUnknownError, lambdaApiError } from "./errors.js";
+import { lambdaApiError, lambdaLaunchUnknown } from "./errors.js";
 import { type Clock, Pacer, parseRetryAfter, realClock } from "./pacing.js";
 import {
   emptySchema,
@@ -218,7 +218,7 @@ export class LambdaClient {
       const err = outcome.error;
       const retryable = err.kind === "rate-limited" || err.kind === "transient";
       if (req.launchName !== undefined && retryable && !outcome.notSent && err.kind !== "rate-limited") {
-        throw new LaunchOutcomeUnknownError(req.launchName, err, err.status);
+        throw lambdaLaunchUnknown(req.launchName, err, err.status);
       }
       if (!retryable || attempt >= this.#maxAttempts) throw err;
       if (err.retryAfterMs !== undefined && err.retryAfterMs > this.#retryAfterCapMs) throw err;

@@ -2,7 +2,7 @@
  * Wiring Lambda from the user's configuration, for the commands that need it (`kiln offers` live
  * prices, `kiln run --provider lambda`, reconciliation), and a ready simulated Lambda for `--sim` runs.
  */
-import { loadLambdaCredentials } from "../credentials.js";
+import { loadLambdaCredentials } from "./credentials.js";
 import type { ClientLog } from "./client.js";
 import type { LambdaEmulator, LambdaEmulatorOptions, OnLaunch } from "./emulator.js";
 import { createLambdaProvider } from "./index.js";

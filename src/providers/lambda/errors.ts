@@ -3,7 +3,7 @@
  * {@link ProviderErrorKind} and {@link BlockScope}. Classification branches on `code` and HTTP status
  * only: Lambda says `message` and `suggestion` may change.
  */
-import { type BlockScope, ProviderError, type ProviderErrorKind } from "../provider.js";
+import { type BlockScope, isMaybeLaunched, LaunchOutcomeUnknownError, ProviderError, type ProviderErrorKind } from "../provider.js";
 import type { LambdaApiError } from "./schema.js";
 
 interface Class {
@@ -59,25 +59,12 @@ export function lambdaApiError(status: number, body: LambdaApiError | undefined,
   });
 }
 
-/**
- * A launch whose outcome is unknown: the request may have reached Lambda (timeout, reset, 5xx), so an
- * instance named `kiln-<intentId>` may exist. Kiln never retries such a launch blindly; the lifecycle
- * reconciles by listing machines and finding the name.
- */
-export class LaunchOutcomeUnknownError extends ProviderError {
-  readonly maybeLaunched = true as const;
-  readonly machineName: string;
-  constructor(machineName: string, cause: unknown, status?: number) {
-    super("lambda", "transient", `the launch of ${machineName} may or may not have happened (${causeText(cause, status)}); reconcile by name before retrying`, {
-      cause,
-      ...(status !== undefined && { status }),
-      code: "kiln/launch-outcome-unknown",
-    });
-    this.machineName = machineName;
-  }
+/** A Lambda launch whose outcome is unknown (see {@link LaunchOutcomeUnknownError}). */
+export function lambdaLaunchUnknown(machineName: string, cause: unknown, status?: number): LaunchOutcomeUnknownError {
+  return new LaunchOutcomeUnknownError("lambda", machineName, causeText(cause, status), { cause, ...(status !== undefined && { status }) });
 }
 
-export const isMaybeLaunched = (e: unknown): e is LaunchOutcomeUnknownError => e instanceof LaunchOutcomeUnknownError;
+export { isMaybeLaunched, LaunchOutcomeUnknownError };
 
 function causeText(cause: unknown, status: number | undefined): string {
   if (status !== undefined) return `HTTP ${status}`;

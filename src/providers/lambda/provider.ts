@@ -16,6 +16,7 @@ import {
   type MachineState,
   type Offer,
   type Provider,
+  LaunchOutcomeUnknownError,
   ProviderError,
   type SupportsVolumes,
   intentIdFromName,
@@ -87,7 +88,8 @@ export class LambdaProvider implements Provider, SupportsVolumes {
       signal,
     );
     const id = ids[0];
-    if (id === undefined) throw new ProviderError("lambda", "fatal", `Lambda accepted the launch of ${name} but returned no instance id`, { code: "kiln/unexpected-response" });
+    // A success without an id is not "nothing launched": the instance may exist and bill. Resolve it by name.
+    if (id === undefined) throw new LaunchOutcomeUnknownError("lambda", name, "Lambda answered the launch with no instance id");
     return {
       provider: "lambda",
       id,

@@ -8,14 +8,8 @@ import { hostname } from "node:os";
 import type { GpuRequest, LaunchRequest, MachineRecord, Offer, Provider } from "../provider.js";
 import { machineNameFor } from "../provider.js";
 
-export interface LocalMachineInfo {
-  /** Canonical GPU name ("RTX-4090") or "cpu" when there is none. */
-  gpu: string;
-  gpuCount: number;
-  vramGb: number;
-  vcpus?: number;
-  memoryGb?: number;
-}
+export type { LocalMachineInfo } from "../descriptor.js";
+import type { LocalMachineInfo } from "../descriptor.js";
 
 export interface LocalProviderOptions {
   machine: LocalMachineInfo;

@@ -1,16 +1,17 @@
 /**
- * `--sim`: a Lambda emulator started inside the driver, each instance backed by its own real loopback
- * sshd (the SSH harness), so the whole flow — launch, SSH, ship, run, pull, terminate — runs for real
- * on this computer without an account. The instance authorizes the SSH keys named at launch, as Lambda
- * does. Everything stops with the driver; a driver killed mid-run leaves its sshd's in its process
- * group, which reconciliation signals.
+ * `kiln run --sim`: a Lambda emulator started inside the driver, each instance backed by its own real
+ * loopback sshd, so the whole flow — launch, SSH, ship, run, pull, terminate — runs for real on this
+ * computer without an account. The instance authorizes the SSH keys named at launch, as Lambda does.
+ * Everything stops with the driver; a driver killed mid-run leaves its sshd's in its process group,
+ * which reconciliation signals.
  */
 import { appendFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { KilnError } from "../../base/errors.js";
-import { startSimulatedLambda } from "../../providers/lambda/configured.js";
-import type { Provider } from "../../providers/provider.js";
+import type { SimulatedCloud } from "../descriptor.js";
+import { startSimulatedLambda } from "./configured.js";
+import { lambdaEndBilling } from "./descriptor.js";
 
 interface Sshd {
   dir: string;
@@ -19,22 +20,13 @@ interface Sshd {
   cleanup(): Promise<void>;
 }
 
-export interface SimulatedCloud {
-  provider: Provider;
-  apiUrl: string;
-  apiKey: string;
-  /** The emulator's own view of billing, for the ledger check at the end. */
-  billed(): { id: string; status: string; billedSeconds: number; costUsd: number }[];
-  close(): Promise<void>;
-}
-
-export async function startSimulatedCloud(o: { bootDelayMs?: number } = {}): Promise<SimulatedCloud> {
+export async function startSimulatedLambdaCloud(o: { bootDelayMs?: number } = {}): Promise<SimulatedCloud> {
   let startSshd: () => Promise<Sshd>;
   try {
     // The harness is test tooling (left out of the npm build); `--sim` needs a source checkout.
     ({ startSshd } = await import("../../remote/ssh/loopback-sshd.js"));
   } catch (e) {
-    throw new KilnError("sim_unavailable", "`--sim` needs the loopback sshd harness (src/remote/ssh/testing), which this build does not include", { cause: e });
+    throw new KilnError("sim_unavailable", "`--sim` needs the loopback sshd harness (src/remote/ssh/loopback-sshd.ts), which this build does not include", { cause: e });
   }
   const sshds = new Map<string, Sshd>();
   const sim = await startSimulatedLambda({
@@ -58,10 +50,13 @@ export async function startSimulatedCloud(o: { bootDelayMs?: number } = {}): Pro
       return { ip: s.host, port: s.port };
     },
   });
+  const apiKey = sim.emulator.apiKey;
+  const url = sim.emulator.url;
   return {
     provider: sim.provider,
-    apiUrl: sim.emulator.url,
-    apiKey: sim.emulator.apiKey,
+    source: "the simulated account",
+    emulated: true,
+    endBilling: lambdaEndBilling(url, apiKey),
     billed: () => sim.emulator.inspect().map((r) => ({ id: r.id, status: r.status, billedSeconds: r.billedSeconds, costUsd: r.costUsd })),
     close: async () => {
       for (const s of sshds.values()) await s.cleanup();

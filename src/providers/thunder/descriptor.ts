@@ -1,0 +1,25 @@
+/**
+ * Thunder Compute: in the dated catalog, so the planner and `kiln offers` price it, but Kiln cannot rent it yet
+ * (it has no `configured`): `kiln run --provider` refuses it with the list of rentable ones.
+ */
+import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
+import type { ProviderDescriptor } from "../descriptor.js";
+
+const { RUNBOOK, PUBLIC } = SOURCES;
+
+const CATALOG: readonly CatalogRow[] = [
+// Thunder Compute: cheapest A100, no persistent filesystem, console-only launch (runbook).
+  catalogRow("thunder", "a100-40gb", "A100-40GB", 40, 0.66, RUNBOOK),
+  catalogRow("thunder", "a100-80gb", "A100-80GB", 80, 0.78, PUBLIC),
+  catalogRow("thunder", "h100", "H100-80GB", 80, 1.47, PUBLIC),
+];
+
+export const thunderDescriptor: ProviderDescriptor = {
+  name: "thunder",
+  title: "Thunder Compute",
+  kind: "cloud",
+  tier: "budget",
+  catalog: CATALOG,
+  consoleUrl: "https://console.thundercompute.com",
+  listingLagMs: 60_000,
+};

@@ -102,6 +102,11 @@ export interface MachineRecord {
   pricePerHour: number;
   ssh?: { host: string; port: number; user: string };
   launchedAt?: string;
+  /**
+   * The provider does not know this id (mapped to `terminated`). Right after a launch that can still be a
+   * listing that lags behind (EC2 is eventually consistent), so waiters give it the provider's listing lag.
+   */
+  notFound?: true;
 }
 
 /** Classes of provider failure; the lifecycle decides retry vs failover vs stop by class. */

@@ -202,3 +202,29 @@ describe.skipIf(!sshdAvailable)("kiln run --provider lambda (emulator + loopback
   }, 60_000);
 });
 
+
+describe.skipIf(!sshdAvailable)("launch outcomes the cloud makes hard to read (emulator faults; skipped where sshd is missing)", () => {
+  it("a launch answered 200 without an id: found by its name, one instance, run to the end, none leaked", async () => {
+    cloud = await startCloudHarness();
+    cloud.emu.inject({ kind: "no-id", times: 1 });
+    const home = join(dir, "k-no-id");
+    const r = await kiln(home, ["run", writeSpec(dir, "noid"), "--provider", "lambda"], { KILN_LISTING_LAG_MS: "5000" });
+    expect(r.code).toBe(0);
+    expect(cloud.emu.inspect()).toHaveLength(1);
+    expect(cloud.live()).toEqual([]);
+    const l = ledgerOf(home);
+    expect(l.jobs[0]!.state).toBe("succeeded");
+    expect(l.machines.map((m) => m.provider_id)).toEqual([cloud.emu.inspect()[0]!.id]);
+  }, 90_000);
+
+  it("a listing that lags behind the launch: the new machine's 404s are waited out, not taken for its death", async () => {
+    cloud = await startCloudHarness();
+    cloud.emu.inject({ kind: "listing-lag", delayMs: 2_000, times: 1 });
+    const home = join(dir, "k-lag");
+    const r = await kiln(home, ["run", writeSpec(dir, "lag"), "--provider", "lambda"], { KILN_LISTING_LAG_MS: "10000" });
+    expect(r.code).toBe(0);
+    expect(cloud.emu.inspect()).toHaveLength(1);
+    expect(cloud.live()).toEqual([]);
+    expect(ledgerOf(home).jobs[0]!.state).toBe("succeeded");
+  }, 90_000);
+});

@@ -124,14 +124,14 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   try {
     cloud = await openCloud(c, o, paths, key.privateKey);
     mark("provider");
-    const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: sshKeyNameFor(key.publicKey), sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env, listingLagMs: Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || 60_000 });
+    const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: sshKeyNameFor(key.publicKey), sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env, listingLagMs: Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || providerNamed(c.provider).listingLagMs });
     row = launched.row;
     machine = launched.offer as CloudOffer;
     const where = `${launched.offer.instanceType} in ${launched.offer.region} at $${launched.offer.pricePerHour.toFixed(2)}/h`;
     ledger.addEvent({ jobId: c.jobId, attemptId: attempt.id, machineId: row.id, kind: "launch", reason: launched.failures.length > 0 ? `failed over to ${where}` : `launched ${where}`, data: { failures: launched.failures } });
     if (launched.failures.length > 0) log.warn(`failed over to ${where}; earlier offers:\n${failureTable(launched.failures)}`);
     mark("launched");
-    const running = await waitUntilRunning(cloud.provider, launched.machine.id, { timeoutMs: c.bootTimeoutMs, signal: o.signal, env: o.env });
+    const running = await waitUntilRunning(cloud.provider, launched.machine.id, { timeoutMs: c.bootTimeoutMs, signal: o.signal, env: o.env, notFoundGraceMs: Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || providerNamed(c.provider).listingLagMs });
     ledger.setMachineState(row.id, "running", `running at ${running.ssh.host}:${running.ssh.port}`);
     mark("running");
     // The user's host is pinned by its address (one host, many jobs); a rented machine by its id.

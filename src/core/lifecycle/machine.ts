@@ -12,13 +12,16 @@ import { crashPoint } from "./crash.js";
 
 type Running = MachineRecord & { ssh: NonNullable<MachineRecord["ssh"]> };
 
-export async function waitUntilRunning(provider: Provider, id: string, o: { timeoutMs: number; signal: AbortSignal; env?: NodeJS.ProcessEnv }): Promise<Running> {
+export async function waitUntilRunning(provider: Provider, id: string, o: { timeoutMs: number; signal: AbortSignal; env?: NodeJS.ProcessEnv; notFoundGraceMs?: number }): Promise<Running> {
   let polls = 0;
+  const graceUntil = Date.now() + (o.notFoundGraceMs ?? 0);
   // pollUntil retries probe errors until the deadline; a machine that failed must end the wait at once.
   const r = await pollUntil<{ ok: Running } | { failed: MachineRecord }>(
     async () => {
       const m = await provider.describe(id, o.signal);
       if (++polls === 1) crashPoint("boot-wait", o.env);
+      // A just-launched id the provider does not know yet is a lagging read, not a dead machine (for a while).
+      if (m.notFound && Date.now() < graceUntil) return undefined;
       if (m.state === "terminated" || m.state === "terminating" || m.state === "unhealthy") return { failed: m };
       return m.state === "running" && m.ssh ? { ok: { ...m, ssh: m.ssh } } : undefined;
     },

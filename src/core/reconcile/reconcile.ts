@@ -162,6 +162,11 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
   }
   const id = rec?.id ?? row.provider_id!;
   rec ??= await provider.describe(id, o.signal);
+  // An id the provider does not know yet, launched within the listing lag: a lagging read, not a gone machine.
+  if (rec.notFound && (o.now ?? Date.now)() - Date.parse(row.launched_at ?? row.created_at) < (o.listingLagMs ?? 60_000)) {
+    r.pendingIntents.push(row.intent_id);
+    return undefined;
+  }
   if (rec.state === "terminated") {
     if (!act) r.wouldDo.push(`close ${id} in the ledger (${provider.name} says it is gone)`);
     else ledger.markMachineTerminated(row.id, `${provider.name} says ${id} is gone (closed at reconciliation)`);

@@ -200,5 +200,5 @@ function matches(o: Offer, req: GpuRequest): boolean {
 const isNotFound = (e: unknown): boolean => e instanceof ProviderError && e.status === 404;
 
 function gone(id: string): MachineRecord {
-  return { provider: "lambda", id, name: "", intentId: undefined, state: "terminated", providerState: "not-found", instanceType: "", region: "", pricePerHour: 0 };
+  return { provider: "lambda", id, name: "", intentId: undefined, state: "terminated", providerState: "not-found", instanceType: "", region: "", pricePerHour: 0, notFound: true };
 }

@@ -23,6 +23,10 @@ export const CONTRACT_TESTS = [
   "terminate is idempotent",
   "describe of an unknown id is terminated",
   "errors are ProviderErrors with a kind",
+  "listOffers honours gpus, count, regions and maxPricePerHour",
+  "an aborted call is not carried out",
+  "a second launch of the same intent is the same machine",
+  "a lagging listing shows a new machine within the lag",
 ] as const;
 export type ContractTest = (typeof CONTRACT_TESTS)[number];
 
@@ -43,6 +47,8 @@ export interface ContractFixture {
   brokenProvider?(): Provider;
   /** An id the provider never issued; default a random 32-hex string. */
   unknownId?: string;
+  /** Make the provider's listing lag behind the next launch by `ms` (an emulator fault); absent: it cannot lag. */
+  lagNextLaunch?(ms: number): void;
   /** Deadline for reaching running/terminated; default 10 s. */
   settleTimeoutMs?: number;
   /** Tear down; may also assert (e.g. no spec violations), which fails the test. */
@@ -160,6 +166,54 @@ export function runProviderContract(name: string, factory: () => Promise<Contrac
     test("describe of an unknown id is terminated", async () => {
       const d = await fx.provider.describe(fx.unknownId ?? randomBytes(16).toString("hex"), signal());
       expect(d.state).toBe("terminated");
+    });
+
+    test("listOffers honours gpus, count, regions and maxPricePerHour", async () => {
+      const all = await fx.provider.listOffers({ ...fx.gpuRequest, gpus: "any" }, signal());
+      expect(all.length).toBeGreaterThan(0);
+      for (const o of all) expect(o.gpuCount).toBe(fx.gpuRequest.count);
+      const gpu = all[0]!.gpu;
+      for (const o of await fx.provider.listOffers({ ...fx.gpuRequest, gpus: [gpu], minVramGb: 1 }, signal())) expect(o.gpu).toBe(gpu);
+      // More GPUs than any machine has: nothing fits (never a smaller machine, never a CPU-only one).
+      expect(await fx.provider.listOffers({ ...fx.gpuRequest, gpus: "any", count: 1_000 }, signal())).toEqual([]);
+      const cheapest = Math.min(...all.map((o) => o.pricePerHour));
+      const capped = await fx.provider.listOffers({ ...fx.gpuRequest, gpus: "any", maxPricePerHour: cheapest }, signal());
+      expect(capped.length).toBeGreaterThan(0);
+      for (const o of capped) expect(o.pricePerHour).toBeLessThanOrEqual(cheapest);
+      if (cheapest > 0) expect(await fx.provider.listOffers({ ...fx.gpuRequest, gpus: "any", maxPricePerHour: cheapest / 2 }, signal())).toEqual([]);
+      expect(await fx.provider.listOffers({ ...fx.gpuRequest, gpus: "any", regions: ["no-such-region-1"] }, signal())).toEqual([]);
+    });
+
+    test("an aborted call is not carried out", async () => {
+      const ac = new AbortController();
+      ac.abort();
+      const o = await offer();
+      const before = (await fx.provider.listMachines(signal())).length;
+      await expect(fx.provider.launch(fx.launchRequest?.(o, newIntent()) ?? { intentId: newIntent(), offer: o }, ac.signal)).rejects.toBeDefined();
+      await expect(fx.provider.listOffers(fx.gpuRequest, ac.signal)).rejects.toBeDefined();
+      expect((await fx.provider.listMachines(signal())).length).toBe(before);
+    });
+
+    test("a second launch of the same intent is the same machine", async () => {
+      const intentId = newIntent();
+      const a = await launch(intentId);
+      const b = await launch(intentId);
+      expect(b.id).toBe(a.id);
+      expect((await fx.provider.listMachines(signal())).filter((m) => m.intentId === intentId)).toHaveLength(1);
+      await fx.provider.terminate(a.id, signal());
+    });
+
+    test("a lagging listing shows a new machine within the lag", async () => {
+      if (!fx.lagNextLaunch) throw new Error("fixture has no lagNextLaunch(); skip this test with a written reason instead");
+      fx.lagNextLaunch(500);
+      const m = await launch();
+      // Right after the launch the listing may not have it, and describe may not know it (notFound) ...
+      const early = await fx.provider.describe(m.id, signal());
+      if (early.state === "terminated") expect(early.notFound).toBe(true);
+      // ... but within the lag it is there, by name.
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await fx.provider.listMachines(signal())).map((x) => x.name)).toContain(m.name);
+      await fx.provider.terminate(m.id, signal());
     });
 
     test("errors are ProviderErrors with a kind", async () => {

@@ -22,9 +22,19 @@ runProviderContract("lambda (emulator)", async () => {
       return id!;
     },
     brokenProvider: () => new LambdaProvider({ client: broken.client }),
+    lagNextLaunch: (ms) => emu.inject({ kind: "listing-lag", delayMs: ms, times: 1 }),
     close: async () => {
       await emu.close();
       expect([...check.violations, ...broken.check.violations]).toEqual([]);
     },
   };
+}, {
+  skips: [
+    {
+      // Lambda's launch takes no idempotency token: a second POST with the same name is a second instance.
+      // The lifecycle never sends one: an intent whose answer was lost is resolved by name (findByIntent).
+      reason: "Lambda's API has no idempotency token for launches; Kiln never relaunches an intent, it finds it by name",
+      tests: ["a second launch of the same intent is the same machine"],
+    },
+  ],
 });

@@ -5,8 +5,9 @@ const signal = new AbortController().signal;
 const make = (price = 0) => new LocalProvider({ machine: { gpu: "cpu", gpuCount: 0, vramGb: 0 }, pricePerHour: price, today: "2026-11-28" });
 
 describe("LocalProvider", () => {
-  it("offers this machine at the given price", async () => {
-    const offers = await make(0.3).listOffers({ gpus: "any", count: 1, minVramGb: 1, spot: "never" }, signal);
+  it("offers this machine at the given price (a CPU-only one only for a request of no GPU)", async () => {
+    expect(await make(0.3).listOffers({ gpus: "any", count: 1, minVramGb: 1, spot: "never" }, signal)).toEqual([]);
+    const offers = await make(0.3).listOffers({ gpus: "any", count: 0, minVramGb: 0, spot: "never" }, signal);
     expect(offers).toEqual([
       { provider: "local", instanceType: "this-machine", gpu: "cpu", gpuCount: 0, vramGb: 0, region: "local", pricePerHour: 0.3, spot: false, available: true, priceSource: "live", priceDate: "2026-11-28" },
     ]);

@@ -49,9 +49,12 @@ export class LocalProvider implements Provider {
   async listOffers(req: GpuRequest, signal: AbortSignal): Promise<Offer[]> {
     signal.throwIfAborted();
     const o = this.offer();
-    // "Nothing fits" is an empty list, never an error (the contract).
-    if (req.count > o.gpuCount && o.gpu !== "cpu") return [];
-    if (o.gpu !== "cpu" && o.vramGb < req.minVramGb) return [];
+    // "Nothing fits" is an empty list, never an error (the contract). A CPU-only computer has no GPU to
+    // offer: a job that may run on the CPU is the planner's decision (offer()), not a GPU offer.
+    if (req.count > o.gpuCount || o.vramGb < req.minVramGb) return [];
+    if (req.gpus !== "any" && !req.gpus.includes(o.gpu)) return [];
+    if (req.regions && !req.regions.includes(o.region)) return [];
+    if (req.maxPricePerHour !== undefined && o.pricePerHour > req.maxPricePerHour) return [];
     return [o];
   }
 

@@ -109,6 +109,8 @@ export class SshProvider implements Provider {
     if (f.gpu === "cpu" || f.gpuCount < req.count || f.vramGb < req.minVramGb) return [];
     if (req.gpus !== "any" && !req.gpus.includes(f.gpu)) return [];
     if (req.maxPricePerHour !== undefined && (this.opts.pricePerHour ?? 0) > req.maxPricePerHour) return [];
+    // The host is the one "region".
+    if (req.regions && !req.regions.includes(this.opts.target.host)) return [];
     return [this.offerFor(f)];
   }
 

@@ -107,6 +107,12 @@ export interface MachineRecord {
    * listing that lags behind (EC2 is eventually consistent), so waiters give it the provider's listing lag.
    */
   notFound?: true;
+  /**
+   * The provider reclaimed the machine (spot/interruptible). A cause, not a billing state: the machine may
+   * be terminated, stopped with its disk billed, or still running its last seconds (see `state`); the
+   * attempt ends as preempted either way, and teardown still terminates and confirms.
+   */
+  reclaimed?: { reason: string; at?: string };
 }
 
 /** Classes of provider failure; the lifecycle decides retry vs failover vs stop by class. */

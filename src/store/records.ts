@@ -11,7 +11,8 @@ export type JobState = (typeof JOB_STATES)[number];
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "stopped", "interrupted"];
 export const isTerminal = (s: JobState): boolean => TERMINAL_JOB_STATES.includes(s);
 
-export const ATTEMPT_STATES = ["running", "succeeded", "failed", "stopped", "interrupted"] as const;
+/** How an attempt ended: `preempted` (the provider reclaimed the machine) and `lost` (it went away or could not be reached) may be followed by a recovery attempt. */
+export const ATTEMPT_STATES = ["running", "succeeded", "failed", "stopped", "interrupted", "preempted", "lost"] as const;
 export type AttemptState = (typeof ATTEMPT_STATES)[number];
 
 const nullableString = z.string().nullable();

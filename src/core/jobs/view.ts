@@ -22,6 +22,10 @@ export interface JobView {
   maxUsd: number | undefined;
   progress: { fraction: number | undefined; step: number | undefined; loss: number | null | undefined; tokens: number | undefined };
   machines: (Pick<MachineLedgerRecord, "provider" | "provider_id" | "state" | "price_per_hour" | "launched_at" | "terminated_at"> & { costUsd: number })[];
+  /** Each try at running the job: where, how it ended and what its machines cost. */
+  attempts: { n: number; provider: string; state: string; startedAt: string; endedAt: string | null; reason: string | null; costUsd: number }[];
+  /** Attempts that ended because the machine was reclaimed or lost, and were followed by another. */
+  recoveryCount: number;
 }
 
 export function progressOf(jobsDir: string, jobId: string): JobProgress {
@@ -34,6 +38,7 @@ export function progressOf(jobsDir: string, jobId: string): JobProgress {
 
 export function jobView(ledger: Ledger, jobsDir: string, job: JobRecord, nowMs: number): JobView {
   const machines = ledger.listMachines(job.id);
+  const attempts = ledger.listAttempts(job.id);
   const p = progressOf(jobsDir, job.id);
   const t = p.latestTrain();
   let maxUsd: number | undefined;
@@ -55,5 +60,7 @@ export function jobView(ledger: Ledger, jobsDir: string, job: JobRecord, nowMs: 
     maxUsd,
     progress: { fraction: p.fraction(), step: t?.step, loss: t?.loss, tokens: t?.tokens },
     machines: machines.map((m) => ({ provider: m.provider, provider_id: m.provider_id, state: m.state, price_per_hour: m.price_per_hour, launched_at: m.launched_at, terminated_at: m.terminated_at, costUsd: machineCost(m, nowMs) })),
+    attempts: attempts.map((a) => ({ n: a.n, provider: a.provider, state: a.state, startedAt: a.started_at, endedAt: a.ended_at, reason: a.reason, costUsd: totalCost(machines.filter((m) => m.attempt_id === a.id), nowMs) })),
+    recoveryCount: attempts.filter((a, i) => i < attempts.length - 1 && (a.state === "preempted" || a.state === "lost")).length,
   };
 }

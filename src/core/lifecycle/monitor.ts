@@ -15,10 +15,16 @@ import { runStatus } from "../../remote/session/run.js";
 import { pullArtifacts } from "../../remote/sync/pull.js";
 import type { Ledger } from "../../store/index.js";
 import { evaluateBudget } from "../budget/index.js";
-import { machineCost } from "../cost/index.js";
+import type { MachineRecord, Provider } from "../../providers/provider.js";
+import { machineSeconds, totalCost } from "../cost/index.js";
 import { crashPoint } from "./crash.js";
 
-export type RunOutcome = { kind: "exited"; code: number } | { kind: "lost" } | { kind: "budget"; reason: string } | { kind: "aborted" };
+/**
+ * How a monitored run ended. `lost`: the machine went away or could not be reached (the reason says
+ * which); `preempted`: the provider reclaimed it (spot). Both end the attempt, and the job may recover on
+ * a new one.
+ */
+export type RunOutcome = { kind: "exited"; code: number } | { kind: "lost"; reason?: string } | { kind: "preempted"; reason: string } | { kind: "budget"; reason: string } | { kind: "aborted" };
 
 export interface Progress {
   step?: number;
@@ -85,6 +91,11 @@ export interface MonitorOptions {
   teardownReserveMs: number;
   /** Give the run up as lost when the machine cannot be reached for this long (default 10 min). */
   unreachableMs?: number;
+  /**
+   * Ask the provider about the machine too, every `everyMs` (≤ 15 s): a machine the provider says is
+   * reclaimed or gone ends the run at once, instead of after minutes of failed SSH.
+   */
+  provider?: { provider: Provider; id: string; everyMs?: number };
   signal: AbortSignal;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
@@ -114,6 +125,7 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   const metrics = new MetricsTail(o.conn, `${o.remoteOutputs}/sae/metrics.jsonl`);
   let lastReached = Date.now();
   let lastSync = Date.now();
+  const lastAsked = { at: 0 };
   for (;;) {
     if (o.signal.aborted) return { kind: "aborted" };
     let status: Awaited<ReturnType<typeof runStatus>> | undefined;
@@ -134,14 +146,16 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     }
     const row = o.ledger.getMachine(o.machineRowId)!;
     const now = Date.now();
-    const spent = machineCost(row, now);
+    // The cap is the job's, across its attempts: every machine it has had, at its billed time.
+    const machines = o.ledger.listMachines(o.jobId);
+    const spent = totalCost(machines, now);
     const projected = spent + (row.price_per_hour * (p.etaS ?? 0)) / 3600;
     writeFileSync(o.progressFile, `${progressText(p, spent, projected, o.budget.maxUsd)}\n`);
     if (p.step !== undefined && !sawTraining) {
       sawTraining = true;
       crashPoint("during-training", o.env);
     }
-    const hours = row.launched_at ? (now - Date.parse(row.launched_at)) / 3_600_000 : 0;
+    const hours = machines.reduce((sum, m) => sum + machineSeconds(m, now), 0) / 3600;
     // Margin: the next check comes a polling interval later, and teardown itself takes time at this price.
     const margin = (row.price_per_hour * (o.pollMs + o.teardownReserveMs)) / 3_600_000;
     const d = evaluateBudget({ ...o.budget, maxUsd: Math.max(0, o.budget.maxUsd - margin) }, spent, hours, alerted);
@@ -151,9 +165,11 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
       o.logger.warn(`budget: ${Math.round(f * 100)}% of $${o.budget.maxUsd.toFixed(2)} spent`);
     }
     if (status?.state === "exited") return { kind: "exited", code: status.code };
-    if (status?.state === "lost") return { kind: "lost" };
+    if (status?.state === "lost") return { kind: "lost", reason: "the run's process group is gone without an exit code" };
+    const gone = await askProvider(o, lastAsked);
+    if (gone) return gone;
     // A machine unreachable for this long is written off (and terminated by the caller): it may bill forever.
-    if (Date.now() - lastReached > (o.unreachableMs ?? 600_000)) return { kind: "lost" };
+    if (Date.now() - lastReached > (o.unreachableMs ?? 600_000)) return { kind: "lost", reason: `unreachable over SSH for ${Math.round((o.unreachableMs ?? 600_000) / 1000)} s` };
     if (d.stop) return { kind: "budget", reason: `${d.stop.reason} (stopping one polling interval early, at $${spent.toFixed(4)})` };
     try {
       await sleep(o.pollMs, o.signal);
@@ -161,4 +177,24 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
       return { kind: "aborted" };
     }
   }
+}
+
+/** The provider's view of the machine, at most every `everyMs`: a reclaimed or gone machine ends the run. */
+async function askProvider(o: MonitorOptions, last: { at: number }): Promise<RunOutcome | undefined> {
+  if (!o.provider || Date.now() - last.at < Math.min(o.provider.everyMs ?? 15_000, 15_000)) return undefined;
+  last.at = Date.now();
+  let m: MachineRecord;
+  try {
+    m = await o.provider.provider.describe(o.provider.id, o.signal);
+  } catch (e) {
+    // The API being down is not the machine being down: SSH still decides then.
+    o.logger.debug(`provider check of ${o.provider.id} failed: ${errorMessage(e)}`);
+    return undefined;
+  }
+  const name = o.provider.provider.name;
+  if (m.reclaimed) return { kind: "preempted", reason: `${name} reclaimed ${m.id} (${m.reclaimed.reason})` };
+  if (m.state === "terminated" || m.state === "terminating" || m.state === "stopped" || m.state === "stopping") {
+    return { kind: "lost", reason: `${name} says ${m.id} is ${m.providerState}` };
+  }
+  return undefined;
 }

@@ -9,7 +9,7 @@
  *   `"private_key"` on different lines).
  *
  * Shapes come from the providers' own docs where they publish one (AWS, GitHub, Hugging Face, Slack,
- * Azure) and from the keys Kiln's own providers issue (Lambda `secret_…`, RunPod `rpa_…`).
+ * Azure, OpenAI, Stripe) and from the keys Kiln's own providers issue (Lambda `secret_…`, RunPod `rpa_…`).
  */
 import { basename } from "node:path";
 import { isUuid, looksLikePlaceholder, shannonEntropy } from "./entropy.js";
@@ -152,6 +152,31 @@ export const LINE_RULES: readonly LineRule[] = [
     pattern: /\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,})\b/,
     group: 1,
     accept: (s) => notPlaceholder(s) && shannonEntropy(s) >= ENTROPY_THRESHOLD,
+  },
+  {
+    id: "openai-api-key",
+    quick: /T3BlbkFJ/,
+    description: "OpenAI API key",
+    // Every OpenAI key shape (legacy sk-…, sk-proj-…, sk-svcacct-…) embeds "T3BlbkFJ", base64 of "openai".
+    pattern: /\b(sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{16,}T3BlbkFJ[A-Za-z0-9_-]{16,})(?![A-Za-z0-9_-])/,
+    group: 1,
+    accept: notPlaceholder,
+  },
+  {
+    id: "stripe-api-key",
+    quick: /[sr]k_(?:live|test)_/,
+    description: "Stripe secret or restricted key",
+    pattern: /\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{24,})\b/,
+    group: 1,
+    accept: (s) => notPlaceholder(s) && shannonEntropy(s) >= ENTROPY_THRESHOLD,
+  },
+  {
+    id: "slack-token",
+    quick: /xox[abeoprs]-|xapp-/,
+    description: "Slack bot, user or app token",
+    pattern: /\b(xox[abeoprs]-[0-9]{6,}-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Z0-9]+-[0-9]+-[a-z0-9]{16,})\b/,
+    group: 1,
+    accept: (s) => notPlaceholder(s) && shannonEntropy(s) >= 3,
   },
   {
     id: "high-entropy-assignment",

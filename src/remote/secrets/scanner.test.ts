@@ -51,6 +51,9 @@ const samples: Array<[string, string, string]> = [
   ["wandb-api-key", "run.sh", `export WANDB_API_KEY=${rand(40, HEX)}\n`],
   ["wandb-api-key", "netrc", `machine api.wandb.ai\n  login user\n  password ${rand(40, HEX)}\n`],
   ["slack-webhook", "alerts.py", `URL = "https://hooks.slack.com/services/T${rand(10, UP + DIG)}/B${rand(10, UP + DIG)}/${rand(24, ALNUM)}"\n`],
+  ["openai-api-key", "chat.py", `client = OpenAI(api_key="${"sk"}-proj-${rand(40, ALNUM)}${"T3Blbk"}FJ${rand(40, ALNUM)}")\n`],
+  ["stripe-api-key", "billing.ts", `const stripe = new Stripe(process.argv[2] ?? "${"sk"}_live_${rand(32, ALNUM)}");\n`],
+  ["slack-token", "notify.sh", `curl -H "Authorization: Bearer ${"xoxb"}-${rand(12, DIG)}-${rand(12, DIG)}-${rand(24, ALNUM)}" https://slack.com/api/chat.postMessage\n`],
   ["github-token", "ci.sh", `git clone https://x-access-token:${"ghp"}_${rand(36, ALNUM)}@github.com/org/repo\n`],
   ["high-entropy-assignment", "config.py", `OPENAI_API_KEY = "${rand(48, ALNUM)}"\n`],
   ["high-entropy-assignment", "db.yaml", `db:\n  password: ${rand(20, ALNUM)}\n`],
@@ -69,7 +72,7 @@ describe("secret rules fire on realistic samples", () => {
   it("reports the 1-based line of the finding", () => {
     const text = `a = 1\nb = 2\nHF = "${"hf"}_${rand(34, ALNUM)}"\n`;
     expect(scanText("x.py", text)).toEqual([
-      { file: "x.py", line: 3, rule: "huggingface-token", preview: expect.stringMatching(/^hf_.\*\*\*\*… \(37 chars\)$/) },
+      { file: "x.py", line: 3, rule: "huggingface-token", route: "plain", preview: expect.stringMatching(/^hf_.\*\*\*\*… \(37 chars\)$/) },
     ]);
   });
 
@@ -97,9 +100,12 @@ describe("look-alikes do not fire", () => {
     expect(scanText("index.html", img)).toEqual([]);
   });
 
-  it("binary files are not scanned for content", () => {
+  it("binary files are scanned for content (their printable runs)", () => {
+    // This used to assert the opposite: binary files were skipped, so a key behind a NUL byte shipped.
     const bytes = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0]), Buffer.from(`hf_${rand(34, ALNUM)}`)]);
-    expect(scanBuffer("weights.bin", bytes)).toEqual([]);
+    expect(scanBuffer("weights.bin", bytes)).toEqual([
+      { file: "weights.bin", line: 0, offset: 6, rule: "huggingface-token", route: "nul-binary", preview: expect.stringMatching(/^hf_.\*\*\*\*…/) },
+    ]);
   });
 
   it("low-entropy and short values assigned to secret names", () => {
@@ -111,8 +117,8 @@ describe("look-alikes do not fire", () => {
 describe("SecretsFoundError", () => {
   it("is a UserError listing file:line, rule and preview, and how to allow-list", () => {
     const err = new SecretsFoundError([
-      { file: "a.py", line: 3, rule: "huggingface-token", preview: "hf_a****… (37 chars)" },
-      { file: "keys/id_rsa", line: 0, rule: "private-key-file", preview: "(file name)" },
+      { file: "a.py", line: 3, rule: "huggingface-token", route: "plain", preview: "hf_a****… (37 chars)" },
+      { file: "keys/id_rsa", line: 0, rule: "private-key-file", route: "name", preview: "(file name)" },
     ]);
     expect(err).toBeInstanceOf(UserError);
     expect(err.message).toMatchInlineSnapshot(`

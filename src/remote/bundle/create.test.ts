@@ -6,7 +6,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as tar from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nullLogger } from "../../base/logger.js";
 import { SecretsFoundError } from "../secrets/index.js";
+import { fakeCredentials, tgzOf } from "../secrets/testing/fakes.js";
 import { createBundle, MANIFEST_NAME, parseManifest } from "./index.js";
 
 let base: string;
@@ -140,6 +142,35 @@ describe("createBundle", () => {
     const b = await createBundle({ workdir, allowSecretsIn: ["tests/fixtures/"], outDir: join(base, "allowed") });
     expect(b.manifest.files.map((f) => f.path)).toContain("job/tests/fixtures/key.pem");
     expect(b.allowed.map((f) => f.rule)).toEqual(["private-key"]);
+  });
+
+  it("refuses a key behind a NUL byte and credentials inside a tarball, naming the member and the route", async () => {
+    const { workdir } = makeTree();
+    const fake = fakeCredentials(7);
+    const keyId = fake.awsKeyId();
+    writeFileSync(join(workdir, "deploy.key"), Buffer.concat([Buffer.from([0]), Buffer.from(`${fake.pemLines().join("\n")}\n`)]));
+    writeFileSync(join(workdir, "run.tar.gz"), tgzOf([["run/creds.ini", `[default]\naws_access_key_id = ${keyId}\n`]]));
+    const err = await createBundle({ workdir, outDir: join(base, "evasions") }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SecretsFoundError);
+    const found = (err as SecretsFoundError).findings.map((f) => `${f.file} ${f.line}/${f.offset} ${f.rule} ${f.route}`);
+    expect(found).toEqual(["deploy.key 0/1 private-key nul-binary", "run.tar.gz!run/creds.ini 2/undefined aws-access-key-id archive"]);
+    expect((err as SecretsFoundError).message).not.toContain(keyId);
+    expect((err as SecretsFoundError).hint).toContain('bundle.allow_secrets: ["deploy.key", "run.tar.gz"]');
+  });
+
+  it("allow-lists an archive by its own path, and warns when a limit left part of a file unscanned", async () => {
+    const { workdir } = makeTree();
+    const hf = fakeCredentials(8).hfToken();
+    mkdirSync(join(workdir, "fixtures"));
+    writeFileSync(join(workdir, "fixtures/tokens.tgz"), tgzOf([["t.txt", `${hf}\n`]]));
+    writeFileSync(join(workdir, "deep.tgz"), tgzOf([["a.tgz", tgzOf([["b.tgz", tgzOf([["c.txt", "nothing here\n"]])]])]]));
+    const warnings: string[] = [];
+    const b = await createBundle({ workdir, allowSecretsIn: ["fixtures/"], outDir: join(base, "allowed-archive"), logger: { ...nullLogger, warn: (m: string) => warnings.push(m) } });
+    expect(b.allowed.map((f) => `${f.file} ${f.rule}`)).toEqual(["fixtures/tokens.tgz!t.txt huggingface-token"]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^allow-listed possible secret shipped: fixtures\/tokens\.tgz!t\.txt:1 {2}huggingface-token {2}\(hf_.\*\*\*\*… \(37 chars\)\) {2}via archive$/),
+      "secret scan incomplete: deep.tgz!a.tgz!b.tgz: archive nested more than 2 deep: not opened",
+    ]);
   });
 
   it("refuses a bundle over the size limit, naming the largest files", async () => {

@@ -18,7 +18,7 @@ import { createGzip } from "node:zlib";
 import ignore from "ignore";
 import { UserError } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
-import { type SecretFinding, SecretsFoundError, scanBuffer } from "../secrets/index.js";
+import { formatFinding, type SecretFinding, SecretsFoundError, scanFile, type Unscanned } from "../secrets/index.js";
 import { type BundleManifest, MANIFEST_NAME, type ManifestEntry, serializeManifest } from "./manifest.js";
 import { END_OF_ARCHIVE, fileHeader, padding } from "./tarball.js";
 import { type SkippedPath, type WalkedFile, walkTree } from "./walk.js";
@@ -34,6 +34,8 @@ export interface BundleOptions {
   allowSecretsIn?: readonly string[];
   /** Directory for `bundle-<sha12>.tar.gz` (default: `$TMPDIR/kiln-bundles`; keep it out of the workdir). */
   outDir?: string;
+  /** Absolute directories never packed, whatever the ignore files say (Kiln's home inside a project). */
+  exclude?: readonly string[];
   /** Refuse bundles bigger than this before compression (default 512 MiB): a data set shipped by mistake. */
   maxBytes?: number;
   logger?: Logger;
@@ -76,19 +78,24 @@ export async function createBundle(opts: BundleOptions): Promise<Bundle> {
   const skipped: SkippedPath[] = [];
   const findings: SecretFinding[] = [];
   const allowed: SecretFinding[] = [];
+  const unscanned: Unscanned[] = [];
   for (const root of roots) {
-    const walked = await walkTree(root.dir, ignoreFiles);
+    const walked = await walkTree(root.dir, ignoreFiles, opts.exclude);
     skipped.push(...walked.skipped.map((s) => ({ ...s, rel: `${root.as}/${s.rel}` })));
     for (const f of walked.files) {
       const buf = await readFile(f.abs);
       const shown = root.as === "job" ? f.rel : `${root.as}/${f.rel}`;
-      const found = scanBuffer(shown, buf);
+      // Binary content, UTF-16, base64, notebooks and archive members too; findings name the member.
+      const { findings: found, unscanned: partly } = scanFile(shown, buf);
       if (found.length > 0) (allow.ignores(shown) ? allowed : findings).push(...found);
+      unscanned.push(...partly);
       planned.push({ ...f, size: buf.length, path: `${root.as}/${f.rel}`, sha256: sha256Of(buf) });
     }
   }
   if (findings.length > 0) throw new SecretsFoundError(findings);
-  for (const a of allowed) logger.warn(`allow-listed possible secret shipped: ${a.file}:${a.line} ${a.rule}`);
+  for (const a of allowed) logger.warn(`allow-listed possible secret shipped: ${formatFinding(a)}`);
+  // A limit kept part of a file from being scanned (a huge binary, a deep or expanding archive): say so.
+  for (const u of unscanned) logger.warn(`secret scan incomplete: ${u.file}: ${u.reason}`);
   for (const s of skipped) logger.debug(`bundle: skipped ${s.rel} (${s.reason})`);
 
   const totalBytes = planned.reduce((n, f) => n + f.size, 0);

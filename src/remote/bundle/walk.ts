@@ -73,9 +73,14 @@ function ignored(matchers: readonly Matcher[], rel: string, isDir: boolean): boo
 
 const isInside = (root: string, p: string) => p === root || p.startsWith(root + sep);
 
-/** Walk `root` and return the files to bundle, plus what was left out on purpose and why. */
-export async function walkTree(root: string, ignoreFiles: readonly string[]): Promise<WalkResult> {
+/**
+ * Walk `root` and return the files to bundle, plus what was left out on purpose and why. `exclude`: absolute
+ * directories never entered (Kiln's own home when it lies inside a project: its jobs, bundles and keys).
+ */
+export async function walkTree(root: string, ignoreFiles: readonly string[], exclude: readonly string[] = []): Promise<WalkResult> {
   const realRoot = await realpath(root);
+  const excluded = new Set<string>();
+  for (const e of exclude) excluded.add(await realpath(e).catch(() => e));
   const files: WalkedFile[] = [];
   const skipped: SkippedPath[] = [];
 
@@ -112,6 +117,10 @@ export async function walkTree(root: string, ignoreFiles: readonly string[]): Pr
       }
       if (info.isDirectory()) {
         if (ignored(active, rel, true)) continue;
+        if (excluded.has(abs)) {
+          skipped.push({ rel, reason: "Kiln's own directory" });
+          continue;
+        }
         await visit(abs, rel, active);
       } else if (info.isFile()) {
         if (ignored(active, rel, false)) continue;

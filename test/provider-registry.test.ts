@@ -24,6 +24,15 @@ function files(dir: string): string[] {
   });
 }
 
+/** An identifier's words, lower case: configuredLambda → [configured, lambda]; LAMBDA_API_URL → [lambda, api, url]. */
+const words = (id: string): string[] =>
+  id
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
+    .split(/[\s_$]+/)
+    .filter(Boolean)
+    .map((w) => w.toLowerCase());
+
 /** The code of a TypeScript file without its comments (strings kept; a `//` inside a string is rare here and only loses text). */
 const code = (text: string): string => text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:"'`\\])\/\/.*$/gm, "$1");
 
@@ -53,9 +62,11 @@ describe("the provider registry", () => {
       const text = code(readFileSync(f, "utf8"));
       for (const n of clouds) {
         if (new RegExp(`["'\`]${n}["'\`]`).test(text)) bad.push(`${relative(SRC, f)}: "${n}"`);
-        // Identifiers built on a cloud's name (configuredLambda, LAMBDA_API_URL, …), outside strings.
-        const m = new RegExp(`\\b\\w*${n}\\w*\\b`, "i").exec(text.replace(/(["'`])(?:\\.|(?!\1).)*\1/g, '""'));
-        if (m) bad.push(`${relative(SRC, f)}: identifier ${m[0]}`);
+        // Identifiers built on a cloud's name (configuredLambda, LAMBDA_API_URL, …), outside strings: the name
+        // must be a whole word of the identifier (camelCase or snake_case), so inflateRawSync is not "aws".
+        const ids = text.replace(/(["'`])(?:\\.|(?!\1).)*\1/g, '""').match(/[A-Za-z_$][\w$]*/g) ?? [];
+        const hit = ids.find((id) => words(id).includes(n));
+        if (hit) bad.push(`${relative(SRC, f)}: identifier ${hit}`);
       }
       // Imports that reach into any provider's folder (the registry and the shared contract files are the door).
       for (const m of text.matchAll(/from\s+"(\.{1,2}\/[^"]+)"/g)) {

@@ -7,6 +7,8 @@ import { parseArgs } from "node:util";
 import { KilnError, UserError, errorMessage } from "../base/errors.js";
 import { kilnPaths } from "../core/home.js";
 import { createLogger, levelFromEnv } from "../base/logger.js";
+// No imports of its own: cheap at start-up.
+import { ProviderError, type ProviderErrorKind } from "../providers/provider.js";
 import type { Command, ParsedArgs } from "./command.js";
 import { commands } from "./commands/index.js";
 import { type Io, processIo } from "./io.js";
@@ -89,6 +91,13 @@ function reportError(e: unknown, io: Io, logger: ReturnType<typeof createLogger>
     if (e.hint) io.err(`  → ${e.hint}\n`);
     return e.exitCode;
   }
+  if (e instanceof ProviderError) {
+    // The provider said no (bad key, unsafe credentials file, quota, capacity, a refused request, an
+    // outage): the user's next step, never "a bug in Kiln". The stack is in the debug log.
+    io.err(`error: ${e.provider}: ${e.message}\n`);
+    io.err(`  → ${e.suggestion ?? NEXT_STEP[e.kind]}\n`);
+    return e.kind === "auth" || e.kind === "invalid" ? 2 : 1;
+  }
   if (e instanceof KilnError) {
     io.err(`error [${e.code}]: ${e.message}\n`);
     io.err(`  (details in ${debugLog})\n`);
@@ -97,6 +106,17 @@ function reportError(e: unknown, io: Io, logger: ReturnType<typeof createLogger>
   io.err(`internal error: ${errorMessage(e)}\n  This is a bug in Kiln; please report it with ${debugLog}\n`);
   return 1;
 }
+
+/** What to do next when the provider sent no advice of its own, by class of failure. */
+const NEXT_STEP: Record<ProviderErrorKind, string> = {
+  auth: "check the provider's credentials (`kiln check` says which and how to fix them)",
+  quota: "ask the provider to raise the account's limit, or allow another provider in resources.providers",
+  capacity: "`kiln offers` shows where capacity exists now; try again later or allow more GPUs or regions",
+  "rate-limited": "the provider is rate limiting this account; wait a minute and run the command again",
+  transient: "the provider is failing for now; run the command again in a few minutes (`kiln status --refresh` shows what is running)",
+  invalid: "the provider refused the request; check the job spec and `kiln check`, and report it if the spec is right",
+  fatal: "run the command again; if it keeps failing, the provider's status page or support can say why",
+};
 
 /** Process entry: wire signals, run, exit with the code. */
 export function run(): void {

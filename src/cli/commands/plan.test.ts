@@ -45,7 +45,10 @@ describe("kiln plan", () => {
     const r = await kiln("none", "plan", "examples/llama-8b-sae-pii.yaml");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatchInlineSnapshot(`
+    // The checks `kiln run` makes before launch follow the plan (the bundle's size and hash vary with workload/).
+    const [planText, checksText] = r.stdout.split("\nChecks before launch:\n");
+    expect(checksText).toMatch(/^ {2}ok {3}spec .*valid \(job llama-8b-sae-pii, sae-pii\)\n {2}-- {3}inputs .*Hugging Face dataset.*\n {2}ok {3}bundle .*\(job \+ workload\).*secret-scanned.*\n {2}ok {3}credentials lambda: not configured.*\n {2}ok {3}budget .*\$2\.21 within budget\.max_usd \$20\.00\n$/);
+    expect(planText).toMatchInlineSnapshot(`
       "Job llama-8b-sae-pii: SAE on meta-llama/Llama-3.1-8B layer 12 (d=4096, 32768 latents, k=64)
       Memory: ~16.5 GB per GPU = weights 6.7 + SAE & Adam 4.3 + activations 2.6 + overhead 2.9
       Work: SAE 541,500,000 tokens (10 epochs × 100,000 records × 570 tokens (LMSYS-Chat-1M: ~570 tokens per conversation) × 95% train split) × 0.271 GFLOP/token at 20% MFU

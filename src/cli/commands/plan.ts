@@ -28,14 +28,22 @@ export const planCommand = defineCommand({
     const live = (s: { resources: { providers: readonly string[] } }) => liveOfferSources(ctx, s.resources.providers);
     const { spec, plan, probe, warnings } = await planJobFile(resolve(ctx.cwd, specPath), { exec, probe: probing, live, signal: ctx.signal });
     for (const w of warnings) ctx.logger.warn(w);
+    // The same checks `kiln run` makes before the meter starts (the bundle is built, scanned and thrown away).
+    const { preLaunchChecks, renderChecks, requireChecksPassed } = await import("../../core/lifecycle/checks.js");
+    const estimateUsd = plan.considered.find((c) => c.chosen)?.costUsd;
+    const checks = await preLaunchChecks({ spec, specPath: resolve(ctx.cwd, specPath), providers: spec.resources.providers, paths: ctx.paths, env: ctx.env, logger: ctx.logger, budget: { refusal: plan.refusal, estimateUsd } });
+    const failed = checks.checks.some((c) => c.status === "failed");
     if (args.values["json"] === true) {
-      ctx.io.out(`${JSON.stringify({ job: spec.name, ...plan }, null, 2)}\n`);
-      return plan.refusal ? 1 : 0;
+      const listed = checks.checks.map(({ name, status, detail, error }) => ({ name, status, detail, ...(error?.hint !== undefined && { hint: error.hint }) }));
+      ctx.io.out(`${JSON.stringify({ job: spec.name, ...plan, checks: listed }, null, 2)}\n`);
+      return plan.refusal || failed ? 1 : 0;
     }
     ctx.io.out(renderPlan(spec, plan, probe));
+    ctx.io.out(`\n${renderChecks(checks)}`);
     if (plan.refusal) {
       throw new UserError(plan.refusal, { hint: "raise budget.max_usd, train fewer tokens/epochs, or allow more providers or GPUs in resources" });
     }
+    requireChecksPassed(checks);
     return 0;
   },
 });

@@ -12,6 +12,8 @@ import { sshdAvailable } from "../../remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../store/index.js";
 import { writeCloudFile } from "./cloud-file.js";
 import { driveCloudJob } from "./drive.js";
+import { prepareJob, shippingFor } from "./prepare.js";
+import { loadJobSpec } from "../spec/index.js";
 import { type CloudHarness, startCloudHarness } from "./testing/cloud.js";
 
 const FAKE = resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures", "workloads", "fake-python");
@@ -25,7 +27,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-budget-"));
   const types = structuredClone(DEFAULT_INSTANCE_TYPES).filter((t) => t.name === "gpu_1x_a10");
   types[0]!.price_cents_per_hour = PRICE_CENTS;
-  cloud = await startCloudHarness({ instanceTypes: types, machineEnv: { FAKE_STEPS: "400", FAKE_STEP_MS: "50" } });
+  // 100 s of training: the cap (crossed ~16 s after launch) always comes first, however loaded the machine.
+  cloud = await startCloudHarness({ instanceTypes: types, machineEnv: { FAKE_STEPS: "2000", FAKE_STEP_MS: "50" } });
 });
 afterAll(async () => {
   await cloud?.close();
@@ -43,7 +46,7 @@ describe.skipIf(!sshdAvailable)("hard budget cap (skipped where sshd is missing)
     const ledger = Ledger.open(join(home, "ledger.db"));
     ledger.createJob({ id: "j-budget", name: "budget", kind: "sae-pii", specYaml: spec, jobDir });
     ledger.close();
-    const offers = offersFrom(Object.fromEntries(cloud.emu.account.types.map((t) => [t.name, { instance_type: { name: t.name, description: t.description, gpu_description: t.gpu_description, price_cents_per_hour: t.price_cents_per_hour, specs: t.specs }, regions_with_capacity_available: [{ name: "us-east-1", description: "" }] }])) as never, "2026-11-28");
+    const offers = offersFrom(Object.fromEntries(cloud.emu.account.types.map((t) => [t.name, { instance_type: { name: t.name, description: t.description, gpu_description: t.gpu_description, price_cents_per_hour: t.price_cents_per_hour, specs: t.specs }, regions_with_capacity_available: [{ name: "us-east-1", description: "" }] }])) as never, "2026-11-28", undefined, { maxPerGpuHour: Number.POSITIVE_INFINITY });
     writeCloudFile(jobDir, {
       version: 1,
       jobId: "j-budget",
@@ -61,6 +64,9 @@ describe.skipIf(!sshdAvailable)("hard budget cap (skipped where sshd is missing)
       stopGraceMs: 5_000,
       watchdogTerminate: false,
     });
+    // What `kiln run` does in the foreground before it starts the driver: the bundle, built and scanned.
+    const parsed = await loadJobSpec(join(jobDir, "spec.yaml"));
+    await prepareJob({ spec: parsed, specDir: dir, jobId: "j-budget", jobDir, shipping: shippingFor(parsed, { emulated: true, env: process.env }), env: process.env, logger: nullLogger });
     const state = await driveCloudJob(jobDir, { env: { ...process.env, ...cloud.env, KILN_HOME: home }, logger: nullLogger, signal: new AbortController().signal });
     expect(state).toBe("stopped");
     const [billed] = cloud.emu.inspect();

@@ -37,8 +37,8 @@ import { hostProvider, requireCloud } from "./providers.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
 import { shellQuote } from "../../remote/exec.js";
 import type { KilnPaths } from "../home.js";
-import { type RemotePaths, remoteHome, remotePaths, setupJobPython, shipJob, stageJob, startJob } from "./remote-job.js";
-import { REPO_ROOT } from "../pipeline/index.js";
+import { readPreparedJob, stepsOnMachine } from "./prepare.js";
+import { type RemotePaths, remoteHome, remotePaths, setupJobPython, shipBundle, startJob } from "./remote-job.js";
 import { terminateAndConfirm } from "./teardown.js";
 import { KilnError } from "../../base/errors.js";
 import type { EndBilling } from "../../providers/descriptor.js";
@@ -122,6 +122,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   const terminate = { ...c.terminate, signal: o.signal, logger: log, env: o.env };
   let final: { state: JobState; reason: string };
   try {
+    // Built and secret-scanned by `kiln run` before this driver started: what is shipped is what was scanned.
+    const prepared = readPreparedJob(jobDir);
     cloud = await openCloud(c, o, paths, key.privateKey);
     mark("provider");
     const launched = await launchWithFailover({ provider: cloud.provider, ledger, jobId: c.jobId, attemptId: attempt.id, offers: c.offers as never, maxOffers: c.maxOffers, sshKeyName: sshKeyNameFor(key.publicKey), sshPublicKey: key.publicKey, signal: o.signal, logger: log, env: o.env, listingLagMs: Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || providerNamed(c.provider).listingLagMs });
@@ -140,11 +142,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     mark("ssh");
     const emulated = cloud.emulated;
     const hostPython = c.ssh?.python;
-    // A real machine gets the workload shipped and a venv built; an emulated one is this computer.
-    const sae = spec.workload.type === "sae-pii" && spec.workload.python === undefined;
-    const setup = sae && hostPython === undefined && (!emulated || o.env["KILN_REMOTE_SETUP"] === "1");
-    // The host's own interpreter runs the shipped workload (PYTHONPATH), so its code is this Kiln's.
-    const ship = setup || (sae && hostPython !== undefined);
+    // What to ship was decided, and the bundle built and secret-scanned, before the launch (./prepare.ts).
+    const { setup, ship } = prepared;
     // Before setup: torch is only a candidate (setup installs one) and the workload is not there yet;
     // both are checked once they are (setupRemoteEnvironment's probe, requireHostPythonReady).
     const need = needFromSpec(spec, { cpuOnly: emulated ? "simulated machine (this computer)" : undefined, env: o.env, afterSetup: !setup && !ship, ...(hostPython !== undefined && { python: hostPython }) });
@@ -159,11 +158,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     rp = remotePaths(await remoteHome(conn), c.jobId);
     // For `kiln ssh`, `kiln pull` and `kiln logs`: how to reach this machine, with the same key and pin.
     saveMachineAccess(jobDir, { v: 1, hostAlias: `kiln-${c.jobName}`.replace(/[^A-Za-z0-9_.-]/g, "-"), host: running.ssh.host, port: running.ssh.port, user: running.ssh.user, keyPath: key.path, hostKeyAlias: conn.alias, artifactsDir: `${rp.job}/outputs` });
-    // Only non-secret switches travel to the machine's environment (HF_TOKEN is handled by the secrets path).
-    const passEnv = o.env["HF_HUB_OFFLINE"] ? { HF_HUB_OFFLINE: o.env["HF_HUB_OFFLINE"] } : undefined;
-    const python = setup ? "python" : sae ? hostPython : undefined;
-    steps = stageJob({ spec, specDir, jobId: c.jobId, stageDir: join(jobDir, "stage"), remoteJobDir: rp.job, ...(passEnv && { passEnv }), ...(python !== undefined && { python }) });
-    const shipped = await shipJob(conn, { stageDir: join(jobDir, "stage"), bundleDir: join(jobDir, "bundles"), paths: rp, signal: o.signal, logger: log, env: o.env, allowSecretsIn: spec.bundle.allow_secrets, ...(ship && { workloadDir: join(REPO_ROOT, "workload") }) });
+    steps = stepsOnMachine(prepared.steps, rp.base);
+    const shipped = await shipBundle(conn, { bundle: prepared.bundle, placeholderFiles: prepared.placeholderFiles, paths: rp, signal: o.signal, env: o.env });
     if (ship && !setup && hostPython !== undefined) {
       await useHostPython(conn, rp);
       await requireHostPythonReady(conn, { python: hostPython, workloadDir: `${rp.base}/workload`, minTorch: need.minTorch, needCuda: !("cpuOnly" in need.gpu), signal: o.signal });

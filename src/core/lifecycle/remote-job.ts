@@ -8,6 +8,13 @@
  *   run/            the persistent run's state (pid, pgid, exit_code, output.log)
  *   watchdog/       the budget watchdog's run
  *
+ * A `type: command` job also ships the user's working directory (the spec's folder, honouring .kilnignore
+ * and .gitignore) under `<base>/work`, and its steps run there, never in a path of this computer.
+ *
+ * The bundle is built and secret-scanned before any machine exists (./prepare.ts), when the machine's
+ * home is not known yet: staged files name the machine's job base as {@link REMOTE_BASE_PLACEHOLDER},
+ * which {@link shipBundle} replaces with the real path once the bundle is unpacked and verified.
+ *
  * Paths the pipeline builder wrote for the local staging dir are rewritten to the machine's. The
  * Python on the machine: for a simulated machine (this computer behind a loopback sshd) the local one
  * the spec would use; on a real cloud, the `workload/` package ships in the bundle (under `<base>/workload`)
@@ -17,7 +24,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statS
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { KilnError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
-import { createBundle } from "../../remote/bundle/index.js";
+import { type Bundle, type BundleManifest, createBundle } from "../../remote/bundle/index.js";
 import { unpackAndVerify } from "../../remote/bundle/unpack.js";
 import type { SshConnection } from "../../remote/ssh/connection.js";
 import { commandLine } from "../../remote/ssh/command-line.js";
@@ -40,6 +47,15 @@ export interface RemotePaths {
   watchdog: string;
 }
 
+/**
+ * Stands for the machine's `<home>/kiln/jobs/<jobId>` in files staged before the machine exists. A path
+ * no real machine has, so a file that still holds it after shipping fails loudly instead of writing elsewhere.
+ */
+export const REMOTE_BASE_PLACEHOLDER = "/__kiln_remote_job_base__";
+
+/** Where the user's working directory of a `type: command` job lands on the machine, under the job base. */
+export const WORK_ROOT = "work";
+
 export const remotePaths = (home: string, jobId: string): RemotePaths => {
   const base = `${home.replace(/\/+$/, "")}/kiln/jobs/${jobId}`;
   return { base, job: `${base}/job`, outputs: `${base}/job/outputs`, run: `${base}/run`, watchdog: `${base}/watchdog` };
@@ -58,7 +74,8 @@ export function stepScript(steps: readonly Step[]): string {
     "#!/bin/sh",
     "# Written by Kiln: the job's steps, in order.",
     "trap 'kiln_stop=1' TERM",
-    'mkdir -p "$(dirname "$0")/logs"',
+    // outputs/ is not in the bundle (the staging dir's is removed): a command writing to $KILN_OUTPUT_DIR needs it.
+    'mkdir -p "$(dirname "$0")/logs" "$(dirname "$0")/outputs"',
     // Written by remote setup: puts the job's venv first on PATH.
     'if [ -f "$(dirname "$0")/env.sh" ]; then . "$(dirname "$0")/env.sh"; fi',
   ];
@@ -102,6 +119,8 @@ export function stageJob(o: {
   passEnv?: Record<string, string>;
   /** The interpreter on the machine ("python" from the venv that remote setup puts first on PATH). */
   python?: string;
+  /** A `type: command` job's working directory, shipped: its local path and where it lands on the machine. */
+  workDir?: { local: string; remote: string };
 }): Step[] {
   rmSync(o.stageDir, { recursive: true, force: true });
   const layout: JobLayout = {
@@ -115,14 +134,19 @@ export function stageJob(o: {
     reportHtml: join(o.stageDir, "report.html"),
   };
   const python = o.python !== undefined ? { python: o.python } : o.spec.workload.type === "sae-pii" ? choosePython(o.spec.workload.python, o.specDir) : { python: "python3" };
+  // The staging dir first: it may lie under the working dir (a KILN_HOME inside the project).
+  const remote = (v: string) => {
+    const r = rewrite(v, o.stageDir, o.remoteJobDir);
+    return o.workDir ? rewrite(r, o.workDir.local, o.workDir.remote) : r;
+  };
   const steps = buildPipeline({ spec: stageDataset(o.spec, o.specDir, o.stageDir), layout, specDir: o.specDir, python }).map(
     (s): Step => ({
       ...s,
-      argv: s.argv.map((a) => rewrite(a, o.stageDir, o.remoteJobDir)),
-      cwd: rewrite(s.cwd, o.stageDir, o.remoteJobDir),
-      env: Object.fromEntries(Object.entries({ ...o.passEnv, ...s.env, KILN_JOB_ID: o.jobId }).map(([k, v]) => [k, rewrite(v, o.stageDir, o.remoteJobDir)])),
-      ...(s.metrics !== undefined && { metrics: rewrite(s.metrics, o.stageDir, o.remoteJobDir) }),
-      ...(s.outputDir !== undefined && { outputDir: rewrite(s.outputDir, o.stageDir, o.remoteJobDir) }),
+      argv: s.argv.map(remote),
+      cwd: remote(s.cwd),
+      env: Object.fromEntries(Object.entries({ ...o.passEnv, ...s.env, KILN_JOB_ID: o.jobId }).map(([k, v]) => [k, remote(v)])),
+      ...(s.metrics !== undefined && { metrics: remote(s.metrics) }),
+      ...(s.outputDir !== undefined && { outputDir: remote(s.outputDir) }),
     }),
   );
   // Engine configs name their output dirs with the staging path; point them at the machine's.
@@ -135,7 +159,7 @@ export function stageJob(o: {
   return steps;
 }
 
-/** Bundle the staging dir, upload, unpack and verify on the machine. */
+/** Bundle the staging dir, upload, unpack and verify on the machine (a bundle built on the spot; see {@link shipBundle}). */
 export async function shipJob(
   conn: SshConnection,
   o: { stageDir: string; bundleDir: string; paths: RemotePaths; signal: AbortSignal; logger: Logger; env?: NodeJS.ProcessEnv; workloadDir?: string; allowSecretsIn?: readonly string[] },
@@ -143,14 +167,35 @@ export async function shipJob(
   mkdirSync(o.bundleDir, { recursive: true });
   // allowSecretsIn: the spec's bundle.allow_secrets, matched against the paths the scanner reports.
   const bundle = await createBundle({ workdir: o.stageDir, outDir: o.bundleDir, logger: o.logger, ...(o.workloadDir && { extraDirs: [{ dir: o.workloadDir, as: "workload" }] }), ...(o.allowSecretsIn && { allowSecretsIn: o.allowSecretsIn }) });
+  return shipBundle(conn, { bundle, paths: o.paths, signal: o.signal, ...(o.env && { env: o.env }) });
+}
+
+/**
+ * Upload a bundle already built (and secret-scanned), unpack and verify it on the machine, then put the
+ * machine's job base into the files staged with {@link REMOTE_BASE_PLACEHOLDER} (`placeholderFiles`,
+ * bundle paths such as `job/kiln-job.sh`).
+ */
+export async function shipBundle(
+  conn: SshConnection,
+  o: { bundle: Pick<Bundle, "path" | "bytes" | "manifest">; paths: RemotePaths; signal: AbortSignal; env?: NodeJS.ProcessEnv; placeholderFiles?: readonly string[] },
+): Promise<{ bytes: number; files: number; requirementsHash: string | undefined }> {
   const remoteTar = `${o.paths.base}/bundle.tar.gz`;
   await runChecked(conn, ["mkdir", "-p", "--", dirname(remoteTar)], { what: "create the job directory" });
-  await uploadFile(conn, bundle.path, remoteTar, { signal: o.signal });
+  await uploadFile(conn, o.bundle.path, remoteTar, { signal: o.signal });
   crashPoint("during-upload", o.env);
   // The bundle packs the workdir under job/, so unpacking into the base gives <base>/job/….
-  await unpackAndVerify(conn, remoteTar, o.paths.base, bundle.manifest, o.signal);
-  const requirementsHash = requirementsHashOf(bundle);
-  return { bytes: bundle.bytes, files: bundle.manifest.files.length, requirementsHash };
+  await unpackAndVerify(conn, remoteTar, o.paths.base, o.bundle.manifest as BundleManifest, o.signal);
+  if (o.placeholderFiles && o.placeholderFiles.length > 0) await placeRemoteBase(conn, o.paths.base, o.placeholderFiles);
+  const requirementsHash = requirementsHashOf(o.bundle as Bundle);
+  return { bytes: o.bundle.bytes, files: o.bundle.manifest.files.length, requirementsHash };
+}
+
+/** Replace the placeholder with the job base in the given bundle files (argv: no shell string is built from the path). */
+async function placeRemoteBase(conn: SshConnection, base: string, files: readonly string[]): Promise<void> {
+  if (/[\n\\|&]/.test(base)) throw new KilnError("remote-path", `the job directory on the machine has a character Kiln cannot place in its files: ${JSON.stringify(base)}`);
+  // `cat >` keeps each file's mode (kiln-job.sh stays executable).
+  const script = 'b="$1"; shift; for f in "$@"; do sed -e "s|$PH|$b|g" "$f" > "$f.kiln-tmp" && cat "$f.kiln-tmp" > "$f" && rm -f "$f.kiln-tmp" || exit 1; done';
+  await runChecked(conn, ["env", `PH=${REMOTE_BASE_PLACEHOLDER}`, "sh", "-c", script, "sh", base, ...files.map((f) => `${base}/${f}`)], { what: "put the job's paths into its files" });
 }
 
 /**

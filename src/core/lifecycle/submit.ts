@@ -1,11 +1,12 @@
 /**
- * `kiln run JOB.yaml --provider lambda [--sim]`: plan on the cloud's live offers (refusing a job whose
- * estimate exceeds its cap — the planner's rule), create the job, write cloud.json and start the
- * detached cloud driver. The driver's pid is recorded as the job's supervisor, so liveness checks and
+ * `kiln run JOB.yaml --provider lambda [--sim]`: plan on the cloud's live offers, run the checks before the
+ * meter starts (./checks.ts: local inputs, the bundle built and secret-scanned into the job dir, credentials,
+ * the estimate against the cap — the planner's rule), create the job, write cloud.json and start the
+ * detached cloud driver, which ships that same bundle. A failed check launches nothing. The driver's pid is recorded as the job's supervisor, so liveness checks and
  * `kiln stop` work as for local jobs.
  */
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { KilnError, UserError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
@@ -18,7 +19,9 @@ import { openLedger } from "../jobs/ledger.js";
 import { offerQueryFor } from "../planner/job-plan.js";
 import { planJob } from "../planner/plan.js";
 import { type JobSpec, loadJobSpec } from "../spec/index.js";
+import { preLaunchChecks, requireChecksPassed } from "./checks.js";
 import { type CloudFile, type CloudOffer, writeCloudFile } from "./cloud-file.js";
+import { type Shipping, shippingFor } from "./prepare.js";
 import { requireCloud } from "./providers.js";
 import { TERMINATE_DEFAULTS } from "./teardown.js";
 
@@ -56,13 +59,13 @@ export function driverEntry(override?: string): string {
   throw new KilnError("no_driver", "the cloud driver is not built (no dist/core/lifecycle/driver-main.js); run `npm run build` or use bin/kiln");
 }
 
-async function liveOffers(o: CloudSubmitOptions): Promise<LiveOffers> {
+async function liveOffers(o: CloudSubmitOptions): Promise<{ live: LiveOffers; emulated: boolean }> {
   const d = providerNamed(o.provider);
   if (o.sim) {
     if (!d.simulate) throw new UserError(`--sim: ${d.title} has no simulated account`, { exitCode: 2 });
     // The simulated account's catalogue: an emulator without machines, just to list its offers.
     const simulate = d.simulate;
-    return async (req, signal) => {
+    const live: LiveOffers = async (req, signal) => {
       const sim = await simulate({ bootDelayMs: 0, logger: o.logger });
       try {
         return await sim.provider.listOffers(req, signal);
@@ -70,12 +73,13 @@ async function liveOffers(o: CloudSubmitOptions): Promise<LiveOffers> {
         await sim.close();
       }
     };
+    return { live, emulated: true };
   }
   const cloud = await requireCloud(o.provider, { env: o.env, credentialsPath: o.paths.credentials, logger: o.logger }).catch((e: unknown) => {
     if (e instanceof UserError && o.sim === false) throw new UserError(`kiln run --provider ${o.provider}: ${e.message}`, { exitCode: 2, ...(e.hint !== undefined && { hint: `${e.hint}, or rehearse with --sim` }) });
     throw e;
   });
-  return (req, signal) => cloud.provider.listOffers(req, signal);
+  return { live: (req, signal) => cloud.provider.listOffers(req, signal), emulated: cloud.emulated };
 }
 
 export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmitted> {
@@ -84,10 +88,11 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   // --provider overrides where the job may run; the rest of the spec is used as written.
   const spec: JobSpec = { ...loaded, resources: { ...loaded.resources, providers: [o.provider] } };
   if (providerNamed(o.provider).kind === "host") return submitSshJob(o, spec, specPath);
-  const { offers, warnings } = await findOffers(offerQueryFor(spec), { live: { [o.provider]: await liveOffers(o) }, signal: o.signal });
+  const live = await liveOffers(o);
+  const { offers, warnings } = await findOffers(offerQueryFor(spec), { live: { [o.provider]: live.live }, signal: o.signal });
   for (const w of warnings) o.logger.warn(w);
   const plan = planJob(spec, { gpuProbe: { kind: "missing" }, offers });
-  if (plan.refusal || !plan.choice?.offer) throw new UserError(plan.refusal ?? `no ${o.provider} offer fits this job`, { exitCode: 2, hint: `\`kiln plan ${o.specPath}\` shows every option and why it was ruled out` });
+  if (!plan.refusal && !plan.choice?.offer) throw new UserError(`no ${o.provider} offer fits this job`, { exitCode: 2, hint: `\`kiln plan ${o.specPath}\` shows every option and why it was ruled out` });
   const ranked = plan.considered
     .filter((c) => c.kind === "offer" && c.excluded === undefined && c.offer && c.offer.available !== false && !c.offer.spot)
     .sort((a, b) => Number(b.chosen) - Number(a.chosen) || a.costUsd - b.costUsd)
@@ -95,7 +100,8 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
     .map(({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, available, priceSource, priceDate }): CloudOffer => ({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, ...(available !== undefined && { available }), priceSource, priceDate }));
   // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.
   privateKeyFor(o.paths.keys, undefined, o.cwd);
-  return startDriver(o, spec, specPath, ranked, plan.choice.reason, {});
+  const estimateUsd = plan.considered.find((c) => c.chosen)?.costUsd;
+  return startDriver(o, spec, specPath, ranked, plan.choice?.reason ?? "", {}, { shipping: shippingFor(spec, { emulated: live.emulated, env: o.env }), budget: { refusal: plan.refusal, estimateUsd } });
 }
 
 /**
@@ -123,13 +129,31 @@ async function submitSshJob(o: CloudSubmitOptions, spec: JobSpec, specPath: stri
     priceDate: new Date().toISOString().slice(0, 10),
   };
   const ssh = { host: t.host, port: t.port, user: t.user, ...(t.python !== undefined && { python: t.python }), cleanup: o.cleanup === true || t.cleanup };
-  return startDriver(o, spec, specPath, [offer], `your host ${t.user}@${t.host}:${t.port} (provider ssh)`, { ssh, keyPath: key.path });
+  const shipping = shippingFor(spec, { emulated: false, hostPython: t.python, env: o.env });
+  return startDriver(o, spec, specPath, [offer], `your host ${t.user}@${t.host}:${t.port} (provider ssh)`, { ssh, keyPath: key.path }, { shipping, budget: {} });
 }
 
-async function startDriver(o: CloudSubmitOptions, spec: JobSpec, specPath: string, ranked: CloudOffer[], planReason: string, extra: Pick<CloudFile, "ssh" | "keyPath">): Promise<CloudSubmitted> {
+async function startDriver(
+  o: CloudSubmitOptions,
+  spec: JobSpec,
+  specPath: string,
+  ranked: CloudOffer[],
+  planReason: string,
+  extra: Pick<CloudFile, "ssh" | "keyPath">,
+  pre: { shipping: Shipping; budget: { refusal?: string | undefined; estimateUsd?: number | undefined } },
+): Promise<CloudSubmitted> {
   const jobId = newJobId();
   const layout = jobLayout(o.paths.jobs, jobId);
   mkdirSync(layout.logs, { recursive: true });
+  // Checks before the meter starts: the bundle is built and scanned into the job dir now, in the
+  // foreground, and the driver ships it. A failure leaves no job behind and launches nothing.
+  try {
+    const report = await preLaunchChecks({ spec, specPath, providers: [o.provider], paths: o.paths, env: o.env, logger: o.logger, sim: o.sim, budget: pre.budget, job: { jobId, jobDir: layout.dir, shipping: pre.shipping } });
+    requireChecksPassed(report);
+  } catch (e) {
+    rmSync(layout.dir, { recursive: true, force: true });
+    throw e;
+  }
   copyFileSync(specPath, layout.spec);
   const cloud: CloudFile = {
     version: 1,

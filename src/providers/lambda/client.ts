@@ -40,6 +40,14 @@ import {
 
 export const LAMBDA_API_URL = "https://cloud.lambda.ai/api/v1";
 
+/**
+ * The largest response body Kiln reads from Lambda. The biggest real answer (GET /instances of a busy
+ * account, a few hundred instances at ~2 KB each) is well under 1 MiB; a body past this is a broken proxy
+ * or API, and buffering it whole once killed `status --refresh` and `gc` (a 24 MB answer, out of memory).
+ * It is enforced while streaming, so at most this much (plus one chunk) is ever held.
+ */
+export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
 /** The subset of Kiln's Logger the client uses (providers may not import core; core's Logger fits). */
 export interface ClientLog {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -65,6 +73,8 @@ export interface LambdaClientOptions {
   minIntervalMs?: number;
   /** Lambda: launch "one request per 12 seconds, or five per minute". */
   launchIntervalMs?: number;
+  /** Refuse response bodies larger than this (default {@link MAX_RESPONSE_BYTES}). */
+  maxResponseBytes?: number;
 }
 
 /** Body of POST /instance-operations/launch (spec InstanceLaunchRequest; legacy `quantity` omitted). */
@@ -105,6 +115,7 @@ export class LambdaClient {
   readonly #retryAfterCapMs: number;
   readonly #pace: Pacer;
   readonly #launchPace: Pacer;
+  readonly #maxResponseBytes: number;
 
   constructor(o: LambdaClientOptions) {
     this.#apiKey = o.apiKey;
@@ -120,10 +131,16 @@ export class LambdaClient {
     this.#retryAfterCapMs = o.retryAfterCapMs ?? 60_000;
     this.#pace = new Pacer(o.minIntervalMs ?? 1_000, this.#clock);
     this.#launchPace = new Pacer(o.launchIntervalMs ?? 12_000, this.#clock);
+    this.#maxResponseBytes = o.maxResponseBytes ?? MAX_RESPONSE_BYTES;
   }
 
   get baseUrl(): string {
     return this.#baseUrl;
+  }
+
+  /** The client's log, for the provider's own warnings about what the API answered. */
+  get log(): ClientLog {
+    return this.#log;
   }
 
   listInstanceTypes(signal: AbortSignal) {
@@ -216,6 +233,10 @@ export class LambdaClient {
       const outcome = await this.#attempt(req, what);
       if (outcome.ok) return outcome.value;
       const err = outcome.error;
+      // A launch answered 2xx with a body too large to read may have launched: resolve it by name.
+      if (req.launchName !== undefined && err.code === "kiln/response-too-large" && err.status !== undefined && err.status < 300) {
+        throw lambdaLaunchUnknown(req.launchName, err, err.status);
+      }
       const retryable = err.kind === "rate-limited" || err.kind === "transient";
       if (req.launchName !== undefined && retryable && !outcome.notSent && err.kind !== "rate-limited") {
         throw lambdaLaunchUnknown(req.launchName, err, err.status);
@@ -254,9 +275,21 @@ export class LambdaClient {
         ...(req.body !== undefined && { body: JSON.stringify(req.body) }),
         signal: AbortSignal.any([req.signal, timeout]),
       });
-      text = await res.text();
+      text = await readBounded(res, this.#maxResponseBytes);
     } catch (e) {
       if (req.signal.aborted) throw req.signal.reason;
+      if (e instanceof ResponseTooLarge) {
+        this.#log.warn(`lambda ${what}: ${e.message}`);
+        return {
+          ok: false,
+          error: new ProviderError("lambda", "fatal", `Lambda ${what} answered ${e.message}; refused without reading the rest`, {
+            cause: e,
+            status: e.status,
+            code: "kiln/response-too-large",
+            suggestion: "Lambda's API (or a proxy in between) is answering nonsense; try again later, and check https://status.lambda.ai",
+          }),
+        };
+      }
       const timedOut = timeout.aborted;
       const message = timedOut ? `no answer within ${this.#timeoutMs} ms` : `network error: ${networkCause(e)}`;
       this.#log.debug(`lambda ${what}: ${message}`);
@@ -278,6 +311,43 @@ export class LambdaClient {
     const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), this.#clock.now());
     return { ok: false, error: lambdaApiError(res.status, envelope.success ? envelope.data.error : undefined, what, retryAfterMs) };
   }
+}
+
+class ResponseTooLarge extends Error {
+  constructor(
+    readonly status: number,
+    bytes: number,
+    limit: number,
+  ) {
+    super(`a body of more than ${(limit / 1024 / 1024).toFixed(0)} MiB (${bytes} bytes read, HTTP ${status})`);
+  }
+}
+
+/**
+ * The body as text, refused once it passes `limit` bytes: by Content-Length before reading, else while
+ * streaming, so a huge or endless answer costs at most `limit` plus one chunk of memory.
+ */
+async function readBounded(res: Response, limit: number): Promise<string> {
+  const declared = Number(res.headers.get("content-length") ?? "");
+  if (Number.isFinite(declared) && declared > limit) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new ResponseTooLarge(res.status, 0, limit);
+  }
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new ResponseTooLarge(res.status, total, limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 function parseJson(text: string): unknown {

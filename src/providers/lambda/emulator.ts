@@ -70,6 +70,8 @@ export class LambdaEmulator {
   port = 0;
   /** When set, every authenticated call answers 403 global/account-inactive (unpaid bill, unverified email). */
   accountInactive = false;
+  /** Bytes the last `huge-body` fault managed to send before the client stopped reading (or all of it). */
+  streamedBytes = 0;
 
   constructor(o: LambdaEmulatorOptions = {}) {
     this.#now = o.now ?? Date.now;
@@ -157,7 +159,7 @@ export class LambdaEmulator {
     const answer = this.#decide(method, path, body, authorization, query);
     // A long `kiln emulate` session must not grow without bound; tests read far fewer than this.
     if (this.requests.length >= 10_000) this.requests.splice(0, 1_000);
-    this.requests.push({ method, path, status: answer.kind === "hang" ? "hang" : answer.kind === "answer" ? (answer.lose ? "lost" : answer.result.status) : answer.status });
+    this.requests.push({ method, path, status: answer.kind === "hang" ? "hang" : answer.kind === "answer" ? (answer.lose ? "lost" : answer.result.status) : answer.kind === "stream" ? 200 : answer.status });
     return answer;
   }
 
@@ -178,6 +180,8 @@ export class LambdaEmulator {
         return { kind: "answer", result: errors.rateLimited(), retryAfterS: Math.ceil((fault.delayMs ?? 1000) / 1000) };
       case "lost-response":
         return { kind: "answer", result: handle(), lose: true };
+      case "huge-body":
+        return { kind: "stream", bytes: fault.bytes ?? 24 * 1024 * 1024, onSent: (n) => (this.streamedBytes = n) };
       case "slow":
         return { kind: "answer", result: handle(), delayMs: fault.delayMs ?? 1000 };
       case "listing-lag": {

@@ -62,7 +62,7 @@ export class LambdaProvider implements Provider, SupportsVolumes {
   async listOffers(req: GpuRequest, signal: AbortSignal): Promise<Offer[]> {
     const types = await this.client.listInstanceTypes(signal);
     const priceDate = (this.#o.now?.() ?? new Date()).toISOString().slice(0, 10);
-    return offersFrom(types, priceDate).filter((o) => matches(o, req));
+    return offersFrom(types, priceDate, (msg) => this.client.log.warn(msg)).filter((o) => matches(o, req));
   }
 
   async launch(req: LaunchRequest, signal: AbortSignal): Promise<MachineRecord> {
@@ -164,12 +164,36 @@ export class LambdaProvider implements Provider, SupportsVolumes {
   }
 }
 
-/** Offers from `GET /instance-types`: one per region with capacity; one unavailable "any" row when sold out. */
-export function offersFrom(types: LambdaInstanceTypes, priceDate: string): Offer[] {
+/**
+ * The most a GPU-hour can believably cost (USD). The dearest on-demand GPU-hours listed anywhere are about
+ * $10-15 (B200, H200); a price above this is an API error or a unit change (cents read as dollars), and
+ * planning on it would either never pick the offer or, worse, set a budget deadline from nonsense.
+ */
+export const MAX_PRICE_PER_GPU_HOUR = 100;
+
+/** Why a listed price cannot be planned on, or undefined when it is believable. */
+export function implausiblePrice(pricePerHour: number, gpus: number, maxPerGpuHour = MAX_PRICE_PER_GPU_HOUR): string | undefined {
+  if (!Number.isFinite(pricePerHour) || pricePerHour <= 0) return `a price of $${pricePerHour}/h (a machine is never free: the meter would read $0)`;
+  const perGpu = pricePerHour / gpus;
+  if (perGpu > maxPerGpuHour) return `a price of $${perGpu.toFixed(2)} per GPU-hour (above the $${maxPerGpuHour} any GPU costs)`;
+  return undefined;
+}
+
+/**
+ * Offers from `GET /instance-types`: one per region with capacity; one unavailable "any" row when sold out.
+ * A type whose price is not believable (≤ $0, or above {@link MAX_PRICE_PER_GPU_HOUR} per GPU) is dropped
+ * and reported through `warn`: planning at $0/h would run a job with no budget deadline at all.
+ */
+export function offersFrom(types: LambdaInstanceTypes, priceDate: string, warn: (msg: string) => void = () => {}, o: { maxPerGpuHour?: number } = {}): Offer[] {
   const offers: Offer[] = [];
   for (const { instance_type: t, regions_with_capacity_available: regions } of Object.values(types)) {
     const gpu = canonicalLambdaGpu(t.gpu_description);
     if (t.specs.gpus < 1 || !gpu) continue;
+    const bad = implausiblePrice(t.price_cents_per_hour / 100, t.specs.gpus, o.maxPerGpuHour);
+    if (bad !== undefined) {
+      warn(`Lambda lists ${t.name} at ${bad}; left out of the offers (Lambda's API may be wrong right now)`);
+      continue;
+    }
     const base = {
       provider: "lambda" as const,
       instanceType: t.name,

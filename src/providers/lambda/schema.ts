@@ -24,8 +24,11 @@ export const instanceTypeSchema = z.object({
   name: z.string(),
   description: z.string(),
   gpu_description: z.string(),
-  /** Integer US cents per hour (quirk: never dollars). */
-  price_cents_per_hour: z.number().int().nonnegative(),
+  /**
+   * Integer US cents per hour (quirk: never dollars). Any number is accepted here so that one bad row
+   * does not hide the whole listing; offersFrom drops rows whose price is not believable.
+   */
+  price_cents_per_hour: z.number(),
   specs: instanceTypeSpecsSchema,
 });
 export type LambdaInstanceType = z.infer<typeof instanceTypeSchema>;

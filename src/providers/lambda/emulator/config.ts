@@ -45,12 +45,13 @@ export const emulatorInstanceTypeSchema = z.strictObject({
 export type EmulatorInstanceType = z.infer<typeof emulatorInstanceTypeSchema>;
 
 const faultSchema = z.strictObject({
-  kind: z.enum(["error-5xx", "slow", "hang", "lost-response", "rate-limit", "listing-lag", "no-id"]),
+  kind: z.enum(["error-5xx", "slow", "hang", "lost-response", "rate-limit", "huge-body", "listing-lag", "no-id"]),
   match: z.strictObject({ method: z.string().optional(), path: z.string().optional() }).optional(),
   probability: z.number().min(0).max(1).optional(),
   times: z.number().int().positive().optional(),
   delayMs: z.number().int().nonnegative().optional(),
   requests: z.number().int().nonnegative().optional(),
+  bytes: z.number().int().positive().optional(),
   status: z.number().int().min(500).max(599).optional(),
 });
 

@@ -7,6 +7,9 @@
  * - `lost-response`: handle the request (a launch really creates the instance), then destroy the
  *   connection instead of answering — the "launch succeeded but the response was lost" case.
  * - `rate-limit`: answer 429 with Retry-After, doing nothing.
+ * - `huge-body`: answer 200 with a JSON body of `bytes` (default 24 MiB), streamed in 64 KiB chunks
+ *   without a Content-Length, doing nothing; the emulator counts what it managed to send
+ *   (`streamedBytes`), so a test can see the client stopped reading early.
  *
  * Two more change what a launch (`POST /instance-operations/launch`) leaves behind; they match no
  * other request, whatever `match` says:
@@ -25,7 +28,7 @@
  *   // or in `kiln emulate lambda --config`: faults: [{ kind: listing-lag, delayMs: 5000 }]
  */
 
-export type FaultKind = "error-5xx" | "slow" | "hang" | "lost-response" | "rate-limit" | "listing-lag" | "no-id";
+export type FaultKind = "error-5xx" | "slow" | "hang" | "lost-response" | "rate-limit" | "huge-body" | "listing-lag" | "no-id";
 
 /** Kinds that shape a launch's outcome: they only ever match `POST /instance-operations/launch`. */
 export const LAUNCH_FAULTS: ReadonlySet<FaultKind> = new Set(["listing-lag", "no-id"]);
@@ -43,6 +46,8 @@ export interface FaultRule {
   delayMs?: number;
   /** `listing-lag`: how many reads miss the instance. */
   requests?: number;
+  /** `huge-body`: the size of the body streamed. */
+  bytes?: number;
   status?: number;
 }
 

@@ -42,7 +42,12 @@ export class TokenBucket {
 }
 
 export type Handler = (method: string, path: string, body: unknown, authorization: string | undefined, query: URLSearchParams) => Promise<HandlerAnswer>;
-export type HandlerAnswer = { kind: "answer"; result: RouteResult; retryAfterS?: number; delayMs?: number; lose?: boolean } | { kind: "hang" } | { kind: "json"; status: number; body: unknown };
+export type HandlerAnswer =
+  | { kind: "answer"; result: RouteResult; retryAfterS?: number; delayMs?: number; lose?: boolean }
+  | { kind: "hang" }
+  | { kind: "json"; status: number; body: unknown }
+  /** A 200 JSON body of `bytes`, streamed with back-pressure; `onSent` hears the bytes written so far. */
+  | { kind: "stream"; bytes: number; onSent(n: number): void };
 
 const API_PREFIX = "/api/v1";
 const MAX_BODY = 2 * 1024 * 1024;
@@ -94,6 +99,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, handler: Handler
   const answer = await handler(method, url.pathname.startsWith(API_PREFIX) ? path : `!${url.pathname}`, body, req.headers.authorization, url.searchParams);
   if (answer.kind === "hang") return; // the socket stays open until the client gives up or the server closes
   if (answer.kind === "json") return sendJson(res, answer.status, answer.body);
+  if (answer.kind === "stream") return streamJson(res, answer.bytes, answer.onSent);
   if (answer.delayMs) await delay(answer.delayMs);
   if (answer.lose) {
     req.socket.destroy();
@@ -122,6 +128,34 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
   res.end(text);
+}
+
+/** `{"data":["xxx…","xxx…",…]}` of about `bytes`, written 64 KiB at a time; stops when the client goes. */
+async function streamJson(res: ServerResponse, bytes: number, onSent: (n: number) => void): Promise<void> {
+  res.writeHead(200, { "content-type": "application/json" });
+  const item = `"${"x".repeat(64 * 1024 - 3)}",`;
+  let sent = 0;
+  const write = async (text: string): Promise<boolean> => {
+    if (res.destroyed || res.socket?.destroyed) return false;
+    const ok = res.write(text);
+    sent += Buffer.byteLength(text);
+    onSent(sent);
+    if (!ok) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          resolve();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    }
+    return !res.destroyed;
+  };
+  if (!(await write('{"data":['))) return;
+  while (sent + item.length < bytes) if (!(await write(item))) return;
+  if (await write('"x"]}')) res.end();
 }
 
 /** The key from `Authorization`, in any of the three forms the spec allows. */

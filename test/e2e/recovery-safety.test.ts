@@ -173,3 +173,28 @@ describe.skipIf(!sshdAvailable)("recovery safety (emulator + loopback sshd; skip
     expect(cloud.live()).toEqual([]);
   }, 120_000);
 });
+
+describe.skipIf(!sshdAvailable)("a machine the cloud takes away mid-run (emulator + loopback sshd)", () => {
+  it("is noticed by asking the provider, not after minutes of failed SSH: the attempt ends lost, nothing is kept billing", async () => {
+    cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "2000", FAKE_STEP_MS: "50" } });
+    const home = join(dir, "k-taken");
+    const run = await kiln(home, ["run", spec("taken"), "--provider", "lambda", "--detach"], { KILN_PROVIDER_POLL_MS: "500" });
+    const id = /started taken \((\S+)\)/.exec(run.out)![1]!;
+    const progress = join(home, "jobs", id, "progress.txt");
+    await pollUntil(async () => (existsSync(progress) && /step \d+\/2000/.test(readFileSync(progress, "utf8")) ? true : undefined), { what: "training", timeoutMs: 60_000, intervalMs: 100 });
+    // Behind Kiln's back, as a reclaim or an operator would: the instance goes (and its sshd with it).
+    const [instance] = cloud.live();
+    const { LambdaClient } = await import("../../src/providers/lambda/client.js");
+    const client = new LambdaClient({ apiKey: cloud.emu.apiKey, baseUrl: cloud.emu.url, minIntervalMs: 0, launchIntervalMs: 0 });
+    await client.terminateInstances([instance!.id], new AbortController().signal);
+    // SSH alone would give up after 10 minutes; the provider's answer ends it within a few polls.
+    await pollUntil(async () => (inLedger(home, (l) => l.getJob(id)!.state) === "failed" ? true : undefined), { what: "the job to end", timeoutMs: 60_000, intervalMs: 200 });
+    inLedger(home, (l) => {
+      const [attempt] = l.listAttempts(id);
+      expect(attempt).toMatchObject({ state: "lost", reason: expect.stringMatching(new RegExp(`lambda says ${instance!.id} is (terminated|terminating|not-found)`)) });
+      expect(l.listMachines(id).map((m) => m.state)).toEqual(["terminated"]);
+      expect(l.listEvents(id, { kind: "alert" })).toEqual([]);
+    });
+    expect(cloud.live()).toEqual([]);
+  }, 120_000);
+});

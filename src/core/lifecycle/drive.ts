@@ -114,6 +114,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
     throw new KilnError("job_locked", `job ${c.jobId} is being recovered by another Kiln process: ${lock.why}`);
   }
   let runStarted = false;
+  /** The provider said the machine is gone (reclaimed or lost) while the run went on. */
+  let gone: (RunOutcome & { gone?: true }) | undefined;
   // The user's own host: never torn down, its run is stopped instead.
   const isHost = providerNamed(c.provider).kind === "host";
   let unsaved: string | undefined;
@@ -204,10 +206,18 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
       syncIntervalMs: spec.artifacts.sync_interval * 1000,
       logs: { remote: `${rp.job}/logs`, local: layout.logs },
       teardownReserveMs: c.teardownReserveMs,
+      // The provider is asked too (≤ 15 s): a machine it reclaimed or lost ends the run at once.
+      ...(!isHost && { provider: { provider: cloud.provider, id: running.id, everyMs: Number(o.env["KILN_PROVIDER_POLL_MS"] ?? "") || 15_000 } }),
       signal: o.signal,
       logger: log,
       env: o.env,
     });
+    if ((outcome.kind === "lost" || outcome.kind === "preempted") && outcome.gone) {
+      // Its outputs went with it: what the periodic syncs pulled is what there is. Nothing to save, so
+      // nothing keeps the (gone) machine; teardown only confirms it.
+      gone = outcome;
+      throw new KilnError(outcome.kind === "preempted" ? "machine_preempted" : "machine_lost", outcome.reason ?? "the machine is gone");
+    }
     if (outcome.kind === "budget" || outcome.kind === "aborted") {
       ledger.addEvent({ jobId: c.jobId, machineId: row.id, kind: "stopping", reason: outcome.kind === "budget" ? outcome.reason : "stop requested" });
       await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
@@ -238,8 +248,8 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   } catch (e) {
     log.error(`cloud run failed: ${errorMessage(e)}`);
     final = { state: "failed", reason: errorMessage(e) };
-    unsaved = "the machine could not be reached";
-    if (conn && rp) {
+    unsaved = gone ? undefined : "the machine could not be reached";
+    if (conn && rp && !gone) {
       // Keep whatever the machine produced before it goes; a failed pull is recorded, not fatal here.
       if (isHost) {
         // The user's host is not torn down: the run itself must stop, or it keeps the GPU busy unseen.
@@ -273,7 +283,7 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   } catch (e) {
     final = { state: "failed", reason: `${final.reason}; ${errorMessage(e)}` };
   } finally {
-    ledger.endAttempt(attempt.id, final.state === "succeeded" ? "succeeded" : final.state === "stopped" ? "stopped" : "failed", final.reason);
+    ledger.endAttempt(attempt.id, gone ? (gone.kind === "preempted" ? "preempted" : "lost") : final.state === "succeeded" ? "succeeded" : final.state === "stopped" ? "stopped" : "failed", final.reason);
     ledger.transitionJob(c.jobId, final.state, final.reason);
     if (rp && machine && steps.length > 0) {
       try {

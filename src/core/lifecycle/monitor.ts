@@ -24,7 +24,13 @@ import { crashPoint } from "./crash.js";
  * which); `preempted`: the provider reclaimed it (spot). Both end the attempt, and the job may recover on
  * a new one.
  */
-export type RunOutcome = { kind: "exited"; code: number } | { kind: "lost"; reason?: string } | { kind: "preempted"; reason: string } | { kind: "budget"; reason: string } | { kind: "aborted" };
+export type RunOutcome =
+  | { kind: "exited"; code: number }
+  /** `gone`: the provider says the machine no longer runs (nothing more can be read from it). */
+  | { kind: "lost"; reason?: string; gone?: true }
+  | { kind: "preempted"; reason: string; gone: true }
+  | { kind: "budget"; reason: string }
+  | { kind: "aborted" };
 
 export interface Progress {
   step?: number;
@@ -192,9 +198,10 @@ async function askProvider(o: MonitorOptions, last: { at: number }): Promise<Run
     return undefined;
   }
   const name = o.provider.provider.name;
-  if (m.reclaimed) return { kind: "preempted", reason: `${name} reclaimed ${m.id} (${m.reclaimed.reason})` };
+  if (m.reclaimed) return { kind: "preempted", reason: `${name} reclaimed ${m.id} (${m.reclaimed.reason})`, gone: true };
+  // A just-launched id may not be known yet (a lagging read); by now the run is going, so notFound means gone.
   if (m.state === "terminated" || m.state === "terminating" || m.state === "stopped" || m.state === "stopping") {
-    return { kind: "lost", reason: `${name} says ${m.id} is ${m.providerState}` };
+    return { kind: "lost", reason: `${name} says ${m.id} is ${m.providerState}`, gone: true };
   }
   return undefined;
 }

@@ -196,5 +196,10 @@ describe.skipIf(!sshdAvailable)("a machine the cloud takes away mid-run (emulato
       expect(l.listEvents(id, { kind: "alert" })).toEqual([]);
     });
     expect(cloud.live()).toEqual([]);
+    // Resuming it on a new machine is not built yet: a clear answer, and nothing launched.
+    const resumed = await kiln(home, ["run", "--resume", id]);
+    expect(resumed.code).not.toBe(0);
+    expect(resumed.err).toMatch(/ran on a rented machine; resuming a cloud job on a new machine is not supported yet/);
+    expect(cloud.emu.inspect()).toHaveLength(1);
   }, 120_000);
 });

@@ -80,7 +80,15 @@ export const runCommand = defineCommand({
     if (wantsCloud(args)) return runCloud(ctx, args);
     const host = args.positionals.length === 1 && args.values["resume"] === undefined ? await plannedOnHost(ctx.cwd, args.positionals[0]!) : undefined;
     if (host !== undefined) return runCloud(ctx, args, host);
-    const { resumeJob, submitJob, openLedger } = await import("../../core/jobs/index.js");
+    const { refuseCloudResume, requireJob, resumeJob, submitJob, openLedger } = await import("../../core/jobs/index.js");
+    if (typeof args.values["resume"] === "string") {
+      const ledger = openLedger(ctx.paths);
+      try {
+        refuseCloudResume(ctx.paths, requireJob(ledger, args.values["resume"]));
+      } finally {
+        ledger.close();
+      }
+    }
     const { supervisorEntry } = await import("../../core/supervisor/launch.js");
     const entry = supervisorEntry(ctx.env["KILN_SUPERVISOR_ENTRY"]);
     const graceMs = positiveFlag("grace", args.values["grace"], 60) * 1000;

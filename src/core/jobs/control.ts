@@ -85,6 +85,18 @@ export async function stopJob(ledger: Ledger, ref: string, opts: { graceMs: numb
   return { job: cur, how };
 }
 
+/**
+ * A cloud job's checkpoints are on its (gone) machine and in its pulled outputs; resuming it on a new
+ * machine is not built yet (docs/lifecycle.md §5): say so, rather than start a local supervisor for it.
+ */
+export function refuseCloudResume(paths: KilnPaths, job: JobRecord): void {
+  const layout = jobLayout(paths.jobs, job.id);
+  if (!existsSync(join(layout.dir, "cloud.json"))) return;
+  throw new UserError(`job ${job.name} (${job.id}) ran on a rented machine; resuming a cloud job on a new machine is not supported yet`, {
+    hint: `its pulled outputs and checkpoints are in ${layout.outputs}; run the spec again with \`kiln run ${join(layout.dir, "spec.yaml")} --provider …\``,
+  });
+}
+
 export async function resumeJob(ledger: Ledger, paths: KilnPaths, ref: string, opts: { entry: string; env: NodeJS.ProcessEnv; graceMs: number; signal?: AbortSignal }): Promise<{ job: JobRecord; supervisorPid: number }> {
   reconcileJobs(ledger);
   const job = requireJob(ledger, ref);
@@ -93,6 +105,7 @@ export async function resumeJob(ledger: Ledger, paths: KilnPaths, ref: string, o
   // An orphaned workload (its supervisor was killed) must not train alongside the new attempt.
   if (job.workload_pid !== null && isJobProcess(job.workload_pid, job.id)) await stopGroup(job.workload_pid, opts.graceMs, () => !isJobProcess(job.workload_pid, job.id), opts.signal);
   const layout = jobLayout(paths.jobs, job.id);
+  refuseCloudResume(paths, job);
   readRunFile(layout.runFile); // fail here, in the foreground, if the run file is damaged
   // Back to "created" *before* the launch, so a follower never mistakes the old terminal state for the end.
   ledger.setProcesses(job.id, { supervisorPid: null, workloadPid: null });

@@ -199,9 +199,10 @@ async function placeRemoteBase(conn: SshConnection, base: string, files: readonl
 }
 
 /**
- * `method`: "setsid" for emulated machines. They share this computer's one tmux server, whose global
- * environment (from whichever "machine" started it first) new sessions inherit; a real machine has
- * its own server, and tmux lets a person attach there.
+ * `method`: "setsid" for emulated machines and a loopback host: those are this computer, where a tmux
+ * server's global environment (from whichever session started it first) is inherited by new sessions (the
+ * emulator now gives each machine its own tmux socket, but a user's loopback host shares theirs). A real
+ * machine has its own server, and tmux lets a person attach there.
  */
 export async function startJob(conn: SshConnection, jobId: string, paths: RemotePaths, method: "auto" | "setsid" = "auto"): Promise<RunHandle> {
   return startRun(conn, { name: `kiln-${jobId}`, dir: paths.run, argv: ["sh", `${paths.job}/kiln-job.sh`], cwd: paths.job, method });

@@ -103,3 +103,11 @@ export interface ProviderDescriptor {
   /** Provider `local`: this computer, as probed. */
   local?(machine: LocalMachineInfo, pricePerHour: number): Provider & { offer(): Offer };
 }
+
+/**
+ * A cloud Kiln prices from its dated catalog (the planner and `kiln offers` show it) but cannot rent yet:
+ * it has no `configured`, so `kiln run --provider NAME` refuses it and lists the rentable ones.
+ */
+export function catalogOnlyCloud(d: Pick<ProviderDescriptor, "name" | "title" | "tier" | "catalog"> & { consoleUrl?: string }): ProviderDescriptor {
+  return { kind: "cloud", listingLagMs: 60_000, ...d };
+}

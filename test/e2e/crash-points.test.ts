@@ -9,8 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { CRASH_POINTS } from "../../src/core/lifecycle/crash.js";
-import { type CloudHarness, killDrivers, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
-import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
+import { type CloudHarness, cloudTestEnv, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 
@@ -27,18 +26,12 @@ beforeAll(async () => {
   spec = join(dir, "crash.yaml");
   writeFileSync(spec, `name: crash\nbudget: { max_usd: 5 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
   cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "40", FAKE_STEP_MS: "50" } });
-  base = {
-    ...process.env,
+  base = await cloudTestEnv({
     ...cloud.env,
-    KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(),
-    KILN_FOLLOW_INTERVAL_MS: "100",
-    KILN_CLOUD_POLL_MS: "300",
-    KILN_TERMINATE_POLL_MS: "100",
-    KILN_TERMINATE_TIMEOUT_MS: "20000",
     KILN_STOP_GRACE_MS: "3000",
     // The emulator's listing has no lag: an intent it does not list was never launched.
     KILN_LISTING_LAG_MS: "1",
-  };
+  });
 }, 60_000);
 afterAll(async () => {
   // A failed or timed-out test must not leave a detached driver running.

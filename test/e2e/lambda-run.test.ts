@@ -2,17 +2,16 @@
 // `kiln run --provider lambda` launches, ships, runs the fake workload through SSH, pulls and verifies,
 // terminates and confirms; the ledger's cost matches the emulator's billing. Also: capacity failover,
 // 20% API faults, the hard budget cap, `kiln down`, `kiln gc`, and `--sim` with the real SAE engine.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
-import { type CloudHarness, killDrivers, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { type CloudHarness, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
-import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
 
 const FAKE = resolve(import.meta.dirname, "..", "fixtures", "workloads", "fake-python");
 let dir: string;
@@ -22,15 +21,7 @@ let cloud: CloudHarness | undefined;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-lambda-e2e-"));
   writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
-  base = {
-    ...process.env,
-    KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(),
-    KILN_FOLLOW_INTERVAL_MS: "100",
-    KILN_CLOUD_POLL_MS: "300",
-    KILN_TERMINATE_POLL_MS: "100",
-    KILN_TERMINATE_TIMEOUT_MS: "20000",
-    KILN_STOP_GRACE_MS: "5000",
-  };
+  base = await cloudTestEnv();
 });
 afterEach(async () => {
   await cloud?.close();
@@ -38,8 +29,7 @@ afterEach(async () => {
 });
 afterAll(() => {
   // A failed or timed-out test must not leave a detached driver running.
-  killDrivers(readdirSync(dir).map((d) => join(dir, d, "ledger.db")));
-  if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
+  removeTestHomes(dir);
 });
 
 export function writeSpec(where: string, name: string, budget = "max_usd: 5"): string {

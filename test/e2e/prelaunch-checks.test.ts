@@ -3,14 +3,13 @@
 // stop `kiln run --provider lambda` in the foreground with the field or file and the fix — no instance is
 // ever launched — and `kiln plan` prints the same checks. A `type: command` job ships its working
 // directory (secret-scanned) and runs in the shipped copy on the machine, not in a path of this computer.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
-import { type CloudHarness, killDrivers, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
-import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
+import { type CloudHarness, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 
@@ -23,23 +22,14 @@ let cloud: CloudHarness | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-prelaunch-"));
-  base = {
-    ...process.env,
-    KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(),
-    KILN_FOLLOW_INTERVAL_MS: "100",
-    KILN_CLOUD_POLL_MS: "300",
-    KILN_TERMINATE_POLL_MS: "100",
-    KILN_TERMINATE_TIMEOUT_MS: "20000",
-    KILN_STOP_GRACE_MS: "5000",
-  };
+  base = await cloudTestEnv();
 });
 afterEach(async () => {
   await cloud?.close();
   cloud = undefined;
 });
 afterAll(() => {
-  killDrivers(readdirSync(dir).map((d) => join(dir, d, "ledger.db")));
-  if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
+  removeTestHomes(dir);
 });
 
 /** A project folder of its own (the spec's directory), with `files` in it. */

@@ -5,15 +5,14 @@
 // - two installations share one account: one's `kiln gc` leaves the other's running job alone;
 // - four recovery commands at once on one dead job: one recovers, the others leave it alone; nothing is lost;
 // - outputs that cannot be saved keep the machine (reported as billing) until `kiln down --force`.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
-import { type CloudHarness, killDrivers, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
-import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
+import { type CloudHarness, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 
@@ -25,23 +24,16 @@ let cloud: CloudHarness | undefined;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-recovery-"));
   writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
-  base = {
-    ...process.env,
-    KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(),
-    KILN_FOLLOW_INTERVAL_MS: "100",
-    KILN_CLOUD_POLL_MS: "300",
-    KILN_TERMINATE_POLL_MS: "100",
-    KILN_TERMINATE_TIMEOUT_MS: "20000",
+  base = await cloudTestEnv({
     KILN_STOP_GRACE_MS: "3000",
-  };
+  });
 });
 afterEach(async () => {
   await cloud?.close();
   cloud = undefined;
 });
 afterAll(() => {
-  killDrivers(readdirSync(dir).map((d) => join(dir, d, "ledger.db")));
-  if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
+  removeTestHomes(dir);
 });
 
 function spec(name: string): string {

@@ -1,9 +1,6 @@
-/**
- * AWS EC2: in the dated catalog, so the planner and `kiln offers` price it, but Kiln cannot rent it yet
- * (it has no `configured`): `kiln run --provider` refuses it with the list of rentable ones.
- */
+/** AWS EC2: its dated catalog rows; not rentable yet (see catalogOnlyCloud). */
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
-import type { ProviderDescriptor } from "../descriptor.js";
+import { catalogOnlyCloud } from "../descriptor.js";
 
 const { RUNBOOK, RUNBOOK_SPOT, PUBLIC } = SOURCES;
 
@@ -14,12 +11,4 @@ const CATALOG: readonly CatalogRow[] = [
   catalogRow("aws", "g6e.xlarge", "L40S-48GB", 48, 1.86, PUBLIC),
 ];
 
-export const awsDescriptor: ProviderDescriptor = {
-  name: "aws",
-  title: "AWS EC2",
-  kind: "cloud",
-  tier: "reliable",
-  catalog: CATALOG,
-  consoleUrl: "https://console.aws.amazon.com/ec2/home#Instances:",
-  listingLagMs: 60_000,
-};
+export const awsDescriptor = catalogOnlyCloud({ name: "aws", title: "AWS EC2", tier: "reliable", catalog: CATALOG, consoleUrl: "https://console.aws.amazon.com/ec2/home#Instances:" });

@@ -1,9 +1,6 @@
-/**
- * Google Compute Engine: in the dated catalog, so the planner and `kiln offers` price it, but Kiln cannot rent it yet
- * (it has no `configured`): `kiln run --provider` refuses it with the list of rentable ones.
- */
+/** Google Compute Engine: its dated catalog rows; not rentable yet (see catalogOnlyCloud). */
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
-import type { ProviderDescriptor } from "../descriptor.js";
+import { catalogOnlyCloud } from "../descriptor.js";
 
 const { RUNBOOK, RUNBOOK_SPOT, PUBLIC } = SOURCES;
 
@@ -12,12 +9,4 @@ const CATALOG: readonly CatalogRow[] = [
   catalogRow("gcp", "a3-highgpu-1g", "H100-80GB", 80, 11.06, PUBLIC),
 ];
 
-export const gcpDescriptor: ProviderDescriptor = {
-  name: "gcp",
-  title: "Google Compute Engine",
-  kind: "cloud",
-  tier: "reliable",
-  catalog: CATALOG,
-  consoleUrl: "https://console.cloud.google.com/compute/instances",
-  listingLagMs: 60_000,
-};
+export const gcpDescriptor = catalogOnlyCloud({ name: "gcp", title: "Google Compute Engine", tier: "reliable", catalog: CATALOG, consoleUrl: "https://console.cloud.google.com/compute/instances" });

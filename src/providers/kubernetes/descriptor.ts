@@ -1,14 +1,4 @@
-/**
- * Kubernetes: in the dated catalog, so the planner and `kiln offers` price it, but Kiln cannot rent it yet
- * (it has no `configured`): `kiln run --provider` refuses it with the list of rentable ones.
- */
-import type { ProviderDescriptor } from "../descriptor.js";
+/** Kubernetes: no catalog rows yet; not rentable yet (see catalogOnlyCloud). */
+import { catalogOnlyCloud } from "../descriptor.js";
 
-export const kubernetesDescriptor: ProviderDescriptor = {
-  name: "kubernetes",
-  title: "Kubernetes",
-  kind: "cloud",
-  tier: "reliable",
-  catalog: [],
-  listingLagMs: 60_000,
-};
+export const kubernetesDescriptor = catalogOnlyCloud({ name: "kubernetes", title: "Kubernetes", tier: "reliable", catalog: [] });

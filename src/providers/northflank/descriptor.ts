@@ -1,9 +1,6 @@
-/**
- * Northflank: in the dated catalog, so the planner and `kiln offers` price it, but Kiln cannot rent it yet
- * (it has no `configured`): `kiln run --provider` refuses it with the list of rentable ones.
- */
+/** Northflank: its dated catalog rows; not rentable yet (see catalogOnlyCloud). */
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
-import type { ProviderDescriptor } from "../descriptor.js";
+import { catalogOnlyCloud } from "../descriptor.js";
 
 const { RUNBOOK, PUBLIC } = SOURCES;
 
@@ -13,12 +10,4 @@ const CATALOG: readonly CatalogRow[] = [
   catalogRow("northflank", "nvidia-h100-80gb", "H100-80GB", 80, 2.74, PUBLIC),
 ];
 
-export const northflankDescriptor: ProviderDescriptor = {
-  name: "northflank",
-  title: "Northflank",
-  kind: "cloud",
-  tier: "reliable",
-  catalog: CATALOG,
-  consoleUrl: "https://app.northflank.com",
-  listingLagMs: 60_000,
-};
+export const northflankDescriptor = catalogOnlyCloud({ name: "northflank", title: "Northflank", tier: "reliable", catalog: CATALOG, consoleUrl: "https://app.northflank.com" });

@@ -1,9 +1,6 @@
-/**
- * RunPod: in the dated catalog, so the planner and `kiln offers` price it, but Kiln cannot rent it yet
- * (it has no `configured`): `kiln run --provider` refuses it with the list of rentable ones.
- */
+/** RunPod: its dated catalog rows; not rentable yet (see catalogOnlyCloud). */
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
-import type { ProviderDescriptor } from "../descriptor.js";
+import { catalogOnlyCloud } from "../descriptor.js";
 
 const { RUNBOOK, RUNBOOK_ALT, PUBLIC } = SOURCES;
 /** providers.md §2, RunPod's v2 catalog example (per GPU per hour). */
@@ -19,12 +16,4 @@ const CATALOG: readonly CatalogRow[] = [
   catalogRow("runpod", "NVIDIA L40S", "L40S-48GB", 48, 0.86, PUBLIC),
 ];
 
-export const runpodDescriptor: ProviderDescriptor = {
-  name: "runpod",
-  title: "RunPod",
-  kind: "cloud",
-  tier: "reliable",
-  catalog: CATALOG,
-  consoleUrl: "https://www.runpod.io/console/pods",
-  listingLagMs: 60_000,
-};
+export const runpodDescriptor = catalogOnlyCloud({ name: "runpod", title: "RunPod", tier: "reliable", catalog: CATALOG, consoleUrl: "https://www.runpod.io/console/pods" });

@@ -1,9 +1,6 @@
-/**
- * TensorDock: in the dated catalog, so the planner and `kiln offers` price it, but Kiln cannot rent it yet
- * (it has no `configured`): `kiln run --provider` refuses it with the list of rentable ones.
- */
+/** TensorDock: its dated catalog rows; not rentable yet (see catalogOnlyCloud). */
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
-import type { ProviderDescriptor } from "../descriptor.js";
+import { catalogOnlyCloud } from "../descriptor.js";
 
 const { RUNBOOK, PUBLIC } = SOURCES;
 
@@ -13,12 +10,4 @@ const CATALOG: readonly CatalogRow[] = [
   catalogRow("tensordock", "h100-sxm5-80gb", "H100-80GB", 80, 2.25, PUBLIC),
 ];
 
-export const tensordockDescriptor: ProviderDescriptor = {
-  name: "tensordock",
-  title: "TensorDock",
-  kind: "cloud",
-  tier: "budget",
-  catalog: CATALOG,
-  consoleUrl: "https://dashboard.tensordock.com",
-  listingLagMs: 60_000,
-};
+export const tensordockDescriptor = catalogOnlyCloud({ name: "tensordock", title: "TensorDock", tier: "budget", catalog: CATALOG, consoleUrl: "https://dashboard.tensordock.com" });

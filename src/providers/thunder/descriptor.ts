@@ -1,9 +1,6 @@
-/**
- * Thunder Compute: in the dated catalog, so the planner and `kiln offers` price it, but Kiln cannot rent it yet
- * (it has no `configured`): `kiln run --provider` refuses it with the list of rentable ones.
- */
+/** Thunder Compute: its dated catalog rows; not rentable yet (see catalogOnlyCloud). */
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
-import type { ProviderDescriptor } from "../descriptor.js";
+import { catalogOnlyCloud } from "../descriptor.js";
 
 const { RUNBOOK, PUBLIC } = SOURCES;
 
@@ -14,12 +11,4 @@ const CATALOG: readonly CatalogRow[] = [
   catalogRow("thunder", "h100", "H100-80GB", 80, 1.47, PUBLIC),
 ];
 
-export const thunderDescriptor: ProviderDescriptor = {
-  name: "thunder",
-  title: "Thunder Compute",
-  kind: "cloud",
-  tier: "budget",
-  catalog: CATALOG,
-  consoleUrl: "https://console.thundercompute.com",
-  listingLagMs: 60_000,
-};
+export const thunderDescriptor = catalogOnlyCloud({ name: "thunder", title: "Thunder Compute", tier: "budget", catalog: CATALOG, consoleUrl: "https://console.thundercompute.com" });

@@ -40,7 +40,7 @@ const splitHf = `token = (\n    "${hf.slice(0, 17)}"\n    "${hf.slice(17)}"\n)\n
 const notebookSource = notebookOf([{ source: `import openai\nOPENAI_API_KEY = "${apiKey}"\nclient = openai.OpenAI()` }]);
 const notebookOutput = notebookOf([
   {
-    source: "print(open('/root/.ssh/id_ed25519').read())",
+    source: "print(open(os.path.expanduser('~/.ssh/id_ed25519')).read())",
     outputs: [{ name: "stdout", output_type: "stream", text: openssh.map((l) => `${l}\n`) }],
   },
 ]);

@@ -3,11 +3,12 @@
  * SIGKILLed Kiln), each instance backed by a real loopback sshd that authorizes the keys named at
  * launch, and the environment that points a Kiln process at it.
  */
-import { appendFileSync, existsSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type LambdaEmulator, type LambdaEmulatorOptions, startLambdaEmulator } from "../../../providers/lambda/emulator.js";
 import { type TestSshd, startSshd } from "../../../remote/ssh/loopback-sshd.js";
 import { Ledger, isTerminal } from "../../../store/index.js";
+import { bundleDriver } from "./driver-bundle.js";
 
 export interface CloudHarness {
   emu: LambdaEmulator;
@@ -75,4 +76,27 @@ export function killDrivers(ledgerPaths: readonly string[]): void {
       l.close();
     }
   }
+}
+
+/**
+ * The environment of a Kiln process in the cloud e2e tests: the bundled driver (a real detached process)
+ * and fast pacing (polls of a few hundred ms, short teardown waits), over the test process's own.
+ */
+export async function cloudTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+  return {
+    ...process.env,
+    KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(),
+    KILN_FOLLOW_INTERVAL_MS: "100",
+    KILN_CLOUD_POLL_MS: "300",
+    KILN_TERMINATE_POLL_MS: "100",
+    KILN_TERMINATE_TIMEOUT_MS: "20000",
+    KILN_STOP_GRACE_MS: "5000",
+    ...overrides,
+  };
+}
+
+/** After a cloud e2e file: no detached driver may outlive it; its KILN_HOMEs go unless KILN_KEEP_TEST_DIR. */
+export function removeTestHomes(dir: string): void {
+  killDrivers(readdirSync(dir).map((d) => join(dir, d, "ledger.db")));
+  if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
 }

@@ -1,7 +1,9 @@
 // Wiring from configuration, and the simulated Lambda that `--sim` runs use.
 import { afterEach, describe, expect, it } from "vitest";
 import { TEST_PUBLIC_KEY as PUB } from "./testing/fixtures.js";
-import { type SimulatedLambda, lambdaFromEnvironment, startSimulatedLambda } from "./configured.js";
+import { nullLogger } from "../../base/logger.js";
+import { type SimulatedLambda, startSimulatedLambda } from "./configured.js";
+import { lambdaDescriptor } from "./descriptor.js";
 
 const signal = new AbortController().signal;
 let sim: SimulatedLambda | undefined;
@@ -12,10 +14,11 @@ afterEach(async () => {
 
 describe("configured Lambda", () => {
   it("is absent without a key, and talks to KILN_LAMBDA_API_URL with one", async () => {
-    expect(await lambdaFromEnvironment({ env: {}, credentialsPath: "/nonexistent/credentials.json" })).toBeUndefined();
+    const configured = (env: NodeJS.ProcessEnv) => lambdaDescriptor.configured!({ env, credentialsPath: "/nonexistent/credentials.json", logger: nullLogger });
+    expect(await configured({})).toBeUndefined();
     sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 }, onLaunch: () => ({ ip: "127.0.0.1", port: 2200 }) });
-    const lambda = await lambdaFromEnvironment({ env: { LAMBDA_API_KEY: sim.emulator.apiKey, KILN_LAMBDA_API_URL: sim.emulator.url }, credentialsPath: "/nonexistent" });
-    expect(lambda?.source).toBe("LAMBDA_API_KEY");
+    const lambda = await configured({ LAMBDA_API_KEY: sim.emulator.apiKey, KILN_LAMBDA_API_URL: sim.emulator.url });
+    expect(lambda).toMatchObject({ source: "LAMBDA_API_KEY", emulated: true });
     const offers = await lambda!.provider.listOffers({ gpus: "any", count: 1, minVramGb: 0, spot: "never" }, signal);
     expect(offers.filter((o) => o.available).map((o) => o.gpu)).toContain("A100-40GB");
   });

@@ -1,33 +1,11 @@
 /**
- * Wiring Lambda from the user's configuration, for the commands that need it (`kiln offers` live
- * prices, `kiln run --provider lambda`, reconciliation), and a ready simulated Lambda for `--sim` runs.
+ * A ready simulated Lambda (emulator plus a provider wired to it) for `--sim` runs and tests. The user's
+ * configured account is the descriptor's `configured` (./descriptor.ts).
  */
-import { loadLambdaCredentials } from "./credentials.js";
 import type { ClientLog } from "./client.js";
 import type { LambdaEmulator, LambdaEmulatorOptions, OnLaunch } from "./emulator.js";
 import { createLambdaProvider } from "./index.js";
 import type { LambdaProvider } from "./provider.js";
-
-/**
- * The Lambda provider when a key is configured (LAMBDA_API_KEY or the 0600 credentials file), else
- * undefined. `KILN_LAMBDA_API_URL` in `env` points it at an emulator. Throws the credentials file's
- * ProviderError (kind "auth") when the file is unsafe or malformed.
- *
- * @example
- *   const lambda = await lambdaFromEnvironment({ env: ctx.env, credentialsPath: ctx.paths.credentials, log: ctx.logger.child("lambda") });
- *   if (lambda) live.lambda = (req, signal) => lambda.provider.listOffers(req, signal);
- */
-export async function lambdaFromEnvironment(o: { env: NodeJS.ProcessEnv; credentialsPath: string; log?: ClientLog; sshKeyName?: string }): Promise<{ provider: LambdaProvider; source: string } | undefined> {
-  const creds = await loadLambdaCredentials({ env: o.env, credentialsPath: o.credentialsPath });
-  if (!creds) return undefined;
-  const provider = createLambdaProvider({
-    apiKey: creds.apiKey.reveal(),
-    baseUrl: o.env["KILN_LAMBDA_API_URL"] || undefined,
-    ...(o.log && { log: o.log }),
-    ...(o.sshKeyName !== undefined && { sshKeyName: o.sshKeyName }),
-  });
-  return { provider, source: creds.source };
-}
 
 export interface SimulatedLambda {
   emulator: LambdaEmulator;

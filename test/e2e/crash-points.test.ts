@@ -2,14 +2,14 @@
 // next `kiln status --refresh` reconciles (plain `kiln status` is read-only). Every time: zero non-terminated instances at the emulator, every
 // instance known to the ledger, every machine row closed with its times, no attempt left running.
 // KILN_CRASH_REPEAT (default 1, to keep the suite short; run with 3 before changing the lifecycle) repeats each point.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { CRASH_POINTS } from "../../src/core/lifecycle/crash.js";
-import { type CloudHarness, cloudTestEnv, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { type CloudHarness, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 
@@ -34,10 +34,9 @@ beforeAll(async () => {
   });
 }, 60_000);
 afterAll(async () => {
-  // A failed or timed-out test must not leave a detached driver running.
-  killDrivers(readdirSync(dir).map((d) => join(dir, d, "ledger.db")));
   await cloud?.close();
-  if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
+  // A failed or timed-out test must not leave a detached driver running.
+  removeTestHomes(dir);
 });
 
 async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {}) {

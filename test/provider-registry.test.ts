@@ -122,7 +122,7 @@ describe("a provider added with its folder and one registry line (the test-only 
       toy.cloud.soldOut.add("toy.a100");
       toy.cloud.listingLagMs = 300;
       const more = [...offers, { ...offers[0]!, instanceType: "toy.small", pricePerHour: 0.1 }];
-      const launched = await launchWithFailover({ provider: toy.cloud, ledger, jobId: "toyjob", attemptId: attempt.id, offers: more, maxOffers: 5, sshKeyName: "k", sshPublicKey: "ssh-ed25519 AAAA k", signal: new AbortController().signal, logger: nullLogger });
+      const launched = await launchWithFailover({ providerFor: async () => toy.cloud, blockedProviders: new Set(), listingLagMs: () => 1_000, ledger, jobId: "toyjob", attemptId: attempt.id, offers: more, maxOffers: 5, sshKeyName: "k", sshPublicKey: "ssh-ed25519 AAAA k", signal: new AbortController().signal, logger: nullLogger });
       expect(launched.failures.map((f) => f.kind)).toEqual(["capacity"]);
       expect(launched.machine.name).toBe(`kiln-${ledger.installationId()}-${launched.row.intent_id.split("-")[1]}`);
     } finally {

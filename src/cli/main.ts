@@ -111,6 +111,7 @@ function reportError(e: unknown, io: Io, logger: ReturnType<typeof createLogger>
 const NEXT_STEP: Record<ProviderErrorKind, string> = {
   auth: "check the provider's credentials (`kiln check` says which and how to fix them)",
   quota: "ask the provider to raise the account's limit, or allow another provider in resources.providers",
+  billing: "the provider's account can't pay: add credit or a payment method in its console, or allow another provider in resources.providers",
   capacity: "`kiln offers` shows where capacity exists now; try again later or allow more GPUs or regions",
   "rate-limited": "the provider is rate limiting this account; wait a minute and run the command again",
   transient: "the provider is failing for now; run the command again in a few minutes (`kiln status --refresh` shows what is running)",

@@ -225,7 +225,7 @@ export function runProviderContract(name: string, factory: () => Promise<Contrac
       );
       expect(e).toBeInstanceOf(ProviderError);
       expect((e as ProviderError).provider).toBe(fx.provider.name);
-      expect(["capacity", "quota", "auth", "rate-limited", "transient", "invalid", "fatal"]).toContain((e as ProviderError).kind);
+      expect(["capacity", "quota", "billing", "auth", "rate-limited", "transient", "invalid", "fatal"]).toContain((e as ProviderError).kind);
     });
   });
 }

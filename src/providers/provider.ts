@@ -119,7 +119,8 @@ export interface MachineRecord {
 export type ProviderErrorKind =
   | "capacity" // sold out here: fail over to the next offer
   | "quota" // account limit: fail over to another provider, tell the user how to raise it
-  | "auth" // bad or missing credentials: stop, say how to fix
+  | "billing" // the account can't pay (RunPod 402, a TensorDock balance under $1): like quota
+  | "auth" // bad or missing credentials: this provider is out for the job; fail over to another, say how to fix
   | "rate-limited" // slow down and retry (honour Retry-After)
   | "transient" // 5xx, timeouts, resets: retry with backoff
   | "invalid" // the request was wrong (a Kiln bug or a bad spec value): stop
@@ -129,7 +130,10 @@ export type ProviderErrorKind =
  * Errors that waiting cannot fix: bad credentials, a refused request, an account limit. Polls stop on
  * them at once instead of retrying for their whole deadline.
  */
-export const isPermanentProviderError = (e: unknown): boolean => e instanceof ProviderError && (e.kind === "auth" || e.kind === "invalid" || e.kind === "quota" || e.kind === "fatal");
+export const isPermanentProviderError = (e: unknown): boolean => e instanceof ProviderError && (e.kind === "auth" || e.kind === "invalid" || e.kind === "quota" || e.kind === "billing" || e.kind === "fatal");
+
+/** Errors that rule a whole provider out for this job (the next provider's offers are tried): quota, billing, auth. */
+export const blocksProvider = (e: ProviderError): boolean => e.kind === "quota" || e.kind === "billing" || e.kind === "auth" || e.scope === "provider";
 
 /** What to stop trying after this error when failing over. */
 export type BlockScope = "none" | "region" | "instance-type" | "provider";

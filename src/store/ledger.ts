@@ -185,6 +185,22 @@ export class Ledger {
     }).immediate();
   }
 
+  /** The provider an attempt's machine came from, once launch failed over to another provider. */
+  setAttemptProvider(attemptId: number, provider: string): void {
+    this.db.prepare("UPDATE attempts SET provider = ? WHERE id = ?").run(provider, attemptId);
+  }
+
+  /** Record the step an attempt enters, before the step acts: a crash is then attributable to it. */
+  setAttemptStep(attemptId: number, step: string, reason?: string): void {
+    const ts = this.clock();
+    this.db.transaction(() => {
+      const cur = this.getAttempt(attemptId);
+      if (!cur) throw new LedgerError("ledger_no_attempt", `no attempt ${attemptId} in the ledger`);
+      this.db.prepare("UPDATE attempts SET step = ? WHERE id = ?").run(step, attemptId);
+      this.insertEvent({ jobId: cur.job_id, attemptId, kind: "step", fromState: cur.step, toState: step, reason: reason ?? step }, ts);
+    }).immediate();
+  }
+
   getAttempt(id: number): AttemptRecord | undefined {
     const row = this.db.prepare("SELECT * FROM attempts WHERE id = ?").get(id);
     return row === undefined ? undefined : AttemptRow.parse(row);

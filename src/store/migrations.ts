@@ -85,6 +85,11 @@ export const MIGRATIONS: readonly string[] = [
     acquired_at TEXT NOT NULL
   );
   `,
+  // 3: the lifecycle step each attempt is in (written before the step acts, so a crash is attributable to
+  // a step and `kiln status` shows it).
+  `
+  ALTER TABLE attempts ADD COLUMN step TEXT;
+  `,
 ];
 
 /** Bring `db` to the newest schema version. Returns the version it is at afterwards. */

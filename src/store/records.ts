@@ -43,6 +43,8 @@ export const AttemptRow = z.object({
   started_at: z.string(),
   ended_at: nullableString,
   reason: nullableString,
+  /** The lifecycle step the attempt is in (or ended in): launch, boot, connect, … (docs/lifecycle.md §4). */
+  step: nullableString.default(null),
 });
 export type AttemptRecord = z.infer<typeof AttemptRow>;
 

@@ -45,7 +45,9 @@ async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {})
   return { code, out: io.stdout, err: io.stderr };
 }
 
-const cases = CRASH_POINTS.flatMap((point) => Array.from({ length: REPEAT }, (_, n) => ({ point, n })));
+// The recovery points are reached only after a machine is taken away: test/e2e/chaos.test.ts crashes there.
+const RECOVERY_ONLY = new Set<string>(["before-recovery"]);
+const cases = CRASH_POINTS.filter((p) => !RECOVERY_ONLY.has(p)).flatMap((point) => Array.from({ length: REPEAT }, (_, n) => ({ point, n })));
 
 describe.skipIf(!sshdAvailable)("SIGKILL at every lifecycle point, then `kiln status --refresh` (skipped where sshd is missing)", () => {
   it.each(cases)("crash at $point (#$n): zero orphans and a consistent ledger", async ({ point, n }) => {

@@ -36,9 +36,9 @@ afterAll(() => {
   removeTestHomes(dir);
 });
 
-function spec(name: string): string {
+function spec(name: string, extra = ""): string {
   const p = join(dir, `${name}.yaml`);
-  writeFileSync(p, `name: ${name}\nbudget: { max_usd: 5 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+  writeFileSync(p, `name: ${name}\n${extra}budget: { max_usd: 5 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
   return p;
 }
 
@@ -53,6 +53,14 @@ async function deadDriverJob(home: string, name: string, point: string): Promise
   const run = await kiln(home, ["run", spec(name), "--provider", "lambda"], { KILN_CRASH_AT: point });
   expect(run.code).toBe(1);
   return /started \S+ \((\S+)\)/.exec(run.out)![1]!;
+}
+
+/** The job's pulled metrics.jsonl, parsed (every attempt's lines: the restore carries the file over). */
+function metricLines(home: string, id: string): Record<string, unknown>[] {
+  return readFileSync(join(home, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** Everything the ledger holds, for "nothing changed" comparisons. */
@@ -167,13 +175,15 @@ describe.skipIf(!sshdAvailable)("recovery safety (emulator + loopback sshd; skip
 });
 
 describe.skipIf(!sshdAvailable)("a machine the cloud takes away mid-run (emulator + loopback sshd)", () => {
-  it("is noticed by asking the provider, not after minutes of failed SSH: the attempt ends lost, nothing is kept billing", async () => {
-    cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "2000", FAKE_STEP_MS: "50" } });
+  it("is noticed by asking the provider, not after minutes of failed SSH; with max_restarts 0 the job stops there, and `kiln run --resume` continues it on a new machine from its checkpoint", async () => {
+    cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "120", FAKE_STEP_MS: "100" } });
     const home = join(dir, "k-taken");
-    const run = await kiln(home, ["run", spec("taken"), "--provider", "lambda", "--detach"], { KILN_PROVIDER_POLL_MS: "500" });
+    const run = await kiln(home, ["run", spec("taken", "resources: { max_restarts: 0 }\n"), "--provider", "lambda", "--detach"], { KILN_PROVIDER_POLL_MS: "500" });
     const id = /started taken \((\S+)\)/.exec(run.out)![1]!;
-    const progress = join(home, "jobs", id, "progress.txt");
-    await pollUntil(async () => (existsSync(progress) && /step \d+\/2000/.test(readFileSync(progress, "utf8")) ? true : undefined), { what: "training", timeoutMs: 60_000, intervalMs: 100 });
+    // A checkpoint has reached this computer (the monitor pulls each one as soon as it is written).
+    const ckpt = join(home, "jobs", id, "outputs", "sae", "checkpoints", "latest.json");
+    await pollUntil(async () => (existsSync(ckpt) && (JSON.parse(readFileSync(ckpt, "utf8")) as { step: number }).step >= 10 ? true : undefined), { what: "a saved checkpoint", timeoutMs: 60_000, intervalMs: 100 });
+    const saved = (JSON.parse(readFileSync(ckpt, "utf8")) as { step: number }).step;
     // Behind Kiln's back, as a reclaim or an operator would: the instance goes (and its sshd with it).
     const [instance] = cloud.live();
     const { LambdaClient } = await import("../../src/providers/lambda/client.js");
@@ -186,12 +196,27 @@ describe.skipIf(!sshdAvailable)("a machine the cloud takes away mid-run (emulato
       expect(attempt).toMatchObject({ state: "lost", reason: expect.stringMatching(new RegExp(`lambda says ${instance!.id} is (terminated|terminating|not-found)`)) });
       expect(l.listMachines(id).map((m) => m.state)).toEqual(["terminated"]);
       expect(l.listEvents(id, { kind: "alert" })).toEqual([]);
+      expect(l.listEvents(id, { kind: "recovery" }).map((e) => e.reason)).toEqual(["not recovering: max_restarts (0) reached"]);
+      expect(l.getJob(id)!.ended_at).not.toBeNull();
     });
     expect(cloud.live()).toEqual([]);
-    // Resuming it on a new machine is not built yet: a clear answer, and nothing launched.
+    // Resume: a new attempt on a new machine, from the checkpoint saved here; the job keeps its id.
     const resumed = await kiln(home, ["run", "--resume", id]);
-    expect(resumed.code).not.toBe(0);
-    expect(resumed.err).toMatch(/ran on a rented machine; resuming a cloud job on a new machine is not supported yet/);
-    expect(cloud.emu.inspect()).toHaveLength(1);
-  }, 120_000);
+    expect(resumed.err).toBe("");
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toMatch(new RegExp(`resumed taken \\(${id}\\) on a new machine`));
+    inLedger(home, (l) => {
+      expect(l.getJob(id)!.state).toBe("succeeded");
+      expect(l.listAttempts(id).map((a) => [a.n, a.state, a.step])).toEqual([[1, "lost", "teardown"], [2, "succeeded", "teardown"]]);
+      expect(l.listEvents(id, { kind: "restored" })).toHaveLength(1);
+      expect(l.listMachines(id).map((m) => m.state)).toEqual(["terminated", "terminated"]);
+    });
+    const starts = metricLines(home, id).filter((m) => m["kind"] === "start");
+    // The second run started from the checkpoint that was saved before the machine went, not from step 0.
+    expect(starts.map((m) => [m["resumed"], m["step"]])).toEqual([[false, 0], [true, expect.any(Number)]]);
+    expect(starts[1]!["step"] as number).toBeGreaterThanOrEqual(saved);
+    expect(metricLines(home, id).filter((m) => m["kind"] === "done").at(-1)).toMatchObject({ step: 120, reason: "completed" });
+    expect(cloud.live()).toEqual([]);
+    expect(cloud.emu.inspect()).toHaveLength(2);
+  }, 180_000);
 });

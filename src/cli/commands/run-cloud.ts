@@ -58,6 +58,29 @@ export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: 
   return followCloudJob(ctx, s.jobId, s.jobDir);
 }
 
+/** `kiln run --resume JOB` for a cloud job: reconcile, then a new attempt on a new machine from the newest verified checkpoint. */
+export async function resumeCloud(ctx: CommandContext, args: ParsedArgs, ref: string): Promise<number> {
+  const { openLedger } = await import("../../core/jobs/ledger.js");
+  const { requireJob } = await import("../../core/jobs/index.js");
+  const { reconcileClouds } = await import("../../core/reconcile/index.js");
+  const { resumeCloudJob } = await import("../../core/lifecycle/resume.js");
+  const ledger = openLedger(ctx.paths);
+  let resumed: { id: string; name: string; dir: string };
+  try {
+    await reconcileClouds({ ledger, paths: ctx.paths, env: ctx.env, logger: ctx.logger, signal: ctx.signal, mode: "act", holder: "kiln run --resume" });
+    const r = resumeCloudJob(ledger, requireJob(ledger, ref), ctx.env);
+    resumed = { id: r.job.id, name: r.job.name, dir: r.job.job_dir };
+  } finally {
+    ledger.close();
+  }
+  ctx.io.out(`resumed ${resumed.name} (${resumed.id}) on a new machine, from its newest saved checkpoint\n`);
+  if (args.values["detach"]) {
+    ctx.io.out(`→ \`kiln status ${resumed.id}\`, \`kiln down ${resumed.id}\`\n`);
+    return 0;
+  }
+  return followCloudJob(ctx, resumed.id, resumed.dir);
+}
+
 export async function followCloudJob(ctx: CommandContext, jobId: string, jobDir: string): Promise<number> {
   const { openLedger } = await import("../../core/jobs/ledger.js");
   const { isJobAlive } = await import("../../core/reconcile/index.js");

@@ -6,7 +6,7 @@
 import { UserError } from "../../base/errors.js";
 import type { CommandContext } from "../command.js";
 import { defineCommand } from "../command.js";
-import { cloudRunOptions, runCloud, wantsCloud } from "./run-cloud.js";
+import { cloudRunOptions, resumeCloud, runCloud, wantsCloud } from "./run-cloud.js";
 
 function positiveFlag(name: string, raw: unknown, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -80,13 +80,18 @@ export const runCommand = defineCommand({
     if (wantsCloud(args)) return runCloud(ctx, args);
     const host = args.positionals.length === 1 && args.values["resume"] === undefined ? await plannedOnHost(ctx.cwd, args.positionals[0]!) : undefined;
     if (host !== undefined) return runCloud(ctx, args, host);
-    const { refuseCloudResume, requireJob, resumeJob, submitJob, openLedger } = await import("../../core/jobs/index.js");
+    const { isCloudJob, requireJob, resumeJob, submitJob, openLedger } = await import("../../core/jobs/index.js");
     if (typeof args.values["resume"] === "string") {
       const ledger = openLedger(ctx.paths);
+      let cloud: boolean;
       try {
-        refuseCloudResume(ctx.paths, requireJob(ledger, args.values["resume"]));
+        cloud = isCloudJob(ctx.paths, requireJob(ledger, args.values["resume"]));
       } finally {
         ledger.close();
+      }
+      if (cloud) {
+        if (args.positionals.length > 0) throw new UserError("kiln run: give either JOB.yaml or --resume JOB, not both", { exitCode: 2 });
+        return resumeCloud(ctx, args, args.values["resume"]);
       }
     }
     const { supervisorEntry } = await import("../../core/supervisor/launch.js");

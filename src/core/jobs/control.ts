@@ -22,21 +22,22 @@ export function requireJob(ledger: Ledger, ref: string): JobRecord {
   return job;
 }
 
+/** Jobs with a driver, not a supervisor: a cloud.json, or machines other than this computer. */
+function hasCloudMachines(ledger: Ledger, job: JobRecord): boolean {
+  return existsSync(join(job.job_dir, "cloud.json")) || ledger.listMachines(job.id).some((m) => m.provider !== "local");
+}
+
 /**
  * Mark jobs whose supervisor is gone (SIGKILL, OOM, reboot) as `interrupted`, closing their open
  * attempt and machine rows. Returns the ids it changed. Cheap; `kiln status` calls it every time.
  */
-function isCloudJob(ledger: Ledger, job: JobRecord): boolean {
-  return existsSync(join(job.job_dir, "cloud.json")) || ledger.listMachines(job.id).some((m) => m.provider !== "local");
-}
-
 export function reconcileJobs(ledger: Ledger): string[] {
   const changed: string[] = [];
   for (const job of ledger.listJobs()) {
     if (isTerminal(job.state)) continue;
     // Cloud jobs have a driver, not a supervisor, and their machines may still be billing: only the
     // cloud reconciliation (src/core/reconcile), which asks the provider, may close them.
-    if (isCloudJob(ledger, job)) continue;
+    if (hasCloudMachines(ledger, job)) continue;
     if (isJobProcess(job.supervisor_pid, job.id)) continue;
     // A job just (re)submitted has no supervisor pid for a moment: give the launch time to record it.
     const lastChange = ledger.listEvents(job.id, { kind: "job_state" }).at(-1)?.ts;
@@ -89,12 +90,9 @@ export async function stopJob(ledger: Ledger, ref: string, opts: { graceMs: numb
  * A cloud job's checkpoints are on its (gone) machine and in its pulled outputs; resuming it on a new
  * machine is not built yet (docs/lifecycle.md §5): say so, rather than start a local supervisor for it.
  */
-export function refuseCloudResume(paths: KilnPaths, job: JobRecord): void {
-  const layout = jobLayout(paths.jobs, job.id);
-  if (!existsSync(join(layout.dir, "cloud.json"))) return;
-  throw new UserError(`job ${job.name} (${job.id}) ran on a rented machine; resuming a cloud job on a new machine is not supported yet`, {
-    hint: `its pulled outputs and checkpoints are in ${layout.outputs}; run the spec again with \`kiln run ${join(layout.dir, "spec.yaml")} --provider …\``,
-  });
+/** A job run by the cloud driver (a rented machine or the user's ssh host): it has a cloud.json. */
+export function isCloudJob(paths: KilnPaths, job: JobRecord): boolean {
+  return existsSync(join(jobLayout(paths.jobs, job.id).dir, "cloud.json"));
 }
 
 export async function resumeJob(ledger: Ledger, paths: KilnPaths, ref: string, opts: { entry: string; env: NodeJS.ProcessEnv; graceMs: number; signal?: AbortSignal }): Promise<{ job: JobRecord; supervisorPid: number }> {
@@ -105,7 +103,7 @@ export async function resumeJob(ledger: Ledger, paths: KilnPaths, ref: string, o
   // An orphaned workload (its supervisor was killed) must not train alongside the new attempt.
   if (job.workload_pid !== null && isJobProcess(job.workload_pid, job.id)) await stopGroup(job.workload_pid, opts.graceMs, () => !isJobProcess(job.workload_pid, job.id), opts.signal);
   const layout = jobLayout(paths.jobs, job.id);
-  refuseCloudResume(paths, job);
+  if (isCloudJob(paths, job)) throw new UserError(`job ${job.name} (${job.id}) runs through the cloud driver`, { hint: `\`kiln run --resume ${job.id}\` resumes it on a new machine` });
   readRunFile(layout.runFile); // fail here, in the foreground, if the run file is damaged
   // Back to "created" *before* the launch, so a follower never mistakes the old terminal state for the end.
   ledger.setProcesses(job.id, { supervisorPid: null, workloadPid: null });

@@ -1,5 +1,5 @@
 /** Jobs: submit, resume, stop, reconcile and view them — what the CLI commands call. */
-export { type StopResult, reconcileJobs, refuseCloudResume, requireJob, resumeJob, stopJob } from "./control.js";
+export { type StopResult, isCloudJob, reconcileJobs, requireJob, resumeJob, stopJob } from "./control.js";
 export { openLedger, withLedger } from "./ledger.js";
 export { type SubmitOptions, type Submitted, submitJob } from "./submit.js";
 export { type JobView, jobView, progressOf } from "./view.js";

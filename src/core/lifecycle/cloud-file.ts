@@ -27,7 +27,12 @@ export const CloudFileSchema = z.strictObject({
   version: z.literal(1),
   jobId: z.string(),
   jobName: z.string(),
+  /** The first provider the job may run on (a host's name for provider ssh). */
   provider: z.string().refine(isProviderName, { error: "is not a registered provider" }),
+  /** Every provider whose offers are in `offers`, in the user's order (absent in files written before failover across providers: [provider]). */
+  providers: z.array(z.string().refine(isProviderName, { error: "is not a registered provider" })).min(1).optional(),
+  /** How many times a preempted or lost machine is replaced (resources.max_restarts; absent in older files: 3). */
+  maxRestarts: z.number().int().nonnegative().optional(),
   /** Provider `ssh`: the user's host (resources.ssh), never created or destroyed by Kiln. */
   ssh: z
     .strictObject({
@@ -62,6 +67,9 @@ export const CloudFileSchema = z.strictObject({
 });
 export type CloudFile = z.infer<typeof CloudFileSchema>;
 export type CloudOffer = CloudFile["offers"][number];
+
+/** The providers a cloud file's offers come from. */
+export const providersOf = (c: CloudFile): string[] => c.providers ?? [c.provider];
 
 export const cloudFilePath = (jobDir: string): string => join(jobDir, "cloud.json");
 

@@ -3,6 +3,8 @@
  * lifecycle point, exactly as a power cut or `kill -9` would (no finally blocks, no exit handlers).
  * Reconciliation on the next command must then leave zero orphans and a consistent ledger.
  *
+ * `<point>@<n>` crashes the n-th time the point is reached (a relaunch's `after-intent@2`).
+ *
  * This is the one place library code ends its own process, on purpose and only when the variable is set.
  */
 export const CRASH_POINTS = [
@@ -18,9 +20,17 @@ export const CRASH_POINTS = [
   "before-terminate", // artifacts verified
   "after-terminate-call", // terminate asked, not confirmed
   "after-confirm", // provider says terminated; job not closed yet
+  "before-recovery", // an attempt ended preempted or lost (its machine confirmed gone); the next not launched
+  "during-restore", // the saved outputs uploaded to the recovery machine, the run not started
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
+const reached = new Map<string, number>();
+
 export function crashPoint(name: CrashPoint, env: NodeJS.ProcessEnv = process.env): void {
-  if (env["KILN_CRASH_AT"] === name) process.kill(process.pid, "SIGKILL");
+  const at = env["KILN_CRASH_AT"];
+  if (at === undefined || !at.startsWith(name)) return;
+  const n = (reached.get(name) ?? 0) + 1;
+  reached.set(name, n);
+  if (at === name || at === `${name}@${n}`) process.kill(process.pid, "SIGKILL");
 }

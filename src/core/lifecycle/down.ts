@@ -11,7 +11,7 @@ import type { Provider } from "../../providers/provider.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
 import { stopRun } from "../../remote/session/run.js";
 import { assertSafeToTearDown } from "../../remote/sync/verify.js";
-import { type JobRecord, type Ledger, isTerminal } from "../../store/index.js";
+import { type JobRecord, type MachineLedgerRecord, type Ledger, isTerminal } from "../../store/index.js";
 import type { KilnPaths } from "../home.js";
 import { jobLayout } from "../job/layout.js";
 import { closeDeadJob, emptyReport, isJobAlive, isOpenMachine, reconcileSimulated, terminateSettings } from "../reconcile/index.js";
@@ -68,65 +68,77 @@ export async function downJob(job: JobRecord, o: DownOptions): Promise<DownResul
 }
 
 async function downHere(job: JobRecord, c: CloudFile, o: DownOptions): Promise<DownResult> {
-  const anyOpen = o.ledger.listMachines(job.id).some(isOpenMachine);
-  const key = anyOpen ? privateKeyFor(o.paths.keys, c.keyPath, c.specDir) : undefined;
-  // Provider ssh: the user's host, reached with the job's key (no API, nothing to credential).
-  const host = providerNamed(c.provider).kind === "host";
-  const hostP = anyOpen && host && c.ssh && key ? hostProvider(c.provider, c.ssh, { privateKey: key.privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger }) : undefined;
-  const provider: Provider | undefined = !anyOpen ? undefined : (hostP ?? (await requireCloud(c.provider, { env: o.env, credentialsPath: o.paths.credentials, logger: o.logger })).provider);
-  if (provider) await resolveIntents(provider, job, o);
-  const open = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id !== null);
-  const out: DownResult = { how: open.length > 0 ? "here" : "nothing", terminated: [], verifiedFiles: 0, forced: o.force };
-  for (const row of open) {
-    if (!provider) throw new KilnError("no_provider", `no way to reach ${c.provider} for ${job.id}`);
-    const m = await provider.describe(row.provider_id!, o.signal).catch((e: unknown) => {
-      // A user's host that is gone for good would otherwise hold its job open forever.
-      if (o.force && c.ssh) return undefined;
-      throw e;
-    });
-    if (!m) {
-      const why = `kiln down --force: ${c.ssh!.user}@${c.ssh!.host}:${c.ssh!.port} unreachable; closed without stopping the run or verifying artifacts (Kiln's marker may remain in ~/.kiln/machines there)`;
-      o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: why });
-      o.ledger.markMachineTerminated(row.id, why);
-      out.terminated.push(row.provider_id!);
-      continue;
-    }
-    const conn =
-      m.state === "running" && m.ssh
-        ? await connectMachine({ ...m, ssh: m.ssh }, { privateKey: key!.privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 60_000, signal: o.signal, logger: o.logger, ...(c.ssh && { hostKeyAlias: null }) }).catch((e: unknown) => {
-            if (!o.force) throw e;
-            // --force: the user chose to end the billing even though nobody can get in to save the outputs.
-            o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: `kiln down --force: ${m.id} could not be reached (${errorMessage(e)}); terminated without stopping the run or saving its outputs` });
-            return undefined;
-          })
-        : undefined;
-    if (conn) {
-      try {
-        const rp = remotePaths(await remoteHome(conn), job.id);
-        await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
-        await stopWatchdog(conn, rp.watchdog);
-        if (o.force) {
-          o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: "kiln down --force: terminated without verifying artifacts" });
-        } else {
-          // Throws artifacts-unverified (the machine is kept) when the copy cannot be verified.
-          const safe = await assertSafeToTearDown({ conn, remoteDir: `${rp.job}/outputs`, localDir: jobLayout(o.paths.jobs, job.id).outputs, pullCommand: `kiln down ${job.id}`, signal: o.signal });
-          for (const e of safe.manifest) o.ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: true });
-          out.verifiedFiles += safe.verified;
-        }
-      } finally {
-        conn.close();
-      }
-    } else if (!o.force && m.state !== "terminated") {
-      throw new KilnError("artifacts-unverified", `${m.id} is ${m.providerState} and cannot be reached to verify its artifacts; the machine is kept. Retry later, or pass --force to tear it down anyway`);
-    }
-    const consoleUrl = providerNamed(c.provider).consoleUrl;
-    await terminateAndConfirm(provider, o.ledger, o.ledger.getMachine(row.id)!, o.force ? "kiln down --force" : "kiln down (artifacts verified)", { ...terminateSettings(o.env), signal: o.signal, logger: o.logger, ...(consoleUrl && { consoleUrl }) });
-    out.terminated.push(m.id);
+  const out: DownResult = { how: "nothing", terminated: [], verifiedFiles: 0, forced: o.force };
+  // A job that failed over or recovered across providers has machines on each: every one is reached through its own.
+  const names = [...new Set(o.ledger.listMachines(job.id).filter(isOpenMachine).map((m) => m.provider))];
+  if (names.length > 0) {
+    const key = privateKeyFor(o.paths.keys, c.keyPath, c.specDir);
+    for (const name of names) await downOnProvider(job, c, o, name, key.privateKey, out);
   }
-  await hostP?.close();
   const r = emptyReport();
   closeDeadJob(o.ledger, job.id, r);
   return out;
+}
+
+async function downOnProvider(job: JobRecord, c: CloudFile, o: DownOptions, name: string, privateKey: Buffer, out: DownResult): Promise<void> {
+  // Provider ssh: the user's host, reached with the job's key (no API, nothing to credential).
+  const hostP = providerNamed(name).kind === "host" && c.ssh ? hostProvider(name, c.ssh, { privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger }) : undefined;
+  const provider: Provider = hostP ?? (await requireCloud(name, { env: o.env, credentialsPath: o.paths.credentials, logger: o.logger })).provider;
+  try {
+    await resolveIntents(provider, job, o);
+    const open = o.ledger.listMachines(job.id).filter((m) => m.provider === name && isOpenMachine(m) && m.provider_id !== null);
+    if (open.length > 0) out.how = "here";
+    for (const row of open) await downMachine(job, c, o, provider, privateKey, row, out);
+  } finally {
+    await hostP?.close();
+  }
+}
+
+/** Stop the run, verify its outputs here (unless --force), then terminate and confirm one machine. */
+async function downMachine(job: JobRecord, c: CloudFile, o: DownOptions, provider: Provider, privateKey: Buffer, row: MachineLedgerRecord, out: DownResult): Promise<void> {
+  const m = await provider.describe(row.provider_id!, o.signal).catch((e: unknown) => {
+    // A user's host that is gone for good would otherwise hold its job open forever.
+    if (o.force && c.ssh) return undefined;
+    throw e;
+  });
+  if (!m) {
+    const why = `kiln down --force: ${c.ssh!.user}@${c.ssh!.host}:${c.ssh!.port} unreachable; closed without stopping the run or verifying artifacts (Kiln's marker may remain in ~/.kiln/machines there)`;
+    o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: why });
+    o.ledger.markMachineTerminated(row.id, why);
+    out.terminated.push(row.provider_id!);
+    return;
+  }
+  const conn =
+    m.state === "running" && m.ssh
+      ? await connectMachine({ ...m, ssh: m.ssh }, { privateKey, knownHostsFile: o.paths.knownHosts, timeoutMs: 60_000, signal: o.signal, logger: o.logger, ...(c.ssh && { hostKeyAlias: null }) }).catch((e: unknown) => {
+          if (!o.force) throw e;
+          // --force: the user chose to end the billing even though nobody can get in to save the outputs.
+          o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: `kiln down --force: ${m.id} could not be reached (${errorMessage(e)}); terminated without stopping the run or saving its outputs` });
+          return undefined;
+        })
+      : undefined;
+  if (conn) {
+    try {
+      const rp = remotePaths(await remoteHome(conn), job.id);
+      await stopRun(conn, rp.run, { graceMs: c.stopGraceMs });
+      await stopWatchdog(conn, rp.watchdog);
+      if (o.force) {
+        o.ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "warning", reason: "kiln down --force: terminated without verifying artifacts" });
+      } else {
+        // Throws artifacts-unverified (the machine is kept) when the copy cannot be verified.
+        const safe = await assertSafeToTearDown({ conn, remoteDir: `${rp.job}/outputs`, localDir: jobLayout(o.paths.jobs, job.id).outputs, pullCommand: `kiln down ${job.id}`, signal: o.signal });
+        for (const e of safe.manifest) o.ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: true });
+        out.verifiedFiles += safe.verified;
+      }
+    } finally {
+      conn.close();
+    }
+  } else if (!o.force && m.state !== "terminated") {
+    throw new KilnError("artifacts-unverified", `${m.id} is ${m.providerState} and cannot be reached to verify its artifacts; the machine is kept. Retry later, or pass --force to tear it down anyway`);
+  }
+  const consoleUrl = providerNamed(row.provider).consoleUrl;
+  await terminateAndConfirm(provider, o.ledger, o.ledger.getMachine(row.id)!, o.force ? "kiln down --force" : "kiln down (artifacts verified)", { ...terminateSettings(o.env), signal: o.signal, logger: o.logger, ...(consoleUrl && { consoleUrl }) });
+  out.terminated.push(m.id);
 }
 
 /**
@@ -135,7 +147,7 @@ async function downHere(job: JobRecord, c: CloudFile, o: DownOptions): Promise<D
  * that is not listed is closed as never launched only once the provider's listing lag has passed.
  */
 async function resolveIntents(provider: Provider, job: JobRecord, o: DownOptions): Promise<void> {
-  const intents = o.ledger.listMachines(job.id).filter((m) => isOpenMachine(m) && m.provider_id === null);
+  const intents = o.ledger.listMachines(job.id).filter((m) => m.provider === provider.name && isOpenMachine(m) && m.provider_id === null);
   if (intents.length === 0) return;
   const listed = await provider.listMachines(o.signal);
   const lagMs = Number(o.env["KILN_LISTING_LAG_MS"] ?? "") || providerNamed(provider.name).listingLagMs;

@@ -7,6 +7,7 @@ import { nullLogger } from "../../base/logger.js";
 import { startSimulatedLambda, type SimulatedLambda } from "../../providers/lambda/configured.js";
 import { Ledger } from "../../store/index.js";
 import { LaunchOutcomeUnknownError, type Provider, ProviderError } from "../../providers/provider.js";
+import { ToyCloud, toyDescriptor } from "../../providers/testing/toy-cloud.js";
 import { NEVER_LAUNCHED, failureTable, findByIntent, launchWithFailover } from "./launch.js";
 import { terminateAndConfirm } from "./teardown.js";
 
@@ -16,6 +17,9 @@ let sim: SimulatedLambda | undefined;
 afterEach(async () => {
   await sim?.close();
 });
+
+/** launchWithFailover's provider options for one provider. */
+const only = (provider: Provider) => ({ providerFor: async () => provider, blockedProviders: new Set<string>(), listingLagMs: () => 60_000 });
 
 function ledgerWithJob() {
   const ledger = Ledger.open(":memory:");
@@ -30,10 +34,10 @@ describe("launchWithFailover", () => {
     expect(offers.map((o) => o.region)).toEqual(["us-east-1", "us-west-1"]);
     sim.emulator.setCapacity("gpu_1x_a10", "us-east-1", 0);
     const { ledger, attempt } = ledgerWithJob();
-    const r = await launchWithFailover({ provider: sim.provider, ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
+    const r = await launchWithFailover({ ...only(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
     expect(r.offer.region).toBe("us-west-1");
-    expect(r.failures).toMatchObject([{ offer: "gpu_1x_a10 in us-east-1 ($0.75/h)", kind: "capacity" }]);
-    expect(failureTable(r.failures)).toMatch(/gpu_1x_a10 in us-east-1 \(\$0\.75\/h\)\s+capacity\s+Lambda POST \/instance-operations\/launch failed \(instance-operations\/launch\/insufficient-capacity/);
+    expect(r.failures).toMatchObject([{ provider: "lambda", offer: "lambda gpu_1x_a10 in us-east-1 ($0.75/h)", kind: "capacity" }]);
+    expect(failureTable(r.failures)).toMatch(/lambda gpu_1x_a10 in us-east-1 \(\$0\.75\/h\)\s+capacity\s+Lambda POST \/instance-operations\/launch failed \(instance-operations\/launch\/insufficient-capacity/);
     const rows = ledger.listMachines("j1");
     expect(rows.map((m) => m.state)).toEqual([NEVER_LAUNCHED, "pending"]);
     expect(rows[1]!.provider_id).toBe(r.machine.id);
@@ -45,7 +49,7 @@ describe("launchWithFailover", () => {
     const offers = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
     sim.emulator.inject({ kind: "lost-response", match: { method: "POST", path: "/instance-operations/launch" }, times: 1 });
     const { ledger, attempt } = ledgerWithJob();
-    const r = await launchWithFailover({ provider: sim.provider, ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
+    const r = await launchWithFailover({ ...only(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
     expect(sim.emulator.inspect()).toHaveLength(1);
     expect(r.machine.id).toBe(sim.emulator.inspect()[0]!.id);
     expect(ledger.listMachines("j1").map((m) => m.provider_id)).toEqual([r.machine.id]);
@@ -56,11 +60,71 @@ describe("launchWithFailover", () => {
     const offers = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
     for (const r of ["us-east-1", "us-west-1"]) sim.emulator.setCapacity("gpu_1x_a10", r, 0);
     const { ledger, attempt } = ledgerWithJob();
-    await expect(launchWithFailover({ provider: sim.provider, ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger })).rejects.toThrow(
-      /no offer could be launched \(2 tried\):\n {2}gpu_1x_a10 in us-east-1 .* capacity .*\n {2}gpu_1x_a10 in us-west-1 .* capacity/,
+    await expect(launchWithFailover({ ...only(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger })).rejects.toThrow(
+      /no offer could be launched \(2 tried\):\n {2}lambda gpu_1x_a10 in us-east-1 .* capacity .*\n {2}lambda gpu_1x_a10 in us-west-1 .* capacity/,
     );
     expect(sim.emulator.inspect()).toEqual([]);
     expect(ledger.listMachines("j1").every((m) => m.state === NEVER_LAUNCHED)).toBe(true);
+  });
+});
+
+describe("launchWithFailover across providers", () => {
+  /** Two toy clouds: `a` is the cheaper, and fails the way a test says. */
+  function twoClouds(aFails: ProviderError | undefined) {
+    const a = new ToyCloud("toy-a", toyDescriptor("toy-a").catalog);
+    const b = new ToyCloud("toy-b", toyDescriptor("toy-b").catalog);
+    if (aFails) a.launch = async () => Promise.reject(aFails);
+    const byName: Record<string, Provider> = { "toy-a": a, "toy-b": b };
+    const offersOf = async (c: ToyCloud) => c.listOffers({ gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never" });
+    return { a, b, byName, offers: async () => [...(await offersOf(a)), { ...(await offersOf(a))[0]!, region: "toy-2" }, ...(await offersOf(b))] };
+  }
+
+  it.each([
+    ["quota", new ProviderError("toy-a", "quota", "instance limit reached")],
+    ["auth", new ProviderError("toy-a", "auth", "key revoked")],
+    ["billing", new ProviderError("toy-a", "billing", "balance below $1")],
+  ])("a %s error rules that provider out and moves on to the next provider's offers", async (kind, err) => {
+    const t = twoClouds(err);
+    const { ledger, attempt } = ledgerWithJob();
+    const blocked = new Set<string>();
+    const r = await launchWithFailover({ providerFor: async (n) => t.byName[n]!, blockedProviders: blocked, listingLagMs: () => 0, ledger, jobId: "j1", attemptId: attempt.id, offers: await t.offers(), maxOffers: 5, sshKeyName: "k", sshPublicKey: PUB, signal, logger: nullLogger });
+    expect(r.offer.provider).toBe("toy-b");
+    expect(r.provider).toBe(t.b);
+    // One call to toy-a: its second region is skipped, not tried, once the provider is ruled out.
+    expect(r.failures.map((f) => [f.provider, f.kind])).toEqual([["toy-a", kind], ["toy-a", "skipped"]]);
+    expect(r.failures[1]!.why).toBe("toy-a is ruled out for this job");
+    expect([...blocked]).toEqual(["toy-a"]);
+    expect(t.b.machines.size).toBe(1);
+  });
+
+  it("a capacity error tries the same provider's next region first", async () => {
+    const t = twoClouds(undefined);
+    t.a.soldOut.add("toy.a100");
+    const { ledger, attempt } = ledgerWithJob();
+    const blocked = new Set<string>();
+    const r = await launchWithFailover({ providerFor: async (n) => t.byName[n]!, blockedProviders: blocked, listingLagMs: () => 0, ledger, jobId: "j1", attemptId: attempt.id, offers: await t.offers(), maxOffers: 5, sshKeyName: "k", sshPublicKey: PUB, signal, logger: nullLogger });
+    // The toy's capacity error blocks the instance type on toy-a; toy-b sells it.
+    expect(r.failures.map((f) => [f.provider, f.kind])).toEqual([["toy-a", "capacity"], ["toy-a", "skipped"]]);
+    expect(r.offer.provider).toBe("toy-b");
+    expect(blocked.size).toBe(0);
+  });
+
+  it("a provider whose credentials cannot be read is ruled out, and the next one launches", async () => {
+    const t = twoClouds(undefined);
+    const { ledger, attempt } = ledgerWithJob();
+    const blocked = new Set<string>();
+    const providerFor = async (n: string) => (n === "toy-a" ? Promise.reject(new Error("TOY_TOKEN is not set")) : t.byName[n]!);
+    const r = await launchWithFailover({ providerFor, blockedProviders: blocked, listingLagMs: () => 0, ledger, jobId: "j1", attemptId: attempt.id, offers: await t.offers(), maxOffers: 5, sshKeyName: "k", sshPublicKey: PUB, signal, logger: nullLogger });
+    expect(r.offer.provider).toBe("toy-b");
+    expect(r.failures[0]).toMatchObject({ provider: "toy-a", kind: "auth", why: "TOY_TOKEN is not set" });
+    expect([...blocked]).toEqual(["toy-a"]);
+  });
+
+  it("an invalid request stops: it is a bug or a bad spec value, and another provider would not fix it", async () => {
+    const t = twoClouds(new ProviderError("toy-a", "invalid", "bad instance type"));
+    const { ledger, attempt } = ledgerWithJob();
+    await expect(launchWithFailover({ providerFor: async (n) => t.byName[n]!, blockedProviders: new Set(), listingLagMs: () => 0, ledger, jobId: "j1", attemptId: attempt.id, offers: await t.offers(), maxOffers: 5, sshKeyName: "k", sshPublicKey: PUB, signal, logger: nullLogger })).rejects.toThrow(/bad instance type/);
+    expect(t.b.machines.size).toBe(0);
   });
 });
 
@@ -126,7 +190,7 @@ describe("findByIntent (a launch whose outcome is unknown)", () => {
         throw new LaunchOutcomeUnknownError("lambda", `kiln-${req.intentId}`, "Lambda answered the launch with no instance id");
       },
     };
-    const r = await launchWithFailover({ provider: noId, ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger, listingLagMs: 2_000 });
+    const r = await launchWithFailover({ ...only(noId), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger, listingLagMs: () => 2_000 });
     expect(sim.emulator.inspect()).toHaveLength(1);
     expect(ledger.listMachines("j1").map((m) => m.provider_id)).toEqual([r.machine.id]);
   });
@@ -137,7 +201,7 @@ describe("terminateAndConfirm", () => {
     sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 } });
     const [offer] = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
     const { ledger, attempt } = ledgerWithJob();
-    const r = await launchWithFailover({ provider: sim.provider, ledger, jobId: "j1", attemptId: attempt.id, offers: [offer!], maxOffers: 1, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
+    const r = await launchWithFailover({ ...only(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers: [offer!], maxOffers: 1, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
     sim.emulator.inject({ kind: "error-5xx", match: { method: "POST", path: "/instance-operations/terminate" } });
     const err = await terminateAndConfirm(sim.provider, ledger, r.row, "test", { pollMs: 50, timeoutMs: 1_500, signal, logger: nullLogger, consoleUrl: "https://cloud.example/instances" }).catch((e: unknown) => e);
     expect(String(err)).toMatch(new RegExp(`MACHINE ${r.machine.id} ON LAMBDA MAY STILL BE BILLING \\(\\$0\\.75/h\\).*Check https://cloud\\.example/instances, then run \`kiln down j1 --force\``));

@@ -1,18 +1,21 @@
 /**
- * Launch with failover. For each offer (cheapest expected cost first, up to a cap): commit an intent
- * row with a fresh id *before* calling the provider, launch with the machine named `kiln-<intentId>`,
- * and record the provider's id. Capacity (and quota/region) failures move to the next offer; a lost
- * launch response is resolved by listing machines by name — never by launching again.
+ * Launch with failover, across providers. For each offer (cheapest expected cost first, up to a cap):
+ * commit an intent row with a fresh id *before* calling the provider, launch with the machine named
+ * `kiln-<intentId>`, and record the provider's id. By the contract's error classes: capacity moves to the
+ * next offer (blocking the instance type or region its scope names); quota, billing and auth rule that
+ * provider out for the job and move to the next provider's offers; a lost launch response is resolved by
+ * listing machines by name — never by launching again; anything else (a bad request) stops.
  */
 import { randomBytes } from "node:crypto";
 import { KilnError, errorMessage } from "../../base/errors.js";
 import { sleep } from "../../base/deadline.js";
 import type { Logger } from "../../base/logger.js";
-import { isMaybeLaunched, isPermanentProviderError, type MachineRecord, type Offer, type Provider, ProviderError, machineNameFor } from "../../providers/provider.js";
+import { blocksProvider, isMaybeLaunched, isPermanentProviderError, type MachineRecord, type Offer, type Provider, ProviderError, machineNameFor } from "../../providers/provider.js";
 import type { Ledger, MachineLedgerRecord } from "../../store/index.js";
 import { crashPoint } from "./crash.js";
 
 export interface LaunchFailure {
+  provider: string;
   offer: string;
   kind: string;
   why: string;
@@ -22,11 +25,15 @@ export interface Launched {
   row: MachineLedgerRecord;
   machine: MachineRecord;
   offer: Offer;
+  provider: Provider;
   failures: LaunchFailure[];
 }
 
 export interface LaunchOptions {
-  provider: Provider;
+  /** The provider that sells an offer (opened on first use: a provider never offered is never opened). */
+  providerFor(name: string): Promise<Provider>;
+  /** Providers ruled out for this job (quota, billing, auth); launches add to it. */
+  blockedProviders: Set<string>;
   ledger: Ledger;
   jobId: string;
   attemptId: number;
@@ -37,8 +44,8 @@ export interface LaunchOptions {
   signal: AbortSignal;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
-  /** How long a launched machine may be missing from the provider's listing (see findByIntent). */
-  listingLagMs?: number;
+  /** How long a launched machine may be missing from a provider's listing (see findByIntent). */
+  listingLagMs(provider: string): number;
 }
 
 /**
@@ -46,7 +53,7 @@ export interface LaunchOptions {
  * installation (KILN_HOME) launched it, so another installation sharing the account never touches it.
  */
 export const newIntentId = (installationId: string): string => `${installationId}-${randomBytes(5).toString("hex")}`;
-const label = (o: Offer) => `${o.instanceType} in ${o.region} ($${o.pricePerHour.toFixed(2)}/h)`;
+const label = (o: Offer) => `${o.provider} ${o.instanceType} in ${o.region} ($${o.pricePerHour.toFixed(2)}/h)`;
 
 /** Closed ledger states for a machine row that never billed. */
 export const NEVER_LAUNCHED = "never-launched";
@@ -88,44 +95,67 @@ export async function launchWithFailover(o: LaunchOptions): Promise<Launched> {
   const blocked = new Set<string>();
   const tried = o.offers.slice(0, o.maxOffers);
   for (const offer of tried) {
-    if (blocked.has(offer.instanceType) || blocked.has(`${offer.instanceType}@${offer.region}`)) {
-      failures.push({ offer: label(offer), kind: "skipped", why: "blocked by an earlier failure" });
+    const why = o.blockedProviders.has(offer.provider) ? `${offer.provider} is ruled out for this job` : blocked.has(`${offer.provider}/${offer.instanceType}`) || blocked.has(`${offer.provider}/${offer.instanceType}@${offer.region}`) ? "blocked by an earlier failure" : undefined;
+    if (why) {
+      failures.push({ provider: offer.provider, offer: label(offer), kind: "skipped", why });
       continue;
     }
-    const intentId = newIntentId(o.ledger.installationId());
-    const row = o.ledger.recordMachineIntent({ intentId, jobId: o.jobId, attemptId: o.attemptId, provider: offer.provider, offer, pricePerHour: offer.pricePerHour });
-    crashPoint("after-intent", o.env);
-    let machine: MachineRecord | undefined;
+    let provider: Provider;
     try {
-      machine = await o.provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey }, o.signal);
+      provider = await o.providerFor(offer.provider);
     } catch (e) {
-      if (isMaybeLaunched(e)) {
-        o.logger.warn(`launch answer lost for ${machineNameFor(intentId)}; looking for it by name`);
-        machine = await findByIntent(o.provider, intentId, o.signal, o.listingLagMs ?? 60_000);
-        if (!machine) {
-          o.ledger.setMachineState(row.id, NEVER_LAUNCHED, `launch answer lost and no machine named ${machineNameFor(intentId)} exists`);
-          failures.push({ offer: label(offer), kind: "lost", why: "launch answer lost; no machine was created" });
-          continue;
-        }
-      } else if (e instanceof ProviderError && ["capacity", "quota", "rate-limited", "transient"].includes(e.kind)) {
-        o.ledger.setMachineState(row.id, NEVER_LAUNCHED, `${e.kind}: ${e.message}`);
-        failures.push({ offer: label(offer), kind: e.kind, why: e.message });
-        if (e.kind === "quota" || e.scope === "provider") break;
-        if (e.scope === "instance-type") blocked.add(offer.instanceType);
-        if (e.scope === "region") blocked.add(`${offer.instanceType}@${offer.region}`);
-        o.logger.info(`${label(offer)}: ${e.kind}; trying the next offer`);
-        continue;
-      } else {
-        o.ledger.setMachineState(row.id, NEVER_LAUNCHED, `launch failed: ${errorMessage(e)}`);
-        throw e;
-      }
+      // Credentials missing or unreadable: that provider is out, the others may still launch.
+      o.blockedProviders.add(offer.provider);
+      failures.push({ provider: offer.provider, offer: label(offer), kind: "auth", why: errorMessage(e) });
+      continue;
     }
-    crashPoint("after-launch-call", o.env);
-    o.ledger.markMachineLaunched(row.id, machine.id, machine.state, machine.launchedAt);
-    crashPoint("after-launch-recorded", o.env);
-    return { row: o.ledger.getMachine(row.id)!, machine, offer, failures };
+    const launched = await launchOne(o, provider, offer, failures);
+    if (launched === "next") continue;
+    if (launched.kind === "blocked") {
+      if (launched.scope === "provider") o.blockedProviders.add(offer.provider);
+      else blocked.add(launched.scope === "instance-type" ? `${offer.provider}/${offer.instanceType}` : `${offer.provider}/${offer.instanceType}@${offer.region}`);
+      continue;
+    }
+    return { ...launched.value, provider, failures };
   }
   throw new KilnError("no_capacity", `no offer could be launched (${tried.length} tried):\n${failureTable(failures)}`, { details: { failures } });
+}
+
+type OneLaunch = "next" | { kind: "blocked"; scope: "provider" | "instance-type" | "region" } | { kind: "launched"; value: Omit<Launched, "failures" | "provider"> };
+
+/** One offer: intent first, then the call; the outcome says whether to try the next offer and what to block. */
+async function launchOne(o: LaunchOptions, provider: Provider, offer: Offer, failures: LaunchFailure[]): Promise<OneLaunch> {
+  const intentId = newIntentId(o.ledger.installationId());
+  const row = o.ledger.recordMachineIntent({ intentId, jobId: o.jobId, attemptId: o.attemptId, provider: offer.provider, offer, pricePerHour: offer.pricePerHour });
+  crashPoint("after-intent", o.env);
+  let machine: MachineRecord | undefined;
+  try {
+    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey }, o.signal);
+  } catch (e) {
+    if (isMaybeLaunched(e)) {
+      o.logger.warn(`launch answer lost for ${machineNameFor(intentId)}; looking for it by name`);
+      machine = await findByIntent(provider, intentId, o.signal, o.listingLagMs(offer.provider));
+      if (!machine) {
+        o.ledger.setMachineState(row.id, NEVER_LAUNCHED, `launch answer lost and no machine named ${machineNameFor(intentId)} exists`);
+        failures.push({ provider: offer.provider, offer: label(offer), kind: "lost", why: "launch answer lost; no machine was created" });
+        return "next";
+      }
+    } else if (e instanceof ProviderError && e.kind !== "invalid" && e.kind !== "fatal") {
+      o.ledger.setMachineState(row.id, NEVER_LAUNCHED, `${e.kind}: ${e.message}`);
+      failures.push({ provider: offer.provider, offer: label(offer), kind: e.kind, why: e.message });
+      o.logger.info(`${label(offer)}: ${e.kind}; trying the next offer`);
+      if (blocksProvider(e)) return { kind: "blocked", scope: "provider" };
+      if (e.scope === "instance-type" || e.scope === "region") return { kind: "blocked", scope: e.scope };
+      return "next";
+    } else {
+      o.ledger.setMachineState(row.id, NEVER_LAUNCHED, `launch failed: ${errorMessage(e)}`);
+      throw e;
+    }
+  }
+  crashPoint("after-launch-call", o.env);
+  o.ledger.markMachineLaunched(row.id, machine.id, machine.state, machine.launchedAt);
+  crashPoint("after-launch-recorded", o.env);
+  return { kind: "launched", value: { row: o.ledger.getMachine(row.id)!, machine, offer } };
 }
 
 export function failureTable(failures: readonly LaunchFailure[]): string {

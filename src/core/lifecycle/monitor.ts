@@ -70,6 +70,11 @@ export function progressFrom(text: string): Progress {
   return p;
 }
 
+/** How many checkpoints the engine has reported saving (docs/metrics-protocol.md `checkpoint_saved`). */
+export function checkpointsIn(text: string): number {
+  return text.match(/"kind":\s*"checkpoint_saved"/g)?.length ?? 0;
+}
+
 export function progressText(p: Progress, spentUsd: number, projectedUsd: number, maxUsd: number): string {
   const step = p.step === undefined ? "starting" : p.totalSteps ? `step ${p.step}/${p.totalSteps} (${Math.round((100 * p.step) / p.totalSteps)}%)` : `step ${p.step}`;
   const loss = p.loss === undefined ? "" : ` loss ${p.loss.toPrecision(3)}`;
@@ -131,6 +136,7 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   const metrics = new MetricsTail(o.conn, `${o.remoteOutputs}/sae/metrics.jsonl`);
   let lastReached = Date.now();
   let lastSync = Date.now();
+  let syncedCheckpoints = 0;
   const lastAsked = { at: 0 };
   for (;;) {
     if (o.signal.aborted) return { kind: "aborted" };
@@ -139,12 +145,16 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     try {
       status = await runStatus(o.conn, o.runDir);
       lastReached = Date.now();
-      p = progressFrom(await metrics.read(o.signal));
-      // Checkpoints and artifacts are copied every sync interval (not every tick: hashing costs the machine).
-      if (Date.now() - lastSync >= o.syncIntervalMs) {
+      const text = await metrics.read(o.signal);
+      p = progressFrom(text);
+      // Artifacts are copied every sync interval (not every tick: hashing costs the machine), and a new
+      // checkpoint at once: a machine taken away then loses at most one checkpoint interval of work.
+      const checkpoints = checkpointsIn(text);
+      if (Date.now() - lastSync >= o.syncIntervalMs || checkpoints > syncedCheckpoints) {
         await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: o.signal });
         if (o.logs) await pullArtifacts(o.conn, o.logs.remote, o.logs.local, { signal: o.signal });
         lastSync = Date.now();
+        syncedCheckpoints = checkpoints;
       }
     } catch (e) {
       // A dropped connection or a file that changed mid-copy is retried next tick; the run keeps going.

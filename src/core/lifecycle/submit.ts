@@ -59,6 +59,19 @@ export function driverEntry(override?: string): string {
   throw new KilnError("no_driver", "the cloud driver is not built (no dist/core/lifecycle/driver-main.js); run `npm run build` or use bin/kiln");
 }
 
+/** Start the detached cloud driver for a job dir; returns its pid (the job's supervisor, for liveness and `kiln stop`). */
+export function spawnDriver(env: NodeJS.ProcessEnv, jobId: string, jobDir: string): number {
+  const child = spawn(process.execPath, [driverEntry(env["KILN_CLOUD_DRIVER_ENTRY"]), jobDir], {
+    detached: true,
+    stdio: "ignore",
+    cwd: jobDir,
+    env: { ...env, KILN_JOB_ID: jobId },
+  });
+  child.unref();
+  if (child.pid === undefined) throw new KilnError("driver_spawn", `could not start the cloud driver for ${jobDir}`);
+  return child.pid;
+}
+
 async function liveOffers(o: CloudSubmitOptions): Promise<{ live: LiveOffers; emulated: boolean }> {
   const d = providerNamed(o.provider);
   if (o.sim) {
@@ -179,15 +192,7 @@ async function startDriver(
   const ledger = openLedger(o.paths);
   try {
     ledger.createJob({ id: jobId, name: spec.name, kind: spec.workload.type, specYaml: readFileSync(specPath, "utf8"), jobDir: layout.dir, planReason });
-    const child = spawn(process.execPath, [driverEntry(o.env["KILN_CLOUD_DRIVER_ENTRY"]), layout.dir], {
-      detached: true,
-      stdio: "ignore",
-      cwd: layout.dir,
-      env: { ...o.env, KILN_JOB_ID: jobId },
-    });
-    child.unref();
-    if (child.pid === undefined) throw new KilnError("driver_spawn", `could not start the cloud driver for ${layout.dir}`);
-    ledger.setProcesses(jobId, { supervisorPid: child.pid });
+    ledger.setProcesses(jobId, { supervisorPid: spawnDriver(o.env, jobId, layout.dir) });
   } finally {
     ledger.close();
   }

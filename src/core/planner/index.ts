@@ -14,6 +14,6 @@ export {
   runTime,
 } from "./estimate.js";
 export { KNOWN_MODELS, findModel, resolveModel } from "./models.js";
-export { CLOUD_BOOT_HOURS, CPU_MAX_HOURS, type Plan, type PlanChoice, type PlanInputs, type PlanOption, SPOT_RESTART_FACTOR, planJob } from "./plan.js";
+export { CLOUD_BOOT_HOURS, CPU_MAX_HOURS, type Plan, type PlanChoice, type PlanInputs, type PlanOption, planJob } from "./plan.js";
 export { renderPlan } from "./render.js";
 export { offerQueryFor, planJobFile } from "./job-plan.js";

@@ -16,6 +16,7 @@ import {
 } from "./estimate.js";
 import { resolveModel } from "./models.js";
 import { ASSUMED_DISK_GB, ASSUMED_RAM_PER_VRAM, CLOUD_BOOT_HOURS, DISK_OS_GB, planJob } from "./plan.js";
+import { renderPlan } from "./render.js";
 
 const job = (resources: string, extra = "", budget = "{max_usd: 20}") =>
   parseJobSpec(
@@ -92,6 +93,25 @@ describe("planJob", () => {
   it("prefers spot offers when asked, and prices their restarts", async () => {
     const plan = planJob(job("{gpu: [A100-40GB], providers: [aws, gcp, azure], spot: prefer}", "", "{max_usd: 50}"), { gpuProbe: none, offers: await offersFor(["aws", "gcp", "azure"]) });
     expect(plan.choice?.offer).toMatchObject({ provider: "aws", spot: true, pricePerHour: 1.2 });
+    const chosen = plan.considered.find((o) => o.chosen)!;
+    // E[hours] = T + rate × T × (boot + half a checkpoint interval), with the assumed A100 rate of 0.1/h.
+    const s = chosen.spot!;
+    expect(s.rate).toBe(0.1);
+    expect(s.expectedRestarts).toBeCloseTo(0.1 * s.runHours, 10);
+    expect(s.expectedHours).toBeCloseTo(s.runHours + s.expectedRestarts * (CLOUD_BOOT_HOURS + s.lostHoursPerRestart), 10);
+    expect(chosen.costUsd).toBeCloseTo(1.2 * (s.expectedHours + CLOUD_BOOT_HOURS), 10);
+    expect(renderPlan(job("{gpu: [A100-40GB], providers: [aws, gcp, azure], spot: prefer}", "", "{max_usd: 50}"), plan, none)).toMatch(/spot: E\[restarts\] = 0\.1\/h \(assumed\) × [\d.]+ h = [\d.]+; E\[hours\] = /);
+  });
+
+  it("spot: prefer still takes on-demand when spot's expected total (restarts priced in) is higher", async () => {
+    const offers = (await offersFor(["aws"])).filter((o) => o.gpu === "A100-40GB");
+    const onDemand = offers.find((o) => !o.spot)!;
+    // A spot price only 1% below on-demand: a tenth of a reclaim per hour costs more than that saves.
+    const spot = { ...onDemand, instanceType: `${onDemand.instanceType}-spot`, spot: true, pricePerHour: onDemand.pricePerHour * 0.99 };
+    const plan = planJob(job("{gpu: [A100-40GB], providers: [aws], spot: prefer}", "", "{max_usd: 500}"), { gpuProbe: none, offers: [onDemand, spot] });
+    expect(plan.choice?.offer?.spot).toBe(false);
+    const spotOption = plan.considered.find((o) => o.offer?.spot)!;
+    expect(spotOption.costUsd).toBeGreaterThan(plan.considered.find((o) => o.chosen)!.costUsd);
   });
 
   it("uses a local GPU that fits, but not one with an old driver", async () => {

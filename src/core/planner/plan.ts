@@ -4,6 +4,7 @@
  * rules. Order: a local GPU that fits; the CPU when the job is tiny; else the offer with the lowest
  * expected total cost (price × (hours + boot)) within the budget and price cap, ties broken by time.
  */
+import { type SpotArithmetic, spotArithmetic } from "./spot.js";
 import type { PricedOffer } from "../catalog/offers.js";
 import { UserError } from "../../base/errors.js";
 import { type GpuInfo, mibToGb } from "../gpu/nvidia-smi.js";
@@ -15,8 +16,6 @@ import { DISK_CACHE_READ_GBPS, type Estimate, type MachineSpace, type RunTime, c
 
 /** Boot, setup and model download before the first step on a fresh cloud machine (runbook: 5-10 min boot). */
 export const CLOUD_BOOT_HOURS = 0.25;
-/** Spot runs lose work to interruptions and pay a resume on each; priced as 10% more hours. */
-export const SPOT_RESTART_FACTOR = 1.1;
 /** A job is "small enough for the CPU" (the local demo) when it trains in under this. */
 export const CPU_MAX_HOURS = 0.5;
 /** torch 2.13's wheels are built for CUDA 12; an older driver cannot run them. */
@@ -52,6 +51,8 @@ export interface PlanOption {
   /** Why this option was ruled out; absent for eligible options. */
   excluded?: string;
   chosen: boolean;
+  /** A spot offer's expected restarts and hours (`kiln plan` prints the arithmetic). */
+  spot?: SpotArithmetic;
 }
 
 export interface PlanChoice {
@@ -102,6 +103,17 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
  *   if (plan.refusal) throw new UserError(plan.refusal);
  *   plan.choice?.kind; // "local" | "cpu" | "offer"
  */
+/**
+ * Hours between checkpoints: `save_every` epochs (fractions allowed) of a run of `epochs`; a `tokens`
+ * budget is taken as one epoch. Without `save_every_steps` this is what a reclaim can lose.
+ */
+function checkpointHours(spec: JobSpec, runHours: number): number {
+  const w = spec.workload;
+  if (w.type !== "sae-pii") return runHours;
+  const epochs = w.sae.epochs ?? 1;
+  return Math.min(runHours, (runHours * (w.sae.save_every ?? 1)) / epochs);
+}
+
 export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   const notes: string[] = [];
   const { estimate, timer } = sizeJob(spec, inputs, notes);
@@ -119,9 +131,11 @@ export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
     if (!providers.includes(o.provider) || o.gpuCount !== spec.resources.count) continue;
     if (spec.resources.spot === "never" && o.spot) continue;
     const t = hoursFor(o.gpu, offerMachine(o));
-    const hours = t.hours * (o.spot ? SPOT_RESTART_FACTOR : 1);
+    // Spot: the expected restarts, each a new boot and the work since the last checkpoint (./spot.ts).
+    const spot = o.spot ? spotArithmetic(o.gpu, t.hours, checkpointHours(spec, t.hours), CLOUD_BOOT_HOURS) : undefined;
+    const hours = spot ? spot.expectedHours : t.hours;
     const cost = o.pricePerHour * (hours + CLOUD_BOOT_HOURS);
-    const opt: PlanOption = { kind: "offer", label: `${o.provider} ${o.instanceType}${o.spot ? " (spot)" : ""}`, hours, ...(t.time ? { time: t.time } : {}), costUsd: cost, offer: o, chosen: false };
+    const opt: PlanOption = { kind: "offer", label: `${o.provider} ${o.instanceType}${o.spot ? " (spot)" : ""}`, hours, ...(t.time ? { time: t.time } : {}), costUsd: cost, offer: o, chosen: false, ...(spot && { spot }) };
     if (o.vramGb < needGb) opt.excluded = `${o.vramGb} GB < ${needGb.toFixed(1)} GB needed`;
     else if (maxPrice !== undefined && o.pricePerHour > maxPrice) opt.excluded = `$${o.pricePerHour.toFixed(2)}/h > max_price_per_hour $${maxPrice.toFixed(2)}`;
     else if (spec.budget.max_hours !== undefined && hours > spec.budget.max_hours) opt.excluded = `${hours.toFixed(1)} h > budget.max_hours ${spec.budget.max_hours}`;
@@ -185,7 +199,7 @@ function cacheNotes(o: PlanOption, timer: Timer): string[] {
   if (c.location !== "disk") return [];
   const gpu = o.offer?.gpu ?? "unknown";
   const streamed = timer(gpu, c.machine, { stream: true });
-  const factor = o.kind === "offer" && o.offer?.spot ? SPOT_RESTART_FACTOR : 1;
+  const factor = o.spot ? o.spot.expectedHours / o.spot.runHours : 1;
   if (streamed.hours * factor >= o.hours) return [];
   return [
     `the ${size} activation cache is on disk here, and reading it back every epoch (~${DISK_CACHE_READ_GBPS} GB/s of sequential block reads) makes the run slower than streaming: activation_cache: none would take ~${(streamed.hours * factor).toFixed(1)} h instead of ~${o.hours.toFixed(1)} h; a machine with more RAM keeps it in memory`,
@@ -274,9 +288,11 @@ function choose(spec: JobSpec, considered: PlanOption[]): PlanChoice | undefined
   const cpu = ok.find((o) => o.kind === "cpu");
   if (cpu) return pick(cpu, `small enough for the CPU (~${Math.max(1, Math.round(cpu.hours * 60))} min)`);
   let offers = ok.filter((o) => o.kind === "offer");
-  if (spec.resources.spot === "prefer" && offers.some((o) => o.offer?.spot)) offers = offers.filter((o) => o.offer?.spot);
+  // `prefer` is a tie-break toward spot, not a blindfold: spot wins only when its expected total (restarts
+  // priced in) is no more than on-demand's; `allowed` compares the two the same way.
   const order = (o: PlanOption) => spec.resources.providers.indexOf(o.offer!.provider);
-  offers.sort((a, b) => a.costUsd - b.costUsd || a.hours - b.hours || order(a) - order(b));
+  const spotFirst = (a: PlanOption, b: PlanOption) => (spec.resources.spot === "prefer" ? Number(Boolean(b.offer?.spot)) - Number(Boolean(a.offer?.spot)) : 0);
+  offers.sort((a, b) => a.costUsd - b.costUsd || spotFirst(a, b) || a.hours - b.hours || order(a) - order(b));
   const best = offers[0];
   return best ? pick(best, "lowest expected total cost within the budget") : undefined;
 }
@@ -310,7 +326,7 @@ function savingsFor(spec: JobSpec, considered: PlanOption[], offers: readonly Pr
   if (spec.resources.spot === "never") {
     const spot = offers
       .filter((o) => o.spot && spec.resources.providers.includes(o.provider) && o.gpuCount === spec.resources.count && o.vramGb >= needGb)
-      .map((o) => ({ o, cost: o.pricePerHour * (hoursOn(o) * SPOT_RESTART_FACTOR + CLOUD_BOOT_HOURS) }))
+      .map((o) => ({ o, cost: o.pricePerHour * (spotArithmetic(o.gpu, hoursOn(o), checkpointHours(spec, hoursOn(o)), CLOUD_BOOT_HOURS).expectedHours + CLOUD_BOOT_HOURS) }))
       .sort((a, b) => a.cost - b.cost)[0];
     if (spot && spot.cost < chosen.costUsd) {
       const usd = round2(chosen.costUsd - spot.cost);

@@ -6,6 +6,7 @@ import type { GpuProbe } from "../gpu/probe.js";
 import type { JobSpec } from "../spec/job-spec.js";
 import { CLOUD_BOOT_HOURS } from "./plan.js";
 import type { Plan } from "./plan.js";
+import { spotArithmeticText } from "./spot.js";
 import { type CachePlacement, MFU_LM, MFU_SAE, thousands } from "./estimate.js";
 
 const gb = (n: number) => n.toFixed(1);
@@ -77,6 +78,7 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
     const t = chosen.time;
     const split = t ? ` (extraction ${hrs(t.extractionHours)}, SAE ${hrs(t.saeHours)})` : "";
     out.push(`        ~${hrs(chosen.hours)}${split}, ~${usd(chosen.costUsd)}${boot}, budget ${usd(spec.budget.max_usd)}`);
+    if (chosen.spot) out.push(`        spot: ${spotArithmeticText(chosen.spot)}`);
     if (t) out.push(`        activation cache: ${gb0(t.cache.sizeGb)} GB, ${t.cache.location === "stream" ? "streamed" : t.cache.location === "disk" ? "on disk" : `in ${t.cache.location}`} — ${t.cache.why} (${space(t.cache)})`);
   } else if (plan.refusal) {
     out.push(`Refused: ${plan.refusal}`);

@@ -64,6 +64,13 @@ export const resourcesSchema = z.strictObject({
     .describe("Ordered allow-list; earlier wins ties."),
   regions: z.array(z.string().min(1)).min(1).optional(),
   max_price_per_hour: positive("a price in USD").optional(),
+  max_restarts: z
+    .number({ error: "expected a whole number of restarts (0 turns recovery off)" })
+    .int({ error: "expected a whole number of restarts (0 turns recovery off)" })
+    .min(0, { error: "expected a whole number of restarts (0 turns recovery off)" })
+    .max(100, { error: "at most 100 restarts; a job preempted that often needs on-demand (`spot: never`)" })
+    .default(3)
+    .describe("How many times a preempted or lost machine is replaced by a new one (the job resumes from its newest verified checkpoint)."),
   ssh: sshTargetSchema.optional(),
 });
 
@@ -130,7 +137,7 @@ export const jobSpecSchema = z
     name: z
       .string({ error: "expected a name" })
       .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: "expected a lowercase slug (a-z, 0-9, -; at most 63 characters)" }),
-    resources: resourcesSchema.default({ gpu: "any", count: 1, min_vram_gb: "auto", spot: "never", providers: ["local"] }),
+    resources: resourcesSchema.default({ gpu: "any", count: 1, min_vram_gb: "auto", spot: "never", providers: ["local"], max_restarts: 3 }),
     budget: budgetSchema,
     workload: workloadSchema,
     artifacts: artifactsSchema.default({ paths: ["outputs/**"], sync_interval: 300 }),

@@ -42,7 +42,7 @@ const withSection = (section: string, yaml: string) => {
 describe("parseJobSpec", () => {
   it("accepts a valid spec and fills control-plane defaults", () => {
     const spec = parseJobSpec(VALID, "job.yaml");
-    expect(spec.resources).toEqual({ gpu: ["A100-40GB"], count: 1, min_vram_gb: "auto", spot: "never", providers: ["local", "lambda"] });
+    expect(spec.resources).toEqual({ gpu: ["A100-40GB"], count: 1, min_vram_gb: "auto", spot: "never", providers: ["local", "lambda"], max_restarts: 3 });
     expect(spec.budget.alert_fractions).toEqual([0.5, 0.8, 0.95]);
     expect(spec.artifacts).toEqual({ paths: ["outputs/**"], sync_interval: 300 });
     expect(spec.workload.type).toBe("sae-pii");

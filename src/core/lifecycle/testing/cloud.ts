@@ -16,6 +16,8 @@ export interface CloudHarness {
   env: Record<string, string>;
   /** Instances the emulator still has that are not terminated. */
   live(): { id: string; name: string | undefined; status: string }[];
+  /** The machine's home directory (its loopback sshd's), to read what the run wrote there before a reclaim. */
+  homeOf(id: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function startCloudHarness(o: HarnessOptions = {}): Promise<CloudHa
   return {
     emu: e,
     env: { LAMBDA_API_KEY: e.apiKey, KILN_LAMBDA_API_URL: e.url },
+    homeOf: (id) => sshds.get(id)?.home,
     live: () => e.inspect().filter((i) => i.status !== "terminated").map((i) => ({ id: i.id, name: i.name, status: i.status })),
     close: async () => {
       await e.close();

@@ -11,7 +11,7 @@ import { UserError } from "../../base/errors.js";
 import type { CommandContext, ParsedArgs } from "../command.js";
 
 export const cloudRunOptions = {
-  provider: { type: "string", description: "Run on this cloud (lambda) or your own host (ssh, from resources.ssh) instead of this machine", placeholder: "NAME" },
+  provider: { type: "string", description: "Run on this cloud (lambda), several to fail over across (lambda,runpod), or your own host (ssh, from resources.ssh) instead of this machine", placeholder: "NAME[,NAME…]" },
   cleanup: { type: "boolean", description: "Provider ssh: remove the job's directory on the host once its artifacts are verified here" },
   sim: { type: "boolean", description: "Rehearse the cloud run against an emulator started on the fly (machines are loopback sshd's)" },
   "watchdog-terminate": {
@@ -27,14 +27,22 @@ const followMs = (env: NodeJS.ProcessEnv): number => Number(env["KILN_FOLLOW_INT
 export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: string): Promise<number> {
   const { isProviderName, providerNamed, rentableClouds } = await import("../../providers/registry.js");
   // `--sim` alone rehearses on the first rentable cloud that has a simulated account.
-  const provider = (args.values["provider"] as string | undefined) ?? planned ?? rentableClouds().find((d) => d.simulate)?.name ?? "";
-  if (!isProviderName(provider)) throw new UserError(`--provider ${provider}: no such provider`, { exitCode: 2, hint: "`kiln offers` lists them; kiln run JOB.yaml --provider lambda [--sim]" });
-  const d = providerNamed(provider);
-  if (d.kind === "local") throw new UserError("--provider local: run it without --provider (local jobs run under Kiln's supervisor)", { exitCode: 2 });
-  if (d.kind === "cloud" && !d.configured) {
-    const { notRentable } = await import("../../core/lifecycle/providers.js");
-    throw notRentable(d);
+  const given = (args.values["provider"] as string | undefined) ?? planned ?? rentableClouds().find((d) => d.simulate)?.name ?? "";
+  // Several clouds, comma-separated, in the order to prefer on equal cost: failover crosses them.
+  const providers = given.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  if (providers.length === 0) throw new UserError("--provider: expected a provider name", { exitCode: 2, hint: "`kiln offers` lists them; kiln run JOB.yaml --provider lambda [--sim]" });
+  if (new Set(providers).size !== providers.length) throw new UserError(`--provider ${given}: names a provider twice`, { exitCode: 2 });
+  for (const p of providers) {
+    if (!isProviderName(p)) throw new UserError(`--provider ${p}: no such provider`, { exitCode: 2, hint: "`kiln offers` lists them; kiln run JOB.yaml --provider lambda [--sim]" });
+    const d = providerNamed(p);
+    if (d.kind === "local") throw new UserError("--provider local: run it without --provider (local jobs run under Kiln's supervisor)", { exitCode: 2 });
+    if (d.kind === "cloud" && !d.configured) {
+      const { notRentable } = await import("../../core/lifecycle/providers.js");
+      throw notRentable(d);
+    }
   }
+  const provider = providers.join(",");
+  const d = providerNamed(providers[0]!);
   const [spec, ...extra] = args.positionals;
   if (spec === undefined || extra.length > 0) throw new UserError("kiln run: expected one job spec", { exitCode: 2, hint: "kiln run examples/sae-pii-local.yaml --provider lambda --sim" });
   const { openLedger } = await import("../../core/jobs/ledger.js");
@@ -47,10 +55,10 @@ export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: 
   } finally {
     pre.close();
   }
-  const s = await submitCloudJob({ paths: ctx.paths, env: ctx.env, cwd: ctx.cwd, specPath: spec, provider, sim, cleanup: args.values["cleanup"] === true, watchdogTerminate: args.values["watchdog-terminate"] === true, logger: ctx.logger, signal: ctx.signal });
+  const s = await submitCloudJob({ paths: ctx.paths, env: ctx.env, cwd: ctx.cwd, specPath: spec, providers, sim, cleanup: args.values["cleanup"] === true, watchdogTerminate: args.values["watchdog-terminate"] === true, logger: ctx.logger, signal: ctx.signal });
   const first = s.offers[0]!;
   if (d.kind === "host") ctx.io.out(`started ${s.name} (${s.jobId}) on ${s.planReason}\n`);
-  else ctx.io.out(`started ${s.name} (${s.jobId}) on ${provider}${sim ? " (simulated)" : ""}: ${first.instanceType} in ${first.region} at $${first.pricePerHour.toFixed(2)}/h first, ${s.offers.length} offer(s) by expected cost\n`);
+  else ctx.io.out(`started ${s.name} (${s.jobId}) on ${provider}${sim ? " (simulated)" : ""}: ${s.offers.length > 1 && providers.length > 1 ? `${first.provider} ` : ""}${first.instanceType} in ${first.region} at $${first.pricePerHour.toFixed(2)}/h first, ${s.offers.length} offer(s) by expected cost\n`);
   if (args.values["detach"]) {
     ctx.io.out(`→ \`kiln status ${s.jobId}\`, \`kiln down ${s.jobId}\`\n`);
     return 0;

@@ -30,7 +30,8 @@ export interface CloudSubmitOptions {
   env: NodeJS.ProcessEnv;
   cwd: string;
   specPath: string;
-  provider: string;
+  /** Where the job may run, in the user's order: one cloud or host, or several clouds to fail over across. */
+  providers: string[];
   sim: boolean;
   /** Provider ssh: remove the remote job directory after the artifacts are verified (or resources.ssh.cleanup). */
   cleanup?: boolean;
@@ -72,8 +73,8 @@ export function spawnDriver(env: NodeJS.ProcessEnv, jobId: string, jobDir: strin
   return child.pid;
 }
 
-async function liveOffers(o: CloudSubmitOptions): Promise<{ live: LiveOffers; emulated: boolean }> {
-  const d = providerNamed(o.provider);
+async function liveOffers(o: CloudSubmitOptions, name: string): Promise<{ live: LiveOffers; emulated: boolean }> {
+  const d = providerNamed(name);
   if (o.sim) {
     if (!d.simulate) throw new UserError(`--sim: ${d.title} has no simulated account`, { exitCode: 2 });
     // The simulated account's catalogue: an emulator without machines, just to list its offers.
@@ -88,8 +89,8 @@ async function liveOffers(o: CloudSubmitOptions): Promise<{ live: LiveOffers; em
     };
     return { live, emulated: true };
   }
-  const cloud = await requireCloud(o.provider, { env: o.env, credentialsPath: o.paths.credentials, logger: o.logger }).catch((e: unknown) => {
-    if (e instanceof UserError && o.sim === false) throw new UserError(`kiln run --provider ${o.provider}: ${e.message}`, { exitCode: 2, ...(e.hint !== undefined && { hint: `${e.hint}, or rehearse with --sim` }) });
+  const cloud = await requireCloud(name, { env: o.env, credentialsPath: o.paths.credentials, logger: o.logger }).catch((e: unknown) => {
+    if (e instanceof UserError && o.sim === false) throw new UserError(`kiln run --provider ${name}: ${e.message}`, { exitCode: 2, ...(e.hint !== undefined && { hint: `${e.hint}, or rehearse with --sim` }) });
     throw e;
   });
   return { live: (req, signal) => cloud.provider.listOffers(req, signal), emulated: cloud.emulated };
@@ -99,22 +100,34 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   const specPath = resolve(o.cwd, o.specPath);
   const loaded = await loadJobSpec(specPath);
   // --provider overrides where the job may run; the rest of the spec is used as written.
-  const spec: JobSpec = { ...loaded, resources: { ...loaded.resources, providers: [o.provider] } };
-  if (providerNamed(o.provider).kind === "host") return submitSshJob(o, spec, specPath);
-  const live = await liveOffers(o);
-  const { offers, warnings } = await findOffers(offerQueryFor(spec), { live: { [o.provider]: live.live }, signal: o.signal });
+  const spec: JobSpec = { ...loaded, resources: { ...loaded.resources, providers: o.providers } };
+  const first = o.providers[0]!;
+  if (providerNamed(first).kind === "host") {
+    if (o.providers.length > 1) throw new UserError(`--provider ${o.providers.join(",")}: your own host (${first}) runs alone; list clouds to fail over across`, { exitCode: 2 });
+    return submitSshJob(o, spec, specPath);
+  }
+  const live: Record<string, LiveOffers> = {};
+  let emulated = false;
+  for (const name of o.providers) {
+    const l = await liveOffers(o, name);
+    live[name] = l.live;
+    emulated ||= l.emulated;
+  }
+  const { offers, warnings } = await findOffers(offerQueryFor(spec), { live, signal: o.signal });
   for (const w of warnings) o.logger.warn(w);
   const plan = planJob(spec, { gpuProbe: { kind: "missing" }, offers });
-  if (!plan.refusal && !plan.choice?.offer) throw new UserError(`no ${o.provider} offer fits this job`, { exitCode: 2, hint: `\`kiln plan ${o.specPath}\` shows every option and why it was ruled out` });
+  if (!plan.refusal && !plan.choice?.offer) throw new UserError(`no ${o.providers.join(" or ")} offer fits this job`, { exitCode: 2, hint: `\`kiln plan ${o.specPath}\` shows every option and why it was ruled out` });
+  // Every eligible offer, the planner's choice first, then by expected total cost: the failover and
+  // recovery order. Spot offers are in it when the spec allows spot (the planner priced their restarts).
   const ranked = plan.considered
-    .filter((c) => c.kind === "offer" && c.excluded === undefined && c.offer && c.offer.available !== false && !c.offer.spot)
+    .filter((c) => c.kind === "offer" && c.excluded === undefined && c.offer && c.offer.available !== false)
     .sort((a, b) => Number(b.chosen) - Number(a.chosen) || a.costUsd - b.costUsd)
     .map((c) => c.offer!)
     .map(({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, available, priceSource, priceDate }): CloudOffer => ({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, ...(available !== undefined && { available }), priceSource, priceDate }));
   // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.
   privateKeyFor(o.paths.keys, undefined, o.cwd);
   const estimateUsd = plan.considered.find((c) => c.chosen)?.costUsd;
-  return startDriver(o, spec, specPath, ranked, plan.choice?.reason ?? "", {}, { shipping: shippingFor(spec, { emulated: live.emulated, env: o.env }), budget: { refusal: plan.refusal, estimateUsd } });
+  return startDriver(o, spec, specPath, ranked, plan.choice?.reason ?? "", {}, { shipping: shippingFor(spec, { emulated, env: o.env }), budget: { refusal: plan.refusal, estimateUsd } });
 }
 
 /**
@@ -122,6 +135,7 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
  * checklist once connected), so there is nothing to plan against; the driver registers a marker there.
  */
 async function submitSshJob(o: CloudSubmitOptions, spec: JobSpec, specPath: string): Promise<CloudSubmitted> {
+  const first = o.providers[0]!;
   const t = spec.resources.ssh;
   if (!t) throw new UserError("provider ssh needs resources.ssh: {host, user, port, key}", { exitCode: 2, hint: "add resources.ssh to the job spec (docs/job-spec.md)" });
   if (o.sim) throw new UserError("--sim rehearses a cloud; provider ssh runs on your host as it is", { exitCode: 2 });
@@ -130,7 +144,7 @@ async function submitSshJob(o: CloudSubmitOptions, spec: JobSpec, specPath: stri
   // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.
   const key = privateKeyFor(o.paths.keys, t.key, specDir);
   const offer: CloudOffer = {
-    provider: o.provider,
+    provider: first,
     instanceType: "your-host",
     gpu: "your GPU",
     gpuCount: spec.resources.count,
@@ -161,7 +175,7 @@ async function startDriver(
   // Checks before the meter starts: the bundle is built and scanned into the job dir now, in the
   // foreground, and the driver ships it. A failure leaves no job behind and launches nothing.
   try {
-    const report = await preLaunchChecks({ spec, specPath, providers: [o.provider], paths: o.paths, env: o.env, logger: o.logger, sim: o.sim, budget: pre.budget, job: { jobId, jobDir: layout.dir, shipping: pre.shipping } });
+    const report = await preLaunchChecks({ spec, specPath, providers: o.providers, paths: o.paths, env: o.env, logger: o.logger, sim: o.sim, budget: pre.budget, job: { jobId, jobDir: layout.dir, shipping: pre.shipping } });
     requireChecksPassed(report);
   } catch (e) {
     rmSync(layout.dir, { recursive: true, force: true });
@@ -172,11 +186,14 @@ async function startDriver(
     version: 1,
     jobId,
     jobName: spec.name,
-    provider: o.provider,
+    provider: o.providers[0]!,
+    ...(o.providers.length > 1 && { providers: o.providers }),
+    maxRestarts: spec.resources.max_restarts,
     sim: o.sim,
     specDir: dirname(specPath),
     offers: ranked,
-    maxOffers: 5,
+    // Failover tries this many offers per attempt (every provider's, cheapest first).
+    maxOffers: Math.max(5, 3 * o.providers.length),
     ...(extra.ssh && { ssh: extra.ssh }),
     ...(extra.keyPath !== undefined && { keyPath: extra.keyPath }),
     // The user's key for clouds is not a spec field yet; Kiln's own key (registered by name) is used.

@@ -1,0 +1,4 @@
+import { registerProvider } from "../../../providers/registry.js";
+import { secondLambdaDescriptor } from "../../../providers/testing/second-lambda.js";
+
+registerProvider(secondLambdaDescriptor());

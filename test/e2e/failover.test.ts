@@ -1,0 +1,125 @@
+// Failover and recovery across providers, end to end: two cloud accounts, each a Lambda emulator with
+// real loopback sshd machines, the second registered as the test-only provider "ember"
+// (src/providers/testing/second-lambda.ts) in this process and in the detached driver.
+// - `kiln run --provider lambda,ember` where Lambda refuses on quota: Lambda is ruled out, the job runs
+//   on ember, and the failure table says why;
+// - a machine taken away on Lambda while Lambda has no capacity left: the recovery attempt moves to ember
+//   and resumes from the checkpoint saved here.
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { pollUntil } from "../../src/base/deadline.js";
+import { captureIo } from "../../src/cli/io.js";
+import { main } from "../../src/cli/main.js";
+import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
+import { type CloudHarness, type HarnessOptions, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { LambdaClient } from "../../src/providers/lambda/client.js";
+import { registerProvider } from "../../src/providers/registry.js";
+import { secondLambdaDescriptor } from "../../src/providers/testing/second-lambda.js";
+import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
+import { Ledger } from "../../src/store/index.js";
+
+const FAKE = resolve(import.meta.dirname, "..", "fixtures", "workloads", "fake-python");
+let dir: string;
+let base: NodeJS.ProcessEnv;
+let lambda: CloudHarness | undefined;
+let ember: CloudHarness | undefined;
+let unregister: () => void;
+
+beforeAll(async () => {
+  unregister = registerProvider(secondLambdaDescriptor());
+  dir = mkdtempSync(join(tmpdir(), "kiln-failover-"));
+  writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
+  base = await cloudTestEnv({ KILN_CLOUD_DRIVER_ENTRY: await bundleDriver("src/core/lifecycle/testing/driver-with-test-clouds.ts"), KILN_STOP_GRACE_MS: "3000", KILN_PROVIDER_POLL_MS: "500", KILN_LISTING_LAG_MS: "1500" });
+});
+afterEach(async () => {
+  await lambda?.close();
+  await ember?.close();
+  lambda = ember = undefined;
+});
+afterAll(() => {
+  removeTestHomes(dir);
+  unregister();
+});
+
+async function twoClouds(lambdaOpts: HarnessOptions = {}): Promise<void> {
+  const machineEnv = { FAKE_STEPS: "80", FAKE_STEP_MS: "100" };
+  lambda = await startCloudHarness({ machineEnv, ...lambdaOpts });
+  ember = await startCloudHarness({ machineEnv });
+}
+
+function spec(name: string): string {
+  const p = join(dir, `${name}.yaml`);
+  writeFileSync(p, `name: ${name}\nbudget: { max_usd: 5 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+  return p;
+}
+
+async function kiln(home: string, argv: string[]) {
+  const io = captureIo();
+  const env = { ...base, KILN_HOME: home, ...lambda?.env, EMBER_API_KEY: ember!.emu.apiKey, KILN_EMBER_API_URL: ember!.emu.url };
+  const code = await main(argv, io, { env, cwd: dir });
+  return { code, out: io.stdout, err: io.stderr };
+}
+
+function inLedger<T>(home: string, f: (l: Ledger) => T): T {
+  const l = Ledger.open(join(home, "ledger.db"));
+  try {
+    return f(l);
+  } finally {
+    l.close();
+  }
+}
+
+describe.skipIf(!sshdAvailable)("failover and recovery across providers (two emulated accounts; needs /usr/sbin/sshd)", () => {
+  it("a quota refusal rules Lambda out for the job; it runs on the next provider, and the failure table says why", async () => {
+    await twoClouds({ quota: { maxInstances: 0 } });
+    const home = join(dir, "k-quota");
+    const r = await kiln(home, ["run", spec("quota"), "--provider", "lambda,ember"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    const id = /started quota \((\S+)\)/.exec(r.out)![1]!;
+    inLedger(home, (l) => {
+      expect(l.getJob(id)!.state).toBe("succeeded");
+      expect(l.listAttempts(id).map((a) => [a.provider, a.state])).toEqual([["ember", "succeeded"]]);
+      const launch = l.listEvents(id, { kind: "launch" })[0]!;
+      expect(launch.reason).toMatch(/^failed over to ember /);
+      const failures = (JSON.parse(launch.data_json!) as { failures: { provider: string; kind: string; why: string }[] }).failures;
+      expect(failures[0]).toMatchObject({ provider: "lambda", kind: "quota" });
+      // One quota answer is enough: Lambda's other offers are skipped, not tried.
+      expect(failures.slice(1).every((f) => f.provider === "lambda" && f.kind === "skipped")).toBe(true);
+      expect(l.listMachines(id).filter((m) => m.state !== "never-launched").map((m) => [m.provider, m.state])).toEqual([["ember", "terminated"]]);
+    });
+    expect(lambda!.emu.inspect()).toEqual([]);
+    expect(ember!.live()).toEqual([]);
+  }, 180_000);
+
+  it("a machine taken away on Lambda while Lambda can give no other: the recovery attempt runs on the next provider, from the checkpoint", async () => {
+    await twoClouds();
+    const home = join(dir, "k-move");
+    const r = await kiln(home, ["run", spec("move"), "--provider", "lambda,ember", "--detach"]);
+    const id = /started move \((\S+)\)/.exec(r.out)![1]!;
+    const ckpt = join(home, "jobs", id, "outputs", "sae", "checkpoints", "latest.json");
+    const savedStep = () => (existsSync(ckpt) ? (JSON.parse(readFileSync(ckpt, "utf8")) as { step: number }).step : -1);
+    const saved = await pollUntil(async () => (savedStep() >= 10 ? savedStep() : undefined), { what: "a saved checkpoint", timeoutMs: 90_000, intervalMs: 50 });
+    const [instance] = lambda!.live();
+    // Lambda can give no other machine now (its account is at its limit), so recovery must move on.
+    lambda!.emu.account.maxInstances = 0;
+    const client = new LambdaClient({ apiKey: lambda!.emu.apiKey, baseUrl: lambda!.emu.url, minIntervalMs: 0, launchIntervalMs: 0 });
+    await client.terminateInstances([instance!.id], AbortSignal.timeout(10_000));
+    const state = await pollUntil(async () => {
+      const s = inLedger(home, (l) => l.getJob(id)!.state);
+      return ["succeeded", "failed", "stopped", "interrupted"].includes(s) ? s : undefined;
+    }, { what: "the job to end", timeoutMs: 150_000, intervalMs: 200 });
+    expect(state).toBe("succeeded");
+    inLedger(home, (l) => {
+      expect(l.listAttempts(id).map((a) => [a.provider, a.state])).toEqual([["lambda", "lost"], ["ember", "succeeded"]]);
+      expect(l.listEvents(id, { kind: "restored" })).toHaveLength(1);
+    });
+    const starts = readFileSync(join(home, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8").split("\n").filter((x) => x.includes('"kind": "start"')).map((x) => JSON.parse(x) as { step: number; resumed: boolean });
+    expect(starts.at(-1)).toMatchObject({ resumed: true });
+    expect(starts.at(-1)!.step).toBeGreaterThanOrEqual(saved);
+    expect(lambda!.live()).toEqual([]);
+    expect(ember!.live()).toEqual([]);
+  }, 240_000);
+});

@@ -123,6 +123,9 @@ describe.skipIf(!haveSshd)("managed recovery (needs /usr/sbin/sshd)", () => {
     const run = await kiln(home, ["run", spec("chaos", 3), "--provider", "lambda", "--detach"]);
     const id = /started chaos \((\S+)\)/.exec(run.out)![1]!;
     const reclaims: { machine: string; saved: number; reached: number }[] = [];
+    await pollUntil(async () => (savedStep(home, id) >= 0 ? true : undefined), { what: "the first checkpoint", timeoutMs: 90_000, intervalMs: 100 });
+    // While it runs, `kiln status JOB` says which step the live attempt is in.
+    const midRun = await kiln(home, ["status", id]);
     let after = 0;
     for (let i = 0; i < 3; i++) {
       // Spread the reclaims over the run: after roughly a quarter, a half and three quarters of it.
@@ -131,6 +134,7 @@ describe.skipIf(!haveSshd)("managed recovery (needs /usr/sbin/sshd)", () => {
       after = reclaims.at(-1)!.saved;
     }
     expect(await waitForEnd(home, id)).toBe("succeeded");
+    expect(midRun.out).toMatch(/attempt \d on lambda: (monitor|collect|launch|boot|connect|verify|ship|restore|setup|start)/);
 
     inLedger(home, (l) => {
       const attempts = l.listAttempts(id);
@@ -144,6 +148,10 @@ describe.skipIf(!haveSshd)("managed recovery (needs /usr/sbin/sshd)", () => {
       expect(l.listEvents(id, { kind: "alert" })).toEqual([]);
     });
     expect(cloud.live()).toEqual([]);
+    const status = await kiln(home, ["status", id]);
+    expect(status.out).toMatch(/attempts \(3 recoveries\):/);
+    expect(status.out.match(/^\s*\d\s+lambda\s+lost\s+teardown\s/gm)).toHaveLength(3);
+    expect(status.out).toMatch(/^\s*4\s+lambda\s+succeeded\s+teardown\s/m);
 
     const lines = metricLines(home, id);
     const starts = lines.filter((m) => m["kind"] === "start");

@@ -63,8 +63,10 @@ export const statusCommand = defineCommand({
         const v = views[0]!;
         if (v.progress.step !== undefined) ctx.io.out(`\nstep ${v.progress.step}, ${v.progress.tokens ?? 0} tokens, loss ${v.progress.loss ?? "—"}\n`);
         ctx.io.out(`\nmachines:\n${renderTable(["PROVIDER", "ID", "STATE", "$/H", "COST"], v.machines.map((m) => [m.provider, m.provider_id ?? "—", m.state, m.price_per_hour.toFixed(2), usd(m.costUsd)]))}`);
+        const live = v.attempts.find((a) => a.state === "running");
+        if (live?.step) ctx.io.out(`\nattempt ${live.n} on ${live.provider}: ${live.step}\n`);
         if (v.attempts.length > 1 || v.recoveryCount > 0) {
-          ctx.io.out(`\nattempts (${v.recoveryCount} recover${v.recoveryCount === 1 ? "y" : "ies"}):\n${renderTable(["#", "PROVIDER", "ENDED", "COST", "WHY"], v.attempts.map((a) => [String(a.n), a.provider, a.state, usd(a.costUsd), a.reason ?? ""]))}`);
+          ctx.io.out(`\nattempts (${v.recoveryCount} recover${v.recoveryCount === 1 ? "y" : "ies"}):\n${renderTable(["#", "PROVIDER", "STATE", "STEP", "COST", "WHY"], v.attempts.map((a) => [String(a.n), a.provider, a.state, a.step ?? "—", usd(a.costUsd), a.reason ?? ""]))}`);
         }
         const events = ledger.listEvents(v.id).slice(-8);
         ctx.io.out(`\nrecent events:\n${events.map((e) => `  ${e.ts}  ${e.kind}${e.to_state ? ` → ${e.to_state}` : ""}  ${e.reason ?? ""}`).join("\n")}\n`);

@@ -23,7 +23,7 @@ export interface JobView {
   progress: { fraction: number | undefined; step: number | undefined; loss: number | null | undefined; tokens: number | undefined };
   machines: (Pick<MachineLedgerRecord, "provider" | "provider_id" | "state" | "price_per_hour" | "launched_at" | "terminated_at"> & { costUsd: number })[];
   /** Each try at running the job: where, how it ended and what its machines cost. */
-  attempts: { n: number; provider: string; state: string; startedAt: string; endedAt: string | null; reason: string | null; costUsd: number }[];
+  attempts: { n: number; provider: string; state: string; step: string | null; startedAt: string; endedAt: string | null; reason: string | null; costUsd: number }[];
   /** Attempts that ended because the machine was reclaimed or lost, and were followed by another. */
   recoveryCount: number;
 }
@@ -60,7 +60,7 @@ export function jobView(ledger: Ledger, jobsDir: string, job: JobRecord, nowMs: 
     maxUsd,
     progress: { fraction: p.fraction(), step: t?.step, loss: t?.loss, tokens: t?.tokens },
     machines: machines.map((m) => ({ provider: m.provider, provider_id: m.provider_id, state: m.state, price_per_hour: m.price_per_hour, launched_at: m.launched_at, terminated_at: m.terminated_at, costUsd: machineCost(m, nowMs) })),
-    attempts: attempts.map((a) => ({ n: a.n, provider: a.provider, state: a.state, startedAt: a.started_at, endedAt: a.ended_at, reason: a.reason, costUsd: totalCost(machines.filter((m) => m.attempt_id === a.id), nowMs) })),
+    attempts: attempts.map((a) => ({ n: a.n, provider: a.provider, state: a.state, step: a.step, startedAt: a.started_at, endedAt: a.ended_at, reason: a.reason, costUsd: totalCost(machines.filter((m) => m.attempt_id === a.id), nowMs) })),
     recoveryCount: attempts.filter((a, i) => i < attempts.length - 1 && (a.state === "preempted" || a.state === "lost")).length,
   };
 }

@@ -5,7 +5,7 @@
 import { errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import type { MachineRecord } from "../../providers/provider.js";
-import type { SshConnection } from "../../remote/ssh/connection.js";
+import type { MachineAccess } from "../../remote/access.js";
 import { pullArtifacts } from "../../remote/sync/pull.js";
 import type { AttemptState, Ledger, MachineLedgerRecord } from "../../store/index.js";
 import type { KilnPaths } from "../home.js";
@@ -56,7 +56,7 @@ export interface Attempt {
   row?: MachineLedgerRecord;
   offer?: CloudOffer;
   running?: MachineRecord & { ssh: NonNullable<MachineRecord["ssh"]> };
-  conn?: SshConnection;
+  conn?: MachineAccess;
   rp?: RemotePaths;
   steps: Step[];
   runStarted: boolean;

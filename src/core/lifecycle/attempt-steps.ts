@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { KilnError } from "../../base/errors.js";
 import { requireHostPythonReady } from "../../remote/setup/index.js";
 import { saveMachineAccess } from "../../remote/ssh/access.js";
-import type { SshConnection } from "../../remote/ssh/connection.js";
+import type { MachineAccess } from "../../remote/access.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
 import { shellQuote } from "../../remote/exec.js";
 import { stopRun } from "../../remote/session/run.js";
@@ -265,7 +265,7 @@ export const ATTEMPT_STEPS: readonly AttemptStep[] = [
 const isLoopbackHost = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.");
 
 /** The host's interpreter imports the shipped workload first: `job/env.sh` (sourced by the step script) sets PYTHONPATH. */
-async function useHostPython(conn: SshConnection, rp: RemotePaths): Promise<void> {
+async function useHostPython(conn: MachineAccess, rp: RemotePaths): Promise<void> {
   const line = `PYTHONPATH=${shellQuote(`${rp.base}/workload`)}\${PYTHONPATH:+:$PYTHONPATH}; export PYTHONPATH\n`;
   await runChecked(conn, ["sh", "-c", 'cat > "$1"', "sh", `${rp.job}/env.sh`], { stdin: line, what: "write the job's environment" });
 }

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { sleep } from "../../base/deadline.js";
 import { errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
-import type { SshConnection } from "../../remote/ssh/connection.js";
+import type { MachineAccess } from "../../remote/access.js";
 import { readFrom } from "../../remote/session/log-follow.js";
 import { runStatus } from "../../remote/session/run.js";
 import { pullArtifacts } from "../../remote/sync/pull.js";
@@ -83,7 +83,7 @@ export function progressText(p: Progress, spentUsd: number, projectedUsd: number
 }
 
 export interface MonitorOptions {
-  conn: SshConnection;
+  conn: MachineAccess;
   ledger: Ledger;
   jobId: string;
   machineRowId: number;
@@ -117,7 +117,7 @@ class MetricsTail {
   #offset = 0;
   #text = "";
   constructor(
-    private readonly conn: SshConnection,
+    private readonly conn: MachineAccess,
     private readonly path: string,
   ) {}
   async read(signal: AbortSignal): Promise<string> {

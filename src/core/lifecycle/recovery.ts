@@ -10,9 +10,8 @@
  */
 import { join, posix } from "node:path";
 import { KilnError } from "../../base/errors.js";
-import type { SshConnection } from "../../remote/ssh/connection.js";
+import type { MachineAccess } from "../../remote/access.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
-import { uploadFile } from "../../remote/ssh/sftp.js";
 import { localManifest, remoteManifest } from "../../remote/sync/manifest.js";
 import type { AttemptState } from "../../store/index.js";
 import type { CloudOffer } from "./cloud-file.js";
@@ -46,13 +45,13 @@ export function recoveryDecision(end: { state: AttemptState; machineKept: boolea
  * takes the newest valid checkpoint in its output dir). Each file is sha256-verified on upload, then the
  * whole directory is checked against the local manifest. Returns the files and bytes restored.
  */
-export async function restoreOutputs(conn: SshConnection, localDir: string, remoteDir: string, signal: AbortSignal): Promise<{ files: number; bytes: number }> {
+export async function restoreOutputs(conn: MachineAccess, localDir: string, remoteDir: string, signal: AbortSignal): Promise<{ files: number; bytes: number }> {
   const local = await localManifest(localDir).catch(() => []);
   if (local.length === 0) return { files: 0, bytes: 0 };
   await runChecked(conn, ["mkdir", "-p", "--", remoteDir], { what: "create the outputs directory" });
   let bytes = 0;
   for (const f of local) {
-    await uploadFile(conn, join(localDir, ...f.path.split("/")), posix.join(remoteDir, f.path), { signal });
+    await conn.upload(join(localDir, ...f.path.split("/")), posix.join(remoteDir, f.path), { signal });
     bytes += f.size;
   }
   const there = new Map((await remoteManifest(conn, remoteDir, { signal })).map((e) => [e.path, e.sha256]));

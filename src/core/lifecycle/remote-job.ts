@@ -26,12 +26,11 @@ import { KilnError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import { type Bundle, type BundleManifest, createBundle } from "../../remote/bundle/index.js";
 import { unpackAndVerify } from "../../remote/bundle/unpack.js";
-import type { SshConnection } from "../../remote/ssh/connection.js";
+import type { MachineAccess } from "../../remote/access.js";
 import { commandLine } from "../../remote/ssh/command-line.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
 import { shellQuote } from "../../remote/exec.js";
 import { requirementsHashOf, setupRemoteEnvironment } from "../../remote/setup/index.js";
-import { uploadFile } from "../../remote/ssh/sftp.js";
 import { type RunHandle, startRun } from "../../remote/session/run.js";
 import type { JobLayout } from "../job/layout.js";
 import type { Step } from "../job/run-file.js";
@@ -61,7 +60,7 @@ export const remotePaths = (home: string, jobId: string): RemotePaths => {
   return { base, job: `${base}/job`, outputs: `${base}/job/outputs`, run: `${base}/run`, watchdog: `${base}/watchdog` };
 };
 
-export async function remoteHome(conn: SshConnection): Promise<string> {
+export async function remoteHome(conn: MachineAccess): Promise<string> {
   const r = await runChecked(conn, ["sh", "-c", "pwd"], { what: "find the remote home" });
   const home = r.stdout.trim();
   if (!home.startsWith("/")) throw new KilnError("remote-output-unparsable", `unexpected home directory on ${conn.where}: ${JSON.stringify(home)}`);
@@ -161,7 +160,7 @@ export function stageJob(o: {
 
 /** Bundle the staging dir, upload, unpack and verify on the machine (a bundle built on the spot; see {@link shipBundle}). */
 export async function shipJob(
-  conn: SshConnection,
+  conn: MachineAccess,
   o: { stageDir: string; bundleDir: string; paths: RemotePaths; signal: AbortSignal; logger: Logger; env?: NodeJS.ProcessEnv; workloadDir?: string; allowSecretsIn?: readonly string[] },
 ): Promise<{ bytes: number; files: number; requirementsHash: string | undefined }> {
   mkdirSync(o.bundleDir, { recursive: true });
@@ -176,12 +175,12 @@ export async function shipJob(
  * bundle paths such as `job/kiln-job.sh`).
  */
 export async function shipBundle(
-  conn: SshConnection,
+  conn: MachineAccess,
   o: { bundle: Pick<Bundle, "path" | "bytes" | "manifest">; paths: RemotePaths; signal: AbortSignal; env?: NodeJS.ProcessEnv; placeholderFiles?: readonly string[] },
 ): Promise<{ bytes: number; files: number; requirementsHash: string | undefined }> {
   const remoteTar = `${o.paths.base}/bundle.tar.gz`;
   await runChecked(conn, ["mkdir", "-p", "--", dirname(remoteTar)], { what: "create the job directory" });
-  await uploadFile(conn, o.bundle.path, remoteTar, { signal: o.signal });
+  await conn.upload(o.bundle.path, remoteTar, { signal: o.signal });
   crashPoint("during-upload", o.env);
   // The bundle packs the workdir under job/, so unpacking into the base gives <base>/job/….
   await unpackAndVerify(conn, remoteTar, o.paths.base, o.bundle.manifest as BundleManifest, o.signal);
@@ -191,7 +190,7 @@ export async function shipBundle(
 }
 
 /** Replace the placeholder with the job base in the given bundle files (argv: no shell string is built from the path). */
-async function placeRemoteBase(conn: SshConnection, base: string, files: readonly string[]): Promise<void> {
+async function placeRemoteBase(conn: MachineAccess, base: string, files: readonly string[]): Promise<void> {
   if (/[\n\\|&]/.test(base)) throw new KilnError("remote-path", `the job directory on the machine has a character Kiln cannot place in its files: ${JSON.stringify(base)}`);
   // `cat >` keeps each file's mode (kiln-job.sh stays executable).
   const script = 'b="$1"; shift; for f in "$@"; do sed -e "s|$PH|$b|g" "$f" > "$f.kiln-tmp" && cat "$f.kiln-tmp" > "$f" && rm -f "$f.kiln-tmp" || exit 1; done';
@@ -204,12 +203,12 @@ async function placeRemoteBase(conn: SshConnection, base: string, files: readonl
  * emulator now gives each machine its own tmux socket, but a user's loopback host shares theirs). A real
  * machine has its own server, and tmux lets a person attach there.
  */
-export async function startJob(conn: SshConnection, jobId: string, paths: RemotePaths, method: "auto" | "setsid" = "auto"): Promise<RunHandle> {
+export async function startJob(conn: MachineAccess, jobId: string, paths: RemotePaths, method: "auto" | "setsid" = "auto"): Promise<RunHandle> {
   return startRun(conn, { name: `kiln-${jobId}`, dir: paths.run, argv: ["sh", `${paths.job}/kiln-job.sh`], cwd: paths.job, method });
 }
 
 /** Remote setup for a real machine: a keyed venv with the shipped workload, first on the job's PATH. */
-export async function setupJobPython(conn: SshConnection, o: { home: string; paths: RemotePaths; requirementsHash: string; signal: AbortSignal; logger: Logger }): Promise<string> {
+export async function setupJobPython(conn: MachineAccess, o: { home: string; paths: RemotePaths; requirementsHash: string; signal: AbortSignal; logger: Logger }): Promise<string> {
   const env = await setupRemoteEnvironment(conn, { workloadDir: `${o.paths.base}/workload`, venvsDir: `${o.home}/.kiln/venvs`, requirementsHash: o.requirementsHash, extras: ["pii"], signal: o.signal, logger: o.logger });
   const bin = env.venv.python.replace(/\/[^/]+$/, "");
   // The venv is shared by every job with the same requirements, and its .pth names the latest job's

@@ -14,7 +14,7 @@
  */
 import { KilnError } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
-import type { SshConnection } from "../ssh/connection.js";
+import type { MachineAccess } from "../access.js";
 import { readFrom } from "./log-follow.js";
 
 export interface RemoteFilesTailOptions {
@@ -44,7 +44,7 @@ export class RemoteFilesTail {
   private lastLabel: string | undefined;
 
   constructor(
-    private readonly conn: SshConnection,
+    private readonly conn: MachineAccess,
     private readonly o: RemoteFilesTailOptions,
   ) {}
 

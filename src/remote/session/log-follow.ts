@@ -15,7 +15,7 @@
 import { sleep } from "../../base/deadline.js";
 import { KilnError } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
-import type { SshConnection } from "../ssh/connection.js";
+import type { MachineAccess } from "../access.js";
 
 export interface LogChunk {
   /** Byte offset of `data[0]` in the file. */
@@ -42,14 +42,14 @@ export interface FollowOptions {
 const READ_SCRIPT = '[ -f "$1" ] || exit 3; tail -c +"$2" -- "$1" | head -c "$3"';
 
 /** The bytes of `path` from `offset` (at most `max`); empty when the file does not exist yet. */
-export async function readFrom(conn: SshConnection, path: string, offset: number, max: number, signal?: AbortSignal): Promise<Buffer> {
+export async function readFrom(conn: MachineAccess, path: string, offset: number, max: number, signal?: AbortSignal): Promise<Buffer> {
   const r = await conn.runBuffer(["sh", "-c", READ_SCRIPT, "sh", path, String(offset + 1), String(max)], { timeoutMs: 60_000, ...(signal ? { signal } : {}) });
   if (r.code === 3) return Buffer.alloc(0);
   if (r.code !== 0) throw new KilnError("remote-command-failed", `reading ${path} on ${conn.where} failed (exit ${r.code}): ${r.stderr.slice(-500)}`);
   return r.stdout;
 }
 
-export async function* followLog(conn: SshConnection, path: string, opts: FollowOptions = {}): AsyncGenerator<LogChunk> {
+export async function* followLog(conn: MachineAccess, path: string, opts: FollowOptions = {}): AsyncGenerator<LogChunk> {
   const logger = opts.logger ?? nullLogger;
   const max = opts.maxChunkBytes ?? 1 << 20;
   const pollMs = opts.pollMs ?? 1000;

@@ -19,10 +19,12 @@
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
 import { AbortedError, KilnError } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
-import { type Exec, type ExecOptions, type ExecResult, settleOnce } from "../exec.js";
+import type { BufferResult, FileDigest, MachineAccess, TransferOptions, TransferResult } from "../access.js";
+import { type ExecOptions, type ExecResult, settleOnce } from "../exec.js";
 import { commandLine } from "./command-line.js";
 import { type ConnectOptions, connectWithRetry, parseKeyOrThrow, type SshTarget } from "./dial.js";
 import { hostPortAlias } from "./known-hosts.js";
+import { downloadFile, uploadFile } from "./sftp.js";
 
 export type { ConnectOptions, SshTarget } from "./dial.js";
 
@@ -31,11 +33,7 @@ export interface StreamOptions extends ExecOptions {
   onStderr?: (chunk: Buffer) => void;
 }
 
-export interface BufferResult {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
+export type { BufferResult } from "../access.js";
 
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 // OpenSSH's MaxSessions defaults to 10 channels per connection; stay under it.
@@ -79,7 +77,7 @@ function sendSignal(channel: ClientChannel, name: "KILL" | "TERM"): void {
   }
 }
 
-export class SshConnection implements Exec {
+export class SshConnection implements MachineAccess {
   readonly where: string;
   readonly alias: string;
   /** How many times the connection was re-established after a drop. */
@@ -259,6 +257,16 @@ export class SshConnection implements Exec {
       });
     }
     return this.sftpSession;
+  }
+
+  /** SFTP upload, resumable and sha256-verified (./sftp.ts). */
+  async upload(localPath: string, remotePath: string, opts: TransferOptions = {}): Promise<TransferResult> {
+    return uploadFile(this, localPath, remotePath, opts);
+  }
+
+  /** SFTP download, resumable and verified against `expected` or the remote file's sha256 (./sftp.ts). */
+  async download(remotePath: string, localPath: string, opts: TransferOptions & { expected?: FileDigest } = {}): Promise<TransferResult> {
+    return downloadFile(this, remotePath, localPath, opts);
   }
 
   /** Close for good; later commands reject with `ssh-closed`. */

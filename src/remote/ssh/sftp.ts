@@ -19,31 +19,14 @@ import { dirname, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { SFTPWrapper } from "ssh2";
 import { AbortedError, KilnError } from "../../base/errors.js";
+import type { FileDigest, TransferOptions, TransferResult } from "../access.js";
 import type { SshConnection } from "./connection.js";
 import { runChecked } from "./run-checked.js";
 import { pipelinedDownload, pipelinedUpload } from "./sftp-pipeline.js";
 
 export const PART_SUFFIX = ".kiln-part";
 
-export interface TransferOptions {
-  signal?: AbortSignal;
-  /** Called with bytes transferred so far in this call (resumed bytes not included). */
-  onProgress?: (bytes: number) => void;
-}
-
-export interface TransferResult {
-  /** Bytes moved by this call. */
-  bytes: number;
-  /** Where this call started (0 unless a partial was resumed). */
-  resumedFrom: number;
-  sha256: string;
-  size: number;
-}
-
-export interface FileDigest {
-  size: number;
-  sha256: string;
-}
+export type { FileDigest, TransferOptions, TransferResult } from "../access.js";
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash("sha256");

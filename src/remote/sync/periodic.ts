@@ -8,7 +8,7 @@
 import { sleep } from "../../base/deadline.js";
 import { AbortedError, errorMessage } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
-import type { SshConnection } from "../ssh/connection.js";
+import type { MachineAccess } from "../access.js";
 import { type PullResult, pullArtifacts } from "./pull.js";
 
 export interface ArtifactSyncOptions {
@@ -25,7 +25,7 @@ export class ArtifactSync {
   private readonly done: Promise<void>;
 
   constructor(
-    private readonly conn: SshConnection,
+    private readonly conn: MachineAccess,
     private readonly remoteDir: string,
     private readonly localDir: string,
     private readonly opts: ArtifactSyncOptions,

@@ -8,8 +8,7 @@ import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { z } from "zod";
 import { type Logger, nullLogger } from "../../base/logger.js";
-import type { SshConnection } from "../ssh/connection.js";
-import { downloadFile } from "../ssh/sftp.js";
+import type { MachineAccess } from "../access.js";
 import { type Manifest, ManifestEntrySchema, remoteManifest, sha256Local } from "./manifest.js";
 
 export const PULL_STATE = ".kiln-pull-state.json";
@@ -64,7 +63,7 @@ async function localMatches(path: string, entry: Manifest[number], known: PullSt
 }
 
 /** Make `localDir` hold every file of the machine's `remoteDir`, verified. */
-export async function pullArtifacts(conn: SshConnection, remoteDir: string, localDir: string, opts: PullOptions = {}): Promise<PullResult> {
+export async function pullArtifacts(conn: MachineAccess, remoteDir: string, localDir: string, opts: PullOptions = {}): Promise<PullResult> {
   const logger = opts.logger ?? nullLogger;
   const manifest = opts.manifest ?? (await remoteManifest(conn, remoteDir, opts.signal ? { signal: opts.signal } : {}));
   await mkdir(localDir, { recursive: true });
@@ -79,7 +78,7 @@ export async function pullArtifacts(conn: SshConnection, remoteDir: string, loca
       if (mtimeMs !== undefined) {
         result.skipped.push(entry.path);
       } else {
-        const r = await downloadFile(conn, posix.join(remoteDir, entry.path), local, {
+        const r = await conn.download(posix.join(remoteDir, entry.path), local, {
           expected: { size: entry.size, sha256: entry.sha256 },
           ...(opts.signal ? { signal: opts.signal } : {}),
         });

@@ -8,7 +8,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage, KilnError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
-import type { SshConnection } from "../ssh/connection.js";
+import type { MachineAccess } from "../access.js";
 import { type Manifest, sha256Local } from "./manifest.js";
 import { pullArtifacts } from "./pull.js";
 
@@ -44,7 +44,7 @@ export async function verifyLocal(manifest: Manifest, dir: string): Promise<Loca
 }
 
 export interface TearDownCheck {
-  conn: SshConnection;
+  conn: MachineAccess;
   remoteDir: string;
   localDir: string;
   /** Files that must be among the artifacts (e.g. "sae/sae.safetensors", "probe/probe.json"). */

@@ -68,7 +68,7 @@ if (probe.status !== 0) {
   const dir = join(ROOT, "node_modules", ".cache", "kiln-bench");
   // ssh2 is CommonJS with __dirname and optional native modules: give the ESM bundle the CJS globals.
   const banner = 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url); const __dirname = import.meta.dirname; const __filename = import.meta.filename;';
-  const common = { bundle: true, platform: "node", format: "esm", target: "node20", external: ["better-sqlite3", "playwright-core", "cpu-features", "*.node"], banner: { js: banner }, logLevel: "warning" } as const;
+  const common = { bundle: true, platform: "node" as const, format: "esm" as const, target: "node20", external: ["better-sqlite3", "playwright-core", "cpu-features", "*.node"], banner: { js: banner }, logLevel: "warning" as const };
   cliEntry = join(dir, "cli.mjs");
   supervisorEntry = join(dir, "supervisor.mjs");
   await esbuild({ ...common, entryPoints: [join(ROOT, "src", "cli", "main.ts")], outfile: cliEntry });

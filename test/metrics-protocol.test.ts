@@ -88,7 +88,7 @@ describe("recorded lines of the real workload", () => {
  */
 function variants(line: Line): { what: string; line: Line }[] {
   const def = Object.values(schema.$defs).find((d) => d.properties?.["kind"]?.const === line.kind)!;
-  const out = [{ what: `${line.kind}+unknown_field`, line: { ...line, future_field: { a: 1 } } }];
+  const out: { what: string; line: Line }[] = [{ what: `${line.kind}+unknown_field`, line: { ...line, future_field: { a: 1 } } }];
   for (const [key, prop] of Object.entries(def.properties ?? {})) {
     if (Array.isArray(prop.type) && prop.type.includes("null")) out.push({ what: `${line.kind}.${key}=null`, line: { ...line, [key]: null } });
     if (key in line && !(def.required ?? []).includes(key)) {

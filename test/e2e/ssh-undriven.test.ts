@@ -86,7 +86,7 @@ async function undrivenJob(name: string, script: string | ((localJobDir: string)
     l.transitionJob(id, "running", "driving on ssh");
     const attempt = l.startAttempt(id, "ssh");
     const row = l.recordMachineIntent({ intentId: `i-${id}`, jobId: id, attemptId: attempt.id, provider: "ssh", offer: { gpu: "your GPU" }, pricePerHour: 0 });
-    const m = await provider.launch({ intentId: `i-${id}`, offer: { provider: "ssh", instanceType: "your-host", gpu: "your GPU", gpuCount: 1, vramGb: 0, region: t.host, pricePerHour: 0, spot: false, priceSource: "live", priceDate: "2026-11-28" } }, AbortSignal.timeout(30_000));
+    const m = await provider.launch({ intentId: `i-${id}`, offer: { provider: "ssh", instanceType: "your-host", gpu: "your GPU", gpuCount: 1, vramGb: 0, region: t.host, pricePerHour: 0, spot: false, available: true, priceSource: "live", priceDate: "2026-11-28" } }, AbortSignal.timeout(30_000));
     l.markMachineLaunched(row.id, m.id, m.providerState);
     // A dead driver: no process owns the job (supervisor_pid null), so nothing is alive to drive it.
   } finally {

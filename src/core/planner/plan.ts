@@ -287,10 +287,10 @@ function choose(spec: JobSpec, considered: PlanOption[]): PlanChoice | undefined
   if (ssh) return pick(ssh, "your own machine (resources.ssh): no cloud cost");
   const cpu = ok.find((o) => o.kind === "cpu");
   if (cpu) return pick(cpu, `small enough for the CPU (~${Math.max(1, Math.round(cpu.hours * 60))} min)`);
-  let offers = ok.filter((o) => o.kind === "offer");
+  const offers = ok.filter((o) => o.kind === "offer");
+  const order = (o: PlanOption) => spec.resources.providers.indexOf(o.offer!.provider);
   // `prefer` is a tie-break toward spot, not a blindfold: spot wins only when its expected total (restarts
   // priced in) is no more than on-demand's; `allowed` compares the two the same way.
-  const order = (o: PlanOption) => spec.resources.providers.indexOf(o.offer!.provider);
   const spotFirst = (a: PlanOption, b: PlanOption) => (spec.resources.spot === "prefer" ? Number(Boolean(b.offer?.spot)) - Number(Boolean(a.offer?.spot)) : 0);
   offers.sort((a, b) => a.costUsd - b.costUsd || spotFirst(a, b) || a.hours - b.hours || order(a) - order(b));
   const best = offers[0];

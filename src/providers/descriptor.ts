@@ -39,6 +39,28 @@ export interface EndBilling {
   files: { name: string; content: string }[];
 }
 
+/**
+ * What a provider offers for a budget cap that must hold with no client answering (docs/lifecycle.md §7;
+ * `capGuarantee` in src/core/planner/cap-guarantee.ts turns it into the line `kiln plan` prints).
+ */
+export interface CapCapabilities {
+  /**
+   * The cloud's own way to end billing, which needs no credential on the machine:
+   * `shutdown-terminates` — an OS shutdown terminates the machine (EC2 InstanceInitiatedShutdownBehavior=terminate);
+   * `deadline-at-launch` — a deadline set at launch that holds even if the watchdog dies (GCE
+   * scheduling.maxRunDuration + DELETE, Kubernetes activeDeadlineSeconds).
+   */
+  cloudSideStop?: "shutdown-terminates" | "deadline-at-launch";
+  /**
+   * The watchdog can end billing through the provider's API with a credential it holds on the machine
+   * (`ConfiguredCloud.endBilling`). `full-account` when the cloud's keys cannot be limited to ending
+   * billing (the key on the machine can also launch); `terminate-only` when they can.
+   */
+  apiTerminate?: "full-account" | "terminate-only";
+  /** Storage that outlives the machine, by the provider's own name (e.g. its file systems); Kiln does not attach one yet. */
+  persistentVolume?: string;
+}
+
 /** A cloud account Kiln can use now: the user's configuration, or an emulator on loopback. */
 export interface ConfiguredCloud {
   provider: Provider;
@@ -75,6 +97,20 @@ export interface CredentialHelp {
   createAt?: string;
 }
 
+/**
+ * How a machine learns, from inside, that its cloud is about to reclaim it (spot/preemptible): a metadata
+ * URL polled by the on-machine notice watcher (src/core/lifecycle/notice.ts). A notice is an HTTP 200
+ * (`when: "ok"`), or a body matching `bodyMatches` (an extended regex).
+ */
+export interface ReclaimNotice {
+  url: string;
+  /** Request headers, each "Name: value" (GCP wants Metadata-Flavor: Google; Azure Metadata: true). */
+  headers: readonly string[];
+  when: "ok" | { bodyMatches: string };
+  /** How long the cloud waits after the notice before it takes the machine. */
+  seconds: number;
+}
+
 export interface ProviderDescriptor {
   readonly name: ProviderName;
   readonly title: string;
@@ -88,6 +124,10 @@ export interface ProviderDescriptor {
   /** How long a launched machine may be missing from the provider's listing (see findByIntent). */
   readonly listingLagMs: number;
   readonly credentials?: CredentialHelp;
+  /** Spot machines get a reclaim notice they can read from inside (GCP, Azure; AWS once IMDSv2's token is handled). */
+  readonly reclaimNotice?: ReclaimNotice;
+  /** How a budget cap holds with no client (clouds only); absent: the watchdog can stop the run but not billing. */
+  readonly cap?: CapCapabilities;
   /** Whether credentials are configured at all, without loading the client (start-up time). */
   hasCredentials?(ctx: ProviderContext): boolean;
   /** The account from the user's configuration; undefined when not configured. Throws a ProviderError of kind auth for an unsafe credentials file. */
@@ -108,6 +148,6 @@ export interface ProviderDescriptor {
  * A cloud Kiln prices from its dated catalog (the planner and `kiln offers` show it) but cannot rent yet:
  * it has no `configured`, so `kiln run --provider NAME` refuses it and lists the rentable ones.
  */
-export function catalogOnlyCloud(d: Pick<ProviderDescriptor, "name" | "title" | "tier" | "catalog"> & { consoleUrl?: string }): ProviderDescriptor {
+export function catalogOnlyCloud(d: Pick<ProviderDescriptor, "name" | "title" | "tier" | "catalog"> & { consoleUrl?: string; reclaimNotice?: ReclaimNotice }): ProviderDescriptor {
   return { kind: "cloud", listingLagMs: 60_000, ...d };
 }

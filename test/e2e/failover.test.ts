@@ -4,8 +4,12 @@
 // - `kiln run --provider lambda,ember` where Lambda refuses on quota: Lambda is ruled out, the job runs
 //   on ember, and the failure table says why;
 // - a machine taken away on Lambda while Lambda has no capacity left: the recovery attempt moves to ember
-//   and resumes from the checkpoint saved here.
+//   and resumes from the checkpoint saved here;
+// - a reclaim notice read on the machine (ember given an Azure-style Scheduled Events endpoint served by the
+//   test): the engine checkpoints on SIGTERM, the attempt ends preempted, and the next loses no work.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { type AddressInfo } from "node:net";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -55,9 +59,9 @@ function spec(name: string): string {
   return p;
 }
 
-async function kiln(home: string, argv: string[]) {
+async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {}) {
   const io = captureIo();
-  const env = { ...base, KILN_HOME: home, ...lambda?.env, EMBER_API_KEY: ember!.emu.apiKey, KILN_EMBER_API_URL: ember!.emu.url };
+  const env = { ...base, KILN_HOME: home, ...lambda?.env, EMBER_API_KEY: ember!.emu.apiKey, KILN_EMBER_API_URL: ember!.emu.url, ...extra };
   const code = await main(argv, io, { env, cwd: dir });
   return { code, out: io.stdout, err: io.stderr };
 }
@@ -121,5 +125,52 @@ describe.skipIf(!sshdAvailable)("failover and recovery across providers (two emu
     expect(starts.at(-1)!.step).toBeGreaterThanOrEqual(saved);
     expect(lambda!.live()).toEqual([]);
     expect(ember!.live()).toEqual([]);
+  }, 240_000);
+
+  it("a reclaim notice (Scheduled Events-style, read on the machine): the run checkpoints on SIGTERM, the attempt ends preempted, and the next resumes with no work lost", async () => {
+    await twoClouds();
+    // The metadata endpoint: no events until the test flips it, then one Preempt event for one read.
+    let pending = false;
+    let served = 0;
+    const meta = createServer((req, res) => {
+      if (req.headers["metadata"] !== "true") return void res.writeHead(400).end("missing Metadata header");
+      const events = pending ? [{ EventId: "e1", EventType: "Preempt", NotBefore: new Date(Date.now() + 30_000).toUTCString() }] : [];
+      if (pending) {
+        pending = false;
+        served++;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ DocumentIncarnation: served, Events: events }));
+    });
+    await new Promise<void>((r) => meta.listen(0, "127.0.0.1", () => r()));
+    try {
+      const url = `http://127.0.0.1:${(meta.address() as AddressInfo).port}/metadata/scheduledevents`;
+      const home = join(dir, "k-notice");
+      const r = await kiln(home, ["run", spec("notice"), "--provider", "ember", "--detach"], { KILN_EMBER_NOTICE_URL: url });
+      const id = /started notice \((\S+)\)/.exec(r.out)![1]!;
+      const ckpt = join(home, "jobs", id, "outputs", "sae", "checkpoints", "latest.json");
+      await pollUntil(async () => (existsSync(ckpt) && (JSON.parse(readFileSync(ckpt, "utf8")) as { step: number }).step >= 10 ? true : undefined), { what: "a saved checkpoint", timeoutMs: 90_000, intervalMs: 50 });
+      pending = true;
+      const state = await pollUntil(async () => {
+        const s = inLedger(home, (l) => l.getJob(id)!.state);
+        return ["succeeded", "failed", "stopped", "interrupted"].includes(s) ? s : undefined;
+      }, { what: "the job to end", timeoutMs: 150_000, intervalMs: 200 });
+      expect(state).toBe("succeeded");
+      expect(served).toBe(1);
+      inLedger(home, (l) => {
+        const attempts = l.listAttempts(id);
+        expect(attempts.map((a) => a.state)).toEqual(["preempted", "succeeded"]);
+        expect(attempts[0]!.reason).toMatch(/^reclaim notice at .*: the run checkpointed and exited before the reclaim; final checkpoint saved and artifacts verified$/);
+        expect(l.listMachines(id).map((m) => m.state)).toEqual(["terminated", "terminated"]);
+      });
+      const lines = readFileSync(join(home, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8").split("\n").filter((x) => x.trim() !== "").map((x) => JSON.parse(x) as Record<string, unknown>);
+      // The first run stopped on the SIGTERM at some step and saved it; the second started from exactly that step.
+      const stopped = lines.find((m) => m["kind"] === "done" && m["reason"] === "sigterm")!;
+      const starts = lines.filter((m) => m["kind"] === "start");
+      expect(starts.map((m) => m["step"])).toEqual([0, stopped["step"]]);
+      expect(lines.filter((m) => m["kind"] === "done").at(-1)).toMatchObject({ step: 80, reason: "completed" });
+      expect(ember!.live()).toEqual([]);
+    } finally {
+      meta.close();
+    }
   }, 240_000);
 });

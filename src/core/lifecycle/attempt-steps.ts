@@ -14,6 +14,7 @@ import { shellQuote } from "../../remote/exec.js";
 import { stopRun } from "../../remote/session/run.js";
 import { pullArtifacts } from "../../remote/sync/pull.js";
 import { assertSafeToTearDown } from "../../remote/sync/verify.js";
+import { providerNamed } from "../../providers/registry.js";
 import { machineCost } from "../cost/index.js";
 import { needFromSpec, requireMachineReady, verifyMachine } from "../verify/index.js";
 import { startWatchdog, stopWatchdog } from "../watchdog/index.js";
@@ -23,6 +24,7 @@ import { crashPoint } from "./crash.js";
 import { failureTable, launchWithFailover } from "./launch.js";
 import { connectMachine, waitUntilRunning } from "./machine.js";
 import { monitorRun, progressText, readProgress } from "./monitor.js";
+import { startNoticeWatcher } from "./notice.js";
 import { stepsOnMachine } from "./prepare.js";
 import { restoreOutputs } from "./recovery.js";
 import { type RemotePaths, remoteHome, remotePaths, setupJobPython, shipBundle, startJob } from "./remote-job.js";
@@ -174,6 +176,11 @@ async function start(a: Attempt): Promise<void> {
       ...(c.watchdogTerminate && a.cloud!.endBilling && { endBilling: a.cloud!.endBilling(running.id) }),
     });
   }
+  // Clouds that warn before a reclaim: the engine gets SIGTERM (a final checkpoint) while the machine still answers.
+  const notice = a.offer && providerNamed(a.offer.provider).reclaimNotice;
+  if (notice && !job.isHost) {
+    await startNoticeWatcher(conn, { dir: `${rp.base}/notice`, name: `kiln-notice-${c.jobId}`, runDir: rp.run, noticeFile: noticeFileOf(rp), notice });
+  }
   ledger.addEvent({ jobId: c.jobId, attemptId: a.id, machineId: a.row!.id, kind: "run_started", reason: Number.isFinite(remainingS) ? `run and watchdog started (deadline in ${Math.round(remainingS)} s${c.watchdogTerminate ? ", self-terminating" : ""})` : "run started (no deadline: free host, no max_hours)" });
   a.runStarted = true;
   crashPoint("after-start", job.o.env);
@@ -201,6 +208,7 @@ async function monitor(a: Attempt): Promise<void> {
     teardownReserveMs: c.teardownReserveMs,
     // The provider is asked too (≤ 15 s): a machine it reclaimed or lost ends the run at once.
     ...(!job.isHost && { provider: { provider: a.cloud!.provider, id: a.running!.id, everyMs: Number(o.env["KILN_PROVIDER_POLL_MS"] ?? "") || 15_000 } }),
+    ...(a.offer && providerNamed(a.offer.provider).reclaimNotice && { noticeFile: noticeFileOf(rp) }),
     signal: o.signal,
     logger: o.logger,
     env: o.env,
@@ -243,7 +251,9 @@ async function collect(a: Attempt): Promise<void> {
         ? { state: "stopped", reason: `${outcome.reason}; checkpointed and artifacts verified` }
         : outcome.kind === "aborted"
           ? { state: "stopped", reason: "stopped on request; artifacts verified" }
-          : outcome.kind === "lost"
+          : outcome.kind === "preempted"
+            ? { state: "preempted", reason: `${outcome.reason}; final checkpoint saved and artifacts verified` }
+            : outcome.kind === "lost"
             ? // The run vanished on a machine that still answers (a reboot, an OOM kill of the group): saved, so recoverable.
               { state: "lost", reason: `the run was lost on the machine (${outcome.reason ?? "no exit code"}); artifacts verified` }
             : { state: "failed", reason: outcome.kind === "exited" ? `the job exited with code ${outcome.code}` : "the run was lost on the machine" };
@@ -261,6 +271,8 @@ export const ATTEMPT_STEPS: readonly AttemptStep[] = [
   { name: "monitor", run: monitor },
   { name: "collect", run: collect },
 ];
+
+const noticeFileOf = (rp: RemotePaths): string => `${rp.base}/notice/reclaim-notice`;
 
 const isLoopbackHost = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.");
 

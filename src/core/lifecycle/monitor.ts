@@ -18,6 +18,7 @@ import { evaluateBudget } from "../budget/index.js";
 import type { MachineRecord, Provider } from "../../providers/provider.js";
 import { machineSeconds, totalCost } from "../cost/index.js";
 import { crashPoint } from "./crash.js";
+import { readNotice } from "./notice.js";
 
 /**
  * How a monitored run ended. `lost`: the machine went away or could not be reached (the reason says
@@ -28,7 +29,8 @@ export type RunOutcome =
   | { kind: "exited"; code: number }
   /** `gone`: the provider says the machine no longer runs (nothing more can be read from it). */
   | { kind: "lost"; reason?: string; gone?: true }
-  | { kind: "preempted"; reason: string; gone: true }
+  /** `gone` absent: a reclaim notice came first, the run checkpointed and exited, the machine still answers. */
+  | { kind: "preempted"; reason: string; gone?: true }
   | { kind: "budget"; reason: string }
   | { kind: "aborted" };
 
@@ -107,6 +109,8 @@ export interface MonitorOptions {
    * reclaimed or gone ends the run at once, instead of after minutes of failed SSH.
    */
   provider?: { provider: Provider; id: string; everyMs?: number };
+  /** Where the on-machine notice watcher records a reclaim notice (./notice.ts): a run that exits after one was preempted. */
+  noticeFile?: string;
   signal: AbortSignal;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
@@ -180,7 +184,10 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
       o.ledger.addEvent({ jobId: o.jobId, machineId: o.machineRowId, kind: "budget_alert", reason: `spent $${spent.toFixed(4)}: ${Math.round(f * 100)}% of max_usd $${o.budget.maxUsd.toFixed(2)}`, data: { fraction: f, spentUsd: spent } });
       o.logger.warn(`budget: ${Math.round(f * 100)}% of $${o.budget.maxUsd.toFixed(2)} spent`);
     }
-    if (status?.state === "exited") return { kind: "exited", code: status.code };
+    if (status?.state === "exited") {
+      const notice = o.noticeFile ? await readNotice(o.conn, o.noticeFile, o.signal).catch(() => undefined) : undefined;
+      return notice ? { kind: "preempted", reason: `${notice}: the run checkpointed and exited before the reclaim` } : { kind: "exited", code: status.code };
+    }
     if (status?.state === "lost") return { kind: "lost", reason: "the run's process group is gone without an exit code" };
     const gone = await askProvider(o, lastAsked);
     if (gone) return gone;

@@ -9,4 +9,12 @@ const CATALOG: readonly CatalogRow[] = [
   catalogRow("gcp", "a3-highgpu-1g", "H100-80GB", 80, 11.06, PUBLIC),
 ];
 
-export const gcpDescriptor = catalogOnlyCloud({ name: "gcp", title: "Google Compute Engine", tier: "reliable", catalog: CATALOG, consoleUrl: "https://console.cloud.google.com/compute/instances" });
+export const gcpDescriptor = catalogOnlyCloud({
+  name: "gcp",
+  title: "Google Compute Engine",
+  tier: "reliable",
+  catalog: CATALOG,
+  consoleUrl: "https://console.cloud.google.com/compute/instances",
+  // Quirk: the metadata server answers FALSE until preemption starts, then TRUE; ~30 s before the stop.
+  reclaimNotice: { url: "http://metadata.google.internal/computeMetadata/v1/instance/preempted", headers: ["Metadata-Flavor: Google"], when: { bodyMatches: "^TRUE" }, seconds: 30 },
+});

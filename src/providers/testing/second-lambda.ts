@@ -44,5 +44,9 @@ export function secondLambdaDescriptor(name = "ember"): ProviderDescriptor {
       return c && { ...c, provider: renamed(c.provider, name), source: `${upper}_API_KEY` };
     },
     check: async (ctx, signal) => lambdaDescriptor.check!(asLambda(ctx), signal),
+    // A reclaim notice like Azure's Scheduled Events, served by the test (the machines are this computer).
+    ...(process.env[`KILN_${upper}_NOTICE_URL`] && {
+      reclaimNotice: { url: process.env[`KILN_${upper}_NOTICE_URL`]!, headers: ["Metadata: true"], when: { bodyMatches: '"EventType" *: *"Preempt"' }, seconds: 30 },
+    }),
   };
 }

@@ -3,9 +3,9 @@
 // - a job whose machine is taken away 3 times while it trains finishes on its 4th machine, each attempt
 //   resuming from the newest checkpoint that reached this computer, with the same final metrics as an
 //   uninterrupted run, spend within the cap and no machine left;
-// - kill -9 of the driver after a machine was taken (before the relaunch), during the relaunch and during
-//   the restore onto the new machine: the next `kiln status --refresh` leaves no orphan, and
-//   `kiln run --resume` finishes the job from its checkpoint.
+// - kill -9 of the driver after a machine was taken (before the relaunch), during the relaunch, during
+//   the restore onto the new machine, and during a `kiln run --resume`: the next `kiln status --refresh`
+//   leaves no orphan, and `kiln run --resume` finishes the job from its checkpoint.
 // The fake workload (test/fixtures/workloads/fake-python) checkpoints every 5 steps and is deterministic,
 // so "the same final metrics" is exact here; the tolerance for the real engine is in docs/lifecycle.md §5.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -204,6 +204,33 @@ describe.skipIf(!haveSshd)("managed recovery (needs /usr/sbin/sshd)", () => {
     expect(starts.at(-1)!["resumed"]).toBe(true);
     expect(starts.at(-1)!["step"] as number).toBeGreaterThanOrEqual(r.saved);
     expect(metricLines(home, id).filter((m) => m["kind"] === "done").at(-1)).toMatchObject({ step: 80, reason: "completed" });
+    expect(cloud.live()).toEqual([]);
+  }, 240_000);
+
+  it("kill -9 of the driver during a `kiln run --resume` (its restore onto the new machine): no orphan after `kiln status --refresh`, and resuming again finishes", async () => {
+    cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "80", FAKE_STEP_MS: "100" } });
+    const home = join(dir, "k-crash-resume");
+    const run = await kiln(home, ["run", spec("again", 0), "--provider", "lambda", "--detach"]);
+    const id = /started again \((\S+)\)/.exec(run.out)![1]!;
+    const r = await reclaimAfterCheckpoint(home, id, 10);
+    expect(await waitForEnd(home, id)).toBe("failed");
+    // The resumed driver dies right after putting the checkpoints on its new machine.
+    const resumed = await kiln(home, ["run", "--resume", id, "--detach"], { KILN_CRASH_AT: "during-restore" });
+    expect(resumed.code).toBe(0);
+    await pollUntil(async () => (inLedger(home, (l) => l.listMachines(id).length) === 2 && !isAlive(inLedger(home, (l) => l.getJob(id)!.supervisor_pid!)) ? true : undefined), { what: "the resumed driver to die", timeoutMs: 90_000, intervalMs: 100 });
+    await pollUntil(
+      async () => {
+        expect((await kiln(home, ["status", "--refresh"])).code).toBe(0);
+        return inLedger(home, (l) => l.listMachines(id).every((m) => m.state === "terminated" || m.state === "never-launched")) ? true : undefined;
+      },
+      { what: "the ledger to settle", timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(cloud.live()).toEqual([]);
+    const last = await kiln(home, ["run", "--resume", id]);
+    expect(last.code).toBe(0);
+    inLedger(home, (l) => expect(l.getJob(id)!.state).toBe("succeeded"));
+    const starts = metricLines(home, id).filter((m) => m["kind"] === "start");
+    expect(starts.at(-1)!["step"] as number).toBeGreaterThanOrEqual(r.saved);
     expect(cloud.live()).toEqual([]);
   }, 240_000);
 });

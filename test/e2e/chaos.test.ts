@@ -90,7 +90,11 @@ function stepOnMachine(machineId: string, jobId: string): number {
 
 /** Wait until a checkpoint past `after` has reached this computer, then take the machine away behind Kiln's back. */
 async function reclaimAfterCheckpoint(home: string, id: string, after: number): Promise<{ machine: string; saved: number; reached: number }> {
-  await pollUntil(async () => (savedStep(home, id) > after && cloud!.live().length === 1 ? true : undefined), { what: `a checkpoint after step ${after}`, timeoutMs: 90_000, intervalMs: 50 });
+  await pollUntil(async () => (savedStep(home, id) > after && cloud!.live().length === 1 ? true : undefined), { what: `a checkpoint after step ${after}`, timeoutMs: 90_000, intervalMs: 50 }).catch((e: unknown) => {
+    // Say what the job was doing, so a failure here can be read without rerunning it.
+    const state = inLedger(home, (l) => ({ job: l.getJob(id)?.state, attempts: l.listAttempts(id).map((a) => `${a.n} ${a.state} ${a.step} ${a.reason ?? ""}`), events: l.listEvents(id).slice(-12).map((x) => `${x.kind} ${x.to_state ?? ""} ${x.reason ?? ""}`) }));
+    throw new Error(`${String(e)}; saved step ${savedStep(home, id)}, live ${JSON.stringify(cloud!.live())}; ${JSON.stringify(state, null, 1)}`);
+  });
   const [instance] = cloud!.live();
   const saved = savedStep(home, id);
   const reached = stepOnMachine(instance!.id, id);

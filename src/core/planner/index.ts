@@ -16,4 +16,5 @@ export {
 export { KNOWN_MODELS, findModel, resolveModel } from "./models.js";
 export { CLOUD_BOOT_HOURS, CPU_MAX_HOURS, type Plan, type PlanChoice, type PlanInputs, type PlanOption, planJob } from "./plan.js";
 export { renderPlan } from "./render.js";
+export { type CapGuarantee, assertCapDecided, capGuarantee } from "./cap-guarantee.js";
 export { offerQueryFor, planJobFile } from "./job-plan.js";

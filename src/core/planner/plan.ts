@@ -11,7 +11,9 @@ import { type GpuInfo, mibToGb } from "../gpu/nvidia-smi.js";
 import { canonicalGpuName, gpuModel } from "../gpu/names.js";
 import type { GpuProbe } from "../gpu/probe.js";
 import { MEMORY_SAVERS, RISKY_FRACTION } from "../preflight/decide.js";
+import { providers as registeredProviders } from "../../providers/registry.js";
 import type { JobSpec } from "../spec/job-spec.js";
+import { type CapGuarantee, capGuarantee } from "./cap-guarantee.js";
 import { DISK_CACHE_READ_GBPS, type Estimate, type MachineSpace, type RunTime, cpuDevice, estimateSae, gpuDevice, runTime } from "./estimate.js";
 
 /** Boot, setup and model download before the first step on a fresh cloud machine (runbook: 5-10 min boot). */
@@ -75,6 +77,8 @@ export interface Plan {
   savings: { earlyStopping?: { usd: number; note: string }; spot?: { usd: number; offer: PricedOffer; note: string } };
   /** Set when nothing can run within the limits; the message names the numbers. */
   refusal?: string;
+  /** What holds at the budget cap with no client, for a chosen cloud offer (see cap-guarantee.ts). */
+  cap?: CapGuarantee;
   notes: string[];
 }
 
@@ -158,6 +162,8 @@ export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   const plan: Plan = { choice, estimate, considered, savings: {}, notes };
   if (!choice) plan.refusal = refusalFor(spec, considered, needGb);
   else plan.savings = savingsFor(spec, considered, inputs.offers, needGb, (o) => hoursFor(o.gpu, offerMachine(o)).hours);
+  const provider = choice?.offer && registeredProviders().find((d) => d.name === choice.offer!.provider);
+  if (provider) plan.cap = capGuarantee(spec, provider);
   return plan;
 }
 

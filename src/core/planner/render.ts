@@ -83,6 +83,10 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
   } else if (plan.refusal) {
     out.push(`Refused: ${plan.refusal}`);
   }
+  if (plan.cap) {
+    out.push(`Cap: ${plan.cap.text}`);
+    for (const w of plan.cap.warnings) out.push(`Warning: ${w}`);
+  }
   const s = plan.savings;
   if (s.earlyStopping) out.push(`Saving: ${s.earlyStopping.note}`);
   if (s.spot) out.push(`Saving: ${s.spot.note}`);

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { GPU_MODELS, resolveGpuAlias } from "../gpu/names.js";
 // PROVIDER_NAMES is in a module of its own so `kiln offers` can check --provider without loading zod.
 import { PROVIDER_NAMES } from "./provider-names.js";
+import { artifactStoreSchema, onCapOfflineSchema } from "./artifact-store.js";
 import { saeConfigSchema } from "./sae-config.js";
 
 export { PROVIDER_NAMES };
@@ -80,6 +81,7 @@ export const budgetSchema = z.strictObject({
     .array(z.number({ error: "expected a fraction between 0 and 1" }).gt(0, { error: "expected a fraction between 0 and 1" }).lt(1, { error: "expected a fraction between 0 and 1" }))
     .default([0.5, 0.8, 0.95]),
   max_hours: positive("a number of hours").optional(),
+  on_cap_offline: onCapOfflineSchema,
 });
 
 const argvOrString = z.union([z.string().min(1), z.array(z.string()).min(1)], { error: "expected a command: a string or a list of argv strings" });
@@ -106,6 +108,7 @@ export const workloadSchema = z.discriminatedUnion("type", [saePiiWorkloadSchema
 const artifactsSchema = z.strictObject({
   paths: z.array(z.string().min(1)).default(["outputs/**"]),
   sync_interval: int(10).default(300).describe("Seconds between artifact syncs to the laptop."),
+  store: artifactStoreSchema.optional(),
 });
 
 const bundleSchema = z.strictObject({
@@ -158,3 +161,4 @@ export type JobSpec = z.output<typeof jobSpecSchema>;
 export type JobResources = JobSpec["resources"];
 export type JobBudget = JobSpec["budget"];
 export type JobWorkload = JobSpec["workload"];
+export type { ArtifactStoreSpec, CapOfflineChoice } from "./artifact-store.js";

@@ -187,6 +187,9 @@ export const lambdaDescriptor: ProviderDescriptor = {
   consoleUrl: "https://cloud.lambda.ai/instances",
   // Lambda's listing is not documented as eventually consistent; a minute covers a slow control plane.
   listingLagMs: 60_000,
+  // No cloud-side stop; the API terminate needs the account's key, which cannot be scoped (it can launch too).
+  // File systems survive termination, but Kiln does not attach one yet.
+  cap: { apiTerminate: "full-account", persistentVolume: "Lambda file systems" },
   credentials: { envVars: ["LAMBDA_API_KEY"], fileSection: "lambda", fileExample: LAMBDA_FILE_EXAMPLE, createAt: LAMBDA_KEYS_PAGE },
   hasCredentials: (ctx) => Boolean(ctx.env["LAMBDA_API_KEY"]?.trim()) || existsSync(ctx.credentialsPath),
   configured,

@@ -1,0 +1,73 @@
+/**
+ * The store's credentials: read from the environment variables the spec names, and, when the spec gives
+ * a `role_arn`, exchanged for temporary credentials that can touch only this job's prefix (STS
+ * AssumeRole with a session policy). The machine only ever gets the result, written 0600 into the
+ * watchdog's private directory (./push-config.ts), never on argv.
+ *
+ * What holds where: on AWS the session's rights are the role's policy ∩ the session policy, so the
+ * machine can write and read PREFIX/<job id>/* and nothing else, for at most the session's duration
+ * (≤ 12 h, the role's MaxSessionDuration). moto enforces the role's own policy but not the session
+ * policy (scripts/moto-s3-server.py). Without `role_arn` the machine holds the key as given: scope it to
+ * the prefix yourself (an IAM policy, an R2 token for one bucket, a MinIO user policy); `kiln plan` says so.
+ */
+import { UserError } from "../../base/errors.js";
+import { Secret } from "../../providers/credentials.js";
+import type { ArtifactStoreSpec } from "../spec/job-spec.js";
+import type { StoreLocation } from "./location.js";
+
+export interface StoreCredentials {
+  accessKeyId: string;
+  secretAccessKey: Secret;
+  sessionToken?: Secret;
+  /** Temporary credentials stop working at this time (ms since the epoch). */
+  expiresAtMs?: number;
+  /** `session-policy`: minted for this job's prefix only; `as-given`: the user's key from the environment. */
+  scope: "session-policy" | "as-given";
+}
+
+/** AWS's bounds on AssumeRole's DurationSeconds (the upper one also needs the role's MaxSessionDuration). */
+export const MIN_SESSION_S = 900;
+export const MAX_SESSION_S = 43_200;
+
+/** The user's key from the variables the spec names; a UserError naming the variable when one is unset. */
+export function storeCredentialsFromEnv(store: ArtifactStoreSpec, env: NodeJS.ProcessEnv): StoreCredentials {
+  const read = (name: string, field: string) => {
+    const v = env[name]?.trim();
+    if (!v) {
+      throw new UserError(`artifacts.store.${field}: the environment variable ${name} is not set`, {
+        hint: `export ${name}=… (the store's credential), or name another variable in artifacts.store.${field}`,
+      });
+    }
+    return v;
+  };
+  const token = store.session_token_env === undefined ? undefined : read(store.session_token_env, "session_token_env");
+  return {
+    accessKeyId: read(store.access_key_id_env, "access_key_id_env"),
+    secretAccessKey: new Secret(read(store.secret_access_key_env, "secret_access_key_env")),
+    ...(token !== undefined && { sessionToken: new Secret(token) }),
+    scope: "as-given",
+  };
+}
+
+/** S3 resource ARNs: S3-compatible stores (MinIO, moto) use the same partition in policies. */
+const S3_ARN = "arn:aws:s3:::";
+
+/** The session policy for one job: write and read back its own objects, nothing else (no list, no delete). */
+export function jobSessionPolicy(l: StoreLocation): string {
+  // The wildcard is joined on separately: a slash-star inside one literal reads as a comment opener to
+  // test/provider-registry.test.ts's comment stripper.
+  const objects = `${S3_ARN}${l.bucket}/${l.keyPrefix}/` + "*";
+  return JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject"], Resource: objects }] });
+}
+
+/**
+ * The credentials the machine gets for this job: with `role_arn`, temporary ones limited to the job's
+ * prefix and valid for `validForS` (clamped to 15 min..12 h; renew them while a client is online when
+ * the cap is further away); without it, the user's key as given.
+ */
+export async function storeCredentialsForJob(o: { store: ArtifactStoreSpec; location: StoreLocation; env: NodeJS.ProcessEnv; validForS: number; sessionName: string; signal?: AbortSignal }): Promise<StoreCredentials> {
+  const base = storeCredentialsFromEnv(o.store, o.env);
+  if (o.store.role_arn === undefined) return base;
+  const { assumeJobRole } = await import("./sts.js");
+  return assumeJobRole({ ...o, roleArn: o.store.role_arn, base });
+}

@@ -1,0 +1,53 @@
+/**
+ * Where a job's outputs live in the durable store, and how to reach it. One layout for the machine-side
+ * push (workload/kiln_sae/store_push.py) and the client-side verify/fetch (./s3.ts):
+ *
+ *   PREFIX/<job id>/outputs/<path>   every output file, byte for byte
+ *   PREFIX/<job id>/manifest.json    {version: 1, files: [{path, size, sha256}]}, written last
+ *
+ * The job id (not the job's name) keys it, so two runs of one spec never overwrite each other.
+ */
+import { UserError } from "../../base/errors.js";
+import type { ArtifactStoreSpec } from "../spec/job-spec.js";
+import { storeUrlProblem } from "../spec/artifact-store.js";
+
+export interface StoreLocation {
+  kind: "s3";
+  bucket: string;
+  /** The spec's prefix plus the job id, no leading or trailing slash. */
+  keyPrefix: string;
+  /** The S3 API origin requests go to. */
+  endpoint: string;
+  region: string;
+  /** Path-style (`endpoint/bucket/key`) for custom endpoints and dotted buckets; virtual-hosted on AWS otherwise. */
+  addressing: "path" | "virtual";
+  /** For messages: `s3://bucket/prefix/job`. */
+  url: string;
+}
+
+// Job ids are Kiln's own (`j-…`); refuse anything that could step out of the prefix all the same.
+const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * The job's place in the store from the spec's `artifacts.store`.
+ *
+ * @example
+ *   storeLocation({ url: "s3://bkt/runs", region: "us-east-1", … }, "j-42").keyPrefix; // "runs/j-42"
+ */
+export function storeLocation(store: ArtifactStoreSpec, jobId: string): StoreLocation {
+  const problem = storeUrlProblem(store.url);
+  if (problem) throw new UserError(`artifacts.store.url: ${problem}`, { exitCode: 2 });
+  if (!JOB_ID.test(jobId) || jobId.includes("..")) throw new Error(`not a job id: ${JSON.stringify(jobId)}`);
+  const rest = store.url.slice("s3://".length);
+  const slash = rest.indexOf("/");
+  const bucket = rest.slice(0, slash);
+  const prefix = rest.slice(slash + 1).split("/").filter((s) => s !== "").join("/");
+  const keyPrefix = `${prefix}/${jobId}`;
+  // Virtual-hosted names put the bucket in the TLS host name: a dotted bucket would not match AWS's certificate.
+  const addressing = store.endpoint_url !== undefined || bucket.includes(".") ? "path" : "virtual";
+  const endpoint = (store.endpoint_url ?? `https://s3.${store.region}.amazonaws.com`).replace(/\/$/, "");
+  return { kind: "s3", bucket, keyPrefix, endpoint, region: store.region, addressing, url: `s3://${bucket}/${keyPrefix}` };
+}
+
+export const manifestKey = (l: StoreLocation): string => `${l.keyPrefix}/manifest.json`;
+export const outputKey = (l: StoreLocation, path: string): string => `${l.keyPrefix}/outputs/${path}`;

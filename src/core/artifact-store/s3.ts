@@ -1,0 +1,171 @@
+/**
+ * The client's side of the durable store: check that a job's outputs are there and whole
+ * ({@link verifyDurableCopy}), and bring them back when the machine is gone ({@link fetchFromStore}).
+ * Both trust nothing they read: the manifest is parsed with the same schema as a machine's, and every
+ * object is re-hashed (sha256) as it streams in. Loaded on use (the AWS SDK is not needed to start the CLI).
+ */
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { z } from "zod";
+import { KilnError, UserError } from "../../base/errors.js";
+import { type Manifest, ManifestSchema } from "../../remote/sync/manifest.js";
+import type { StoreCredentials } from "./credentials.js";
+import { type StoreLocation, manifestKey, outputKey } from "./location.js";
+
+/** A manifest is ~100 bytes a file: 64 MiB is far beyond any job's outputs, and bounds what a hostile store can make us hold. */
+const MAX_MANIFEST_BYTES = 64 * 2 ** 20;
+const StoredManifest = z.strictObject({ version: z.literal(1), files: ManifestSchema });
+
+export interface StoreAccess {
+  location: StoreLocation;
+  credentials: StoreCredentials;
+  signal?: AbortSignal;
+  /** Per request; the default is generous for multi-GB checkpoints. */
+  requestTimeoutMs?: number;
+}
+
+export interface DurableCopyCheck {
+  ok: boolean;
+  /** The store's manifest, when it has one. */
+  manifest: Manifest | undefined;
+  verified: number;
+  missing: string[];
+  mismatched: { path: string; expectedSha256: string; gotSha256: string; expectedSize: number; gotSize: number }[];
+  /** Entries of `expected` the store's manifest lacks or lists with another hash. */
+  notInManifest: string[];
+  /** Why it is not ok, in a sentence. */
+  reason?: string;
+}
+
+function client(a: StoreAccess): S3Client {
+  const c = a.credentials;
+  return new S3Client({
+    region: a.location.region,
+    endpoint: a.location.endpoint,
+    forcePathStyle: a.location.addressing === "path",
+    credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey.reveal(), ...(c.sessionToken && { sessionToken: c.sessionToken.reveal() }) },
+    maxAttempts: 3,
+  });
+}
+
+const signalFor = (a: StoreAccess) => AbortSignal.any([...(a.signal ? [a.signal] : []), AbortSignal.timeout(a.requestTimeoutMs ?? 600_000)]);
+
+/** Stream an object through `sink` (or nowhere), hashing it; undefined when it does not exist. */
+async function streamObject(s3: S3Client, a: StoreAccess, key: string, sink?: NodeJS.WritableStream, collect = false): Promise<{ size: number; sha256: string; body: Buffer } | undefined> {
+  let body: Readable;
+  try {
+    const r = await s3.send(new GetObjectCommand({ Bucket: a.location.bucket, Key: key }), { abortSignal: signalFor(a) });
+    if (!(r.Body instanceof Readable)) throw new KilnError("store-unexpected-body", `the store answered GET ${key} without a body stream`);
+    body = r.Body;
+  } catch (e) {
+    if (e instanceof NoSuchKey) return undefined;
+    if (e instanceof S3ServiceException && (e.name === "AccessDenied" || e.name === "InvalidAccessKeyId" || e.name === "SignatureDoesNotMatch" || e.name === "NoSuchBucket")) {
+      throw new UserError(`the durable store ${a.location.url} refused to read ${key} (${e.name})`, {
+        cause: e,
+        hint: "check the credentials named in artifacts.store (they need s3:GetObject on the prefix)",
+      });
+    }
+    throw e;
+  }
+  const h = createHash("sha256");
+  let size = 0;
+  const chunks: Buffer[] = [];
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      h.update(chunk);
+      size += chunk.length;
+      if (collect) {
+        if (size > MAX_MANIFEST_BYTES) return done(new KilnError("store-manifest-too-large", `${key} is over ${MAX_MANIFEST_BYTES} bytes`));
+        chunks.push(chunk);
+      }
+      done(null, sink ? chunk : undefined);
+    },
+  });
+  if (sink) await pipeline(body, tap, sink);
+  else await pipeline(body, tap, async (source: AsyncIterable<unknown>) => {
+      for await (const _ of source) {
+        // drained: the tap already hashed it
+      }
+    });
+  return { size, sha256: h.digest("hex"), body: Buffer.concat(chunks) };
+}
+
+async function readManifest(s3: S3Client, a: StoreAccess): Promise<Manifest | undefined> {
+  const got = await streamObject(s3, a, manifestKey(a.location), undefined, true);
+  if (!got) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(got.body.toString("utf8"));
+  } catch (e) {
+    throw new KilnError("store-manifest-unparsable", `the manifest in ${a.location.url} is not JSON`, { cause: e });
+  }
+  const m = StoredManifest.safeParse(json);
+  if (!m.success) throw new KilnError("store-manifest-unparsable", `the manifest in ${a.location.url} is invalid: ${m.error.message}`);
+  return m.data.files;
+}
+
+/**
+ * Is the job's copy in the store complete and intact? Reads the manifest, then every object, re-hashing
+ * each. With `expected` (e.g. the manifest the machine or a pull computed), also checks the store holds
+ * each of those files with the same hash. Never throws for a missing or damaged copy (that is `ok: false`);
+ * throws UserError when the credentials cannot read the store.
+ *
+ * @example
+ *   const c = await verifyDurableCopy({ location: storeLocation(spec.artifacts.store!, jobId), credentials: storeCredentialsFromEnv(spec.artifacts.store!, process.env) });
+ *   if (!c.ok) logger.warn(`durable copy incomplete: ${c.reason}`);
+ */
+export async function verifyDurableCopy(a: StoreAccess & { expected?: Manifest }): Promise<DurableCopyCheck> {
+  const s3 = client(a);
+  try {
+    const manifest = await readManifest(s3, a);
+    const out: DurableCopyCheck = { ok: false, manifest, verified: 0, missing: [], mismatched: [], notInManifest: [] };
+    if (!manifest) return { ...out, reason: `${a.location.url} has no manifest.json: nothing was pushed, or the push did not finish` };
+    for (const e of manifest) {
+      const got = await streamObject(s3, a, outputKey(a.location, e.path));
+      if (!got) out.missing.push(e.path);
+      else if (got.size !== e.size || got.sha256 !== e.sha256) out.mismatched.push({ path: e.path, expectedSha256: e.sha256, gotSha256: got.sha256, expectedSize: e.size, gotSize: got.size });
+      else out.verified++;
+    }
+    const stored = new Map(manifest.map((e) => [e.path, e.sha256]));
+    out.notInManifest = (a.expected ?? []).filter((e) => stored.get(e.path) !== e.sha256).map((e) => e.path);
+    out.ok = out.missing.length === 0 && out.mismatched.length === 0 && out.notInManifest.length === 0;
+    if (!out.ok) out.reason = `${out.missing.length} missing, ${out.mismatched.length} corrupted, ${out.notInManifest.length} expected files not in the store's manifest`;
+    return out;
+  } finally {
+    s3.destroy();
+  }
+}
+
+/**
+ * Download the job's outputs from the store into `localDir` (each file via `.kiln-part`, renamed once its
+ * sha256 matches the manifest). Throws `KilnError("artifacts-unverified")` when the copy is incomplete
+ * or corrupt: files already fetched stay, the corrupt one is removed.
+ */
+export async function fetchFromStore(a: StoreAccess & { localDir: string }): Promise<{ manifest: Manifest; bytes: number }> {
+  const s3 = client(a);
+  try {
+    const manifest = await readManifest(s3, a);
+    if (!manifest) throw new KilnError("artifacts-unverified", `${a.location.url} has no manifest.json: nothing was pushed there, or the push did not finish`);
+    let bytes = 0;
+    for (const e of manifest) {
+      const dest = join(a.localDir, ...e.path.split("/"));
+      const part = `${dest}.kiln-part`;
+      await mkdir(dirname(dest), { recursive: true });
+      const got = await streamObject(s3, a, outputKey(a.location, e.path), createWriteStream(part));
+      if (!got || got.size !== e.size || got.sha256 !== e.sha256) {
+        await rm(part, { force: true });
+        throw new KilnError("artifacts-unverified", `${e.path} in ${a.location.url} is ${got ? "corrupt (sha256 differs from the manifest)" : "missing"}`, { details: { path: e.path } });
+      }
+      await rename(part, dest);
+      bytes += got.size;
+    }
+    return { manifest, bytes };
+  } finally {
+    s3.destroy();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * What holds when the budget cap is reached and no client answers, for the chosen offer's provider
+ * (docs/lifecycle.md §7): the line `kiln plan` prints, a warning where data or money is at risk, and a
+ * refusal where the spec must choose and has not. `kiln run` refuses on the refusal
+ * ({@link assertCapDecided}); there is no silent default between losing data and overrunning the cap.
+ *
+ * The four ways it can hold:
+ * - a durable store: checkpoint, push + sha256 verify, then billing ends (by the cloud's own means or the
+ *   watchdog's terminate credential); a failed push keeps the machine unless the spec says stop-billing;
+ * - a cloud-side stop without a store: billing ends at the cap even if the watchdog dies; outputs not
+ *   yet pulled are lost;
+ * - neither, `on_cap_offline: keep-data`: the run stops at the cap, the machine keeps billing until a client saves the outputs;
+ * - neither, `on_cap_offline: stop-billing`: billing ends at the cap through the watchdog's credential; unsaved outputs are lost.
+ */
+import { UserError } from "../../base/errors.js";
+import type { CapCapabilities, ProviderDescriptor } from "../../providers/descriptor.js";
+import type { JobSpec } from "../spec/job-spec.js";
+
+export interface CapGuarantee {
+  /** Which guarantee holds, for tests and `--json`. */
+  holds: "not-billed" | "durable-store" | "cloud-stop" | "keep-data" | "stop-billing" | "undecided";
+  /** One line for the plan: what happens at the cap with no client. */
+  text: string;
+  /** Data or money at risk, or a credential on the machine that can do more than end billing. */
+  warnings: string[];
+  /** Set when `kiln run` must refuse until the spec decides (or a choice cannot hold here). */
+  refusal?: string;
+}
+
+const CLOUD_STOP: Record<NonNullable<CapCapabilities["cloudSideStop"]>, string> = {
+  "shutdown-terminates": "the cloud terminates the machine on shutdown",
+  "deadline-at-launch": "a deadline set at launch makes the cloud delete the machine, even if the watchdog dies",
+};
+
+function endMeans(caps: CapCapabilities): string | undefined {
+  if (caps.cloudSideStop) return CLOUD_STOP[caps.cloudSideStop];
+  if (caps.apiTerminate) return "the watchdog terminates the machine through the provider's API";
+  return undefined;
+}
+
+function keyRisk(caps: CapCapabilities, title: string): string[] {
+  if (caps.cloudSideStop || caps.apiTerminate !== "full-account") return [];
+  return [`the machine holds your ${title} API key to end its own billing; ${title} keys cannot be limited to that, so anyone with root on the machine could also launch machines on your account`];
+}
+
+/**
+ * The guarantee for a job on a provider.
+ *
+ * @example
+ *   const g = capGuarantee(spec, providerNamed(plan.choice.offer.provider));
+ *   lines.push(`Cap: ${g.text}`, ...g.warnings.map((w) => `Warning: ${w}`));
+ */
+export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "kind" | "title" | "cap">): CapGuarantee {
+  if (provider.kind !== "cloud") return { holds: "not-billed", text: "nothing is billed by the hour here; the run stops at max_hours when one is set", warnings: [] };
+  const caps = provider.cap ?? {};
+  const store = spec.artifacts.store;
+  const choice = spec.budget.on_cap_offline;
+  const means = endMeans(caps);
+  const volume = caps.persistentVolume ? ` (${caps.persistentVolume} would survive termination, but Kiln does not attach one yet)` : "";
+  if (store) {
+    const scope = store.role_arn
+      ? "with temporary credentials limited to the job's prefix"
+      : "with the key named in artifacts.store, as given (limit it to the prefix: an IAM policy, an R2 bucket token, a MinIO user policy)";
+    const warnings = keyRisk(caps, provider.title);
+    if (!means) {
+      const refusal = choice === "stop-billing" ? `budget.on_cap_offline: stop-billing cannot hold on ${provider.title}: nothing on the machine can end its billing` : undefined;
+      warnings.push(`${provider.title} has no way for the machine to end its own billing: after the push it bills until a client ends it`);
+      return { holds: "durable-store", text: `at the cap with no client: checkpoint, then push the outputs to ${store.url} (sha256-verified) ${scope}; billing continues until a client ends it`, warnings, ...(refusal && { refusal }) };
+    }
+    const onFail = choice === "stop-billing" ? "if the push fails, billing ends anyway and the unsaved outputs are lost (on_cap_offline: stop-billing)" : "if the push fails, the machine is kept (spend may pass the cap) and the push retried until a client returns";
+    return { holds: "durable-store", text: `at the cap with no client: checkpoint, push the outputs to ${store.url} (sha256-verified) ${scope}, then ${means}; ${onFail}`, warnings };
+  }
+  if (caps.cloudSideStop) {
+    const refusal = choice === "keep-data" && caps.cloudSideStop === "deadline-at-launch" ? `budget.on_cap_offline: keep-data cannot hold on ${provider.title}: ${CLOUD_STOP[caps.cloudSideStop]}` : undefined;
+    return {
+      holds: "cloud-stop",
+      text: `at the cap with no client: checkpoint, then ${CLOUD_STOP[caps.cloudSideStop]}; outputs not yet pulled are lost`,
+      warnings: [`no durable store: set artifacts.store (s3://BUCKET/PREFIX) to keep the outputs when the cap is reached offline${volume}`],
+      ...(refusal && { refusal }),
+    };
+  }
+  if (choice === "keep-data") {
+    return {
+      holds: "keep-data",
+      text: `at the cap with no client: checkpoint and stop the run; the machine keeps billing until a client saves the outputs and ends it (on_cap_offline: keep-data)`,
+      warnings: [`spend can pass budget.max_usd while no client answers: add artifacts.store to end billing at the cap without losing the outputs${volume}`],
+    };
+  }
+  if (choice === "stop-billing") {
+    if (!means) return { holds: "stop-billing", text: "at the cap with no client: checkpoint and stop the run", warnings: [], refusal: `budget.on_cap_offline: stop-billing cannot hold on ${provider.title}: nothing on the machine can end its billing` };
+    return {
+      holds: "stop-billing",
+      text: `at the cap with no client: checkpoint, then ${means}; outputs not yet pulled are lost (on_cap_offline: stop-billing)`,
+      warnings: [...keyRisk(caps, provider.title), `outputs not pulled by the cap are lost: add artifacts.store to keep them${volume}`],
+    };
+  }
+  const refusal = `${provider.title} has no cloud-side stop and this job has no durable artifact store: choose what happens at the cap with no client`;
+  return {
+    holds: "undecided",
+    text: "at the cap with no client: undecided (the spec must choose; see the warning)",
+    warnings: [`${refusal}: budget.on_cap_offline: keep-data (the machine keeps billing past the cap until a client saves the outputs) or stop-billing (billing ends at the cap; unsaved outputs are lost), or add artifacts.store${volume}`],
+    refusal,
+  };
+}
+
+/**
+ * For `kiln run`, after planning and before launching: throws the refusal as a UserError (exit code 2)
+ * naming the field and the fix.
+ *
+ * @example
+ *   // src/core/lifecycle/submit.ts, once the offer is chosen:
+ *   assertCapDecided(spec, providerNamed(plan.choice.offer.provider));
+ */
+export function assertCapDecided(spec: JobSpec, provider: Pick<ProviderDescriptor, "kind" | "title" | "cap">): CapGuarantee {
+  const g = capGuarantee(spec, provider);
+  if (g.refusal) {
+    throw new UserError(g.refusal, { exitCode: 2, hint: "set budget.on_cap_offline: keep-data or stop-billing in the job spec, or add artifacts.store (s3://BUCKET/PREFIX); `kiln plan` shows what each guarantees" });
+  }
+  return g;
+}

@@ -1,0 +1,102 @@
+/**
+ * `artifacts.store`: the durable artifact store the on-machine watchdog pushes the outputs to when the
+ * budget cap is reached with no client answering (docs/lifecycle.md §7). The spec holds the store's
+ * address and the NAMES of the environment variables with its credentials, never the secrets: a spec is
+ * committed and shipped to the machine, a key in it would leak with it.
+ *
+ * URL shapes: `s3://BUCKET/PREFIX` (AWS S3, Cloudflare R2, MinIO, GCS's S3-compatible XML API: set
+ * `endpoint_url`). `gs://BUCKET/PREFIX` and `az://ACCOUNT/CONTAINER/PREFIX` are recognised and refused
+ * as "not supported yet", with the S3-compatible way to reach the same store where there is one.
+ */
+import { z } from "zod";
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// S3 bucket names: 3-63 of lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+// Key prefixes Kiln writes under: plain segments, so a key never climbs out of its prefix or needs escaping in messages.
+const PREFIX_SEGMENT = /^[A-Za-z0-9!_.*'()=+-]+$/;
+
+const envNameOf = (what: string) =>
+  z.string().superRefine((v, ctx) => {
+    // A pasted key is the mistake this field exists to prevent: say so rather than "not a name".
+    if (!ENV_NAME.test(v)) {
+      ctx.addIssue({ code: "custom", message: `expected the NAME of an environment variable holding the ${what} (e.g. AWS_ACCESS_KEY_ID), never the value itself` });
+    }
+  });
+
+/** Why a store URL is refused, or undefined when it is a supported `s3://` URL. */
+export function storeUrlProblem(url: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)(\/.*)?$/i.exec(url);
+  if (!m) return 'expected a URL like "s3://BUCKET/PREFIX"';
+  const scheme = m[1]!.toLowerCase();
+  if (scheme === "gs") {
+    return "gs:// (Google Cloud Storage) is not supported yet; use GCS's S3-compatible API: url s3://BUCKET/PREFIX with endpoint_url https://storage.googleapis.com and an HMAC key";
+  }
+  if (scheme === "az" || scheme === "abfs" || (scheme === "https" && /\.blob\.core\.windows\.net$/i.test(m[2]!))) {
+    return "Azure Blob Storage (az://ACCOUNT/CONTAINER/PREFIX) is not supported yet; use an S3-compatible store (S3, R2, MinIO)";
+  }
+  if (scheme !== "s3") return `unknown store scheme "${scheme}://"; expected s3://BUCKET/PREFIX (S3, R2, MinIO)`;
+  const bucket = m[2]!;
+  if (!S3_BUCKET.test(bucket) || bucket.includes("..")) return `"${bucket}" is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)`;
+  const segments = (m[3] ?? "").split("/").filter((s) => s !== "");
+  const bad = segments.find((s) => s === "." || s === ".." || !PREFIX_SEGMENT.test(s));
+  if (bad !== undefined) return `the prefix segment "${bad}" is not allowed (letters, digits and !_.*'()=+- only; no "." or "..")`;
+  if (segments.length === 0) return "expected a prefix after the bucket (s3://BUCKET/PREFIX): the credentials are scoped to it, never to a whole bucket";
+  return undefined;
+}
+
+export const artifactStoreSchema = z
+  .strictObject({
+    url: z
+      .string({ error: 'expected a URL like "s3://BUCKET/PREFIX"' })
+      .superRefine((v, ctx) => {
+        const problem = storeUrlProblem(v);
+        if (problem) ctx.addIssue({ code: "custom", message: problem, params: { showValue: true } });
+      })
+      .describe("s3://BUCKET/PREFIX (S3, R2, MinIO). Outputs go under PREFIX/<job id>/. gs:// and az:// are not supported yet."),
+    endpoint_url: z
+      .string()
+      .superRefine((v, ctx) => {
+        let u: URL | undefined;
+        try {
+          u = new URL(v);
+        } catch {
+          u = undefined;
+        }
+        if (!u || (u.protocol !== "https:" && u.protocol !== "http:") || u.pathname.replace(/\/$/, "") !== "" || u.search !== "" || u.username !== "") {
+          ctx.addIssue({ code: "custom", message: "expected an http(s) origin like https://ACCOUNT.r2.cloudflarestorage.com (no path, no credentials)", params: { showValue: true } });
+        }
+      })
+      .optional()
+      .describe("The S3 API endpoint of a non-AWS store (R2, MinIO, GCS interop); default: AWS S3 in `region`."),
+    region: z
+      .string()
+      .regex(/^[a-z0-9-]{2,32}$/, { error: "expected a region name like us-east-1 (R2: auto)" })
+      .default("us-east-1")
+      .describe("The region requests are signed for (R2: auto)."),
+    access_key_id_env: envNameOf("access key id").default("AWS_ACCESS_KEY_ID").describe("NAME of the env var holding the access key id."),
+    secret_access_key_env: envNameOf("secret access key").default("AWS_SECRET_ACCESS_KEY").describe("NAME of the env var holding the secret access key."),
+    session_token_env: envNameOf("session token").optional().describe("NAME of the env var holding a session token, for temporary credentials."),
+    role_arn: z
+      .string()
+      // Any partition: AWS's own (and its China and GovCloud ones), and MinIO's `arn:minio:iam:::role/…`.
+      .regex(/^arn:[a-z][a-z0-9-]*:iam::\d{0,12}:role\/[\w+=,.@/-]+$/, { error: "expected an IAM role ARN like arn:aws:iam::123456789012:role/kiln-artifacts" })
+      .optional()
+      .describe(
+        "When set, Kiln assumes this role (STS AssumeRole) with a session policy that allows only the job's prefix, and the machine gets those temporary credentials instead of the key named above.",
+      ),
+  })
+  .describe("The durable artifact store: where the on-machine watchdog pushes the outputs (sha256-verified) before it ends billing at the cap.");
+
+export type ArtifactStoreSpec = z.output<typeof artifactStoreSchema>;
+
+/** What happens at the cap with no client when the outputs cannot be made durable first. No default: the user chooses. */
+export const CAP_OFFLINE_CHOICES = ["keep-data", "stop-billing"] as const;
+export type CapOfflineChoice = (typeof CAP_OFFLINE_CHOICES)[number];
+
+export const onCapOfflineSchema = z
+  .enum(CAP_OFFLINE_CHOICES, { error: "expected keep-data (the machine runs on past the cap until a client saves the outputs) or stop-billing (billing ends at the cap; outputs not yet saved are lost)" })
+  .optional()
+  .describe(
+    "At the cap with no client, when the outputs cannot be pushed to a durable store first: keep-data keeps the machine (spend may pass the cap), stop-billing ends billing (unsaved outputs are lost). Required by `kiln run` when the offer has neither a durable store nor a cloud-side stop.",
+  );

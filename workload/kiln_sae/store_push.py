@@ -1,0 +1,314 @@
+"""Push a job's outputs to the durable artifact store and verify them, for the on-machine watchdog.
+
+Run by the watchdog (src/core/watchdog/script.ts) when the budget cap is reached with no client, after the
+engine's final checkpoint and before billing ends::
+
+    python3 store_push.py --config PRIVATE/store.json --outputs DIR --result WATCHDOG/push-result.json --timeout-s 300
+
+Only the standard library: it runs with whatever python3 the machine has, even when the job's venv is
+broken, and adds no package to the machine. It is run as a file, not as ``-m kiln_sae.store_push``, so the
+package's imports (torch) are never loaded.
+
+What "pushed" means here: every file under DIR (the same rules as Kiln's manifest: ``*.kiln-part``,
+``*.tmp`` and ``.kiln-*`` are not outputs) was PUT under ``KEY_PREFIX/outputs/``, then the manifest
+(``{path, size, sha256}`` per file) under ``KEY_PREFIX/manifest.json``, and then every object was read
+back from the store and re-hashed against the manifest. Exit 0 only when all of that held; the result
+file says what happened either way (the client reads it later, see src/core/watchdog/outcome.ts).
+
+The store config (0600, in the watchdog's private directory; never on argv):
+``{"kind": "s3", "endpoint": "https://…", "region": "…", "bucket": "…", "key_prefix": "…",
+"addressing": "path"|"virtual", "access_key_id": "…", "secret_access_key": "…", "session_token": "…"?}``.
+
+Requests are signed with AWS Signature Version 4 (header auth, the payload's sha256 signed), which S3,
+R2, MinIO and moto all accept. A single PUT carries at most 5 GiB; larger files are reported as a failure
+(multipart upload is not built yet).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import socket
+import ssl
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+SINGLE_PUT_MAX = 5 * 1024**3
+CHUNK = 1 << 20
+# Per-request socket timeout; the whole push has its own deadline (--timeout-s).
+REQUEST_TIMEOUT_S = 60.0
+RETRIES = 3
+
+
+class PushError(Exception):
+    """A push that did not complete; the message goes into the result file."""
+
+
+@dataclass(frozen=True)
+class Store:
+    endpoint: str
+    region: str
+    bucket: str
+    key_prefix: str
+    addressing: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+
+    @staticmethod
+    def from_json(data: object) -> "Store":
+        if not isinstance(data, dict) or data.get("kind") != "s3":
+            raise PushError("store config: expected an object with kind 's3'")
+        def text(key: str, optional: bool = False) -> str | None:
+            v = data.get(key)
+            if v is None and optional:
+                return None
+            if not isinstance(v, str) or v == "":
+                raise PushError(f"store config: {key} must be a non-empty string")
+            return v
+        addressing = text("addressing")
+        if addressing not in ("path", "virtual"):
+            raise PushError("store config: addressing must be 'path' or 'virtual'")
+        endpoint = text("endpoint")
+        assert endpoint is not None
+        if urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
+            raise PushError("store config: endpoint must be an http(s) URL")
+        return Store(endpoint=endpoint.rstrip("/"), region=text("region") or "", bucket=text("bucket") or "",
+                     key_prefix=(text("key_prefix") or "").strip("/"), addressing=addressing,
+                     access_key_id=text("access_key_id") or "", secret_access_key=text("secret_access_key") or "",
+                     session_token=text("session_token", optional=True))
+
+
+def is_in_flight(name: str) -> bool:
+    return name.endswith(".kiln-part") or name.endswith(".tmp") or name.startswith(".kiln-")
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def local_manifest(root: str) -> list[dict]:
+    """``{path, size, sha256}`` for every output file under root, sorted by path (what Kiln's TS manifest computes)."""
+    out = []
+    if not os.path.isdir(root):
+        return out
+    for d, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in files:
+            if is_in_flight(name):
+                continue
+            p = os.path.join(d, name)
+            if not os.path.isfile(p) or os.path.islink(p):
+                continue
+            rel = os.path.relpath(p, root).replace(os.sep, "/")
+            out.append({"path": rel, "size": os.path.getsize(p), "sha256": sha256_file(p)})
+    return sorted(out, key=lambda e: e["path"])
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+def _quote(s: str) -> str:
+    return urllib.parse.quote(s, safe="-_.~")
+
+
+class S3:
+    """The few S3 calls a push needs, signed with SigV4 over http.client (no SDK on the machine)."""
+
+    def __init__(self, store: Store, deadline: float) -> None:
+        self.store = store
+        self.deadline = deadline
+        u = urllib.parse.urlsplit(store.endpoint)
+        self.scheme = u.scheme
+        self.port = u.port
+        base_host = u.hostname or ""
+        self.host = f"{store.bucket}.{base_host}" if store.addressing == "virtual" else base_host
+
+    def _path(self, key: str) -> str:
+        # S3 signs the path with each segment encoded once, slashes kept.
+        segments = [_quote(s) for s in key.split("/")]
+        if self.store.addressing == "virtual":
+            return "/" + "/".join(segments)
+        return f"/{_quote(self.store.bucket)}/" + "/".join(segments)
+
+    def _host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        return self.host if self.port in (None, default) else f"{self.host}:{self.port}"
+
+    def _signed_headers(self, method: str, path: str, payload_sha256: str, extra: dict[str, str]) -> dict[str, str]:
+        now = dt.datetime.now(dt.timezone.utc)
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        day = now.strftime("%Y%m%d")
+        headers = {"host": self._host_header(), "x-amz-content-sha256": payload_sha256, "x-amz-date": amz_date}
+        if self.store.session_token:
+            headers["x-amz-security-token"] = self.store.session_token
+        headers.update({k.lower(): v.strip() for k, v in extra.items()})
+        names = sorted(headers)
+        canonical = "\n".join([method, path, "", *(f"{n}:{headers[n]}" for n in names), "", ";".join(names), payload_sha256])
+        scope = f"{day}/{self.store.region}/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+        key = _hmac(_hmac(_hmac(_hmac(f"AWS4{self.store.secret_access_key}".encode(), day), self.store.region), "s3"), "aws4_request")
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.store.access_key_id}/{scope}, "
+                                    f"SignedHeaders={';'.join(names)}, Signature={signature}")
+        return headers
+
+    def _connection(self) -> http.client.HTTPConnection:
+        timeout = max(1.0, min(REQUEST_TIMEOUT_S, self.deadline - time.monotonic()))
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=ssl.create_default_context())
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def _request(self, method: str, key: str, payload_sha256: str, body_path: str | None = None,
+                 body: bytes | None = None, sink=None) -> tuple[int, bytes]:
+        """One request with retries on connection errors and 5xx; returns (status, error body or b'')."""
+        last = ""
+        for attempt in range(RETRIES):
+            if time.monotonic() >= self.deadline:
+                raise PushError(f"the push ran out of time ({last or 'before ' + method + ' ' + key})")
+            path = self._path(key)
+            extra = {}
+            size = os.path.getsize(body_path) if body_path else len(body) if body is not None else None
+            if size is not None:
+                extra["content-length"] = str(size)
+            headers = self._signed_headers(method, path, payload_sha256, extra)
+            conn = self._connection()
+            try:
+                if body_path is not None:
+                    with open(body_path, "rb") as f:
+                        conn.request(method, path, body=f, headers=headers, encode_chunked=False)
+                        resp = conn.getresponse()
+                else:
+                    conn.request(method, path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                if 200 <= resp.status < 300:
+                    if sink is not None:
+                        while chunk := resp.read(CHUNK):
+                            sink(chunk)
+                    else:
+                        resp.read()
+                    return resp.status, b""
+                err = resp.read(4096)
+                if resp.status < 500:
+                    return resp.status, err
+                last = f"{method} {key}: HTTP {resp.status} {_error_code(err)}"
+            except (OSError, http.client.HTTPException, socket.timeout) as e:
+                last = f"{method} {key}: {type(e).__name__}: {e}"
+            finally:
+                conn.close()
+            time.sleep(min(2 ** attempt, max(0.0, self.deadline - time.monotonic())))
+        raise PushError(last)
+
+    def put_file(self, key: str, path: str, sha256: str) -> None:
+        status, err = self._request("PUT", key, sha256, body_path=path)
+        if status >= 300:
+            raise PushError(f"PUT {key}: HTTP {status} {_error_code(err)}")
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        status, err = self._request("PUT", key, hashlib.sha256(data).hexdigest(), body=data)
+        if status >= 300:
+            raise PushError(f"PUT {key}: HTTP {status} {_error_code(err)}")
+
+    def get_hash(self, key: str) -> tuple[int, str, bytes]:
+        """(size, sha256) of the object as the store serves it, plus its first 1 MiB (for the manifest)."""
+        h = hashlib.sha256()
+        state = {"size": 0, "head": b""}
+        def sink(chunk: bytes) -> None:
+            h.update(chunk)
+            state["size"] += len(chunk)
+            if len(state["head"]) < CHUNK:
+                state["head"] += chunk[: CHUNK - len(state["head"])]
+        empty = hashlib.sha256(b"").hexdigest()
+        status, err = self._request("GET", key, empty, sink=sink)
+        if status >= 300:
+            raise PushError(f"GET {key}: HTTP {status} {_error_code(err)}")
+        return state["size"], h.hexdigest(), state["head"]
+
+
+def _error_code(body: bytes) -> str:
+    """S3's XML error code (AccessDenied, NoSuchBucket…), without parsing XML from an untrusted peer."""
+    text = body.decode("utf-8", "replace")
+    start = text.find("<Code>")
+    end = text.find("</Code>", start)
+    return text[start + 6:end][:100] if start >= 0 and end > start else text[:100].replace("\n", " ")
+
+
+def push(store: Store, outputs: str, deadline: float) -> dict:
+    manifest = local_manifest(outputs)
+    too_big = [e["path"] for e in manifest if e["size"] > SINGLE_PUT_MAX]
+    if too_big:
+        raise PushError(f"files over 5 GiB need multipart upload, not built yet: {', '.join(too_big[:5])}")
+    s3 = S3(store, deadline)
+    key = lambda rel: f"{store.key_prefix}/{rel}" if store.key_prefix else rel  # noqa: E731
+    for e in manifest:
+        s3.put_file(key("outputs/" + e["path"]), os.path.join(outputs, *e["path"].split("/")), e["sha256"])
+    doc = json.dumps({"version": 1, "files": manifest}, indent=1).encode()
+    # The manifest goes last: its presence in the store means every file it lists was written.
+    s3.put_bytes(key("manifest.json"), doc)
+    # Verification reads everything back: the store's copy, not what we sent, is what has to be right.
+    size, sha, head = s3.get_hash(key("manifest.json"))
+    if sha != hashlib.sha256(doc).hexdigest():
+        raise PushError(f"the manifest read back from the store differs ({size} bytes)")
+    bad = []
+    for e in manifest:
+        size, sha, _ = s3.get_hash(key("outputs/" + e["path"]))
+        if size != e["size"] or sha != e["sha256"]:
+            bad.append(e["path"])
+    if bad:
+        raise PushError(f"{len(bad)} objects differ from the manifest when read back: {', '.join(bad[:5])}")
+    return {"files": len(manifest), "bytes": sum(e["size"] for e in manifest)}
+
+
+def write_result(path: str, result: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--outputs", required=True)
+    ap.add_argument("--result", required=True)
+    ap.add_argument("--timeout-s", type=float, required=True)
+    a = ap.parse_args(argv)
+    deadline = time.monotonic() + max(1.0, a.timeout_s)
+    started = now_iso()
+    result: dict = {"ok": False, "startedAt": started}
+    try:
+        with open(a.config) as f:
+            store = Store.from_json(json.load(f))
+        result["store"] = f"s3://{store.bucket}/{store.key_prefix}"
+        result.update(push(store, a.outputs, deadline))
+        result["ok"] = True
+    except PushError as e:
+        result["error"] = str(e)
+    except (OSError, ValueError) as e:
+        result["error"] = f"{type(e).__name__}: {e}"
+    result["finishedAt"] = now_iso()
+    write_result(a.result, result)
+    print(("kiln-push: verified " + f"{result.get('files', 0)} files in {result.get('store')}") if result["ok"]
+          else f"kiln-push: failed: {result.get('error')}", file=sys.stderr)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

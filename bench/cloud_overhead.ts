@@ -36,7 +36,7 @@ async function main_(): Promise<void> {
   const cloud = await startCloudHarness({ bootDelayMs: 0, terminateDelayMs: 0, machineEnv: { FAKE_STEPS: "100", FAKE_STEP_MS: "50" } });
   writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
   const spec = join(dir, "bench.yaml");
-  writeFileSync(spec, `name: bench\nbudget: { max_usd: 5 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+  writeFileSync(spec, `name: bench\nbudget: { max_usd: 5, on_cap_offline: keep-data }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
   const env = { ...process.env, ...cloud.env, KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(), KILN_CLOUD_POLL_MS: "500", KILN_TERMINATE_POLL_MS: "100", KILN_STOP_GRACE_MS: "5000" };
   const kiln = async (home: string, argv: string[], extra: NodeJS.ProcessEnv = {}) => {
     const io = captureIo();

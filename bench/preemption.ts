@@ -36,7 +36,7 @@ const FAKE = resolve(import.meta.dirname, "..", "test", "fixtures", "workloads",
 const dir = mkdtempSync(join(tmpdir(), "kiln-preempt-"));
 writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
 const spec = join(dir, "preempt.yaml");
-writeFileSync(spec, `name: preempt\nbudget: { max_usd: 50 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+writeFileSync(spec, `name: preempt\nbudget: { max_usd: 50, on_cap_offline: keep-data }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
 
 const cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "100000", FAKE_STEP_MS: String(STEP_MS), FAKE_CKPT_EVERY: String(CKPT_EVERY) } });
 const env = { ...process.env, ...cloud.env, KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(), KILN_CLOUD_POLL_MS: "1000", KILN_TERMINATE_POLL_MS: "200", KILN_PROVIDER_POLL_MS: String(POLL_MS), KILN_LOG: "silent" };

@@ -121,6 +121,9 @@ const NEXT_STEP: Record<ProviderErrorKind, string> = {
 
 /** Process entry: wire signals, run, exit with the code. */
 export function run(): void {
+  // The AWS SDK warns on every load that its releases after January 2027 need Node 22; the lock pins this
+  // one, which supports Node 20, so the warning would only be noise on stderr.
+  process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) process.exit(130);

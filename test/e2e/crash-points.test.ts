@@ -24,7 +24,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-crash-"));
   writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
   spec = join(dir, "crash.yaml");
-  writeFileSync(spec, `name: crash\nbudget: { max_usd: 5 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+  writeFileSync(spec, `name: crash\nbudget: { max_usd: 5, on_cap_offline: keep-data }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
   cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "40", FAKE_STEP_MS: "50" } });
   base = await cloudTestEnv({
     ...cloud.env,

@@ -55,7 +55,7 @@ async function twoClouds(lambdaOpts: HarnessOptions = {}): Promise<void> {
 
 function spec(name: string): string {
   const p = join(dir, `${name}.yaml`);
-  writeFileSync(p, `name: ${name}\nbudget: { max_usd: 5 }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+  writeFileSync(p, `name: ${name}\nbudget: { max_usd: 5, on_cap_offline: keep-data }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
   return p;
 }
 

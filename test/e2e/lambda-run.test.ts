@@ -34,7 +34,9 @@ afterAll(() => {
 
 export function writeSpec(where: string, name: string, budget = "max_usd: 5"): string {
   const p = join(where, `${name}.yaml`);
-  writeFileSync(p, `name: ${name}\nbudget: { ${budget} }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+  // The offline cap must be decided for a cloud without a durable store (docs/lifecycle.md §7): keep-data unless the test says.
+  const decided = budget.includes("on_cap_offline") ? budget : `${budget}, on_cap_offline: keep-data`;
+  writeFileSync(p, `name: ${name}\nbudget: { ${decided} }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
   return p;
 }
 

@@ -41,7 +41,7 @@ function project(name: string, files: Record<string, string | Buffer>): string {
 }
 
 const saeSpec = (name: string, dataset: string) =>
-  `name: ${name}\nbudget: { max_usd: 5 }\nresources: { providers: [lambda] }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: ${dataset}, tokens: 40960 }\n`;
+  `name: ${name}\nbudget: { max_usd: 5, on_cap_offline: keep-data }\nresources: { providers: [lambda] }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: ${dataset}, tokens: 40960 }\n`;
 
 async function kiln(home: string, cwd: string, argv: string[]) {
   const io = captureIo();
@@ -109,7 +109,7 @@ describe("checks before the meter starts (kiln run --provider lambda, kiln plan)
   }, 60_000);
 
   it("a command job with a secret in its working directory: refused before launch", async () => {
-    const spec = "name: cmdsecret\nbudget: { max_usd: 5, max_hours: 1 }\nresources: { providers: [lambda], min_vram_gb: 16 }\nworkload:\n  type: command\n  run: [\"cat input.txt\"]\n";
+    const spec = "name: cmdsecret\nbudget: { max_usd: 5, max_hours: 1, on_cap_offline: keep-data }\nresources: { providers: [lambda], min_vram_gb: 16 }\nworkload:\n  type: command\n  run: [\"cat input.txt\"]\n";
     const { run } = await refusedBeforeLaunch("cmdsecret", { "input.txt": "hello\n", "settings.env": `AWS_ACCESS_KEY_ID=${AWS_KEY}\n` }, spec, /^error: refusing to upload: 1 possible secret/m, 1);
     expect(run.err).toMatch(/work\/settings\.env/);
   }, 60_000);
@@ -128,7 +128,7 @@ describe.skipIf(!sshdAvailable)("type: command jobs ship their working directory
   it("the script reads a file from its directory on the machine, in the shipped copy; .kilnignore'd files stay home", async () => {
     cloud = await startCloudHarness();
     const spec =
-      "name: cmdship\nbudget: { max_usd: 5, max_hours: 1 }\nresources: { providers: [lambda], min_vram_gb: 16 }\nworkload:\n  type: command\n" +
+      "name: cmdship\nbudget: { max_usd: 5, max_hours: 1, on_cap_offline: keep-data }\nresources: { providers: [lambda], min_vram_gb: 16 }\nworkload:\n  type: command\n" +
       '  run: ["cat input.txt > \\"$KILN_OUTPUT_DIR/copy.txt\\" && pwd > \\"$KILN_OUTPUT_DIR/pwd.txt\\" && ls -A > \\"$KILN_OUTPUT_DIR/ls.txt\\""]\n';
     const p = project("cmdship", { "input.txt": "from the project folder\n", "big.bin": "not for the machine\n", ".kilnignore": "*.bin\n", "job.yaml": spec });
     // Kiln's home inside the project (as with a project-local KILN_HOME): never shipped.

@@ -16,7 +16,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-provider-errors-"));
   emu = await startLambdaEmulator({ bootDelayMs: 0, rateLimit: false });
   writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
-  writeFileSync(join(dir, "job.yaml"), "name: perms\nbudget: { max_usd: 5 }\nworkload:\n  type: command\n  run: [\"true\"]\n");
+  writeFileSync(join(dir, "job.yaml"), "name: perms\nbudget: { max_usd: 5, on_cap_offline: keep-data }\nworkload:\n  type: command\n  run: [\"true\"]\n");
 });
 afterAll(async () => {
   await emu.close();

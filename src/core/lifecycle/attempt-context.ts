@@ -60,6 +60,8 @@ export interface Attempt {
   rp?: RemotePaths;
   steps: Step[];
   runStarted: boolean;
+  /** When the client stops the run for the cap (ms since epoch): before the on-machine watchdog would. */
+  stopAt?: number;
   outcome?: RunOutcome;
   /** Set by collect: how the attempt ended when every step went through. */
   end?: { state: AttemptState; reason: string };

@@ -17,7 +17,8 @@ import { assertSafeToTearDown } from "../../remote/sync/verify.js";
 import { providerNamed } from "../../providers/registry.js";
 import { machineCost } from "../cost/index.js";
 import { needFromSpec, requireMachineReady, verifyMachine } from "../verify/index.js";
-import { startWatchdog, stopWatchdog } from "../watchdog/index.js";
+import { type WatchdogSpec, startWatchdog, stopWatchdog, watchdogForJob } from "../watchdog/index.js";
+import { storeCredentialsForJob, storeLocation } from "../artifact-store/index.js";
 import { type Attempt, machineGone, pullLogs } from "./attempt-context.js";
 import { capSecondsLeft } from "./cap.js";
 import { crashPoint } from "./crash.js";
@@ -164,17 +165,14 @@ async function start(a: Attempt): Promise<void> {
   // A loopback "host" is this computer, whose one tmux server other sessions share (see startJob).
   await startJob(conn, c.jobId, rp, a.cloud!.emulated || isLoopbackHost(running.ssh.host) ? "setsid" : "auto");
   const remainingS = capSecondsLeft(ledger, c, a.row!.id, Date.now());
-  // The watchdog holds the cap itself (one interval early) in case this laptop sleeps or dies. A free
+  // The watchdog holds the cap itself in case this laptop sleeps or dies (docs/lifecycle.md §7). A free
   // host with no max_hours has no deadline to hold.
   if (Number.isFinite(remainingS)) {
-    await startWatchdog(conn, {
-      dir: rp.watchdog,
-      name: `kiln-wd-${c.jobId}`,
-      runDir: rp.run,
-      remainingS,
-      graceS: c.stopGraceMs / 1000,
-      ...(c.watchdogTerminate && a.cloud!.endBilling && { endBilling: a.cloud!.endBilling(running.id) }),
-    });
+    const w = await watchdogFor(a, remainingS);
+    await startWatchdog(conn, w);
+    // The client stops the run itself before the watchdog would (which leaves time for its push): the
+    // watchdog is the backstop for a client that is gone, not a race with one that is here.
+    a.stopAt = Date.now() + w.remainingS * 1000 - 2 * c.pollMs;
   }
   // Clouds that warn before a reclaim: the engine gets SIGTERM (a final checkpoint) while the machine still answers.
   const notice = a.offer && providerNamed(a.offer.provider).reclaimNotice;
@@ -185,6 +183,40 @@ async function start(a: Attempt): Promise<void> {
   a.runStarted = true;
   crashPoint("after-start", job.o.env);
   job.mark("started");
+}
+
+/**
+ * The watchdog for this attempt's machine. A rented machine's: at the cap, checkpoint, push the outputs to
+ * the durable store and verify them, then end billing, as the spec and the provider allow
+ * (`watchdogForJob`). The user's own host is never billed: at max_hours its run is stopped, nothing more.
+ */
+async function watchdogFor(a: Attempt, remainingS: number): Promise<WatchdogSpec> {
+  const { job } = a;
+  const { c, o, spec } = job;
+  const rp = a.rp!;
+  const graceS = c.stopGraceMs / 1000;
+  if (job.isHost) return { dir: rp.watchdog, name: `kiln-wd-${c.jobId}`, runDir: rp.run, remainingS, graceS };
+  const store = spec.artifacts.store;
+  // A cloud job submitted with --watchdog-terminate chose stop-billing (cloud.json keeps the flag).
+  const decided = c.watchdogTerminate && spec.budget.on_cap_offline === undefined ? { ...spec, budget: { ...spec.budget, on_cap_offline: "stop-billing" as const } } : spec;
+  const ends = store !== undefined || decided.budget.on_cap_offline === "stop-billing";
+  const storeCredentials = store
+    ? await storeCredentialsForJob({ store, location: storeLocation(store, c.jobId), env: o.env, validForS: Math.min(12 * 3600, Math.max(900, Math.ceil(remainingS) + 3600)), sessionName: `kiln-${c.jobId}`, signal: o.signal })
+    : undefined;
+  return watchdogForJob({
+    spec: decided,
+    jobId: c.jobId,
+    runDir: rp.run,
+    watchdogDir: rp.watchdog,
+    outputsDir: `${rp.job}/outputs`,
+    secondsUntilCap: remainingS,
+    graceS,
+    ...(ends && a.cloud!.endBilling && { endBilling: a.cloud!.endBilling(a.running!.id) }),
+    capabilities: providerNamed(a.offer!.provider).cap,
+    ...(storeCredentials && { storeCredentials }),
+    // Tests with caps of seconds shrink the time kept for the push (default 10 min, for multi-GB outputs).
+    ...(Number(o.env["KILN_PUSH_ALLOWANCE_S"] ?? "") > 0 && { pushAllowanceS: Number(o.env["KILN_PUSH_ALLOWANCE_S"]) }),
+  });
 }
 
 /** Watch the run until it ends, the cap is reached, a stop is asked, or the provider takes the machine away. */
@@ -209,6 +241,7 @@ async function monitor(a: Attempt): Promise<void> {
     // The provider is asked too (≤ 15 s): a machine it reclaimed or lost ends the run at once.
     ...(!job.isHost && { provider: { provider: a.cloud!.provider, id: a.running!.id, everyMs: Number(o.env["KILN_PROVIDER_POLL_MS"] ?? "") || 15_000 } }),
     ...(a.offer && providerNamed(a.offer.provider).reclaimNotice && { noticeFile: noticeFileOf(rp) }),
+    ...(a.stopAt !== undefined && { stopAt: a.stopAt }),
     signal: o.signal,
     logger: o.logger,
     env: o.env,

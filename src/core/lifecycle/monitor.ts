@@ -109,6 +109,8 @@ export interface MonitorOptions {
    * reclaimed or gone ends the run at once, instead of after minutes of failed SSH.
    */
   provider?: { provider: Provider; id: string; everyMs?: number };
+  /** Stop for the cap at this time (ms since epoch) whatever the spend says: the watchdog's deadline, less a margin. */
+  stopAt?: number;
   /** Where the on-machine notice watcher records a reclaim notice (./notice.ts): a run that exits after one was preempted. */
   noticeFile?: string;
   signal: AbortSignal;
@@ -194,6 +196,7 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     // A machine unreachable for this long is written off (and terminated by the caller): it may bill forever.
     if (Date.now() - lastReached > (o.unreachableMs ?? 600_000)) return { kind: "lost", reason: `unreachable over SSH for ${Math.round((o.unreachableMs ?? 600_000) / 1000)} s` };
     if (d.stop) return { kind: "budget", reason: `${d.stop.reason} (stopping one polling interval early, at $${spent.toFixed(4)})` };
+    if (o.stopAt !== undefined && Date.now() >= o.stopAt) return { kind: "budget", reason: `the cap is near (at $${spent.toFixed(4)}): stopping before the on-machine watchdog has to` };
     try {
       await sleep(o.pollMs, o.signal);
     } catch {

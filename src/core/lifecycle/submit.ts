@@ -18,6 +18,7 @@ import { jobLayout, newJobId } from "../job/index.js";
 import { openLedger } from "../jobs/ledger.js";
 import { offerQueryFor } from "../planner/job-plan.js";
 import { planJob } from "../planner/plan.js";
+import { assertCapDecided } from "../planner/cap-guarantee.js";
 import { type JobSpec, loadJobSpec } from "../spec/index.js";
 import { preLaunchChecks, requireChecksPassed } from "./checks.js";
 import { type CloudFile, type CloudOffer, writeCloudFile } from "./cloud-file.js";
@@ -100,7 +101,9 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   const specPath = resolve(o.cwd, o.specPath);
   const loaded = await loadJobSpec(specPath);
   // --provider overrides where the job may run; the rest of the spec is used as written.
-  const spec: JobSpec = { ...loaded, resources: { ...loaded.resources, providers: o.providers } };
+  // --watchdog-terminate predates budget.on_cap_offline and means its stop-billing.
+  const budget = o.watchdogTerminate && loaded.budget.on_cap_offline === undefined ? { ...loaded.budget, on_cap_offline: "stop-billing" as const } : loaded.budget;
+  const spec: JobSpec = { ...loaded, budget, resources: { ...loaded.resources, providers: o.providers } };
   const first = o.providers[0]!;
   if (providerNamed(first).kind === "host") {
     if (o.providers.length > 1) throw new UserError(`--provider ${o.providers.join(",")}: your own host (${first}) runs alone; list clouds to fail over across`, { exitCode: 2 });
@@ -124,6 +127,8 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
     .sort((a, b) => Number(b.chosen) - Number(a.chosen) || a.costUsd - b.costUsd)
     .map((c) => c.offer!)
     .map(({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, available, priceSource, priceDate }): CloudOffer => ({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, ...(available !== undefined && { available }), priceSource, priceDate }));
+  // What happens at the cap with no client must be decided for every provider failover may land on.
+  for (const name of new Set(ranked.map((r) => r.provider))) assertCapDecided(spec, providerNamed(name));
   // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.
   privateKeyFor(o.paths.keys, undefined, o.cwd);
   const estimateUsd = plan.considered.find((c) => c.chosen)?.costUsd;

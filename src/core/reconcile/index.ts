@@ -12,7 +12,7 @@ import { rentableClouds } from "../../providers/registry.js";
 import { howToConfigure } from "../lifecycle/providers.js";
 import { tryLockJob } from "../jobs/lock.js";
 import { type ReconcileMode, type ReconcileReport, closeDeadJob, emptyReport, isJobAlive, isOpenMachine, needsReconcile, reconcileProvider } from "./reconcile.js";
-import { salvager } from "./salvage.js";
+import { salvager, storeFetcher } from "./salvage.js";
 import { terminateSettings } from "./settings.js";
 import { reconcileSshJobs } from "./ssh.js";
 
@@ -117,6 +117,7 @@ export async function reconcileClouds(ctx: ReconcileContext, opts: { everyCloud?
       ...(opts.force && { force: true }),
       listingLagMs: Number(ctx.env["KILN_LISTING_LAG_MS"] ?? "") || d.listingLagMs,
       salvage: salvager({ ledger: ctx.ledger, paths: ctx.paths, logger: ctx.logger, signal: ctx.signal }),
+      fromStore: storeFetcher({ ledger: ctx.ledger, paths: ctx.paths, env: ctx.env, signal: ctx.signal }),
     });
     for (const k of Object.keys(r) as (keyof ReconcileReport)[]) (r[k] as unknown[]).push(...(sub[k] as unknown[]));
   }

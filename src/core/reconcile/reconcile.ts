@@ -24,7 +24,7 @@ import { tryLockJob } from "../jobs/lock.js";
 import { NEVER_LAUNCHED } from "../lifecycle/launch.js";
 import { terminateAndConfirm } from "../lifecycle/teardown.js";
 import { isJobProcess } from "../supervisor/process.js";
-import type { Salvaged, Salvager } from "./salvage.js";
+import type { Salvaged, Salvager, StoreFetcher } from "./salvage.js";
 
 export type ReconcileMode = "act" | "report";
 
@@ -94,6 +94,8 @@ export interface ReconcileOptions {
   holder: string;
   /** Save what a dead job's machine holds before it is terminated (its run's outcome, the outputs). */
   salvage?: Salvager;
+  /** A gone machine's outputs from the job's durable store (what its watchdog pushed at the cap). */
+  fromStore?: StoreFetcher;
   /** Terminate even when the outputs could not be saved (recorded as a warning). */
   force?: boolean;
   /** How long an unlisted intent may still be a launch the listing has not caught up with. */
@@ -169,7 +171,15 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
   }
   if (rec.state === "terminated") {
     if (!act) r.wouldDo.push(`close ${id} in the ledger (${provider.name} says it is gone)`);
-    else ledger.markMachineTerminated(row.id, `${provider.name} says ${id} is gone (closed at reconciliation)`);
+    else {
+      ledger.markMachineTerminated(row.id, `${provider.name} says ${id} is gone (closed at reconciliation)`);
+      // Gone with its outputs, unless its watchdog pushed them to the durable store at the cap.
+      if (job && o.fromStore) {
+        await o.fromStore(job).catch((e: unknown) => {
+          ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "alert", reason: `the outputs of ${job.id} could not be fetched from its durable store: ${errorMessage(e)}` });
+        });
+      }
+    }
     r.closed.push(id);
     return undefined;
   }

@@ -17,6 +17,7 @@ import { readCloudFile } from "../lifecycle/cloud-file.js";
 import { connectMachine } from "../lifecycle/machine.js";
 import { remoteHome, remotePaths } from "../lifecycle/remote-job.js";
 import { stopWatchdog } from "../watchdog/index.js";
+import { loadJobSpec } from "../spec/index.js";
 
 /** What salvage found and saved: how the run had ended before Kiln stopped it, and the verified files. */
 export interface Salvaged {
@@ -26,6 +27,29 @@ export interface Salvaged {
 }
 
 export type Salvager = (job: JobRecord, machine: MachineRecord) => Promise<Salvaged>;
+
+/** A gone machine's outputs from the job's durable store, if the spec has one: the files fetched and verified, or undefined. */
+export type StoreFetcher = (job: JobRecord) => Promise<number | undefined>;
+
+/**
+ * The machine is gone (the watchdog ended billing at the cap with no client, or the cloud took it): what its
+ * watchdog pushed to the spec's `artifacts.store` is fetched into the job dir and verified against the
+ * store's manifest. No store: undefined. A store that cannot be read: an error (the caller records it).
+ */
+export function storeFetcher(o: { ledger: Ledger; paths: KilnPaths; env: NodeJS.ProcessEnv; signal: AbortSignal }): StoreFetcher {
+  return async (job) => {
+    const layout = jobLayout(o.paths.jobs, job.id);
+    const spec = await loadJobSpec(layout.spec).catch(() => undefined);
+    const store = spec?.artifacts.store;
+    if (!store) return undefined;
+    const { fetchFromStore, storeCredentialsFromEnv, storeLocation } = await import("../artifact-store/index.js");
+    const location = storeLocation(store, job.id);
+    const got = await fetchFromStore({ location, credentials: storeCredentialsFromEnv(store, o.env), localDir: layout.outputs, signal: o.signal });
+    for (const e of got.manifest) o.ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: true });
+    o.ledger.addEvent({ jobId: job.id, kind: "salvage", reason: `fetched ${got.manifest.length} files (${(got.bytes / 1e6).toFixed(1)} MB) from the durable store ${location.url}, verified against its manifest` });
+    return got.manifest.length;
+  };
+}
 
 export function salvager(o: { ledger: Ledger; paths: KilnPaths; logger: Logger; signal: AbortSignal; timeoutMs?: number }): Salvager {
   return async (job, machine) => {

@@ -46,7 +46,7 @@ afterAll(() => {
 
 function spec(name: string, maxRestarts: number): string {
   const p = join(dir, `${name}.yaml`);
-  writeFileSync(p, `name: ${name}\nresources: { max_restarts: ${maxRestarts} }\nbudget: { max_usd: ${MAX_USD} }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+  writeFileSync(p, `name: ${name}\nresources: { max_restarts: ${maxRestarts} }\nbudget: { max_usd: ${MAX_USD}, on_cap_offline: keep-data }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
   return p;
 }
 
@@ -156,6 +156,10 @@ describe.skipIf(!haveSshd)("managed recovery (needs /usr/sbin/sshd)", () => {
     expect(status.out).toMatch(/attempts \(3 recoveries\):/);
     expect(status.out.match(/^\s*\d\s+lambda\s+lost\s+teardown\s/gm)).toHaveLength(3);
     expect(status.out).toMatch(/^\s*4\s+lambda\s+succeeded\s+teardown\s/m);
+    // The report lists the attempts too.
+    const report = readFileSync(join(home, "jobs", id, "report.md"), "utf8");
+    expect(report).toMatch(/## Attempts\s+4 attempts, 3 recoveries/);
+    expect(report.match(/^\| [1-3] \| lambda \|.*\| lost \|/gm)).toHaveLength(3);
 
     const lines = metricLines(home, id);
     const starts = lines.filter((m) => m["kind"] === "start");

@@ -2,7 +2,7 @@
  * Everything the report shows, gathered from the ledger (where, why, timeline, cost, artifacts) and
  * from the job's metrics files (curves, final metrics, the PII detector's scores).
  */
-import type { ArtifactRecord, EventRecord, JobRecord, Ledger, MachineLedgerRecord } from "../../store/index.js";
+import type { ArtifactRecord, AttemptRecord, EventRecord, JobRecord, Ledger, MachineLedgerRecord } from "../../store/index.js";
 import { machineCost, totalCost } from "../cost/index.js";
 import type { RunFile } from "../job/run-file.js";
 import { JobProgress } from "../monitor/progress.js";
@@ -12,6 +12,8 @@ export interface ReportData {
   job: JobRecord;
   run: RunFile;
   machines: (MachineLedgerRecord & { costUsd: number })[];
+  /** Each try at the job on one machine (a cloud job recovers onto new ones), with its machines' billed cost. */
+  attempts: (AttemptRecord & { costUsd: number })[];
   events: EventRecord[];
   artifacts: ArtifactRecord[];
   progress: JobProgress;
@@ -29,6 +31,7 @@ export function gatherReport(ledger: Ledger, jobId: string, run: RunFile, nowMs:
     job,
     run,
     machines: machines.map((m) => ({ ...m, costUsd: machineCost(m, nowMs) })),
+    attempts: ledger.listAttempts(jobId).map((a) => ({ ...a, costUsd: totalCost(machines.filter((m) => m.attempt_id === a.id), nowMs) })),
     events: ledger.listEvents(jobId),
     artifacts: ledger.listArtifacts(jobId),
     progress,

@@ -33,8 +33,8 @@ export function buildPlots(d: ReportData): Plot[] {
   };
   return [
     { file: "plots/loss.svg", title: "Loss", svg: lineChart({ title: "Loss over tokens", xLabel: "tokens", yLabel: "loss", series: series("loss") }) },
-    { file: "plots/l0.svg", title: "L0 (active latents per token)", svg: lineChart({ title: "L0 over tokens", xLabel: "tokens", yLabel: "L0", series: series("l0") }) },
-    { file: "plots/explained_variance.svg", title: "Explained variance", svg: lineChart({ title: "Explained variance over tokens", xLabel: "tokens", yLabel: "explained variance", series: series("explained_variance") }) },
+    { file: "plots/l0.svg", title: "L0 (active latents per token)", svg: lineChart({ title: "L0 over tokens", xLabel: "tokens", yLabel: "L0 (active latents per token)", series: series("l0") }) },
+    { file: "plots/explained_variance.svg", title: "Explained variance", svg: lineChart({ title: "Explained variance over tokens", xLabel: "tokens", yLabel: "explained variance (fraction)", series: series("explained_variance") }) },
   ];
 }
 
@@ -71,6 +71,17 @@ function sections(d: ReportData): Section[] {
           ...Object.entries(p.per_label).map(([label, s]) => [label, num(s.precision, 3), num(s.recall, 3), num(s.f1, 3), String(s.support ?? "—")]),
           ["**micro**", num(p.micro.precision, 3), num(p.micro.recall, 3), num(p.micro.f1, 3), String(p.micro.support ?? "—")],
         ],
+      },
+    });
+  }
+  if (d.attempts.length > 1) {
+    const recoveries = d.attempts.filter((a, i) => i < d.attempts.length - 1 && (a.state === "preempted" || a.state === "lost")).length;
+    out.push({
+      title: "Attempts",
+      text: [`${d.attempts.length} attempts, ${recoveries} recover${recoveries === 1 ? "y" : "ies"}: each a machine and a run; a machine the cloud took away was replaced and the run resumed from its newest saved checkpoint.`],
+      table: {
+        head: ["#", "provider", "started", "ended", "how it ended", "cost", "why"],
+        rows: d.attempts.map((a) => [String(a.n), a.provider, a.started_at, a.ended_at ?? "running", a.state, `$${a.costUsd.toFixed(4)}`, a.reason ?? ""]),
       },
     });
   }

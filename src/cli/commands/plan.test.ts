@@ -64,8 +64,8 @@ describe("kiln plan", () => {
       Choice: lambda gpu_1x_a100 — lowest expected total cost within the budget
               ~1.5 h (extraction 42 min, SAE 45 min), ~$2.21 incl. 15 min boot, budget $20.00
               activation cache: 444 GB, on disk — over half the RAM (107 GB), fits the disk (494 GB free) (catalog: 215 GB RAM, 520 GB of disk for the job)
-      Cap: at the cap with no client: undecided (the spec must choose; see the warning)
-      Warning: Lambda has no cloud-side stop and this job has no durable artifact store: choose what happens at the cap with no client: budget.on_cap_offline: keep-data (the machine keeps billing past the cap until a client saves the outputs) or stop-billing (billing ends at the cap; unsaved outputs are lost), or add artifacts.store (Lambda file systems would survive termination, but Kiln does not attach one yet)
+      Cap: at the cap with no client: checkpoint and stop the run; the machine keeps billing until a client saves the outputs and ends it (on_cap_offline: keep-data)
+      Warning: spend can pass budget.max_usd while no client answers: add artifacts.store to end billing at the cap without losing the outputs (Lambda file systems would survive termination, but Kiln does not attach one yet)
       Saving: early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$0.49 less
       "
     `);

@@ -41,7 +41,7 @@ describe.skipIf(!sshdAvailable)("hard budget cap (skipped where sshd is missing)
     const jobDir = join(home, "jobs", "j-budget");
     mkdirSync(join(jobDir, "logs"), { recursive: true });
     writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
-    const spec = `name: budget\nbudget: { max_usd: ${CAP} }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`;
+    const spec = `name: budget\nbudget: { max_usd: ${CAP}, on_cap_offline: keep-data }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`;
     writeFileSync(join(jobDir, "spec.yaml"), spec);
     const ledger = Ledger.open(join(home, "ledger.db"));
     ledger.createJob({ id: "j-budget", name: "budget", kind: "sae-pii", specYaml: spec, jobDir });

@@ -213,6 +213,14 @@ export class Ledger {
       .map((r) => AttemptRow.parse(r));
   }
 
+  /** Every job's attempts, by job then number: one query for views over many jobs. Read-only. */
+  listAllAttempts(): AttemptRecord[] {
+    return this.db
+      .prepare("SELECT * FROM attempts ORDER BY job_id, n")
+      .all()
+      .map((r) => AttemptRow.parse(r));
+  }
+
   // ---- machines ----
 
   /** Commit the intent to launch *before* calling the provider, so a lost launch response can be reconciled. */
@@ -285,6 +293,20 @@ export class Ledger {
         ? this.db.prepare("SELECT * FROM events WHERE job_id = ? ORDER BY id").all(jobId)
         : this.db.prepare("SELECT * FROM events WHERE job_id = ? AND kind = ? ORDER BY id").all(jobId, opts.kind);
     return rows.map((r) => EventRow.parse(r));
+  }
+
+  /** Every job's events of one kind, oldest first (counters across jobs: launches, gc sweeps). Read-only. */
+  listEventsOfKind(kind: string): EventRecord[] {
+    return this.db
+      .prepare("SELECT * FROM events WHERE kind = ? ORDER BY id")
+      .all(kind)
+      .map((r) => EventRow.parse(r));
+  }
+
+  /** The id of a job's newest event (0 when none): a cheap "has anything changed?" for live views. Read-only. */
+  lastEventId(jobId: string): number {
+    const row = this.db.prepare("SELECT COALESCE(MAX(id), 0) AS id FROM events WHERE job_id = ?").get(jobId) as { id: number };
+    return row.id;
   }
 
   private insertEvent(e: NewEvent, ts: string): number {

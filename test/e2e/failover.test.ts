@@ -8,7 +8,7 @@
 // - a reclaim notice read on the machine (ember given an Azure-style Scheduled Events endpoint served by the
 //   test): the engine checkpoints on SIGTERM, the attempt ends preempted, and the next loses no work.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";

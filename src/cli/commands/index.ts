@@ -18,5 +18,6 @@ import { schemaCommand } from "./schema.js";
 import { verifyCommand } from "./verify.js";
 import { downCommand } from "./down.js";
 import { gcCommand } from "./gc.js";
+import { dashboardCommand } from "./dashboard.js";
 
-export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand, schemaCommand, verifyCommand, downCommand, gcCommand];
+export const commands: Command[] = [offersCommand, runCommand, logsCommand, stopCommand, statusCommand, costCommand, reportCommand, planCommand, preflightCommand, checkCommand, emulateCommand, keysCommand, sshCommand, pullCommand, schemaCommand, verifyCommand, downCommand, gcCommand, dashboardCommand];

@@ -11,7 +11,8 @@ import { buildPlots, renderHtml, renderMarkdown } from "./render.js";
 
 export { gatherReport, type ReportData } from "./data.js";
 export { buildPlots, renderHtml, renderMarkdown } from "./render.js";
-export { lineChart, niceTicks, tickLabel } from "./svg.js";
+export { type ChartOptions, type Rule, type Series, lineChart, niceTicks, tickLabel } from "./svg.js";
+export { type Point, downsample, downsampleColumns } from "./downsample.js";
 
 export interface WrittenReport {
   markdownPath: string;

@@ -10,6 +10,10 @@
 3. The same step in sae-lens (TopKTrainingSAE, autocast bf16) when ``sae_lens`` is importable.
 4. Projection for the reference job — 40M tokens extracted once (cached), 10 SAE epochs = 400M SAE tokens —
    in wall time and dollars at Lambda's H100 price.
+5. Quality at equal tokens and time to a target EV (bench/sae_quality's method, on the GPU): Kiln's defaults
+   (``learning_rate: auto``, bf16) and sae-lens's defaults (lr 3e-4, fp32: autocast is off by default) train
+   on the same planted-feature activations at d=4096, n=32768, k=64 for the same tokens, scored by one script
+   on the same held-out rows; the speed that counts is the time to sae-lens's final EV, beside tokens/s.
 JSON goes to bench/results/gpu_reference_job-<gpu>.json (``--small``: bench/.work/, never committed as GPU data).
 """
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench" / "sae_throughput"))
+sys.path.insert(1, str(ROOT / "bench" / "sae_quality"))
 
 from run import machine_info, machine_slug, peak_for  # noqa: E402
 from steps import flops_per_token, synthetic_activations, time_kiln, time_saelens  # noqa: E402
@@ -34,9 +39,13 @@ LAMBDA_H100_USD_PER_GPU_HOUR = 23.92 / 8
 REFERENCE_TOKENS, REFERENCE_EPOCHS = 40_000_000, 10
 
 FULL = {"d": 4096, "mlp": 14336, "heads": 32, "kv_heads": 8, "vocab": 128256, "blocks": 13, "context": 256,
-        "seqs": 64, "n": 32768, "k": 64, "batch": 4096, "sae_tokens": 262_144, "steps": 60, "warmup": 5}
+        "seqs": 64, "n": 32768, "k": 64, "batch": 4096, "sae_tokens": 262_144, "steps": 60, "warmup": 5,
+        # Quality: 1M distinct planted-feature rows (16.8 GB fp32 on the GPU), 4M tokens = 977 steps: sae-lens's
+        # dense fp32 step (~1.6 GFLOP/token) keeps this under ~3 minutes even without tensor cores.
+        "quality_rows": 1_048_576, "quality_tokens": 4_000_000, "quality_heldout": 65_536}
 SMALL = {"d": 64, "mlp": 128, "heads": 4, "kv_heads": 2, "vocab": 1000, "blocks": 13, "context": 32, "seqs": 8,
-         "n": 512, "k": 8, "batch": 256, "sae_tokens": 4096, "steps": 5, "warmup": 1}
+         "n": 512, "k": 8, "batch": 256, "sae_tokens": 4096, "steps": 5, "warmup": 1,
+         "quality_rows": 16_384, "quality_tokens": 32_768, "quality_heldout": 4096}
 
 
 def log(msg: str) -> None:
@@ -92,6 +101,37 @@ def measure_extraction(s: dict, device: torch.device, dtype: torch.dtype, iters:
     return result
 
 
+def measure_quality(s: dict, device: torch.device) -> dict:
+    """Kiln's defaults vs sae-lens's defaults at equal tokens, one held-out scorer, time to sae-lens's final EV."""
+    from kiln_side import train_kiln
+    from synthetic import planted_features
+    from targets import time_to, tokens_to
+
+    train = planted_features(s["quality_rows"], s["d"], seed=1, device=device)
+    heldout = planted_features(s["quality_heldout"], s["d"], seed=2, device=device)
+    common = {"n": s["n"], "k": s["k"], "tokens": s["quality_tokens"], "batch_size": s["batch"], "curve_points": 16,
+              "device": str(device)}
+    kiln = train_kiln(train, heldout, **common)
+    log(f"quality: Kiln defaults EV {kiln['heldout']['explained_variance']:.4f} ({kiln['learning_rate_reason']})")
+    out: dict = {"data": f"planted features (bench/sae_quality/synthetic.py), {s['quality_rows']:,} rows",
+                 "kiln_defaults": kiln}
+    if importlib.util.find_spec("sae_lens") is None:
+        out["sae_lens"] = {"skipped": "sae_lens is not importable here"}
+        return out
+    from saelens_side import train_saelens
+
+    sl = train_saelens(train, heldout, **common)
+    log(f"quality: sae-lens defaults EV {sl['heldout']['explained_variance']:.4f}")
+    target = sl["curve"][-1]["explained_variance"]
+    tk, ts = time_to(kiln["curve"], target), time_to(sl["curve"], target)
+    out.update({"saelens_defaults": sl, "target_ev_curve": target,
+                "kiln_tokens_to_target": tokens_to(kiln["curve"], target),
+                "saelens_tokens_to_target": tokens_to(sl["curve"], target),
+                "time_to_target": {"kiln_s": tk, "saelens_s": ts, "saelens_over_kiln": ts / tk if tk and ts else None},
+                "tokens_per_s_ratio": kiln["tokens_per_s"] / sl["tokens_per_s"]})
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--small", action="store_true", help="tiny shapes on CPU (a smoke test of this script)")
@@ -131,6 +171,14 @@ def main() -> int:
         except Exception as e:  # noqa: BLE001 - report, keep Kiln's numbers
             saelens = {"error": f"{type(e).__name__}: {e}"}
 
+    log(f"quality at equal tokens: {s['quality_tokens']:,} tokens")
+    try:
+        quality = measure_quality(s, device)
+    except Exception as e:  # noqa: BLE001 - report, keep the throughput numbers
+        quality = {"error": f"{type(e).__name__}: {e}"}
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
     sae_tokens = REFERENCE_TOKENS * REFERENCE_EPOCHS
     extract_s = REFERENCE_TOKENS / extraction["tokens_per_s"]
     train_s = sae_tokens / kiln["tokens_per_s"]
@@ -146,7 +194,7 @@ def main() -> int:
     result = {"benchmark": "gpu_reference_job", "small": args.small, "machine": machine_info(device), "shapes": s,
               "extraction": extraction, "sae_flops_per_token_2dn_10kd": fpt, "kiln_sae": kiln, "sae_lens": saelens,
               "kiln_over_saelens": kiln["tokens_per_s"] / saelens["tokens_per_s"] if "tokens_per_s" in saelens
-              else None, "projection": projection, "wall_s": round(time.perf_counter() - started, 1)}
+              else None, "quality": quality, "projection": projection, "wall_s": round(time.perf_counter() - started, 1)}
     default = (ROOT / "bench" / ".work" / "gpu_reference_job-small.json" if args.small
                else ROOT / "bench" / "results" / f"gpu_reference_job-{machine_slug(device)}.json")
     out = Path(args.out) if args.out else default
@@ -155,6 +203,13 @@ def main() -> int:
     print(f"extraction {extraction['tokens_per_s']:,.0f} tok/s; SAE {kiln['tokens_per_s']:,.0f} tok/s"
           + (f" (MFU {kiln['mfu']:.1%})" if kiln["mfu"] else "")
           + f"; reference job {projection['total_min']} min, ${projection['usd_at_lambda_h100']}  -> {out}")
+    tt = quality.get("time_to_target") if isinstance(quality, dict) else None
+    if tt:
+        kd, sd = quality["kiln_defaults"]["heldout"], quality["saelens_defaults"]["heldout"]
+        print(f"quality at {s['quality_tokens']:,} tokens: Kiln EV {kd['explained_variance']:.4f} dead "
+              f"{kd['dead_fraction']:.1%}, sae-lens EV {sd['explained_variance']:.4f} dead {sd['dead_fraction']:.1%}; "
+              "time to sae-lens's final EV: "
+              + (f"{tt['saelens_over_kiln']:.1f}x faster" if tt["saelens_over_kiln"] else "Kiln never reached it"))
     return 0
 
 

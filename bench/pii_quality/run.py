@@ -33,7 +33,7 @@ def train_sae(work: Path, layer: int, latents: int, k: int, epochs: float, n_con
     data = work / "chat.jsonl"
     generate(["--out", str(data), "--n", str(n_convs), "--seed", "1", "--split", "train"])
     cfg = {"base_model": "minilm", "layer": layer, "context_size": 128, "latents": latents, "k": k,
-           "epochs": epochs, "batch_size": 1024, "learning_rate": 0.002, "warmup_steps": 50, "log_every": 50,
+           "epochs": epochs, "batch_size": 1024, "learning_rate": "auto", "warmup_steps": 50, "log_every": 50,
            "output_dir": str(work / "sae_out"), "activation_cache": "memory", "device": "cpu",
            "dataset": {"path": str(data), "format": "lmsys", "val_fraction": 0.05}}
     (work / "sae.yaml").write_text(yaml.safe_dump(cfg))

@@ -16,6 +16,7 @@ from typing import Any
 
 from kiln_sae.config_fields import Field, check_fields, object_schema
 from kiln_sae.errors import ConfigError
+from kiln_sae.learning_rate import LearningRate, auto_learning_rate
 
 DATASET_FIELDS = [
     Field("path", "str", None, nullable=True, doc="local file or directory"),
@@ -58,7 +59,8 @@ TOP_FIELDS = [
     Field("tokens", "int", None, nullable=True, minimum=1),
     Field("batch_size", "int", 4096, minimum=1, doc="tokens per optimiser step"),
     Field("gradient_accumulation_steps", "int", 1, minimum=1),
-    Field("learning_rate", "auto_number", "auto", exclusive_minimum=0.0, doc="'auto' = 2e-4/sqrt(n/2^14)"),
+    Field("learning_rate", "auto_number", "auto", exclusive_minimum=0.0,
+          doc="'auto' = the calibrated rule of docs/learning-rate.md (steps, n, k, d), or a number"),
     Field("warmup_steps", "int", 1000, minimum=0, doc="capped at 5% of total steps"),
     Field("grad_clip", "number", 1.0, minimum=0.0, doc="0 disables clipping"),
     Field("mixed_precision", "enum", "auto", choices=("auto", "bf16", "fp32")),
@@ -158,11 +160,12 @@ class SaeConfig:
             return self.latents
         return max(1, int(round(d_in * (self.expansion_factor if self.expansion_factor is not None else 8))))
 
-    def lr(self, n_latents: int) -> float:
-        # Gao et al. (Fig. 3): the best Adam lr scales as 1/sqrt(n); 2e-4 at n = 2^14 (sparsify, dictionary_learning).
+    def learning_rate_for(self, *, d_in: int, n_latents: int, total_steps: int) -> LearningRate:
+        """The base learning rate and why: ``auto`` depends on the run's steps, batch and shape (kiln_sae.learning_rate)."""
         if self.learning_rate == "auto":
-            return 2e-4 / math.sqrt(n_latents / 2**14)
-        return float(self.learning_rate)
+            return auto_learning_rate(d_in=d_in, n_latents=n_latents, k=self.k if self.architecture == "topk" else None,
+                                      total_steps=total_steps, batch_size=self.batch_size)
+        return LearningRate(float(self.learning_rate), f"set: {float(self.learning_rate):g} (learning_rate in the config)")
 
     def aux_k_for(self, d_in: int) -> int:
         return self.aux_k if self.aux_k is not None else max(1, d_in // 2)

@@ -122,7 +122,8 @@ class Trainer:
                                      aux_k_coefficient=cfg.aux_k_coefficient, l1_coefficient=cfg.l1_coefficient,
                                      compute_dtype=compute_dtype_for(cfg.mixed_precision, self.device),
                                      generator=torch.Generator().manual_seed(cfg.seed))
-        self.base_lr = cfg.lr(n)
+        self.lr_choice = cfg.learning_rate_for(d_in=d, n_latents=n, total_steps=self.total_steps)
+        self.base_lr = self.lr_choice.value
         self.early = (EarlyStopping(cfg.early_stopping.min_epochs, cfg.early_stopping.patience,
                                     cfg.early_stopping.delta) if cfg.early_stopping else None)
         self.state = _RunState()
@@ -248,9 +249,12 @@ class Trainer:
     def run(self) -> TrainResult:
         cfg, spe = self.cfg, self.order.steps_per_epoch
         total_tokens = self.total_steps * cfg.batch_size
+        if self.ctx.is_main:
+            _log.info("learning rate %s", self.lr_choice.reason)
         self.metrics.emit("start", phase="train", resumed=self.state.resumed_from is not None, step=self.state.step,
                           config_hash=cfg.config_hash(), total_steps=self.total_steps, total_tokens=total_tokens,
-                          world_size=self.ctx.world_size, device=str(self.device), pid=os.getpid())
+                          world_size=self.ctx.world_size, device=str(self.device), pid=os.getpid(),
+                          learning_rate=self.base_lr, learning_rate_reason=self.lr_choice.reason)
         dead_counter = self.state.dead_counter.to(self.device)
         self.state.dead_counter = dead_counter
         threshold = cfg.dead_tokens_threshold

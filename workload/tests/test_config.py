@@ -8,6 +8,7 @@ import pytest
 
 from kiln_sae.config import config_json_schema, load_config
 from kiln_sae.errors import ConfigError
+from kiln_sae.learning_rate import auto_learning_rate
 
 BASE = {"base_model": "minilm", "layer": 3, "output_dir": "out", "epochs": 1}
 
@@ -17,14 +18,19 @@ def test_defaults_and_derived_values():
     assert (cfg.architecture, cfg.k, cfg.batch_size, cfg.resume_from, cfg.hook) == ("topk", 32, 4096, "auto", "resid_post")
     assert cfg.n_latents(384) == 3072  # expansion_factor defaults to 8
     assert cfg.aux_k_for(384) == 192
-    assert cfg.lr(2**14) == pytest.approx(2e-4)
-    assert cfg.lr(2**16) == pytest.approx(1e-4)  # 2e-4 / sqrt(4)
+    auto = cfg.learning_rate_for(d_in=384, n_latents=3072, total_steps=244)
+    assert auto.value == pytest.approx(auto_learning_rate(d_in=384, n_latents=3072, k=32, total_steps=244,
+                                                       batch_size=4096).value)
+    assert auto.reason.startswith("auto: ") and "244 steps" in auto.reason
+    relu = load_config({**BASE, "architecture": "relu"}).learning_rate_for(d_in=384, n_latents=2**14, total_steps=10)
+    assert relu.value == pytest.approx(2e-4)  # the sweep covered topk only: relu keeps Gao et al.'s rule
     assert cfg.total_steps(100) == 100
     assert cfg.warmup_for(100) == 5  # 1000 capped at 5% of total steps
     tok = load_config({**BASE, "epochs": None, "tokens": 10_000, "batch_size": 4096})
     assert tok.total_steps(1) == math.ceil(10_000 / 4096)
     assert load_config({**BASE, "latents": 1000}).n_latents(384) == 1000
-    assert load_config({**BASE, "learning_rate": 1e-3}).lr(10**6) == 1e-3
+    fixed = load_config({**BASE, "learning_rate": 1e-3}).learning_rate_for(d_in=384, n_latents=10**6, total_steps=1)
+    assert fixed.value == 1e-3 and fixed.reason.startswith("set: ")
 
 
 def test_nested_sections_become_dataclasses():

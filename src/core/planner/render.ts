@@ -8,6 +8,7 @@ import { CLOUD_BOOT_HOURS } from "./plan.js";
 import type { Plan } from "./plan.js";
 import { spotArithmeticText } from "./spot.js";
 import { type CachePlacement, MFU_LM, MFU_SAE, thousands } from "./estimate.js";
+import { learningRateLine } from "./learning-rate.js";
 
 const gb = (n: number) => n.toFixed(1);
 const gb0 = (n: number) => (n < 10 ? n.toFixed(1) : n.toFixed(0));
@@ -47,6 +48,7 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
     out.push(
       `Activation cache: ${gb0(d.cache.sizeGb)} GB (${thousands(d.cache.tokens)} train tokens × d ${d.model.dModel} × ${d.cache.dtype === "fp32" ? 4 : 2} B ${d.cache.dtype}), activation_cache ${d.cache.mode}${d.cache.mode === "auto" ? ": in RAM if under half of it, else on disk, else streamed" : ""}`,
     );
+    out.push(learningRateLine(spec, d));
   } else {
     out.push(`Job ${spec.name}: command workload, ${gb(plan.estimate.vramGb)} GB per GPU (resources.min_vram_gb)`);
   }

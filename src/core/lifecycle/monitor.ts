@@ -148,17 +148,23 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     if (o.signal.aborted) return { kind: "aborted" };
     let status: Awaited<ReturnType<typeof runStatus>> | undefined;
     let p: Progress = {};
+    // The provider first: SSH to a machine being taken away can stall, and must not delay hearing that it is gone.
+    const goneFirst = await askProvider(o, lastAsked);
+    if (goneFirst) return goneFirst;
+    // Each tick's SSH work has a deadline: a stalled connection ends the tick, not the monitor. A sync that
+    // runs out resumes next tick (partial downloads continue where they stopped).
+    const tick = AbortSignal.any([o.signal, AbortSignal.timeout(Math.max(30_000, 3 * o.pollMs))]);
     try {
       status = await runStatus(o.conn, o.runDir);
       lastReached = Date.now();
-      const text = await metrics.read(o.signal);
+      const text = await metrics.read(tick);
       p = progressFrom(text);
       // Artifacts are copied every sync interval (not every tick: hashing costs the machine), and a new
       // checkpoint at once: a machine taken away then loses at most one checkpoint interval of work.
       const checkpoints = checkpointsIn(text);
       if (Date.now() - lastSync >= o.syncIntervalMs || checkpoints > syncedCheckpoints) {
-        await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: o.signal });
-        if (o.logs) await pullArtifacts(o.conn, o.logs.remote, o.logs.local, { signal: o.signal });
+        await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: tick });
+        if (o.logs) await pullArtifacts(o.conn, o.logs.remote, o.logs.local, { signal: tick });
         lastSync = Date.now();
         syncedCheckpoints = checkpoints;
       }

@@ -53,12 +53,13 @@ export async function driveCloudJob(jobDir: string, o: DriveOptions): Promise<Jo
   } catch (e) {
     final = { state: "failed", reason: errorMessage(e) };
   } finally {
-    ledger.transitionJob(c.jobId, final.state, final.reason);
-    if (job && last?.report) writeReport(job, last.report);
+    // Before the job's end is recorded: whoever follows the job reads the simulated bill as soon as it ends.
     if (job) {
       const billed = await job.clouds.closeAll();
       if (Object.keys(billed).length > 0) writeFileSync(join(jobDir, "sim-billing.json"), `${JSON.stringify(Object.keys(billed).length === 1 ? Object.values(billed)[0] : billed, null, 2)}\n`);
     }
+    ledger.transitionJob(c.jobId, final.state, final.reason);
+    if (job && last?.report) writeReport(job, last.report);
     lock.release();
     ledger.close();
   }

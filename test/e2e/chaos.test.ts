@@ -15,11 +15,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
-import { type CloudHarness, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { type CloudHarness, cloudTestEnv, inLedger, metricLines, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { totalCost } from "../../src/core/cost/index.js";
 import { LambdaClient } from "../../src/providers/lambda/client.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
-import { Ledger } from "../../src/store/index.js";
 
 const FAKE = resolve(import.meta.dirname, "..", "fixtures", "workloads", "fake-python");
 const STEPS = 120;
@@ -54,22 +53,6 @@ async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {})
   const io = captureIo();
   const code = await main(argv, io, { env: { ...base, KILN_HOME: home, ...cloud?.env, ...extra }, cwd: dir });
   return { code, out: io.stdout, err: io.stderr };
-}
-
-function inLedger<T>(home: string, f: (l: Ledger) => T): T {
-  const l = Ledger.open(join(home, "ledger.db"));
-  try {
-    return f(l);
-  } finally {
-    l.close();
-  }
-}
-
-function metricLines(home: string, id: string): Record<string, unknown>[] {
-  return readFileSync(join(home, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8")
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const savedStep = (home: string, id: string): number => {

@@ -17,12 +17,11 @@ import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
-import { type CloudHarness, type HarnessOptions, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { type CloudHarness, cloudTestEnv, type HarnessOptions, inLedger, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { LambdaClient } from "../../src/providers/lambda/client.js";
 import { registerProvider } from "../../src/providers/registry.js";
 import { secondLambdaDescriptor } from "../../src/providers/testing/second-lambda.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
-import { Ledger } from "../../src/store/index.js";
 
 const FAKE = resolve(import.meta.dirname, "..", "fixtures", "workloads", "fake-python");
 let dir: string;
@@ -64,15 +63,6 @@ async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {})
   const env = { ...base, KILN_HOME: home, ...lambda?.env, EMBER_API_KEY: ember!.emu.apiKey, KILN_EMBER_API_URL: ember!.emu.url, ...extra };
   const code = await main(argv, io, { env, cwd: dir });
   return { code, out: io.stdout, err: io.stderr };
-}
-
-function inLedger<T>(home: string, f: (l: Ledger) => T): T {
-  const l = Ledger.open(join(home, "ledger.db"));
-  try {
-    return f(l);
-  } finally {
-    l.close();
-  }
 }
 
 describe.skipIf(!sshdAvailable)("failover and recovery across providers (two emulated accounts; needs /usr/sbin/sshd)", () => {

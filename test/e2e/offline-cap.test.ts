@@ -13,9 +13,8 @@ import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { type MotoStore, startMotoStore } from "../../src/core/artifact-store/testing/moto.js";
-import { type CloudHarness, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { type CloudHarness, cloudTestEnv, inLedger, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
-import { Ledger } from "../../src/store/index.js";
 
 // The AWS SDK warns on load that its 2027 releases need Node 22; this process loads it in-process (reconcile).
 process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
@@ -60,15 +59,6 @@ async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {})
   const env = { ...base, KILN_HOME: home, ...cloud?.env, ...(moto && { STORE_KEY: moto.writer.id, STORE_SECRET: moto.writer.secret }), ...extra };
   const code = await main(argv, io, { env, cwd: dir });
   return { code, out: io.stdout, err: io.stderr };
-}
-
-function inLedger<T>(home: string, f: (l: Ledger) => T): T {
-  const l = Ledger.open(join(home, "ledger.db"));
-  try {
-    return f(l);
-  } finally {
-    l.close();
-  }
 }
 
 /** Start a job whose driver dies once training runs; the watchdog is then alone with the cap. */

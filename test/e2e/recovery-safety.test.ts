@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
-import { type CloudHarness, cloudTestEnv, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { type CloudHarness, cloudTestEnv, inLedger, metricLines, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 
@@ -55,29 +55,12 @@ async function deadDriverJob(home: string, name: string, point: string): Promise
   return /started \S+ \((\S+)\)/.exec(run.out)![1]!;
 }
 
-/** The job's pulled metrics.jsonl, parsed (every attempt's lines: the restore carries the file over). */
-function metricLines(home: string, id: string): Record<string, unknown>[] {
-  return readFileSync(join(home, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8")
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
 /** Everything the ledger holds, for "nothing changed" comparisons. */
 function snapshot(home: string): unknown {
   const l = Ledger.open(join(home, "ledger.db"));
   try {
     const tables = ["jobs", "attempts", "machines", "events", "artifacts", "job_locks"];
     return Object.fromEntries(tables.map((t) => [t, l.db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all()]));
-  } finally {
-    l.close();
-  }
-}
-
-function inLedger<T>(home: string, f: (l: Ledger) => T): T {
-  const l = Ledger.open(join(home, "ledger.db"));
-  try {
-    return f(l);
   } finally {
     l.close();
   }

@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 /** launchWithFailover's provider options for one provider. */
-const only = (provider: Provider) => ({ providerFor: async () => provider, blockedProviders: new Set<string>(), listingLagMs: () => 60_000 });
+const oneProvider = (provider: Provider) => ({ providerFor: async () => provider, blockedProviders: new Set<string>(), listingLagMs: () => 60_000 });
 
 function ledgerWithJob() {
   const ledger = Ledger.open(":memory:");
@@ -34,7 +34,7 @@ describe("launchWithFailover", () => {
     expect(offers.map((o) => o.region)).toEqual(["us-east-1", "us-west-1"]);
     sim.emulator.setCapacity("gpu_1x_a10", "us-east-1", 0);
     const { ledger, attempt } = ledgerWithJob();
-    const r = await launchWithFailover({ ...only(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
+    const r = await launchWithFailover({ ...oneProvider(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
     expect(r.offer.region).toBe("us-west-1");
     expect(r.failures).toMatchObject([{ provider: "lambda", offer: "lambda gpu_1x_a10 in us-east-1 ($0.75/h)", kind: "capacity" }]);
     expect(failureTable(r.failures)).toMatch(/lambda gpu_1x_a10 in us-east-1 \(\$0\.75\/h\)\s+capacity\s+Lambda POST \/instance-operations\/launch failed \(instance-operations\/launch\/insufficient-capacity/);
@@ -49,7 +49,7 @@ describe("launchWithFailover", () => {
     const offers = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
     sim.emulator.inject({ kind: "lost-response", match: { method: "POST", path: "/instance-operations/launch" }, times: 1 });
     const { ledger, attempt } = ledgerWithJob();
-    const r = await launchWithFailover({ ...only(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
+    const r = await launchWithFailover({ ...oneProvider(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
     expect(sim.emulator.inspect()).toHaveLength(1);
     expect(r.machine.id).toBe(sim.emulator.inspect()[0]!.id);
     expect(ledger.listMachines("j1").map((m) => m.provider_id)).toEqual([r.machine.id]);
@@ -60,7 +60,7 @@ describe("launchWithFailover", () => {
     const offers = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
     for (const r of ["us-east-1", "us-west-1"]) sim.emulator.setCapacity("gpu_1x_a10", r, 0);
     const { ledger, attempt } = ledgerWithJob();
-    await expect(launchWithFailover({ ...only(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger })).rejects.toThrow(
+    await expect(launchWithFailover({ ...oneProvider(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger })).rejects.toThrow(
       /no offer could be launched \(2 tried\):\n {2}lambda gpu_1x_a10 in us-east-1 .* capacity .*\n {2}lambda gpu_1x_a10 in us-west-1 .* capacity/,
     );
     expect(sim.emulator.inspect()).toEqual([]);
@@ -190,7 +190,7 @@ describe("findByIntent (a launch whose outcome is unknown)", () => {
         throw new LaunchOutcomeUnknownError("lambda", `kiln-${req.intentId}`, "Lambda answered the launch with no instance id");
       },
     };
-    const r = await launchWithFailover({ ...only(noId), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger, listingLagMs: () => 2_000 });
+    const r = await launchWithFailover({ ...oneProvider(noId), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger, listingLagMs: () => 2_000 });
     expect(sim.emulator.inspect()).toHaveLength(1);
     expect(ledger.listMachines("j1").map((m) => m.provider_id)).toEqual([r.machine.id]);
   });
@@ -201,7 +201,7 @@ describe("terminateAndConfirm", () => {
     sim = await startSimulatedLambda({ emulator: { bootDelayMs: 0 } });
     const [offer] = await sim.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 1, spot: "never" }, signal);
     const { ledger, attempt } = ledgerWithJob();
-    const r = await launchWithFailover({ ...only(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers: [offer!], maxOffers: 1, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
+    const r = await launchWithFailover({ ...oneProvider(sim.provider), ledger, jobId: "j1", attemptId: attempt.id, offers: [offer!], maxOffers: 1, sshKeyName: "kiln-k", sshPublicKey: PUB, signal, logger: nullLogger });
     sim.emulator.inject({ kind: "error-5xx", match: { method: "POST", path: "/instance-operations/terminate" } });
     const err = await terminateAndConfirm(sim.provider, ledger, r.row, "test", { pollMs: 50, timeoutMs: 1_500, signal, logger: nullLogger, consoleUrl: "https://cloud.example/instances" }).catch((e: unknown) => e);
     expect(String(err)).toMatch(new RegExp(`MACHINE ${r.machine.id} ON LAMBDA MAY STILL BE BILLING \\(\\$0\\.75/h\\).*Check https://cloud\\.example/instances, then run \`kiln down j1 --force\``));

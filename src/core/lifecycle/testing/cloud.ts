@@ -3,7 +3,7 @@
  * SIGKILLed Kiln), each instance backed by a real loopback sshd that authorizes the keys named at
  * launch, and the environment that points a Kiln process at it.
  */
-import { appendFileSync, existsSync, readdirSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type LambdaEmulator, type LambdaEmulatorOptions, startLambdaEmulator } from "../../../providers/lambda/emulator.js";
 import { type TestSshd, startSshd } from "../../../remote/ssh/loopback-sshd.js";
@@ -102,4 +102,22 @@ export async function cloudTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<N
 export function removeTestHomes(dir: string): void {
   killDrivers(readdirSync(dir).map((d) => join(dir, d, "ledger.db")));
   if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Read a test KILN_HOME's ledger, closing it after. */
+export function inLedger<T>(home: string, f: (l: Ledger) => T): T {
+  const l = Ledger.open(join(home, "ledger.db"));
+  try {
+    return f(l);
+  } finally {
+    l.close();
+  }
+}
+
+/** A job's pulled sae/metrics.jsonl, parsed: every attempt's lines (the restore carries the file over). */
+export function metricLines(home: string, id: string): Record<string, unknown>[] {
+  return readFileSync(join(home, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }

@@ -67,8 +67,13 @@ export interface Offer {
   /** Local disk as the provider lists it (Lambda: GiB); the planner sizes the activation cache against it. */
   diskGb?: number;
   region: string;
-  /** Billed USD per hour (on-demand, or the spot price when spot is true). */
+  /** Billed USD per hour (on-demand, or the spot price when spot is true): what Kiln expects to pay. */
   pricePerHour: number;
+  /**
+   * The most an hour can cost (a spot offer's bid or MaxPrice; absent: `pricePerHour`). The budget cap
+   * and the watchdog's deadline use it, so a spot price that rises can never push spend past the cap.
+   */
+  capPricePerHour?: number;
   spot: boolean;
   /** Whether the provider says there is capacity now; `undefined` when it does not say. */
   available: boolean | undefined;
@@ -89,7 +94,11 @@ export interface LaunchRequest {
 
 export interface MachineRecord {
   provider: ProviderName;
-  /** The provider's id for the machine. */
+  /**
+   * The provider's id for the machine, opaque to the core. Clouds whose API needs a location to find a
+   * machine put it in the id (EC2 `us-east-1/i-0abc`, GCE `project/zone/name`, Azure
+   * `resourceGroup/vmName`), so describe/terminate work from the ledger alone (docs/lifecycle.md §12).
+   */
   id: string;
   /** The name/tag the provider stores, `kiln-<intentId>` for Kiln's machines. */
   name: string;

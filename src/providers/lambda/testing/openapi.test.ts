@@ -33,6 +33,6 @@ describe("Lambda OpenAPI validator", () => {
     const h = new Headers({ authorization: "Bearer k" });
     expect(spec.validateRequest("POST", "/api/v1/instance-operations/launch", h, { region_name: "us-west-1", instance_type_name: "t", ssh_key_names: ["k"] })).toEqual([]);
     expect(spec.validateRequest("POST", "/api/v1/instance-operations/launch", h, { region_name: "mars-1", instance_type_name: "t", ssh_key_names: ["k"] })).not.toEqual([]);
-    expect(spec.validateRequest("GET", "/api/v1/instances", new Headers(), undefined)).toEqual(["listInstances: request lacks Bearer/Basic authorization"]);
+    expect(spec.validateRequest("GET", "/api/v1/instances", new Headers(), undefined)).toEqual(["listInstances: request lacks the credential header"]);
   });
 });

@@ -6,9 +6,11 @@
  * the time from a crash (driver SIGKILLed mid-training) to a reconciled ledger and a terminated
  * machine on the next `kiln status` (which first checkpoints and pulls the dead job's outputs).
  *
- *   npx vite-node bench/cloud_overhead.ts
+ *   npx vite-node bench/cloud_overhead.ts                  # Lambda
+ *   PROVIDER=runpod npx vite-node bench/cloud_overhead.ts  # any cloud with src/providers/NAME/testing/harness.ts
  *
- * Writes bench/results/cloud_overhead.json with the machine's description. Target: under 15 s.
+ * Writes bench/results/cloud_overhead.json (Lambda) or cloud_overhead-NAME.json with the machine's
+ * description. Target: under 15 s.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from "node:os";
@@ -17,12 +19,14 @@ import { pollUntil } from "../src/base/deadline.js";
 import { captureIo } from "../src/cli/io.js";
 import { main } from "../src/cli/main.js";
 import { startCloudHarness } from "../src/core/lifecycle/testing/cloud.js";
+import type { AccountHarness, HarnessOptions } from "../src/providers/emulator-kit/harness.js";
 import { bundleDriver } from "../src/core/lifecycle/testing/driver-bundle.js";
 import { Ledger } from "../src/store/index.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const FAKE = join(ROOT, "test", "fixtures", "workloads", "fake-python");
 const RUNS = Number(process.env["RUNS"] ?? "") || 5;
+const PROVIDER = process.env["PROVIDER"] || "lambda";
 const MILESTONES = ["provider", "launched", "running", "ssh", "verified", "shipped", "started"] as const;
 
 const median = (xs: number[]) => {
@@ -31,9 +35,17 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** The emulated account: Lambda's harness, or the cloud's own (src/providers/NAME/testing/harness.ts). */
+async function startAccount(): Promise<Pick<AccountHarness, "env" | "live" | "close">> {
+  const machineEnv = { FAKE_STEPS: "100", FAKE_STEP_MS: "50" };
+  if (PROVIDER === "lambda") return startCloudHarness({ bootDelayMs: 0, terminateDelayMs: 0, machineEnv });
+  const mod = (await import(join(ROOT, "src", "providers", PROVIDER, "testing", "harness.ts"))) as { startHarness(o?: HarnessOptions): Promise<AccountHarness> };
+  return mod.startHarness({ bootDelayMs: 0, machineEnv });
+}
+
 async function main_(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "kiln-bench-cloud-"));
-  const cloud = await startCloudHarness({ bootDelayMs: 0, terminateDelayMs: 0, machineEnv: { FAKE_STEPS: "100", FAKE_STEP_MS: "50" } });
+  const cloud = await startAccount();
   writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
   const spec = join(dir, "bench.yaml");
   writeFileSync(spec, `name: bench\nbudget: { max_usd: 5, on_cap_offline: keep-data }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
@@ -49,9 +61,9 @@ async function main_(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       const home = join(dir, `run-${i}`);
       const t0 = Date.now();
-      const r = await kiln(home, ["run", spec, "--provider", "lambda", "--detach"]);
+      const r = await kiln(home, ["run", spec, "--provider", PROVIDER, "--detach"]);
       const planned = Date.now() - t0;
-      const id = /\((\S+)\) on lambda/.exec(r.out)?.[1];
+      const id = new RegExp(`\\((\\S+)\\) on ${PROVIDER}`).exec(r.out)?.[1];
       if (r.code !== 0 || !id) throw new Error(`kiln run failed: ${r.err}`);
       const log = join(home, "jobs", id, "logs", "driver.log");
       const marks = await pollUntil(
@@ -84,7 +96,7 @@ async function main_(): Promise<void> {
       );
       // Crash → reconcile: the driver SIGKILLs itself mid-training; time the next `kiln status`.
       const ch = join(dir, `crash-${i}`);
-      await kiln(ch, ["run", spec, "--provider", "lambda"], { KILN_CRASH_AT: "during-training" });
+      await kiln(ch, ["run", spec, "--provider", PROVIDER], { KILN_CRASH_AT: "during-training" });
       const t1 = Date.now();
       const s = await kiln(ch, ["status"]);
       const reconcileMs = Date.now() - t1;
@@ -100,14 +112,15 @@ async function main_(): Promise<void> {
     bench: "cloud_overhead",
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), platform: `${platform()} ${release()}`, node: process.version, loadavg: loadavg() },
-    setup: "Lambda emulator (boot delay 0) with each instance a loopback OpenSSH sshd; fake workload (stdlib Python); driver as a detached Node process (esbuild bundle)",
+    provider: PROVIDER,
+    setup: `${PROVIDER} emulator (boot delay 0) with each machine a loopback OpenSSH sshd; fake workload (stdlib Python); driver as a detached Node process (esbuild bundle)`,
     runs: RUNS,
     medianMs: Object.fromEntries(keys.map((k) => [k, median(launches.map((l) => l[k]!))])),
     launches,
     crashToReconciled: { medianMs: median(crashes.map((c) => c.reconcileMs)), runs: crashes, note: "kiln status after a SIGKILL mid-training: SIGTERM the run (checkpoint), pull, terminate, confirm, close the job" },
     targetMs: 15_000,
   };
-  writeFileSync(join(ROOT, "bench", "results", "cloud_overhead.json"), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(ROOT, "bench", "results", PROVIDER === "lambda" ? "cloud_overhead.json" : `cloud_overhead-${PROVIDER}.json`), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify({ medianMs: result.medianMs, crashToReconciled: result.crashToReconciled.medianMs }, null, 2)}\n`);
 }
 

@@ -90,6 +90,13 @@ export interface LaunchRequest {
   sshKeyName?: string;
   sshPublicKey?: string;
   fileSystemNames?: readonly string[];
+  /**
+   * How long the machine may live, in seconds from now, when the job's budget cap must hold even with
+   * every Kiln process gone (`budget.on_cap_offline: stop-billing`). Clouds with a deadline at launch
+   * (descriptor `cap.cloudSideStop: "deadline-at-launch"`: GCE `scheduling.maxRunDuration` with DELETE)
+   * set it on the machine; others ignore it (their watchdog holds the cap). Absent: no deadline.
+   */
+  maxRunSeconds?: number;
 }
 
 export interface MachineRecord {

@@ -64,6 +64,7 @@ async function launch(a: Attempt): Promise<void> {
     logger: o.logger,
     env: o.env,
     listingLagMs: (name) => job.clouds.lagOf(name),
+    maxRunSecondsFor: (rowId) => cloudDeadlineS(job, rowId),
   });
   a.cloud = await job.clouds.get(launched.offer.provider);
   a.row = launched.row;
@@ -183,6 +184,21 @@ async function start(a: Attempt): Promise<void> {
   a.runStarted = true;
   crashPoint("after-start", job.o.env);
   job.mark("started");
+}
+
+/**
+ * The deadline a cloud enforces itself (GCE maxRunDuration): the cap's whole remaining time, since the
+ * watchdog reserves its own stop, push and end of billing inside it. Only when the job chose to stop
+ * billing at the cap (or left it to a cloud-side stop): `keep-data` means the machine must outlive the cap
+ * when its outputs are not safe, so no cloud may delete it then.
+ */
+function cloudDeadlineS(job: Attempt["job"], rowId: number): number | undefined {
+  const { c, spec } = job;
+  if (job.isHost) return undefined;
+  const choice = c.watchdogTerminate && spec.budget.on_cap_offline === undefined ? "stop-billing" : spec.budget.on_cap_offline;
+  if (choice === "keep-data") return undefined;
+  const s = capSecondsLeft(job.ledger, c, rowId, Date.now()) + c.pollMs / 1000;
+  return Number.isFinite(s) ? Math.max(60, Math.floor(s)) : undefined;
 }
 
 /**

@@ -17,6 +17,11 @@ const OfferSchema = z.object({
   vramGb: z.number(),
   region: z.string(),
   pricePerHour: z.number(),
+  /** The worst case an hour can cost (a spot bid); the cap counts it (cap.ts). */
+  capPricePerHour: z.number().optional(),
+  vcpus: z.number().optional(),
+  memoryGb: z.number().optional(),
+  diskGb: z.number().optional(),
   spot: z.boolean(),
   available: z.boolean().optional(),
   priceSource: z.enum(["live", "catalog"]),

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { nullLogger } from "../../base/logger.js";
 import { startSimulatedLambda, type SimulatedLambda } from "../../providers/lambda/configured.js";
 import { Ledger } from "../../store/index.js";
-import { LaunchOutcomeUnknownError, type Provider, ProviderError } from "../../providers/provider.js";
+import { type LaunchRequest, LaunchOutcomeUnknownError, type Provider, ProviderError } from "../../providers/provider.js";
 import { ToyCloud, toyDescriptor } from "../../providers/testing/toy-cloud.js";
 import { NEVER_LAUNCHED, failureTable, findByIntent, launchWithFailover } from "./launch.js";
 import { terminateAndConfirm } from "./teardown.js";
@@ -65,6 +65,28 @@ describe("launchWithFailover", () => {
     );
     expect(sim.emulator.inspect()).toEqual([]);
     expect(ledger.listMachines("j1").every((m) => m.state === NEVER_LAUNCHED)).toBe(true);
+  });
+});
+
+describe("the cloud-side deadline", () => {
+  it("passes each intent's deadline to the provider's launch, computed for that intent's row", async () => {
+    const toy = new ToyCloud("toy-a", toyDescriptor("toy-a").catalog);
+    const seen: (number | undefined)[] = [];
+    const launch = toy.launch.bind(toy);
+    toy.launch = async (req: LaunchRequest) => {
+      seen.push(req.maxRunSeconds);
+      return launch(req);
+    };
+    const offers = await toy.listOffers({ gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never" });
+    const { ledger, attempt } = ledgerWithJob();
+    const rows: number[] = [];
+    await launchWithFailover({ ...oneProvider(toy), ledger, jobId: "j1", attemptId: attempt.id, offers, maxOffers: 5, sshKeyName: "k", sshPublicKey: PUB, signal, logger: nullLogger, maxRunSecondsFor: (row) => {
+        rows.push(row);
+        return 3600;
+      },
+    });
+    expect(seen).toEqual([3600]);
+    expect(rows).toEqual([ledger.listMachines("j1")[0]!.id]);
   });
 });
 

@@ -46,6 +46,8 @@ export interface LaunchOptions {
   env?: NodeJS.ProcessEnv;
   /** How long a launched machine may be missing from a provider's listing (see findByIntent). */
   listingLagMs(provider: string): number;
+  /** The machine's deadline for clouds that enforce one at launch (LaunchRequest.maxRunSeconds), given its intent row; undefined: none. */
+  maxRunSecondsFor?(machineRowId: number): number | undefined;
 }
 
 /**
@@ -130,7 +132,8 @@ async function launchOne(o: LaunchOptions, provider: Provider, offer: Offer, fai
   crashPoint("after-intent", o.env);
   let machine: MachineRecord | undefined;
   try {
-    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey }, o.signal);
+    const maxRunSeconds = o.maxRunSecondsFor?.(row.id);
+    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey, ...(maxRunSeconds !== undefined && { maxRunSeconds }) }, o.signal);
   } catch (e) {
     if (isMaybeLaunched(e)) {
       o.logger.warn(`launch answer lost for ${machineNameFor(intentId)}; looking for it by name`);

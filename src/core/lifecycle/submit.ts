@@ -126,7 +126,23 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
     .filter((c) => c.kind === "offer" && c.excluded === undefined && c.offer && c.offer.available !== false)
     .sort((a, b) => Number(b.chosen) - Number(a.chosen) || a.costUsd - b.costUsd)
     .map((c) => c.offer!)
-    .map(({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, available, priceSource, priceDate }): CloudOffer => ({ provider, instanceType, gpu, gpuCount, vramGb, region, pricePerHour, spot, ...(available !== undefined && { available }), priceSource, priceDate }));
+    .map(({ provider, instanceType, gpu, gpuCount, vramGb, vcpus, memoryGb, diskGb, region, pricePerHour, capPricePerHour, spot, available, priceSource, priceDate }): CloudOffer => ({
+      provider,
+      instanceType,
+      gpu,
+      gpuCount,
+      vramGb,
+      ...(vcpus !== undefined && { vcpus }),
+      ...(memoryGb !== undefined && { memoryGb }),
+      ...(diskGb !== undefined && { diskGb }),
+      region,
+      pricePerHour,
+      ...(capPricePerHour !== undefined && { capPricePerHour }),
+      spot,
+      ...(available !== undefined && { available }),
+      priceSource,
+      priceDate,
+    }));
   // What happens at the cap with no client must be decided for every provider failover may land on.
   for (const name of new Set(ranked.map((r) => r.provider))) assertCapDecided(spec, providerNamed(name));
   // Made (or read) here, in the foreground, so a key problem is the user's error now, not a dead driver.

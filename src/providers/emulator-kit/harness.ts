@@ -9,7 +9,7 @@ export interface AccountHarness {
   readonly provider: string;
   /** The variables that point a Kiln process at this account (API key, base URL). */
   readonly env: Record<string, string>;
-  /** Machines the account still has that are not terminated (they may bill). */
+  /** Machines the account still has that are not terminated (they may bill); ids as the provider's MachineRecord.id. */
   live(): { id: string; name: string | undefined; status: string }[];
   /** Every machine ever launched, with what it billed. */
   billed(): { id: string; status: string; billedSeconds: number; costUsd: number }[];

@@ -8,7 +8,7 @@ It binds a free port on 127.0.0.1, then sets up one account the tests use and tu
 
 - bucket ``kiln-artifacts``;
 - ``admin``: an IAM user allowed everything (the test's own view of the store, and the caller of AssumeRole);
-- ``writer``: an IAM user allowed only s3:PutObject and s3:GetObject under ``kiln-artifacts/runs/*``;
+- ``writer``: an IAM user allowed only s3:PutObject, s3:GetObject and s3:AbortMultipartUpload under ``kiln-artifacts/runs/*``;
 - ``readonly``: an IAM user allowed only s3:GetObject there (a store that rejects the watchdog's writes);
 - ``role_arn``: a role with the writer's policy, which ``admin`` may assume.
 
@@ -53,7 +53,7 @@ def setup(url: str) -> dict:
     out: dict = {}
     users = {
         "admin": policy(["*"], "*"),
-        "writer": policy(["s3:PutObject", "s3:GetObject"], f"arn:aws:s3:::{BUCKET}/{PREFIX}/*"),
+        "writer": policy(["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"], f"arn:aws:s3:::{BUCKET}/{PREFIX}/*"),
         "readonly": policy(["s3:GetObject"], f"arn:aws:s3:::{BUCKET}/{PREFIX}/*"),
     }
     for name, doc in users.items():

@@ -20,8 +20,11 @@ The store config (0600, in the watchdog's private directory; never on argv):
 "addressing": "path"|"virtual", "access_key_id": "…", "secret_access_key": "…", "session_token": "…"?}``.
 
 Requests are signed with AWS Signature Version 4 (header auth, the payload's sha256 signed), which S3,
-R2, MinIO and moto all accept. A single PUT carries at most 5 GiB; larger files are reported as a failure
-(multipart upload is not built yet).
+R2, MinIO and moto all accept. Files above the multipart threshold (config ``multipart_threshold``,
+default 256 MiB; S3 refuses a single PUT above 5 GiB) go up as a multipart upload: parts of
+``part_size`` (default 128 MiB, grown so a file never needs more than S3's 10,000 parts; S3's minimum is
+5 MiB), each signed with its own sha256, read from the file a part at a time, so memory stays flat. A
+multipart upload that fails is aborted, so the store keeps no invisible half-object that bills.
 """
 from __future__ import annotations
 
@@ -40,6 +43,10 @@ import urllib.parse
 from dataclasses import dataclass
 
 SINGLE_PUT_MAX = 5 * 1024**3
+MIN_PART = 5 * 1024**2
+MAX_PARTS = 10_000
+DEFAULT_MULTIPART_THRESHOLD = 256 * 1024**2
+DEFAULT_PART_SIZE = 128 * 1024**2
 CHUNK = 1 << 20
 # Per-request socket timeout; the whole push has its own deadline (--timeout-s).
 REQUEST_TIMEOUT_S = 60.0
@@ -60,6 +67,8 @@ class Store:
     access_key_id: str
     secret_access_key: str
     session_token: str | None
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    part_size: int = DEFAULT_PART_SIZE
 
     @staticmethod
     def from_json(data: object) -> "Store":
@@ -79,10 +88,17 @@ class Store:
         assert endpoint is not None
         if urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
             raise PushError("store config: endpoint must be an http(s) URL")
+        def size(key: str, default: int, low: int, high: int) -> int:
+            v = data.get(key, default)
+            if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+                raise PushError(f"store config: {key} must be a whole number of bytes from {low} to {high}")
+            return v
         return Store(endpoint=endpoint.rstrip("/"), region=text("region") or "", bucket=text("bucket") or "",
                      key_prefix=(text("key_prefix") or "").strip("/"), addressing=addressing,
                      access_key_id=text("access_key_id") or "", secret_access_key=text("secret_access_key") or "",
-                     session_token=text("session_token", optional=True))
+                     session_token=text("session_token", optional=True),
+                     multipart_threshold=size("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD, 1, SINGLE_PUT_MAX),
+                     part_size=size("part_size", DEFAULT_PART_SIZE, MIN_PART, SINGLE_PUT_MAX))
 
 
 def is_in_flight(name: str) -> bool:
@@ -146,7 +162,7 @@ class S3:
         default = 443 if self.scheme == "https" else 80
         return self.host if self.port in (None, default) else f"{self.host}:{self.port}"
 
-    def _signed_headers(self, method: str, path: str, payload_sha256: str, extra: dict[str, str]) -> dict[str, str]:
+    def _signed_headers(self, method: str, path: str, payload_sha256: str, extra: dict[str, str], query: str = "") -> dict[str, str]:
         now = dt.datetime.now(dt.timezone.utc)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = now.strftime("%Y%m%d")
@@ -155,7 +171,7 @@ class S3:
             headers["x-amz-security-token"] = self.store.session_token
         headers.update({k.lower(): v.strip() for k, v in extra.items()})
         names = sorted(headers)
-        canonical = "\n".join([method, path, "", *(f"{n}:{headers[n]}" for n in names), "", ";".join(names), payload_sha256])
+        canonical = "\n".join([method, path, query, *(f"{n}:{headers[n]}" for n in names), "", ";".join(names), payload_sha256])
         scope = f"{day}/{self.store.region}/s3/aws4_request"
         to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
         key = _hmac(_hmac(_hmac(_hmac(f"AWS4{self.store.secret_access_key}".encode(), day), self.store.region), "s3"), "aws4_request")
@@ -171,31 +187,49 @@ class S3:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def _request(self, method: str, key: str, payload_sha256: str, body_path: str | None = None,
-                 body: bytes | None = None, sink=None) -> tuple[int, bytes]:
-        """One request with retries on connection errors and 5xx; returns (status, error body or b'')."""
+                 body: bytes | None = None, sink=None, query: dict[str, str] | None = None,
+                 part: tuple[int, int] | None = None, answer: dict | None = None) -> tuple[int, bytes]:
+        """One request with retries on connection errors and 5xx; returns (status, error body or b'').
+
+        ``part`` sends ``(offset, length)`` of ``body_path`` instead of the whole file; ``answer`` receives
+        a 2xx response's ``etag`` header and its body (up to 64 KiB) when no ``sink`` reads it."""
         last = ""
+        # SigV4's canonical query: names and values encoded, sorted by name ("uploads" is "uploads=").
+        q = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted((query or {}).items()))
         for attempt in range(RETRIES):
             if time.monotonic() >= self.deadline:
                 raise PushError(f"the push ran out of time ({last or 'before ' + method + ' ' + key})")
             path = self._path(key)
             extra = {}
-            size = os.path.getsize(body_path) if body_path else len(body) if body is not None else None
+            if part is not None:
+                size = part[1]
+            else:
+                size = os.path.getsize(body_path) if body_path else len(body) if body is not None else None
             if size is not None:
                 extra["content-length"] = str(size)
-            headers = self._signed_headers(method, path, payload_sha256, extra)
+            headers = self._signed_headers(method, path, payload_sha256, extra, q)
+            target = f"{path}?{q}" if q else path
             conn = self._connection()
             try:
                 if body_path is not None:
                     with open(body_path, "rb") as f:
-                        conn.request(method, path, body=f, headers=headers, encode_chunked=False)
+                        if part is not None:
+                            f.seek(part[0])
+                            conn.request(method, target, body=_Window(f, part[1]), headers=headers, encode_chunked=False)
+                        else:
+                            conn.request(method, target, body=f, headers=headers, encode_chunked=False)
                         resp = conn.getresponse()
                 else:
-                    conn.request(method, path, body=body, headers=headers)
+                    conn.request(method, target, body=body, headers=headers)
                     resp = conn.getresponse()
                 if 200 <= resp.status < 300:
                     if sink is not None:
                         while chunk := resp.read(CHUNK):
                             sink(chunk)
+                    elif answer is not None:
+                        answer["etag"] = resp.getheader("etag") or ""
+                        answer["body"] = resp.read(65536)
+                        resp.read()
                     else:
                         resp.read()
                     return resp.status, b""
@@ -214,6 +248,42 @@ class S3:
         status, err = self._request("PUT", key, sha256, body_path=path)
         if status >= 300:
             raise PushError(f"PUT {key}: HTTP {status} {_error_code(err)}")
+
+    def put_multipart(self, key: str, path: str, size: int) -> None:
+        """CreateMultipartUpload, UploadPart per window of the file, CompleteMultipartUpload; abort on failure."""
+        part_size = max(self.store.part_size, -(-size // MAX_PARTS))
+        answer: dict = {}
+        status, err = self._request("POST", key, hashlib.sha256(b"").hexdigest(), body=b"", query={"uploads": ""}, answer=answer)
+        if status >= 300:
+            raise PushError(f"POST {key}?uploads: HTTP {status} {_error_code(err)}")
+        upload_id = _xml_text(answer.get("body", b""), "UploadId")
+        if not upload_id:
+            raise PushError(f"POST {key}?uploads: the store answered no UploadId")
+        try:
+            etags = []
+            for n, offset in enumerate(range(0, size, part_size), start=1):
+                length = min(part_size, size - offset)
+                answer = {}
+                status, err = self._request("PUT", key, _sha256_window(path, offset, length), body_path=path,
+                                            part=(offset, length), query={"partNumber": str(n), "uploadId": upload_id}, answer=answer)
+                if status >= 300:
+                    raise PushError(f"PUT {key} part {n}: HTTP {status} {_error_code(err)}")
+                etags.append(answer.get("etag", ""))
+            doc = "<CompleteMultipartUpload>" + "".join(
+                f"<Part><PartNumber>{n}</PartNumber><ETag>{_xml_escape(e)}</ETag></Part>" for n, e in enumerate(etags, start=1)
+            ) + "</CompleteMultipartUpload>"
+            data = doc.encode()
+            answer = {}
+            status, err = self._request("POST", key, hashlib.sha256(data).hexdigest(), body=data, query={"uploadId": upload_id}, answer=answer)
+            # S3 can answer 200 with an <Error> body for a complete that failed late.
+            if status >= 300 or b"<Error>" in answer.get("body", b""):
+                raise PushError(f"POST {key}?uploadId: HTTP {status} {_error_code(err or answer.get('body', b''))}")
+        except PushError:
+            try:
+                self._request("DELETE", key, hashlib.sha256(b"").hexdigest(), query={"uploadId": upload_id})
+            except PushError:
+                pass  # The push fails either way; the store's lifecycle rules reap what is left.
+            raise
 
     def put_bytes(self, key: str, data: bytes) -> None:
         status, err = self._request("PUT", key, hashlib.sha256(data).hexdigest(), body=data)
@@ -236,6 +306,44 @@ class S3:
         return state["size"], h.hexdigest(), state["head"]
 
 
+class _Window:
+    """A read-only view of ``length`` bytes of an open file from its current position (one upload part)."""
+
+    def __init__(self, f, length: int) -> None:
+        self.f = f
+        self.left = length
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        want = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.f.read(want)
+        self.left -= len(data)
+        return data
+
+
+def _sha256_window(path: str, offset: int, length: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = length
+        while left > 0 and (chunk := f.read(min(CHUNK, left))):
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
+
+
+def _xml_text(body: bytes, tag: str) -> str:
+    text = body.decode("utf-8", "replace")
+    start = text.find(f"<{tag}>")
+    end = text.find(f"</{tag}>", start)
+    return text[start + len(tag) + 2:end].strip() if start >= 0 and end > start else ""
+
+
+def _xml_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
 def _error_code(body: bytes) -> str:
     """S3's XML error code (AccessDenied, NoSuchBucket…), without parsing XML from an untrusted peer."""
     text = body.decode("utf-8", "replace")
@@ -246,13 +354,14 @@ def _error_code(body: bytes) -> str:
 
 def push(store: Store, outputs: str, deadline: float) -> dict:
     manifest = local_manifest(outputs)
-    too_big = [e["path"] for e in manifest if e["size"] > SINGLE_PUT_MAX]
-    if too_big:
-        raise PushError(f"files over 5 GiB need multipart upload, not built yet: {', '.join(too_big[:5])}")
     s3 = S3(store, deadline)
     key = lambda rel: f"{store.key_prefix}/{rel}" if store.key_prefix else rel  # noqa: E731
     for e in manifest:
-        s3.put_file(key("outputs/" + e["path"]), os.path.join(outputs, *e["path"].split("/")), e["sha256"])
+        local = os.path.join(outputs, *e["path"].split("/"))
+        if e["size"] > store.multipart_threshold:
+            s3.put_multipart(key("outputs/" + e["path"]), local, e["size"])
+        else:
+            s3.put_file(key("outputs/" + e["path"]), local, e["sha256"])
     doc = json.dumps({"version": 1, "files": manifest}, indent=1).encode()
     # The manifest goes last: its presence in the store means every file it lists was written.
     s3.put_bytes(key("manifest.json"), doc)

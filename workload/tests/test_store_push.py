@@ -133,3 +133,41 @@ def test_a_store_that_never_answers_fails_by_the_push_deadline(tmp_path, moto):
         for c in held:
             c.close()
         srv.close()
+
+
+def test_a_file_above_the_threshold_goes_up_in_parts_and_reads_back_whole(tmp_path, moto):
+    # 12 MiB in 5 MiB parts (S3's minimum): three parts, the last one short. moto checks each part's
+    # SigV4 payload hash and the writer's policy on every call.
+    out = tmp_path / "outputs"
+    (out / "sae").mkdir(parents=True)
+    big = bytes(range(251)) * ((12 * 1024**2) // 251 + 1)
+    big = big[: 12 * 1024**2]
+    (out / "sae" / "big.safetensors").write_bytes(big)
+    (out / "small.txt").write_text("one PUT\n")
+    cfg = config(tmp_path, moto, moto["writer"], "runs/j-mp", multipart_threshold=1024**2, part_size=5 * 1024**2)
+    code, result = push(tmp_path, cfg, out)
+    assert code == 0, result
+    assert result["files"] == 2 and result["bytes"] == len(big) + len("one PUT\n")
+    admin = s3(moto)
+    head = admin.head_object(Bucket=moto["bucket"], Key="runs/j-mp/outputs/sae/big.safetensors")
+    assert head["ContentLength"] == len(big)
+    assert head["ETag"].strip('"').endswith("-3")  # S3's mark of a three-part object
+    body = admin.get_object(Bucket=moto["bucket"], Key="runs/j-mp/outputs/sae/big.safetensors")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == hashlib.sha256(big).hexdigest()
+    assert admin.list_multipart_uploads(Bucket=moto["bucket"]).get("Uploads", []) == []
+
+
+def test_a_multipart_upload_the_store_refuses_fails_cleanly(tmp_path, moto):
+    out = tmp_path / "outputs"
+    out.mkdir()
+    (out / "big.bin").write_bytes(b"x" * (2 * 1024**2))
+    cfg = config(tmp_path, moto, moto["readonly"], "runs/j-mp2", multipart_threshold=1024**2, part_size=5 * 1024**2)
+    code, result = push(tmp_path, cfg, out)
+    assert code == 1 and not result["ok"] and result["error"].endswith("AccessDenied")
+    assert "?uploads" in result["error"]
+
+
+def test_part_sizes_outside_what_s3_allows_are_refused_in_the_result(tmp_path, moto):
+    cfg = config(tmp_path, moto, moto["writer"], "runs/j-mp3", part_size=1024)
+    code, result = push(tmp_path, cfg, outputs(tmp_path))
+    assert code == 1 and result["error"].startswith("store config: part_size must be a whole number of bytes from 5242880")

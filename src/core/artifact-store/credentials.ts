@@ -52,12 +52,12 @@ export function storeCredentialsFromEnv(store: ArtifactStoreSpec, env: NodeJS.Pr
 /** S3 resource ARNs: S3-compatible stores (MinIO, moto) use the same partition in policies. */
 const S3_ARN = "arn:aws:s3:::";
 
-/** The session policy for one job: write and read back its own objects, nothing else (no list, no delete). */
+/** The session policy for one job: write (also in parts, and abort its own failed multipart upload) and read back its own objects; no list, no delete. */
 export function jobSessionPolicy(l: StoreLocation): string {
   // The wildcard is joined on separately: a slash-star inside one literal reads as a comment opener to
   // test/provider-registry.test.ts's comment stripper.
   const objects = `${S3_ARN}${l.bucket}/${l.keyPrefix}/` + "*";
-  return JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject"], Resource: objects }] });
+  return JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"], Resource: objects }] });
 }
 
 /**

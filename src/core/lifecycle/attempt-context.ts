@@ -3,6 +3,7 @@
  * the job's context, the attempt being built up step by step, and how an attempt ends.
  */
 import { errorMessage } from "../../base/errors.js";
+import type { WatchdogSpec } from "../watchdog/index.js";
 import type { Logger } from "../../base/logger.js";
 import type { MachineRecord } from "../../providers/provider.js";
 import type { MachineAccess } from "../../remote/access.js";
@@ -62,6 +63,8 @@ export interface Attempt {
   runStarted: boolean;
   /** When the client stops the run for the cap (ms since epoch): before the on-machine watchdog would. */
   stopAt?: number;
+  /** The on-machine watchdog as started (its store credentials are renewed while the client is here: ./store-renewal.ts). */
+  watchdog?: WatchdogSpec;
   outcome?: RunOutcome;
   /** Set by collect: how the attempt ended when every step went through. */
   end?: { state: AttemptState; reason: string };

@@ -21,6 +21,7 @@ import { type WatchdogSpec, startWatchdog, stopWatchdog, watchdogForJob } from "
 import { storeCredentialsForJob, storeLocation } from "../artifact-store/index.js";
 import { type Attempt, machineGone, pullLogs } from "./attempt-context.js";
 import { capSecondsLeft } from "./cap.js";
+import { renewStoreCredentials } from "./store-renewal.js";
 import { crashPoint } from "./crash.js";
 import { failureTable, launchWithFailover } from "./launch.js";
 import { connectMachine, waitUntilRunning } from "./machine.js";
@@ -171,6 +172,7 @@ async function start(a: Attempt): Promise<void> {
   if (Number.isFinite(remainingS)) {
     const w = await watchdogFor(a, remainingS);
     await startWatchdog(conn, w);
+    a.watchdog = w;
     // The client stops the run itself before the watchdog would (which leaves time for its push): the
     // watchdog is the backstop for a client that is gone, not a race with one that is here.
     a.stopAt = Date.now() + w.remainingS * 1000 - 2 * c.pollMs;
@@ -258,6 +260,9 @@ async function monitor(a: Attempt): Promise<void> {
     ...(!job.isHost && { provider: { provider: a.cloud!.provider, id: a.running!.id, everyMs: Number(o.env["KILN_PROVIDER_POLL_MS"] ?? "") || 15_000 } }),
     ...(a.offer && providerNamed(a.offer.provider).reclaimNotice && { noticeFile: noticeFileOf(rp) }),
     ...(a.stopAt !== undefined && { stopAt: a.stopAt }),
+    onTick: async (signal) => {
+      await renewStoreCredentials(a, signal);
+    },
     signal: o.signal,
     logger: o.logger,
     env: o.env,

@@ -113,6 +113,8 @@ export interface MonitorOptions {
   stopAt?: number;
   /** Where the on-machine notice watcher records a reclaim notice (./notice.ts): a run that exits after one was preempted. */
   noticeFile?: string;
+  /** Upkeep on the machine each tick (renewing the watchdog's store credentials); a failure is retried next tick. */
+  onTick?(signal: AbortSignal): Promise<void>;
   signal: AbortSignal;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
@@ -168,6 +170,7 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
         lastSync = Date.now();
         syncedCheckpoints = checkpoints;
       }
+      await o.onTick?.(tick);
     } catch (e) {
       // A dropped connection or a file that changed mid-copy is retried next tick; the run keeps going.
       o.logger.debug(`monitor tick incomplete: ${errorMessage(e)}`);

@@ -91,6 +91,17 @@ export async function startWatchdog(exec: Exec, w: WatchdogSpec): Promise<RunHan
   return startRun(exec, { name: w.name, dir: w.dir, argv, method: "setsid" });
 }
 
+/**
+ * Give a running watchdog fresh store credentials (temporary ones run out after at most 12 h, which a
+ * longer cap outlives): its store.json is replaced atomically (written beside it under umask 077, then
+ * renamed), and the push reads the file only when it starts, so a push never sees half a file.
+ */
+export async function replaceStoreConfig(exec: Exec, dir: string, config: StorePushConfig): Promise<void> {
+  const priv = `${dir}/private`;
+  await writePrivate(exec, priv, "store.json.next", storePushConfigJson(config));
+  await runChecked(exec, ["mv", "-f", "--", `${priv}/store.json.next`, `${priv}/store.json`], { what: "replace the watchdog's store credentials" });
+}
+
 /** Stop the watchdog (a client is back and holds the cap itself) and remove the credentials it held. */
 export async function stopWatchdog(exec: Exec, dir: string): Promise<void> {
   await stopRun(exec, dir, { graceMs: 2_000 });

@@ -15,9 +15,12 @@ What "pushed" means here: every file under DIR (the same rules as Kiln's manifes
 back from the store and re-hashed against the manifest. Exit 0 only when all of that held; the result
 file says what happened either way (the client reads it later, see src/core/watchdog/outcome.ts).
 
-The store config (0600, in the watchdog's private directory; never on argv):
+The store config (0600, in the watchdog's private directory; never on argv), one of:
 ``{"kind": "s3", "endpoint": "https://…", "region": "…", "bucket": "…", "key_prefix": "…",
-"addressing": "path"|"virtual", "access_key_id": "…", "secret_access_key": "…", "session_token": "…"?}``.
+"addressing": "path"|"virtual", "access_key_id": "…", "secret_access_key": "…", "session_token": "…"?}``
+``{"kind": "azure-blob", "container_url": "https://ACCOUNT.blob.core.windows.net/CONTAINER",
+"key_prefix": "…", "sas": "sv=…&sig=…"}`` (Azure Blob: a SAS for the container; blobs above the
+threshold go up as blocks, Put Block then Put Block List).
 
 Requests are signed with AWS Signature Version 4 (header auth, the payload's sha256 signed), which S3,
 R2, MinIO and moto all accept. Files above the multipart threshold (config ``multipart_threshold``,
@@ -29,6 +32,7 @@ multipart upload that fails is aborted, so the store keeps no invisible half-obj
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -71,9 +75,11 @@ class Store:
     part_size: int = DEFAULT_PART_SIZE
 
     @staticmethod
-    def from_json(data: object) -> "Store":
+    def from_json(data: object) -> "Store | AzureStore":
+        if isinstance(data, dict) and data.get("kind") == "azure-blob":
+            return AzureStore.from_json(data)
         if not isinstance(data, dict) or data.get("kind") != "s3":
-            raise PushError("store config: expected an object with kind 's3'")
+            raise PushError("store config: expected an object with kind 's3' or 'azure-blob'")
         def text(key: str, optional: bool = False) -> str | None:
             v = data.get(key)
             if v is None and optional:
@@ -99,6 +105,39 @@ class Store:
                      session_token=text("session_token", optional=True),
                      multipart_threshold=size("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD, 1, SINGLE_PUT_MAX),
                      part_size=size("part_size", DEFAULT_PART_SIZE, MIN_PART, SINGLE_PUT_MAX))
+
+
+@dataclass(frozen=True)
+class AzureStore:
+    container_url: str
+    key_prefix: str
+    sas: str
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    part_size: int = DEFAULT_PART_SIZE
+
+    @staticmethod
+    def from_json(data: dict) -> "AzureStore":
+        def text(key: str) -> str:
+            v = data.get(key)
+            if not isinstance(v, str) or v == "":
+                raise PushError(f"store config: {key} must be a non-empty string")
+            return v
+        url = text("container_url").rstrip("/")
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise PushError("store config: container_url must be an http(s) URL")
+        th = data.get("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD)
+        ps = data.get("part_size", DEFAULT_PART_SIZE)
+        if not isinstance(th, int) or isinstance(th, bool) or th < 1:
+            raise PushError("store config: multipart_threshold must be a positive whole number of bytes")
+        # Azure's Put Block takes up to 4000 MiB; blocks need no minimum size.
+        if not isinstance(ps, int) or isinstance(ps, bool) or not 1 <= ps <= 4000 * 1024**2:
+            raise PushError("store config: part_size must be a whole number of bytes from 1 to 4000 MiB")
+        return AzureStore(container_url=url, key_prefix=text("key_prefix").strip("/"), sas=text("sas").lstrip("?"),
+                          multipart_threshold=th, part_size=ps)
+
+    @property
+    def where(self) -> str:
+        return f"{self.container_url}/{self.key_prefix}"
 
 
 def is_in_flight(name: str) -> bool:
@@ -306,6 +345,114 @@ class S3:
         return state["size"], h.hexdigest(), state["head"]
 
 
+class AzureBlob:
+    """The few Blob calls a push needs, authorised by the SAS in the query (no SDK on the machine)."""
+
+    VERSION = "2020-12-06"
+    MAX_BLOCKS = 50_000
+
+    def __init__(self, store: AzureStore, deadline: float) -> None:
+        self.store = store
+        self.deadline = deadline
+        u = urllib.parse.urlsplit(store.container_url)
+        self.scheme = u.scheme
+        self.host = u.hostname or ""
+        self.port = u.port
+        self.base = u.path.rstrip("/")
+
+    def _target(self, key: str, query: dict[str, str] | None = None) -> str:
+        path = self.base + "/" + "/".join(_quote(s) for s in key.split("/"))
+        extra = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in (query or {}).items())
+        return f"{path}?{extra + '&' if extra else ''}{self.store.sas}"
+
+    def _connection(self) -> http.client.HTTPConnection:
+        timeout = max(1.0, min(REQUEST_TIMEOUT_S, self.deadline - time.monotonic()))
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=ssl.create_default_context())
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def _request(self, method: str, key: str, *, query: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+                 body_path: str | None = None, part: tuple[int, int] | None = None, body: bytes | None = None, sink=None) -> tuple[int, bytes]:
+        """One request with retries on connection errors and 5xx; (status, error code or b'')."""
+        last = ""
+        for attempt in range(RETRIES):
+            if time.monotonic() >= self.deadline:
+                raise PushError(f"the push ran out of time ({last or 'before ' + method + ' ' + key})")
+            h = {"x-ms-version": self.VERSION, **(headers or {})}
+            if part is not None:
+                h["content-length"] = str(part[1])
+            elif body_path is not None:
+                h["content-length"] = str(os.path.getsize(body_path))
+            elif method == "PUT":
+                h["content-length"] = str(len(body or b""))
+            conn = self._connection()
+            try:
+                if body_path is not None:
+                    with open(body_path, "rb") as f:
+                        if part is not None:
+                            f.seek(part[0])
+                        payload = _Window(f, part[1]) if part is not None else f
+                        conn.request(method, self._target(key, query), body=payload, headers=h, encode_chunked=False)
+                        resp = conn.getresponse()
+                else:
+                    conn.request(method, self._target(key, query), body=body, headers=h)
+                    resp = conn.getresponse()
+                if 200 <= resp.status < 300:
+                    if sink is not None:
+                        while chunk := resp.read(CHUNK):
+                            sink(chunk)
+                    else:
+                        resp.read()
+                    return resp.status, b""
+                code = (resp.getheader("x-ms-error-code") or "").encode() or resp.read(4096)
+                resp.read()
+                if resp.status < 500:
+                    return resp.status, code
+                last = f"{method} {key}: HTTP {resp.status} {code.decode('utf-8', 'replace')[:100]}"
+            except (OSError, http.client.HTTPException, socket.timeout) as e:
+                last = f"{method} {key}: {type(e).__name__}: {e}"
+            finally:
+                conn.close()
+            time.sleep(min(2 ** attempt, max(0.0, self.deadline - time.monotonic())))
+        raise PushError(last)
+
+    def _check(self, what: str, status: int, err: bytes) -> None:
+        if status >= 300:
+            raise PushError(f"{what}: HTTP {status} {err.decode('utf-8', 'replace')[:100]}")
+
+    def put_file(self, key: str, path: str, size: int) -> None:
+        if size <= self.store.multipart_threshold:
+            status, err = self._request("PUT", key, headers={"x-ms-blob-type": "BlockBlob"}, body_path=path)
+            return self._check(f"PUT {key}", status, err)
+        part_size = max(self.store.part_size, -(-size // self.MAX_BLOCKS))
+        ids = []
+        for n, offset in enumerate(range(0, size, part_size)):
+            # Block ids: base64 of a fixed-length string, the same length for every block of a blob.
+            bid = base64.b64encode(f"kiln-{n:08d}".encode()).decode()
+            status, err = self._request("PUT", key, query={"comp": "block", "blockid": bid}, body_path=path, part=(offset, min(part_size, size - offset)))
+            self._check(f"PUT {key} block {n}", status, err)
+            ids.append(bid)
+        doc = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>" + "".join(f"<Latest>{i}</Latest>" for i in ids) + "</BlockList>").encode()
+        status, err = self._request("PUT", key, query={"comp": "blocklist"}, headers={"content-type": "application/xml"}, body=doc)
+        self._check(f"PUT {key} block list", status, err)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        status, err = self._request("PUT", key, headers={"x-ms-blob-type": "BlockBlob"}, body=data)
+        self._check(f"PUT {key}", status, err)
+
+    def get_hash(self, key: str) -> tuple[int, str, bytes]:
+        h = hashlib.sha256()
+        state = {"size": 0, "head": b""}
+        def sink(chunk: bytes) -> None:
+            h.update(chunk)
+            state["size"] += len(chunk)
+            if len(state["head"]) < CHUNK:
+                state["head"] += chunk[: CHUNK - len(state["head"])]
+        status, err = self._request("GET", key, sink=sink)
+        self._check(f"GET {key}", status, err)
+        return state["size"], h.hexdigest(), state["head"]
+
+
 class _Window:
     """A read-only view of ``length`` bytes of an open file from its current position (one upload part)."""
 
@@ -352,16 +499,37 @@ def _error_code(body: bytes) -> str:
     return text[start + 6:end][:100] if start >= 0 and end > start else text[:100].replace("\n", " ")
 
 
-def push(store: Store, outputs: str, deadline: float) -> dict:
+class _S3Files:
+    """S3 behind the same three calls as AzureBlob: a file (in parts above the threshold), bytes, a read-back."""
+
+    def __init__(self, store: Store, deadline: float) -> None:
+        self.store = store
+        self.s3 = S3(store, deadline)
+
+    def put_file(self, key: str, path: str, size: int, sha256: str) -> None:
+        if size > self.store.multipart_threshold:
+            self.s3.put_multipart(key, path, size)
+        else:
+            self.s3.put_file(key, path, sha256)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.s3.put_bytes(key, data)
+
+    def get_hash(self, key: str) -> tuple[int, str, bytes]:
+        return self.s3.get_hash(key)
+
+
+class _AzureFiles(AzureBlob):
+    def put_file(self, key: str, path: str, size: int, sha256: str) -> None:  # type: ignore[override]
+        super().put_file(key, path, size)
+
+
+def push(store: "Store | AzureStore", outputs: str, deadline: float) -> dict:
     manifest = local_manifest(outputs)
-    s3 = S3(store, deadline)
+    s3 = _AzureFiles(store, deadline) if isinstance(store, AzureStore) else _S3Files(store, deadline)
     key = lambda rel: f"{store.key_prefix}/{rel}" if store.key_prefix else rel  # noqa: E731
     for e in manifest:
-        local = os.path.join(outputs, *e["path"].split("/"))
-        if e["size"] > store.multipart_threshold:
-            s3.put_multipart(key("outputs/" + e["path"]), local, e["size"])
-        else:
-            s3.put_file(key("outputs/" + e["path"]), local, e["sha256"])
+        s3.put_file(key("outputs/" + e["path"]), os.path.join(outputs, *e["path"].split("/")), e["size"], e["sha256"])
     doc = json.dumps({"version": 1, "files": manifest}, indent=1).encode()
     # The manifest goes last: its presence in the store means every file it lists was written.
     s3.put_bytes(key("manifest.json"), doc)
@@ -405,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(a.config) as f:
             store = Store.from_json(json.load(f))
-        result["store"] = f"s3://{store.bucket}/{store.key_prefix}"
+        result["store"] = store.where if isinstance(store, AzureStore) else f"s3://{store.bucket}/{store.key_prefix}"
         result.update(push(store, a.outputs, deadline))
         result["ok"] = True
     except PushError as e:

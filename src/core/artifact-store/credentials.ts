@@ -9,13 +9,21 @@
  * (≤ 12 h, the role's MaxSessionDuration). moto enforces the role's own policy but not the session
  * policy (scripts/moto-s3-server.py). Without `role_arn` the machine holds the key as given: scope it to
  * the prefix yourself (an IAM policy, an R2 token for one bucket, a MinIO user policy); `kiln plan` says so.
+ *
+ * Azure Blob: with `account_key_env`, Kiln mints a service SAS for the job's container (read, create, write;
+ * no list, no delete) valid until an hour past the cap (./azure-sas.ts), and the machine only gets the SAS.
+ * Azure has no per-prefix service SAS on ordinary accounts, so the SAS reaches the whole container: give
+ * Kiln a container of its own. With `sas_token_env` the user's SAS is shipped as given.
  */
 import { UserError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
-import type { StoreLocation } from "./location.js";
+import type { AzureBlobLocation, S3Location, StoreLocation } from "./location.js";
 
-export interface StoreCredentials {
+export type StoreCredentials = S3Credentials | AzureSasCredentials;
+
+export interface S3Credentials {
+  kind: "s3";
   accessKeyId: string;
   secretAccessKey: Secret;
   sessionToken?: Secret;
@@ -25,23 +33,35 @@ export interface StoreCredentials {
   scope: "session-policy" | "as-given";
 }
 
+export interface AzureSasCredentials {
+  kind: "azure-sas";
+  /** The SAS query string, without a leading `?`. */
+  sas: Secret;
+  expiresAtMs?: number;
+  /** `container-sas`: minted by Kiln for the job's container; `as-given`: the user's SAS from the environment. */
+  scope: "container-sas" | "as-given";
+}
+
+const readEnv = (env: NodeJS.ProcessEnv, name: string, field: string): string => {
+  const v = env[name]?.trim();
+  if (!v) {
+    throw new UserError(`artifacts.store.${field}: the environment variable ${name} is not set`, {
+      hint: `export ${name}=… (the store's credential), or name another variable in artifacts.store.${field}`,
+    });
+  }
+  return v;
+};
+
 /** AWS's bounds on AssumeRole's DurationSeconds (the upper one also needs the role's MaxSessionDuration). */
 export const MIN_SESSION_S = 900;
 export const MAX_SESSION_S = 43_200;
 
-/** The user's key from the variables the spec names; a UserError naming the variable when one is unset. */
-export function storeCredentialsFromEnv(store: ArtifactStoreSpec, env: NodeJS.ProcessEnv): StoreCredentials {
-  const read = (name: string, field: string) => {
-    const v = env[name]?.trim();
-    if (!v) {
-      throw new UserError(`artifacts.store.${field}: the environment variable ${name} is not set`, {
-        hint: `export ${name}=… (the store's credential), or name another variable in artifacts.store.${field}`,
-      });
-    }
-    return v;
-  };
+/** The user's S3 key from the variables the spec names; a UserError naming the variable when one is unset. */
+export function storeCredentialsFromEnv(store: ArtifactStoreSpec, env: NodeJS.ProcessEnv): S3Credentials {
+  const read = (name: string, field: string) => readEnv(env, name, field);
   const token = store.session_token_env === undefined ? undefined : read(store.session_token_env, "session_token_env");
   return {
+    kind: "s3",
     accessKeyId: read(store.access_key_id_env, "access_key_id_env"),
     secretAccessKey: new Secret(read(store.secret_access_key_env, "secret_access_key_env")),
     ...(token !== undefined && { sessionToken: new Secret(token) }),
@@ -53,7 +73,7 @@ export function storeCredentialsFromEnv(store: ArtifactStoreSpec, env: NodeJS.Pr
 const S3_ARN = "arn:aws:s3:::";
 
 /** The session policy for one job: write (also in parts, and abort its own failed multipart upload) and read back its own objects; no list, no delete. */
-export function jobSessionPolicy(l: StoreLocation): string {
+export function jobSessionPolicy(l: S3Location): string {
   // The wildcard is joined on separately: a slash-star inside one literal reads as a comment opener to
   // test/provider-registry.test.ts's comment stripper.
   const objects = `${S3_ARN}${l.bucket}/${l.keyPrefix}/` + "*";
@@ -66,8 +86,27 @@ export function jobSessionPolicy(l: StoreLocation): string {
  * the cap is further away); without it, the user's key as given.
  */
 export async function storeCredentialsForJob(o: { store: ArtifactStoreSpec; location: StoreLocation; env: NodeJS.ProcessEnv; validForS: number; sessionName: string; signal?: AbortSignal }): Promise<StoreCredentials> {
+  if (o.location.kind === "azure-blob") return azureCredentials(o.store, o.location, o.env, o.validForS, "rcw");
   const base = storeCredentialsFromEnv(o.store, o.env);
   if (o.store.role_arn === undefined) return base;
   const { assumeJobRole } = await import("./sts.js");
-  return assumeJobRole({ ...o, roleArn: o.store.role_arn, base });
+  return assumeJobRole({ ...o, location: o.location, roleArn: o.store.role_arn, base });
+}
+
+/**
+ * Credentials for this computer to read the job's copy (verify, fetch): the S3 key as the spec names it, or
+ * for Azure the user's SAS, or a read-only SAS minted for 15 minutes from the account key.
+ */
+export async function storeCredentialsForReading(store: ArtifactStoreSpec, location: StoreLocation, env: NodeJS.ProcessEnv): Promise<StoreCredentials> {
+  return location.kind === "azure-blob" ? azureCredentials(store, location, env, MIN_SESSION_S, "r") : storeCredentialsFromEnv(store, env);
+}
+
+/** AWS-style bounds keep the SAS as short-lived as an STS session would be: 15 min to 12 h. */
+async function azureCredentials(store: ArtifactStoreSpec, location: AzureBlobLocation, env: NodeJS.ProcessEnv, validForS: number, permissions: "rcw" | "r"): Promise<AzureSasCredentials> {
+  if (store.sas_token_env !== undefined) return { kind: "azure-sas", sas: new Secret(readEnv(env, store.sas_token_env, "sas_token_env").replace(/^\?/, "")), scope: "as-given" };
+  const key = readEnv(env, store.account_key_env ?? "AZURE_STORAGE_KEY", "account_key_env");
+  const { containerSas } = await import("./azure-sas.js");
+  const expiresAtMs = Date.now() + Math.min(MAX_SESSION_S, Math.max(MIN_SESSION_S, Math.ceil(validForS))) * 1000;
+  const sas = containerSas({ account: location.account, container: location.container, accountKey: key, permissions, expiresAtMs, httpsOnly: location.containerUrl.startsWith("https:") });
+  return { kind: "azure-sas", sas: new Secret(sas), expiresAtMs, scope: "container-sas" };
 }

@@ -1,22 +1,23 @@
 /**
  * The durable artifact store (docs/lifecycle.md §7): where the on-machine watchdog pushes a job's outputs
- * at the cap, and where a client finds them when the machine is gone. Light to import: the AWS SDK is
- * loaded only by {@link verifyDurableCopy}, {@link fetchFromStore} and STS minting, on use.
+ * at the cap, and where a client finds them when the machine is gone: an S3-compatible bucket or an Azure
+ * Blob container. Light to import: the AWS SDK is loaded only by {@link verifyDurableCopy},
+ * {@link fetchFromStore} and STS minting, on use.
  */
-import type { DurableCopyCheck, StoreAccess } from "./s3.js";
+import type { DurableCopyCheck, StoreAccess } from "./durable-copy.js";
 import type { Manifest } from "../../remote/sync/manifest.js";
 
-export { type StoreCredentials, MAX_SESSION_S, jobSessionPolicy, storeCredentialsForJob, storeCredentialsFromEnv } from "./credentials.js";
-export { type StoreLocation, manifestKey, outputKey, storeLocation } from "./location.js";
+export { type AzureSasCredentials, type S3Credentials, type StoreCredentials, MAX_SESSION_S, jobSessionPolicy, storeCredentialsForJob, storeCredentialsForReading, storeCredentialsFromEnv } from "./credentials.js";
+export { type AzureBlobLocation, type S3Location, type StoreLocation, manifestKey, outputKey, storeLocation } from "./location.js";
 export { type StorePushConfig, storePushConfigJson } from "./push-config.js";
-export type { DurableCopyCheck, StoreAccess } from "./s3.js";
+export type { DurableCopyCheck, StoreAccess } from "./durable-copy.js";
 
 /** See ./s3.ts: is the job's copy in the store complete and intact (every object re-hashed)? */
 export async function verifyDurableCopy(a: StoreAccess & { expected?: Manifest }): Promise<DurableCopyCheck> {
-  return (await import("./s3.js")).verifyDurableCopy(a);
+  return (await import("./durable-copy.js")).verifyDurableCopy(a);
 }
 
 /** See ./s3.ts: download the job's outputs from the store into `localDir`, each file sha256-checked. */
 export async function fetchFromStore(a: StoreAccess & { localDir: string }): Promise<{ manifest: Manifest; bytes: number }> {
-  return (await import("./s3.js")).fetchFromStore(a);
+  return (await import("./durable-copy.js")).fetchFromStore(a);
 }

@@ -1,17 +1,18 @@
 /**
  * Where a job's outputs live in the durable store, and how to reach it. One layout for the machine-side
- * push (workload/kiln_sae/store_push.py) and the client-side verify/fetch (./s3.ts):
+ * push (workload/kiln_sae/store_push.py) and the client-side verify/fetch (./durable-copy.ts):
  *
  *   PREFIX/<job id>/outputs/<path>   every output file, byte for byte
  *   PREFIX/<job id>/manifest.json    {version: 1, files: [{path, size, sha256}]}, written last
  *
- * The job id (not the job's name) keys it, so two runs of one spec never overwrite each other.
+ * The job id (not the job's name) keys it, so two runs of one spec never overwrite each other. The same
+ * layout holds in an S3 bucket and in an Azure Blob container.
  */
 import { UserError } from "../../base/errors.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
-import { storeUrlProblem } from "../spec/artifact-store.js";
+import { storeKindOf, storeUrlProblem } from "../spec/artifact-store.js";
 
-export interface StoreLocation {
+export interface S3Location {
   kind: "s3";
   bucket: string;
   /** The spec's prefix plus the job id, no leading or trailing slash. */
@@ -25,6 +26,19 @@ export interface StoreLocation {
   url: string;
 }
 
+export interface AzureBlobLocation {
+  kind: "azure-blob";
+  account: string;
+  container: string;
+  keyPrefix: string;
+  /** The container's URL: `https://ACCOUNT.blob.core.windows.net/CONTAINER`, or `ENDPOINT/ACCOUNT/CONTAINER` (Azurite's path style). */
+  containerUrl: string;
+  /** For messages: `az://account/container/prefix/job`. */
+  url: string;
+}
+
+export type StoreLocation = S3Location | AzureBlobLocation;
+
 // Job ids are Kiln's own (`j-…`); refuse anything that could step out of the prefix all the same.
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -33,16 +47,23 @@ const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
  *
  * @example
  *   storeLocation({ url: "s3://bkt/runs", region: "us-east-1", … }, "j-42").keyPrefix; // "runs/j-42"
+ *   storeLocation({ url: "az://acct/kiln/runs", … }, "j-42").containerUrl; // "https://acct.blob.core.windows.net/kiln"
  */
 export function storeLocation(store: ArtifactStoreSpec, jobId: string): StoreLocation {
   const problem = storeUrlProblem(store.url);
   if (problem) throw new UserError(`artifacts.store.url: ${problem}`, { exitCode: 2 });
   if (!JOB_ID.test(jobId) || jobId.includes("..")) throw new Error(`not a job id: ${JSON.stringify(jobId)}`);
-  const rest = store.url.slice("s3://".length);
-  const slash = rest.indexOf("/");
-  const bucket = rest.slice(0, slash);
-  const prefix = rest.slice(slash + 1).split("/").filter((s) => s !== "").join("/");
-  const keyPrefix = `${prefix}/${jobId}`;
+  const rest = store.url.slice(store.url.indexOf("://") + 3);
+  const [first = "", ...path] = rest.split("/");
+  if (storeKindOf(store.url) === "azure-blob") {
+    const [container = "", ...prefixParts] = path;
+    const keyPrefix = `${prefixParts.filter((s) => s !== "").join("/")}/${jobId}`;
+    // Azurite (and sovereign clouds' custom domains) take the account as the path's first segment.
+    const containerUrl = store.endpoint_url !== undefined ? `${store.endpoint_url.replace(/\/$/, "")}/${first}/${container}` : `https://${first}.blob.core.windows.net/${container}`;
+    return { kind: "azure-blob", account: first, container, keyPrefix, containerUrl, url: `az://${first}/${container}/${keyPrefix}` };
+  }
+  const bucket = first;
+  const keyPrefix = `${path.filter((s) => s !== "").join("/")}/${jobId}`;
   // Virtual-hosted names put the bucket in the TLS host name: a dotted bucket would not match AWS's certificate.
   const addressing = store.endpoint_url !== undefined || bucket.includes(".") ? "path" : "virtual";
   const endpoint = (store.endpoint_url ?? `https://s3.${store.region}.amazonaws.com`).replace(/\/$/, "");

@@ -14,6 +14,12 @@ export interface StorePushConfig {
 /** The file's text. Reveals the secrets: call it only where the text goes straight into a 0600 file. */
 export function storePushConfigJson(c: StorePushConfig): string {
   const l = c.location;
+  const k = c.credentials;
+  if (l.kind === "azure-blob") {
+    if (k.kind !== "azure-sas") throw new Error("storePushConfigJson: an Azure Blob store needs SAS credentials");
+    return `${JSON.stringify({ kind: "azure-blob", container_url: l.containerUrl, key_prefix: l.keyPrefix, sas: k.sas.reveal() })}\n`;
+  }
+  if (k.kind !== "s3") throw new Error("storePushConfigJson: an S3 store needs S3 credentials");
   return `${JSON.stringify({
     kind: "s3",
     endpoint: l.endpoint,
@@ -21,8 +27,8 @@ export function storePushConfigJson(c: StorePushConfig): string {
     bucket: l.bucket,
     key_prefix: l.keyPrefix,
     addressing: l.addressing,
-    access_key_id: c.credentials.accessKeyId,
-    secret_access_key: c.credentials.secretAccessKey.reveal(),
-    ...(c.credentials.sessionToken && { session_token: c.credentials.sessionToken.reveal() }),
+    access_key_id: k.accessKeyId,
+    secret_access_key: k.secretAccessKey.reveal(),
+    ...(k.sessionToken && { session_token: k.sessionToken.reveal() }),
   })}\n`;
 }

@@ -68,7 +68,9 @@ describe("the durable store, from the client", () => {
   });
 
   it_("catches a damaged object, a missing one and a missing manifest", async () => {
-    const { location } = pushed("j-bad", { "a.txt": "aaaa\n", "b.txt": "bbbb\n" });
+    const { location: l } = pushed("j-bad", { "a.txt": "aaaa\n", "b.txt": "bbbb\n" });
+    if (l.kind !== "s3") throw new Error("expected an S3 location");
+    const location = l;
     const admin = new S3Client({ region: location.region, endpoint: location.endpoint, forcePathStyle: true, credentials: { accessKeyId: moto!.admin.id, secretAccessKey: moto!.admin.secret } });
     await admin.send(new PutObjectCommand({ Bucket: location.bucket, Key: `${location.keyPrefix}/outputs/a.txt`, Body: "AAAA\n" }));
     await admin.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: `${location.keyPrefix}/outputs/b.txt` }));

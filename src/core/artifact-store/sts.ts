@@ -6,8 +6,8 @@ import { AssumeRoleCommand, STSClient, STSServiceException } from "@aws-sdk/clie
 import { z } from "zod";
 import { KilnError, UserError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
-import { MAX_SESSION_S, MIN_SESSION_S, type StoreCredentials, jobSessionPolicy } from "./credentials.js";
-import type { StoreLocation } from "./location.js";
+import { MAX_SESSION_S, MIN_SESSION_S, type S3Credentials, jobSessionPolicy } from "./credentials.js";
+import type { S3Location } from "./location.js";
 
 const AssumedCredentials = z.object({
   AccessKeyId: z.string().min(1),
@@ -16,7 +16,7 @@ const AssumedCredentials = z.object({
   Expiration: z.date(),
 });
 
-export async function assumeJobRole(o: { location: StoreLocation; roleArn: string; base: StoreCredentials; validForS: number; sessionName: string; signal?: AbortSignal }): Promise<StoreCredentials> {
+export async function assumeJobRole(o: { location: S3Location; roleArn: string; base: S3Credentials; validForS: number; sessionName: string; signal?: AbortSignal }): Promise<S3Credentials> {
   const sts = new STSClient({
     region: o.location.region,
     // A custom S3 endpoint (MinIO, moto) serves STS at the same origin; AWS's is regional.
@@ -33,6 +33,7 @@ export async function assumeJobRole(o: { location: StoreLocation; roleArn: strin
     const c = AssumedCredentials.safeParse(r.Credentials);
     if (!c.success) throw new KilnError("store-sts-unparsable", `STS AssumeRole answered without usable credentials: ${c.error.message}`);
     return {
+      kind: "s3",
       accessKeyId: c.data.AccessKeyId,
       secretAccessKey: new Secret(c.data.SecretAccessKey),
       sessionToken: new Secret(c.data.SessionToken),

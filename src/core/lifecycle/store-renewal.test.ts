@@ -49,6 +49,7 @@ async function attemptWithStore(env: NodeJS.ProcessEnv) {
   const location = storeLocation(store, "j-renew");
   // Minted for AWS's shortest session: due for renewal at once.
   const first = await storeCredentialsForJob({ store, location, env, validForS: 900, sessionName: "kiln-j-renew" });
+  if (first.kind !== "s3") throw new Error("expected S3 credentials");
   const wdir = join(dir, "watchdog");
   mkdirSync(join(wdir, "private"), { recursive: true, mode: 0o700 });
   await replaceStoreConfig(localExec, wdir, { location, credentials: first });
@@ -73,7 +74,8 @@ describe("renewing the watchdog's store credentials", () => {
     expect(await renewStoreCredentials(a, AbortSignal.timeout(60_000))).toBe(true);
     const after = JSON.parse(readFileSync(file, "utf8")) as { session_token: string; access_key_id: string };
     expect(after.session_token).not.toBe(before.session_token);
-    expect(after.access_key_id).toBe(a.watchdog!.push!.config.credentials.accessKeyId);
+    const renewed = a.watchdog!.push!.config.credentials;
+    expect(renewed.kind === "s3" && renewed.accessKeyId).toBe(after.access_key_id);
     // 24 h of cap left: the new session is AWS's longest, 12 h (the old one had 15 min).
     expect(a.watchdog!.push!.config.credentials.expiresAtMs! - first.expiresAtMs!).toBeGreaterThan(11 * 3600 * 1000);
     expect(ledger.listEvents("j-renew").some((e) => e.kind === "store_credentials_renewed")).toBe(true);

@@ -15,6 +15,7 @@
 import { UserError } from "../../base/errors.js";
 import type { CapCapabilities, ProviderDescriptor } from "../../providers/descriptor.js";
 import type { JobSpec } from "../spec/job-spec.js";
+import { storeKindOf } from "../spec/artifact-store.js";
 
 export interface CapGuarantee {
   /** Which guarantee holds, for tests and `--json`. */
@@ -58,9 +59,13 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
   const means = endMeans(caps);
   const volume = caps.persistentVolume ? ` (${caps.persistentVolume} would survive termination, but Kiln does not attach one yet)` : "";
   if (store) {
-    const scope = store.role_arn
-      ? "with temporary credentials limited to the job's prefix"
-      : "with the key named in artifacts.store, as given (limit it to the prefix: an IAM policy, an R2 bucket token, a MinIO user policy)";
+    const scope = storeKindOf(store.url) === "azure-blob"
+      ? store.sas_token_env !== undefined
+        ? "with the SAS named in artifacts.store, as given (limit it to one container: read, create, write)"
+        : "with a SAS for the container alone, minted from the account key, which never leaves this computer"
+      : store.role_arn
+        ? "with temporary credentials limited to the job's prefix"
+        : "with the key named in artifacts.store, as given (limit it to the prefix: an IAM policy, an R2 bucket token, a MinIO user policy)";
     const warnings = keyRisk(caps, provider.title);
     if (!means) {
       const refusal = choice === "stop-billing" ? `budget.on_cap_offline: stop-billing cannot hold on ${provider.title}: nothing on the machine can end its billing` : undefined;
@@ -75,7 +80,7 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
     return {
       holds: "cloud-stop",
       text: `at the cap with no client: checkpoint, then ${CLOUD_STOP[caps.cloudSideStop]}; outputs not yet pulled are lost`,
-      warnings: [`no durable store: set artifacts.store (s3://BUCKET/PREFIX) to keep the outputs when the cap is reached offline${volume}`],
+      warnings: [`no durable store: set artifacts.store (s3://BUCKET/PREFIX or az://ACCOUNT/CONTAINER/PREFIX) to keep the outputs when the cap is reached offline${volume}`],
       ...(refusal && { refusal }),
     };
   }

@@ -42,9 +42,9 @@ export function storeFetcher(o: { ledger: Ledger; paths: KilnPaths; env: NodeJS.
     const spec = await loadJobSpec(layout.spec).catch(() => undefined);
     const store = spec?.artifacts.store;
     if (!store) return undefined;
-    const { fetchFromStore, storeCredentialsFromEnv, storeLocation } = await import("../artifact-store/index.js");
+    const { fetchFromStore, storeCredentialsForReading, storeLocation } = await import("../artifact-store/index.js");
     const location = storeLocation(store, job.id);
-    const got = await fetchFromStore({ location, credentials: storeCredentialsFromEnv(store, o.env), localDir: layout.outputs, signal: o.signal });
+    const got = await fetchFromStore({ location, credentials: await storeCredentialsForReading(store, location, o.env), localDir: layout.outputs, signal: o.signal });
     for (const e of got.manifest) o.ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: true });
     o.ledger.addEvent({ jobId: job.id, kind: "salvage", reason: `fetched ${got.manifest.length} files (${(got.bytes / 1e6).toFixed(1)} MB) from the durable store ${location.url}, verified against its manifest` });
     return got.manifest.length;

@@ -38,15 +38,17 @@ describe("artifacts.store", () => {
     expect(s.artifacts.store).toMatchObject({ endpoint_url: "https://acct.r2.cloudflarestorage.com", region: "auto", session_token_env: "R2_TOKEN", role_arn: "arn:minio:iam:::role/kiln" });
   });
 
-  it("says GCS and Azure are not supported yet, with the S3-compatible way where there is one", () => {
+  it("sends gs:// to GCS's S3-compatible API, takes az:// for Azure Blob, and names Azure's https form", () => {
     expect(problems(spec("{store: {url: gs://bkt/prefix}}"))).toEqual([
-      'artifacts.store.url: gs:// (Google Cloud Storage) is not supported yet; use GCS\'s S3-compatible API: url s3://BUCKET/PREFIX with endpoint_url https://storage.googleapis.com and an HMAC key, got "gs://bkt/prefix"',
+      'artifacts.store.url: gs:// (Google Cloud Storage) is not supported natively; use GCS\'s S3-compatible API: url s3://BUCKET/PREFIX with endpoint_url https://storage.googleapis.com, region auto and an HMAC key, got "gs://bkt/prefix"',
     ]);
-    expect(problems(spec("{store: {url: az://acct/container/prefix}}"))[0]).toMatch(/^artifacts\.store\.url: Azure Blob Storage .* is not supported yet/);
+    expect(parseJobSpec(spec("{store: {url: az://acct/container/prefix, account_key_env: AZ_KEY}}"), "job.yaml").artifacts.store).toMatchObject({ url: "az://acct/container/prefix", account_key_env: "AZ_KEY" });
+    expect(problems(spec("{store: {url: 'https://acct.blob.core.windows.net/container/prefix'}}"))[0]).toMatch(/write Azure Blob Storage as az:\/\/ACCOUNT\/CONTAINER\/PREFIX/);
+    expect(problems(spec("{store: {url: az://acct/container}}"))[0]).toMatch(/expected a prefix \(az:\/\/ACCOUNT\/CONTAINER\/PREFIX\)/);
   });
 
   it("refuses a whole bucket, a bad bucket name, an escaping prefix and an unknown scheme", () => {
-    expect(problems(spec("{store: {url: s3://bkt}}"))[0]).toMatch(/^artifacts\.store\.url: expected a prefix after the bucket/);
+    expect(problems(spec("{store: {url: s3://bkt}}"))[0]).toMatch(/^artifacts\.store\.url: expected a prefix \(s3:\/\/BUCKET\/PREFIX\)/);
     expect(problems(spec("{store: {url: s3://Bad_Bucket/p}}"))[0]).toMatch(/is not an S3 bucket name/);
     expect(problems(spec("{store: {url: s3://bkt/a/../b}}"))[0]).toMatch(/prefix segment "\.\." is not allowed/);
     expect(problems(spec("{store: {url: ftp://host/p}}"))[0]).toMatch(/unknown store scheme "ftp:\/\/"/);

@@ -5,12 +5,20 @@
  * committed and shipped to the machine, a key in it would leak with it.
  *
  * URL shapes: `s3://BUCKET/PREFIX` (AWS S3, Cloudflare R2, MinIO, GCS's S3-compatible XML API: set
- * `endpoint_url`). `gs://BUCKET/PREFIX` and `az://ACCOUNT/CONTAINER/PREFIX` are recognised and refused
- * as "not supported yet", with the S3-compatible way to reach the same store where there is one.
+ * `endpoint_url`) and `az://ACCOUNT/CONTAINER/PREFIX` (Azure Blob Storage; `endpoint_url` for Azurite or a
+ * sovereign cloud). `gs://BUCKET/PREFIX` is recognised and refused with the S3-compatible way to reach GCS.
+ *
+ * Azure credentials: `account_key_env` names the variable with the storage account key, from which Kiln
+ * mints a short-lived SAS for the one container (read, create, write; no list, no delete) and ships only
+ * that; or `sas_token_env` names a SAS the user made, shipped as given.
  */
 import { z } from "zod";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Azure: storage accounts are 3-24 lowercase letters and digits; containers 3-63 lowercase letters, digits and
+// single hyphens, starting and ending alphanumeric.
+const AZURE_ACCOUNT = /^[a-z0-9]{3,24}$/;
+const AZURE_CONTAINER = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/;
 // S3 bucket names: 3-63 of lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 // Key prefixes Kiln writes under: plain segments, so a key never climbs out of its prefix or needs escaping in messages.
@@ -24,25 +32,39 @@ const envNameOf = (what: string) =>
     }
   });
 
-/** Why a store URL is refused, or undefined when it is a supported `s3://` URL. */
-export function storeUrlProblem(url: string): string | undefined {
-  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)(\/.*)?$/i.exec(url);
-  if (!m) return 'expected a URL like "s3://BUCKET/PREFIX"';
-  const scheme = m[1]!.toLowerCase();
-  if (scheme === "gs") {
-    return "gs:// (Google Cloud Storage) is not supported yet; use GCS's S3-compatible API: url s3://BUCKET/PREFIX with endpoint_url https://storage.googleapis.com and an HMAC key";
-  }
-  if (scheme === "az" || scheme === "abfs" || (scheme === "https" && /\.blob\.core\.windows\.net$/i.test(m[2]!))) {
-    return "Azure Blob Storage (az://ACCOUNT/CONTAINER/PREFIX) is not supported yet; use an S3-compatible store (S3, R2, MinIO)";
-  }
-  if (scheme !== "s3") return `unknown store scheme "${scheme}://"; expected s3://BUCKET/PREFIX (S3, R2, MinIO)`;
-  const bucket = m[2]!;
-  if (!S3_BUCKET.test(bucket) || bucket.includes("..")) return `"${bucket}" is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)`;
-  const segments = (m[3] ?? "").split("/").filter((s) => s !== "");
+/** Which store a URL names: `s3` or `azure-blob` (refused URLs too; {@link storeUrlProblem} says why). */
+export const storeKindOf = (url: string): "s3" | "azure-blob" => (/^az:\/\//i.test(url) ? "azure-blob" : "s3");
+
+function prefixProblem(rest: string, example: string): string | undefined {
+  const segments = rest.split("/").filter((s) => s !== "");
   const bad = segments.find((s) => s === "." || s === ".." || !PREFIX_SEGMENT.test(s));
   if (bad !== undefined) return `the prefix segment "${bad}" is not allowed (letters, digits and !_.*'()=+- only; no "." or "..")`;
-  if (segments.length === 0) return "expected a prefix after the bucket (s3://BUCKET/PREFIX): the credentials are scoped to it, never to a whole bucket";
+  if (segments.length === 0) return `expected a prefix (${example}): the credentials are scoped to it, never to a whole store`;
   return undefined;
+}
+
+/** Why a store URL is refused, or undefined when it is a supported `s3://` or `az://` URL. */
+export function storeUrlProblem(url: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)(\/.*)?$/i.exec(url);
+  if (!m) return 'expected a URL like "s3://BUCKET/PREFIX" or "az://ACCOUNT/CONTAINER/PREFIX"';
+  const scheme = m[1]!.toLowerCase();
+  if (scheme === "gs") {
+    return "gs:// (Google Cloud Storage) is not supported natively; use GCS's S3-compatible API: url s3://BUCKET/PREFIX with endpoint_url https://storage.googleapis.com, region auto and an HMAC key";
+  }
+  if (scheme === "abfs" || (scheme === "https" && /\.blob\.core\.windows\.net$/i.test(m[2]!))) {
+    return "write Azure Blob Storage as az://ACCOUNT/CONTAINER/PREFIX";
+  }
+  if (scheme === "az") {
+    const account = m[2]!;
+    if (!AZURE_ACCOUNT.test(account)) return `"${account}" is not an Azure storage account name (3-24 lowercase letters and digits)`;
+    const [, container = "", ...rest] = (m[3] ?? "").split("/");
+    if (!AZURE_CONTAINER.test(container)) return `"${container}" is not an Azure container name (3-63 lowercase letters, digits and single hyphens)`;
+    return prefixProblem(rest.join("/"), "az://ACCOUNT/CONTAINER/PREFIX");
+  }
+  if (scheme !== "s3") return `unknown store scheme "${scheme}://"; expected s3://BUCKET/PREFIX (S3, R2, MinIO) or az://ACCOUNT/CONTAINER/PREFIX (Azure Blob)`;
+  const bucket = m[2]!;
+  if (!S3_BUCKET.test(bucket) || bucket.includes("..")) return `"${bucket}" is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)`;
+  return prefixProblem(m[3] ?? "", "s3://BUCKET/PREFIX");
 }
 
 export const artifactStoreSchema = z
@@ -53,7 +75,7 @@ export const artifactStoreSchema = z
         const problem = storeUrlProblem(v);
         if (problem) ctx.addIssue({ code: "custom", message: problem, params: { showValue: true } });
       })
-      .describe("s3://BUCKET/PREFIX (S3, R2, MinIO). Outputs go under PREFIX/<job id>/. gs:// and az:// are not supported yet."),
+      .describe("s3://BUCKET/PREFIX (S3, R2, MinIO, GCS interop) or az://ACCOUNT/CONTAINER/PREFIX (Azure Blob). Outputs go under PREFIX/<job id>/."),
     endpoint_url: z
       .string()
       .superRefine((v, ctx) => {
@@ -68,7 +90,7 @@ export const artifactStoreSchema = z
         }
       })
       .optional()
-      .describe("The S3 API endpoint of a non-AWS store (R2, MinIO, GCS interop); default: AWS S3 in `region`."),
+      .describe("The API origin of a non-default store (R2, MinIO, GCS interop; Azurite or a sovereign Azure cloud); default: AWS S3 in `region`, or https://ACCOUNT.blob.core.windows.net."),
     region: z
       .string()
       .regex(/^[a-z0-9-]{2,32}$/, { error: "expected a region name like us-east-1 (R2: auto)" })
@@ -77,6 +99,10 @@ export const artifactStoreSchema = z
     access_key_id_env: envNameOf("access key id").default("AWS_ACCESS_KEY_ID").describe("NAME of the env var holding the access key id."),
     secret_access_key_env: envNameOf("secret access key").default("AWS_SECRET_ACCESS_KEY").describe("NAME of the env var holding the secret access key."),
     session_token_env: envNameOf("session token").optional().describe("NAME of the env var holding a session token, for temporary credentials."),
+    account_key_env: envNameOf("storage account key")
+      .optional()
+      .describe("Azure: NAME of the env var holding the storage account key; Kiln ships only a short-lived SAS for the container, minted from it (default AZURE_STORAGE_KEY)."),
+    sas_token_env: envNameOf("SAS token").optional().describe("Azure: NAME of the env var holding a SAS token you made (read, create, write on the container); shipped as given."),
     role_arn: z
       .string()
       // Any partition: AWS's own (and its China and GovCloud ones), and MinIO's `arn:minio:iam:::role/…`.
@@ -85,6 +111,13 @@ export const artifactStoreSchema = z
       .describe(
         "When set, Kiln assumes this role (STS AssumeRole) with a session policy that allows only the job's prefix, and the machine gets those temporary credentials instead of the key named above.",
       ),
+  })
+  .superRefine((v, ctx) => {
+    // Each store's own credentials only: a field of the other kind is a mistake worth naming.
+    const azure = storeKindOf(v.url) === "azure-blob";
+    const wrong = azure ? (["role_arn", "session_token_env"] as const).filter((k) => v[k] !== undefined) : (["account_key_env", "sas_token_env"] as const).filter((k) => v[k] !== undefined);
+    for (const k of wrong) ctx.addIssue({ code: "custom", path: [k], message: azure ? `${k} is for S3 stores; an az:// store takes account_key_env or sas_token_env` : `${k} is for Azure Blob stores (az://…); an s3:// store takes access_key_id_env and secret_access_key_env` });
+    if (azure && v.account_key_env !== undefined && v.sas_token_env !== undefined) ctx.addIssue({ code: "custom", path: ["sas_token_env"], message: "give account_key_env or sas_token_env, not both" });
   })
   .describe("The durable artifact store: where the on-machine watchdog pushes the outputs (sha256-verified) before it ends billing at the cap.");
 

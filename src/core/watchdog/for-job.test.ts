@@ -27,7 +27,7 @@ describe("watchdogForJob", () => {
   const END = { script: "#!/bin/sh\n", args: [], files: [] };
   it("fires early enough for grace, push and end of billing to fit inside the cap", () => {
     const spec = jobSpecSchema.parse({ name: "j", budget: { max_usd: 5 }, workload: { type: "command", run: ["true"] }, artifacts: { store: { url: "s3://bkt/runs" } } });
-    const credentials = { accessKeyId: "AKIA", secretAccessKey: new Secret("s"), scope: "as-given" as const };
+    const credentials = { kind: "s3" as const, accessKeyId: "AKIA", secretAccessKey: new Secret("s"), scope: "as-given" as const };
     const w = watchdogForJob({ ...base, spec, secondsUntilCap: 3600, endBilling: END, capabilities: { apiTerminate: "full-account" }, storeCredentials: credentials });
     expect(w.remainingS).toBe(3600 - 60 - DEFAULT_PUSH_ALLOWANCE_S - END_BILLING_ALLOWANCE_S);
     expect(w).toMatchObject({ whenNotDurable: "keep-machine", push: { outputsDir: "o", timeoutS: DEFAULT_PUSH_ALLOWANCE_S, config: { location: { keyPrefix: "runs/j-1" } } } });

@@ -2,17 +2,18 @@
  * The client's side of the durable store: check that a job's outputs are there and whole
  * ({@link verifyDurableCopy}), and bring them back when the machine is gone ({@link fetchFromStore}).
  * Both trust nothing they read: the manifest is parsed with the same schema as a machine's, and every
- * object is re-hashed (sha256) as it streams in. Loaded on use (the AWS SDK is not needed to start the CLI).
+ * object is re-hashed (sha256) as it streams in. The store is read through an {@link ObjectReader}: S3's
+ * (./s3-reader.ts, the AWS SDK) or Azure Blob's (./azure-reader.ts). Loaded on use.
  */
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Readable, Transform } from "node:stream";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import type { Readable } from "node:stream";
 import { z } from "zod";
-import { KilnError, UserError } from "../../base/errors.js";
+import { KilnError } from "../../base/errors.js";
 import { type Manifest, ManifestSchema } from "../../remote/sync/manifest.js";
 import type { StoreCredentials } from "./credentials.js";
 import { type StoreLocation, manifestKey, outputKey } from "./location.js";
@@ -42,36 +43,21 @@ export interface DurableCopyCheck {
   reason?: string;
 }
 
-function client(a: StoreAccess): S3Client {
-  const c = a.credentials;
-  return new S3Client({
-    region: a.location.region,
-    endpoint: a.location.endpoint,
-    forcePathStyle: a.location.addressing === "path",
-    credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey.reveal(), ...(c.sessionToken && { sessionToken: c.sessionToken.reveal() }) },
-    maxAttempts: 3,
-  });
+/** One object at a time from the store: a stream of it, or undefined when it does not exist. */
+export interface ObjectReader {
+  open(key: string): Promise<Readable | undefined>;
+  close(): void;
 }
 
-const signalFor = (a: StoreAccess) => AbortSignal.any([...(a.signal ? [a.signal] : []), AbortSignal.timeout(a.requestTimeoutMs ?? 600_000)]);
+async function readerFor(a: StoreAccess): Promise<ObjectReader> {
+  if (a.location.kind === "azure-blob") return (await import("./azure-reader.js")).azureReader(a);
+  return (await import("./s3-reader.js")).s3Reader(a);
+}
 
 /** Stream an object through `sink` (or nowhere), hashing it; undefined when it does not exist. */
-async function streamObject(s3: S3Client, a: StoreAccess, key: string, sink?: NodeJS.WritableStream, collect = false): Promise<{ size: number; sha256: string; body: Buffer } | undefined> {
-  let body: Readable;
-  try {
-    const r = await s3.send(new GetObjectCommand({ Bucket: a.location.bucket, Key: key }), { abortSignal: signalFor(a) });
-    if (!(r.Body instanceof Readable)) throw new KilnError("store-unexpected-body", `the store answered GET ${key} without a body stream`);
-    body = r.Body;
-  } catch (e) {
-    if (e instanceof NoSuchKey) return undefined;
-    if (e instanceof S3ServiceException && (e.name === "AccessDenied" || e.name === "InvalidAccessKeyId" || e.name === "SignatureDoesNotMatch" || e.name === "NoSuchBucket")) {
-      throw new UserError(`the durable store ${a.location.url} refused to read ${key} (${e.name})`, {
-        cause: e,
-        hint: "check the credentials named in artifacts.store (they need s3:GetObject on the prefix)",
-      });
-    }
-    throw e;
-  }
+async function streamObject(r: ObjectReader, key: string, sink?: NodeJS.WritableStream, collect = false): Promise<{ size: number; sha256: string; body: Buffer } | undefined> {
+  const body = await r.open(key);
+  if (!body) return undefined;
   const h = createHash("sha256");
   let size = 0;
   const chunks: Buffer[] = [];
@@ -95,8 +81,8 @@ async function streamObject(s3: S3Client, a: StoreAccess, key: string, sink?: No
   return { size, sha256: h.digest("hex"), body: Buffer.concat(chunks) };
 }
 
-async function readManifest(s3: S3Client, a: StoreAccess): Promise<Manifest | undefined> {
-  const got = await streamObject(s3, a, manifestKey(a.location), undefined, true);
+async function readManifest(r: ObjectReader, a: StoreAccess): Promise<Manifest | undefined> {
+  const got = await streamObject(r, manifestKey(a.location), undefined, true);
   if (!got) return undefined;
   let json: unknown;
   try {
@@ -120,13 +106,13 @@ async function readManifest(s3: S3Client, a: StoreAccess): Promise<Manifest | un
  *   if (!c.ok) logger.warn(`durable copy incomplete: ${c.reason}`);
  */
 export async function verifyDurableCopy(a: StoreAccess & { expected?: Manifest }): Promise<DurableCopyCheck> {
-  const s3 = client(a);
+  const r = await readerFor(a);
   try {
-    const manifest = await readManifest(s3, a);
+    const manifest = await readManifest(r, a);
     const out: DurableCopyCheck = { ok: false, manifest, verified: 0, missing: [], mismatched: [], notInManifest: [] };
     if (!manifest) return { ...out, reason: `${a.location.url} has no manifest.json: nothing was pushed, or the push did not finish` };
     for (const e of manifest) {
-      const got = await streamObject(s3, a, outputKey(a.location, e.path));
+      const got = await streamObject(r, outputKey(a.location, e.path));
       if (!got) out.missing.push(e.path);
       else if (got.size !== e.size || got.sha256 !== e.sha256) out.mismatched.push({ path: e.path, expectedSha256: e.sha256, gotSha256: got.sha256, expectedSize: e.size, gotSize: got.size });
       else out.verified++;
@@ -137,7 +123,7 @@ export async function verifyDurableCopy(a: StoreAccess & { expected?: Manifest }
     if (!out.ok) out.reason = `${out.missing.length} missing, ${out.mismatched.length} corrupted, ${out.notInManifest.length} expected files not in the store's manifest`;
     return out;
   } finally {
-    s3.destroy();
+    r.close();
   }
 }
 
@@ -147,16 +133,16 @@ export async function verifyDurableCopy(a: StoreAccess & { expected?: Manifest }
  * or corrupt: files already fetched stay, the corrupt one is removed.
  */
 export async function fetchFromStore(a: StoreAccess & { localDir: string }): Promise<{ manifest: Manifest; bytes: number }> {
-  const s3 = client(a);
+  const r = await readerFor(a);
   try {
-    const manifest = await readManifest(s3, a);
+    const manifest = await readManifest(r, a);
     if (!manifest) throw new KilnError("artifacts-unverified", `${a.location.url} has no manifest.json: nothing was pushed there, or the push did not finish`);
     let bytes = 0;
     for (const e of manifest) {
       const dest = join(a.localDir, ...e.path.split("/"));
       const part = `${dest}.kiln-part`;
       await mkdir(dirname(dest), { recursive: true });
-      const got = await streamObject(s3, a, outputKey(a.location, e.path), createWriteStream(part));
+      const got = await streamObject(r, outputKey(a.location, e.path), createWriteStream(part));
       if (!got || got.size !== e.size || got.sha256 !== e.sha256) {
         await rm(part, { force: true });
         throw new KilnError("artifacts-unverified", `${e.path} in ${a.location.url} is ${got ? "corrupt (sha256 differs from the manifest)" : "missing"}`, { details: { path: e.path } });
@@ -166,6 +152,6 @@ export async function fetchFromStore(a: StoreAccess & { localDir: string }): Pro
     }
     return { manifest, bytes };
   } finally {
-    s3.destroy();
+    r.close();
   }
 }

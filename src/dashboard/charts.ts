@@ -29,7 +29,7 @@ const SPECS: readonly CurveSpec[] = [
   { id: "ev", curve: "explained_variance", title: "Explained variance", yLabel: "explained variance (fraction)", val: "explained_variance" },
   { id: "dead", curve: "dead_fraction", title: "Dead latents", yLabel: "dead latents (%)", scale: 100, val: "dead_fraction" },
   { id: "tps", curve: "tokens_per_s", title: "Throughput", yLabel: "tokens/s" },
-  { id: "gpu-util", curve: "gpu_util", title: "GPU utilisation", yLabel: "GPU utilisation (%)", missing: "not reported (metrics protocol v1 has no utilisation field)" },
+  { id: "gpu-util", curve: "gpu_util", title: "GPU utilisation", yLabel: "GPU utilisation (%)", missing: "not reported (a CPU run, or a machine without NVML)" },
   { id: "gpu-mem", curve: "gpu_mem_gb", title: "GPU memory", yLabel: "GPU memory (GB)", missing: "not reported (a CPU run has no GPU memory)" },
 ];
 

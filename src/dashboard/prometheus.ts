@@ -66,6 +66,8 @@ export function prometheusText(ctx: DashboardContext, finals: FinalValues): stri
   const loss = fam("kiln_job_loss", "gauge", "SAE training loss at the latest train line.");
   const l0 = fam("kiln_job_l0_latents", "gauge", "Active latents per token (L0) at the latest train line.");
   const ev = fam("kiln_job_explained_variance_ratio", "gauge", "Explained variance at the latest train line.");
+  const gpuUtil = fam("kiln_job_gpu_utilization_ratio", "gauge", "Fraction of the last NVML sample period the GPU was busy, at the latest train line (absent on CPU).");
+  const gpuMem = fam("kiln_job_gpu_memory_bytes", "gauge", "Peak GPU memory allocated by the trainer, at the latest train line (absent on CPU).");
   const spent = fam("kiln_job_spend_dollars", "gauge", "Billed cost of every machine of the job so far, in US dollars.");
   const cap = fam("kiln_job_budget_cap_dollars", "gauge", "The job's budget cap (budget.max_usd), in US dollars.");
   const elapsed = fam("kiln_job_elapsed_seconds", "gauge", "Seconds since the job was created, until it ended.");
@@ -81,6 +83,10 @@ export function prometheusText(ctx: DashboardContext, finals: FinalValues): stri
     put(loss, t?.values.loss);
     put(l0, t?.values.l0);
     put(ev, t?.values.explained_variance);
+    const util = t?.values.gpu_util;
+    put(gpuUtil, util === null || util === undefined ? util : util / 100);
+    const mem = t?.values.gpu_mem_gb;
+    put(gpuMem, mem === null || mem === undefined ? mem : mem * 1e9);
     put(spent, s.spentUsd);
     put(cap, s.capUsd);
     put(elapsed, s.elapsedS);
@@ -115,5 +121,5 @@ export function prometheusText(ctx: DashboardContext, finals: FinalValues): stri
     { ...fam("kiln_preemptions_total", "counter", "Attempts that ended because the provider reclaimed the machine."), samples: [{ labels: {}, value: attempts.filter((a) => a.state === "preempted").length }] },
     { ...fam("kiln_orphans_reaped_total", "counter", "Untracked Kiln machines terminated by `kiln gc`."), samples: [{ labels: {}, value: ctx.ledger.listEventsOfKind("gc").length }] },
   ];
-  return renderFamilies([state, tps, loss, l0, ev, spent, cap, elapsed, mState, mOpen, mPrice, ...counters]);
+  return renderFamilies([state, tps, loss, l0, ev, gpuUtil, gpuMem, spent, cap, elapsed, mState, mOpen, mPrice, ...counters]);
 }

@@ -283,5 +283,8 @@ describe("/metrics", () => {
     }
     // The finished job's last train line (step 400 of the fixture).
     expect(one("kiln_job_loss", { job: ids.finished })[0]!.value).toBeCloseTo(0.05 + 1 / (1 + 400 / 50), 12);
+    // The GPU job's utilisation (gpu_util 90 + 400 % 10 = 90 %) as a ratio, and its memory in bytes.
+    expect(one("kiln_job_gpu_utilization_ratio", { job: ids.finished })[0]!.value).toBeCloseTo(0.9, 12);
+    expect(one("kiln_job_gpu_memory_bytes", { job: ids.finished })[0]!.value).toBe(21.5e9);
   });
 });

@@ -25,6 +25,17 @@ def compute_dtype_for(mixed_precision: str, device: torch.device) -> torch.dtype
     return None
 
 
+def gpu_utilization(device: torch.device) -> float | None:
+    """Percent of NVML's last sample period the GPU was busy (metrics protocol `gpu_util`); None on CPU or
+    without NVML (torch reads it through pynvml, which a machine may lack)."""
+    if device.type != "cuda":
+        return None
+    try:
+        return float(torch.cuda.utilization(device))
+    except Exception:  # noqa: BLE001 - pynvml missing, NVML not loaded, a MIG slice: the field is optional
+        return None
+
+
 def gpu_memory_gb(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None

@@ -18,7 +18,7 @@ from kiln_sae import checkpoint as ckpt
 from kiln_sae.batches import (ActivationSource, EpochOrder, TensorSource, epoch_order_for, rank_micro_batches,
                               sample_rows)
 from kiln_sae.config import SaeConfig
-from kiln_sae.device import compute_dtype_for, gpu_memory_gb, resolve_device
+from kiln_sae.device import compute_dtype_for, gpu_memory_gb, gpu_utilization, resolve_device
 from kiln_sae.distributed import DistContext, all_reduce_, broadcast_
 from kiln_sae.early_stopping import EarlyStopping, StopDecision
 from kiln_sae.errors import ConfigError, DataError
@@ -285,7 +285,7 @@ class Trainer:
                               "explained_variance": 1.0 - values["fvu"],
                               "dead_fraction": float((dead_counter >= threshold).float().mean()),
                               "lr": lr_at(step - 1, self.base_lr, self.warmup), "tokens_per_s": round(rate, 1),
-                              "gpu_mem_gb": gpu_memory_gb(self.device),
+                              "gpu_mem_gb": gpu_memory_gb(self.device), "gpu_util": gpu_utilization(self.device),
                               "eta_s": round((self.total_steps - step) * cfg.batch_size / rate, 1) if rate > 0 else None}
                 self.metrics.emit("train", **last_train)
                 self.tracker.log({f"train/{k}": v for k, v in last_train.items()}, step)

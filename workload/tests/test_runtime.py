@@ -59,3 +59,10 @@ def test_commands_apply_the_settings_unless_the_user_chose(monkeypatch, capsys):
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
     assert retain_freed_heap() is False  # the user's own malloc settings win
+
+
+def test_gpu_utilization_is_none_on_cpu():
+    import torch
+
+    from kiln_sae.device import gpu_utilization
+    assert gpu_utilization(torch.device("cpu")) is None

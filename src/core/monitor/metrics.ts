@@ -31,6 +31,9 @@ export const TrainLine = z.looseObject({
   explained_variance: num.optional(),
   dead_fraction: num.optional(),
   tokens_per_s: num.optional(),
+  gpu_mem_gb: num.optional(),
+  /** Optional within v1 (percent busy, NVML); absent from older writers. */
+  gpu_util: num.optional(),
   eta_s: num.optional(),
   nonfinite: z.array(z.string()).optional(),
 });
@@ -118,7 +121,7 @@ export type ParsedLine = { ok: true; line: MetricLine } | { ok: false; error: st
 const isNum = (v: unknown): boolean => typeof v === "number";
 const numOrNull = (v: unknown): boolean => v === null || typeof v === "number";
 const optNum = (v: unknown): boolean => v === undefined || numOrNull(v);
-const TRAIN_OPTIONAL = ["epoch", "mse", "l0", "explained_variance", "dead_fraction", "tokens_per_s", "eta_s"] as const;
+const TRAIN_OPTIONAL = ["epoch", "mse", "l0", "explained_variance", "dead_fraction", "tokens_per_s", "gpu_mem_gb", "gpu_util", "eta_s"] as const;
 
 /**
  * {@link TrainLine}'s checks by hand. Train lines are nearly all of a long run's metrics (100k of them for a

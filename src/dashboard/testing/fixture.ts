@@ -32,7 +32,7 @@ export function metricsText(steps: number, o: { tsStart?: number; evalEvery?: nu
   for (let s = 1; s <= steps; s++) {
     const loss = 0.05 + 1 / (1 + s / 50);
     parts.push(
-      line({ ts: ts0 + s, kind: "train", step: s, epoch: s / steps, tokens: s * k, loss, mse: loss, l0: 32 + 8 / (1 + s), l1: null, explained_variance: 1 - loss, dead_fraction: 0.02 / (1 + s / 100), lr: 4e-4, tokens_per_s: 80_000 + (s % 7) * 100, gpu_mem_gb: o.gpu ? 21.5 : null, eta_s: steps - s }),
+      line({ ts: ts0 + s, kind: "train", step: s, epoch: s / steps, tokens: s * k, loss, mse: loss, l0: 32 + 8 / (1 + s), l1: null, explained_variance: 1 - loss, dead_fraction: 0.02 / (1 + s / 100), lr: 4e-4, tokens_per_s: 80_000 + (s % 7) * 100, gpu_mem_gb: o.gpu ? 21.5 : null, ...(o.gpu && { gpu_util: 90 + (s % 10) }), eta_s: steps - s }),
     );
     if (o.evalEvery && s % o.evalEvery === 0) parts.push(line({ ts: ts0 + s, kind: "eval", step: s, epoch: s / steps, tokens: s * k, split: "val", loss: loss * 1.05, mse: loss, l0: 32, explained_variance: 1 - loss * 1.05, dead_fraction: 0.01 }));
   }

@@ -127,7 +127,7 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
-describe.skipIf(skip)("dashboard in Chromium (skipped: no /usr/bin/chromium here)", () => {
+describe.skipIf(skip)("dashboard in Chromium (skipped where /usr/bin/chromium is missing)", () => {
   it("jobs page: every job with the ledger's state, provider, attempt and spend against the cap", async () => {
     const p = await newPage();
     await p.goto(dash.url);

@@ -14,6 +14,7 @@ import { main } from "../../src/cli/main.js";
 import { CRASH_POINTS } from "../../src/core/lifecycle/crash.js";
 import { cloudTestEnv, removeTestHomes } from "../../src/core/lifecycle/testing/cloud.js";
 import type { AccountHarness, HarnessOptions } from "../../src/providers/emulator-kit/harness.js";
+import { providerNamed } from "../../src/providers/registry.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
 
@@ -38,7 +39,9 @@ for (const name of CLOUDS) {
       dir = mkdtempSync(join(tmpdir(), `kiln-crash-${name}-`));
       writeFileSync(join(dir, "data.jsonl"), '{"text": "hi"}\n');
       spec = join(dir, "crash.yaml");
-      writeFileSync(spec, `name: crash\nbudget: { max_usd: 5, on_cap_offline: keep-data }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
+      // A cloud whose cap is a deadline set at launch cannot keep data past the cap: the spec must say stop-billing there.
+      const choice = providerNamed(name).cap?.cloudSideStop === "deadline-at-launch" ? "stop-billing" : "keep-data";
+      writeFileSync(spec, `name: crash\nbudget: { max_usd: 5, on_cap_offline: ${choice} }\nworkload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
       const mod = (await import(harnessFile(name))) as { startHarness(o?: HarnessOptions): Promise<AccountHarness> };
       cloud = await mod.startHarness({ machineEnv: { FAKE_STEPS: "40", FAKE_STEP_MS: "50" }, bootDelayMs: 200 });
       base = await cloudTestEnv({ ...cloud.env, KILN_STOP_GRACE_MS: "3000", KILN_LISTING_LAG_MS: "1" });

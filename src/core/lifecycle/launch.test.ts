@@ -251,3 +251,15 @@ describe("terminateAndConfirm", () => {
     expect(calls).toBe(1);
   });
 });
+
+describe("host key aliases", () => {
+  it("keep ids with their location distinct and within what known_hosts accepts", async () => {
+    const { hostKeyAliasOf } = await import("./machine.js");
+    const a = hostKeyAliasOf("aws", "us-east-1/i-0abc");
+    const b = hostKeyAliasOf("aws", "us-east-1_2fi-0abc");
+    expect(a).toBe("aws-us-east-1_2fi-0abc");
+    expect(a).toMatch(/^[A-Za-z0-9_.:@[\]-]+$/);
+    expect(b).not.toBe(a);
+    expect(hostKeyAliasOf("lambda", "0920582c7ff041399e34823a0be62549")).toBe("lambda-0920582c7ff041399e34823a0be62549");
+  });
+});

@@ -31,10 +31,17 @@ export async function waitUntilRunning(provider: Provider, id: string, o: { time
   return r.ok;
 }
 
+/**
+ * The name a machine's host key is pinned under: provider and id. Ids that carry their location
+ * (`us-east-1/i-0abc`, `project/zone/name`) have characters known_hosts aliases cannot hold; each is
+ * written as `_` and its hex code, so distinct ids stay distinct.
+ */
+export const hostKeyAliasOf = (provider: string, id: string): string => `${provider}-${id}`.replace(/[^A-Za-z0-9.:@-]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
+
 /** `hostKeyAlias: null` pins by `[host]:port` instead of the machine id (a host the user owns). */
 export async function connectMachine(m: Running, o: { privateKey: Buffer; knownHostsFile: string; timeoutMs: number; signal: AbortSignal; logger: Logger; hostKeyAlias?: null }): Promise<SshConnection> {
   return SshConnection.open(
-    { host: m.ssh.host, port: m.ssh.port, user: m.ssh.user, privateKey: o.privateKey, ...(o.hostKeyAlias === null ? {} : { hostKeyAlias: `${m.provider}-${m.id}` }) },
+    { host: m.ssh.host, port: m.ssh.port, user: m.ssh.user, privateKey: o.privateKey, ...(o.hostKeyAlias === null ? {} : { hostKeyAlias: hostKeyAliasOf(m.provider, m.id) }) },
     { knownHosts: new KnownHosts(o.knownHostsFile), timeoutMs: o.timeoutMs, logger: o.logger, signal: o.signal },
   );
 }

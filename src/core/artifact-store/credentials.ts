@@ -11,16 +11,16 @@
  * the prefix yourself (an IAM policy, an R2 token for one bucket, a MinIO user policy); `kiln plan` says so.
  *
  * Azure Blob: with `account_key_env`, Kiln mints a service SAS for the job's container (read, create, write;
- * no list, no delete) valid until an hour past the cap (./azure-sas.ts), and the machine only gets the SAS.
+ * no list, no delete) valid until an hour past the cap (./blob-sas.ts), and the machine only gets the SAS.
  * Azure has no per-prefix service SAS on ordinary accounts, so the SAS reaches the whole container: give
  * Kiln a container of its own. With `sas_token_env` the user's SAS is shipped as given.
  */
 import { UserError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
-import type { AzureBlobLocation, S3Location, StoreLocation } from "./location.js";
+import type { BlobLocation, S3Location, StoreLocation } from "./location.js";
 
-export type StoreCredentials = S3Credentials | AzureSasCredentials;
+export type StoreCredentials = S3Credentials | BlobSasCredentials;
 
 export interface S3Credentials {
   kind: "s3";
@@ -33,7 +33,7 @@ export interface S3Credentials {
   scope: "session-policy" | "as-given";
 }
 
-export interface AzureSasCredentials {
+export interface BlobSasCredentials {
   kind: "azure-sas";
   /** The SAS query string, without a leading `?`. */
   sas: Secret;
@@ -86,7 +86,7 @@ export function jobSessionPolicy(l: S3Location): string {
  * the cap is further away); without it, the user's key as given.
  */
 export async function storeCredentialsForJob(o: { store: ArtifactStoreSpec; location: StoreLocation; env: NodeJS.ProcessEnv; validForS: number; sessionName: string; signal?: AbortSignal }): Promise<StoreCredentials> {
-  if (o.location.kind === "azure-blob") return azureCredentials(o.store, o.location, o.env, o.validForS, "rcw");
+  if (o.location.kind === "azure-blob") return blobSasCredentials(o.store, o.location, o.env, o.validForS, "rcw");
   const base = storeCredentialsFromEnv(o.store, o.env);
   if (o.store.role_arn === undefined) return base;
   const { assumeJobRole } = await import("./sts.js");
@@ -98,14 +98,14 @@ export async function storeCredentialsForJob(o: { store: ArtifactStoreSpec; loca
  * for Azure the user's SAS, or a read-only SAS minted for 15 minutes from the account key.
  */
 export async function storeCredentialsForReading(store: ArtifactStoreSpec, location: StoreLocation, env: NodeJS.ProcessEnv): Promise<StoreCredentials> {
-  return location.kind === "azure-blob" ? azureCredentials(store, location, env, MIN_SESSION_S, "r") : storeCredentialsFromEnv(store, env);
+  return location.kind === "azure-blob" ? blobSasCredentials(store, location, env, MIN_SESSION_S, "r") : storeCredentialsFromEnv(store, env);
 }
 
 /** AWS-style bounds keep the SAS as short-lived as an STS session would be: 15 min to 12 h. */
-async function azureCredentials(store: ArtifactStoreSpec, location: AzureBlobLocation, env: NodeJS.ProcessEnv, validForS: number, permissions: "rcw" | "r"): Promise<AzureSasCredentials> {
+async function blobSasCredentials(store: ArtifactStoreSpec, location: BlobLocation, env: NodeJS.ProcessEnv, validForS: number, permissions: "rcw" | "r"): Promise<BlobSasCredentials> {
   if (store.sas_token_env !== undefined) return { kind: "azure-sas", sas: new Secret(readEnv(env, store.sas_token_env, "sas_token_env").replace(/^\?/, "")), scope: "as-given" };
   const key = readEnv(env, store.account_key_env ?? "AZURE_STORAGE_KEY", "account_key_env");
-  const { containerSas } = await import("./azure-sas.js");
+  const { containerSas } = await import("./blob-sas.js");
   const expiresAtMs = Date.now() + Math.min(MAX_SESSION_S, Math.max(MIN_SESSION_S, Math.ceil(validForS))) * 1000;
   const sas = containerSas({ account: location.account, container: location.container, accountKey: key, permissions, expiresAtMs, httpsOnly: location.containerUrl.startsWith("https:") });
   return { kind: "azure-sas", sas: new Secret(sas), expiresAtMs, scope: "container-sas" };

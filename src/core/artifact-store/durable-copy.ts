@@ -3,7 +3,7 @@
  * ({@link verifyDurableCopy}), and bring them back when the machine is gone ({@link fetchFromStore}).
  * Both trust nothing they read: the manifest is parsed with the same schema as a machine's, and every
  * object is re-hashed (sha256) as it streams in. The store is read through an {@link ObjectReader}: S3's
- * (./s3-reader.ts, the AWS SDK) or Azure Blob's (./azure-reader.ts). Loaded on use.
+ * (./s3-reader.ts, the AWS SDK) or Azure Blob's (./blob-reader.ts). Loaded on use.
  */
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -50,7 +50,7 @@ export interface ObjectReader {
 }
 
 async function readerFor(a: StoreAccess): Promise<ObjectReader> {
-  if (a.location.kind === "azure-blob") return (await import("./azure-reader.js")).azureReader(a);
+  if (a.location.kind === "azure-blob") return (await import("./blob-reader.js")).blobReader(a);
   return (await import("./s3-reader.js")).s3Reader(a);
 }
 

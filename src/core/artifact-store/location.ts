@@ -26,7 +26,7 @@ export interface S3Location {
   url: string;
 }
 
-export interface AzureBlobLocation {
+export interface BlobLocation {
   kind: "azure-blob";
   account: string;
   container: string;
@@ -37,7 +37,7 @@ export interface AzureBlobLocation {
   url: string;
 }
 
-export type StoreLocation = S3Location | AzureBlobLocation;
+export type StoreLocation = S3Location | BlobLocation;
 
 // Job ids are Kiln's own (`j-…`); refuse anything that could step out of the prefix all the same.
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;

@@ -17,8 +17,8 @@ import { z } from "zod";
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Azure: storage accounts are 3-24 lowercase letters and digits; containers 3-63 lowercase letters, digits and
 // single hyphens, starting and ending alphanumeric.
-const AZURE_ACCOUNT = /^[a-z0-9]{3,24}$/;
-const AZURE_CONTAINER = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/;
+const BLOB_ACCOUNT = /^[a-z0-9]{3,24}$/;
+const BLOB_CONTAINER = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/;
 // S3 bucket names: 3-63 of lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 // Key prefixes Kiln writes under: plain segments, so a key never climbs out of its prefix or needs escaping in messages.
@@ -56,9 +56,9 @@ export function storeUrlProblem(url: string): string | undefined {
   }
   if (scheme === "az") {
     const account = m[2]!;
-    if (!AZURE_ACCOUNT.test(account)) return `"${account}" is not an Azure storage account name (3-24 lowercase letters and digits)`;
+    if (!BLOB_ACCOUNT.test(account)) return `"${account}" is not an Azure storage account name (3-24 lowercase letters and digits)`;
     const [, container = "", ...rest] = (m[3] ?? "").split("/");
-    if (!AZURE_CONTAINER.test(container)) return `"${container}" is not an Azure container name (3-63 lowercase letters, digits and single hyphens)`;
+    if (!BLOB_CONTAINER.test(container)) return `"${container}" is not an Azure container name (3-63 lowercase letters, digits and single hyphens)`;
     return prefixProblem(rest.join("/"), "az://ACCOUNT/CONTAINER/PREFIX");
   }
   if (scheme !== "s3") return `unknown store scheme "${scheme}://"; expected s3://BUCKET/PREFIX (S3, R2, MinIO) or az://ACCOUNT/CONTAINER/PREFIX (Azure Blob)`;
@@ -114,10 +114,10 @@ export const artifactStoreSchema = z
   })
   .superRefine((v, ctx) => {
     // Each store's own credentials only: a field of the other kind is a mistake worth naming.
-    const azure = storeKindOf(v.url) === "azure-blob";
-    const wrong = azure ? (["role_arn", "session_token_env"] as const).filter((k) => v[k] !== undefined) : (["account_key_env", "sas_token_env"] as const).filter((k) => v[k] !== undefined);
-    for (const k of wrong) ctx.addIssue({ code: "custom", path: [k], message: azure ? `${k} is for S3 stores; an az:// store takes account_key_env or sas_token_env` : `${k} is for Azure Blob stores (az://…); an s3:// store takes access_key_id_env and secret_access_key_env` });
-    if (azure && v.account_key_env !== undefined && v.sas_token_env !== undefined) ctx.addIssue({ code: "custom", path: ["sas_token_env"], message: "give account_key_env or sas_token_env, not both" });
+    const blob = storeKindOf(v.url) === "azure-blob";
+    const wrong = blob ? (["role_arn", "session_token_env"] as const).filter((k) => v[k] !== undefined) : (["account_key_env", "sas_token_env"] as const).filter((k) => v[k] !== undefined);
+    for (const k of wrong) ctx.addIssue({ code: "custom", path: [k], message: blob ? `${k} is for S3 stores; an az:// store takes account_key_env or sas_token_env` : `${k} is for Azure Blob stores (az://…); an s3:// store takes access_key_id_env and secret_access_key_env` });
+    if (blob && v.account_key_env !== undefined && v.sas_token_env !== undefined) ctx.addIssue({ code: "custom", path: ["sas_token_env"], message: "give account_key_env or sas_token_env, not both" });
   })
   .describe("The durable artifact store: where the on-machine watchdog pushes the outputs (sha256-verified) before it ends billing at the cap.");
 

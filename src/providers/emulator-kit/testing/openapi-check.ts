@@ -35,6 +35,8 @@ export interface SpecOperation {
   anonymous: boolean;
   /** Compiled on first use: compiling every operation up front costs seconds on a busy 2-core box. */
   request: (() => ValidateFunction) | undefined;
+  /** `requestBody.required`: a body may be left out unless the document requires it. */
+  bodyRequired: boolean;
   responses: Map<string, (() => ValidateFunction) | undefined>;
 }
 
@@ -77,7 +79,8 @@ export class OpenApiSpec {
         const op = item[method];
         if (!op) continue;
         const base = `${o.id}#/paths/${ptr(template)}/${method}`;
-        const body = (op["requestBody"] as Json | undefined)?.["content"] as Json | undefined;
+        const requestBody = op["requestBody"] as Json | undefined;
+        const body = requestBody?.["content"] as Json | undefined;
         const lazy = (ref: string) => {
           let v: ValidateFunction | undefined;
           return () => (v ??= ajv.compile({ $ref: ref }));
@@ -97,6 +100,7 @@ export class OpenApiSpec {
           literalSegments: segments.filter((s) => !s.startsWith("{")).length,
           anonymous: Array.isArray(security) && security.length === 0,
           request: body?.["application/json"] ? lazy(`${base}/requestBody/content/application~1json/schema`) : undefined,
+          bodyRequired: requestBody?.["required"] === true,
           responses,
         });
       }
@@ -123,7 +127,9 @@ export class OpenApiSpec {
     if (this.o.auth && !op.anonymous && !this.o.auth.test(headers.get(this.o.authHeader ?? "authorization") ?? "")) problems.push(`${op.id}: request lacks the credential header`);
     if (op.request) {
       const validate = op.request();
-      if (body === undefined) problems.push(`${op.id}: request body missing`);
+      if (body === undefined) {
+        if (op.bodyRequired) problems.push(`${op.id}: request body missing`);
+      }
       else if (!validate(body)) problems.push(`${op.id} request: ${formatErrors(validate)}`);
     } else if (body !== undefined) problems.push(`${op.id}: the spec defines no request body`);
     return problems;

@@ -12,10 +12,10 @@ import { requestSignal } from "./s3-reader.js";
 /** A blob name's URL path: each segment encoded, the slashes kept. */
 export const blobPath = (key: string): string => key.split("/").map(encodeURIComponent).join("/");
 
-export function azureReader(a: StoreAccess): ObjectReader {
+export function blobReader(a: StoreAccess): ObjectReader {
   const l = a.location;
   const c = a.credentials;
-  if (l.kind !== "azure-blob" || c.kind !== "azure-sas") throw new Error("azureReader: not an Azure Blob store");
+  if (l.kind !== "azure-blob" || c.kind !== "azure-sas") throw new Error("blobReader: not an Azure Blob store");
   return {
     open: async (key) => {
       const res = await fetch(`${l.containerUrl}/${blobPath(key)}?${c.sas.reveal()}`, { signal: requestSignal(a), headers: { "x-ms-version": "2020-12-06" } });

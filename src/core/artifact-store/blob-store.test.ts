@@ -14,8 +14,8 @@ import { Secret } from "../../providers/credentials.js";
 import { localManifest } from "../../remote/sync/manifest.js";
 import { jobSpecSchema } from "../spec/job-spec.js";
 import { pushModulePath } from "../watchdog/index.js";
-import { blobPath } from "./azure-reader.js";
-import { containerSas } from "./azure-sas.js";
+import { blobPath } from "./blob-reader.js";
+import { containerSas } from "./blob-sas.js";
 import { fetchFromStore, storeCredentialsForJob, storeCredentialsForReading, storeLocation, storePushConfigJson, verifyDurableCopy } from "./index.js";
 import { type Azurite, startAzurite } from "./testing/azurite.js";
 

@@ -1,0 +1,76 @@
+/**
+ * `kiln check` for Azure: which subscription and principal Kiln found, and which permissions it lacks for
+ * launch, describe, terminate and tagging. One read-only call: `GET /subscriptions/{id}/providers/
+ * Microsoft.Authorization/permissions` (the caller's effective actions at subscription scope, wildcards
+ * and notActions included), sent through the resources SDK's own pipeline (so with its credential,
+ * retries and, for emulators, the same transport), since @azure/arm-authorization is not installed.
+ * Permissions granted only on narrower scopes (one resource group) are not seen there, and are said so.
+ */
+import { ProviderError } from "../provider.js";
+import { principalOf, ARM_SCOPE } from "./auth.js";
+import type { AzureClient } from "./client.js";
+import { type PermissionBlock, allows } from "./emulator/permissions.js";
+import { PermissionsOut, parseAzure } from "./schema.js";
+
+/** What each of Kiln's steps needs, by RBAC action. */
+export const NEEDED: readonly { step: "launch" | "describe" | "terminate" | "tagging"; action: string }[] = [
+  { step: "launch", action: "Microsoft.Resources/subscriptions/resourceGroups/write" },
+  { step: "launch", action: "Microsoft.Network/virtualNetworks/write" },
+  { step: "launch", action: "Microsoft.Network/virtualNetworks/subnets/join/action" },
+  { step: "launch", action: "Microsoft.Network/networkSecurityGroups/write" },
+  { step: "launch", action: "Microsoft.Network/networkSecurityGroups/join/action" },
+  { step: "launch", action: "Microsoft.Network/publicIPAddresses/write" },
+  { step: "launch", action: "Microsoft.Network/publicIPAddresses/join/action" },
+  { step: "launch", action: "Microsoft.Network/networkInterfaces/write" },
+  { step: "launch", action: "Microsoft.Network/networkInterfaces/join/action" },
+  { step: "launch", action: "Microsoft.Compute/virtualMachines/write" },
+  { step: "launch", action: "Microsoft.Compute/disks/write" },
+  { step: "describe", action: "Microsoft.Resources/subscriptions/resourceGroups/read" },
+  { step: "describe", action: "Microsoft.Compute/virtualMachines/read" },
+  { step: "describe", action: "Microsoft.Network/publicIPAddresses/read" },
+  { step: "terminate", action: "Microsoft.Resources/subscriptions/resourceGroups/delete" },
+  { step: "terminate", action: "Microsoft.Compute/virtualMachines/delete" },
+  { step: "terminate", action: "Microsoft.Network/networkInterfaces/delete" },
+  { step: "terminate", action: "Microsoft.Network/publicIPAddresses/delete" },
+  // Tags ride on each resource's PUT (no separate tag call), so tagging needs the writes, plus the tags
+  // API that `kiln gc` and the portal use to read them back.
+  { step: "tagging", action: "Microsoft.Resources/tags/read" },
+];
+
+export interface AzureCheck {
+  subscriptionId: string;
+  principal: string | undefined;
+  missing: { step: string; action: string }[];
+}
+
+export async function checkAzure(client: AzureClient, signal: AbortSignal): Promise<AzureCheck> {
+  const token = await client.call("get a token", signal, (_s, abortSignal) => client.credential.getToken(ARM_SCOPE, { abortSignal }));
+  if (!token) throw new ProviderError("azure", "auth", "Azure: the credential gave no token", { code: "kiln/no-token" });
+  const body = await client.call("list the caller's permissions", signal, async (s, abortSignal) => {
+    const { createPipelineRequest } = await import("@azure/core-rest-pipeline");
+    const base = client.endpoint ?? "https://management.azure.com";
+    const req = createPipelineRequest({ url: `${base}/subscriptions/${client.subscriptionId}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01`, method: "GET", abortSignal, allowInsecureConnection: client.emulated });
+    const res = await s.resources.sendRequest(req);
+    if (res.status >= 400) {
+      let error: { code?: string; message?: string } | undefined;
+      try {
+        error = (JSON.parse(res.bodyAsText ?? "{}") as { error?: { code?: string; message?: string } }).error;
+      } catch {
+        error = undefined;
+      }
+      throw Object.assign(new Error(error?.message ?? `HTTP ${res.status}`), { name: "RestError", statusCode: res.status, code: error?.code, response: { headers: res.headers } });
+    }
+    return JSON.parse(res.bodyAsText ?? "null") as unknown;
+  });
+  const blocks: PermissionBlock[] = parseAzure(PermissionsOut, body, "list the caller's permissions").value;
+  return { subscriptionId: client.subscriptionId, principal: principalOf(token.token), missing: NEEDED.filter((n) => !allows(blocks, n.action)) };
+}
+
+export function describeCheck(c: AzureCheck, source: string): string {
+  const who = `subscription ${c.subscriptionId} (from ${source})${c.principal ? ` as ${c.principal}` : ""}`;
+  if (c.missing.length === 0) return `${who}: every permission Kiln needs is granted at subscription scope`;
+  const byStep = new Map<string, string[]>();
+  for (const m of c.missing) byStep.set(m.step, [...(byStep.get(m.step) ?? []), m.action]);
+  const parts = [...byStep.entries()].map(([step, actions]) => `${step}: ${actions.join(", ")}`);
+  return `${who}: missing at subscription scope (a role on a narrower scope is not seen here) — ${parts.join("; ")}`;
+}

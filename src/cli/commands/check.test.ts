@@ -4,6 +4,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { registerProvider, providers } from "../../providers/registry.js";
+import { priceTestCloud } from "../../core/planner/testing/offers.js";
 import { captureIo } from "../io.js";
 import { main } from "../main.js";
 
@@ -12,6 +14,8 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   if (!("LAMBDA_API_KEY" in extra)) delete e["LAMBDA_API_KEY"];
   return e;
 }
+/** The lambda line of `kiln check`'s output (the other clouds' lines change as they become rentable). */
+const lambdaLine = (out: string) => out.split("\n").find((l) => l.startsWith("lambda  ")) ?? "";
 const scrub = (s: string, url: string, home: string) => s.replaceAll(url, "URL").replaceAll(home, "HOME");
 
 async function withEmulator(args: string[], body: (url: string) => Promise<void>): Promise<string> {
@@ -39,10 +43,9 @@ describe("kiln check / kiln emulate lambda", () => {
     const stdout = await withEmulator(["--config", "/dev/null"], async (url) => {
       const good = captureIo();
       expect(await main(["check"], good, { env: env({ KILN_LAMBDA_API_URL: url, LAMBDA_API_KEY: "kiln-emulator-key" }) })).toBe(0);
-      expect(good.stdout).toMatchInlineSnapshot(`
-        "lambda  ok: key from LAMBDA_API_KEY works (6 instance types, 5 with capacity now; cheapest available: gpu_1x_a10 in us-east-1 at $0.75/h)
-        "
-      `);
+      expect(lambdaLine(good.stdout).replace(/\d+\.\d\d s\)$/, "N s)")).toMatchInlineSnapshot(
+        `"lambda  ok: key from LAMBDA_API_KEY works (6 instance types, 5 with capacity now; cheapest available: gpu_1x_a10 in us-east-1 at $0.75/h) (live, N s)"`,
+      );
 
       const e = env({ KILN_LAMBDA_API_URL: url, LAMBDA_API_KEY: "wrong-key" });
       const bad = captureIo();
@@ -87,10 +90,13 @@ describe("kiln check / kiln emulate lambda", () => {
     const e = env();
     const io = captureIo();
     expect(await main(["check"], io, { env: e })).toBe(0);
-    expect(io.stdout.replaceAll(e["KILN_HOME"]!, "HOME")).toMatchInlineSnapshot(`
-      "lambda  not configured: set LAMBDA_API_KEY, or put {"lambda": {"api_key": "…"}} in HOME/credentials.json (chmod 600); create one at https://cloud.lambda.ai/api-keys
-      "
-    `);
+    expect(lambdaLine(io.stdout.replaceAll(e["KILN_HOME"]!, "HOME"))).toMatchInlineSnapshot(
+      `"lambda  not configured: set LAMBDA_API_KEY, or put {"lambda": {"api_key": "…"}} in HOME/credentials.json (chmod 600); create one at https://cloud.lambda.ai/api-keys"`,
+    );
+    // Every cloud has its line: configured or not, or priced from the catalog only (with the catalog's age).
+    const names = io.stdout.trim().split("\n").map((l) => l.split("  ")[0]);
+    expect(names).toEqual(providers().filter((d) => d.kind === "cloud").map((d) => d.name));
+    for (const l of io.stdout.trim().split("\n")) expect(l).toMatch(/^\S+ {2}(not configured: |ok: |catalog only: \d+ dated rows? \(2025-10-30, \d+ days old\); Kiln cannot query it yet$)/);
   });
 
   it("serves a configured account and reports bad config by field", async () => {
@@ -112,5 +118,18 @@ describe("kiln check / kiln emulate lambda", () => {
         → see \`kiln emulate --help\` for the fields
       "
     `);
+  });
+
+  it("asks every cloud at once, each under a deadline: a hanging one is reported and holds up none of the others", async () => {
+    const gone = [registerProvider(priceTestCloud("stuckcloud", "hang")), registerProvider(priceTestCloud("quickcloud", { delayMs: 0 }))];
+    try {
+      const io = captureIo();
+      expect(await main(["check", "--deadline", "0.3"], io, { env: env() })).toBe(0);
+      expect(io.stdout).toMatch(/^stuckcloud {2}no answer within 0\.3 s \(the rest were not held up\); try again, or raise --deadline$/m);
+      expect(io.stdout).toMatch(/^quickcloud {2}ok: quickcloud answers \(live, \d+\.\d\d s\)$/m);
+      expect(io.stdout).toMatch(/^lambda {2}not configured: /m);
+    } finally {
+      for (const g of gone) g();
+    }
   });
 });

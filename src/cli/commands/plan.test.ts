@@ -41,42 +41,42 @@ workload:
 }
 
 describe("kiln plan", () => {
-  it("plans the reference Llama job on Lambda when there is no local GPU", async () => {
+  it("plans the reference Llama job over every GPU on every listed cloud when there is no local GPU", async () => {
     const r = await kiln("none", "plan", "examples/llama-8b-sae-pii.yaml");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     // The checks `kiln run` makes before launch follow the plan (the bundle's size and hash vary with workload/).
     const [planText, checksText] = r.stdout.split("\nChecks before launch:\n");
-    expect(checksText).toMatch(/^ {2}ok {3}spec .*valid \(job llama-8b-sae-pii, sae-pii\)\n {2}-- {3}inputs .*Hugging Face dataset.*\n {2}ok {3}bundle .*\(job \+ workload\).*secret-scanned.*\n {2}ok {3}credentials lambda: not configured.*\n {2}ok {3}budget .*\$2\.21 within budget\.max_usd \$20\.00\n$/);
-    expect(planText).toMatchInlineSnapshot(`
+    expect(checksText).toMatch(/^ {2}ok {3}spec .*valid \(job llama-8b-sae-pii, sae-pii\)\n/);
+    expect(checksText).toMatch(/^ {2}ok {3}budget .*\$\d+\.\d\d within budget\.max_usd \$20\.00$/m);
+    // The estimate does not depend on the offers.
+    expect(planText!.split("\n").slice(0, 7).join("\n")).toMatchInlineSnapshot(`
       "Job llama-8b-sae-pii: SAE on meta-llama/Llama-3.1-8B layer 12 (d=4096, 32768 latents, k=64)
       Memory: ~16.5 GB per GPU = weights 6.7 + SAE & Adam 4.3 + activations 2.6 + overhead 2.9
-      Work: SAE 541,500,000 tokens (10 epochs × 100,000 records × 570 tokens (LMSYS-Chat-1M: ~570 tokens per conversation) × 95% train split) × 0.271 GFLOP/token at 20% MFU
-            LM forward 57,000,000 tokens (train + val) × 5.7 GFLOP/token at 50% MFU: once when the activation cache holds them, every epoch when it streams
+      Work: SAE 541,500,000 tokens (10 epochs × 100,000 records × 570 tokens (LMSYS-Chat-1M: ~570 tokens per conversation) × 95% train split) × 0.271 GFLOP/token at 20% MFU (assumed: no GPU measurement yet)
+            LM forward 57,000,000 tokens (train + val) × 5.7 GFLOP/token at 50% MFU (assumed: no GPU measurement yet): once when the activation cache holds them, every epoch when it streams
       Activation cache: 444 GB (54,150,000 train tokens × d 4096 × 2 B bf16), activation_cache auto: in RAM if under half of it, else on disk, else streamed
       Learning rate: auto: 0.000141 for 132203 steps of 4096 tokens, n=32768, k=64, d=4096 (calibrated rule 6.05e-05, docs/learning-rate.md; raised to the long-run floor 2e-4/sqrt(n/2^14) = 0.000141)
-      Local GPU: none (nvidia-smi not found)
-
-         option                        gpu          $/h  extract  SAE     time   est. cost  cache     note
-      →  lambda gpu_1x_a100            A100-40GB  $1.29  42 min   45 min  1.5 h      $2.21  disk      catalog 2025-10-30
-         lambda gpu_1x_a100_sxm4_80gb  A100-80GB  $1.79  5.5 h    41 min  6.2 h     $11.61  stream!*  catalog 2025-10-30
-      cache: where the activations live on that machine (memory, disk, or stream: no room, the LM forward every epoch); * RAM and disk assumed (the offer does not say); ! will not fit there
-
-      Choice: lambda gpu_1x_a100 — lowest expected total cost within the budget
-              ~1.5 h (extraction 42 min, SAE 45 min), ~$2.21 incl. 15 min boot, budget $20.00
-              activation cache: 444 GB, on disk — over half the RAM (107 GB), fits the disk (494 GB free) (catalog: 215 GB RAM, 520 GB of disk for the job)
-      Cap: at the cap with no client: checkpoint and stop the run; the machine keeps billing until a client saves the outputs and ends it (on_cap_offline: keep-data)
-      Warning: spend can pass budget.max_usd while no client answers: add artifacts.store to end billing at the cap without losing the outputs (Lambda file systems would survive termination, but Kiln does not attach one yet)
-      Saving: early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$0.49 less
-      "
+      Local GPU: none (nvidia-smi not found)"
     `);
+    // The table: the cheapest offers that fit, across GPU models and clouds (the catalogs change; the shape does not).
+    expect(planText).toMatch(/^ +option +gpu +\$\/h +extract +SAE +time +boot min +est\. cost +cache +price +why$/m);
+    const rows = planText!.split("\n").filter((l) => /^[→ ] {2}\S+ \S.* catalog \d{4}-\d\d-\d\d +(won|lost): /.test(l));
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    expect(rows[0]).toMatch(/^→ {2}\S+ .* won: lowest expected cost, /);
+    expect(rows.slice(1).every((l) => /^ {3}\S+ .* lost: (\+\$\d+\.\d\d|a tie)/.test(l))).toBe(true);
+    const costs = rows.map((l) => Number(/ \$(\d+\.\d\d) +(memory|disk|stream)/.exec(l)?.[1]));
+    expect(costs).toEqual([...costs].sort((x, y) => x - y));
+    expect(new Set(rows.map((l) => l.split(/\s{2,}/)[2])).size).toBeGreaterThan(2); // several GPU models compete
+    expect(planText).toMatch(/^Choice: \S+ \S+ — lowest expected total cost within the budget\n {8}~.* incl\. 15 min boot, budget \$20\.00\n {8}boot: 10 min machine \(assumed: /m);
+    expect(planText).toMatch(/^Prices:\n( {2}.*: catalog 2025-10-30 \(\d+ days old\); (not configured|Kiln cannot ask them).*\n)+$/m);
   });
 
   it("stays local when the local GPU fits, and marks it chosen", async () => {
     const r = await kiln("a100-80gb", "plan", "examples/llama-8b-sae-pii.yaml");
     expect(r.code).toBe(0);
     // extract, SAE and total time, then where the cache goes: this machine's RAM and disk decide, so any.
-    expect(r.stdout).toMatch(/^→ {2}local #0 NVIDIA A100 80GB PCIe +A100-80GB +\$0\.00( +\d+(\.\d)? (h|min)){3} +\$0\.00 +(memory|disk|stream)!? +free$/m);
+    expect(r.stdout).toMatch(/^→ {2}local #0 NVIDIA A100 80GB PCIe +A100-80GB +\$0\.00( +\d+(\.\d)? (h|min)){3} +— +\$0\.00 +(memory|disk|stream)!? +free$/m);
     expect(r.stdout).toMatch(/^Choice: local #0 NVIDIA A100 80GB PCIe — a local GPU has enough free memory: no cloud cost$/m);
   });
 
@@ -84,7 +84,7 @@ describe("kiln plan", () => {
     const r = await kiln("rtx-3060", "plan", "examples/llama-8b-sae-pii.yaml");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/local #0 NVIDIA GeForce RTX 3060 .* 12\.\d GB free < 16\.5 GB needed/);
-    expect(r.stdout).toMatch(/^Choice: lambda gpu_1x_a100\S* /m);
+    expect(r.stdout).toMatch(/^Choice: [a-z]+ \S+ — lowest expected total cost within the budget$/m);
   });
 
   it("points out a local GPU in the runbook's risky band", async () => {
@@ -109,13 +109,6 @@ describe("kiln plan", () => {
     );
   });
 
-  it("suggests spot when a cheaper spot offer exists and spot is off", async () => {
-    const r = await kiln("none", "plan", llamaJob((y) => y.replace("providers: [local, lambda]", "providers: [aws, gcp]").replace("max_usd: 20", "max_usd: 40")));
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Saving: spot on aws p4d\.xlarge would cost ~\$\d+\.\d\d \(save ~\$\d+\.\d\d\); set resources\.spot: allowed/m);
-    expect(r.stdout).toMatch(/^Saving: set workload\.sae\.early_stopping to save up to/m);
-  });
-
   it("prints the plan as JSON for scripts", async () => {
     const r = await kiln("none", "plan", "examples/llama-8b-sae-pii.yaml", "--json");
     expect(r.code).toBe(0);
@@ -127,8 +120,8 @@ describe("kiln plan", () => {
     };
     expect(plan.job).toBe("llama-8b-sae-pii");
     expect(plan.choice.kind).toBe("offer");
-    expect(plan.choice.offer).toMatchObject({ provider: "lambda" });
-    expect(plan.choice.offer.gpu).toMatch(/^A100-/);
+    expect(plan.choice.offer.provider).toMatch(/^[a-z]+$/);
+    expect(plan.choice.offer.gpu).toMatch(/^[A-Z0-9]+-\d+GB$/);
     // The split and the cache's place, per option, as the text shows them.
     const chosen = plan.considered.find((o) => o.chosen)!;
     expect(chosen.time.extractionHours + chosen.time.saeHours).toBeCloseTo(chosen.hours, 9);
@@ -137,6 +130,24 @@ describe("kiln plan", () => {
     expect(plan.estimate.detail.cache.mode).toBe("auto");
     expect(plan.estimate.vramGb).toBeGreaterThan(10);
     expect(plan.estimate.hoursByGpu["H100-80GB"]).toBeLessThan(plan.estimate.hoursByGpu["A100-40GB"]!);
+    // What the text shows per offer, the JSON carries: why, boot, throughput (with sources), and the price sources.
+    const full = JSON.parse(r.stdout) as {
+      considered: { kind: string; chosen: boolean; why?: string; boot?: { hours: number; source: string; assumed: boolean }; throughput?: { bf16Tflops: number; source: string; mfu: { basis: string }; gpusUsed: number; gpuCount: number } }[];
+      prices: { answers: unknown[]; notConfigured: string[]; catalogOnly: string[]; emulated: string[] };
+    };
+    const offers = full.considered.filter((o) => o.kind === "offer");
+    expect(offers.length).toBeGreaterThan(10);
+    for (const o of offers) {
+      expect(o.why).toMatch(/^(won|lost|not needed): /);
+      expect(o.boot?.hours).toBeGreaterThan(0);
+      expect(o.boot?.source).toMatch(/\S/);
+      expect(o.throughput?.bf16Tflops).toBeGreaterThan(0);
+      expect(o.throughput?.mfu.basis).toMatch(/assumed/);
+    }
+    expect(offers.filter((o) => o.chosen)).toHaveLength(1);
+    expect(offers.some((o) => (o.throughput?.gpuCount ?? 1) > 1)).toBe(true); // multi-GPU machines compete too
+    expect(full.prices.answers).toEqual([]); // no key configured: every price is the catalog's
+    expect(full.prices.notConfigured).toContain("lambda");
   });
 
   it("reports spec problems and missing files as exit code 2", async () => {
@@ -159,8 +170,9 @@ describe("kiln plan with a Lambda key", () => {
       expect(r.code).toBe(0);
       const lambdaRows = r.stdout.split("\n").filter((l) => /^(→ )? *lambda /.test(l));
       expect(lambdaRows.length).toBeGreaterThan(0);
-      expect(lambdaRows.every((l) => / live, capacity in us-[a-z]+-\d$/.test(l))).toBe(true);
-      expect(lambdaRows[0]).toMatch(/^→ +lambda gpu_1x_a100 +A100-40GB +\$1\.29 .* live, capacity in us-east-1$/);
+      // A provider that answered shows live rows only, never a catalog row beside them.
+      expect(lambdaRows.every((l) => / live, capacity in us-[a-z]+-\d +(won|lost): /.test(l))).toBe(true);
+      expect(r.stdout).toMatch(/^Prices:\n {2}lambda: live, \d+ offers? in \d+\.\d\d s at \d\d:\d\d:\d\d UTC \(emulated\)$/m);
       expect(emu.requests.some((q) => q.path.endsWith("/instance-types"))).toBe(true);
     } finally {
       await emu.close();

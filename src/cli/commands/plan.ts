@@ -1,7 +1,7 @@
 /** `kiln plan JOB.yaml`: where the job would run, how long it takes and what it costs — without launching. */
 import { UserError } from "../../base/errors.js";
 import { defineCommand } from "../command.js";
-import { liveOfferSources } from "./offers.js";
+import { type PriceSources, numberFlag, priceSources } from "./offers.js";
 
 export const planCommand = defineCommand({
   name: "plan",
@@ -9,6 +9,7 @@ export const planCommand = defineCommand({
   positionals: "JOB.yaml",
   options: {
     json: { type: "boolean", description: "Print the plan as JSON" },
+    deadline: { type: "string", description: "Seconds to wait for each provider's live prices (default 10); providers are asked in parallel", placeholder: "S" },
   },
   details:
     "Validates the job spec, probes the local GPU (when `local` is among resources.providers), prices the allowed\nclouds and prints every option considered with the chosen one marked. Refuses a job whose estimate exceeds\nbudget.max_usd. Nothing is launched.",
@@ -25,8 +26,14 @@ export const planCommand = defineCommand({
     const { planJobFile, renderPlan } = await import("../../core/planner/index.js");
     const { resolve } = await import("node:path");
     // Priced on the providers' live offers where a key is configured, as `kiln run` will be.
-    const live = (s: { resources: { providers: readonly string[] } }) => liveOfferSources(ctx, s.resources.providers);
-    const { spec, plan, probe, warnings } = await planJobFile(resolve(ctx.cwd, specPath), { exec, probe: probing, live, signal: ctx.signal });
+    const { LIVE_PRICES_DEADLINE_MS, priceSourceLines } = await import("../../core/planner/live-prices.js");
+    const deadlineMs = numberFlag("deadline", args.values["deadline"], LIVE_PRICES_DEADLINE_MS / 1000) * 1000;
+    let sources: PriceSources | undefined;
+    const live = async (s: { resources: { providers: readonly string[] } }) => {
+      sources = await priceSources(ctx, s.resources.providers, deadlineMs);
+      return sources.live;
+    };
+    const { spec, plan, probe, warnings, prices } = await planJobFile(resolve(ctx.cwd, specPath), { exec, probe: probing, live, signal: ctx.signal, deadlineMs });
     for (const w of warnings) ctx.logger.warn(w);
     // The same checks `kiln run` makes before the meter starts (the bundle is built, scanned and thrown away).
     const { preLaunchChecks, renderChecks, requireChecksPassed } = await import("../../core/lifecycle/checks.js");
@@ -35,10 +42,15 @@ export const planCommand = defineCommand({
     const failed = checks.checks.some((c) => c.status === "failed");
     if (args.values["json"] === true) {
       const listed = checks.checks.map(({ name, status, detail, error }) => ({ name, status, detail, ...(error?.hint !== undefined && { hint: error.hint }) }));
-      ctx.io.out(`${JSON.stringify({ job: spec.name, ...plan, checks: listed }, null, 2)}\n`);
+      const priced = sources && { answers: prices, notConfigured: sources.notConfigured, catalogOnly: sources.catalogOnly, unavailable: sources.unavailable, emulated: sources.emulated };
+      ctx.io.out(`${JSON.stringify({ job: spec.name, ...plan, ...(priced && { prices: priced }), checks: listed }, null, 2)}\n`);
       return plan.refusal || failed ? 1 : 0;
     }
     ctx.io.out(renderPlan(spec, plan, probe));
+    if (sources && (prices.length > 0 || sources.notConfigured.length + sources.catalogOnly.length + Object.keys(sources.unavailable).length > 0)) {
+      const { CATALOG_DATE } = await import("../../core/catalog/index.js");
+      ctx.io.out(`Prices:\n${priceSourceLines(prices, sources, { date: CATALOG_DATE, now: Date.now() }).join("\n")}\n`);
+    }
     ctx.io.out(`\n${renderChecks(checks)}`);
     if (plan.refusal) {
       throw new UserError(plan.refusal, { hint: "raise budget.max_usd, train fewer tokens/epochs, or allow more providers or GPUs in resources" });

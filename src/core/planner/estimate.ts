@@ -9,20 +9,30 @@ import { SAE_DEFAULTS, type SaeConfig } from "../spec/sae-config.js";
 import { type ResolvedModel, resolveModel } from "./models.js";
 
 /**
- * Model FLOPs utilisation of the frozen LM's forward (activation extraction): dense bf16 GEMMs over 64k-token
- * batches (pipeline.batch_tokens_for), no backward, attention at context 256 a few % of the FLOPs — the regime
- * where a transformers prefill reaches about half the dense peak; eager norms, RoPE and SiLU take the rest.
- * Not measured on a GPU yet: bench/gpu_reference_job.py measures it; put its number here.
+ * Model FLOPs utilisation, one row per kind of work: the share of a GPU's dense bf16 peak
+ * (src/providers/gpu-models.ts, per datasheet) that the work sustains. Hours on a GPU = FLOPs / (peak × MFU).
+ *
+ * Both values are ASSUMPTIONS: no GPU measurement of Kiln's engine exists yet. bench/gpu_reference_job.py
+ * measures both on a GPU; put its numbers here (and change `basis` to "measured", with the GPU and date).
+ * The same MFU is applied to every GPU; consumer cards and memory-bound phases may do worse than this.
  */
-export const MFU_LM = 0.5;
-/**
- * MFU of the SAE step, against the 2·d·n + 10·k·d count below. Only the encoder matmul (2·d·n) is a big
- * GEMM (~70% of peak); the rest is memory-bound: fp32 Adam reads and writes ~28 bytes per SAE parameter per
- * step (7.5 GB for d 4096 × n 32768), top-k over n, and the sparse backward writes dense fp32 [n, d]
- * gradients. On an A100 that is ~5 ms of GEMM, ~5 ms of Adam and ~5 ms of the rest per 4096-token step:
- * ~22%. Not measured on a GPU yet (bench/gpu_reference_job.py reports "MFU" against the same count).
- */
-export const MFU_SAE = 0.2;
+export const MFU = {
+  /**
+   * The frozen LM's forward (activation extraction): dense bf16 GEMMs over 64k-token batches
+   * (pipeline.batch_tokens_for), no backward, attention at context 256 a few % of the FLOPs — the regime
+   * where a transformers prefill reaches about half the dense peak; eager norms, RoPE and SiLU take the rest.
+   */
+  lm: { value: 0.5, basis: "assumed: no GPU measurement yet" },
+  /**
+   * The SAE step, against the 2·d·n + 10·k·d count below. Only the encoder matmul (2·d·n) is a big GEMM
+   * (~70% of peak); the rest is memory-bound: fp32 Adam reads and writes ~28 bytes per SAE parameter per step
+   * (7.5 GB for d 4096 × n 32768), top-k over n, and the sparse backward writes dense fp32 [n, d] gradients.
+   * On an A100 that is ~5 ms of GEMM, ~5 ms of Adam and ~5 ms of the rest per 4096-token step: ~22%.
+   */
+  sae: { value: 0.2, basis: "assumed: no GPU measurement yet" },
+} as const;
+export const MFU_LM = MFU.lm.value;
+export const MFU_SAE = MFU.sae.value;
 /**
  * A CPU core's sustained fp32 rate in SAE training, overheads included. Measured: a 1024×384×3072 fp32
  * matmul ran at 12 GFLOP/s on 2 threads of the shared 2-core dev machine under load (~2× that idle);

@@ -4,6 +4,7 @@ export {
   type CachePlacement,
   type Estimate,
   KNOWN_DATASETS,
+  MFU,
   MFU_LM,
   MFU_SAE,
   type MachineSpace,
@@ -18,3 +19,8 @@ export { CLOUD_BOOT_HOURS, CPU_MAX_HOURS, type Plan, type PlanChoice, type PlanI
 export { renderPlan } from "./render.js";
 export { type CapGuarantee, assertCapDecided, capGuarantee } from "./cap-guarantee.js";
 export { offerQueryFor, planJobFile } from "./job-plan.js";
+export { type BootEstimate, type BootTime, DEFAULT_MACHINE_BOOT, SETUP_MINUTES, bootFor } from "./boot.js";
+export { GPUS_USED_PER_MACHINE, type Throughput, throughputOf } from "./offer-option.js";
+export { LIVE_PRICES_DEADLINE_MS, type ProviderPrices, answerLine, answeredSources, askProviders, priceSourceLines } from "./live-prices.js";
+export { offersForJob } from "./job-plan.js";
+export { type SpotArithmetic, spotArithmetic, spotArithmeticText } from "./spot.js";

@@ -6,10 +6,12 @@ import { readdir, stat, statfs } from "node:fs/promises";
 import { availableParallelism, freemem } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Exec } from "../../remote/exec.js";
-import { type OfferQuery, type OfferSources, findOffers } from "../catalog/offers.js";
+import { type LiveOffers, type OfferQuery, type OfferSources, type PricedOffer, findOffers, resolveGpuNames } from "../catalog/offers.js";
+import { catalogRows } from "../catalog/rows.js";
 import { type GpuProbe, probeGpus } from "../gpu/probe.js";
 import type { JobSpec } from "../spec/job-spec.js";
 import { loadJobSpec } from "../spec/load.js";
+import { LIVE_PRICES_DEADLINE_MS, type ProviderPrices, answeredSources, askProviders } from "./live-prices.js";
 import { type Plan, planJob } from "./plan.js";
 
 const CLOUD_ONLY = (p: string) => p !== "local" && p !== "ssh";
@@ -62,6 +64,36 @@ export interface JobPlanResult {
   plan: Plan;
   probe: GpuProbe | undefined;
   warnings: string[];
+  /** Each live source's answer (or failure, or timeout), for `kiln plan` to say where prices came from. */
+  prices: ProviderPrices[];
+}
+
+/**
+ * Offers for a job: its providers' live answers (asked in parallel, each under `deadlineMs`) or their
+ * catalog rows, for `resources.count` GPUs per machine; plus catalog machines with more GPUs, which
+ * compete too (the planner prices what they use). A provider that answered live contributes only its live
+ * offers, never catalog rows beside them: one listOffers call asks for one GPU count.
+ */
+export async function offersForJob(
+  spec: JobSpec,
+  live: OfferSources["live"] | undefined,
+  o: { deadlineMs?: number; signal?: AbortSignal } = {},
+): Promise<{ offers: PricedOffer[]; warnings: string[]; prices: ProviderPrices[] }> {
+  const query = offerQueryFor(spec);
+  if (!query.providers || query.providers.length === 0) return { offers: [], warnings: [], prices: [] };
+  const wanted: Record<string, LiveOffers> = {};
+  for (const [p, source] of Object.entries(live ?? {})) if (source && query.providers.includes(p)) wanted[p] = source;
+  const req = { gpus: resolveGpuNames(query.gpus), count: query.count, minVramGb: query.minVramGb, spot: query.spot, ...(query.regions ? { regions: query.regions } : {}) };
+  const prices = await askProviders(wanted, req, { deadlineMs: o.deadlineMs ?? LIVE_PRICES_DEADLINE_MS, ...(o.signal ? { signal: o.signal } : {}) });
+  const signal = o.signal ? { signal: o.signal } : {};
+  const { offers, warnings } = await findOffers(query, { live: answeredSources(prices), ...signal });
+  const liveNow = new Set(prices.filter((p) => p.status === "live").map((p) => p.provider));
+  const bigger = new Set(catalogRows().filter((r) => r.gpuCount > query.count && !liveNow.has(r.provider)).map((r) => r.gpuCount));
+  for (const count of bigger) {
+    const more = await findOffers({ ...query, count }, signal);
+    offers.push(...more.offers.filter((x) => !liveNow.has(x.provider)));
+  }
+  return { offers, warnings, prices };
 }
 
 /**
@@ -77,17 +109,15 @@ export async function planJobFile(
     /** A GPU probe already under way (started while the planner loaded); used when the job allows local. */
     probe?: Promise<GpuProbe>;
     signal?: AbortSignal;
+    /** Per-provider deadline for live prices (default {@link LIVE_PRICES_DEADLINE_MS}). */
+    deadlineMs?: number;
   },
 ): Promise<JobPlanResult> {
   const spec = await loadJobSpec(specPath);
   const live = typeof opts.live === "function" ? await opts.live(spec) : opts.live;
   const wantsLocal = spec.resources.providers.includes("local");
   const probe = wantsLocal ? await (opts.probe ?? probeGpus(opts.exec, opts.signal)) : undefined;
-  const query = offerQueryFor(spec);
-  const { offers, warnings } =
-    query.providers && query.providers.length > 0
-      ? await findOffers(query, { ...(live ? { live } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
-      : { offers: [], warnings: [] };
+  const { offers, warnings, prices } = await offersForJob(spec, live, { ...(opts.deadlineMs !== undefined && { deadlineMs: opts.deadlineMs }), ...(opts.signal ? { signal: opts.signal } : {}) });
   const bytes = await datasetBytes(spec, specPath);
   const machine = await localMachine(specPath);
   const plan = planJob(spec, {
@@ -97,5 +127,5 @@ export async function planJobFile(
     ...(bytes !== undefined ? { datasetBytes: bytes } : {}),
     ...(machine ? { localMachine: machine } : {}),
   });
-  return { spec, plan, probe, warnings };
+  return { spec, plan, probe, warnings, prices };
 }

@@ -17,6 +17,7 @@ import {
 import { resolveModel } from "./models.js";
 import { ASSUMED_DISK_GB, ASSUMED_RAM_PER_VRAM, CLOUD_BOOT_HOURS, DISK_OS_GB, planJob } from "./plan.js";
 import { renderPlan } from "./render.js";
+import { offerOf } from "./testing/offers.js";
 
 const job = (resources: string, extra = "", budget = "{max_usd: 20}") =>
   parseJobSpec(
@@ -90,24 +91,27 @@ describe("planJob", () => {
     expect(plan.considered.find((o) => o.offer?.instanceType === "gpu_1x_a10")?.excluded).toBe("24 GB < 30.0 GB needed");
   });
 
-  it("prefers spot offers when asked, and prices their restarts", async () => {
-    const plan = planJob(job("{gpu: [A100-40GB], providers: [aws, gcp, azure], spot: prefer}", "", "{max_usd: 50}"), { gpuProbe: none, offers: await offersFor(["aws", "gcp", "azure"]) });
+  it("prefers spot offers when asked, and prices their restarts", () => {
+    // Synthetic offers: the clouds' catalogs are being rewritten, and this is about the arithmetic.
+    const onDemand = offerOf({ provider: "aws", instanceType: "a100-box", gpu: "A100-40GB", vramGb: 40, pricePerHour: 3.02, memoryGb: 1000, diskGb: 1000 });
+    const spot = { ...onDemand, spot: true, pricePerHour: 1.2 };
+    const spec = job("{gpu: [A100-40GB], providers: [aws, gcp, azure], spot: prefer}", "", "{max_usd: 50}");
+    const plan = planJob(spec, { gpuProbe: none, offers: [onDemand, spot] });
     expect(plan.choice?.offer).toMatchObject({ provider: "aws", spot: true, pricePerHour: 1.2 });
     const chosen = plan.considered.find((o) => o.chosen)!;
-    // E[hours] = T + rate × T × (boot + half a checkpoint interval), with the assumed A100 rate of 0.1/h.
+    // E[hours] = T + rate × T × (boot + half a checkpoint interval + the cache's rebuild), with the assumed A100 rate of 0.1/h.
     const s = chosen.spot!;
     expect(s.rate).toBe(0.1);
     expect(s.expectedRestarts).toBeCloseTo(0.1 * s.runHours, 10);
-    expect(s.expectedHours).toBeCloseTo(s.runHours + s.expectedRestarts * (CLOUD_BOOT_HOURS + s.lostHoursPerRestart), 10);
+    expect(s.expectedHours).toBeCloseTo(s.runHours + s.expectedRestarts * (CLOUD_BOOT_HOURS + s.lostHoursPerRestart + s.rebuildHoursPerRestart), 10);
     expect(chosen.costUsd).toBeCloseTo(1.2 * (s.expectedHours + CLOUD_BOOT_HOURS), 10);
-    expect(renderPlan(job("{gpu: [A100-40GB], providers: [aws, gcp, azure], spot: prefer}", "", "{max_usd: 50}"), plan, none)).toMatch(/spot: E\[restarts\] = 0\.1\/h \(assumed\) × [\d.]+ h = [\d.]+; E\[hours\] = /);
+    expect(renderPlan(spec, plan, none)).toMatch(/spot: E\[restarts\] = 0\.1\/h \(assumed\) × [\d.]+ h = [\d.]+; E\[hours\] = /);
   });
 
-  it("spot: prefer still takes on-demand when spot's expected total (restarts priced in) is higher", async () => {
-    const offers = (await offersFor(["aws"])).filter((o) => o.gpu === "A100-40GB");
-    const onDemand = offers.find((o) => !o.spot)!;
+  it("spot: prefer still takes on-demand when spot's expected total (restarts priced in) is higher", () => {
+    const onDemand = offerOf({ provider: "aws", instanceType: "a100-box", gpu: "A100-40GB", vramGb: 40, pricePerHour: 3.02 });
     // A spot price only 1% below on-demand: a tenth of a reclaim per hour costs more than that saves.
-    const spot = { ...onDemand, instanceType: `${onDemand.instanceType}-spot`, spot: true, pricePerHour: onDemand.pricePerHour * 0.99 };
+    const spot = { ...onDemand, instanceType: "a100-box-spot", spot: true, pricePerHour: onDemand.pricePerHour * 0.99 };
     const plan = planJob(job("{gpu: [A100-40GB], providers: [aws], spot: prefer}", "", "{max_usd: 500}"), { gpuProbe: none, offers: [onDemand, spot] });
     expect(plan.choice?.offer?.spot).toBe(false);
     const spotOption = plan.considered.find((o) => o.offer?.spot)!;
@@ -122,8 +126,9 @@ describe("planJob", () => {
     expect(old.considered[0]?.excluded).toBe("driver supports CUDA 11.4 < 12.0 (update the NVIDIA driver)");
   });
 
-  it("refuses over budget, naming the estimate and the cap", async () => {
-    const plan = planJob(job("{gpu: [A100-40GB], providers: [gcp]}"), { gpuProbe: none, offers: await offersFor(["gcp"]) });
+  it("refuses over budget, naming the estimate and the cap", () => {
+    const a2 = offerOf({ provider: "gcp", instanceType: "a2-highgpu-1g", gpu: "A100-40GB", vramGb: 40, pricePerHour: 3.67, memoryGb: 85 });
+    const plan = planJob(job("{gpu: [A100-40GB], providers: [gcp]}"), { gpuProbe: none, offers: [a2] });
     expect(plan.choice).toBeUndefined();
     const gcp = plan.considered.find((o) => o.offer?.instanceType === "a2-highgpu-1g")!;
     expect(plan.refusal).toBe(`the cheapest fitting offer (gcp a2-highgpu-1g, ~${gcp.hours.toFixed(1)} h) is estimated at $${gcp.costUsd.toFixed(2)}, over budget.max_usd $20.00`);

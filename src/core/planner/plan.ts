@@ -2,9 +2,11 @@
  * The planner: given a job, what this machine has (the GPU probe) and what the clouds sell (offers),
  * decide where to run. Pure — no I/O — so the lifecycle can re-plan after a failover with the same
  * rules. Order: a local GPU that fits; the CPU when the job is tiny; else the offer with the lowest
- * expected total cost (price × (hours + boot)) within the budget and price cap, ties broken by time.
+ * expected total cost (price × (hours + the provider's boot), spot restarts priced in) within the budget
+ * and price cap, ties broken by time. Every offer of the job's providers competes — every GPU model with
+ * enough memory, one or more GPUs per machine — and each says why it won or lost (./why.ts).
  */
-import { type SpotArithmetic, spotArithmetic } from "./spot.js";
+import type { SpotArithmetic } from "./spot.js";
 import type { PricedOffer } from "../catalog/offers.js";
 import { UserError } from "../../base/errors.js";
 import { type GpuInfo, mibToGb } from "../gpu/nvidia-smi.js";
@@ -15,32 +17,23 @@ import { providers as registeredProviders } from "../../providers/registry.js";
 import type { JobSpec } from "../spec/job-spec.js";
 import { type CapGuarantee, capGuarantee } from "./cap-guarantee.js";
 import { DISK_CACHE_READ_GBPS, type Estimate, type MachineSpace, type RunTime, cpuDevice, estimateSae, gpuDevice, runTime } from "./estimate.js";
+import { type BootEstimate, DEFAULT_MACHINE_BOOT, SETUP_MINUTES } from "./boot.js";
+import { ASSUMED_DISK_GB, type Throughput, type Timer, UNKNOWN_GPU_TFLOPS, priceOffer } from "./offer-option.js";
+import { explain } from "./why.js";
 
-/** Boot, setup and model download before the first step on a fresh cloud machine (runbook: 5-10 min boot). */
-export const CLOUD_BOOT_HOURS = 0.25;
+export { ASSUMED_DISK_GB, ASSUMED_RAM_PER_VRAM, DISK_OS_GB, offerMachine } from "./offer-option.js";
+
+/**
+ * Boot, setup and model download before the first step on a fresh cloud machine of a provider that states no
+ * boot time (runbook: 5-10 min boot, plus setup); each provider's own is in ./boot.ts.
+ */
+export const CLOUD_BOOT_HOURS = (DEFAULT_MACHINE_BOOT.minutes + SETUP_MINUTES) / 60;
 /** A job is "small enough for the CPU" (the local demo) when it trains in under this. */
 export const CPU_MAX_HOURS = 0.5;
 /** torch 2.13's wheels are built for CUDA 12; an older driver cannot run them. */
 export const MIN_CUDA = 12;
-/** Local GPUs of unknown models: assume a mid-range card rather than nothing. */
-const UNKNOWN_GPU_TFLOPS = 50;
 /** The runbook's TUMIX result: early stopping saved 51% of compute; we quote half. */
 const EARLY_STOP_SAVED_FRACTION = 0.5;
-/** A cloud machine's disk that its OS image, CUDA, the Python env and torch's wheels already fill. */
-export const DISK_OS_GB = 30;
-/**
- * An offer that does not say its RAM: as much host RAM as GPU memory (GCP a2-highgpu-1g: 85 GB for one
- * 40 GB A100; RunPod's 24 GB cards come with ~40-60 GB). Lower than most, so a cache is not assumed to fit.
- */
-export const ASSUMED_RAM_PER_VRAM = 1;
-/**
- * An offer that does not say its disk: 100 GB (RunPod's default pod is a 50 GB container disk + a 20 GB
- * volume; cloud deep-learning images boot from 50-200 GB disks).
- */
-export const ASSUMED_DISK_GB = 100;
-/** Lambda lists memory_gib and storage_gib (catalog rows copy them): GiB, and the planner counts in GB. */
-const GIB = 2 ** 30 / 1e9;
-
 export interface PlanOption {
   kind: "local" | "cpu" | "ssh" | "offer";
   label: string;
@@ -55,6 +48,14 @@ export interface PlanOption {
   chosen: boolean;
   /** A spot offer's expected restarts and hours (`kiln plan` prints the arithmetic). */
   spot?: SpotArithmetic;
+  /** Cloud offers: the provider's boot and setup, billed before the first step (and again on each restart). */
+  boot?: BootEstimate;
+  /** Cloud offers: one GPU's datasheet throughput, the MFU applied, and how many of the machine's GPUs train. */
+  throughput?: Throughput;
+  /** The cost at the offer's worst-case hourly price (a spot bid), when above its price. */
+  worstCaseUsd?: number;
+  /** Why this option won or lost, against the choice: time, $/h, cache placement, spot risk, boot. */
+  why?: string;
 }
 
 export interface PlanChoice {
@@ -94,9 +95,6 @@ export interface PlanInputs {
   localMachine?: { ramGb: number; diskFreeGb: number };
 }
 
-/** What a priced option needs from sizing: hours (and the split) on a GPU type or the CPU, in a machine. */
-type Timer = (gpu: string, machine: MachineSpace, opts?: { stream?: boolean }) => { hours: number; time?: RunTime };
-
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /**
@@ -107,17 +105,6 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
  *   if (plan.refusal) throw new UserError(plan.refusal);
  *   plan.choice?.kind; // "local" | "cpu" | "offer"
  */
-/**
- * Hours between checkpoints: `save_every` epochs (fractions allowed) of a run of `epochs`; a `tokens`
- * budget is taken as one epoch. Without `save_every_steps` this is what a reclaim can lose.
- */
-function checkpointHours(spec: JobSpec, runHours: number): number {
-  const w = spec.workload;
-  if (w.type !== "sae-pii") return runHours;
-  const epochs = w.sae.epochs ?? 1;
-  return Math.min(runHours, (runHours * (w.sae.save_every ?? 1)) / epochs);
-}
-
 export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   const notes: string[] = [];
   const { estimate, timer } = sizeJob(spec, inputs, notes);
@@ -130,24 +117,13 @@ export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   if (providers.includes("local")) considered.push(...localOptions(spec, inputs.gpuProbe, needGb, (gpu) => hoursFor(gpu), estimate.cpuHours !== undefined));
   if (providers.includes("ssh") && spec.resources.ssh) considered.push(sshOption(spec, inputs.sshProbe, needGb, (gpu) => hoursFor(gpu, OWN_MACHINE)));
 
-  const maxPrice = spec.resources.max_price_per_hour;
   for (const o of inputs.offers) {
-    if (!providers.includes(o.provider) || o.gpuCount !== spec.resources.count) continue;
-    if (spec.resources.spot === "never" && o.spot) continue;
-    const t = hoursFor(o.gpu, offerMachine(o));
-    // Spot: the expected restarts, each a new boot and the work since the last checkpoint (./spot.ts).
-    const spot = o.spot ? spotArithmetic(o.gpu, t.hours, checkpointHours(spec, t.hours), CLOUD_BOOT_HOURS) : undefined;
-    const hours = spot ? spot.expectedHours : t.hours;
-    const cost = o.pricePerHour * (hours + CLOUD_BOOT_HOURS);
-    const opt: PlanOption = { kind: "offer", label: `${o.provider} ${o.instanceType}${o.spot ? " (spot)" : ""}`, hours, ...(t.time ? { time: t.time } : {}), costUsd: cost, offer: o, chosen: false, ...(spot && { spot }) };
-    if (o.vramGb < needGb) opt.excluded = `${o.vramGb} GB < ${needGb.toFixed(1)} GB needed`;
-    else if (maxPrice !== undefined && o.pricePerHour > maxPrice) opt.excluded = `$${o.pricePerHour.toFixed(2)}/h > max_price_per_hour $${maxPrice.toFixed(2)}`;
-    else if (spec.budget.max_hours !== undefined && hours > spec.budget.max_hours) opt.excluded = `${hours.toFixed(1)} h > budget.max_hours ${spec.budget.max_hours}`;
-    else if (cost > spec.budget.max_usd) opt.excluded = `$${cost.toFixed(2)} > budget $${spec.budget.max_usd.toFixed(2)}`;
-    considered.push(opt);
+    const priced = priceOffer(spec, o, needGb, timer);
+    if (priced) considered.push({ kind: "offer", ...priced, chosen: false });
   }
 
   const choice = choose(spec, considered);
+  explain(considered);
   const risky = considered.find((o) => o.kind === "local" && o.excluded?.endsWith("GB needed"));
   const card = risky?.localGpus?.[0];
   const spend = considered.find((o) => o.chosen)?.costUsd ?? 0;
@@ -161,25 +137,10 @@ export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   if (chosenOpt?.time) notes.push(...cacheNotes(chosenOpt, timer));
   const plan: Plan = { choice, estimate, considered, savings: {}, notes };
   if (!choice) plan.refusal = refusalFor(spec, considered, needGb);
-  else plan.savings = savingsFor(spec, considered, inputs.offers, needGb, (o) => hoursFor(o.gpu, offerMachine(o)).hours);
+  else plan.savings = savingsFor(spec, considered, inputs.offers, (o) => priceOffer({ ...spec, resources: { ...spec.resources, spot: "allowed" } }, o, needGb, timer));
   const provider = choice?.offer && registeredProviders().find((d) => d.name === choice.offer!.provider);
   if (provider) plan.cap = capGuarantee(spec, provider);
   return plan;
-}
-
-/** The machine an offer runs on: its RAM and disk where the provider (or the catalog) says, else assumed. */
-export function offerMachine(o: PricedOffer): MachineSpace {
-  const basis = o.priceSource === "live" ? "live" : "catalog";
-  const ram = o.memoryGb !== undefined ? { gb: o.memoryGb * GIB, basis } : undefined;
-  const disk = o.diskGb !== undefined ? { gb: o.diskGb * GIB - DISK_OS_GB, basis } : undefined;
-  if (ram && disk) return { ramGb: ram.gb, diskGb: disk.gb, basis };
-  const assumed = assumedMachine(o.vramGb, o.gpuCount);
-  return { ramGb: ram?.gb ?? assumed.ramGb, diskGb: disk?.gb ?? assumed.diskGb, basis: assumed.basis };
-}
-
-/** RAM as large as the GPUs' memory and a 100 GB disk: see {@link ASSUMED_RAM_PER_VRAM}, {@link ASSUMED_DISK_GB}. */
-function assumedMachine(vramGb: number, gpuCount: number): MachineSpace {
-  return { ramGb: ASSUMED_RAM_PER_VRAM * vramGb * gpuCount, diskGb: ASSUMED_DISK_GB - DISK_OS_GB, basis: "assumed" };
 }
 
 /** A machine of the user's not measured here (an unprobed ssh host, or this one in tests): a 32 GB, 100 GB-free workstation. */
@@ -204,7 +165,8 @@ function cacheNotes(o: PlanOption, timer: Timer): string[] {
   if (!c.fits) return [`the activation cache (${size}) will not fit: ${c.why}; use activation_cache: auto or none`];
   if (c.location !== "disk") return [];
   const gpu = o.offer?.gpu ?? "unknown";
-  const streamed = timer(gpu, c.machine, { stream: true });
+  const tp = o.throughput;
+  const streamed = timer(gpu, c.machine, { stream: true, ...(tp ? { bf16Tflops: tp.bf16Tflops * tp.gpusUsed } : {}) });
   const factor = o.spot ? o.spot.expectedHours / o.spot.runHours : 1;
   if (streamed.hours * factor >= o.hours) return [];
   return [
@@ -227,7 +189,7 @@ function sizeJob(spec: JobSpec, inputs: PlanInputs, notes: string[]): { estimate
   const detail = estimateSae(w.sae, { ...(inputs.datasetBytes !== undefined ? { datasetBytes: inputs.datasetBytes } : {}), ...(inputs.cpuCores ? { cpuCores: inputs.cpuCores } : {}) });
   const vramGb = fixed === "auto" ? Math.ceil(detail.vram.totalGb * 10) / 10 : fixed;
   const timer: Timer = (gpu, machine, opts) => {
-    const device = gpu === "cpu" ? cpuDevice(detail.cpuCores, w.sae.model_dtype) : gpuDevice(gpuModel(gpu)?.bf16Tflops ?? UNKNOWN_GPU_TFLOPS, detail.cache.dtype);
+    const device = gpu === "cpu" ? cpuDevice(detail.cpuCores, w.sae.model_dtype) : gpuDevice(opts?.bf16Tflops ?? gpuModel(gpu)?.bf16Tflops ?? UNKNOWN_GPU_TFLOPS, detail.cache.dtype);
     const time = runTime(opts?.stream ? { ...detail, cache: { ...detail.cache, mode: "none" } } : detail, device, machine);
     return { hours: time.hours, time };
   };
@@ -313,7 +275,7 @@ function refusalFor(spec: JobSpec, considered: PlanOption[], needGb: number): st
   return `no machine among resources.providers [${spec.resources.providers.join(", ")}] has ${needGb.toFixed(1)} GB of GPU memory per GPU`;
 }
 
-function savingsFor(spec: JobSpec, considered: PlanOption[], offers: readonly PricedOffer[], needGb: number, hoursOn: (o: PricedOffer) => number): Plan["savings"] {
+function savingsFor(spec: JobSpec, considered: PlanOption[], offers: readonly PricedOffer[], price: (o: PricedOffer) => { costUsd: number; excluded?: string } | undefined): Plan["savings"] {
   const chosen = considered.find((o) => o.chosen)!;
   const savings: Plan["savings"] = {};
   if (chosen.costUsd === 0) return savings;
@@ -331,8 +293,10 @@ function savingsFor(spec: JobSpec, considered: PlanOption[], offers: readonly Pr
   // With spot allowed, a cheaper spot offer would already have been chosen; the hint is for "never".
   if (spec.resources.spot === "never") {
     const spot = offers
-      .filter((o) => o.spot && spec.resources.providers.includes(o.provider) && o.gpuCount === spec.resources.count && o.vramGb >= needGb)
-      .map((o) => ({ o, cost: o.pricePerHour * (spotArithmetic(o.gpu, hoursOn(o), checkpointHours(spec, hoursOn(o)), CLOUD_BOOT_HOURS).expectedHours + CLOUD_BOOT_HOURS) }))
+      .filter((o) => o.spot)
+      .map((o) => ({ o, priced: price(o) }))
+      .filter((x) => x.priced !== undefined && x.priced.excluded === undefined)
+      .map(({ o, priced }) => ({ o, cost: priced!.costUsd }))
       .sort((a, b) => a.cost - b.cost)[0];
     if (spot && spot.cost < chosen.costUsd) {
       const usd = round2(chosen.costUsd - spot.cost);

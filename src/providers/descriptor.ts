@@ -123,6 +123,8 @@ export interface ProviderDescriptor {
   readonly consoleUrl?: string;
   /** How long a launched machine may be missing from the provider's listing (see findByIntent). */
   readonly listingLagMs: number;
+  /** Machine boot, launch → SSH answers, with its source; the planner adds Kiln's setup (src/core/planner/boot.ts). */
+  readonly boot?: { minutes: number; source: string };
   readonly credentials?: CredentialHelp;
   /** Spot machines get a reclaim notice they can read from inside (GCP, Azure; AWS once IMDSv2's token is handled). */
   readonly reclaimNotice?: ReclaimNotice;

@@ -20,12 +20,14 @@ export interface GpuModel {
   forms?: readonly { match: RegExp; form: string; bf16Tflops: number; source: string }[];
   /** Lower-case substrings of nvidia-smi's name that identify the model (checked with memory). */
   smiPatterns: readonly string[];
+  /** The host's CPU architecture when it is not x86-64 (GH200: Arm Grace). */
+  hostArch?: "arm64";
 }
 
 const HOPPER = "NVIDIA H100/H200 datasheet, BF16 Tensor Core (dense)";
 export const GPU_MODELS: readonly GpuModel[] = [
   { name: "H200-141GB", vramGb: 141, bf16Tflops: 835, source: `${HOPPER}: H200 NVL 835 (SXM 989)`, forms: [{ match: /sxm/i, form: "SXM", bf16Tflops: 989, source: `${HOPPER}: H200 SXM` }], smiPatterns: ["h200"] },
-  { name: "GH200-96GB", vramGb: 96, bf16Tflops: 989, source: "NVIDIA GH200 datasheet, BF16 Tensor Core (dense)", smiPatterns: ["gh200"] },
+  { name: "GH200-96GB", vramGb: 96, bf16Tflops: 989, source: "NVIDIA GH200 datasheet, BF16 Tensor Core (dense)", smiPatterns: ["gh200"], hostArch: "arm64" },
   // H100 PCIe (756) rather than SXM (989): catalog rows mix both, and an estimate should not be optimistic.
   { name: "H100-80GB", vramGb: 80, bf16Tflops: 756, source: `${HOPPER}: H100 PCIe 756 (SXM 989)`, forms: [{ match: /sxm/i, form: "SXM", bf16Tflops: 989, source: `${HOPPER}: H100 SXM` }], smiPatterns: ["h100"] },
   { name: "A100-80GB", vramGb: 80, bf16Tflops: 312, source: "NVIDIA A100 datasheet, BF16 Tensor Core (dense)", smiPatterns: ["a100"] },
@@ -66,6 +68,9 @@ export function gpuThroughput(gpu: string, instanceType = ""): GpuThroughput | u
 const PREFIX = /^(nvidia|geforce|tesla|quadro|rtx)[\s_-]*/;
 
 /** A GPU name reduced to its model key: lower case, no vendor/family words, no separators. */
+/** The host architecture that comes with a GPU model: "arm64" for Grace-Hopper, else "x86_64". */
+export const hostArchOf = (gpu: string): "arm64" | "x86_64" => GPU_MODELS.find((m) => m.name === gpu)?.hostArch ?? "x86_64";
+
 export function gpuKey(name: string): string {
   let n = name.toLowerCase().trim();
   while (PREFIX.test(n)) n = n.replace(PREFIX, "");

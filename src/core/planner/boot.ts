@@ -43,11 +43,8 @@ export const SETUP_MINUTES = 5;
 const isBootTime = (b: unknown): b is BootTime =>
   typeof b === "object" && b !== null && "minutes" in b && typeof b.minutes === "number" && b.minutes >= 0 && "source" in b && typeof b.source === "string";
 
-/** `boot` is optional on descriptors: read it structurally, so a provider folder opts in with one field. */
-const stated = (d: ProviderDescriptor | undefined): BootTime | undefined => {
-  const b: unknown = d ? Reflect.get(d, "boot") : undefined;
-  return isBootTime(b) ? b : undefined;
-};
+/** A descriptor's `boot`, when it states a usable one. */
+const stated = (d: ProviderDescriptor | undefined): BootTime | undefined => (isBootTime(d?.boot) ? d.boot : undefined);
 
 /**
  * The boot a fresh machine of `provider` costs.

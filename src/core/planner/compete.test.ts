@@ -66,6 +66,16 @@ describe("gpu: any", () => {
     expect(new Set(eligible.map((o) => o.offer!.gpu)).size).toBeGreaterThanOrEqual(7);
   });
 
+  it("never picks an Arm host for gpu: any (Kiln's setup is untested there), but takes it when named", () => {
+    const gh = offerOf({ provider: "lambda", instanceType: "gpu_1x_gh200", gpu: "GH200-96GB", vramGb: 96, pricePerHour: 0.01, ...roomy });
+    const any = planJob(spec, { gpuProbe: none, offers: [...fleet, gh] });
+    const ghAny = any.considered.find((o) => o.offer?.instanceType === "gpu_1x_gh200")!;
+    expect(ghAny.excluded).toMatch(/^Arm \(aarch64\) host: .*list GH200-96GB in resources\.gpu/);
+    expect(any.considered.find((o) => o.chosen)!.offer!.instanceType).not.toBe("gpu_1x_gh200");
+    const named = planJob(job("{gpu: [GH200-96GB], providers: [lambda]}", "", "{max_usd: 500}"), { gpuProbe: none, offers: [gh] });
+    expect(named.considered.find((o) => o.chosen)?.offer?.instanceType).toBe("gpu_1x_gh200");
+  });
+
   it("prices a machine with more GPUs than the job trains on for all of them, and says so", () => {
     const eight = option("gpu_8x_h100_sxm5");
     expect(eight.excluded).toBeUndefined();

@@ -5,7 +5,7 @@
  */
 import type { PricedOffer } from "../catalog/offers.js";
 import type { JobSpec } from "../spec/job-spec.js";
-import { gpuThroughput } from "../../providers/gpu-models.js";
+import { gpuThroughput, hostArchOf } from "../../providers/gpu-models.js";
 import { type BootEstimate, bootFor } from "./boot.js";
 import { MFU, type MachineSpace, type RunTime } from "./estimate.js";
 import { type SpotArithmetic, spotArithmetic } from "./spot.js";
@@ -130,7 +130,10 @@ export function priceOffer(spec: JobSpec, o: PricedOffer, needGb: number, timer:
     throughput,
   };
   const maxPrice = r.max_price_per_hour;
-  if (o.vramGb < needGb) opt.excluded = `${o.vramGb} GB < ${needGb.toFixed(1)} GB needed`;
+  // Kiln's remote setup (venv, PyTorch wheels) has only ever run on x86-64: an Arm host (GH200's Grace) is
+  // taken only when the user names its GPU, never picked for them by `gpu: any`.
+  if (r.gpu === "any" && hostArchOf(o.gpu) === "arm64") opt.excluded = `Arm (aarch64) host: Kiln's setup is untested on Arm; list ${o.gpu} in resources.gpu to allow it`;
+  else if (o.vramGb < needGb) opt.excluded = `${o.vramGb} GB < ${needGb.toFixed(1)} GB needed`;
   else if (maxPrice !== undefined && o.pricePerHour > maxPrice) opt.excluded = `$${o.pricePerHour.toFixed(2)}/h > max_price_per_hour $${maxPrice.toFixed(2)}`;
   else if (spec.budget.max_hours !== undefined && hours > spec.budget.max_hours) opt.excluded = `${hours.toFixed(1)} h > budget.max_hours ${spec.budget.max_hours}`;
   else if (costUsd > spec.budget.max_usd) opt.excluded = `$${costUsd.toFixed(2)} > budget $${spec.budget.max_usd.toFixed(2)}`;

@@ -187,6 +187,7 @@ export const lambdaDescriptor: ProviderDescriptor = {
   consoleUrl: "https://cloud.lambda.ai/instances",
   // Lambda's listing is not documented as eventually consistent; a minute covers a slow control plane.
   listingLagMs: 60_000,
+  boot: { minutes: 10, source: "runbook.md: Lambda instances boot in 5-10 min (up to 15 at peak); the top of the usual range" },
   // No cloud-side stop; the API terminate needs the account's key, which cannot be scoped (it can launch too).
   // File systems survive termination, but Kiln does not attach one yet.
   cap: { apiTerminate: "full-account", persistentVolume: "Lambda file systems" },

@@ -1,0 +1,79 @@
+// `kiln run examples/sae-pii-local.yaml --provider tensordock --sim` with the real SAE engine on a small token
+// budget: the driver starts its own TensorDock emulator whose instance is a loopback sshd authorizing the create's
+// `ssh_key`, reached through its forwarded SSH port (`portForwards` 22 → the sshd's port, as TensorDock forwards
+// ports on a shared IP); it trains and probes through SSH, pulls and verifies, deletes the instance; the
+// emulator's own billing (kept by the driver) matches the ledger's price × time, and no instance is left.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parse, stringify } from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { captureIo } from "../../src/cli/io.js";
+import { main } from "../../src/cli/main.js";
+import { inLedger } from "../../src/core/lifecycle/testing/cloud.js";
+import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
+import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
+import { Ledger } from "../../src/store/index.js";
+
+const ROOT = resolve(import.meta.dirname, "..", "..");
+const PYTHON = join(ROOT, ".venv", "bin", "python");
+let home: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), "kiln-sim-"));
+  env = { ...process.env, KILN_HOME: join(home, "kiln"), KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(), KILN_FOLLOW_INTERVAL_MS: "500", KILN_CLOUD_POLL_MS: "1000", KILN_TERMINATE_POLL_MS: "200", KILN_SIM_BOOT_MS: "200", HF_HUB_OFFLINE: "1" };
+});
+afterAll(async () => {
+  // The driver writes the job's report after the job is recorded as succeeded, so it may outlive `main`: wait
+  // (at most a minute) for it to exit before removing the home it writes into.
+  const ledger = join(home, "kiln", "ledger.db");
+  const pids = existsSync(ledger) ? inLedger(join(home, "kiln"), (l) => l.listJobs().flatMap((j) => (j.supervisor_pid === null ? [] : [j.supervisor_pid]))) : [];
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const deadline = Date.now() + 60_000; pids.some(alive) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+  rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+});
+
+// Skipped where the Python environment (bin/test makes it) or the sshd harness is missing.
+describe.skipIf(!existsSync(PYTHON) || !sshdAvailable)("kiln run --provider tensordock --sim with the real SAE engine", () => {
+  it("completes through SSH, leaves no instance behind, and the ledger's cost is the emulator's bill", async () => {
+    const spec = parse(readFileSync(join(ROOT, "examples", "sae-pii-local.yaml"), "utf8"));
+    Object.assign(spec.workload.sae, { tokens: 6144, batch_size: 512, save_every_steps: 2, log_every: 1, warmup_steps: 2 });
+    spec.workload.sae.dataset = { ...spec.workload.sae.dataset, path: join(ROOT, "examples", spec.workload.sae.dataset.path), subset_size: 60 };
+    spec.workload.probe = { data: { seed: 0, train: 120, val: 40, test: 80 }, epochs: 3, systems: ["sae", "raw"] };
+    const specPath = join(home, "sae-pii-local.yaml");
+    writeFileSync(specPath, stringify(spec));
+    const io = captureIo();
+    const code = await main(["run", specPath, "--provider", "tensordock", "--sim"], io, { env, cwd: home });
+    expect(io.stderr).toBe("");
+    expect(code).toBe(0);
+    expect(io.stdout).toMatch(/on tensordock \(simulated\)/);
+    const id = /\((\d{8}-\d{6}-[0-9a-f]{4})\)/.exec(io.stdout)![1]!;
+    const jobDir = join(env["KILN_HOME"]!, "jobs", id);
+    const billed = JSON.parse(readFileSync(join(jobDir, "sim-billing.json"), "utf8")) as { id: string; status: string; costUsd: number }[];
+    expect(billed.map((b) => b.status)).toEqual(["terminated"]);
+    const l = Ledger.open(join(env["KILN_HOME"]!, "ledger.db"));
+    try {
+      expect(l.getJob(id)!.state).toBe("succeeded");
+      const [m] = l.listMachines(id);
+      expect(m!.provider_id).toBe(billed[0]!.id);
+      const cost = (m!.price_per_hour * (Date.parse(m!.terminated_at!) - Date.parse(m!.launched_at!))) / 3_600_000;
+      // Equal up to the confirmation poll and clock reads (≤ 1 s of price).
+      expect(Math.abs(cost - billed[0]!.costUsd)).toBeLessThan(m!.price_per_hour / 3600);
+      const artifacts = l.listArtifacts(id).map((a) => a.path);
+      // Every verified artifact is here, on this side, after the machine is gone.
+      expect(artifacts.filter((p) => !existsSync(join(jobDir, "outputs", p)))).toEqual([]);
+      expect(artifacts.some((p) => p.startsWith("sae/") && p.endsWith(".safetensors"))).toBe(true);
+      expect(artifacts.some((p) => p.startsWith("probe/"))).toBe(true);
+    } finally {
+      l.close();
+    }
+  }, 480_000);
+});

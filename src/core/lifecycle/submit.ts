@@ -11,12 +11,12 @@ import { dirname, join, resolve } from "node:path";
 import { KilnError, UserError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import { providerNamed } from "../../providers/registry.js";
-import { type LiveOffers, findOffers } from "../catalog/index.js";
+import type { LiveOffers } from "../catalog/index.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
 import type { KilnPaths } from "../home.js";
 import { jobLayout, newJobId } from "../job/index.js";
 import { openLedger } from "../jobs/ledger.js";
-import { offerQueryFor } from "../planner/job-plan.js";
+import { offersForJob } from "../planner/job-plan.js";
 import { planJob } from "../planner/plan.js";
 import { assertCapDecided } from "../planner/cap-guarantee.js";
 import { type JobSpec, loadJobSpec } from "../spec/index.js";
@@ -109,14 +109,12 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
     if (o.providers.length > 1) throw new UserError(`--provider ${o.providers.join(",")}: your own host (${first}) runs alone; list clouds to fail over across`, { exitCode: 2 });
     return submitSshJob(o, spec, specPath);
   }
-  const live: Record<string, LiveOffers> = {};
-  let emulated = false;
-  for (const name of o.providers) {
-    const l = await liveOffers(o, name);
-    live[name] = l.live;
-    emulated ||= l.emulated;
-  }
-  const { offers, warnings } = await findOffers(offerQueryFor(spec), { live, signal: o.signal });
+  // Every provider's account is opened and asked at once, each price query under a deadline (offersForJob):
+  // a slow or failing cloud falls back to its catalog rows, marked catalog, instead of holding up the run.
+  const opened = await Promise.all(o.providers.map((name) => liveOffers(o, name)));
+  const live: Record<string, LiveOffers> = Object.fromEntries(o.providers.map((name, i) => [name, opened[i]!.live]));
+  const emulated = opened.some((l) => l.emulated);
+  const { offers, warnings } = await offersForJob(spec, live, { signal: o.signal });
   for (const w of warnings) o.logger.warn(w);
   const plan = planJob(spec, { gpuProbe: { kind: "missing" }, offers });
   if (!plan.refusal && !plan.choice?.offer) throw new UserError(`no ${o.providers.join(" or ")} offer fits this job`, { exitCode: 2, hint: `\`kiln plan ${o.specPath}\` shows every option and why it was ruled out` });

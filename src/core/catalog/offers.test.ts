@@ -19,15 +19,22 @@ const liveLambda: Offer = {
 };
 
 describe("catalog", () => {
-  it("dates and sources every row, and prices the runbook's A100 40GB table exactly", () => {
+  it("dates and sources every row, prices the runbook's single A100 40GB rows exactly, and corrects its hyperscaler rows", () => {
     for (const r of CATALOG) {
       expect(r.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
       expect(r.source.length).toBeGreaterThan(0);
       // Each row sits in its own provider's folder: the descriptor that holds it names the same provider.
       expect(providerNamed(r.provider).catalog).toContain(r);
     }
-    const a100 = Object.fromEntries(CATALOG.filter((r) => r.gpu === "A100-40GB" && r.provider !== "runpod").map((r) => [r.provider, r.pricePerHour]));
-    expect(a100).toEqual({ lambda: 1.29, thunder: 0.66, tensordock: 0.75, northflank: 1.42, aws: 3.02, gcp: 3.67, azure: 3.4 });
+    const a100 = Object.fromEntries(CATALOG.filter((r) => r.gpu === "A100-40GB" && r.gpuCount === 1 && r.provider !== "runpod").map((r) => [r.provider, r.pricePerHour]));
+    expect(a100).toEqual({ lambda: 1.29, thunder: 0.66, tensordock: 0.75, northflank: 1.42, gcp: 3.67 });
+    // The runbook's AWS "p4d.xlarge" ($3.02) and Azure A100 40GB ($3.40) do not exist: both clouds sell the
+    // 40 GB A100 only eight to a machine (p4d.24xlarge, Standard_ND96asr_v4).
+    const eightWay = CATALOG.filter((r) => r.gpu === "A100-40GB" && (r.provider === "aws" || r.provider === "azure"));
+    expect(eightWay.map((r) => [r.provider, r.instanceType, r.gpuCount])).toEqual([
+      ["aws", "p4d.24xlarge", 8],
+      ["azure", "Standard_ND96asr_v4", 8],
+    ]);
   });
 });
 
@@ -41,13 +48,13 @@ describe("findOffers", () => {
 
   it("lets a live source replace a provider's catalog rows", async () => {
     const { offers, warnings } = await findOffers(
-      { gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never", providers: ["lambda", "aws"] },
+      { gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never", providers: ["lambda", "gcp"] },
       { live: { lambda: async (req) => (req.minVramGb <= 40 ? [liveLambda] : []) } },
     );
     expect(warnings).toEqual([]);
     expect(offers.map((o) => [o.provider, o.instanceType, o.pricePerHour, o.priceSource])).toEqual([
       ["lambda", "gpu_1x_a100_sxm4", 1.1, "live"],
-      ["aws", "p4d.xlarge", 3.02, "catalog"],
+      ["gcp", "a2-highgpu-1g", 3.67, "catalog"],
     ]);
   });
 

@@ -109,6 +109,11 @@ export interface ReclaimNotice {
   when: "ok" | { bodyMatches: string };
   /** How long the cloud waits after the notice before it takes the machine. */
   seconds: number;
+  /**
+   * A session token fetched before each poll (EC2's IMDSv2): a PUT to `url` with `headers`, whose answer is
+   * sent as the header named `header` on the notice GET.
+   */
+  token?: { url: string; headers: readonly string[]; header: string };
 }
 
 export interface ProviderDescriptor {

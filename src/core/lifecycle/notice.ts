@@ -9,8 +9,9 @@
  * POSIX sh and curl only; URL and headers reach curl as argv, never pasted into the script. Without curl
  * the watcher says so and exits: the monitor's provider polling still notices the reclaim, later.
  *
- * Arguments: RUN_DIR NOTICE_FILE INTERVAL_S URL MODE PATTERN [-H "Name: value"]…
+ * Arguments: RUN_DIR NOTICE_FILE INTERVAL_S URL MODE PATTERN TOKEN_URL TOKEN_REQUEST_HEADER TOKEN_HEADER [-H "Name: value"]…
  *   MODE ok: a notice is an HTTP 200;  MODE body: a notice is a body matching PATTERN (grep -E)
+ *   TOKEN_*: empty, or EC2's IMDSv2: PUT TOKEN_URL with TOKEN_REQUEST_HEADER, send the answer as TOKEN_HEADER.
  */
 import type { MachineAccess } from "../../remote/access.js";
 import { runChecked } from "../../remote/ssh/run-checked.js";
@@ -18,12 +19,18 @@ import { type RunHandle, startRun } from "../../remote/session/run.js";
 import type { ReclaimNotice } from "../../providers/descriptor.js";
 
 export const NOTICE_WATCHER_SCRIPT = `#!/bin/sh
-run_dir=$1; out=$2; every=$3; url=$4; mode=$5; pattern=$6
-shift 6
+run_dir=$1; out=$2; every=$3; url=$4; mode=$5; pattern=$6; token_url=$7; token_req=$8; token_name=$9
+shift 9
 command -v curl >/dev/null 2>&1 || { echo "kiln-notice: no curl on this machine; reclaim notices are not watched"; exit 0; }
 body="$out.body"
 while [ ! -f "$run_dir/exit_code" ]; do
-  code=$(curl -s -m 3 -o "$body" -w '%{http_code}' "$@" -- "$url" 2>/dev/null)
+  if [ -n "$token_url" ]; then
+    # A fresh token each poll: IMDSv2 tokens expire, and one PUT per interval is far below IMDS's limits.
+    tok=$(curl -s -m 3 -X PUT -H "$token_req" -- "$token_url" 2>/dev/null)
+    code=$(curl -s -m 3 -o "$body" -w '%{http_code}' -H "$token_name: $tok" "$@" -- "$url" 2>/dev/null)
+  else
+    code=$(curl -s -m 3 -o "$body" -w '%{http_code}' "$@" -- "$url" 2>/dev/null)
+  fi
   notice=
   if [ "$mode" = ok ]; then [ "$code" = 200 ] && notice=1; else [ "$code" = 200 ] && grep -Eq -- "$pattern" "$body" 2>/dev/null && notice=1; fi
   if [ -n "$notice" ]; then
@@ -54,7 +61,7 @@ export async function startNoticeWatcher(access: MachineAccess, w: NoticeWatcher
   const script = `${w.dir}/kiln-notice.sh`;
   await runChecked(access, ["sh", "-c", 'cat > "$1" && chmod 700 "$1"', "sh", script], { stdin: NOTICE_WATCHER_SCRIPT, what: "write the notice watcher" });
   const when = w.notice.when;
-  const argv = ["sh", script, w.runDir, w.noticeFile, String(w.everyS ?? 5), w.notice.url, when === "ok" ? "ok" : "body", when === "ok" ? "" : when.bodyMatches, ...w.notice.headers.flatMap((h) => ["-H", h])];
+  const argv = ["sh", script, w.runDir, w.noticeFile, String(w.everyS ?? 5), w.notice.url, when === "ok" ? "ok" : "body", when === "ok" ? "" : when.bodyMatches, w.notice.token?.url ?? "", w.notice.token?.headers[0] ?? "", w.notice.token?.header ?? "", ...w.notice.headers.flatMap((h) => ["-H", h])];
   return startRun(access, { name: w.name, dir: w.dir, argv, method: "setsid" });
 }
 

@@ -8,6 +8,7 @@ import { UserError, errorMessage } from "../../base/errors.js";
 import type { ConfiguredCloud, ProviderContext, ProviderDescriptor, RunningEmulator, SimulatedCloud } from "../descriptor.js";
 import { AWS_CATALOG } from "./catalog.js";
 import { AWS_ENV_VARS, AWS_FILE_EXAMPLE, AWS_KEYS_PAGE, hasAwsCredentials, loadAwsCredentials } from "./credentials.js";
+import { EC2_RECLAIM_NOTICE } from "./notice.js";
 
 async function configured(ctx: ProviderContext): Promise<ConfiguredCloud | undefined> {
   const creds = await loadAwsCredentials({ env: ctx.env, credentialsPath: ctx.credentialsPath });
@@ -93,10 +94,10 @@ export const awsDescriptor: ProviderDescriptor = {
   // Launched with InstanceInitiatedShutdownBehavior=terminate: the watchdog's poweroff ends billing with no
   // cloud credential on the machine. EBS and S3 outlive the machine, but Kiln does not attach EBS yet.
   cap: { cloudSideStop: "shutdown-terminates", persistentVolume: "EBS volumes" },
-  // No reclaimNotice yet: EC2's notice is IMDSv2 (PUT a token, then GET spot/instance-action with it), and
-  // the notice watcher (src/core/lifecycle/notice.ts) only GETs. Kiln launches with IMDSv2 required, so a
-  // plain GET would be refused (401) forever. Until the watcher can fetch a token, a reclaim is noticed by
+  // EC2's two-minute spot notice is IMDSv2 (PUT a token, then GET spot/instance-action with it): Kiln
+  // launches with IMDSv2 required, so a plain GET would be refused (401) forever. A reclaim is also seen by
   // describe (StateReason Server.SpotInstanceTermination → `reclaimed`).
+  reclaimNotice: EC2_RECLAIM_NOTICE,
   credentials: { envVars: AWS_ENV_VARS, fileSection: "aws", fileExample: AWS_FILE_EXAMPLE, createAt: AWS_KEYS_PAGE },
   hasCredentials: (ctx) => hasAwsCredentials(ctx.env, ctx.credentialsPath),
   configured,

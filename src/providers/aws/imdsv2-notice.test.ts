@@ -1,7 +1,7 @@
-// EC2's reclaim notice needs IMDSv2's token; the core watcher only GETs. The proposed watcher
-// (./testing/imdsv2-notice-watcher.ts: the core script plus a token PUT) run for real against the shim's
-// IMDSv2 emulation: it stays quiet with no notice, and on a reclaim it records the notice and SIGTERMs the
-// run (which checkpoints) before the instance goes. A GET without the token (today's watcher) gets a 401.
+// EC2's reclaim notice needs IMDSv2's token. The core watcher (src/core/lifecycle/notice.ts), with EC2's notice
+// (./notice.ts), run for real against the shim's IMDSv2 emulation: it stays quiet with no notice, and on a
+// reclaim it records the notice and SIGTERMs the run (which checkpoints) before the instance goes. A GET
+// without the token gets a 401.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -9,12 +9,13 @@ import { pollUntil } from "../../base/deadline.js";
 import { type Exec, localExec } from "../../remote/exec.js";
 import { sshdAvailable } from "../../remote/ssh/loopback-sshd.js";
 import { startRun } from "../../remote/session/run.js";
-import { EC2_RECLAIM_NOTICE, IMDSV2_NOTICE_WATCHER_SCRIPT } from "./testing/imdsv2-notice-watcher.js";
+import { NOTICE_WATCHER_SCRIPT } from "../../core/lifecycle/notice.js";
+import { EC2_RECLAIM_NOTICE } from "./notice.js";
 import { frontAndProvider, TEST_KEY_NAME, TEST_PUBLIC_KEY } from "./testing/fixtures.js";
 import { VENV_PYTHON } from "./testing/moto.js";
 
 describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("EC2 reclaim notice over IMDSv2 (moto + shim)", () => {
-  it("the token-aware watcher fires on the notice; the GET-only one is refused with 401", async () => {
+  it("the watcher fetches a token and fires on the notice; a GET without the token is refused with 401", async () => {
     const fx = await frontAndProvider();
     try {
       const spot = (await fx.provider.listOffers({ gpus: ["L4-24GB"], count: 1, minVramGb: 24, spot: "prefer" }, AbortSignal.timeout(30_000))).find((o) => o.spot)!;
@@ -32,19 +33,19 @@ describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("EC2 reclaim notice 
         writeFileSync(p, text);
         return p;
       };
-      const t = EC2_RECLAIM_NOTICE.token;
-      // The proposed one: quiet until the notice, then the notice recorded and the run SIGTERMed.
+      const t = EC2_RECLAIM_NOTICE.token!;
+      // Quiet until the notice, then the notice recorded and the run SIGTERMed.
       await startRun(onMachine, {
         name: "kiln-notice",
         dir: join(home, "notice-run"),
-        argv: ["sh", script("new.sh", IMDSV2_NOTICE_WATCHER_SCRIPT), runDir, join(home, "notice"), "0.2", `${imds}/meta-data/spot/instance-action`, "ok", "", `${imds}/api/token`, t.headers[0]!, t.header],
+        argv: ["sh", script("watcher.sh", NOTICE_WATCHER_SCRIPT), runDir, join(home, "notice"), "0.2", `${imds}/meta-data/spot/instance-action`, "ok", "", `${imds}/api/token`, t.headers[0]!, t.header],
         method: "setsid",
       });
       await new Promise((r) => setTimeout(r, 600));
       expect(existsSync(join(home, "notice"))).toBe(false);
       // EC2 gives two minutes between the notice and the termination: here the termination waits for the checkpoint.
       fx.front.notice(instanceId);
-      // What today's GET-only watcher sees with the notice pending: 401, so it never fires.
+      // What a GET without the token sees with the notice pending: 401, so it could never fire.
       expect((await fetch(`${imds}/meta-data/spot/instance-action`)).status).toBe(401);
       const notice = await pollUntil(async () => (existsSync(join(home, "notice")) ? readFileSync(join(home, "notice"), "utf8") : undefined), { what: "the notice", timeoutMs: 30_000, intervalMs: 50 });
       expect(notice).toMatch(/^reclaim notice at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n\{"action":"terminate","time":"\d{4}-[^"]+Z"\}$/);

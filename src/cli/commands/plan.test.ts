@@ -68,7 +68,7 @@ describe("kiln plan", () => {
     const costs = rows.map((l) => Number(/ \$(\d+\.\d\d) +(memory|disk|stream)/.exec(l)?.[1]));
     expect(costs).toEqual([...costs].sort((x, y) => x - y));
     expect(new Set(rows.map((l) => l.split(/\s{2,}/)[2])).size).toBeGreaterThan(2); // several GPU models compete
-    expect(planText).toMatch(/^Choice: \S+ \S+ — lowest expected total cost within the budget\n {8}~.* incl\. 15 min boot, budget \$20\.00\n {8}boot: 10 min machine \(assumed: /m);
+    expect(planText).toMatch(/^Choice: \S+ \S+ — lowest expected total cost within the budget\n {8}~.* incl\. 15 min boot, budget \$20\.00\n {8}boot: 10 min machine \((assumed: |runbook\.md: )/m);
     expect(planText).toMatch(/^Prices:\n( {2}.*: catalog 2025-10-30 \(\d+ days old\); (not configured|Kiln cannot ask them).*\n)+$/m);
   });
 

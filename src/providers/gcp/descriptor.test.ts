@@ -68,10 +68,10 @@ describe("gcp descriptor", () => {
       const env = { KILN_GCP_API_URL: emu.url, KILN_GCP_TOKEN: emu.token, GOOGLE_CLOUD_PROJECT: emu.project };
       const cloud = await gcpDescriptor.configured!(ctx(env));
       expect(cloud).toMatchObject({ emulated: true });
-      expect(await cloud!.provider.listMachines(AbortSignal.timeout(10_000))).toEqual([]);
-      const line = await gcpDescriptor.check!(ctx(env), AbortSignal.timeout(10_000));
+      expect(await cloud!.provider.listMachines(AbortSignal.timeout(120_000))).toEqual([]);
+      const line = await gcpDescriptor.check!(ctx(env), AbortSignal.timeout(120_000));
       expect(line).toBe(`project ${emu.project} as the emulator's static token (credentials: KILN_GCP_API_URL (emulator)): 0 Kiln machine(s) now; permissions not tested: not tested against the emulator`);
-      const refused = await gcpDescriptor.check!(ctx({ ...env, KILN_GCP_TOKEN: "ya29.wrong" }), AbortSignal.timeout(10_000)).catch((x: unknown) => x);
+      const refused = await gcpDescriptor.check!(ctx({ ...env, KILN_GCP_TOKEN: "ya29.wrong" }), AbortSignal.timeout(120_000)).catch((x: unknown) => x);
       expect(refused).toBeInstanceOf(UserError);
       expect((refused as UserError).message).toMatch(/^GCE refused the credentials from KILN_GCP_API_URL \(emulator\) for project kiln-emulated \(authError: /);
       expect((refused as UserError).hint).toContain("gcloud auth application-default login");
@@ -80,7 +80,8 @@ describe("gcp descriptor", () => {
     } finally {
       await emu.close();
     }
-  });
+    // Loading the Compute SDK on first use takes seconds on a loaded machine: the deadlines only bound a hang.
+  }, 180_000);
 
   it("kiln emulate gcp: an emulator and the environment that points Kiln at it", async () => {
     const running = await gcpDescriptor.emulate!({ host: "127.0.0.1", port: 0 });

@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def kiln_best(shape: dict) -> float:
     """Kiln's best EV at this shape and budget: its runs here, or the same-data cell of the sweep."""
+    if any(r["library"] == "kiln" for r in shape.get("extra_runs", [])):
+        return shape["kiln_best_here"]["explained_variance"]  # runs of this trainer (the sweep may predate it)
     sweep = shape.get("kiln_best_sweep") or {}
     return max(shape["kiln_best_here"]["explained_variance"], sweep.get("explained_variance", float("-inf")))
 
@@ -238,7 +240,7 @@ def summary(doc: dict) -> str:
         rows.append(f"| {s['n']} | {s['k']} | {s['seed']} | {kd['learning_rate']:.2g}, "
                     f"{kd['heldout']['explained_variance']:.3f}, {kd['heldout']['dead_fraction']:.1%} | "
                     f"{sd['heldout']['explained_variance']:.3f}, {sd['heldout']['dead_fraction']:.1%} | "
-                    f"{kiln_best(s):.3f} / {s['sae_lens_best_here']['explained_variance']:.3f} | "
+                    f"{kiln_best(s):.4f} / {s['sae_lens_best_here']['explained_variance']:.4f} | "
                     f"{'never' if tk is None else f'{tk:,.0f}'} / {'never' if ts is None else f'{ts:,.0f}'} | "
                     f"{'Kiln never reached it' if ratio is None else f'{ratio:.1f}×'} | "
                     f"{s['speed']['kiln_over_saelens_median_round']:.1f}× |")

@@ -8,7 +8,7 @@ import torch
 
 from kiln_sae.batches import ActivationSource
 from kiln_sae.distributed import DistContext, all_reduce_, all_reduce_grads_
-from kiln_sae.optim import set_lr
+from kiln_sae.optim import normalize_grad_, set_lr
 from kiln_sae.sae import SparseAutoencoder
 
 # Order of the per-step statistics vector (all-reduced as one tensor under DDP).
@@ -40,7 +40,9 @@ def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, micro_b
         all_reduce_(stats, ctx).div_(ctx.world_size)
         fired = all_reduce_(fired.to(torch.uint8), ctx, "max").bool()
     sae.remove_parallel_grad_()
-    if grad_clip > 0:
+    if sae.k is not None:
+        normalize_grad_(params)  # TopK: Adam on the unit-norm gradient (optim.py says why)
+    if grad_clip > 0 and (sae.k is None or grad_clip < 1.0):  # a unit-norm gradient is never clipped at >= 1
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     set_lr(optimizer, lr)
     optimizer.step()

@@ -112,3 +112,16 @@ def test_training_metrics_match_hand_computation():
     assert abs(float(out.fvu) - sq / total_var) < 1e-6 and abs(float(out.loss) - sq / total_var) < 1e-6
     assert float(out.l0) == 1.0
     assert out.fired.tolist() == [True, True, True]
+
+
+def test_topk_steps_adam_on_the_unit_norm_gradient():
+    """kiln_sae.optim says why: the FVU gradient shrinks ~8x over a short run and Adam's long-memory second
+    moment would shrink every later step with it. After normalize_grad_ the global gradient norm is 1."""
+    from kiln_sae.optim import normalize_grad_
+
+    g = torch.Generator().manual_seed(3)
+    sae = SparseAutoencoder(8, 16, k=2, generator=g)
+    (sae(torch.randn(32, 8, generator=g)).loss * 1e-3).backward()
+    normalize_grad_(list(sae.parameters()))
+    total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in sae.parameters()]))
+    assert abs(float(total) - 1.0) < 1e-5

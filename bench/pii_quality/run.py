@@ -1,4 +1,9 @@
-"""PII detection quality: SAE-latent probe vs raw-activation probe vs Presidio, on MiniLM and CPU.
+"""PII detection quality: SAE-latent probe vs raw-activation probe vs Presidio, on MiniLM and CPU (v1-v5).
+
+Since v6 the shipped detector and its three evaluations come from one command,
+``python -m kiln_sae probe --config workload/configs/pii-best.yaml`` (it builds data, features and the SAE,
+and saves the detector), summarised by ``bench/pii_quality/report.py``; this script keeps the v1-v5 bench
+on the template generator (its ablations and seed loops) reproducible.
 
     .venv/bin/python bench/pii_quality/run.py [--sae DIR] [--n-train 5000 --n-val 400 --n-test 400]
         [--features-cache bench/.work/pii-feats.pt] [--out bench/results/pii_quality_v3.json]

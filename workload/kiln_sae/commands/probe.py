@@ -1,5 +1,7 @@
 """``python -m kiln_sae probe --config FILE``: train the PII detector on SAE latents (and the raw-activation
-baseline, and score Presidio), evaluate all on the template-disjoint test split, save the detector."""
+baseline, and score Presidio), evaluate all on the held-out test split and the config's evaluation sets, save
+the detector. ``--config workload/configs/pii-best.yaml`` builds the shipped detector from nothing (data,
+features, SAE). Progress goes to stderr; protocol lines to ``<output_dir>/metrics.jsonl``."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +17,7 @@ HELP = "train and evaluate the PII detector on SAE latents (and the raw-activati
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="probe config YAML (see workload/README.md, 'PII detector')")
-    parser.add_argument("--output-dir", help="override output_dir from the config")
+    parser.add_argument("--output-dir", help="override output_dir from the config (relative to the current directory)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: probe config must be a mapping")
     if args.output_dir:
-        raw["output_dir"] = args.output_dir
+        raw["output_dir"] = str(Path(args.output_dir).resolve())  # a path typed on the command line is the shell's
     cfg = ProbeConfig.from_dict(raw, base_dir=path.parent)
     with MetricsWriter(os.path.join(cfg.output_dir, "metrics.jsonl")) as metrics:
         config_hash = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]

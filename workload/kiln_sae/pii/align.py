@@ -7,6 +7,7 @@ surrounding whitespace and punctuation are trimmed.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -61,7 +62,17 @@ def _word_end(text: str, offsets: np.ndarray, toks: list[int]) -> int:
     return int(offsets[toks[-1], 1])
 
 
-def _breaks(gap: str, seg_mass: np.ndarray, tok_mass: np.ndarray) -> bool:
+_LIST_SEPARATORS = (",", ";", "|")
+_NO_SPLIT = {frozenset(("ADDRESS", "LOCATION"))}  # a city inside an address is part of it (docs/pii-labels.md)
+_SHAPES = (
+    ("EMAIL", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("URL_PERSONAL", re.compile(r"\b(?:https?://|www\.)[^\s<>\"'|,;]+")),
+    ("IP_ADDRESS", re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")),
+)
+SPLIT_SHARE = 0.6  # a word's own label needs this share of its entity mass to split a segment
+
+
+def _breaks(gap: str, seg_mass: np.ndarray, tok_mass: np.ndarray, split: bool = False) -> bool:
     """Whether a token after a gap starts a new segment even though it is tagged I-: a tab or a line break
     ("Jane Doe\t0171 ...", a CSV row, a signature) unless both sides are ADDRESS across a line break, or a
     different label across punctuation ("Jane Doe, jane@x.org"). Splitting on any label change between
@@ -69,13 +80,75 @@ def _breaks(gap: str, seg_mass: np.ndarray, tok_mass: np.ndarray) -> bool:
     seg, tok = int(np.argmax(seg_mass)), int(np.argmax(tok_mass))
     if "\t" in gap or ("\n" in gap and not seg == tok == _MULTILINE):
         return True
+    if split and seg == _MULTILINE and frozenset((LABELS[seg], LABELS[tok])) in _NO_SPLIT:
+        return False  # "12 High Street, Leeds": the city ends the address (docs/pii-labels.md)
+    if split and seg != _MULTILINE and any(c in gap for c in _LIST_SEPARATORS):
+        return True  # "Anna Roth, Ben Ode" / "a@x.org; b@y.org": a list is several entities
     return seg != tok and gap.strip() != ""
+
+
+def _words(text: str, offsets: np.ndarray, toks: list[int]) -> list[list[int]]:
+    """Tokens grouped into words: consecutive tokens with no gap between them."""
+    words: list[list[int]] = []
+    for t in toks:
+        if words and int(offsets[words[-1][-1], 1]) == int(offsets[t, 0]):
+            words[-1].append(t)
+        else:
+            words.append([t])
+    return words
+
+
+def split_run_on(text: str, offsets: np.ndarray, toks: list[int], label_mass: np.ndarray) -> list[list[int]]:
+    """Cut one decoded segment where one entity ends and the next begins (a run-on span: "Jane Roe
+    jane@roe.net", "Tom Ek 0171 555 2020"). Two signals: (1) a value shape (e-mail, URL, IPv4) that covers
+    only part of the segment is its own piece; (2) between two words, where the next word's own label
+    (its tokens' summed mass, at least ``SPLIT_SHARE`` of it) differs from the piece so far, also
+    confidently labelled — except ADDRESS next to LOCATION, which the label rules join."""
+    lo, hi = int(offsets[toks[0], 0]), int(offsets[toks[-1], 1])
+    seg = text[lo:hi]
+    cuts: list[tuple[int, int]] = []
+    for _label, rx in _SHAPES:
+        for m in rx.finditer(seg):
+            a, b = lo + m.start(), lo + m.end()
+            while b > a and text[b - 1] in ".,;:":
+                b -= 1
+            if any(c.isalnum() for c in text[lo:a]) or any(c.isalnum() for c in text[b:hi]):
+                cuts.append((a, b))
+    if cuts:
+        groups: list[list[int]] = []
+        key_prev = None
+        for t in toks:
+            s0 = int(offsets[t, 0])
+            key = next((i for i, (a, b) in enumerate(cuts) if a <= s0 < b), None)
+            if not groups or key != key_prev:
+                groups.append([t])
+            else:
+                groups[-1].append(t)
+            key_prev = key
+        return [p for g in groups for p in split_run_on_words(text, offsets, g, label_mass)]
+    return split_run_on_words(text, offsets, toks, label_mass)
+
+
+def split_run_on_words(text: str, offsets: np.ndarray, toks: list[int], label_mass: np.ndarray) -> list[list[int]]:
+    words = _words(text, offsets, toks)
+    pieces: list[list[int]] = [list(words[0])]
+    for w in words[1:]:
+        piece_mass = label_mass[pieces[-1]].sum(0)
+        word_mass = label_mass[w].sum(0)
+        a, b = int(np.argmax(piece_mass)), int(np.argmax(word_mass))
+        confident = (word_mass[b] >= SPLIT_SHARE * word_mass.sum() and
+                     piece_mass[a] >= SPLIT_SHARE * piece_mass.sum())
+        if a != b and confident and frozenset((LABELS[a], LABELS[b])) not in _NO_SPLIT:
+            pieces.append(list(w))
+        else:
+            pieces[-1].extend(w)
+    return pieces
 
 
 def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.ndarray,
                  threshold: float = 0.5,
                  resolver: Callable[[str, list[str]], str | None] | None = None,
-                 extend: float | None = None) -> list[tuple[Span, float]]:
+                 extend: float | None = None, split: bool = False) -> list[tuple[Span, float]]:
     """Token tag probabilities ``[T, n_tags]`` -> character spans with a score.
 
     ``resolver(span_text, ranked_labels)`` (e.g. ``validate.resolve``) may relabel or drop a span.
@@ -87,7 +160,9 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
     Words are kept whole (untagged sub-word neighbours are pulled in), edges are trimmed.
 
     ``extend`` (< threshold) adds hysteresis: a segment is any run of tokens with P(not O) >= extend that
-    holds at least one token >= threshold, so the weaker half of "Michael Bennett" joins the stronger."""
+    holds at least one token >= threshold, so the weaker half of "Michael Bennett" joins the stronger.
+
+    ``split`` breaks run-on segments at entity boundaries (``split_run_on``) and at list separators."""
     out: list[tuple[Span, float]] = []
     idx = [i for i in range(len(probs)) if valid[i] and offsets[i, 1] > offsets[i, 0]]
     entity = 1.0 - probs[:, OUTSIDE]
@@ -111,9 +186,14 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
         while pos + 1 < len(idx) and _glued(text, int(offsets[toks[-1], 1]), int(offsets[idx[pos + 1], 0]), True):
             pos += 1
             toks.append(idx[pos])
-        start, end = _trim(text, int(offsets[toks[0], 0]), int(offsets[toks[-1], 1]))
-        if end > start:
-            mass = label_mass[cur].sum(axis=0)
+        pieces = split_run_on(text, offsets, toks, label_mass) if split else [toks]
+        core = set(cur)
+        for piece in pieces:
+            start, end = _trim(text, int(offsets[piece[0], 0]), int(offsets[piece[-1], 1]))
+            if end <= start:
+                continue
+            own = [t for t in piece if t in core] or piece
+            mass = label_mass[own].sum(axis=0)
             order = np.argsort(-mass)
             label: str | None = LABELS[int(order[0])]
             if resolver is not None:
@@ -121,7 +201,7 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
                 ranked = [LABELS[int(j)] for j in order[:3] if mass[j] >= 0.25 * mass[order[0]]]
                 label = resolver(text[start:end], ranked)
             if label is not None:
-                out.append((Span(start, end, label), float(np.mean(entity[cur]))))
+                out.append((Span(start, end, label), float(np.mean(entity[own]))))
         cur = []
 
     for i in idx:
@@ -131,7 +211,7 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
         best = int(np.argmax(probs[i, 1:])) + 1
         if cur and int(offsets[cur[-1], 1]) != int(offsets[i, 0]) and (
                 is_begin(best) or _breaks(text[_word_end(text, offsets, cur):int(offsets[i, 0])],
-                                          label_mass[cur].sum(0), label_mass[i])):
+                                          label_mass[cur].sum(0), label_mass[i], split)):
             close()
         cur.append(i)
     close()

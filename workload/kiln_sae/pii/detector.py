@@ -41,6 +41,8 @@ class DetectorSpec:
     model_kind: str = "auto"
     threshold: float = 0.5
     extend_threshold: float | None = None  # hysteresis: weaker neighbours (>= this) join a segment (val-tuned)
+    split: bool = False  # break run-on segments at entity boundaries (align.split_run_on; val-tuned)
+    layers: list[int] | None = None  # residual streams concatenated per token (None: just ``layer``)
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     tags: list[str] = field(default_factory=lambda: list(TAGS))
     n_features: int = 0
@@ -103,8 +105,15 @@ class Detector:
     def source(self) -> FeatureSource:
         if self._source is None:
             self._source = FeatureSource(self.spec.base_model, self.spec.layer, context_size=self.spec.context_size,
-                                         model_kind=self.spec.model_kind)
+                                         model_kind=self.spec.model_kind, layers=self.spec.layers)
         return self._source
+
+    def base_inputs(self, feats: TokenFeatures) -> tuple[torch.Tensor, ...]:
+        """The probe's per-token inputs of one text before context is added (``probe.ContextRows``)."""
+        if self.spec.system in SAE_SYSTEMS:
+            base = sae_features(self.sae, feats.acts, self.spec.act_scale)
+            return base + (feats.acts,) if self.spec.system == "sae_raw_probe" else base
+        return (feats.acts,)
 
     def inputs(self, feats: TokenFeatures) -> tuple[torch.Tensor, ...]:
         """The probe's input rows for one text: SAE latents or raw activations, with context if configured."""
@@ -121,14 +130,16 @@ class Detector:
 
     def spans_from_features(self, text: str, feats: TokenFeatures, threshold: float | None = None,
                             probs: np.ndarray | None = None, validate: bool | None = None,
-                            floors: bool = True, extend: float | None = FROM_SPEC) -> list[tuple[Span, float]]:
-        """Decoded spans with scores. ``threshold``/``validate``/``extend`` default to the spec's
+                            floors: bool = True, extend: float | None = FROM_SPEC,
+                            split: bool | None = None) -> list[tuple[Span, float]]:
+        """Decoded spans with scores. ``threshold``/``validate``/``extend``/``split`` default to the spec's
         (``extend=None`` turns hysteresis off)."""
         p = self.probs(feats) if probs is None else probs
         check = self.spec.validate if validate is None else validate
         spans = decode_spans(text, feats.offsets, feats.valid, p,
                              self.spec.threshold if threshold is None else threshold, resolve if check else None,
-                             self.spec.extend_threshold if extend == FROM_SPEC else extend)
+                             self.spec.extend_threshold if extend == FROM_SPEC else extend,
+                             self.spec.split if split is None else split)
         if not floors or not self.spec.label_thresholds:
             return spans
         return [(s, sc) for s, sc in spans if sc >= self.spec.label_thresholds.get(s.label, 0.0)]

@@ -2,7 +2,15 @@
 exact match and under overlap (IoU >= 0.5, same label, one-to-one), plus the commonest error kinds.
 
 Matching is one-to-one: each gold span can be matched by at most one prediction, so a duplicated
-prediction is one true positive and one false positive."""
+prediction is one true positive and one false positive.
+
+With ``texts``, gold and predicted spans are first canonicalised by the label rules
+(``kiln_sae.pii.rules.canonical``: the same edge rules the generators and docs/pii-labels.md use), so a
+trailing period or an honorific never decides a match. ``ignore`` regions (per document) are parts of the
+text an external data set marks with a type that has no Kiln label: an unmatched prediction overlapping one
+is dropped, neither a hit nor a false positive.
+
+``label_agnostic=True`` scores "is this PII" only: every label is replaced by ``PII`` before matching."""
 from __future__ import annotations
 
 from collections import Counter
@@ -61,18 +69,36 @@ def _match(gold: Sequence[Span], pred: Sequence[Span], mode: str, min_iou: float
 
 
 def evaluate(gold_docs: Iterable[Sequence[Span]], pred_docs: Iterable[Sequence[Span]], *, match: str = "overlap",
-             min_iou: float = 0.5, labels: Sequence[str] | None = None, top_errors: int = 10) -> SpanReport:
-    """Score predicted spans against gold spans, document by document (the two iterables are parallel)."""
+             min_iou: float = 0.5, labels: Sequence[str] | None = None, top_errors: int = 10,
+             texts: Sequence[str] | None = None, ignore: Sequence[Sequence[Span]] | None = None,
+             label_agnostic: bool = False) -> SpanReport:
+    """Score predicted spans against gold spans, document by document (the iterables are parallel)."""
     if match not in ("exact", "overlap"):
         raise ValueError(f"match must be 'exact' or 'overlap', got {match!r}")
+    gold_docs, pred_docs = list(gold_docs), list(pred_docs)
+    if texts is not None:
+        from kiln_sae.pii.rules import canonical_spans
+
+        gold_docs = [canonical_spans(t, g) for t, g in zip(texts, gold_docs, strict=True)]
+        pred_docs = [canonical_spans(t, p) for t, p in zip(texts, pred_docs, strict=True)]
+    if label_agnostic:
+        gold_docs = [[Span(s.start, s.end, "PII") for s in g] for g in gold_docs]
+        pred_docs = [[Span(s.start, s.end, "PII") for s in p] for p in pred_docs]
+        labels = ["PII"]
+    ignore_docs = list(ignore) if ignore is not None else [[] for _ in gold_docs]
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     seen: set[str] = set(labels or ())
-    for gold, pred in zip(gold_docs, pred_docs, strict=True):
+    for gold, pred, skip in zip(gold_docs, pred_docs, ignore_docs, strict=True):
         gold, pred = list(gold), list(pred)
         matched = _match(gold, pred, match, min_iou)
+        if skip:
+            hit = {pi for _, pi in matched}
+            keep = [pi for pi, p in enumerate(pred) if pi in hit or not any(iou(r, p) > 0 for r in skip)]
+            pred = [pred[pi] for pi in keep]
+            matched = _match(gold, pred, match, min_iou)
         mg = {g for g, _ in matched}
         mp = {p for _, p in matched}
         for gi, _ in matched:

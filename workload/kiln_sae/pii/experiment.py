@@ -1,22 +1,39 @@
-"""A probe experiment from a config: generate data, extract features once, train the requested systems,
-score everything with one evaluator on the template-disjoint test split, save detectors, emit metrics."""
+"""A probe experiment from a config: generate data, build what is missing (features, an SAE trained on
+chat-like text), train the requested systems, score every system on every evaluation set with one
+evaluator, save detectors, emit metrics. ``python -m kiln_sae probe --config workload/configs/pii-best.yaml``
+runs the whole pipeline from nothing.
+
+Evaluation sets: the generator's ``test`` split (formats never seen in training) is the ``test`` split of
+the protocol's ``probe_eval`` lines; the files named in ``eval_sets`` (the presidio-evaluator set, the
+hand-written dev set) are scored the same way and written to ``pii_report.json``."""
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kiln_sae.errors import ConfigError
 from kiln_sae.metrics import MetricsWriter
-from kiln_sae.pii.generate import Generator
-from kiln_sae.pii.pipeline import featurize, predict_split, score, timed, train_detector
+from kiln_sae.pii.pipeline import SplitData, predict_split, score, timed, train_detector
 from kiln_sae.pii.probe import ProbeTraining
 
 SYSTEM_NAMES = {"sae": "sae_probe", "raw": "raw_probe", "presidio": "presidio"}
-_KEYS = {"sae", "base_model", "layer", "context_size", "model_kind", "output_dir", "data", "epochs", "lr",
-         "batch_size", "class_weight_power", "systems", "detector", "seed", "context",
-         "weight_decay", "input_dropout"}
+GENERATORS = ("compose", "templates")
+_KEYS = {"sae", "base_model", "layer", "layers", "context_size", "model_kind", "output_dir", "data", "epochs", "lr",
+         "batch_size", "class_weight_power", "systems", "detector", "seed", "context", "weight_decay",
+         "input_dropout", "generator", "eval_sets", "sae_build", "extends", "cache_features"}
+SAE_BUILD_DEFAULTS: dict[str, Any] = {"latents": 4096, "k": 32, "epochs": 2, "batch_size": 1024,
+                                      "learning_rate": "auto", "warmup_steps": 50, "seed": 0, "conversations": 0}
+
+
+def log(msg: str) -> None:
+    """Progress for the person waiting: stderr, flushed, timestamped (metrics.jsonl keeps the protocol)."""
+    print(f"[probe {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -25,47 +42,178 @@ class ProbeConfig:
     sae: str | None = None
     base_model: str | None = None
     layer: int | None = None
-    context_size: int = 256
+    layers: list[int] | None = None  # several residual streams per token (multi-layer features)
+    context_size: int = 128
     model_kind: str = "auto"
+    generator: str = "compose"  # "compose" (format-disjoint splits) or "templates" (the v1-v5 generator)
     data: dict[str, int] = field(default_factory=lambda: {"seed": 0, "train": 2000, "val": 400, "test": 600})
-    epochs: int = 30
+    eval_sets: dict[str, str] = field(default_factory=dict)  # name -> labelled JSONL (devset.load_jsonl)
+    sae_build: dict[str, Any] | None = None  # train an SAE here when ``sae`` is not given (see SAE_BUILD_DEFAULTS)
+    epochs: int = 10
     lr: float = 1e-2
     batch_size: int = 1024
     class_weight_power: float = 0.5
     weight_decay: float = 1e-4
-    input_dropout: float = 0.0  # share of input features dropped per token while training (0.3 was best in bench)
+    input_dropout: float = 0.3  # share of input features dropped per token while training (0.3 beat 0 in bench)
     context: int = 2  # neighbour tokens per side fed to the probe (README: 2 beat 1 for the SAE probe)
     systems: list[str] = field(default_factory=lambda: ["sae", "raw", "presidio"])
     detector: str = "sae"  # which probe ships as <output_dir>/detector
     seed: int = 0
+    cache_features: bool = True  # keep extracted features in <output_dir>/features (reused by a rerun)
+    extends: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], base_dir: Path = Path(".")) -> "ProbeConfig":
+        raw = _with_base(raw, base_dir)
         unknown = set(raw) - _KEYS
         if unknown:
             raise ConfigError(f"probe config: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
         if "output_dir" not in raw:
             raise ConfigError("probe config: output_dir is required")
-        cfg = cls(**{k: v for k, v in raw.items()})
+        cfg = cls(**{k: v for k, v in raw.items() if k != "_base_dir"})
         bad = [s for s in cfg.systems if s not in SYSTEM_NAMES]
         if bad or not cfg.systems:
             raise ConfigError(f"probe config: systems {bad or '[]'} invalid; choose from sae, raw, presidio")
-        if "sae" in cfg.systems and not cfg.sae:
-            raise ConfigError("probe config: systems includes 'sae' but no 'sae' directory is given")
+        if "sae" in cfg.systems and not cfg.sae and cfg.sae_build is None:
+            raise ConfigError("probe config: systems includes 'sae' but neither an 'sae' directory nor 'sae_build' "
+                              "(train one here) is given")
         if cfg.detector not in ("sae", "raw") or cfg.detector not in cfg.systems:
             raise ConfigError(f"probe config: detector {cfg.detector!r} must be 'sae' or 'raw' and listed in systems")
+        if cfg.generator not in GENERATORS:
+            raise ConfigError(f"probe config: generator {cfg.generator!r}; choose from {', '.join(GENERATORS)}")
         data = {"seed": 0, "train": 2000, "val": 400, "test": 600, **cfg.data}
         if set(data) - {"seed", "train", "val", "test"} or any(not isinstance(v, int) or v < 0 for v in data.values()):
             raise ConfigError(f"probe config: data must be {{seed, train, val, test}} non-negative ints, got {cfg.data}")
         cfg.data = data
+        if cfg.sae_build is not None:
+            unknown_b = set(cfg.sae_build) - set(SAE_BUILD_DEFAULTS)
+            if unknown_b:
+                raise ConfigError(f"probe config: sae_build has unknown keys {sorted(unknown_b)}; "
+                                  f"allowed: {sorted(SAE_BUILD_DEFAULTS)}")
+            cfg.sae_build = {**SAE_BUILD_DEFAULTS, **cfg.sae_build}
+        if cfg.layers is not None and (not isinstance(cfg.layers, list) or not cfg.layers
+                                       or not all(isinstance(x, int) and x >= 0 for x in cfg.layers)):
+            raise ConfigError(f"probe config: layers must be a non-empty list of block indices, got {cfg.layers}")
         for key in ("sae", "output_dir"):
             v = getattr(cfg, key)
             if v and not Path(v).is_absolute():
                 setattr(cfg, key, str(base_dir / v))
+        sets_dir = Path(raw.get("_base_dir", base_dir))
+        cfg.eval_sets = {k: (v if Path(v).is_absolute() else str(sets_dir / v)) for k, v in cfg.eval_sets.items()}
         return cfg
 
 
+def _with_base(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """``extends: FILE`` merges FILE's keys under this config's (paths in FILE's ``eval_sets`` stay relative to
+    FILE). The sae-pii job uses this to start from workload/configs/pii-best.yaml."""
+    if not raw.get("extends"):
+        return dict(raw)
+    import yaml
+
+    path = Path(raw["extends"])
+    path = path if path.is_absolute() else base_dir / path
+    try:
+        base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"probe config: extends {path}: cannot read it ({e})") from e
+    base.pop("output_dir", None)
+    base_sets = {k: (v if Path(v).is_absolute() else str(path.parent / v)) for k, v in base.get("eval_sets", {}).items()}
+    merged = {**base, **{k: v for k, v in raw.items() if k != "extends"}}
+    if "eval_sets" not in raw:
+        merged["eval_sets"] = base_sets
+    if raw.get("sae") and "layers" not in raw:
+        merged.pop("layers", None)  # an SAE given here fixes the layers (its meta), not the base's choice
+        merged.pop("sae_build", None)
+    return merged
+
+
+def _generator(cfg: ProbeConfig):
+    if cfg.generator == "compose":
+        from kiln_sae.pii.compose import ComposeGenerator
+
+        return ComposeGenerator(seed=cfg.data["seed"])
+    from kiln_sae.pii.generate import Generator
+
+    return Generator(seed=cfg.data["seed"])
+
+
+def _features(source, name: str, examples: list, cache_dir: Path | None) -> SplitData:
+    """Features of ``examples``, from ``cache_dir`` when a file for exactly these texts and this model exists."""
+    import torch
+
+    key = hashlib.sha256(json.dumps([source.loaded.name, getattr(source, "layers", None) or source.loaded.layer,
+                                     source.context_size, [e.text for e in examples]]).encode()).hexdigest()[:16]
+    path = cache_dir / f"{name}-{key}.pt" if cache_dir is not None else None
+    if path is not None and path.exists():
+        log(f"{name}: {len(examples)} messages, features from cache {path.name}")
+        return SplitData(examples, torch.load(path, weights_only=False))
+    log(f"{name}: extracting features of {len(examples)} messages")
+    feats = []
+    step = max(1, len(examples) // 10)
+    t0 = time.perf_counter()
+    for i in range(0, len(examples), step):
+        feats += source.extract([e.text for e in examples[i:i + step]])
+        log(f"{name}: {len(feats)}/{len(examples)} messages ({time.perf_counter() - t0:.0f}s)")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(feats, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").rename(path)
+    return SplitData(examples, feats)
+
+
+def build_sae(cfg: ProbeConfig, train: SplitData, gen, source, cache_dir: Path | None) -> Path:
+    """Train an SAE on chat-like text: the train split's activations (plus ``conversations`` more generated
+    train-format conversations), through ``python -m kiln_sae train --activations`` — the same trainer
+    every SAE uses. Reused when ``<output_dir>/sae_build/sae`` already holds one of this recipe."""
+    import torch
+    import yaml
+    from safetensors.torch import save_file
+
+    b = cfg.sae_build or SAE_BUILD_DEFAULTS
+    work = Path(cfg.output_dir) / "sae_build"
+    recipe = {"build": b, "layers": getattr(source, "layers", None) or [source.loaded.layer],
+              "model": source.loaded.name, "generator": cfg.generator, "data": cfg.data}
+    done = work / "sae" / "meta.json"
+    if done.exists() and json.loads((work / "recipe.json").read_text()) == recipe:
+        log(f"SAE: reusing {work / 'sae'}")
+        return work / "sae"
+    work.mkdir(parents=True, exist_ok=True)
+    feats = list(train.feats)
+    if b["conversations"]:
+        from kiln_sae.pii.generate import Example
+
+        texts = ["\n\n".join(t["content"] for t in conv) for conv in gen.conversations(int(b["conversations"]))]
+        more = _features(source, "sae_corpus", [Example(t, [], "sae", "sae", "train", "") for t in texts], cache_dir)
+        feats += more.feats
+    acts = torch.cat([f.acts[torch.from_numpy(f.valid)] for f in feats])
+    perm = torch.randperm(len(acts), generator=torch.Generator().manual_seed(int(b["seed"])))
+    n_val = max(1024, len(acts) // 20)
+    save_file({"train": acts[perm[n_val:]].contiguous(), "val": acts[perm[:n_val]].contiguous()},
+              str(work / "acts.safetensors"))
+    train_cfg = {"base_model": source.loaded.name, "layer": source.loaded.layer, "context_size": cfg.context_size,
+                 "latents": int(b["latents"]), "k": int(b["k"]), "epochs": b["epochs"],
+                 "batch_size": int(b["batch_size"]), "learning_rate": b["learning_rate"],
+                 "warmup_steps": int(b["warmup_steps"]), "seed": int(b["seed"]), "log_every": 50,
+                 "output_dir": str(work), "activation_cache": "memory", "device": "auto", "resume_from": "none"}
+    (work / "sae.yaml").write_text(yaml.safe_dump(train_cfg))
+    log(f"SAE: training {b['latents']} latents, k={b['k']}, on {len(acts) - n_val} tokens × {acts.shape[1]} "
+        f"({b['epochs']} epochs; python -m kiln_sae train, metrics in {work / 'metrics.jsonl'})")
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "kiln_sae", "train", "--config", str(work / "sae.yaml"),
+                           "--activations", str(work / "acts.safetensors"), "--quiet"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"SAE training failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    (work / "acts.safetensors").unlink()
+    meta = json.loads(done.read_text())
+    meta["layers"] = recipe["layers"]  # its input is these residual streams concatenated (features.MultiLayerModel)
+    done.write_text(json.dumps(meta, indent=2) + "\n")
+    log(f"SAE: trained in {time.perf_counter() - t0:.0f}s")
+    (work / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
+    return work / "sae"
+
+
 def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
+    from kiln_sae.pii.devset import load_jsonl
     from kiln_sae.pii.features import FeatureSource
 
     out = Path(cfg.output_dir)
@@ -77,40 +225,76 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
         act_scale = float(meta.get("act_scale", 1.0))
     base_model = cfg.base_model or meta.get("base_model")
     layer = cfg.layer if cfg.layer is not None else meta.get("layer")
+    layers = cfg.layers if not cfg.sae else meta.get("layers")
+    if layers:
+        layer = max(layers)
     if base_model is None or layer is None:
         raise ConfigError("probe config: give base_model and layer (or an sae whose meta.json names them)")
-    source = FeatureSource(str(base_model), int(layer), context_size=cfg.context_size, model_kind=cfg.model_kind)
-    gen = Generator(seed=cfg.data["seed"])
+    log(f"loading {base_model} (layers {layers or [layer]}, context {cfg.context_size})")
+    source = FeatureSource(str(base_model), int(layer), context_size=cfg.context_size, model_kind=cfg.model_kind,
+                           layers=layers)
+    gen = _generator(cfg)
+    cache_dir = out / "features" if cfg.cache_features else None
     splits = {s: gen.examples(s, cfg.data[s]) for s in ("train", "val", "test")}
-    (data, extract_s) = timed(lambda: {s: featurize(source, ex) for s, ex in splits.items()})
+    (data, extract_s) = timed(lambda: {s: _features(source, s, ex, cache_dir) for s, ex in splits.items()})
+    extra: dict[str, SplitData] = {}
+    for name, path in cfg.eval_sets.items():
+        if not Path(path).exists():
+            log(f"eval set {name}: {path} not found, skipped")
+            continue
+        extra[name] = _features(source, name, load_jsonl(path, name), cache_dir)
+    sae_dir = cfg.sae
+    if "sae" in cfg.systems and sae is None:
+        from kiln_sae.checkpoint import load_sae
+
+        sae_dir = str(build_sae(cfg, data["train"], gen, source, cache_dir))
+        sae, meta = load_sae(sae_dir)
+        act_scale = float(meta.get("act_scale", 1.0))
     train_cfg = ProbeTraining(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
                               class_weight_power=cfg.class_weight_power, seed=cfg.seed,
                               weight_decay=cfg.weight_decay, input_dropout=cfg.input_dropout)
-    report: dict[str, Any] = {"config": cfg.__dict__, "extract_s": extract_s, "systems": {}}
+    report: dict[str, Any] = {"config": {k: v for k, v in cfg.__dict__.items()}, "extract_s": extract_s,
+                              "sae": {"dir": sae_dir, "meta": meta}, "systems": {},
+                              "sets": {"test": len(data["test"].examples), **{k: len(v.examples) for k, v in extra.items()}}}
     test = data["test"]
+    eval_on = {"test": test, **extra}
     for short in cfg.systems:
         name = SYSTEM_NAMES[short]
+        results: dict[str, Any] = {}
         if short == "presidio":
             from kiln_sae.pii.presidio_baseline import PresidioBaseline
 
-            preds, pred_s = timed(lambda: PresidioBaseline().predict(test.texts))
-            info: dict[str, Any] = {"predict_s": pred_s}
+            log("presidio: scoring the evaluation sets")
+            engine, load_s = timed(PresidioBaseline)
+            info: dict[str, Any] = {"load_s": load_s}
+            predict = engine.predict
         else:
+            log(f"{name}: training ({cfg.epochs} epochs)")
             det, info = train_detector(name, source, data["train"], data["val"], train_cfg, sae, act_scale,
-                                       cfg.context)
-            preds, pred_s = timed(lambda: predict_split(det, test))  # noqa: B023 - called immediately
-            info["predict_s_from_features"] = pred_s
+                                       cfg.context, log=log)
             target = out / ("detector" if short == cfg.detector else f"detector-{short}")
-            for f in det.save(target, cfg.sae if short == "sae" else None):
+            for f in det.save(target, sae_dir if short == "sae" else None):
                 from kiln_sae.checkpoint import sha256_file
 
                 metrics.emit("artifact", path=str(f.relative_to(out)), sha256=sha256_file(f), bytes=f.stat().st_size,
                              role="detector")
-        reports = score(test.gold, preds)
-        for match, rep in reports.items():
-            metrics.emit("probe_eval", system=name, split="test", match=match, micro=_public(rep.micro),
-                         per_label={k: _public(v) for k, v in rep.per_label.items()})
-        report["systems"][name] = {"info": info, **{m: r.to_dict() for m, r in reports.items()}}
+            predict = None
+        for set_name, sd in eval_on.items():
+            if predict is not None:
+                preds, pred_s = timed(lambda sd=sd: predict(sd.texts))
+            else:
+                preds, pred_s = timed(lambda sd=sd: predict_split(det, sd))  # noqa: B023 - called immediately
+            ignore = [e.meta.get("ignore", []) for e in sd.examples]
+            reports = score(sd.gold, preds, sd.texts, ignore)
+            results[set_name] = {"predict_s": pred_s, **{m: r.to_dict() for m, r in reports.items()}}
+            log(f"{name} on {set_name}: overlap F1 {reports['overlap'].micro['f1']:.3f}, exact "
+                f"{reports['exact'].micro['f1']:.3f}, label-agnostic {reports['agnostic'].micro['f1']:.3f}")
+            if set_name == "test":
+                for match in ("exact", "overlap"):
+                    rep = reports[match]
+                    metrics.emit("probe_eval", system=name, split="test", match=match, micro=_public(rep.micro),
+                                 per_label={k: _public(v) for k, v in rep.per_label.items()})
+        report["systems"][name] = {"info": info, **results["test"], "sets": results}
     path = out / "pii_report.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     from kiln_sae.checkpoint import sha256_file

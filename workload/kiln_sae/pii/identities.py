@@ -2,6 +2,7 @@
 inside the e-mail address and the username match the PERSON span (as real leaks do)."""
 from __future__ import annotations
 
+import datetime
 import random
 import string
 import unicodedata
@@ -78,7 +79,30 @@ def _national_id(fake: Faker, locale: str, rng: random.Random) -> tuple[str, str
         return "".join(str(rng.randint(0, 9)) for _ in range(11)), "Steuer-ID"
     if locale == "es_ES":
         return fake.nif(), "DNI"
-    return fake.aadhaar_id(), "Aadhaar"
+    if locale == "it_IT":
+        return fake.ssn(), "codice fiscale"
+    if locale == "nl_NL":
+        return fake.ssn(), "BSN"
+    if locale == "en_IN":
+        return fake.aadhaar_id(), "Aadhaar"
+    return fake.ssn(), "ID"
+
+
+# Fixed bounds, not "18 to 85 years before today": the same seed must give the same data on any day.
+_DOB_FROM, _DOB_TO = datetime.date(1940, 1, 1), datetime.date(2007, 12, 31)
+_SORTED_CITIES: dict[str, list[str]] = {}
+
+
+def _city(fake: Faker, locale: str, rng: random.Random) -> str:
+    """Faker's it_IT city list is built from a set, so ``fake.city()`` differs between processes (hash
+    randomisation); a sorted copy keeps generation reproducible across runs."""
+    if locale != "it_IT":
+        return fake.city()
+    if locale not in _SORTED_CITIES:
+        from faker.providers.address.it_IT import Provider
+
+        _SORTED_CITIES[locale] = sorted(Provider.cities)
+    return rng.choice(_SORTED_CITIES[locale])
 
 
 def _secret(rng: random.Random, alphabet: str, n: int) -> str:
@@ -94,7 +118,7 @@ def make_identity(fake: Faker, locale: str, rng: random.Random) -> Identity:
     local = rng.choice([f"{f}.{l_}", f"{f}{l_}", f"{f[0]}.{l_}", username.replace("_", ".")])
     company = _ascii(fake.last_name()) or "acme"
     street = " ".join(fake.street_address().split())
-    city, postcode = fake.city(), fake.postcode()
+    city, postcode = _city(fake, locale, rng), fake.postcode()
     if locale in ("en_US",):
         state = fake.state_abbr()
         address = f"{street}, {city}, {state} {postcode}"
@@ -104,7 +128,7 @@ def make_identity(fake: Faker, locale: str, rng: random.Random) -> Identity:
     else:
         address, lines = f"{street}, {postcode} {city}", f"{street}\n{postcode} {city}"
     nid, nid_kind = _national_id(fake, locale, rng)
-    dob = fake.date_of_birth(minimum_age=18, maximum_age=85).strftime(rng.choice(_DOB_FORMATS))
+    dob = fake.date_between_dates(_DOB_FROM, _DOB_TO).strftime(rng.choice(_DOB_FORMATS))
     url = rng.choice(_PERSONAL_URL_FORMATS).format(u=username.replace(".", "-"), first=f, last=l_)
     alnum = string.ascii_letters + string.digits
     password = rng.choice([

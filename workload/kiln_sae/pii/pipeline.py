@@ -18,7 +18,9 @@ from kiln_sae.pii.evaluate import SpanReport, evaluate
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.generate import Example
 from kiln_sae.pii.labels import LABELS, TAGS, Span
-from kiln_sae.pii.probe import DenseLinearProbe, HybridProbe, ProbeTraining, SparseLinearProbe, train_probe
+from kiln_sae.pii.align import IGNORE
+from kiln_sae.pii.probe import (ContextRows, DenseLinearProbe, HybridProbe, ProbeTraining, SparseLinearProbe,
+                                train_probe)
 
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 EXTENDS = (None, 0.5, 0.3, 0.1)  # hysteresis levels tried with each threshold (None: off)
@@ -47,13 +49,34 @@ def _token_tags(data: SplitData) -> torch.Tensor:
                                             for e, f in zip(data.examples, data.feats, strict=True)]))
 
 
+def _padded_rows(det: Detector, data: SplitData, context: int) -> tuple[ContextRows, torch.Tensor]:
+    """Every text's base inputs end to end with ``context`` zero rows between texts (tags IGNORE there)."""
+    per_text = [det.base_inputs(f) for f in data.feats]
+    tag_rows = [torch.from_numpy(bio_tags(f.offsets, f.valid, e.spans))
+                for e, f in zip(data.examples, data.feats, strict=True)]
+    cols = []
+    for i in range(len(per_text[0])):
+        parts: list[torch.Tensor] = []
+        for row in per_text:
+            t = row[i]
+            parts += [torch.zeros((context,) + tuple(t.shape[1:]), dtype=t.dtype), t]
+        t0 = per_text[0][i]
+        parts.append(torch.zeros((context,) + tuple(t0.shape[1:]), dtype=t0.dtype))
+        cols.append(torch.cat(parts))
+    pad = torch.full((context,), IGNORE, dtype=torch.long)
+    tags = torch.cat([x for t in tag_rows for x in (pad, t)] + [pad])
+    n_latents = det.sae.n_latents if det.sae is not None and det.spec.system in SAE_SYSTEMS else None
+    return ContextRows(tuple(cols), context, n_latents), tags
+
+
 def train_detector(system: str, source: FeatureSource, train: SplitData, val: SplitData, cfg: ProbeTraining,
-                   sae: Any = None, act_scale: float = 1.0, context: int = 0) -> tuple[Detector, dict[str, Any]]:
+                   sae: Any = None, act_scale: float = 1.0, context: int = 0,
+                   log: Callable[[str], None] | None = None) -> tuple[Detector, dict[str, Any]]:
     """Fit a probe on ``train`` and choose its decoding settings on ``val`` (``tune``)."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown probe system {system!r}")
-    tags = _token_tags(train)
     raw_width = int(train.feats[0].acts.shape[1]) * (2 * context + 1)
+    tags = _token_tags(train)
     n_features = sae.n_latents * (2 * context + 1) if system in SAE_SYSTEMS else raw_width
     loaded = source.loaded
     spec = DetectorSpec(system=system, base_model=loaded.name, layer=loaded.layer, context_size=source.context_size,
@@ -62,12 +85,15 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
     probe: torch.nn.Module = (SparseLinearProbe(n_features, len(TAGS)) if system == "sae_probe"
                               else HybridProbe(n_features, raw_width, len(TAGS)) if system == "sae_raw_probe"
                               else DenseLinearProbe(n_features, len(TAGS)))
+    spec.layers = getattr(source, "layers", None)
     det = Detector(spec, probe, source, sae)
-    per_text = [det.inputs(f) for f in train.feats]
-    inputs = tuple(torch.cat([row[i] for row in per_text]) for i in range(len(per_text[0])))
+    rows, tags = _padded_rows(det, train, context)
     t0 = time.perf_counter()
-    losses = train_probe(probe, inputs, tags, len(TAGS), cfg)
+    say = log or (lambda _m: None)
+    losses = train_probe(probe, rows, tags, len(TAGS), cfg,
+                         on_epoch=lambda e, loss: say(f"{system}: epoch {e}/{cfg.epochs}, loss {loss:.4f}"))
     train_s = time.perf_counter() - t0
+    say(f"{system}: choosing threshold, hysteresis, run-on splitting and label floors on val")
     info = tune(det, val)
     return det, {"train_tokens": int((tags != -100).sum()), "final_loss": losses[-1], "train_s": train_s, **info}
 
@@ -75,61 +101,79 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
 def tune(det: Detector, val: SplitData) -> dict[str, Any]:
     """Choose the decoding settings on ``val`` (never on test) and write them into ``det.spec``, in steps
     whose val F1 is kept for the ablation: a global threshold without span validation, then with it,
-    then threshold x hysteresis (``extend``), then per-label floors."""
+    then threshold x hysteresis (``extend``) x run-on splitting (``split``), then per-label floors."""
     probs = [det.probs(f) for f in val.feats]
 
-    def f1(th: float, check: bool, ext: float | None) -> float:
-        preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext)]
+    def f1(th: float, check: bool, ext: float | None, split: bool = False) -> float:
+        preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext, split=split)]
                  for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
-        return float(evaluate(val.gold, preds, match="overlap", labels=LABELS).micro["f1"])
+        return float(evaluate(val.gold, preds, match="overlap", labels=LABELS, texts=val.texts).micro["f1"])
 
     def best(sweep: dict[Any, float]) -> tuple[Any, float]:
         return max(sweep.items(), key=lambda kv: (kv[1], -kv[0][0] if isinstance(kv[0], tuple) else -kv[0]))
 
     plain = {th: f1(th, False, None) for th in THRESHOLDS}
     checked = {th: f1(th, True, None) for th in THRESHOLDS}
-    grid = {(th, ext): (checked[th] if ext is None else f1(th, True, ext))
-            for th in THRESHOLDS if th >= 0.5 for ext in EXTENDS if ext is None or ext < th}
-    (th, ext), grid_f1 = best(grid)
+    grid = {(th, ext, sp): (checked[th] if ext is None and not sp else f1(th, True, ext, sp))
+            for th in THRESHOLDS if th >= 0.5 for ext in EXTENDS if ext is None or ext < th for sp in (False, True)}
+    (th, ext, sp), grid_f1 = best(grid)
+    no_split = {k: v for k, v in grid.items() if not k[2]}
+    (th_ns, ext_ns, _), no_split_f1 = best(no_split)
     # Ships with validation (it is part of the detector); the other steps are kept for the ablation.
-    det.spec.validate, det.spec.threshold, det.spec.extend_threshold = True, th, ext
+    det.spec.validate, det.spec.threshold, det.spec.extend_threshold, det.spec.split = True, th, ext, sp
     det.spec.label_thresholds = {}
     floors, floors_f1, floor_info = _tune_label_floors(det, val, probs, grid_f1)
     det.spec.label_thresholds = floors
-    return {"threshold": th, "extend_threshold": ext, "label_thresholds": floors,
+    return {"threshold": th, "extend_threshold": ext, "split": sp, "label_thresholds": floors,
             "label_thresholds_proposed": floor_info["proposed"],
             "label_thresholds_bootstrap_share_gain": floor_info["bootstrap_share_gain"],
+            "label_thresholds_recall_refused": floor_info["recall_refused"],
             "val_overlap_f1": floors_f1, "val_overlap_f1_no_label_thresholds": grid_f1,
             "threshold_no_validate": best(plain)[0], "val_overlap_f1_no_validate": best(plain)[1],
             "threshold_no_extend": best(checked)[0], "val_overlap_f1_no_extend": best(checked)[1],
+            "threshold_no_split": th_ns, "extend_no_split": ext_ns, "val_overlap_f1_no_split": no_split_f1,
             "threshold_sweep_no_validate": plain, "threshold_sweep_no_extend": checked,
-            "threshold_extend_grid": {f"{k[0]}/{k[1]}": v for k, v in grid.items()}}
+            "threshold_extend_split_grid": {f"{k[0]}/{k[1]}/{k[2]}": v for k, v in grid.items()}}
+
+
+MAX_FLOOR_RECALL_LOSS = 0.02  # a label floor may cost at most this much of that label's val recall
+MAX_FLOOR = 0.9  # and is never above this: a floor at 0.95+ capped IBAN/PASSWORD recall at 0.42-0.47 on real text
 
 
 def _tune_label_floors(det: Detector, val: SplitData, probs: list[np.ndarray],
                        base_f1: float) -> tuple[dict[str, float], float, dict[str, Any]]:
     """Per-label score floors above the global threshold, one coordinate-ascent pass over labels on val.
-    A floor is proposed if it gains > 0.002 val F1, and kept only if the gain holds up under a paired
-    bootstrap over val *templates* (``floor_bootstrap``): floors are chosen on a few templates and must
-    generalise to unseen ones, so a gain that rests on one template's phrasing is noise, not signal."""
+    A floor is proposed if it gains > 0.002 val F1 **without costing that label more than
+    ``MAX_FLOOR_RECALL_LOSS`` recall** (floors bought precision with recall that did not come back on real
+    messages), and kept only if the gain holds up under a paired bootstrap over val *templates/formats*
+    (``floor_bootstrap``): a gain that rests on one format's phrasing is noise, not signal."""
     decoded = [det.spans_from_features(t, f, None, p, True, floors=False)
                for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
 
     def preds(fl: dict[str, float]) -> list[list[Span]]:
         return [[s for s, sc in row if sc >= fl.get(s.label, 0.0)] for row in decoded]
 
+    def report(fl: dict[str, float]):
+        return evaluate(val.gold, preds(fl), match="overlap", labels=LABELS, texts=val.texts)
+
     def f1(fl: dict[str, float]) -> float:
-        return float(evaluate(val.gold, preds(fl), match="overlap", labels=LABELS).micro["f1"])
+        return float(report(fl).micro["f1"])
 
     floors: dict[str, float] = {}
     proposed: dict[str, float] = {}
     support: dict[str, float] = {}
+    refused: dict[str, float] = {}
     best = base_f1
     for label in LABELS:
         candidate = None
-        for th in (t for t in THRESHOLDS if t > det.spec.threshold):
-            score_ = f1({**floors, label: th})
+        recall0 = float(report(floors).per_label[label]["recall"])
+        for th in (t for t in THRESHOLDS if det.spec.threshold < t <= MAX_FLOOR):
+            rep = report({**floors, label: th})
+            score_ = float(rep.micro["f1"])
             if score_ > best + 0.002:
+                if float(rep.per_label[label]["recall"]) < recall0 - MAX_FLOOR_RECALL_LOSS:
+                    refused[label] = th
+                    continue
                 best, candidate = score_, th
         if candidate is None:
             continue
@@ -139,7 +183,7 @@ def _tune_label_floors(det: Detector, val: SplitData, probs: list[np.ndarray],
             floors[label] = candidate
         else:
             best = f1(floors)
-    return floors, f1(floors), {"proposed": proposed, "bootstrap_share_gain": support}
+    return floors, f1(floors), {"proposed": proposed, "bootstrap_share_gain": support, "recall_refused": refused}
 
 
 FLOOR_CONFIDENCE = 0.95  # share of template-bootstrap resamples in which a per-label floor must raise val F1
@@ -166,13 +210,18 @@ def floor_bootstrap(val: SplitData, before: list[list[Span]], after: list[list[S
 
 def predict_split(det: Detector, data: SplitData, threshold: float | None = None,
                   validate: bool | None = None, floors: bool = True,
-                  extend: float | None = FROM_SPEC) -> list[list[Span]]:
-    return [[s for s, _ in det.spans_from_features(t, f, threshold, None, validate, floors, extend)]
+                  extend: float | None = FROM_SPEC, split: bool | None = None) -> list[list[Span]]:
+    return [[s for s, _ in det.spans_from_features(t, f, threshold, None, validate, floors, extend, split)]
             for t, f in zip(data.texts, data.feats, strict=True)]
 
 
-def score(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]) -> dict[str, SpanReport]:
-    return {m: evaluate(gold, pred, match=m, labels=LABELS) for m in ("exact", "overlap")}
+def score(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]], texts: Sequence[str] | None = None,
+          ignore: Sequence[Sequence[Span]] | None = None) -> dict[str, SpanReport]:
+    """Exact, overlap and label-agnostic overlap reports (spans canonicalised by the label rules when
+    ``texts`` is given; ``ignore`` regions per document)."""
+    out = {m: evaluate(gold, pred, match=m, labels=LABELS, texts=texts, ignore=ignore) for m in ("exact", "overlap")}
+    out["agnostic"] = evaluate(gold, pred, match="overlap", texts=texts, ignore=ignore, label_agnostic=True)
+    return out
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

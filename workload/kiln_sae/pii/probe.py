@@ -72,18 +72,43 @@ def class_weights(tags: torch.Tensor, n_tags: int, power: float) -> torch.Tensor
     return w / w[counts > 0].mean()
 
 
-def train_probe(probe: nn.Module, inputs: tuple[torch.Tensor, ...], tags: torch.Tensor, n_tags: int,
-                cfg: ProbeTraining) -> list[float]:
-    """Minibatch Adam over tokens. ``inputs`` are row-aligned tensors (values+indices, or dense x).
-    Returns the mean loss per epoch."""
-    keep = tags != IGNORE
-    inputs = tuple(t[keep] for t in inputs)
-    tags = tags[keep]
+class ContextRows:
+    """Row-aligned base features of many texts laid end to end with ``context`` zero rows between texts, so
+    the context window of row i is rows i-c..i+c and never crosses a text. ``rows(idx)`` builds the probe's
+    input for those rows on the fly — the same concatenation as ``detector.with_context`` — so the
+    [tokens, (2c+1)·d] matrix is never materialised (at d = 768 and 300k tokens that would be 4.6 GB)."""
+
+    def __init__(self, inputs: tuple[torch.Tensor, ...], context: int, n_latents: int | None) -> None:
+        self.inputs, self.context, self.n_latents = inputs, context, n_latents
+        self.offsets = torch.arange(-context, context + 1)
+
+    def rows(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        if self.context == 0:
+            return [t[idx] for t in self.inputs]
+        pos = idx[:, None] + self.offsets[None, :]  # [B, 2c+1]
+        out = []
+        for t in self.inputs:
+            g = t[pos]  # [B, 2c+1, w]
+            if not t.is_floating_point():  # latent ids: neighbour j's latents get their own id block
+                g = g + (torch.arange(len(self.offsets)) * int(self.n_latents or 0))[None, :, None]
+            out.append(g.reshape(len(idx), -1))
+        return out
+
+
+def train_probe(probe: nn.Module, inputs: tuple[torch.Tensor, ...] | ContextRows, tags: torch.Tensor, n_tags: int,
+                cfg: ProbeTraining, on_epoch=None) -> list[float]:
+    """Minibatch Adam over tokens. ``inputs`` are row-aligned tensors (values+indices, or dense x), or a
+    ``ContextRows`` that builds each batch's rows with their context. Returns the mean loss per epoch;
+    ``on_epoch(epoch, loss)`` is called after each (progress)."""
+    rows = inputs if isinstance(inputs, ContextRows) else ContextRows(inputs, 0, None)
+    keep_idx = torch.nonzero(tags != IGNORE).squeeze(1)
+    tags = tags[keep_idx]
     dense = probe if isinstance(probe, DenseLinearProbe) else getattr(probe, "dense", None)
     if isinstance(dense, DenseLinearProbe):
-        x = inputs[-1]  # dense input is always last
-        dense.mean.copy_(x.mean(0))
-        dense.std.copy_(x.std(0).clamp(min=1e-6))
+        x = rows.inputs[-1][keep_idx]  # dense input is always last; per offset the same statistics
+        reps = 2 * rows.context + 1
+        dense.mean.copy_(x.mean(0).repeat(reps))
+        dense.std.copy_(x.std(0).clamp(min=1e-6).repeat(reps))
     weights = class_weights(tags, n_tags, cfg.class_weight_power)
     opt = torch.optim.Adam(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -92,12 +117,12 @@ def train_probe(probe: nn.Module, inputs: tuple[torch.Tensor, ...], tags: torch.
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     losses = []
     probe.train()
-    for _ in range(cfg.epochs):
+    for epoch in range(cfg.epochs):
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for i in range(0, n, cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
-            batch = [t[idx] for t in inputs]
+            batch = rows.rows(keep_idx[idx])
             if cfg.input_dropout > 0:
                 # Values (sparse) and dense rows are floats; latent indices are not dropped, their values are.
                 batch = [F.dropout(t, cfg.input_dropout) if t.is_floating_point() else t for t in batch]
@@ -109,5 +134,7 @@ def train_probe(probe: nn.Module, inputs: tuple[torch.Tensor, ...], tags: torch.
             sched.step()
             total += float(loss.detach()) * len(idx)
         losses.append(total / max(n, 1))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, losses[-1])
     probe.eval()
     return losses

@@ -2,6 +2,7 @@
 context and hard negatives (dates that are not birth dates, company names, versions, fictional names)."""
 from __future__ import annotations
 
+import datetime
 import random
 from collections.abc import Callable
 
@@ -37,7 +38,7 @@ _PRODUCTS = ("Q3 roadmap", "Kestrel", "onboarding", "Atlas 2.0", "pricing", "hir
 
 
 def _date(fake: Faker, rng: random.Random) -> str:
-    d = fake.date_between(start_date="-2y", end_date="+1y")
+    d = fake.date_between_dates(datetime.date(2023, 1, 1), datetime.date(2026, 12, 31))  # fixed: same data any day
     return d.strftime(rng.choice(("%Y-%m-%d", "%d/%m/%Y", "%B %d", "%A %d %B", "%b %d, %Y")))
 
 

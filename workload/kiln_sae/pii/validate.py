@@ -9,19 +9,14 @@ the reported F1 is that of what ships; Presidio is scored as shipped, without it
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 
 from kiln_sae.checksums import iban_mod97_ok, luhn_ok
+from kiln_sae.pii.rules import is_placeholder  # the label rules' placeholder list (docs/pii-labels.md)
 
 __all__ = ["luhn_ok", "is_card", "iban_shaped", "is_iban", "is_placeholder", "resolve"]
 
-_RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
-_RESERVED_TLDS = (".test", ".example", ".invalid", ".localhost")
-_TOLL_FREE = ("800", "888", "877", "866", "855", "844", "833")
-_PLACEHOLDER_NAMES = ("john doe", "jane doe", "john smith", "max mustermann", "erika mustermann")
-_PLACEHOLDER_STREETS = re.compile(r"^\s*123 (main|fake) (street|st)\b", re.IGNORECASE)
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().\-/]+(?:\s*(?:x|ext\.?)\s*\d+)?$", re.IGNORECASE)
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 _CARD_CHARS = re.compile(r"^[\d \-]+$")
@@ -43,38 +38,6 @@ def is_iban(value: str) -> bool:
     if not _IBAN.match(compact):
         return False
     return iban_mod97_ok(compact)
-
-
-def _domain(value: str) -> str:
-    v = value.lower()
-    v = v.split("@", 1)[1] if "@" in v else re.sub(r"^[a-z]+://", "", v)
-    return re.split(r"[/:?#]", v, maxsplit=1)[0].rstrip(".")
-
-
-def is_placeholder(value: str, label: str) -> bool:
-    """A value reserved for examples or public services, so never personal data."""
-    if label in ("EMAIL", "URL_PERSONAL"):
-        dom = _domain(value)
-        return dom in _RESERVED_DOMAINS or dom == "example" or dom.endswith(tuple("." + d for d in _RESERVED_DOMAINS)) \
-            or dom.endswith(_RESERVED_TLDS) or dom == "localhost"
-    if label == "PHONE":
-        digits = re.sub(r"\D", "", value)
-        nanp = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
-        return len(nanp) == 10 and (nanp[:3] in _TOLL_FREE or nanp[3:8] == "55501")
-    if label == "PERSON":
-        return " ".join(value.lower().split()) in _PLACEHOLDER_NAMES
-    if label == "ADDRESS":
-        return bool(_PLACEHOLDER_STREETS.match(value)) or "anytown" in value.lower()
-    if label == "IP_ADDRESS":
-        if value.strip().lower() == "localhost":
-            return True
-        try:
-            ip = ipaddress.ip_address(value.strip("[]"))
-        except ValueError:
-            return False
-        docs = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-        return ip.is_loopback or ip.is_unspecified or any(ip in ipaddress.ip_network(n) for n in docs)
-    return False
 
 
 def digit_count(value: str) -> int:

@@ -130,3 +130,40 @@ def test_segments_break_at_tabs_lines_and_label_changes_across_punctuation():
     probs[:, inside_tag("ADDRESS")] = 1.0
     assert [s for s, _ in decode_spans(addr, offsets, np.ones(len(offsets), dtype=bool), probs)] == [
         Span(0, len(addr), "ADDRESS")]
+
+
+def _probs_for(offsets: np.ndarray, valid: np.ndarray, text: str, runs: list[tuple[str, str, bool]]) -> np.ndarray:
+    """Tag probabilities where each (value, label, begin) run's tokens carry ``label`` with 0.9; ``begin``
+    False makes the run's first token an I- tag (the probe failed to mark the boundary)."""
+    probs = np.zeros((len(offsets), len(TAGS)), dtype=np.float32)
+    probs[:, OUTSIDE] = 1.0
+    for value, label, begin in runs:
+        a = text.index(value)
+        b = a + len(value)
+        hit = [i for i in range(len(offsets)) if valid[i] and offsets[i, 0] < b and offsets[i, 1] > a]
+        for j, i in enumerate(hit):
+            probs[i] = 0.0
+            probs[i, OUTSIDE] = 0.1
+            probs[i, begin_tag(label) if j == 0 and begin else inside_tag(label)] = 0.9
+    return probs
+
+
+def test_split_breaks_a_run_on_span_at_the_entity_boundary(tokenizer):
+    text = "contact Jane Roe jane.roe@mailbox.org 0171 555 2020 today"
+    offsets, valid = _encode(tokenizer, text)
+    probs = _probs_for(offsets, valid, text, [("Jane Roe", "PERSON", True), ("jane.roe@mailbox.org", "EMAIL", False),
+                                              ("0171 555 2020", "PHONE", False)])
+    joined = decode_spans(text, offsets, valid, probs, 0.5)
+    assert len(joined) < 3  # without splitting the I- tags glue the three entities together
+    split = [(text[s.start:s.end], s.label) for s, _ in decode_spans(text, offsets, valid, probs, 0.5, split=True)]
+    assert split == [("Jane Roe", "PERSON"), ("jane.roe@mailbox.org", "EMAIL"), ("0171 555 2020", "PHONE")]
+
+
+def test_split_keeps_an_address_with_its_city_and_breaks_lists(tokenizer):
+    text = "at 12 High Street, Leeds and Ana, Bruno"
+    offsets, valid = _encode(tokenizer, text)
+    probs = _probs_for(offsets, valid, text, [("12 High Street,", "ADDRESS", True), ("Leeds", "LOCATION", False),
+                                              ("Ana, Bruno", "PERSON", True)])
+    got = [(text[s.start:s.end], s.label) for s, _ in decode_spans(text, offsets, valid, probs, 0.5, split=True)]
+    assert got[0] == ("12 High Street, Leeds", "ADDRESS")
+    assert got[1:] == [("Ana", "PERSON"), ("Bruno", "PERSON")]

@@ -82,3 +82,29 @@ def test_load_detector_rejects_a_tampered_sae_and_a_missing_dir(probe_run, tmp_p
         load_detector(tmp_path / "nope")
     proc = run_kiln("detect", "--detector", str(tmp_path / "nope"))
     assert proc.returncode == 2 and b"not a detector directory" in proc.stderr
+
+
+def test_detect_keeps_ids_and_reports_steady_state_apart_from_loading(probe_run, tmp_path):
+    src = tmp_path / "in.jsonl"
+    rows = [{"id": f"msg-{i}", "text": MESSAGE} for i in range(5)] + [{"id": 77, "body": "no text"}, {"text": MESSAGE}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = run_kiln("detect", "--detector", str(probe_run / "detector"), "--input", str(src), "--jsonl",
+                    "--batch-size", "2", "--progress")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [o.get("id") for o in out] == ["msg-0", "msg-1", "msg-2", "msg-3", "msg-4", 77, None]
+    assert "error" in out[5] and "spans" in out[6] and "id" not in out[6]
+    err = proc.stderr.decode()
+    assert "loaded detector and model in" in err
+    assert "steady state (4 messages after the first batch)" in err  # batches of 2: the first one is warm-up
+    assert "7/7" in err  # the progress bar reached the end
+    custom = run_kiln("detect", "--detector", str(probe_run / "detector"), "--input", str(src), "--jsonl",
+                      "--id-field", "text", "--no-progress")
+    first = json.loads(custom.stdout.decode().splitlines()[0])
+    assert first["id"] == MESSAGE and "/7" not in custom.stderr.decode()
+
+
+def test_detector_json_records_the_decoding_choices(probe_run):
+    spec = json.loads((probe_run / "detector" / "detector.json").read_text())
+    assert isinstance(spec["split"], bool) and spec["layers"] is None
+    assert all(v <= 0.9 for v in spec["label_thresholds"].values())  # floors never cap recall at 0.95+

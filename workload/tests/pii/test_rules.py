@@ -1,0 +1,67 @@
+"""The label rules (docs/pii-labels.md) as the generators, the scorer and the span checks apply them."""
+from __future__ import annotations
+
+import pytest
+
+from kiln_sae.pii.evaluate import evaluate
+from kiln_sae.pii.labels import Span
+from kiln_sae.pii.rules import IGNORE, canonical, is_placeholder, map_presidio_evaluator
+
+
+def _canon(text: str, value: str, label: str) -> str | None:
+    start = text.index(value)
+    c = canonical(text, Span(start, start + len(value), label))
+    return None if c is None else text[c.start:c.end]
+
+
+@pytest.mark.parametrize(("text", "value", "label", "expected"), [
+    ("Dear Mr. Adebayo, hi", "Mr. Adebayo,", "PERSON", "Adebayo"),
+    ("next to Clara's desk", "Clara's", "PERSON", "Clara"),
+    ("call (0118) 4960919.", "(0118) 4960919.", "PHONE", "(0118) 4960919"),
+    ("live at 12 Main St. now", "12 Main St.", "ADDRESS", "12 Main St."),
+    ("mail me at a@b.org.", "a@b.org.", "EMAIL", "a@b.org"),
+    ("<mailto:a@b.org>", "mailto:a@b.org", "EMAIL", "a@b.org"),
+    ("pw: 'Purple4934*'", "'Purple4934*'", "PASSWORD", "Purple4934*"),
+    ("name: \"Jo Li\"", "\"Jo Li\"", "PERSON", "Jo Li"),
+])
+def test_canonical_trims_to_the_documented_extent(text, value, label, expected):
+    assert _canon(text, value, label) == expected
+
+
+@pytest.mark.parametrize(("value", "label", "placeholder"), [
+    ("user@example.com", "EMAIL", True), ("anna@gmail.com", "EMAIL", False),
+    ("1-800-555-0199", "PHONE", True), ("+44 20 7946 0958", "PHONE", False),
+    ("4111 1111 1111 1111", "CREDIT_CARD", True), ("4539 1488 0343 6467", "CREDIT_CARD", False),
+    ("192.168.1.1", "IP_ADDRESS", True), ("10.2.0.8", "IP_ADDRESS", True), ("198.51.100.7", "IP_ADDRESS", True),
+    ("83.24.117.201", "IP_ADDRESS", False), ("John Doe", "PERSON", True), ("Jonas Hartmann", "PERSON", False),
+])
+def test_placeholders_are_never_pii(value, label, placeholder):
+    assert is_placeholder(value, label) is placeholder
+
+
+def test_presidio_evaluator_parts_merge_and_unmapped_types_are_ignored():
+    text = "Send it to 22 Elm Road, Springfield for Anna Berg at Acme Corp"
+    raw = [{"start": 11, "end": 13, "type": "building_number"}, {"start": 14, "end": 22, "type": "street_name"},
+           {"start": 24, "end": 35, "type": "city"}, {"start": 40, "end": 44, "type": "first_name"},
+           {"start": 45, "end": 49, "type": "last_name"}, {"start": 53, "end": 62, "type": "organization"}]
+    spans, ignore = map_presidio_evaluator(text, raw)
+    assert [(text[s.start:s.end], s.label) for s in spans] == [
+        ("22 Elm Road, Springfield", "ADDRESS"), ("Anna Berg", "PERSON")]
+    assert [text[s.start:s.end] for s in ignore] == ["Acme Corp"] and ignore[0].label == IGNORE
+    bare, ignored = map_presidio_evaluator("corner of Elm St. and Oak St.", [{"start": 10, "end": 16, "type": "street_name"}])
+    assert bare == [] and len(ignored) == 1
+    with pytest.raises(KeyError):
+        map_presidio_evaluator("x", [{"start": 0, "end": 1, "type": "brand_new_type"}])
+
+
+def test_scorer_canonicalises_ignores_and_scores_label_agnostic():
+    text = "Dear Mr. Adebayo, call Acme Corp."
+    gold = [[Span(9, 16, "PERSON")]]
+    pred = [[Span(5, 17, "PERSON"), Span(23, 32, "LOCATION")]]  # "Mr. Adebayo," and a guess on an ignored org
+    ignore = [[Span(23, 32, "IGNORE")]]
+    rep = evaluate(gold, pred, match="exact", texts=[text], ignore=ignore)
+    assert (rep.micro["tp"], rep.micro["fp"], rep.micro["fn"]) == (1, 0, 0)
+    assert evaluate(gold, pred, match="exact").micro["tp"] == 0  # without the rules: an edge miss
+    wrong_label = [[Span(9, 16, "USERNAME")]]
+    assert evaluate(gold, wrong_label, texts=[text]).micro["f1"] == 0
+    assert evaluate(gold, wrong_label, texts=[text], label_agnostic=True).micro["f1"] == 1

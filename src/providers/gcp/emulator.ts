@@ -1,6 +1,6 @@
 /**
  * A stateful GCE emulator on loopback: the Compute v1 REST API's instances and zoneOperations (the subset in
- * ../shared/reference/specs/gce/compute.v1.instances-subset.json), one project, with GCE's life cycle
+ * ./discovery/compute.v1.instances-subset.json, copied from ../shared/reference/specs/gce), one project, with GCE's life cycle
  * (./emulator/account.ts), Google's error envelope, fault injection (the kit's kinds plus `capacity`,
  * `capacity-leftover`, `quota` as failed insert operations, and `malformed`), spot preemption and the
  * cloud-side `maxRunDuration` deletion. Tests, `kiln run --sim` and `kiln emulate gcp` use it.

@@ -26,7 +26,7 @@ import type { Exchange } from "../emulator.js";
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => void;
 
-const ROOT = resolve(import.meta.dirname, "..", "..", "..", "..", "..", "shared", "reference", "specs", "azure", "specification", "compute", "resource-manager", "Microsoft.Compute");
+const ROOT = resolve(import.meta.dirname, "..", "swagger", "Microsoft.Compute");
 export const VM_SWAGGER = join(ROOT, "ComputeRP", "stable", "2024-07-01", "virtualMachine.json");
 const FILES = [VM_SWAGGER, join(ROOT, "ComputeRP", "stable", "2024-07-01", "computeRPCommon.json"), join(ROOT, "common-types", "v1", "common.json")];
 

@@ -24,7 +24,7 @@ import type { EmuReply, EmuRequest } from "../../emulator-kit/http.js";
 type Json = Record<string, unknown>;
 
 /** The subset document: instances (all methods), zoneOperations and every schema they reference. */
-export const GCE_DISCOVERY = resolve(import.meta.dirname, "..", "..", "..", "..", "..", "shared", "reference", "specs", "gce", "compute.v1.instances-subset.json");
+export const GCE_DISCOVERY = resolve(import.meta.dirname, "..", "discovery", "compute.v1.instances-subset.json");
 
 interface Param {
   location: "path" | "query";

@@ -119,7 +119,13 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
 export function assertCapDecided(spec: JobSpec, provider: Pick<ProviderDescriptor, "kind" | "title" | "cap">): CapGuarantee {
   const g = capGuarantee(spec, provider);
   if (g.refusal) {
-    throw new UserError(g.refusal, { exitCode: 2, hint: "set budget.on_cap_offline: keep-data or stop-billing in the job spec, or add artifacts.store (s3://BUCKET/PREFIX); `kiln plan` shows what each guarantees" });
+    // The fix is the other choice than the one refused (or a store): never the value the spec already has.
+    const chosen = spec.budget.on_cap_offline;
+    const other = chosen === "keep-data" ? "stop-billing" : chosen === "stop-billing" ? "keep-data" : "keep-data or stop-billing";
+    throw new UserError(g.refusal, {
+      exitCode: 2,
+      hint: `set budget.on_cap_offline: ${other} in the job spec, or add artifacts.store (s3://BUCKET/PREFIX or az://ACCOUNT/CONTAINER/PREFIX), or run on another provider; \`kiln plan\` shows what each guarantees`,
+    });
   }
   return g;
 }

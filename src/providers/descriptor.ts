@@ -57,8 +57,13 @@ export interface CapCapabilities {
    * billing (the key on the machine can also launch); `terminate-only` when they can.
    */
   apiTerminate?: "full-account" | "terminate-only";
-  /** Storage that outlives the machine, by the provider's own name (e.g. its file systems); Kiln does not attach one yet. */
+  /** Storage that outlives the machine, by the provider's own name (e.g. its file systems). */
   persistentVolume?: string;
+  /**
+   * The `artifacts.store.url` scheme that names that storage when Kiln can attach it at launch and push to
+   * it (Lambda: `lambda-fs`). Absent: Kiln does not attach the provider's volumes; only object stores hold.
+   */
+  volumeStore?: "lambda-fs";
 }
 
 /** A cloud account Kiln can use now: the user's configuration, or an emulator on loopback. */
@@ -133,6 +138,11 @@ export interface ProviderDescriptor {
   readonly credentials?: CredentialHelp;
   /** Spot machines get a reclaim notice they can read from inside (GCP, Azure; AWS once IMDSv2's token is handled). */
   readonly reclaimNotice?: ReclaimNotice;
+  /**
+   * Set on a cloud that sells no spot/preemptible machines: one sentence the planner and `kiln offers --spot`
+   * print when spot is asked for, so the absence of its spot rows is explained, not silent.
+   */
+  readonly noSpot?: string;
   /** How a budget cap holds with no client (clouds only); absent: the watchdog can stop the run but not billing. */
   readonly cap?: CapCapabilities;
   /** Whether credentials are configured at all, without loading the client (start-up time). */

@@ -83,6 +83,12 @@ describe("kiln offers: options and errors", () => {
     const spots = rows(spot.stdout).filter((l) => l.includes("(spot)"));
     expect(spots.length).toBeGreaterThan(0);
     expect(rows(spot.stdout).length).toBe(rows(plain.stdout).length + spots.length);
+    // The clouds that sell no spot say so with --spot (and only then), so their missing spot rows are explained.
+    expect(spot.stdout).toMatch(/^No spot on thunder: Thunder Compute sells no spot machines/m);
+    expect(spot.stdout).toMatch(/^No spot on lambda: /m);
+    expect(plain.stdout).not.toContain("No spot on");
+    const awsOnly = await kiln("offers", "--spot", "--provider", "aws");
+    expect(awsOnly.stdout).not.toContain("No spot on");
   });
 
   it("prints JSON Offer objects with their source", async () => {
@@ -132,7 +138,7 @@ describe("kiln offers with a Lambda key: live prices and capacity", () => {
   afterAll(() => emu.close());
 
   it("replaces Lambda's catalog rows with the API's prices and says where capacity is", async () => {
-    const r = await kilnWith({ LAMBDA_API_KEY: emu.apiKey, KILN_LAMBDA_API_URL: emu.url }, "offers", "--gpu", "A100-40GB", "--provider", "lambda,thunder");
+    const r = await kilnWith({ LAMBDA_API_KEY: emu.apiKey, KILN_LAMBDA_API_URL: emu.url }, "offers", "--gpu", "A100-40GB", "--provider", "lambda,tensordock");
     expect(r.code).toBe(0);
     const lambda = r.stdout.split("\n").filter((l) => l.startsWith("lambda "));
     // The emulator's default account: gpu_1x_a100 in three regions (one row), the SXM4 variant in one.
@@ -140,7 +146,7 @@ describe("kiln offers with a Lambda key: live prices and capacity", () => {
       ["lambda", "gpu_1x_a100", "A100-40GB", "40GB", "$1.29", "$15.48", "0%", "—", "live, capacity in us-east-1, us-south-1, us-west-1"],
       ["lambda", "gpu_1x_a100_sxm4", "A100-40GB", "40GB", "$1.29", "$15.48", "0%", "—", "live, capacity in us-east-1"],
     ]);
-    expect(r.stdout).toMatch(/^thunder .*catalog \d{4}-\d\d-\d\d/m);
+    expect(r.stdout).toMatch(/^tensordock .*catalog \d{4}-\d\d-\d\d/m);
     // Lambda answered: its catalog rows are gone, not shown beside the live ones; the footer dates the answer.
     expect(r.stdout).not.toMatch(/^lambda .*catalog/m);
     expect(r.stdout).toMatch(/^ {2}lambda: live, \d+ offers in \d+\.\d\d s at \d\d:\d\d:\d\d UTC \(emulated\)$/m);

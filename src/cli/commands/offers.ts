@@ -139,6 +139,11 @@ export const offersCommand = defineCommand({
     if (gpus.size > 1) ctx.io.out("vs base: against the cheapest reliable on-demand offer of the same GPU.\n");
     else if (baseline) ctx.io.out(`Baseline: ${baseline.provider} ${baseline.instanceType} at $${baseline.pricePerHour.toFixed(2)}/h (cheapest reliable on-demand offer).\n`);
     ctx.io.out(where);
+    if (query.spot !== "never") {
+      // A cloud with no spot product shows on-demand rows only: say so rather than let its spot rows look missing.
+      const { providers: registered } = await import("../../providers/registry.js");
+      for (const d of registered()) if (d.noSpot && (!providers || providers.includes(d.name))) ctx.io.out(`No spot on ${d.name}: ${d.noSpot}.\n`);
+    }
     if (offers.some((o) => o.priceSource === "catalog")) ctx.io.out("Catalog prices are dated: check them before a long run; live prices replace them once a provider is configured.\n");
     return 0;
   },

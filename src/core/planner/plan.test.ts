@@ -108,6 +108,17 @@ describe("planJob", () => {
     expect(renderPlan(spec, plan, none)).toMatch(/spot: E\[restarts\] = 0\.1\/h \(assumed\) × [\d.]+ h = [\d.]+; E\[hours\] = /);
   });
 
+  it("notes each listed cloud that sells no spot when spot is allowed, and none when it is not", () => {
+    const offer = offerOf({ provider: "thunder", instanceType: "a100xl", gpu: "A100-80GB", vramGb: 80, pricePerHour: 0.78, memoryGb: 1000, diskGb: 1000 });
+    const allowed = planJob(job("{gpu: any, providers: [thunder, runpod, tensordock], spot: allowed}", "", "{max_usd: 50}"), { gpuProbe: none, offers: [offer] });
+    expect(allowed.notes.filter((n) => n.startsWith("no spot on "))).toEqual([
+      expect.stringMatching(/^no spot on thunder: Thunder Compute sells no spot machines/),
+      expect.stringMatching(/^no spot on tensordock: TensorDock's v2 API has no spot machines/),
+    ]);
+    const never = planJob(job("{gpu: any, providers: [thunder], spot: never}", "", "{max_usd: 50}"), { gpuProbe: none, offers: [offer] });
+    expect(never.notes.some((n) => n.startsWith("no spot on "))).toBe(false);
+  });
+
   it("spot: prefer still takes on-demand when spot's expected total (restarts priced in) is higher", () => {
     const onDemand = offerOf({ provider: "aws", instanceType: "a100-box", gpu: "A100-40GB", vramGb: 40, pricePerHour: 3.02 });
     // A spot price only 1% below on-demand: a tenth of a reclaim per hour costs more than that saves.

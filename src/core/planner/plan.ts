@@ -97,6 +97,15 @@ export interface PlanInputs {
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
+/** With spot allowed, one note per listed cloud that sells none, so its on-demand-only rows are explained. */
+export function noSpotNotes(spec: Pick<JobSpec, "resources">): string[] {
+  if (spec.resources.spot === "never") return [];
+  return spec.resources.providers.flatMap((name) => {
+    const d = registeredProviders().find((p) => p.name === name);
+    return d?.noSpot ? [`no spot on ${name}: ${d.noSpot}`] : [];
+  });
+}
+
 /**
  * Decide where a job runs.
  *
@@ -135,6 +144,7 @@ export function planJob(spec: JobSpec, inputs: PlanInputs): Plan {
   }
   const chosenOpt = considered.find((o) => o.chosen);
   if (chosenOpt?.time) notes.push(...cacheNotes(chosenOpt, timer));
+  notes.push(...noSpotNotes(spec));
   const plan: Plan = { choice, estimate, considered, savings: {}, notes };
   if (!choice) plan.refusal = refusalFor(spec, considered, needGb);
   else plan.savings = savingsFor(spec, considered, inputs.offers, (o) => priceOffer({ ...spec, resources: { ...spec.resources, spot: "allowed" } }, o, needGb, timer));

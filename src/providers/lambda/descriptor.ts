@@ -180,6 +180,7 @@ async function emulate(o: { host: string; port: number; configPath?: string }) {
 
 export const lambdaDescriptor: ProviderDescriptor = {
   name: "lambda",
+  noSpot: "Lambda sells no spot machines (runbook, Strategy 4: none as of October 2025): on-demand only",
   title: "Lambda",
   kind: "cloud",
   tier: "reliable",

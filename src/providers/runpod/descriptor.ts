@@ -13,7 +13,7 @@ import { loadRunpodCredentials, RUNPOD_FILE_EXAMPLE as FILE_EXAMPLE, RUNPOD_KEYS
 
 const RUNPOD_API = "https://api.runpod.io";
 
-const { RUNBOOK, RUNBOOK_ALT, PUBLIC } = SOURCES;
+const { RUNBOOK, PUBLIC } = SOURCES;
 /** providers.md §2, RunPod's v2 catalog example (per GPU per hour). */
 const PROVIDERS_RUNPOD = "providers.md RunPod example";
 
@@ -21,9 +21,9 @@ const PROVIDERS_RUNPOD = "providers.md RunPod example";
 // RunPod's GPU type ids (references/gpu-types.mdx), secure cloud.
 const CATALOG: readonly CatalogRow[] = [
   catalogRow("runpod", "NVIDIA A100 80GB PCIe", "A100-80GB", 80, 1.74, RUNBOOK),
-  // Doubtful: RunPod's GPU type list (references/gpu-types.mdx, generated 2026-02-12) has no 40 GB A100, so
-  // this runbook row cannot be launched; kept only until `kiln offers`' snapshot moves with it.
-  catalogRow("runpod", "NVIDIA A100-PCIE-40GB", "A100-40GB", 40, 1.39, RUNBOOK_ALT, { spotPricePerHour: 0.69, spotSource: RUNBOOK_ALT }),
+  // Correction to the runbook: its RunPod "A100 40GB" ($1.39/h, spot $0.69/h) does not exist. RunPod's GPU type
+  // list (references/gpu-types.mdx, generated 2026-02-12) has no 40 GB A100, so that row could never be launched
+  // and is left out; RunPod's A100s are the 80 GB PCIe and SXM cards.
   catalogRow("runpod", "NVIDIA GeForce RTX 4090", "RTX4090-24GB", 24, 0.44, PROVIDERS_RUNPOD),
   catalogRow("runpod", "NVIDIA H100 80GB HBM3", "H100-80GB", 80, 2.69, PUBLIC),
   catalogRow("runpod", "NVIDIA H200", "H200-141GB", 141, 3.59, PUBLIC),

@@ -118,6 +118,7 @@ async function emulate(o: { host: string; port: number; configPath?: string }): 
 
 export const tensordockDescriptor: ProviderDescriptor = {
   name: "tensordock",
+  noSpot: "TensorDock's v2 API has no spot machines (only the obsolete v0 marketplace had them): on-demand only",
   title: "TensorDock",
   kind: "cloud",
   tier: "budget",

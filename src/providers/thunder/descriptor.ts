@@ -14,17 +14,17 @@ import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
 import type { ProviderContext, ProviderDescriptor, RunningEmulator, SimulatedCloud } from "../descriptor.js";
 import { THUNDER_FILE_EXAMPLE } from "./credentials.js";
 
-const { RUNBOOK, PUBLIC } = SOURCES;
+const { PUBLIC } = SOURCES;
 const TOKENS_PAGE = "https://console.thundercompute.com/settings/tokens";
 
 /**
  * Prototyping-mode prices (GPU over TCP), so the instance types say so; Kiln launches production by default
- * and prices it live from `GET /pricing`. Correction to the runbook: its "$0.66 A100 40GB" is Thunder's
- * prototyping price for the old `a100` type; thunder-cli now maps "a100" to `a100xl` (80 GB) and production
- * costs more (GUESS on the mode: the runbook does not name it). No spot prices: Thunder has no spot.
+ * and prices it live from `GET /pricing`. Correction to the runbook: its "$0.66 A100 40GB" was Thunder's
+ * prototyping price for the old 40 GB `a100` type, which Thunder no longer rents: thunder-cli now maps "a100" to
+ * `a100xl` (80 GB), so that row is left out (GUESS on the mode: the runbook does not name it). A live `GET
+ * /pricing` that still lists `a100` is shown as it comes. No spot prices: Thunder has no spot.
  */
 const CATALOG: readonly CatalogRow[] = [
-  catalogRow("thunder", "a100_x1_prototyping", "A100-40GB", 40, 0.66, RUNBOOK),
   catalogRow("thunder", "a100xl_x1_prototyping", "A100-80GB", 80, 0.78, PUBLIC),
   catalogRow("thunder", "h100_x1_prototyping", "H100-80GB", 80, 1.47, PUBLIC),
 ];
@@ -53,6 +53,7 @@ async function emulate(o: { host: string; port: number; configPath?: string }): 
 
 export const thunderDescriptor: ProviderDescriptor = {
   name: "thunder",
+  noSpot: "Thunder Compute sells no spot machines (its API has no such option): on-demand only",
   title: "Thunder Compute",
   kind: "cloud",
   tier: "budget",

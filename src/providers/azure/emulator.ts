@@ -122,7 +122,12 @@ export async function startAzureEmulator(o: AzureEmulatorOptions): Promise<Azure
       if (m) match = { route, m };
       if (match) break;
     }
-    if (!match) return { status: 404, body: cloudError("InvalidResourceType", `No route for ${r.method} ${r.path}.`) };
+    if (!match) {
+      // RFC 9110: a path that exists under other methods is a 405 naming them, in ARM's words.
+      const allow = [...new Set(routes.filter((route) => route.pattern.test(r.path)).map((route) => route.method))];
+      if (allow.length > 0) return { status: 405, body: cloudError("MethodNotAllowed", `The requested resource does not support http method '${r.method}'.`), headers: { Allow: allow.join(", ") } };
+      return { status: 404, body: cloudError("InvalidResourceType", `No route for ${r.method} ${r.path}.`) };
+    }
     const { route, m } = match;
     const op = route.op.startsWith("Network_") ? networkOpName(m[3]!, route.op.slice("Network_".length)) : route.op;
     const isPrices = op === "RetailPrices_List";

@@ -5,28 +5,14 @@
 // passes only when it is one of the EXCEPTIONS below, each written down against the spec.
 import { describe, expect, it } from "vitest";
 import { DEFAULT_INSTANCE_TYPES, type EmulatorInstanceType, startLambdaEmulator } from "./emulator.js";
-import { type CheckFailure, runSchemathesis, schemathesisMissing } from "./testing/schemathesis.js";
+import { runSchemathesis, schemathesisMissing, type SpecException, unexplainedFailures } from "../emulator-kit/testing/schemathesis.js";
 
 const SPEC = new URL("./openapi/lambda-cloud-openapi-1.8.3.json", import.meta.url).pathname;
 const SEED = 20_261_204;
 // About 2,000 requests; ~10 s on an idle 2-core machine, well under a minute on a busy one.
 const MAX_EXAMPLES = 30;
 
-interface Exception {
-  /** Schemathesis's failure code (`schemathesis explain CODE`). */
-  code: string;
-  operations: readonly string[];
-  status: number;
-  /** The emulator's answer, matched against the response body. */
-  answer: RegExp;
-  /** Only for requests whose body Schemathesis broke on purpose. */
-  negativeBody?: true;
-  /** Only when the query string has this parameter. */
-  query?: string;
-  why: string;
-}
-
-const EXCEPTIONS: readonly Exception[] = [
+const EXCEPTIONS: readonly SpecException[] = [
   {
     code: "ST103", // undocumented status
     operations: [
@@ -83,22 +69,6 @@ const EXCEPTIONS: readonly Exception[] = [
   },
 ];
 
-function explanation(f: CheckFailure): Exception | undefined {
-  return EXCEPTIONS.find(
-    (e) =>
-      e.code === f.code &&
-      e.operations.includes(f.operation) &&
-      e.status === f.status &&
-      e.answer.test(f.responseBody) &&
-      (!e.negativeBody || f.parts["body"] === "negative") &&
-      (e.query === undefined || new URL(f.url).searchParams.has(e.query)),
-  );
-}
-
-const describeFailure = (f: CheckFailure) =>
-  `${f.code} ${f.title} — ${f.operation} (${f.phase}, ${f.mode ?? "?"}): ${f.message.replace(/\s+/g, " ").slice(0, 200)}\n` +
-  `    ${f.method} ${f.url}${f.requestBody === undefined ? "" : ` body=${f.requestBody.slice(0, 300)}`}\n    → ${f.status} ${f.responseBody.slice(0, 300)}`;
-
 describe("Lambda emulator conformance to spec 1.8.3 (Schemathesis; skipped where .venv/bin/schemathesis is missing)", () => {
   it("has no failure that is not written down against the spec", async (ctx) => {
     if (schemathesisMissing !== undefined) ctx.skip(schemathesisMissing);
@@ -118,9 +88,8 @@ describe("Lambda emulator conformance to spec 1.8.3 (Schemathesis; skipped where
       // A run that tested little proves little: every operation, and the cases the example count promises.
       expect(run.operationsTested).toBe(24);
       expect(run.casesGenerated).toBeGreaterThan(1_000);
-      const unexplained = run.failures.filter((f) => explanation(f) === undefined);
       // One line per distinct problem (the same check on the same operation with the same answer).
-      const distinct = [...new Map(unexplained.map((f) => [`${f.code} ${f.operation} ${f.status} ${f.responseBody}`, describeFailure(f)])).values()];
+      const distinct = unexplainedFailures(run.failures, EXCEPTIONS);
       expect(distinct, `${distinct.length} unexplained failure(s); seed ${SEED}`).toEqual([]);
       expect(run.exitCode === 0 || run.failures.length > 0, run.outputTail).toBe(true);
     } finally {

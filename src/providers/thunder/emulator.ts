@@ -48,6 +48,14 @@ export interface ThunderEmulator {
 }
 
 const err = (status: number, error: string, message: string, headers?: Record<string, string>): EmuReply => ({ status, body: { code: status, error, message }, ...(headers && { headers }) });
+/** The emulated paths and the one method each serves (swagger.json). */
+const ALLOW: readonly (readonly [RegExp, string])[] = [
+  [/^\/pricing$/, "GET"],
+  [/^\/specs$/, "GET"],
+  [/^\/instances\/list$/, "GET"],
+  [/^\/instances\/create$/, "POST"],
+  [/^\/instances\/[^/]+\/delete$/, "POST"],
+];
 const HTML_PAGE = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>";
 
 export async function startThunderEmulator(o: ThunderEmulatorOptions = {}): Promise<ThunderEmulator> {
@@ -143,6 +151,11 @@ export async function startThunderEmulator(o: ThunderEmulatorOptions = {}): Prom
     return rule?.kind === "slow" && "status" in reply ? { ...reply, delayMs: rule.delayMs ?? 1000 } : reply;
 
     async function route(method: string, p: string, req: EmuRequest): Promise<EmuReply> {
+      // RFC 9110: a method the path does not serve is a 405 naming the ones it does (before auth, as routing is).
+      const allow = ALLOW.find(([re]) => re.test(p))?.[1];
+      if (allow && method !== allow) return err(405, "method_not_allowed", `${method} is not allowed on ${p}`, { Allow: allow });
+      // Every body the spec declares is an object (`{"type": "object"}`, or create's oneOf of objects).
+      if (req.body !== undefined && (typeof req.body !== "object" || req.body === null || Array.isArray(req.body))) return err(400, "invalid_request", "the request body must be a JSON object");
       if (method === "GET" && p === "/pricing") return { status: 200, body: { pricing: EMULATOR_PRICING } };
       if (method === "GET" && p === "/specs") return { status: 200, body: { specs: EMULATOR_SPECS } };
       if (bearerToken(req.headers.authorization) !== token) return err(401, "unauthorized", "Invalid or missing API token");

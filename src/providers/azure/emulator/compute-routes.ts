@@ -1,7 +1,9 @@
 /**
  * Microsoft.Compute virtualMachines routes, per the 2024-07-01 Swagger: CreateOrUpdate (LRO, answered 201
- * with `Azure-AsyncOperation`), Get (`$expand=instanceView`), InstanceView, List, ListAll, Delete (LRO,
- * 202 with `Location`), SimulateEviction (204), and the operation status the async header points at.
+ * with `Azure-AsyncOperation`), Update (PATCH: tags and properties, answered 200 at once), Get (`$expand`
+ * instanceView or userData), InstanceView, List and ListAll (`$expand=instanceView`), Delete (LRO, 202 with
+ * `Location`), SimulateEviction (204), and the operation status the async header points at. Query
+ * parameters the Swagger types or enumerates are checked: a value outside them is a 400 InvalidParameter.
  */
 import type { EmuReply } from "../../emulator-kit/http.js";
 import { sizeOf } from "../catalog.js";
@@ -19,6 +21,27 @@ export interface CreateFault {
 }
 
 const asyncHeader = (ctx: RouteContext, location: string, id: string) => ({ "Azure-AsyncOperation": `${ctx.url}/subscriptions/${ctx.sub}/providers/Microsoft.Compute/locations/${location}/operations/${id}?api-version=${API}` });
+
+/** ARM's answer to a query parameter outside its type or enum. */
+const invalidParameter = (name: string, value: string): EmuReply => ({ status: 400, body: cloudError("InvalidParameter", `The value '${value}' of parameter '${name}' is not valid.`) });
+
+/** A query parameter's value when it is one of `allowed` (or absent), else the 400 to answer. */
+function queryEnum(q: URLSearchParams, name: string, allowed: readonly string[]): { value: string | undefined } | { refuse: EmuReply } {
+  const v = q.get(name);
+  if (v === null) return { value: undefined };
+  return allowed.includes(v) ? { value: v } : { refuse: invalidParameter(name, v) };
+}
+
+/** PATCH's VirtualMachineUpdate merged into the VM's properties: objects merge key by key, anything else replaces. */
+function merge(into: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...into };
+  for (const [k, v] of Object.entries(patch)) {
+    const old = out[k];
+    const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+    out[k] = isObj(old) && isObj(v) ? merge(old, v) : v;
+  }
+  return out;
+}
 
 const visible = (ctx: RouteContext, vm: Vm | undefined): Vm | undefined => (vm && !ctx.account.lag.hides(ctx.account.vmKey(vm.group, vm.name)) ? vm : undefined);
 
@@ -53,15 +76,37 @@ export function computeRoutes(createFault: () => CreateFault | undefined): Route
     // GET by name is consistent once the create operation settled (the SDK's final GET depends on it);
     // only the listings trail a new VM under a listing-lag fault.
     route("GET", PATHS.VM, "VirtualMachines_Get", `${R}/read`, (m, r, ctx) => {
+      // InstanceViewTypes is a closed enum (x-ms-enum modelAsString: false).
+      const expand = queryEnum(r.query, "$expand", ["instanceView", "userData"]);
+      if ("refuse" in expand) return expand.refuse;
       const vm = ctx.account.vm(m[2]!, m[3]!);
       if (!vm) return ctx.account.group(m[2]!) ? notFound(`Microsoft.Compute/virtualMachines/${m[3]}`) : groupNotFound(m[2]!);
-      return { status: 200, body: renderVm(ctx.account, ctx.sub, vm, r.query.get("$expand") === "instanceView") };
+      return { status: 200, body: renderVm(ctx.account, ctx.sub, vm, expand.value === "instanceView", expand.value === "userData") };
+    }),
+    route("PATCH", PATHS.VM, "VirtualMachines_Update", `${R}/write`, (m, r, ctx) => {
+      const vm = ctx.account.vm(m[2]!, m[3]!);
+      if (!vm) return ctx.account.group(m[2]!) ? notFound(`Microsoft.Compute/virtualMachines/${m[3]}`) : groupNotFound(m[2]!);
+      const body = r.body as { tags?: unknown; properties?: unknown } | undefined;
+      const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+      if (!isObj(body) || (body.tags !== undefined && !isObj(body.tags)) || (body.properties !== undefined && !isObj(body.properties))) {
+        return { status: 400, body: cloudError("InvalidRequestContent", "The request content must be a VirtualMachineUpdate: an object whose tags and properties are objects.") };
+      }
+      const props = body.properties ?? {};
+      // A VM's priority is fixed at create; a resize is outside what the emulator models (Kiln never resizes).
+      if (props["priority"] !== undefined && props["priority"] !== vm.properties["priority"]) return { status: 400, body: cloudError("PropertyChangeNotAllowed", "Changing property 'priority' is not allowed.") };
+      const size = (props["hardwareProfile"] as { vmSize?: unknown } | undefined)?.vmSize;
+      if (size !== undefined && size !== vm.size.armSku) return { status: 409, body: cloudError("OperationNotAllowed", `The emulator does not resize virtual machines (from ${vm.size.armSku} to ${String(size)}).`) };
+      if (body.tags) vm.tags = body.tags as Record<string, string>;
+      vm.properties = merge(vm.properties, props);
+      return { status: 200, body: renderVm(ctx.account, ctx.sub, vm, false) };
     }),
     route("GET", `${PATHS.VM}/instanceview`, "VirtualMachines_InstanceView", `${R}/instanceView/read`, (m, _r, ctx) => {
       const vm = ctx.account.vm(m[2]!, m[3]!);
       return vm ? { status: 200, body: renderInstanceView(ctx.account, vm) } : notFound(`Microsoft.Compute/virtualMachines/${m[3]}`);
     }),
-    route("DELETE", PATHS.VM, "VirtualMachines_Delete", `${R}/delete`, (m, _r, ctx) => {
+    route("DELETE", PATHS.VM, "VirtualMachines_Delete", `${R}/delete`, (m, r, ctx) => {
+      const force = queryEnum(r.query, "forceDeletion", ["true", "false"]);
+      if ("refuse" in force) return force.refuse;
       const vm = ctx.account.vm(m[2]!, m[3]!);
       if (!vm) return { status: 204 };
       vm.provisioningState = "Deleting";
@@ -76,14 +121,19 @@ export function computeRoutes(createFault: () => CreateFault | undefined): Route
       void ctx.account.evict(vm);
       return { status: 204 };
     }),
-    route("GET", `${PATHS.RG}/providers/microsoft\\.compute/virtualmachines`, "VirtualMachines_List", `${R}/read`, (m, _r, ctx) => {
+    route("GET", `${PATHS.RG}/providers/microsoft\\.compute/virtualmachines`, "VirtualMachines_List", `${R}/read`, (m, r, ctx) => {
+      // ExpandTypeForListVMs is an open enum (modelAsString: true), but instanceView is the only expansion there is.
+      const expand = queryEnum(r.query, "$expand", ["instanceView"]);
+      if ("refuse" in expand) return expand.refuse;
       const vms = [...ctx.account.vms.values()].filter((v) => v.group.toLowerCase() === m[2]!.toLowerCase() && visible(ctx, ctx.account.vm(v.group, v.name)));
-      return { status: 200, body: { value: vms.map((v) => renderVm(ctx.account, ctx.sub, v, false)) } };
+      return { status: 200, body: { value: vms.map((v) => renderVm(ctx.account, ctx.sub, v, expand.value === "instanceView")) } };
     }),
     route("GET", `${PATHS.SUB}/providers/microsoft\\.compute/virtualmachines`, "VirtualMachines_ListAll", `${R}/read`, (_m, r, ctx) => {
+      const expand = queryEnum(r.query, "$expand", ["instanceView"]);
+      if ("refuse" in expand) return expand.refuse;
       const vms = [...ctx.account.vms.values()].filter((v) => visible(ctx, ctx.account.vm(v.group, v.name)));
       // statusOnly=true: each VM with its instance view (run-time status).
-      return { status: 200, body: { value: vms.map((v) => renderVm(ctx.account, ctx.sub, v, r.query.get("statusOnly") === "true")) } };
+      return { status: 200, body: { value: vms.map((v) => renderVm(ctx.account, ctx.sub, v, r.query.get("statusOnly") === "true" || expand.value === "instanceView")) } };
     }),
     route("GET", `${PATHS.SUB}/providers/microsoft\\.compute/locations/([^/]+)/operations/([^/]+)`, "Operations_Status", undefined, (m, r, ctx): EmuReply => {
       const op = ctx.account.poll(m[3]!);

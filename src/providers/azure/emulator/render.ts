@@ -24,8 +24,9 @@ export function renderInstanceView(account: AzureAccount, vm: Vm) {
   return { computerName: vm.name, osName: "ubuntu", osVersion: "22.04", statuses };
 }
 
-export function renderVm(account: AzureAccount, sub: string, vm: Vm, withInstanceView: boolean) {
-  const { osProfile, ...rest } = vm.properties as { osProfile?: Record<string, unknown> };
+export function renderVm(account: AzureAccount, sub: string, vm: Vm, withInstanceView: boolean, withUserData = false) {
+  // userData comes back only when asked for (`$expand=userData`), as ARM does.
+  const { osProfile, userData, ...rest } = vm.properties as { osProfile?: Record<string, unknown>; userData?: unknown };
   // adminPassword is never echoed; the rest of osProfile is.
   const { adminPassword: _secret, ...os } = osProfile ?? {};
   return {
@@ -37,6 +38,7 @@ export function renderVm(account: AzureAccount, sub: string, vm: Vm, withInstanc
     properties: {
       ...rest,
       ...(osProfile && { osProfile: os }),
+      ...(withUserData && userData !== undefined && { userData }),
       vmId: vm.vmId,
       provisioningState: vm.provisioningState,
       timeCreated: vm.createdAt,

@@ -36,6 +36,13 @@ export interface EmuPod {
   deleted: boolean;
   /** Why it ended, for inspection: "deleted", "stopped", "reclaimed". */
   ended: string | undefined;
+  /** As created over REST v2 (GraphQL rents set none of these). */
+  args?: string;
+  registry?: string | null;
+  persistentMount?: { size: number; path: string };
+  globalNetworking?: boolean;
+  /** Set by PATCH: a locked pod cannot be stopped or restarted. */
+  locked?: boolean;
 }
 
 export interface AccountOptions {
@@ -74,7 +81,7 @@ export class RunpodAccount {
     return dcs.find((dc) => DATA_CENTERS[dc] !== undefined && this.stock.level(gpu, cloud, dc) !== "NONE");
   }
 
-  create(p: { name: string; image: string; gpu: EmuGpuType; gpuCount: number; cloud: CloudTier; dataCenterId: string; env: Record<string, string>; ports: string[]; disk: number; interruptible: boolean; bidPerGpu?: number; pricePerHour: number }): EmuPod {
+  create(p: { name: string; image: string; gpu: EmuGpuType; gpuCount: number; cloud: CloudTier; dataCenterId: string; env: Record<string, string>; ports: string[]; disk: number; interruptible: boolean; bidPerGpu?: number; pricePerHour: number } & Pick<EmuPod, "args" | "registry" | "persistentMount" | "globalNetworking">): EmuPod {
     const pod: EmuPod = { ...p, id: podId(), bidPerGpu: p.bidPerGpu, createdAt: new Date(this.#now()), bootAt: this.#now(), startedAt: undefined, status: "PROVISIONING", endpoint: undefined, deleted: false, ended: undefined };
     this.pods.set(pod.id, pod);
     this.meter.start(pod.id, pod.pricePerHour);

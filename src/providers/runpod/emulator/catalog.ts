@@ -14,6 +14,9 @@ export interface EmuGpuType {
   maxCount: { secure: number; community: number };
 }
 
+/** The CUDA version every emulated host reports (a Pod's `cudaVersion`). */
+export const HOST_CUDA = "12.8";
+
 export const DATA_CENTERS: Record<string, string> = { "US-KS-2": "US Kansas 2", "EU-RO-1": "Europe Romania 1", "US-TX-3": "US Texas 3" };
 
 export const EMU_GPUS: readonly EmuGpuType[] = [

@@ -1,7 +1,7 @@
 /** The emulator's answers in RunPod's dialect: a v2 `Pod`, a catalog `GpuType`, an RFC 9457 problem. */
 import type { EmuReply } from "../../emulator-kit/http.js";
 import type { RunpodAccount, EmuPod } from "./account.js";
-import { type CloudTier, DATA_CENTERS, type EmuGpuType } from "./catalog.js";
+import { type CloudTier, DATA_CENTERS, type EmuGpuType, HOST_CUDA } from "./catalog.js";
 
 const ACTIONS: Record<string, string[]> = {
   RUNNING: ["stop", "restart", "terminate"],
@@ -20,18 +20,18 @@ export function renderPod(p: EmuPod, sshUser: string, now: number): Record<strin
     id: p.id,
     name: p.name,
     image: p.image,
-    args: "",
+    args: p.args ?? "",
     disk: p.disk,
     ports: p.ports,
     env: p.env,
-    registry: null,
+    registry: p.registry ?? null,
     status: p.status,
-    actions: ACTIONS[p.status] ?? [],
-    mounts: {},
+    actions: (ACTIONS[p.status] ?? []).filter((a) => !p.locked || (a !== "stop" && a !== "restart")),
+    mounts: p.persistentMount ? { persistent: p.persistentMount } : {},
     gpu: { id: p.gpu.id, count: p.gpuCount },
     cloud: p.cloud,
     dataCenterId: p.dataCenterId,
-    cudaVersion: "12.8",
+    cudaVersion: HOST_CUDA,
     ssh: {
       proxy: { host: "ssh.runpod.io", port: 22, username: proxyUser, command: `ssh ${proxyUser}@ssh.runpod.io` },
       // Null until 22/tcp has a public port: RunPod shows RUNNING a moment before that.
@@ -39,13 +39,19 @@ export function renderPod(p: EmuPod, sshUser: string, now: number): Record<strin
     },
     template: null,
     cost: p.status === "EXITED" || p.status === "TERMINATED" ? 0 : p.pricePerHour,
-    locked: false,
-    globalNetworking: { enabled: false },
+    locked: p.locked ?? false,
+    globalNetworking: p.globalNetworking ? { enabled: true, ip: globalIp(p.id), internalDns: `${p.id}.runpod.internal` } : { enabled: false },
     runtime: running ? { uptime: Math.floor((now - (p.startedAt?.getTime() ?? now)) / 1000), ports: ep ? [{ private: 22, public: ep.port, type: "tcp", ip: ep.host }] : [] } : null,
     createdAt: p.createdAt.toISOString(),
     startedAt: p.startedAt?.toISOString() ?? null,
   };
 }
+
+/** A stable private address per pod, in the range RunPod's example uses (10.65.0.0/16). */
+const globalIp = (id: string) => {
+  const h = [...id].reduce((a, ch) => (a * 31 + ch.charCodeAt(0)) >>> 0, 7);
+  return `10.65.${(h >> 8) & 255}.${h & 255}`;
+};
 
 /** A catalog entry; with availability, stock for the tier and GPU count asked about. */
 export function renderGpuType(a: RunpodAccount, g: EmuGpuType, q: { availability: boolean; cloud: CloudTier; count: number }): Record<string, unknown> {

@@ -1,11 +1,27 @@
 /**
+ * (Lives in a testing/ folder under src so tests can import it; the build skips testing/ folders.)
+ *
  * Runs Schemathesis (the project's Python test environment: `.venv/bin/schemathesis`, pinned in
- * workload/constraints.txt through the `dev` extra) against a running API, and reads back every failed
- * check from its NDJSON event stream, with the request and response that failed it, so that a test can
- * hold each failure against a written list of exceptions.
+ * workload/constraints.txt through the `dev` extra) against a running emulator, and reads back every
+ * failed check from its NDJSON event stream, with the request and response that failed it, so that each
+ * emulator's Schemathesis test (lambda/conformance.test.ts, {runpod,thunder,tensordock,azure}/schemathesis.test.ts)
+ * can hold every failure against a written list of {@link SpecException}s ({@link unexplainedFailures}).
+ *
+ * Which emulators run it: those Kiln wrote whose provider publishes an OpenAPI or Swagger document —
+ * Lambda, RunPod, Thunder, TensorDock (a third-party document) and Azure (Swagger 2.0, its virtualMachines
+ * operations only), each restricted to the operations its emulator serves. Not GCP: its emulator follows
+ * Google's Discovery document for Compute v1, which is not OpenAPI, and Schemathesis reads only OpenAPI
+ * (2.0 to 3.2) and GraphQL; gcp/testing/discovery.ts validates that emulator's traffic against the Discovery
+ * document instead. Not AWS: Kiln's EC2 code is tested against moto, which Kiln did not write
+ * (aws/testing/moto.ts).
+ *
+ * @example
+ *   const run = await runSchemathesis({ spec: SPEC, url: emu.url, headers: { Authorization: `Bearer ${key}` }, seed: 1, maxExamples: 20, timeoutMs: 120_000, operations: ["GET /v2/pods"] });
+ *   expect(run.errors).toEqual([]);
+ *   expect(unexplainedFailures(run.failures, EXCEPTIONS)).toEqual([]);
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -49,13 +65,69 @@ export interface SchemathesisRun {
 }
 
 export interface SchemathesisOptions {
-  spec: string;
-  /** The API origin; the spec's paths (`/api/v1/...`) are appended. */
+  /** The spec file (its relative `$ref`s resolve from where it lies), or a document, written out as JSON. */
+  spec: string | Record<string, unknown>;
+  /** The API base: the spec's paths (`/api/v1/...`, `/instances/list`) are appended to it as they stand. */
   url: string;
+  /** Sent with every request (the emulator's credentials). */
   headers: Record<string, string>;
   seed: number;
+  /** Cases per operation and phase. */
   maxExamples: number;
   timeoutMs: number;
+  /**
+   * Only these operations, named as Schemathesis labels them ("GET /v2/pods", the spec's own path
+   * template); absent: every operation in the spec. For emulators that serve part of a provider's API.
+   */
+  operations?: readonly string[];
+  /**
+   * Fixed values of parameters, keyed `name` or `location.name` ("path.subscriptionId", "query.api-version"):
+   * Schemathesis's `[parameters]` table. For values the spec leaves free but the emulator cannot (its own
+   * subscription id), so that cases reach the operation instead of one early 404.
+   */
+  parameters?: Record<string, string | number | boolean>;
+}
+
+/**
+ * A failure the spec itself leaves open, written down: which check, on which operations, with which answer,
+ * and why that answer is right by the spec. A failure passes only when one of these matches all of it.
+ */
+export interface SpecException {
+  /** Schemathesis's failure code (`schemathesis explain CODE`). */
+  code: string;
+  operations: readonly string[];
+  status: number;
+  /** The emulator's answer, matched against the response body. */
+  answer: RegExp;
+  /** Only for requests whose body Schemathesis broke on purpose. */
+  negativeBody?: true;
+  /** Only when the query string has this parameter. */
+  query?: string;
+  /** Why, citing the spec. */
+  why: string;
+}
+
+/** The exception that explains a failure, or undefined. */
+export function explanation(f: CheckFailure, exceptions: readonly SpecException[]): SpecException | undefined {
+  return exceptions.find(
+    (e) =>
+      e.code === f.code &&
+      e.operations.includes(f.operation) &&
+      e.status === f.status &&
+      e.answer.test(f.responseBody) &&
+      (!e.negativeBody || f.parts["body"] === "negative") &&
+      (e.query === undefined || new URL(f.url).searchParams.has(e.query)),
+  );
+}
+
+export const describeFailure = (f: CheckFailure): string =>
+  `${f.code} ${f.title} — ${f.operation} (${f.phase}, ${f.mode ?? "?"}): ${f.message.replace(/\s+/g, " ").slice(0, 200)}\n` +
+  `    ${f.method} ${f.url}${f.requestBody === undefined ? "" : ` body=${f.requestBody.slice(0, 300)}`}\n    → ${f.status} ${f.responseBody.slice(0, 300)}`;
+
+/** The failures no exception explains, one line per distinct problem (the same check on the same operation with the same answer). */
+export function unexplainedFailures(failures: readonly CheckFailure[], exceptions: readonly SpecException[]): string[] {
+  const unexplained = failures.filter((f) => explanation(f, exceptions) === undefined);
+  return [...new Map(unexplained.map((f) => [`${f.code} ${f.operation} ${f.status} ${f.responseBody}`, describeFailure(f)])).values()];
 }
 
 type Json = Record<string, unknown>;
@@ -69,12 +141,21 @@ export async function runSchemathesis(o: SchemathesisOptions): Promise<Schemathe
   // Its own working directory: Schemathesis and Hypothesis leave caches and reports where they run.
   const dir = mkdtempSync(join(tmpdir(), "kiln-schemathesis-"));
   try {
+    const spec = typeof o.spec === "string" ? o.spec : join(dir, "spec.json");
+    if (typeof o.spec !== "string") writeFileSync(spec, JSON.stringify(o.spec));
+    const config = join(dir, "schemathesis.toml");
+    // TOML basic strings take JSON's escapes; numbers and booleans are written alike.
+    const toml = (v: string | number | boolean) => JSON.stringify(v);
+    writeFileSync(config, o.parameters ? `[parameters]\n${Object.entries(o.parameters).map(([k, v]) => `${toml(k)} = ${toml(v)}`).join("\n")}\n` : "");
     const args = [
+      "--config-file",
+      config,
       "run",
-      o.spec,
+      spec,
       "--url",
       o.url,
       ...Object.entries(o.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
+      ...(o.operations ?? []).flatMap((label) => ["--include-name", label]),
       "--seed",
       String(o.seed),
       "--max-examples",

@@ -1,7 +1,7 @@
 // Failover between two real providers' emulated accounts (Thunder and RunPod), through `kiln run` and the
 // detached driver: with Thunder sold out, the job lands on RunPod's offer, runs and succeeds, and the launch
 // event's failure table says that Thunder had no capacity. Nothing is left on either account.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -65,5 +65,11 @@ describe.skipIf(!sshdAvailable)("failover across real providers' emulators (need
     });
     expect(thunder.live()).toEqual([]);
     expect(runpod.live()).toEqual([]);
+    // The report says why the job is not on Thunder: its offers tried first, each with what happened.
+    const report = await kiln(home, ["report", id]);
+    expect(report.code, report.err).toBe(0);
+    const md = readFileSync(join(home, "jobs", id, "report.md"), "utf8");
+    const section = md.slice(md.indexOf("Offers tried before launch"));
+    expect(section).toMatch(/\| [^|]+ \| thunder \| capacity \| [^|]+ \|/);
   }, 240_000);
 });

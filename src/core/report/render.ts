@@ -1,8 +1,10 @@
 /**
  * report.md and report.html from {@link ReportData}. Both say the same things in the same order:
- * summary, where it ran and why, final metrics, plots, PII detector scores, cost, artifacts, timeline.
+ * summary, where it ran and why, final metrics, plots, PII detector scores, attempts, offers tried before a
+ * launch, cost, artifacts, timeline.
  * The markdown links the plots as SVG files; the HTML inlines them so it is one self-contained file.
  */
+import { z } from "zod";
 import { formatDuration } from "../monitor/format.js";
 import type { ReportData } from "./data.js";
 import { type Series, lineChart } from "./svg.js";
@@ -85,6 +87,14 @@ function sections(d: ReportData): Section[] {
       },
     });
   }
+  const tried = launchFailures(d);
+  if (tried.length > 0) {
+    out.push({
+      title: "Offers tried before launch",
+      text: ["Each launch went down the plan's ranked offers; these were tried first and could not be used:"],
+      table: { head: ["time (UTC)", "offer", "provider", "what happened", "why"], rows: tried },
+    });
+  }
   out.push({
     title: "Cost",
     text: [`Total: **$${d.totalUsd.toFixed(2)}**${d.run.budget.maxUsd === undefined ? "" : ` of a $${d.run.budget.maxUsd.toFixed(2)} budget`}.`],
@@ -106,6 +116,26 @@ function sections(d: ReportData): Section[] {
     },
   });
   return out;
+}
+
+// The launch event's data (src/core/lifecycle/attempt-steps.ts): the offers tried before the one launched.
+const launchData = z.object({ failures: z.array(z.object({ provider: z.string(), offer: z.string(), kind: z.string(), why: z.string() })) });
+
+/** One row per offer a launch tried and could not use, from the launch events' data (a row that does not parse is skipped). */
+function launchFailures(d: ReportData): string[][] {
+  return d.events
+    .filter((e) => e.kind === "launch" && e.data_json)
+    .flatMap((e) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(e.data_json!);
+      } catch {
+        return [];
+      }
+      const r = launchData.safeParse(json);
+      const at = e.ts.replace("T", " ").replace("Z", "");
+      return r.success ? r.data.failures.map((f) => [at, f.offer, f.provider, f.kind, f.why]) : [];
+    });
 }
 
 function mdTable(t: Table): string[] {

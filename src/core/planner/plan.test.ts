@@ -103,8 +103,11 @@ describe("planJob", () => {
     const s = chosen.spot!;
     expect(s.rate).toBe(0.1);
     expect(s.expectedRestarts).toBeCloseTo(0.1 * s.runHours, 10);
-    expect(s.expectedHours).toBeCloseTo(s.runHours + s.expectedRestarts * (CLOUD_BOOT_HOURS + s.lostHoursPerRestart + s.rebuildHoursPerRestart), 10);
-    expect(chosen.costUsd).toBeCloseTo(1.2 * (s.expectedHours + CLOUD_BOOT_HOURS), 10);
+    // AWS states its own boot (2.3 min, SkyPilot's figure) plus Kiln's setup: every restart pays it again.
+    const boot = chosen.boot!;
+    expect(boot).toMatchObject({ machineMinutes: 2.3, assumed: false });
+    expect(s.expectedHours).toBeCloseTo(s.runHours + s.expectedRestarts * (boot.hours + s.lostHoursPerRestart + s.rebuildHoursPerRestart), 10);
+    expect(chosen.costUsd).toBeCloseTo(1.2 * (s.expectedHours + boot.hours), 10);
     expect(renderPlan(spec, plan, none)).toMatch(/spot: E\[restarts\] = 0\.1\/h \(assumed\) × [\d.]+ h = [\d.]+; E\[hours\] = /);
   });
 

@@ -45,9 +45,9 @@ function spec(name: string): string {
   return p;
 }
 
-async function kiln(home: string, argv: string[]) {
+async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {}) {
   const io = captureIo();
-  const code = await main(argv, io, { env: { ...base, KILN_HOME: home, ...cloud?.env }, cwd: dir });
+  const code = await main(argv, io, { env: { ...base, KILN_HOME: home, ...cloud?.env, ...extra }, cwd: dir });
   return { code, out: io.stdout, err: io.stderr };
 }
 
@@ -142,4 +142,48 @@ describe.skipIf(!sshdAvailable)("RunPod spot: reclaimed twice, recovers and comp
     expect(done["final"]).toEqual(refDone["final"]);
     expect(existsSync(join(home, "jobs", id, "outputs", "sae", "sae.safetensors"))).toBe(true);
   }, 360_000);
+
+  // The recovery points on a real provider's emulator (Lambda's are in chaos.test.ts): the driver dies after
+  // RunPod took the pod and before the relaunch, or while restoring onto the new pod. The next `kiln status
+  // --refresh` leaves no pod running, and `kiln run --resume` finishes from the checkpoint on a new spot pod.
+  it.each(["before-recovery", "during-restore@2"])("kill -9 of the driver at %s: no pod left after `kiln status --refresh`, and --resume finishes from the checkpoint", async (point) => {
+    cloud = await startHarness({ machineEnv: { FAKE_STEPS: String(STEPS), FAKE_STEP_MS: "100" } });
+    const home = join(dir, `k-crash-${point.replace(/\W/g, "-")}`);
+    const run = await kiln(home, ["run", spec("crash"), "--provider", "runpod", "--detach"], { KILN_CRASH_AT: point });
+    expect(run.err).toBe("");
+    const id = /started crash \((\S+)\)/.exec(run.out)![1]!;
+    const r = await reclaimAfterCheckpoint(home, id, 10);
+    await pollUntil(
+      async () => {
+        const pid = inLedger(home, (l) => l.getJob(id)!.supervisor_pid);
+        if (pid === null) return undefined;
+        try {
+          process.kill(pid, 0);
+          return undefined;
+        } catch {
+          return true;
+        }
+      },
+      { what: "the driver to die at its crash point", timeoutMs: 120_000, intervalMs: 100 },
+    );
+    // An intent sent just before the crash is concluded "never launched" only once the listing lag has passed.
+    await pollUntil(
+      async () => {
+        expect((await kiln(home, ["status", "--refresh"])).code).toBe(0);
+        return inLedger(home, (l) => l.listMachines(id).every((m) => m.state === "terminated" || m.state === "never-launched")) ? true : undefined;
+      },
+      { what: "the ledger to settle", timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(cloud.live()).toEqual([]);
+    // The driver died at its point, not at the end: the job did not finish on its own.
+    inLedger(home, (l) => expect(["interrupted", "failed", "stopped"]).toContain(l.getJob(id)!.state));
+    const resumed = await kiln(home, ["run", "--resume", id]);
+    expect(resumed.err).toBe("");
+    expect(resumed.code).toBe(0);
+    inLedger(home, (l) => expect(l.getJob(id)!.state).toBe("succeeded"));
+    const starts = metricLines(home, id).filter((m) => m["kind"] === "start");
+    expect(starts.at(-1)!["resumed"]).toBe(true);
+    expect(starts.at(-1)!["step"] as number).toBeGreaterThanOrEqual(r.saved);
+    expect(cloud.live()).toEqual([]);
+  }, 300_000);
 });

@@ -89,7 +89,16 @@ export interface LaunchRequest {
   /** Name of the SSH key registered with the provider (clouds) or the key path (ssh). */
   sshKeyName?: string;
   sshPublicKey?: string;
-  fileSystemNames?: readonly string[];
+  /**
+   * A persistent volume of the provider's (one the user named in the spec, e.g. a Lambda file system) to
+   * attach at launch, so that what the machine writes there outlives it: the durable store of
+   * `artifacts.store.url: lambda-fs://NAME/PREFIX`. It must already exist in the offer's region; a provider
+   * that cannot attach it must refuse the launch with a ProviderError "invalid", never launch without it
+   * (the watchdog would then push to the machine's own disk and lose the outputs at termination). Only
+   * providers whose descriptor names a `cap.volumeStore` are ever asked. Where it is mounted is the
+   * provider's fixed rule (Lambda: `/lambda/nfs/NAME`), not chosen here.
+   */
+  persistentVolume?: { name: string };
   /**
    * How long the machine may live, in seconds from now, when the job's budget cap must hold even with
    * every Kiln process gone (`budget.on_cap_offline: stop-billing`). Clouds with a deadline at launch
@@ -215,6 +224,13 @@ export interface SupportsStop {
   stop(id: string, signal: AbortSignal): Promise<void>;
   start(id: string, signal: AbortSignal): Promise<void>;
 }
+/**
+ * Persistent volumes that outlive machines (Lambda file systems), which a launch can attach
+ * (`LaunchRequest.persistentVolume`). A volume attaches only to machines in its own region.
+ * - listVolumes(): every volume of the account, with its region; read-only.
+ * - createVolume(): idempotent by name: a volume of that name in that region (a retried create) is returned.
+ *   A volume bills for its storage until deleted, so the core calls it only when the spec asks (`create: true`).
+ */
 export interface SupportsVolumes {
   listVolumes(signal: AbortSignal): Promise<{ id: string; name: string; region: string }[]>;
   createVolume(name: string, region: string, signal: AbortSignal): Promise<{ id: string; name: string; region: string }>;

@@ -2,6 +2,7 @@
 // driver SIGKILLed once training runs (the laptop is gone), and the on-machine watchdog alone at the cap.
 // - with a durable store (moto's S3 on loopback, IAM on): checkpoint → push + sha256 verify → billing ended;
 //   `kiln status --refresh` then fetches the outputs from the store, verified; 0 orphans; spend ≤ cap + a tick;
+//   the same with GCS (Kiln's emulator, src/core/artifact-store/testing/gcs.ts) and a token downscoped to the job;
 // - with no store and `stop-billing`: billing ends at the cap (outputs not pulled are lost, as the spec chose);
 // - with no store and `keep-data`: the run is stopped with a checkpoint, the machine is kept until a client
 //   saves the outputs (`kiln status --refresh` pulls and verifies them, then terminates).
@@ -12,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
+import { type GcsEmulator, startGcsEmulator } from "../../src/core/artifact-store/testing/gcs.js";
 import { type MotoStore, startMotoStore } from "../../src/core/artifact-store/testing/moto.js";
 import { type CloudHarness, cloudTestEnv, inLedger, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
@@ -29,6 +31,7 @@ let base: NodeJS.ProcessEnv;
 let cloud: CloudHarness | undefined;
 let moto: MotoStore | undefined;
 let motoSkip: string | undefined;
+let gcs: GcsEmulator | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "kiln-offline-cap-"));
@@ -44,25 +47,26 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await moto?.close();
+  await gcs?.close();
   removeTestHomes(dir);
 });
 
-function spec(name: string, budget: string, store: boolean): string {
+function spec(name: string, budget: string, store: boolean | "gcs"): string {
   const p = join(dir, `${name}.yaml`);
-  const artifacts = store ? `artifacts:\n  store: { url: "s3://${moto!.bucket}/${moto!.prefix}", endpoint_url: "${moto!.url}", region: ${moto!.region}, access_key_id_env: STORE_KEY, secret_access_key_env: STORE_SECRET }\n` : "";
+  const artifacts = store === "gcs" ? `artifacts:\n  store: { url: "gs://kiln-e2e/runs", endpoint_url: "${gcs!.url}", access_token_env: GCS_TOKEN }\n` : store ? `artifacts:\n  store: { url: "s3://${moto!.bucket}/${moto!.prefix}", endpoint_url: "${moto!.url}", region: ${moto!.region}, access_key_id_env: STORE_KEY, secret_access_key_env: STORE_SECRET }\n` : "";
   writeFileSync(p, `name: ${name}\nbudget: { ${budget} }\n${artifacts}workload:\n  type: sae-pii\n  python: ${FAKE}\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 40960 }\n`);
   return p;
 }
 
 async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {}) {
   const io = captureIo();
-  const env = { ...base, KILN_HOME: home, ...cloud?.env, ...(moto && { STORE_KEY: moto.writer.id, STORE_SECRET: moto.writer.secret }), ...extra };
+  const env = { ...base, KILN_HOME: home, ...cloud?.env, ...(moto && { STORE_KEY: moto.writer.id, STORE_SECRET: moto.writer.secret }), ...(gcs && { GCS_TOKEN: gcs.adminToken }), ...extra };
   const code = await main(argv, io, { env, cwd: dir });
   return { code, out: io.stdout, err: io.stderr };
 }
 
 /** Start a job whose driver dies once training runs; the watchdog is then alone with the cap. */
-async function orphanedAtCap(name: string, budget: string, store: boolean): Promise<{ home: string; id: string }> {
+async function orphanedAtCap(name: string, budget: string, store: boolean | "gcs"): Promise<{ home: string; id: string }> {
   cloud = await startCloudHarness({ machineEnv: { FAKE_STEPS: "100000", FAKE_STEP_MS: "100" } });
   const home = join(dir, `k-${name}`);
   const r = await kiln(home, ["run", spec(name, budget, store), "--provider", "lambda"], { KILN_CRASH_AT: "during-training" });
@@ -94,6 +98,25 @@ describe.skipIf(!sshdAvailable)("the cap with the client gone (driver killed; em
     const metrics = readFileSync(join(home, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8");
     expect(metrics).toMatch(/"reason": "sigterm"/);
     expect(existsSync(join(home, "jobs", id, "outputs", "sae", "checkpoints", "latest.json"))).toBe(true);
+  }, 240_000);
+
+  it("with GCS as the store: the watchdog pushes with its downscoped token and verifies, then ends billing; the next client fetches from GCS", async () => {
+    gcs = await startGcsEmulator({ buckets: ["kiln-e2e"] });
+    const { home, id } = await orphanedAtCap("gcs", `max_usd: 100, max_hours: ${CAP_S / 3600}`, "gcs");
+    const [inst] = cloud!.emu.inspect();
+    await pollUntil(async () => (cloud!.live().length === 0 ? true : undefined), { what: "the watchdog to end billing", timeoutMs: 120_000, intervalMs: 250 });
+    const billed = cloud!.emu.inspect().find((i) => i.id === inst!.id)!;
+    expect(billed.billedSeconds).toBeLessThanOrEqual(CAP_S + 1);
+    expect(billed.billedSeconds).toBeGreaterThanOrEqual(CAP_S - RESERVED_S);
+    // Everything the machine wrote is under the job's own prefix, the manifest among it.
+    expect(gcs.names("kiln-e2e")).toContain(`runs/${id}/manifest.json`);
+    expect(gcs.names("kiln-e2e").every((n) => n.startsWith(`runs/${id}/`))).toBe(true);
+    expect((await kiln(home, ["status", "--refresh"])).code).toBe(0);
+    inLedger(home, (l) => {
+      expect(l.listMachines(id).map((m) => m.state)).toEqual(["terminated"]);
+      expect(l.listEvents(id, { kind: "salvage" }).map((e) => e.reason)).toEqual([expect.stringMatching(/^fetched \d+ files .* from the durable store gs:\/\/kiln-e2e\/runs\/.*, verified against its manifest$/)]);
+    });
+    expect(readFileSync(join(home, "jobs", id, "outputs", "sae", "metrics.jsonl"), "utf8")).toMatch(/"reason": "sigterm"/);
   }, 240_000);
 
   it("with no store and stop-billing: billing ends at the cap, as the spec chose", async () => {

@@ -22,6 +22,16 @@ The store config (0600, in the watchdog's private directory; never on argv), one
 "key_prefix": "…", "sas": "sv=…&sig=…"}`` (Azure Blob: a SAS for the container; blobs above the
 threshold go up as blocks, Put Block then Put Block List).
 
+``{"kind": "gcs", "endpoint": "https://storage.googleapis.com", "bucket": "…", "key_prefix": "…", "token": "…"}``
+(Google Cloud Storage's JSON API with a bearer token downscoped to the prefix: a simple media upload up to
+the threshold, a resumable upload in 256 KiB-multiple chunks above it; see ``_GcsFiles``).
+
+``{"kind": "dir", "root": "/lambda/nfs/NAME", "key_prefix": "…"}`` (a provider volume mounted on the
+machine, e.g. a Lambda file system: every file is written to a temporary name beside its place, fsynced and
+renamed into place, so a reader never sees half a file; the manifest last, the directories fsynced too).
+On Kiln's emulated machines the mount is a directory elsewhere: ``KILN_SIM_MOUNTS`` (JSON, mount point →
+directory, set only by the emulators' machines) says where.
+
 Requests are signed with AWS Signature Version 4 (header auth, the payload's sha256 signed), which S3,
 R2, MinIO and moto all accept. Files above the multipart threshold (config ``multipart_threshold``,
 default 256 MiB; S3 refuses a single PUT above 5 GiB) go up as a multipart upload: parts of
@@ -34,6 +44,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import errno
 import hashlib
 import hmac
 import http.client
@@ -75,11 +86,15 @@ class Store:
     part_size: int = DEFAULT_PART_SIZE
 
     @staticmethod
-    def from_json(data: object) -> "Store | AzureStore":
+    def from_json(data: object) -> "Store | AzureStore | DirStore | GcsStore":
         if isinstance(data, dict) and data.get("kind") == "azure-blob":
             return AzureStore.from_json(data)
+        if isinstance(data, dict) and data.get("kind") == "gcs":
+            return GcsStore.from_json(data)
+        if isinstance(data, dict) and data.get("kind") == "dir":
+            return DirStore.from_json(data)
         if not isinstance(data, dict) or data.get("kind") != "s3":
-            raise PushError("store config: expected an object with kind 's3' or 'azure-blob'")
+            raise PushError("store config: expected an object with kind 's3', 'azure-blob', 'gcs' or 'dir'")
         def text(key: str, optional: bool = False) -> str | None:
             v = data.get(key)
             if v is None and optional:
@@ -138,6 +153,91 @@ class AzureStore:
     @property
     def where(self) -> str:
         return f"{self.container_url}/{self.key_prefix}"
+
+
+@dataclass(frozen=True)
+class DirStore:
+    """A mounted provider volume (a Lambda file system at /lambda/nfs/NAME): the store is a directory."""
+    root: str
+    key_prefix: str
+
+    @staticmethod
+    def from_json(data: dict) -> "DirStore":
+        root, prefix = data.get("root"), data.get("key_prefix")
+        if not isinstance(root, str) or not root.startswith("/"):
+            raise PushError("store config: root must be an absolute path")
+        if not isinstance(prefix, str) or prefix.strip("/") == "" or ".." in prefix.split("/"):
+            raise PushError("store config: key_prefix must be a relative path without '..'")
+        return DirStore(root=root.rstrip("/"), key_prefix=prefix.strip("/"))
+
+    @property
+    def where(self) -> str:
+        return f"{self.root}/{self.key_prefix}"
+
+    def mounted_root(self) -> str:
+        """The mount point as this machine sees it; an emulated machine's mounts are directories elsewhere."""
+        try:
+            mounts = json.loads(os.environ.get("KILN_SIM_MOUNTS") or "{}")
+        except ValueError:
+            mounts = {}
+        mapped = mounts.get(self.root) if isinstance(mounts, dict) else None
+        return mapped if isinstance(mapped, str) else self.root
+
+
+class _DirFiles:
+    """A directory behind the same three calls as the object stores: write-temp, fsync, rename; read back."""
+
+    def __init__(self, store: DirStore, deadline: float) -> None:
+        self.root = store.mounted_root()
+        self.deadline = deadline
+        # A volume that is not mounted must fail the push, never fill the machine's own disk in its place.
+        if not os.path.isdir(self.root):
+            raise PushError(f"{store.root} is not mounted on this machine (was the file system attached at launch?)")
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/"))
+
+    def _write(self, key: str, chunks) -> None:
+        if time.monotonic() > self.deadline:
+            raise PushError("the push ran out of time")
+        dest = self._path(key)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        tmp = f"{dest}.kiln-part"
+        with open(tmp, "wb") as f:
+            for c in chunks:
+                f.write(c)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+        # The rename is durable only once its directory is: on NFS a close-to-open flush, locally an fsync.
+        fd = os.open(os.path.dirname(dest), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            # Some file systems cannot fsync a directory (EINVAL); the rename is then as durable as they make it.
+            if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+                raise
+        finally:
+            os.close(fd)
+
+    def put_file(self, key: str, path: str, size: int, sha256: str) -> None:
+        def chunks():
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    yield chunk
+        self._write(key, chunks())
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._write(key, [data])
+
+    def get_hash(self, key: str) -> tuple[int, str, bytes]:
+        p = self._path(key)
+        try:
+            with open(p, "rb") as f:
+                head = f.read(CHUNK)
+        except FileNotFoundError:
+            return -1, "", b""
+        return os.path.getsize(p), sha256_file(p), head
 
 
 def is_in_flight(name: str) -> bool:
@@ -524,9 +624,266 @@ class _AzureFiles(AzureBlob):
         super().put_file(key, path, size)
 
 
-def push(store: "Store | AzureStore", outputs: str, deadline: float) -> dict:
+# --- Google Cloud Storage (JSON API, bearer token) -------------------------------------------------------
+
+GCS_QUANTUM = 256 * 1024
+
+
+@dataclass(frozen=True)
+class GcsStore:
+    """``{"kind": "gcs", "endpoint": "https://storage.googleapis.com", "bucket": "…", "key_prefix": "…",
+    "token": "…"}``: a token downscoped to ``key_prefix`` (it can create and read objects there, nothing
+    else: no list, no delete, no overwrite)."""
+    endpoint: str
+    bucket: str
+    key_prefix: str
+    token: str
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    part_size: int = DEFAULT_PART_SIZE
+
+    @staticmethod
+    def from_json(data: dict) -> "GcsStore":
+        def text(key: str) -> str:
+            v = data.get(key)
+            if not isinstance(v, str) or v == "":
+                raise PushError(f"store config: {key} must be a non-empty string")
+            return v
+        endpoint = text("endpoint").rstrip("/")
+        if urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
+            raise PushError("store config: endpoint must be an http(s) URL")
+        th = data.get("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD)
+        ps = data.get("part_size", DEFAULT_PART_SIZE)
+        if not isinstance(th, int) or isinstance(th, bool) or th < 1:
+            raise PushError("store config: multipart_threshold must be a positive whole number of bytes")
+        # GCS takes a resumable upload's chunks (all but the last) in multiples of 256 KiB only.
+        if not isinstance(ps, int) or isinstance(ps, bool) or ps < GCS_QUANTUM or ps % GCS_QUANTUM != 0:
+            raise PushError("store config: part_size must be a positive multiple of 256 KiB for GCS")
+        return GcsStore(endpoint=endpoint, bucket=text("bucket"), key_prefix=text("key_prefix").strip("/"),
+                        token=text("token"), multipart_threshold=th, part_size=ps)
+
+    @property
+    def where(self) -> str:
+        return f"gs://{self.bucket}/{self.key_prefix}"
+
+
+class _HashingReader:
+    """A file read for an upload, md5-hashed on the way (GCS answers the object's md5Hash to compare)."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+        self.md5 = hashlib.md5()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.md5.update(data)
+        return data
+
+
+def _md5_b64_file(path: str) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return base64.b64encode(h.digest()).decode()
+
+
+def _gcs_error(body: bytes) -> str:
+    """Google's JSON error envelope's message, without trusting its shape."""
+    try:
+        err = json.loads(body.decode("utf-8", "replace")).get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"][:160]
+        if isinstance(err, str):
+            return err[:160]
+    except (ValueError, AttributeError):
+        pass
+    return body[:100].decode("utf-8", "replace").replace("\n", " ")
+
+
+class _GcsFiles:
+    """The few JSON API calls a push needs, with the bearer token (no SDK on the machine). Files up to the
+    threshold go up as one simple media upload, checked against the md5Hash GCS answers; larger ones as a
+    resumable upload in ``part_size`` chunks, resumed from the offset GCS reports after a failed chunk.
+
+    Quirk: the downscoped token has no ``storage.objects.delete``, which GCS requires to overwrite an object,
+    so a retried push would be refused on the files the first try stored: an object already there with the
+    same size and md5 is kept as it is."""
+
+    def __init__(self, store: GcsStore, deadline: float) -> None:
+        self.store = store
+        self.deadline = deadline
+        self.origin = urllib.parse.urlsplit(store.endpoint)
+
+    def _object_path(self, key: str) -> str:
+        # The object name is one path segment: its slashes are encoded too.
+        return f"/storage/v1/b/{_quote(self.store.bucket)}/o/{urllib.parse.quote(key, safe='')}"
+
+    def _upload_path(self, key: str, kind: str) -> str:
+        return f"/upload/storage/v1/b/{_quote(self.store.bucket)}/o?uploadType={kind}&name={urllib.parse.quote(key, safe='')}"
+
+    def _call(self, method: str, url: str, headers: dict[str, str], *, body: bytes | None = None, body_path: str | None = None,
+              part: tuple[int, int] | None = None, sink=None, retries: int = RETRIES, hashed: list | None = None) -> tuple[int, bytes, dict[str, str]]:
+        """One request (url: a path on the endpoint, or an absolute session URI); retries connection errors
+        and 5xx. Returns (status, body up to 64 KiB unless ``sink`` took it, lower-cased headers)."""
+        u = urllib.parse.urlsplit(url if "://" in url else self.store.endpoint + url)
+        same_origin = (u.scheme, u.hostname, u.port) == (self.origin.scheme, self.origin.hostname, self.origin.port)
+        target = u.path + (f"?{u.query}" if u.query else "")
+        last = ""
+        for attempt in range(retries):
+            if time.monotonic() >= self.deadline:
+                raise PushError(f"the push ran out of time ({last or 'before ' + method + ' ' + u.path})")
+            h = dict(headers)
+            if same_origin:
+                h["authorization"] = f"Bearer {self.store.token}"
+            if part is not None:
+                h["content-length"] = str(part[1])
+            elif body_path is not None:
+                h["content-length"] = str(os.path.getsize(body_path))
+            elif method in ("PUT", "POST"):
+                h["content-length"] = str(len(body or b""))
+            timeout = max(1.0, min(REQUEST_TIMEOUT_S, self.deadline - time.monotonic()))
+            conn = (http.client.HTTPSConnection(u.hostname or "", u.port, timeout=timeout, context=ssl.create_default_context())
+                    if u.scheme == "https" else http.client.HTTPConnection(u.hostname or "", u.port, timeout=timeout))
+            try:
+                if body_path is not None:
+                    with open(body_path, "rb") as f:
+                        if part is not None:
+                            f.seek(part[0])
+                        payload = _Window(f, part[1]) if part is not None else _HashingReader(f)
+                        conn.request(method, target, body=payload, headers=h, encode_chunked=False)
+                        resp = conn.getresponse()
+                    if hashed is not None and isinstance(payload, _HashingReader):
+                        hashed[:] = [base64.b64encode(payload.md5.digest()).decode()]
+                else:
+                    conn.request(method, target, body=body, headers=h)
+                    resp = conn.getresponse()
+                got = {k.lower(): v for k, v in resp.getheaders()}
+                if resp.status < 500:
+                    if sink is not None and 200 <= resp.status < 300:
+                        while chunk := resp.read(CHUNK):
+                            sink(chunk)
+                        return resp.status, b"", got
+                    data = resp.read(65536)
+                    resp.read()
+                    return resp.status, data, got
+                last = f"{method} {u.path}: HTTP {resp.status} {_gcs_error(resp.read(4096))}"
+            except (OSError, http.client.HTTPException, socket.timeout) as e:
+                last = f"{method} {u.path}: {type(e).__name__}: {e}"
+            finally:
+                conn.close()
+            if attempt + 1 < retries:
+                time.sleep(min(2 ** attempt, max(0.0, self.deadline - time.monotonic())))
+        raise PushError(last)
+
+    def _stored(self, key: str) -> dict | None:
+        """The object's metadata, or None when it is not there."""
+        status, data, _ = self._call("GET", self._object_path(key), {})
+        if status == 404:
+            return None
+        if status >= 300:
+            raise PushError(f"GET {key} metadata: HTTP {status} {_gcs_error(data)}")
+        return _object_json(key, data)
+
+    def _already(self, key: str, size: int, md5_b64) -> bool:
+        meta = self._stored(key)
+        return meta is not None and str(meta.get("size")) == str(size) and meta.get("md5Hash") == md5_b64()
+
+    def put_file(self, key: str, path: str, size: int, sha256: str) -> None:
+        if self._already(key, size, lambda: _md5_b64_file(path)):
+            return
+        if size > self.store.multipart_threshold:
+            return self._resumable(key, path, size)
+        hashed: list = []
+        status, data, _ = self._call("POST", self._upload_path(key, "media"), {"content-type": "application/octet-stream"}, body_path=path, hashed=hashed)
+        self._check_uploaded(key, status, data, size, hashed[0] if hashed else None)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        if self._already(key, len(data), lambda: md5):
+            return
+        status, body, _ = self._call("POST", self._upload_path(key, "media"), {"content-type": "application/json"}, body=data)
+        self._check_uploaded(key, status, body, len(data), md5)
+
+    def _check_uploaded(self, key: str, status: int, data: bytes, size: int, md5: str | None) -> None:
+        if status >= 300:
+            raise PushError(f"POST {key}: HTTP {status} {_gcs_error(data)}")
+        meta = _object_json(key, data)
+        if str(meta.get("size")) != str(size) or (md5 is not None and meta.get("md5Hash") not in (None, md5)):
+            raise PushError(f"POST {key}: the store holds {meta.get('size')} bytes (md5 {meta.get('md5Hash')}), not the {size} sent")
+
+    def _resumable(self, key: str, path: str, size: int) -> None:
+        """Start a session, then PUT chunks; after a failed chunk ask where the upload stands and go on from there."""
+        status, data, h = self._call("POST", self._upload_path(key, "resumable"),
+                                     {"x-upload-content-type": "application/octet-stream", "x-upload-content-length": str(size)}, body=b"")
+        session = h.get("location", "")
+        if status >= 300 or urllib.parse.urlsplit(session).scheme not in ("http", "https"):
+            raise PushError(f"POST {key} (resumable): HTTP {status} {_gcs_error(data) if status >= 300 else 'no session URI'}")
+        offset, failures = 0, 0
+        while True:
+            length = min(self.store.part_size, size - offset)
+            try:
+                status, data, h = self._call("PUT", session, {"content-range": f"bytes {offset}-{offset + length - 1}/{size}"},
+                                             body_path=path, part=(offset, length), retries=1)
+            except PushError as e:
+                status, data, h = 503, str(e).encode(), {}
+            if status in (200, 201):
+                return self._check_uploaded(key, status, data, size, None)
+            if status == 308:
+                offset = _persisted(h)
+                continue
+            if status < 500 and status not in (408, 429):
+                # 404/410: the session is gone (a week old, or cancelled); 4xx: refused.
+                raise PushError(f"PUT {key} chunk at {offset}: HTTP {status} {_gcs_error(data)}")
+            failures += 1
+            if failures > RETRIES * 2:
+                raise PushError(f"PUT {key} chunk at {offset}: gave up after {failures} failures ({_gcs_error(data)})")
+            time.sleep(min(2 ** min(failures, 5), max(0.0, self.deadline - time.monotonic())))
+            # Where does the upload stand? GCS may have kept less than it was sent.
+            status, data, h = self._call("PUT", session, {"content-range": f"bytes */{size}"}, body=b"")
+            if status in (200, 201):
+                return self._check_uploaded(key, status, data, size, None)
+            if status != 308:
+                raise PushError(f"PUT {key} (status of the upload): HTTP {status} {_gcs_error(data)}")
+            offset = _persisted(h)
+
+    def get_hash(self, key: str) -> tuple[int, str, bytes]:
+        h = hashlib.sha256()
+        state = {"size": 0, "head": b""}
+        def sink(chunk: bytes) -> None:
+            h.update(chunk)
+            state["size"] += len(chunk)
+            if len(state["head"]) < CHUNK:
+                state["head"] += chunk[: CHUNK - len(state["head"])]
+        status, data, _ = self._call("GET", self._object_path(key) + "?alt=media", {}, sink=sink)
+        if status >= 300:
+            raise PushError(f"GET {key}: HTTP {status} {_gcs_error(data)}")
+        return state["size"], h.hexdigest(), state["head"]
+
+
+def _persisted(headers: dict[str, str]) -> int:
+    """The next offset from a 308's ``Range: bytes=0-N`` (no Range: nothing persisted yet)."""
+    r = headers.get("range", "")
+    if not r.startswith("bytes=0-"):
+        return 0
+    try:
+        return int(r[len("bytes=0-"):]) + 1
+    except ValueError:
+        return 0
+
+
+def _object_json(key: str, data: bytes) -> dict:
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except ValueError as e:
+        raise PushError(f"{key}: the store answered no object resource") from e
+    if not isinstance(meta, dict):
+        raise PushError(f"{key}: the store answered no object resource")
+    return meta
+
+
+def push(store: "Store | AzureStore | DirStore | GcsStore", outputs: str, deadline: float) -> dict:
     manifest = local_manifest(outputs)
-    s3 = _AzureFiles(store, deadline) if isinstance(store, AzureStore) else _S3Files(store, deadline)
+    s3 = _GcsFiles(store, deadline) if isinstance(store, GcsStore) else _DirFiles(store, deadline) if isinstance(store, DirStore) else _AzureFiles(store, deadline) if isinstance(store, AzureStore) else _S3Files(store, deadline)
     key = lambda rel: f"{store.key_prefix}/{rel}" if store.key_prefix else rel  # noqa: E731
     for e in manifest:
         s3.put_file(key("outputs/" + e["path"]), os.path.join(outputs, *e["path"].split("/")), e["size"], e["sha256"])
@@ -573,7 +930,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(a.config) as f:
             store = Store.from_json(json.load(f))
-        result["store"] = store.where if isinstance(store, AzureStore) else f"s3://{store.bucket}/{store.key_prefix}"
+        result["store"] = store.where if isinstance(store, (AzureStore, DirStore, GcsStore)) else f"s3://{store.bucket}/{store.key_prefix}"
         result.update(push(store, a.outputs, deadline))
         result["ok"] = True
     except PushError as e:

@@ -33,7 +33,10 @@ export const planCommand = defineCommand({
       sources = await priceSources(ctx, s.resources.providers, deadlineMs);
       return sources.live;
     };
-    const { spec, plan, probe, warnings, prices } = await planJobFile(resolve(ctx.cwd, specPath), { exec, probe: probing, live, signal: ctx.signal, deadlineMs });
+    // A Lambda file system as the store: looked up through the API, and Lambda's offers kept to its region.
+    const { volumeStoreAdjust } = await import("./plan-volume.js");
+    const adjust = volumeStoreAdjust(ctx);
+    const { spec, plan, probe, warnings, prices } = await planJobFile(resolve(ctx.cwd, specPath), { exec, probe: probing, live, signal: ctx.signal, deadlineMs, adjust });
     for (const w of warnings) ctx.logger.warn(w);
     // The same checks `kiln run` makes before the meter starts (the bundle is built, scanned and thrown away).
     const { preLaunchChecks, renderChecks, requireChecksPassed } = await import("../../core/lifecycle/checks.js");

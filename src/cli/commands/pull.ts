@@ -10,6 +10,7 @@ export const pullCommand = defineCommand({
   positionals: "JOB",
   options: {
     to: { type: "string", description: "Local directory (default: the job's outputs/ in KILN_HOME)", placeholder: "DIR" },
+    "from-store": { type: "boolean", description: "Fetch what the watchdog pushed to the job's durable store (artifacts.store) when its machine is gone; a Lambda file system is read through a short-lived retrieval machine" },
   },
   async handler(ctx, args) {
     const [ref] = args.positionals;
@@ -26,6 +27,11 @@ export const pullCommand = defineCommand({
     const ledger = openLedger(ctx.paths);
     try {
       const job = requireJob(ledger, ref);
+      if (args.values["from-store"] === true) {
+        if (args.values["to"] !== undefined) throw new UserError("kiln pull --from-store fetches into the job's outputs/; --to is for a pull from the machine", { exitCode: 2 });
+        const { pullFromStore } = await import("./pull-store.js");
+        return await pullFromStore(ctx, ledger, job);
+      }
       const layout = jobLayout(ctx.paths.jobs, job.id);
       const access = loadMachineAccess(layout.dir, job.name);
       if (!access.artifactsDir) throw new UserError(`job ${job.name} has not written artifacts on its machine yet`, { hint: `run \`kiln status ${job.name}\`` });

@@ -14,13 +14,25 @@
  * no list, no delete) valid until an hour past the cap (./blob-sas.ts), and the machine only gets the SAS.
  * Azure has no per-prefix service SAS on ordinary accounts, so the SAS reaches the whole container: give
  * Kiln a container of its own. With `sas_token_env` the user's SAS is shipped as given.
+ *
+ * GCS: an access token downscoped to the job's prefix by a Credential Access Boundary (./gcs-token.ts),
+ * valid no longer than its source token (≤ 1 h); reading on this computer uses the user's own token.
  */
 import { UserError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
+import type { GcsTokenCredentials } from "./gcs-token.js";
 import type { BlobLocation, S3Location, StoreLocation } from "./location.js";
 
-export type StoreCredentials = S3Credentials | BlobSasCredentials;
+export type { GcsTokenCredentials } from "./gcs-token.js";
+export type StoreCredentials = S3Credentials | BlobSasCredentials | VolumeMountCredentials | GcsTokenCredentials;
+
+/** A provider volume (Lambda file system): attached to the machine at launch, so the mount is the access and nothing secret is shipped. */
+export interface VolumeMountCredentials {
+  kind: "volume-mount";
+  /** Never expires: there is nothing to renew (./store-renewal.ts reads this). */
+  expiresAtMs?: undefined;
+}
 
 export interface S3Credentials {
   kind: "s3";
@@ -87,6 +99,8 @@ export function jobSessionPolicy(l: S3Location): string {
  */
 export async function storeCredentialsForJob(o: { store: ArtifactStoreSpec; location: StoreLocation; env: NodeJS.ProcessEnv; validForS: number; sessionName: string; signal?: AbortSignal }): Promise<StoreCredentials> {
   if (o.location.kind === "azure-blob") return blobSasCredentials(o.store, o.location, o.env, o.validForS, "rcw");
+  if (o.location.kind === "lambda-fs") return { kind: "volume-mount" };
+  if (o.location.kind === "gcs") return (await import("./gcs-token.js")).gcsCredentialsForJob(o.store, o.location, o.env, o.signal);
   const base = storeCredentialsFromEnv(o.store, o.env);
   if (o.store.role_arn === undefined) return base;
   const { assumeJobRole } = await import("./sts.js");
@@ -98,6 +112,8 @@ export async function storeCredentialsForJob(o: { store: ArtifactStoreSpec; loca
  * for Azure the user's SAS, or a read-only SAS minted for 15 minutes from the account key.
  */
 export async function storeCredentialsForReading(store: ArtifactStoreSpec, location: StoreLocation, env: NodeJS.ProcessEnv): Promise<StoreCredentials> {
+  if (location.kind === "lambda-fs") return { kind: "volume-mount" };
+  if (location.kind === "gcs") return (await import("./gcs-token.js")).gcsCredentialsForReading(store, env);
   return location.kind === "azure-blob" ? blobSasCredentials(store, location, env, MIN_SESSION_S, "r") : storeCredentialsFromEnv(store, env);
 }
 

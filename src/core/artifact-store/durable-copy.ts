@@ -28,6 +28,8 @@ export interface StoreAccess {
   signal?: AbortSignal;
   /** Per request; the default is generous for multi-GB checkpoints. */
   requestTimeoutMs?: number;
+  /** How to read a store this computer cannot reach itself: a provider volume, through a machine that mounts it (./volume-reader.ts). */
+  reader?: ObjectReader;
 }
 
 export interface DurableCopyCheck {
@@ -50,7 +52,10 @@ export interface ObjectReader {
 }
 
 async function readerFor(a: StoreAccess): Promise<ObjectReader> {
+  if (a.reader) return a.reader;
+  if (a.location.kind === "lambda-fs") throw new KilnError("store-unreachable", `${a.location.url} is a Lambda file system: it can be read only from a Lambda machine in its region with it attached`);
   if (a.location.kind === "azure-blob") return (await import("./blob-reader.js")).blobReader(a);
+  if (a.location.kind === "gcs") return (await import("./gcs-reader.js")).gcsReader(a);
   return (await import("./s3-reader.js")).s3Reader(a);
 }
 

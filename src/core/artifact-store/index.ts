@@ -7,8 +7,8 @@
 import type { DurableCopyCheck, StoreAccess } from "./durable-copy.js";
 import type { Manifest } from "../../remote/sync/manifest.js";
 
-export { type BlobSasCredentials, type S3Credentials, type StoreCredentials, MAX_SESSION_S, jobSessionPolicy, storeCredentialsForJob, storeCredentialsForReading, storeCredentialsFromEnv } from "./credentials.js";
-export { type BlobLocation, type S3Location, type StoreLocation, manifestKey, outputKey, storeLocation } from "./location.js";
+export { type BlobSasCredentials, type GcsTokenCredentials, type S3Credentials, type StoreCredentials, MAX_SESSION_S, jobSessionPolicy, storeCredentialsForJob, storeCredentialsForReading, storeCredentialsFromEnv } from "./credentials.js";
+export { type BlobLocation, type GcsLocation, type S3Location, type StoreLocation, type VolumeLocation, manifestKey, outputKey, storeLocation } from "./location.js";
 export { type StorePushConfig, storePushConfigJson } from "./push-config.js";
 export type { DurableCopyCheck, StoreAccess } from "./durable-copy.js";
 

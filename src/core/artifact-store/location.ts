@@ -11,6 +11,7 @@
 import { UserError } from "../../base/errors.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
 import { storeKindOf, storeUrlProblem } from "../spec/artifact-store.js";
+import { volumeMountPoint } from "../spec/lambda-fs.js";
 
 export interface S3Location {
   kind: "s3";
@@ -37,7 +38,32 @@ export interface BlobLocation {
   url: string;
 }
 
-export type StoreLocation = S3Location | BlobLocation;
+/** A Lambda file system: the same layout under the mount point (`/lambda/nfs/NAME/PREFIX/<job id>/…`). */
+export interface VolumeLocation {
+  kind: "lambda-fs";
+  /** The file system's name at Lambda. */
+  volume: string;
+  /** Where the machine sees it (Lambda's fixed mount point). */
+  mountPoint: string;
+  keyPrefix: string;
+  /** For messages: `lambda-fs://name/prefix/job`. */
+  url: string;
+}
+
+/** A GCS bucket through the JSON API (./gcs-token.ts, ./gcs-reader.ts). */
+export interface GcsLocation {
+  kind: "gcs";
+  bucket: string;
+  keyPrefix: string;
+  /** The JSON API origin: https://storage.googleapis.com, or the spec's `endpoint_url` (an emulator). */
+  endpoint: string;
+  /** Where the access token is downscoped: Google's STS, or `ENDPOINT/v1/token` beside an emulator. */
+  stsEndpoint: string;
+  /** For messages: `gs://bucket/prefix/job`. */
+  url: string;
+}
+
+export type StoreLocation = S3Location | BlobLocation | VolumeLocation | GcsLocation;
 
 // Job ids are Kiln's own (`j-…`); refuse anything that could step out of the prefix all the same.
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -55,6 +81,16 @@ export function storeLocation(store: ArtifactStoreSpec, jobId: string): StoreLoc
   if (!JOB_ID.test(jobId) || jobId.includes("..")) throw new Error(`not a job id: ${JSON.stringify(jobId)}`);
   const rest = store.url.slice(store.url.indexOf("://") + 3);
   const [first = "", ...path] = rest.split("/");
+  if (storeKindOf(store.url) === "lambda-fs") {
+    const keyPrefix = `${path.filter((s) => s !== "").join("/")}/${jobId}`;
+    return { kind: "lambda-fs", volume: first, mountPoint: volumeMountPoint(first), keyPrefix, url: `lambda-fs://${first}/${keyPrefix}` };
+  }
+  if (storeKindOf(store.url) === "gcs") {
+    const keyPrefix = `${path.filter((s) => s !== "").join("/")}/${jobId}`;
+    const endpoint = (store.endpoint_url ?? "https://storage.googleapis.com").replace(/\/$/, "");
+    const stsEndpoint = store.endpoint_url === undefined ? "https://sts.googleapis.com/v1/token" : `${endpoint}/v1/token`;
+    return { kind: "gcs", bucket: first, keyPrefix, endpoint, stsEndpoint, url: `gs://${first}/${keyPrefix}` };
+  }
   if (storeKindOf(store.url) === "azure-blob") {
     const [container = "", ...prefixParts] = path;
     const keyPrefix = `${prefixParts.filter((s) => s !== "").join("/")}/${jobId}`;

@@ -19,6 +19,14 @@ export function storePushConfigJson(c: StorePushConfig): string {
     if (k.kind !== "azure-sas") throw new Error("storePushConfigJson: an Azure Blob store needs SAS credentials");
     return `${JSON.stringify({ kind: "azure-blob", container_url: l.containerUrl, key_prefix: l.keyPrefix, sas: k.sas.reveal() })}\n`;
   }
+  if (l.kind === "lambda-fs") {
+    // store_push.py writes under ROOT/KEY_PREFIX with rename-into-place; the mount point is Lambda's fixed one.
+    return `${JSON.stringify({ kind: "dir", root: l.mountPoint, key_prefix: l.keyPrefix })}\n`;
+  }
+  if (l.kind === "gcs") {
+    if (k.kind !== "gcs-token") throw new Error("storePushConfigJson: a GCS store needs a GCS token");
+    return `${JSON.stringify({ kind: "gcs", endpoint: l.endpoint, bucket: l.bucket, key_prefix: l.keyPrefix, token: k.token.reveal() })}\n`;
+  }
   if (k.kind !== "s3") throw new Error("storePushConfigJson: an S3 store needs S3 credentials");
   return `${JSON.stringify({
     kind: "s3",

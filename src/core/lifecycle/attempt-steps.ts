@@ -22,6 +22,7 @@ import { storeCredentialsForJob, storeLocation } from "../artifact-store/index.j
 import { type Attempt, machineGone, pullLogs } from "./attempt-context.js";
 import { capSecondsLeft } from "./cap.js";
 import { renewStoreCredentials } from "./store-renewal.js";
+import { persistentVolumeFor } from "./volume-store.js";
 import { crashPoint } from "./crash.js";
 import { failureTable, launchWithFailover } from "./launch.js";
 import { connectMachine, waitUntilRunning } from "./machine.js";
@@ -66,6 +67,7 @@ async function launch(a: Attempt): Promise<void> {
     env: o.env,
     listingLagMs: (name) => job.clouds.lagOf(name),
     maxRunSecondsFor: (rowId) => cloudDeadlineS(job, rowId),
+    ...persistentVolumeFor(job.spec),
   });
   a.cloud = await job.clouds.get(launched.offer.provider);
   a.row = launched.row;
@@ -234,6 +236,7 @@ async function watchdogFor(a: Attempt, remainingS: number): Promise<WatchdogSpec
     ...(storeCredentials && { storeCredentials }),
     // Tests with caps of seconds shrink the time kept for the push (default 10 min, for multi-GB outputs).
     ...(Number(o.env["KILN_PUSH_ALLOWANCE_S"] ?? "") > 0 && { pushAllowanceS: Number(o.env["KILN_PUSH_ALLOWANCE_S"]) }),
+    ...(Number(o.env["KILN_RETRIEVAL_ALLOWANCE_S"] ?? "") > 0 && { retrievalAllowanceS: Number(o.env["KILN_RETRIEVAL_ALLOWANCE_S"]) }),
   });
 }
 

@@ -48,6 +48,8 @@ export interface LaunchOptions {
   listingLagMs(provider: string): number;
   /** The machine's deadline for clouds that enforce one at launch (LaunchRequest.maxRunSeconds), given its intent row; undefined: none. */
   maxRunSecondsFor?(machineRowId: number): number | undefined;
+  /** The provider volume to attach to the machine (the job's lambda-fs store); see LaunchRequest. */
+  persistentVolume?: { name: string };
 }
 
 /**
@@ -133,7 +135,7 @@ async function launchOne(o: LaunchOptions, provider: Provider, offer: Offer, fai
   let machine: MachineRecord | undefined;
   try {
     const maxRunSeconds = o.maxRunSecondsFor?.(row.id);
-    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey, ...(maxRunSeconds !== undefined && { maxRunSeconds }) }, o.signal);
+    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey, ...(maxRunSeconds !== undefined && { maxRunSeconds }), ...(o.persistentVolume && { persistentVolume: o.persistentVolume }) }, o.signal);
   } catch (e) {
     if (isMaybeLaunched(e)) {
       o.logger.warn(`launch answer lost for ${machineNameFor(intentId)}; looking for it by name`);

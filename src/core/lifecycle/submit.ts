@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:
 import { dirname, join, resolve } from "node:path";
 import { KilnError, UserError } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
+import { type Provider, supportsVolumes } from "../../providers/provider.js";
 import { providerNamed } from "../../providers/registry.js";
 import type { LiveOffers } from "../catalog/index.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
@@ -25,6 +26,7 @@ import { type CloudFile, type CloudOffer, writeCloudFile } from "./cloud-file.js
 import { type Shipping, shippingFor } from "./prepare.js";
 import { requireCloud } from "./providers.js";
 import { TERMINATE_DEFAULTS } from "./teardown.js";
+import { checkVolumeStore, volumeStoreOwner } from "./volume-store.js";
 
 export interface CloudSubmitOptions {
   paths: KilnPaths;
@@ -74,7 +76,7 @@ export function spawnDriver(env: NodeJS.ProcessEnv, jobId: string, jobDir: strin
   return child.pid;
 }
 
-async function liveOffers(o: CloudSubmitOptions, name: string): Promise<{ live: LiveOffers; emulated: boolean }> {
+async function liveOffers(o: CloudSubmitOptions, name: string): Promise<{ live: LiveOffers; emulated: boolean; provider?: Provider }> {
   const d = providerNamed(name);
   if (o.sim) {
     if (!d.simulate) throw new UserError(`--sim: ${d.title} has no simulated account`, { exitCode: 2 });
@@ -94,7 +96,7 @@ async function liveOffers(o: CloudSubmitOptions, name: string): Promise<{ live: 
     if (e instanceof UserError && o.sim === false) throw new UserError(`kiln run --provider ${name}: ${e.message}`, { exitCode: 2, ...(e.hint !== undefined && { hint: `${e.hint}, or rehearse with --sim` }) });
     throw e;
   });
-  return { live: (req, signal) => cloud.provider.listOffers(req, signal), emulated: cloud.emulated };
+  return { live: (req, signal) => cloud.provider.listOffers(req, signal), emulated: cloud.emulated, provider: cloud.provider };
 }
 
 export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmitted> {
@@ -103,7 +105,7 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   // --provider overrides where the job may run; the rest of the spec is used as written.
   // --watchdog-terminate predates budget.on_cap_offline and means its stop-billing.
   const budget = o.watchdogTerminate && loaded.budget.on_cap_offline === undefined ? { ...loaded.budget, on_cap_offline: "stop-billing" as const } : loaded.budget;
-  const spec: JobSpec = { ...loaded, budget, resources: { ...loaded.resources, providers: o.providers } };
+  let spec: JobSpec = { ...loaded, budget, resources: { ...loaded.resources, providers: o.providers } };
   const first = o.providers[0]!;
   if (providerNamed(first).kind === "host") {
     if (o.providers.length > 1) throw new UserError(`--provider ${o.providers.join(",")}: your own host (${first}) runs alone; list clouds to fail over across`, { exitCode: 2 });
@@ -114,6 +116,15 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   const opened = await Promise.all(o.providers.map((name) => liveOffers(o, name)));
   const live: Record<string, LiveOffers> = Object.fromEntries(o.providers.map((name, i) => [name, opened[i]!.live]));
   const emulated = opened.some((l) => l.emulated);
+  // A Lambda file system as the store: it must exist (or be created, only when the spec says so) and the
+  // offers keep to its region, all before anything is priced or launched.
+  const owner = volumeStoreOwner(spec.artifacts.store?.url);
+  const holder = owner && opened[o.providers.indexOf(owner.name)]?.provider;
+  const volume = await checkVolumeStore({ spec, providers: o.providers, volumes: holder && supportsVolumes(holder) ? holder : undefined, mode: "run", signal: o.signal });
+  if (volume) {
+    spec = volume.spec;
+    o.logger.info(volume.note);
+  }
   const { offers, warnings } = await offersForJob(spec, live, { signal: o.signal });
   for (const w of warnings) o.logger.warn(w);
   const plan = planJob(spec, { gpuProbe: { kind: "missing" }, offers });

@@ -44,6 +44,14 @@ function keyRisk(caps: CapCapabilities, title: string): string[] {
   return [`the machine holds your ${title} API key to end its own billing; ${title} keys cannot be limited to that, so anyone with root on the machine could also launch machines on your account`];
 }
 
+/** Google's access tokens, and so the downscoped one the machine holds, last an hour at most (src/core/artifact-store/gcs-token.ts). */
+const GCS_TOKEN_HOURS = 1;
+
+function gcsTokenRisk(choice: JobSpec["budget"]["on_cap_offline"]): string {
+  const then = choice === "stop-billing" ? "billing ends and the outputs not yet pulled are lost" : "the machine is kept, billing past the cap, until a client returns";
+  return `the machine's GCS token lasts at most ${GCS_TOKEN_HOURS} h and only an online client renews it: if no client has been online in the hour before the cap, the token has expired by then, the push fails and ${then}`;
+}
+
 /**
  * The guarantee for a job on a provider.
  *
@@ -57,9 +65,17 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
   const store = spec.artifacts.store;
   const choice = spec.budget.on_cap_offline;
   const means = endMeans(caps);
-  const volume = caps.persistentVolume ? ` (${caps.persistentVolume} would survive termination, but Kiln does not attach one yet)` : "";
+  const volume = caps.volumeStore ? ` (or ${caps.persistentVolume ?? "the provider's volumes"}, which survive termination: artifacts.store.url ${caps.volumeStore}://FILESYSTEM/PREFIX)` : caps.persistentVolume ? ` (${caps.persistentVolume} would survive termination, but Kiln does not attach one yet)` : "";
+  if (store && storeKindOf(store.url) === "lambda-fs" && caps.volumeStore !== "lambda-fs") {
+    const refusal = `artifacts.store.url: ${store.url} is a Lambda file system, which only Lambda machines can attach; ${provider.title} cannot write to it`;
+    return { holds: "undecided", text: "at the cap with no client: no durable store this provider can reach (see the warning)", warnings: [refusal], refusal };
+  }
   if (store) {
-    const scope = storeKindOf(store.url) === "azure-blob"
+    const scope = storeKindOf(store.url) === "lambda-fs"
+      ? "on the file system attached at launch, which survives termination (nothing secret shipped; reading them back needs a Lambda machine in its region, which Kiln launches for minutes and charges to the job: the watchdog keeps 10 minutes of the cap for it)"
+      : storeKindOf(store.url) === "gcs"
+      ? `with a token downscoped to the job's prefix (create and read only), which lasts at most ${GCS_TOKEN_HOURS} h, its source token's life, and is renewed while a client is online`
+      : storeKindOf(store.url) === "azure-blob"
       ? store.sas_token_env !== undefined
         ? "with the SAS named in artifacts.store, as given (limit it to one container: read, create, write)"
         : "with a SAS for the container alone, minted from the account key, which never leaves this computer"
@@ -67,6 +83,7 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
         ? "with temporary credentials limited to the job's prefix"
         : "with the key named in artifacts.store, as given (limit it to the prefix: an IAM policy, an R2 bucket token, a MinIO user policy)";
     const warnings = keyRisk(caps, provider.title);
+    if (storeKindOf(store.url) === "gcs") warnings.push(gcsTokenRisk(choice));
     if (!means) {
       const refusal = choice === "stop-billing" ? `budget.on_cap_offline: stop-billing cannot hold on ${provider.title}: nothing on the machine can end its billing` : undefined;
       warnings.push(`${provider.title} has no way for the machine to end its own billing: after the push it bills until a client ends it`);

@@ -111,9 +111,13 @@ export async function planJobFile(
     signal?: AbortSignal;
     /** Per-provider deadline for live prices (default {@link LIVE_PRICES_DEADLINE_MS}). */
     deadlineMs?: number;
+    /** Constraints found outside the spec before pricing (e.g. a Lambda file system's region); its notes join the plan's. */
+    adjust?: (spec: JobSpec) => Promise<{ spec: JobSpec; notes: string[] }>;
   },
 ): Promise<JobPlanResult> {
-  const spec = await loadJobSpec(specPath);
+  const loaded = await loadJobSpec(specPath);
+  const adjusted = opts.adjust ? await opts.adjust(loaded) : { spec: loaded, notes: [] };
+  const spec = adjusted.spec;
   const live = typeof opts.live === "function" ? await opts.live(spec) : opts.live;
   const wantsLocal = spec.resources.providers.includes("local");
   const probe = wantsLocal ? await (opts.probe ?? probeGpus(opts.exec, opts.signal)) : undefined;
@@ -127,5 +131,6 @@ export async function planJobFile(
     ...(bytes !== undefined ? { datasetBytes: bytes } : {}),
     ...(machine ? { localMachine: machine } : {}),
   });
+  plan.notes.unshift(...adjusted.notes);
   return { spec, plan, probe, warnings, prices };
 }

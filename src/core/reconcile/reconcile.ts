@@ -176,7 +176,7 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
       // Gone with its outputs, unless its watchdog pushed them to the durable store at the cap.
       if (job && o.fromStore) {
         await o.fromStore(job).catch((e: unknown) => {
-          ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "alert", reason: `the outputs of ${job.id} could not be fetched from its durable store: ${errorMessage(e)}` });
+          ledger.addEvent({ jobId: job.id, machineId: row.id, kind: "alert", reason: `the outputs of ${job.id} could not be fetched from its durable store: ${errorMessage(e)}; \`kiln pull ${job.id} --from-store\` tries again` });
         });
       }
     }

@@ -5,6 +5,11 @@
  * this succeeded (or the user forces it): outputs that were never saved are never destroyed silently.
  */
 import { deadlineSignal } from "../../base/deadline.js";
+import { KilnError, errorMessage } from "../../base/errors.js";
+import { type Provider, supportsVolumes } from "../../providers/provider.js";
+import { providerNamed } from "../../providers/registry.js";
+import type { VolumeLocation } from "../artifact-store/location.js";
+import { terminateSettings } from "./settings.js";
 import type { Logger } from "../../base/logger.js";
 import type { MachineRecord } from "../../providers/provider.js";
 import { privateKeyFor } from "../../remote/ssh/keys.js";
@@ -36,7 +41,7 @@ export type StoreFetcher = (job: JobRecord) => Promise<number | undefined>;
  * watchdog pushed to the spec's `artifacts.store` is fetched into the job dir and verified against the
  * store's manifest. No store: undefined. A store that cannot be read: an error (the caller records it).
  */
-export function storeFetcher(o: { ledger: Ledger; paths: KilnPaths; env: NodeJS.ProcessEnv; signal: AbortSignal }): StoreFetcher {
+export function storeFetcher(o: { ledger: Ledger; paths: KilnPaths; env: NodeJS.ProcessEnv; signal: AbortSignal; volumes?: VolumeAccess }): StoreFetcher {
   return async (job) => {
     const layout = jobLayout(o.paths.jobs, job.id);
     const spec = await loadJobSpec(layout.spec).catch(() => undefined);
@@ -44,11 +49,34 @@ export function storeFetcher(o: { ledger: Ledger; paths: KilnPaths; env: NodeJS.
     if (!store) return undefined;
     const { fetchFromStore, storeCredentialsForReading, storeLocation } = await import("../artifact-store/index.js");
     const location = storeLocation(store, job.id);
+    if (location.kind === "lambda-fs") return fetchFromVolume(job, location, layout.outputs, o);
     const got = await fetchFromStore({ location, credentials: await storeCredentialsForReading(store, location, o.env), localDir: layout.outputs, signal: o.signal });
     for (const e of got.manifest) o.ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: true });
     o.ledger.addEvent({ jobId: job.id, kind: "salvage", reason: `fetched ${got.manifest.length} files (${(got.bytes / 1e6).toFixed(1)} MB) from the durable store ${location.url}, verified against its manifest` });
     return got.manifest.length;
   };
+}
+
+/** The provider whose volumes hold lambda-fs stores, to read them through a retrieval machine. */
+export interface VolumeAccess {
+  provider: Provider;
+  logger: Logger;
+  listingLagMs: number;
+}
+
+async function fetchFromVolume(job: JobRecord, location: VolumeLocation, localDir: string, o: Parameters<typeof storeFetcher>[0]): Promise<number> {
+  const p = o.volumes?.provider;
+  if (!p || providerNamed(p.name).cap?.volumeStore !== location.kind || !supportsVolumes(p)) {
+    throw new KilnError("store-unreachable", `the outputs of ${job.id} are on the Lambda file system ${location.volume}, at ${location.mountPoint}/${location.keyPrefix}, readable only from a Lambda machine in its region; configure Lambda and run \`kiln status --refresh\` to fetch them through one`);
+  }
+  const { retrieveFromVolume } = await import("./volume-retrieval.js");
+  const got = await retrieveFromVolume({ job, location, provider: p, ledger: o.ledger, paths: o.paths, localDir, logger: o.volumes!.logger, signal: o.signal, env: o.env, listingLagMs: o.volumes!.listingLagMs, terminate: terminateSettings(o.env) }).catch((e: unknown) => {
+    // Say where the outputs still are: only a Lambda machine in the file system's region can read them.
+    throw new KilnError(e instanceof KilnError ? e.code : "store-fetch-failed", `${errorMessage(e)} (the outputs stay on the Lambda file system ${location.volume}, at ${location.mountPoint}/${location.keyPrefix})`, { cause: e });
+  });
+  for (const e of got.manifest) o.ledger.recordArtifact({ jobId: job.id, path: e.path, size: e.size, sha256: e.sha256, verified: true });
+  o.ledger.addEvent({ jobId: job.id, kind: "salvage", reason: `fetched ${got.manifest.length} files (${(got.bytes / 1e6).toFixed(1)} MB) from the durable store ${location.url} through retrieval machine ${got.machine} (terminated), verified against its manifest` });
+  return got.manifest.length;
 }
 
 export function salvager(o: { ledger: Ledger; paths: KilnPaths; logger: Logger; signal: AbortSignal; timeoutMs?: number }): Salvager {

@@ -38,10 +38,8 @@ describe("artifacts.store", () => {
     expect(s.artifacts.store).toMatchObject({ endpoint_url: "https://acct.r2.cloudflarestorage.com", region: "auto", session_token_env: "R2_TOKEN", role_arn: "arn:minio:iam:::role/kiln" });
   });
 
-  it("sends gs:// to GCS's S3-compatible API, takes az:// for Azure Blob, and names Azure's https form", () => {
-    expect(problems(spec("{store: {url: gs://bkt/prefix}}"))).toEqual([
-      'artifacts.store.url: gs:// (Google Cloud Storage) is not supported natively; use GCS\'s S3-compatible API: url s3://BUCKET/PREFIX with endpoint_url https://storage.googleapis.com, region auto and an HMAC key, got "gs://bkt/prefix"',
-    ]);
+  it("takes gs:// for GCS (./gcs-store.test.ts has its rules), az:// for Azure Blob, and names Azure's https form", () => {
+    expect(parseJobSpec(spec("{store: {url: gs://bkt/prefix}}"), "job.yaml").artifacts.store).toMatchObject({ url: "gs://bkt/prefix" });
     expect(parseJobSpec(spec("{store: {url: az://acct/container/prefix, account_key_env: AZ_KEY}}"), "job.yaml").artifacts.store).toMatchObject({ url: "az://acct/container/prefix", account_key_env: "AZ_KEY" });
     expect(problems(spec("{store: {url: 'https://acct.blob.core.windows.net/container/prefix'}}"))[0]).toMatch(/write Azure Blob Storage as az:\/\/ACCOUNT\/CONTAINER\/PREFIX/);
     expect(problems(spec("{store: {url: az://acct/container}}"))[0]).toMatch(/expected a prefix \(az:\/\/ACCOUNT\/CONTAINER\/PREFIX\)/);

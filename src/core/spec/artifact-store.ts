@@ -6,13 +6,19 @@
  *
  * URL shapes: `s3://BUCKET/PREFIX` (AWS S3, Cloudflare R2, MinIO, GCS's S3-compatible XML API: set
  * `endpoint_url`) and `az://ACCOUNT/CONTAINER/PREFIX` (Azure Blob Storage; `endpoint_url` for Azurite or a
- * sovereign cloud). `gs://BUCKET/PREFIX` is recognised and refused with the S3-compatible way to reach GCS.
+ * sovereign cloud). `gs://BUCKET/PREFIX` is Google Cloud Storage's JSON API (./gcs-store.ts): credentials from
+ * Application Default Credentials (or `access_token_env`), downscoped to the job's prefix; `endpoint_url` for an emulator.
+ *
+ * `lambda-fs://FILESYSTEM/PREFIX` is a Lambda Cloud file system (./lambda-fs.ts): the provider's persistent
+ * volume, attached at launch, so it is a store only for Lambda machines and needs no credential.
  *
  * Azure credentials: `account_key_env` names the variable with the storage account key, from which Kiln
  * mints a short-lived SAS for the one container (read, create, write; no list, no delete) and ships only
  * that; or `sas_token_env` names a SAS the user made, shipped as given.
  */
 import { z } from "zod";
+import { gcsFieldProblems, gcsUrlProblem, isGcsUrl } from "./gcs-store.js";
+import { isVolumeStoreUrl, volumeStoreFieldProblems, volumeStoreUrlProblem } from "./lambda-fs.js";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Azure: storage accounts are 3-24 lowercase letters and digits; containers 3-63 lowercase letters, digits and
@@ -32,8 +38,8 @@ const envNameOf = (what: string) =>
     }
   });
 
-/** Which store a URL names: `s3` or `azure-blob` (refused URLs too; {@link storeUrlProblem} says why). */
-export const storeKindOf = (url: string): "s3" | "azure-blob" => (/^az:\/\//i.test(url) ? "azure-blob" : "s3");
+/** Which store a URL names: `s3`, `azure-blob` or `lambda-fs` (refused URLs too; {@link storeUrlProblem} says why). */
+export const storeKindOf = (url: string): "s3" | "azure-blob" | "lambda-fs" | "gcs" => (/^az:\/\//i.test(url) ? "azure-blob" : isVolumeStoreUrl(url) ? "lambda-fs" : isGcsUrl(url) ? "gcs" : "s3");
 
 function prefixProblem(rest: string, example: string): string | undefined {
   const segments = rest.split("/").filter((s) => s !== "");
@@ -48,12 +54,11 @@ export function storeUrlProblem(url: string): string | undefined {
   const m = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)(\/.*)?$/i.exec(url);
   if (!m) return 'expected a URL like "s3://BUCKET/PREFIX" or "az://ACCOUNT/CONTAINER/PREFIX"';
   const scheme = m[1]!.toLowerCase();
-  if (scheme === "gs") {
-    return "gs:// (Google Cloud Storage) is not supported natively; use GCS's S3-compatible API: url s3://BUCKET/PREFIX with endpoint_url https://storage.googleapis.com, region auto and an HMAC key";
-  }
+  if (scheme === "gs") return gcsUrlProblem(m[2]!, m[3] ?? "", prefixProblem);
   if (scheme === "abfs" || (scheme === "https" && /\.blob\.core\.windows\.net$/i.test(m[2]!))) {
     return "write Azure Blob Storage as az://ACCOUNT/CONTAINER/PREFIX";
   }
+  if (scheme === "lambda-fs") return volumeStoreUrlProblem(m[2]!, m[3] ?? "", prefixProblem);
   if (scheme === "az") {
     const account = m[2]!;
     if (!BLOB_ACCOUNT.test(account)) return `"${account}" is not an Azure storage account name (3-24 lowercase letters and digits)`;
@@ -61,7 +66,7 @@ export function storeUrlProblem(url: string): string | undefined {
     if (!BLOB_CONTAINER.test(container)) return `"${container}" is not an Azure container name (3-63 lowercase letters, digits and single hyphens)`;
     return prefixProblem(rest.join("/"), "az://ACCOUNT/CONTAINER/PREFIX");
   }
-  if (scheme !== "s3") return `unknown store scheme "${scheme}://"; expected s3://BUCKET/PREFIX (S3, R2, MinIO) or az://ACCOUNT/CONTAINER/PREFIX (Azure Blob)`;
+  if (scheme !== "s3") return `unknown store scheme "${scheme}://"; expected s3://BUCKET/PREFIX (S3, R2, MinIO), gs://BUCKET/PREFIX (Google Cloud Storage) or az://ACCOUNT/CONTAINER/PREFIX (Azure Blob)`;
   const bucket = m[2]!;
   if (!S3_BUCKET.test(bucket) || bucket.includes("..")) return `"${bucket}" is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)`;
   return prefixProblem(m[3] ?? "", "s3://BUCKET/PREFIX");
@@ -75,7 +80,7 @@ export const artifactStoreSchema = z
         const problem = storeUrlProblem(v);
         if (problem) ctx.addIssue({ code: "custom", message: problem, params: { showValue: true } });
       })
-      .describe("s3://BUCKET/PREFIX (S3, R2, MinIO, GCS interop) or az://ACCOUNT/CONTAINER/PREFIX (Azure Blob). Outputs go under PREFIX/<job id>/."),
+      .describe("s3://BUCKET/PREFIX (S3, R2, MinIO), gs://BUCKET/PREFIX (Google Cloud Storage), az://ACCOUNT/CONTAINER/PREFIX (Azure Blob) or lambda-fs://FILESYSTEM/PREFIX (a Lambda file system; Lambda only). Outputs go under PREFIX/<job id>/."),
     endpoint_url: z
       .string()
       .superRefine((v, ctx) => {
@@ -103,6 +108,13 @@ export const artifactStoreSchema = z
       .optional()
       .describe("Azure: NAME of the env var holding the storage account key; Kiln ships only a short-lived SAS for the container, minted from it (default AZURE_STORAGE_KEY)."),
     sas_token_env: envNameOf("SAS token").optional().describe("Azure: NAME of the env var holding a SAS token you made (read, create, write on the container); shipped as given."),
+    create: z
+      .boolean()
+      .optional()
+      .describe("lambda-fs only: create the file system (in `region`) when it does not exist. It bills monthly storage until you delete it, so Kiln never creates one unless this is true."),
+    access_token_env: envNameOf("access token")
+      .optional()
+      .describe("gs:// only: NAME of the env var holding an OAuth access token to use instead of Application Default Credentials (e.g. from `gcloud auth print-access-token`); Kiln ships only a token downscoped from it to the job's prefix."),
     role_arn: z
       .string()
       // Any partition: AWS's own (and its China and GovCloud ones), and MinIO's `arn:minio:iam:::role/…`.
@@ -113,6 +125,8 @@ export const artifactStoreSchema = z
       ),
   })
   .superRefine((v, ctx) => {
+    if (storeKindOf(v.url) === "lambda-fs" || v.create !== undefined) return volumeStoreFieldProblems(v, ctx);
+    if (storeKindOf(v.url) === "gcs" || v.access_token_env !== undefined) return gcsFieldProblems(v, ctx);
     // Each store's own credentials only: a field of the other kind is a mistake worth naming.
     const blob = storeKindOf(v.url) === "azure-blob";
     const wrong = blob ? (["role_arn", "session_token_env"] as const).filter((k) => v[k] !== undefined) : (["account_key_env", "sas_token_env"] as const).filter((k) => v[k] !== undefined);

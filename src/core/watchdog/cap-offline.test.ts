@@ -3,7 +3,8 @@
 // checkpoints the job, pushes its outputs to moto's S3 on loopback (IAM authentication on: signatures and
 // policies checked), verifies them against the sha256 manifest, and ends billing through the Lambda
 // emulator's API with lambdaEndBilling. Both caps (dollars, hours), with and without a store, keep-data and
-// stop-billing, and a store that rejects writes. After every case: 0 orphans (every emulated instance
+// stop-billing, and a store that rejects writes. And GCS (Kiln's emulator, ../artifact-store/testing/gcs.ts)
+// with a token downscoped to the job's prefix by Google's STS token exchange. After every case: 0 orphans (every emulated instance
 // terminated once the returning client has done its part), 0 lost outputs (the manifest verified in the
 // store, or on the kept machine) unless the spec chose stop-billing, and spend ≤ cap + one polling interval.
 // No wall-clock thresholds: deadlines below only bound a hang.
@@ -20,7 +21,8 @@ import { type LambdaEmulator, startLambdaEmulator } from "../../providers/lambda
 import { localExec } from "../../remote/exec.js";
 import { runStatus, startRun, stopRun } from "../../remote/session/run.js";
 import { localManifest } from "../../remote/sync/manifest.js";
-import { storeCredentialsForJob, storeCredentialsFromEnv, storeLocation, verifyDurableCopy } from "../artifact-store/index.js";
+import { storeCredentialsForJob, storeCredentialsForReading, storeCredentialsFromEnv, storeLocation, verifyDurableCopy } from "../artifact-store/index.js";
+import { type GcsEmulator, startGcsEmulator } from "../artifact-store/testing/gcs.js";
 import { type MotoStore, startMotoStore } from "../artifact-store/testing/moto.js";
 import { capGuarantee } from "../planner/cap-guarantee.js";
 import { type JobSpec, jobSpecSchema } from "../spec/job-spec.js";
@@ -39,13 +41,16 @@ const ENGINE = ["sh", "-c", "trap 'head -c 200000 /dev/urandom > \"$0/checkpoint
 
 let moto: MotoStore | undefined;
 let motoSkip: string | undefined;
+let gcs: GcsEmulator;
 beforeAll(async () => {
+  gcs = await startGcsEmulator({ buckets: ["kiln-cap"] });
   const m = await startMotoStore();
   if ("skip" in m) motoSkip = m.skip;
   else moto = m;
 }, 200_000);
 afterAll(async () => {
   await moto?.close();
+  await gcs.close();
 });
 
 interface Case {
@@ -61,14 +66,16 @@ afterEach(async () => {
 });
 
 type Cap = "usd" | "hours";
-type Store = "none" | "writer" | "role" | "readonly";
+type Store = "none" | "writer" | "role" | "readonly" | "gcs";
 
 function specFor(o: { cap: Cap; capS: number; price: number; store: Store; choice?: "keep-data" | "stop-billing" }): JobSpec {
   const budget = o.cap === "usd" ? { max_usd: (o.price * o.capS) / 3600 } : { max_usd: 1000, max_hours: o.capS / 3600 };
   const store =
     o.store === "none"
       ? undefined
-      : {
+      : o.store === "gcs"
+        ? { url: "gs://kiln-cap/runs", endpoint_url: gcs.url, access_token_env: "TEST_GCS_TOKEN" }
+        : {
           url: `s3://${moto!.bucket}/${moto!.prefix}`,
           endpoint_url: moto!.url,
           region: moto!.region,
@@ -86,6 +93,7 @@ function specFor(o: { cap: Cap; capS: number; price: number; store: Store; choic
 }
 
 function storeEnv(store: Store): NodeJS.ProcessEnv {
+  if (store === "gcs") return { TEST_GCS_TOKEN: gcs.adminToken };
   const key = store === "readonly" ? moto!.readonly : store === "role" ? moto!.admin : moto!.writer;
   return { TEST_STORE_KEY: key.id, TEST_STORE_SECRET: key.secret };
 }
@@ -145,6 +153,7 @@ async function runCase(o: { cap: Cap; store: Store; choice?: "keep-data" | "stop
   const runSh = readFileSync(join(m.watchdogDir, "run.sh"), "utf8");
   expect(runSh).not.toContain(m.emu.apiKey);
   if (credentials?.kind === "s3") expect(runSh).not.toContain(credentials.secretAccessKey.reveal());
+  if (credentials?.kind === "gcs-token") expect(runSh).not.toContain(credentials.token.reveal());
   if (credentials) expect(statSync(join(m.watchdogDir, "private", "store.json")).mode & 0o777).toBe(0o600);
   const settled = (x: CapOutcome) => x.billing !== "pending";
   const outcome = await pollUntil(async () => {
@@ -222,6 +231,23 @@ describe("the offline cap: checkpoint, push + verify, then end billing", () => {
     expect(r.outcome).toMatchObject({ outputs: "lost", billing: "ended" });
     await terminatedAndBilled(r.m, capUsdOf(r));
   });
+});
+
+describe("the offline cap with GCS as the durable store", () => {
+  it("dollars cap, a token downscoped to the job's prefix, on_cap_offline unset: store verified, then billing ended", async () => {
+    const r = await runCase({ cap: "usd", store: "gcs" });
+    expect(r.credentials).toMatchObject({ kind: "gcs-token", scope: "downscoped" });
+    expect(r.credentials!.kind === "gcs-token" && r.credentials!.token.reveal()).not.toBe(gcs.adminToken);
+    expect(order(r.outcome)).toEqual(["deadline reached", "checkpoint exited", "push verified", "billing ended"]);
+    expect(r.outcome).toMatchObject({ reached: true, outputs: "durable", billing: "ended", push: { ok: true, files: 3, store: r.location!.url } });
+    await checkpointSaved(r.m);
+    const expected = await localManifest(r.m.outputsDir);
+    const reader = await storeCredentialsForReading(r.spec.artifacts.store!, r.location!, storeEnv("gcs"));
+    expect(await verifyDurableCopy({ location: r.location!, credentials: reader, expected })).toMatchObject({ ok: true, verified: 3, missing: [], mismatched: [], notInManifest: [] });
+    // Only the job's prefix was written.
+    expect(gcs.names("kiln-cap").every((n) => n.startsWith(`${r.location!.keyPrefix}/`))).toBe(true);
+    await terminatedAndBilled(r.m, capUsdOf(r));
+  }, 240_000);
 });
 
 /** The client comes back to a kept machine: its outputs are whole (the manifest computed there), then it ends billing. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { KilnError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
 import { jobSpecSchema } from "../spec/job-spec.js";
-import { DEFAULT_PUSH_ALLOWANCE_S, END_BILLING_ALLOWANCE_S, secondsUntilCap, watchdogForJob } from "./for-job.js";
+import { DEFAULT_PUSH_ALLOWANCE_S, DEFAULT_RETRIEVAL_ALLOWANCE_S, END_BILLING_ALLOWANCE_S, secondsUntilCap, watchdogForJob } from "./for-job.js";
 import { parseCapOutcome } from "./outcome.js";
 
 const budget = (b: object) => jobSpecSchema.shape.budget.parse(b);
@@ -31,6 +31,13 @@ describe("watchdogForJob", () => {
     const w = watchdogForJob({ ...base, spec, secondsUntilCap: 3600, endBilling: END, capabilities: { apiTerminate: "full-account" }, storeCredentials: credentials });
     expect(w.remainingS).toBe(3600 - 60 - DEFAULT_PUSH_ALLOWANCE_S - END_BILLING_ALLOWANCE_S);
     expect(w).toMatchObject({ whenNotDurable: "keep-machine", push: { outputsDir: "o", timeoutS: DEFAULT_PUSH_ALLOWANCE_S, config: { location: { keyPrefix: "runs/j-1" } } } });
+  });
+
+  it("with a Lambda file system: pushes to the mount, and keeps the retrieval machine's minutes inside the cap too", () => {
+    const spec = jobSpecSchema.parse({ name: "j", budget: { max_usd: 5 }, workload: { type: "command", run: ["true"] }, artifacts: { store: { url: "lambda-fs://kiln-outputs/runs" } } });
+    const w = watchdogForJob({ ...base, spec, secondsUntilCap: 3600, endBilling: END, capabilities: { apiTerminate: "full-account" }, storeCredentials: { kind: "volume-mount" } });
+    expect(w.remainingS).toBe(3600 - 60 - DEFAULT_PUSH_ALLOWANCE_S - DEFAULT_RETRIEVAL_ALLOWANCE_S - END_BILLING_ALLOWANCE_S);
+    expect(w.push?.config.location).toMatchObject({ kind: "lambda-fs", mountPoint: "/lambda/nfs/kiln-outputs", keyPrefix: "runs/j-1" });
   });
 
   it("ends billing by shutdown where the cloud terminates on shutdown, with no credential on the machine", () => {

@@ -13,11 +13,18 @@ import { UserError } from "../../base/errors.js";
 import type { CapCapabilities, EndBilling } from "../../providers/descriptor.js";
 import type { StoreCredentials } from "../artifact-store/credentials.js";
 import { storeLocation } from "../artifact-store/location.js";
+import { storeKindOf } from "../spec/artifact-store.js";
 import type { JobBudget, JobSpec } from "../spec/job-spec.js";
 import type { WatchdogSpec } from "./index.js";
 
 /** Default time reserved for pushing and reading back the outputs (a few GB at ~50 MB/s, twice). */
 export const DEFAULT_PUSH_ALLOWANCE_S = 600;
+/**
+ * A store only a machine can read (a Lambda file system): the returning client reads it through a retrieval
+ * machine, the cheapest in the job machine's region, so at most the job machine's price. Its minutes are kept
+ * inside the cap, so the job's spend with the retrieval still fits the budget.
+ */
+export const DEFAULT_RETRIEVAL_ALLOWANCE_S = 600;
 /** Reserved for the end-billing script: its first try answers in seconds; retries run past the cap. */
 export const END_BILLING_ALLOWANCE_S = 30;
 /** keep-data with a failed push: retry this often, for this long, before giving up (the machine stays). */
@@ -48,6 +55,8 @@ export interface WatchdogForJobInput {
   python?: string;
   /** Seconds reserved for the push and its read-back; default {@link DEFAULT_PUSH_ALLOWANCE_S}. */
   pushAllowanceS?: number;
+  /** lambda-fs stores: seconds of the cap kept for the retrieval machine; default {@link DEFAULT_RETRIEVAL_ALLOWANCE_S}. */
+  retrievalAllowanceS?: number;
 }
 
 /**
@@ -122,7 +131,8 @@ export function watchdogForJob(i: WatchdogForJobInput): WatchdogSpec {
       keepForS: KEEP_RETRYING_S,
     };
   }
-  const reserved = i.graceS + pushAllowanceS + (endBilling ? END_BILLING_ALLOWANCE_S : 0);
+  const retrievalS = store && storeKindOf(store.url) === "lambda-fs" ? (i.retrievalAllowanceS ?? DEFAULT_RETRIEVAL_ALLOWANCE_S) : 0;
+  const reserved = i.graceS + pushAllowanceS + retrievalS + (endBilling ? END_BILLING_ALLOWANCE_S : 0);
   return {
     dir: i.watchdogDir,
     name: runName(i.jobId),

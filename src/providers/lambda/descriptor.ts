@@ -10,7 +10,7 @@ import { z } from "zod";
 import { UserError, errorMessage } from "../../base/errors.js";
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
 import type { ConfiguredCloud, EndBilling, ProviderContext, ProviderDescriptor, SimulatedCloud } from "../descriptor.js";
-import type { MachineRecord, Provider } from "../provider.js";
+import type { MachineRecord, Provider, SupportsVolumes } from "../provider.js";
 import { LAMBDA_FILE_EXAMPLE, LAMBDA_KEYS_PAGE, loadLambdaCredentials } from "./credentials.js";
 
 const LAMBDA_API = "https://cloud.lambda.ai/api/v1";
@@ -112,8 +112,11 @@ async function configured(ctx: ProviderContext): Promise<ConfiguredCloud | undef
       // Only the port is missing then; describe still answers and the next poll tries again.
     }
   };
-  const withPorts: Provider = {
+  const withPorts: Provider & SupportsVolumes = {
     name: inner.name,
+    // File systems (lambda-fs stores) go straight through: they have no ports to learn.
+    listVolumes: (signal) => inner.listVolumes(signal),
+    createVolume: (name, region, signal) => inner.createVolume(name, region, signal),
     listOffers: (req, signal) => inner.listOffers(req, signal),
     launch: (req, signal) => inner.launch(req, signal),
     terminate: (id, signal) => inner.terminate(id, signal),
@@ -191,7 +194,7 @@ export const lambdaDescriptor: ProviderDescriptor = {
   boot: { minutes: 10, source: "runbook.md: Lambda instances boot in 5-10 min (up to 15 at peak); the top of the usual range" },
   // No cloud-side stop; the API terminate needs the account's key, which cannot be scoped (it can launch too).
   // File systems survive termination, but Kiln does not attach one yet.
-  cap: { apiTerminate: "full-account", persistentVolume: "Lambda file systems" },
+  cap: { apiTerminate: "full-account", persistentVolume: "Lambda file systems", volumeStore: "lambda-fs" },
   credentials: { envVars: ["LAMBDA_API_KEY"], fileSection: "lambda", fileExample: LAMBDA_FILE_EXAMPLE, createAt: LAMBDA_KEYS_PAGE },
   hasCredentials: (ctx) => Boolean(ctx.env["LAMBDA_API_KEY"]?.trim()) || existsSync(ctx.credentialsPath),
   configured,

@@ -18,6 +18,7 @@
 import { type EmulatedInstance, LambdaAccount, type SshEndpoint } from "./emulator/account.js";
 import { DEFAULT_INSTANCE_TYPES, EMULATOR_DEFAULTS, type EmulatorConfig, type EmulatorInstanceType } from "./emulator/config.js";
 import { FaultPlan, type FaultRule, seededRandom } from "./emulator/faults.js";
+import { FileSystemContents } from "./emulator/fs-contents.js";
 import { errors } from "./emulator/render.js";
 import { type LaunchOutcome, LambdaRoutes, type OnLaunch, type OnTerminate } from "./emulator/routes.js";
 import { type HandlerAnswer, type RateLimit, TokenBucket, apiKeyFrom, listen } from "./emulator/server.js";
@@ -34,6 +35,8 @@ export interface LambdaEmulatorOptions extends Omit<EmulatorConfig, "rateLimit" 
   onLaunch?: OnLaunch;
   onTerminate?: OnTerminate;
   now?: () => number;
+  /** Where the file systems' contents live (one directory each); default: a temp dir removed on close. */
+  fileSystemsDir?: string;
 }
 
 /** What tests inspect: every instance ever launched, including terminated ones, with billing. */
@@ -60,6 +63,8 @@ export class LambdaEmulator {
   readonly account: LambdaAccount;
   readonly faults: FaultPlan;
   readonly requests: RequestLogEntry[] = [];
+  /** The file systems' contents on this computer, and how an instance sees them (./emulator/fs-contents.ts). */
+  readonly fileSystemContents: FileSystemContents;
   readonly #routes: LambdaRoutes;
   readonly #keys: Set<string>;
   readonly #rate: RateLimit | false;
@@ -90,6 +95,18 @@ export class LambdaEmulator {
     this.#routes = new LambdaRoutes(this.account, o.onLaunch ?? (() => ({ ip: "127.0.0.1", port: 22 })), o.onTerminate);
     this.#keys = new Set(o.apiKeys ?? EMULATOR_DEFAULTS.apiKeys);
     this.#rate = o.rateLimit ?? false;
+    this.fileSystemContents = new FileSystemContents(o.fileSystemsDir);
+  }
+
+  /** The directory holding file system `name`'s contents, or undefined when no such file system exists. */
+  fileSystemDir(name: string): string | undefined {
+    const fs = this.account.fileSystems.find((f) => f.name === name);
+    return fs && this.fileSystemContents.dirOf(fs);
+  }
+
+  /** For the machine backing instance `id`: `KILN_SIM_MOUNTS`, mount point → directory, of the file systems it was launched with. */
+  mountsOf(id: string): Record<string, string> {
+    return this.fileSystemContents.mountsOf(this.account, id);
   }
 
   /** The first configured API key. */
@@ -108,6 +125,7 @@ export class LambdaEmulator {
   async close(): Promise<void> {
     await this.#close?.();
     this.#close = undefined;
+    this.fileSystemContents.close();
   }
 
   /** Add a fault at runtime, e.g. `{kind: "lost-response", match: {path: "/instance-operations/launch"}, times: 1}`. */

@@ -83,7 +83,8 @@ export class LambdaProvider implements Provider, SupportsVolumes {
         instance_type_name: offer.instanceType,
         ssh_key_names: [keyName],
         name,
-        ...(req.fileSystemNames && req.fileSystemNames.length > 0 && { file_system_names: [...req.fileSystemNames] }),
+        // Lambda mounts each named file system at /lambda/nfs/<name>; it refuses a file system of another region.
+        ...(req.persistentVolume && { file_system_names: [req.persistentVolume.name] }),
       },
       signal,
     );

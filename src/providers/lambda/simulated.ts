@@ -15,6 +15,7 @@ import { lambdaEndBilling } from "./descriptor.js";
 
 interface Sshd {
   dir: string;
+  setEnv(vars: Record<string, string>): void;
   host: string;
   port: number;
   cleanup(): Promise<void>;
@@ -47,6 +48,9 @@ export async function startSimulatedLambdaCloud(o: { bootDelayMs?: number } = {}
       const inst = sim.emulator.account.instances.get(i.id);
       const keys = sim.emulator.account.sshKeys.filter((k) => inst?.sshKeyNames.includes(k.name));
       for (const k of keys) appendFileSync(join(s.dir, "authorized_keys"), `${k.public_key}\n`);
+      // The file systems it was launched with, at /lambda/nfs/NAME as its code sees them (emulator/fs-contents.ts).
+      const mounts = sim.emulator.mountsOf(i.id);
+      if (Object.keys(mounts).length > 0) s.setEnv({ KILN_SIM_MOUNTS: JSON.stringify(mounts) });
       return { ip: s.host, port: s.port };
     },
   });

@@ -36,7 +36,10 @@ export async function startCloudHarness(o: HarnessOptions = {}): Promise<CloudHa
     onLaunch: async (i) => {
       const s = await startSshd();
       sshds.set(i.id, s);
-      if (o.machineEnv) s.setEnv(o.machineEnv);
+      // The file systems it was launched with, at /lambda/nfs/NAME as its code sees them (fs-contents.ts).
+      const mounts = emu!.mountsOf(i.id);
+      const env = { ...o.machineEnv, ...(Object.keys(mounts).length > 0 && { KILN_SIM_MOUNTS: JSON.stringify(mounts) }) };
+      if (Object.keys(env).length > 0) s.setEnv(env);
       const inst = emu!.account.instances.get(i.id);
       for (const k of emu!.account.sshKeys.filter((k) => inst?.sshKeyNames.includes(k.name))) appendFileSync(join(s.dir, "authorized_keys"), `${k.public_key}\n`);
       return { ip: s.host, port: s.port };

@@ -108,6 +108,18 @@ export class DiscoveryDoc {
           request: (m["request"] as { $ref?: string } | undefined)?.$ref,
           response: (m["response"] as { $ref?: string } | undefined)?.$ref,
         });
+        // A media upload (Cloud Storage's objects.insert) is the same method at its own root-relative path,
+        // `uploadType=media|resumable` in the query and the bytes, not the request schema, as the body.
+        const upload = (m["mediaUpload"] as { protocols?: { simple?: { path?: string } } } | undefined)?.protocols?.simple?.path;
+        if (upload) {
+          const up: string[] = [];
+          const urx = upload.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{\+?([^}]+)\}/g, (_, n: string) => {
+            up.push(n);
+            return "([^/]+)";
+          });
+          const last = this.methods[this.methods.length - 1]!;
+          this.methods.push({ ...last, pattern: new RegExp(`^${urx}$`), pathParams: up, request: undefined });
+        }
       }
     }
     this.#ajv = new Ajv({ strict: false, allErrors: false });

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -41,6 +41,20 @@ describe("buildPipeline", () => {
       sae: join(layout.outputs, "sae", "sae"),
       output_dir: join(layout.outputs, "probe"),
     });
+  });
+
+  it("sae-pii: the probe starts from the shipped detector's config, copied into the job dir with its evaluation sets made absolute", () => {
+    writeFileSync(join(dir, "data.jsonl"), "{}\n");
+    const spec = parseJobSpec("name: demo\nbudget: { max_usd: 1 }\nworkload:\n  type: sae-pii\n  sae: { base_model: minilm, layer: 3, dataset: { path: data.jsonl }, tokens: 1000 }\n  probe: { epochs: 20 }\n", "demo.yaml");
+    const layout = jobLayout(join(dir, "jobs"), "j3");
+    buildPipeline({ spec, layout, specDir: dir, python: { python: "python3" } });
+    const probe = parse(readFileSync(join(layout.dir, "probe.yaml"), "utf8")) as Record<string, unknown>;
+    // The spec's own settings stay on top of the base's (kiln_sae probe merges `extends` under them).
+    expect(probe).toMatchObject({ extends: "probe-base.yaml", layer: 3, epochs: 20 });
+    const base = parse(readFileSync(join(layout.dir, "probe-base.yaml"), "utf8")) as { eval_sets: Record<string, string>; generator: string };
+    expect(base.generator).toBe("compose");
+    expect(Object.keys(base.eval_sets).sort()).toEqual(["dev", "presidio_evaluator"]);
+    for (const p of Object.values(base.eval_sets)) expect(existsSync(p), p).toBe(true);
   });
 
   it("command: setup then run through /bin/sh for strings, argv as given, with the metrics env", () => {

@@ -4,9 +4,9 @@
  * workload ships that command). `command` runs the spec's setup commands, then its run commands.
  * Engine configs are written into the job dir so a resume re-reads exactly what the first run used.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
-import { stringify } from "yaml";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { parse, stringify } from "yaml";
 import type { JobLayout } from "../job/layout.js";
 import type { Step } from "../job/run-file.js";
 import { type JobSpec, engineConfig } from "../spec/index.js";
@@ -29,6 +29,26 @@ function resolveUserPath(p: string, specDir: string): string {
 }
 
 const shellStep = (cmd: string | string[]): string[] => (typeof cmd === "string" ? ["/bin/sh", "-c", cmd] : cmd);
+
+/** The shipped PII detector's configuration (issue 13): every sae-pii job's probe starts from it. */
+const PII_BASE = join("workload", "configs", "pii-best.yaml");
+
+/**
+ * Copy the shipped detector's config into the job dir as the probe's base (`extends: probe-base.yaml`), with its
+ * evaluation sets made absolute: a copy in the job dir travels with the job to a rented machine, where the sets
+ * (bench/ and workload/tests/ stay home) are missing and `kiln_sae probe` skips them with a log line.
+ */
+function stageProbeBase(repoRoot: string, jobDir: string): string | undefined {
+  const src = join(repoRoot, PII_BASE);
+  if (!existsSync(src)) return undefined;
+  const base = (parse(readFileSync(src, "utf8")) ?? {}) as Record<string, unknown>;
+  const sets = base["eval_sets"];
+  if (sets && typeof sets === "object") {
+    base["eval_sets"] = Object.fromEntries(Object.entries(sets as Record<string, string>).map(([k, v]) => [k, resolve(dirname(src), v)]));
+  }
+  writeFileSync(join(jobDir, "probe-base.yaml"), stringify(base));
+  return "probe-base.yaml";
+}
 
 export function buildPipeline(input: PipelineInput): Step[] {
   const { spec, layout } = input;
@@ -57,6 +77,10 @@ export function buildPipeline(input: PipelineInput): Step[] {
       const shared: Record<string, unknown> = { base_model: w.sae.base_model, layer: w.sae.layer };
       if (w.sae.context_size !== undefined) shared["context_size"] = w.sae.context_size;
       if (w.sae.model_kind !== undefined) shared["model_kind"] = w.sae.model_kind;
+      // The shipped detector's settings by default; the spec's probe section overrides any of them (and the
+      // trained SAE fixes the model and layer: `kiln_sae probe` drops the base's layers and SAE recipe).
+      const base = stageProbeBase(repoRoot, layout.dir);
+      if (base !== undefined) shared["extends"] = base;
       writeFileSync(probeConfig, stringify({ ...shared, ...w.probe, sae: join(saeOut, "sae"), output_dir: probeOut }));
       steps.push({ name: "probe", argv: [input.python.python, "-m", "kiln_sae", "probe", "--config", probeConfig], cwd: layout.dir, env: pyEnv, metrics: join(probeOut, "metrics.jsonl"), outputDir: probeOut });
     }

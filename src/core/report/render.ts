@@ -64,7 +64,20 @@ function sections(d: ReportData): Section[] {
     text: [doneTrain ? `Training finished: ${DONE_REASON[doneTrain.reason] ?? doneTrain.reason}${d.progress.earlyStop ? ` (${d.progress.earlyStop.reason})` : ""}.` : "Training did not report completion."],
     table: rows.length > 0 ? { head: ["", "step", "tokens", "loss", "L0", "explained variance", "dead fraction"], rows } : undefined,
   });
-  for (const p of d.progress.probeEvals()) {
+  const evals = d.progress.probeEvals();
+  const sets = [...new Set(evals.map((p) => p.split))];
+  if (sets.length > 1) {
+    // One line per system across every set it was scored on: the synthetic test split overstates real quality,
+    // so the sets nobody templated stand beside it.
+    const systems = [...new Set(evals.map((p) => p.system))];
+    const f1 = (system: string, split: string) => evals.find((p) => p.system === system && p.split === split && p.match === "overlap")?.micro.f1;
+    out.push({
+      title: "PII detector: overlap micro-F1 by evaluation set",
+      table: { head: ["system", ...sets], rows: systems.map((sys) => [sys, ...sets.map((set) => num(f1(sys, set), 3))]) },
+    });
+  }
+  // Per-label tables for the probe's own test split only (every set's lines are in metrics.jsonl).
+  for (const p of evals.filter((e) => sets.length === 1 || e.split === "test")) {
     out.push({
       title: `PII detector: ${p.system} (${p.split}${p.match ? `, ${p.match} match` : ""})`,
       table: {

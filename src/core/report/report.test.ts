@@ -42,6 +42,26 @@ function fixture(): { ledger: Ledger; run: RunFile } {
 }
 
 describe("report", () => {
+  it("puts every evaluation set's overlap F1 in one table, per-label tables for the test split only", () => {
+    const { ledger, run } = fixture();
+    const line = (o: object) => `${JSON.stringify({ v: 1, ts: 1764349200, kind: "probe_eval", ...o })}\n`;
+    const prf = (f1: number) => ({ precision: f1, recall: f1, f1, support: 10 });
+    let probe = "";
+    for (const [system, scores] of [["sae_probe", [0.77, 0.57, 0.7]], ["presidio", [0.5, 0.5, 0.54]]] as const) {
+      for (const [i, split] of ["test", "presidio_evaluator", "dev"].entries()) {
+        for (const match of ["exact", "overlap"]) probe += line({ system, split, match, micro: prf(match === "overlap" ? scores[i]! : 0.1), per_label: { EMAIL: prf(0.9) } });
+      }
+    }
+    writeFileSync(join(run.jobDir, "outputs", "probe", "metrics.jsonl"), probe);
+    const md = writeJobReport(ledger, "j1", run, Date.parse("2026-11-28T11:00:00Z")).markdown;
+    expect(md).toContain("## PII detector: overlap micro-F1 by evaluation set");
+    expect(md).toContain("| system | test | presidio_evaluator | dev |");
+    expect(md).toContain("| sae_probe | 0.770 | 0.570 | 0.700 |");
+    expect(md).toContain("| presidio | 0.500 | 0.500 | 0.540 |");
+    expect(md).toContain("## PII detector: sae_probe (test, overlap match)");
+    expect(md).not.toContain("(dev, overlap match)");
+  });
+
   it("writes markdown, html and plots with where/why, metrics, PII scores, cost, artifacts, timeline", () => {
     const { ledger, run } = fixture();
     const r = writeJobReport(ledger, "j1", run, Date.parse("2026-11-28T11:00:00Z"));

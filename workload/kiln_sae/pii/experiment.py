@@ -289,11 +289,12 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
             results[set_name] = {"predict_s": pred_s, **{m: r.to_dict() for m, r in reports.items()}}
             log(f"{name} on {set_name}: overlap F1 {reports['overlap'].micro['f1']:.3f}, exact "
                 f"{reports['exact'].micro['f1']:.3f}, label-agnostic {reports['agnostic'].micro['f1']:.3f}")
-            if set_name == "test":
-                for match in ("exact", "overlap"):
-                    rep = reports[match]
-                    metrics.emit("probe_eval", system=name, split="test", match=match, micro=_public(rep.micro),
-                                 per_label={k: _public(v) for k, v in rep.per_label.items()})
+            # The synthetic test split and every evaluation set (presidio-evaluator, the hand-written dev set)
+            # each get their lines: the report tabulates all of them, not the split we generated alone.
+            for match in ("exact", "overlap"):
+                rep = reports[match]
+                metrics.emit("probe_eval", system=name, split=set_name, match=match, micro=_public(rep.micro),
+                             per_label={k: _public(v) for k, v in rep.per_label.items()})
         report["systems"][name] = {"info": info, **results["test"], "sets": results}
     path = out / "pii_report.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")

@@ -36,11 +36,14 @@ export class SshdMachines {
   readonly #running = new Map<string, Sshd>();
   constructor(private readonly o: { env?: Record<string, string> } = {}) {}
 
-  /** Start the machine `id`'s sshd, authorizing `publicKeys` (OpenSSH one-line format). */
-  async start(id: string, publicKeys: readonly string[]): Promise<SshEndpoint> {
+  /**
+   * Start the machine `id`'s sshd, authorizing `publicKeys` (OpenSSH one-line format); `env` adds to this
+   * machine's sessions' environment (e.g. how it reaches its emulated metadata server).
+   */
+  async start(id: string, publicKeys: readonly string[], env?: Record<string, string>): Promise<SshEndpoint> {
     const s = await startLoopbackSshd();
     this.#running.set(id, s);
-    if (this.o.env) s.setEnv(this.o.env);
+    if (this.o.env || env) s.setEnv({ ...this.o.env, ...env });
     for (const k of publicKeys) appendFileSync(join(s.dir, "authorized_keys"), `${k.trim()}\n`);
     return { host: s.host, port: s.port };
   }

@@ -1,12 +1,13 @@
 /**
  * `kiln check` for GCE: one read-only call (instances.aggregatedList filtered to Kiln's names, which needs
  * compute.instances.list), naming the project, the principal and where the credentials came from, then the
- * permissions Kiln needs that the principal lacks (Cloud Resource Manager's testIamPermissions).
+ * permissions Kiln needs that the principal lacks, per action (Cloud Resource Manager's testIamPermissions).
  */
 import { UserError } from "../../base/errors.js";
 import type { ProviderContext } from "../descriptor.js";
 import { ProviderError } from "../provider.js";
 import { configuredGcp } from "./configured.js";
+import { describePermissions } from "./permissions.js";
 import { GCP_CREDENTIALS_PAGE } from "./settings.js";
 
 export async function checkGcp(ctx: ProviderContext, signal: AbortSignal): Promise<string | undefined> {
@@ -22,9 +23,7 @@ export async function checkGcp(ctx: ProviderContext, signal: AbortSignal): Promi
   try {
     const machines = await cloud.provider.listMachines(signal);
     const who = `project ${project} as ${cloud.principal} (credentials: ${cloud.source})`;
-    const perms = cloud.missingPermissions ? await cloud.missingPermissions(signal) : { untested: "not tested against the emulator" };
-    const permText = "missing" in perms ? (perms.missing.length === 0 ? "all permissions Kiln needs are granted" : `missing permissions: ${perms.missing.join(", ")}`) : `permissions not tested: ${perms.untested}`;
-    return `${who}: ${machines.length} Kiln machine(s) now; ${permText}`;
+    return `${who}: ${machines.length} Kiln machine(s) now; ${describePermissions(await cloud.missingPermissions(signal))}`;
   } catch (e) {
     if (!(e instanceof ProviderError)) throw e;
     if (e.kind === "auth") throw new UserError(`GCE refused the credentials from ${cloud.source} for project ${project} (${e.code ?? `HTTP ${e.status ?? "?"}`}: ${e.message})`, { cause: e, hint: e.suggestion ?? `see ${GCP_CREDENTIALS_PAGE}` });

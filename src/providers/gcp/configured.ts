@@ -9,7 +9,10 @@ import type { ConfiguredCloud, ProviderContext } from "../descriptor.js";
 import { type Provider, ProviderError, type SupportsSpot } from "../provider.js";
 import { adcAuth, identityOf, staticTokenAuth } from "./auth.js";
 import { GcpClient } from "./client.js";
+import { emulatedGcpPrices } from "./emulated.js";
 import { EMULATOR_PROJECT } from "./emulator-project.js";
+import type { PermissionCheck } from "./permissions.js";
+import { GcpLivePrices } from "./prices.js";
 import { GcpProvider } from "./provider.js";
 import { type GcpSettings, loadGcpSettings } from "./settings.js";
 
@@ -28,8 +31,8 @@ export interface ConfiguredGcp extends ConfiguredCloud {
   settings: GcpSettings | undefined;
   principal: string;
   project: string;
-  /** The permissions Kiln needs that the principal lacks (real accounts only). */
-  missingPermissions?(signal: AbortSignal): Promise<{ missing: string[] } | { untested: string }>;
+  /** The permissions Kiln needs that the principal lacks, per action (Cloud Resource Manager's testIamPermissions). */
+  missingPermissions(signal: AbortSignal): Promise<PermissionCheck>;
 }
 
 export async function configuredGcp(ctx: ProviderContext): Promise<ConfiguredGcp | undefined> {
@@ -44,7 +47,9 @@ export async function configuredGcp(ctx: ProviderContext): Promise<ConfiguredGcp
     throw new ProviderError("gcp", "auth", `GCE: no project found for the credentials from ${settings.source}`, { code: "kiln/no-project", suggestion: 'set GOOGLE_CLOUD_PROJECT, or "gcp": {"project": "…"} in Kiln\'s credentials file, or run `gcloud config set project …`' });
   }
   const client = new GcpClient({ project, auth, minIntervalMs: 100, ...(url && { endpoint: url }) });
-  const provider = new GcpProvider({ client, ...(settings.zones && { zones: settings.zones }), ...(settings.image && { image: settings.image }) });
+  // Live prices with the same ADC credentials (GoogleAuth adds the quota project's header when ADC names one).
+  const prices = new GcpLivePrices({ headers: (u) => auth.getRequestHeaders(u), log: ctx.logger });
+  const provider = new GcpProvider({ client, prices, ...(settings.zones && { zones: settings.zones }), ...(settings.image && { image: settings.image }) });
   return {
     provider,
     source: settings.source,
@@ -80,7 +85,8 @@ async function emulatedAccount(ctx: ProviderContext, url: string): Promise<Confi
     })());
   const timeoutMs = Number(ctx.env["KILN_GCP_TIMEOUT_MS"] ?? "");
   const client = new GcpClient({ project, auth: staticTokenAuth(token), endpoint: url, backoffBaseMs: 50, backoffMaxMs: 1_000, ...(timeoutMs > 0 && { requestTimeoutMs: timeoutMs }) });
-  const inner = new GcpProvider({ client, sshUser: ctx.env["KILN_GCP_SSH_USER"] || userInfo().username, sshPortOf: (id) => ports.get(id), operationTimeoutMs: 30_000, cleanupTimeoutMs: 30_000, pollMs: 100 });
+  const prices = emulatedGcpPrices({ url, token, log: ctx.logger });
+  const inner = new GcpProvider({ client, prices, sshUser: ctx.env["KILN_GCP_SSH_USER"] || userInfo().username, sshPortOf: (id) => ports.get(id), operationTimeoutMs: 30_000, cleanupTimeoutMs: 30_000, pollMs: 100 });
   // describe and listMachines learn the ports first; the rest is the provider as is.
   const provider: Provider & SupportsSpot = {
     name: inner.name,
@@ -97,5 +103,15 @@ async function emulatedAccount(ctx: ProviderContext, url: string): Promise<Confi
       return inner.listMachines(signal);
     },
   };
-  return { provider, source: "KILN_GCP_API_URL (emulator)", emulated: true, settings: undefined, principal: "the emulator's static token", project };
+  const auth = staticTokenAuth(token);
+  return {
+    provider,
+    source: "KILN_GCP_API_URL (emulator)",
+    emulated: true,
+    settings: undefined,
+    principal: "the emulator's static token",
+    project,
+    // The emulator serves Cloud Resource Manager's testIamPermissions on its own port.
+    missingPermissions: async (signal) => (await import("./permissions.js")).missingPermissions(auth, project, signal, { url: origin }),
+  };
 }

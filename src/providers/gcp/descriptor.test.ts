@@ -70,7 +70,7 @@ describe("gcp descriptor", () => {
       expect(cloud).toMatchObject({ emulated: true });
       expect(await cloud!.provider.listMachines(AbortSignal.timeout(120_000))).toEqual([]);
       const line = await gcpDescriptor.check!(ctx(env), AbortSignal.timeout(120_000));
-      expect(line).toBe(`project ${emu.project} as the emulator's static token (credentials: KILN_GCP_API_URL (emulator)): 0 Kiln machine(s) now; permissions not tested: not tested against the emulator`);
+      expect(line).toBe(`project ${emu.project} as the emulator's static token (credentials: KILN_GCP_API_URL (emulator)): 0 Kiln machine(s) now; all permissions Kiln needs are granted (launch, describe, terminate, tagging)`);
       const refused = await gcpDescriptor.check!(ctx({ ...env, KILN_GCP_TOKEN: "ya29.wrong" }), AbortSignal.timeout(120_000)).catch((x: unknown) => x);
       expect(refused).toBeInstanceOf(UserError);
       expect((refused as UserError).message).toMatch(/^GCE refused the credentials from KILN_GCP_API_URL \(emulator\) for project kiln-emulated \(authError: /);

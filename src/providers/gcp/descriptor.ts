@@ -1,11 +1,13 @@
 /**
- * Google Compute Engine's descriptor: its dated catalog (A2/A3/G2 GPU machine types, on-demand and Spot),
+ * Google Compute Engine's descriptor: its dated catalog (A2/A3/G2 GPU machine types, on-demand and Spot;
+ * live prices come from the Cloud Billing Catalog API once configured),
  * ADC credentials, the configured project (or an emulator on loopback when KILN_GCP_API_URL points there),
  * `kiln check`, `kiln run --sim`, `kiln emulate gcp`, the Spot reclaim notice, and the cloud-side cap:
  * `scheduling.maxRunDuration` + DELETE, set at launch, so no credential ever goes to the machine.
  * Everything heavier than this file (the SDK, google-auth-library, the emulator) is imported on use.
  */
 import { UserError, errorMessage } from "../../base/errors.js";
+import type { Logger } from "../../base/logger.js";
 import type { ConfiguredCloud, ProviderContext, ProviderDescriptor, RunningEmulator, SimulatedCloud } from "../descriptor.js";
 import { GCP_CATALOG } from "./machine-types.js";
 import { GCP_CREDENTIALS_PAGE, GCP_ENV_VARS, GCP_FILE_EXAMPLE, gcpHasCredentials } from "./settings.js";
@@ -20,7 +22,7 @@ async function check(ctx: ProviderContext, signal: AbortSignal): Promise<string 
   return checkGcp(ctx, signal);
 }
 
-async function simulate(o: { bootDelayMs: number }): Promise<SimulatedCloud> {
+async function simulate(o: { bootDelayMs: number; logger: Logger }): Promise<SimulatedCloud> {
   const { startSimulatedGcpCloud } = await import("./simulated.js");
   return startSimulatedGcpCloud(o);
 }

@@ -129,6 +129,24 @@ describe("GCE faults", () => {
     expect(fx.emu.live()).toEqual([]);
   });
 
+  it("listing-lag: the insert's operation is DONE but reads miss the VM: launch answers pending, describe says notFound, then the VM; it bills all along", async () => {
+    // Counted in reads, not time, so a slow machine cannot outwait it: instances.get then the listing miss it.
+    fx = await gcpFixture();
+    fx.emu.inject({ kind: "listing-lag", match: { method: "POST", path: insertPath() }, requests: 3, times: 1 });
+    const m = await launch(fx.provider, await a100(fx.provider), "abcdef01-00000000ca");
+    // launch's own instances.get missed it: a pending record from the operation, not an error.
+    expect(m).toMatchObject({ name: "kiln-abcdef01-00000000ca", state: "pending", providerState: "PROVISIONING", intentId: "abcdef01-00000000ca" });
+    expect(await fx.provider.describe(m.id, signal())).toMatchObject({ state: "terminated", notFound: true, providerState: "NOT_FOUND" });
+    expect(await fx.provider.listMachines(signal())).toEqual([]);
+    // The lag is over: the same VM, by name, in describe and in the listing; it existed (and billed) throughout.
+    expect((await fx.provider.describe(m.id, signal())).notFound).toBeUndefined();
+    expect((await fx.provider.listMachines(signal())).map((x) => x.id)).toEqual([m.id]);
+    expect(fx.emu.billed().map((b) => b.id)).toEqual([m.id]);
+    // terminate by id needs no read: it works during a lag too, and is idempotent after.
+    await fx.provider.terminate(m.id, signal());
+    await fx.provider.terminate(m.id, signal());
+  });
+
   it("an aborted signal stops the call before it is sent", async () => {
     fx = await gcpFixture();
     const ac = new AbortController();

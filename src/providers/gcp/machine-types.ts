@@ -25,15 +25,26 @@ export interface GcpMachineType {
    */
   spotOnly?: true;
   zones: readonly string[];
+  /**
+   * How the Cloud Billing Catalog API prices the type (./prices.ts): `vcpus` × the family's core SKU +
+   * `memoryGb` (GiB) × its RAM SKU + `gpuCount` × the GPU's SKU + `localSsdGb` × the Local SSD SKU. The
+   * names are the SKU descriptions' stems ("A2 Instance Core running in …", "Nvidia Tesla A100 GPU running
+   * in …"); Google bills accelerator-optimized types "for their attached GPUs, predefined vCPU, memory, and
+   * bundled Local SSD (if applicable)" (its accelerator-optimized machines page).
+   */
+  skus: { family: string; gpu: string; localSsdGb?: number };
 }
 
 const { RUNBOOK, RUNBOOK_SPOT, PUBLIC } = SOURCES;
 
 export const GCP_MACHINE_TYPES: readonly GcpMachineType[] = [
-  { name: "a2-highgpu-1g", gpu: "A100-40GB", gpuCount: 1, vramGb: 40, accelerator: "nvidia-tesla-a100", vcpus: 12, memoryGb: 85, onDemandPerHour: 3.67, spotPerHour: 1.47, zones: ["us-central1-a", "us-central1-c", "us-east1-b", "europe-west4-a"] },
-  { name: "a2-ultragpu-1g", gpu: "A100-80GB", gpuCount: 1, vramGb: 80, accelerator: "nvidia-a100-80gb", vcpus: 12, memoryGb: 170, onDemandPerHour: 5.07, spotPerHour: 2.03, zones: ["us-central1-a", "us-central1-c", "us-east4-c", "europe-west4-a"] },
-  { name: "g2-standard-4", gpu: "L4-24GB", gpuCount: 1, vramGb: 24, accelerator: "nvidia-l4", vcpus: 4, memoryGb: 16, onDemandPerHour: 0.71, spotPerHour: 0.28, zones: ["us-central1-a", "us-central1-b", "us-east4-a", "europe-west4-a"] },
-  { name: "a3-highgpu-1g", gpu: "H100-80GB", gpuCount: 1, vramGb: 80, accelerator: "nvidia-h100-80gb", vcpus: 26, memoryGb: 234, onDemandPerHour: 11.06, spotPerHour: 3.38, spotOnly: true, zones: ["us-central1-a", "us-east4-a", "europe-west4-b"] },
+  // a2-ultragpu-1g comes with 375 GiB of Local SSD, billed at the Local SSD rate [a2-ultragpu's row in
+  // Google's A2 table]; a3-highgpu-1g with 750 GiB [A: A3 High's table as remembered]. Their SKU stems are
+  // as other public SKU parsers read them; a stem with no SKU in the region leaves that row on the catalog.
+  { name: "a2-highgpu-1g", gpu: "A100-40GB", gpuCount: 1, vramGb: 40, accelerator: "nvidia-tesla-a100", vcpus: 12, memoryGb: 85, onDemandPerHour: 3.67, spotPerHour: 1.47, zones: ["us-central1-a", "us-central1-c", "us-east1-b", "europe-west4-a"], skus: { family: "A2", gpu: "Nvidia Tesla A100" } },
+  { name: "a2-ultragpu-1g", gpu: "A100-80GB", gpuCount: 1, vramGb: 80, accelerator: "nvidia-a100-80gb", vcpus: 12, memoryGb: 170, onDemandPerHour: 5.07, spotPerHour: 2.03, zones: ["us-central1-a", "us-central1-c", "us-east4-c", "europe-west4-a"], skus: { family: "A2", gpu: "Nvidia Tesla A100 80GB", localSsdGb: 375 } },
+  { name: "g2-standard-4", gpu: "L4-24GB", gpuCount: 1, vramGb: 24, accelerator: "nvidia-l4", vcpus: 4, memoryGb: 16, onDemandPerHour: 0.71, spotPerHour: 0.28, zones: ["us-central1-a", "us-central1-b", "us-east4-a", "europe-west4-a"], skus: { family: "G2", gpu: "Nvidia L4" } },
+  { name: "a3-highgpu-1g", gpu: "H100-80GB", gpuCount: 1, vramGb: 80, accelerator: "nvidia-h100-80gb", vcpus: 26, memoryGb: 234, onDemandPerHour: 11.06, spotPerHour: 3.38, spotOnly: true, zones: ["us-central1-a", "us-east4-a", "europe-west4-b"], skus: { family: "A3", gpu: "Nvidia H100 80GB", localSsdGb: 750 } },
 ];
 
 export const machineTypeNamed = (name: string): GcpMachineType | undefined => GCP_MACHINE_TYPES.find((t) => t.name === name);

@@ -11,6 +11,9 @@
  *   comes from the request's `maxRunSeconds`, so Google deletes the VM at the job's cap even with every Kiln
  *   process dead (the descriptor's `cloudSideStop: "deadline-at-launch"`).
  * - The SSH key goes in this instance's own metadata (`ssh-keys`), never the project's.
+ * - listOffers prices each offer live from the Cloud Billing Catalog API's SKUs when they give a price
+ *   (./prices.ts: a GPU machine's price is the sum of its vCPU, memory, GPU and bundled Local SSD SKUs),
+ *   and from the dated catalog otherwise, marked so, with a warning that says why.
  * - describe maps GCE's status explicitly and sets `reclaimed` from the zone's `compute.instances.preempted`
  *   operation for the instance (a Spot VM with DELETE disappears, so a 404 is checked too).
  */
@@ -22,6 +25,7 @@ import { type GcpClient, NO_ANSWER } from "./client.js";
 import { gcpLaunchUnknown, gcpOperationError } from "./errors.js";
 import { GCP_MACHINE_TYPES, type GcpMachineType, machineTypeNamed, regionOfZone } from "./machine-types.js";
 import { gceNameFor, type GcpMachineRef, lastSegment, machineIdOf, parseMachineId, requestIdFor } from "./names.js";
+import type { GcpLivePrices, PriceTable } from "./prices.js";
 import type { Instance, Operation } from "./schema.js";
 
 /**
@@ -55,6 +59,8 @@ export interface GcpProviderOptions {
   pollMs?: number;
   /** The shortest maxRunDuration sent (GCE's floor, 30 s); tests lower it to see the deletion quickly. */
   minRunSeconds?: number;
+  /** Live prices from the Cloud Billing Catalog API (./prices.ts); absent: the dated catalog only. */
+  prices?: GcpLivePrices;
 }
 
 const STATE: Record<string, MachineState> = {
@@ -84,16 +90,22 @@ export class GcpProvider implements Provider, SupportsSpot {
 
   async listOffers(req: GpuRequest, signal: AbortSignal): Promise<Offer[]> {
     if (signal.aborted) throw new AbortedError("GCE listOffers", { cause: signal.reason });
-    const offers: Offer[] = [];
+    const wanted: [GcpMachineType, string][] = [];
     for (const t of GCP_MACHINE_TYPES) {
       if (req.gpus !== "any" && !req.gpus.includes(t.gpu)) continue;
       if (t.gpuCount !== req.count || t.vramGb < req.minVramGb) continue;
       for (const zone of this.o.zones ? t.zones.filter((z) => this.o.zones!.includes(z)) : t.zones) {
         if (req.regions && !req.regions.some((r) => r === zone || r === regionOfZone(zone))) continue;
-        for (const spot of this.#markets(t, req)) {
-          const o = offerFor(t, zone, spot);
-          if (req.maxPricePerHour === undefined || o.pricePerHour <= req.maxPricePerHour) offers.push(o);
-        }
+        wanted.push([t, zone]);
+      }
+    }
+    // The Billing Catalog is read only when some offer needs a price (it warns and answers undefined on failure).
+    const table = wanted.length > 0 ? await this.o.prices?.table(signal) : undefined;
+    const offers: Offer[] = [];
+    for (const [t, zone] of wanted) {
+      for (const spot of this.#markets(t, req)) {
+        const o = offerFor(t, zone, spot, table);
+        if (req.maxPricePerHour === undefined || o.pricePerHour <= req.maxPricePerHour) offers.push(o);
       }
     }
     return offers.sort((a, b) => a.pricePerHour - b.pricePerHour);
@@ -128,7 +140,8 @@ export class GcpProvider implements Provider, SupportsSpot {
     const inst = await this.o.client.get(ref.zone, ref.name, signal);
     // The operation is DONE, so the VM exists; a listing that lags behind may not show it yet.
     if (!inst) return { provider: "gcp", id: machineIdOf(ref), name: ref.name, intentId: req.intentId, state: "pending", providerState: "PROVISIONING", instanceType: type.name, region: ref.zone, pricePerHour: req.offer.pricePerHour, launchedAt: settled.insertTime ?? new Date().toISOString() };
-    return this.#record(inst, ref);
+    // The price this launch was offered at (live or catalog), not the catalog's.
+    return { ...this.#record(inst, ref), pricePerHour: req.offer.pricePerHour };
   }
 
   #instanceResource(req: LaunchRequest, ref: GcpMachineRef, type: GcpMachineType): Record<string, unknown> {
@@ -251,11 +264,18 @@ export class GcpProvider implements Provider, SupportsSpot {
 }
 
 /**
- * One offer. Prices are the dated catalog's (priceSource "catalog"). A Spot VM has no bid or maximum price
- * in GCE, so the worst case an hour can cost is bounded only by the on-demand price, which is the
- * `capPricePerHour` the budget cap and the deadline use.
+ * One offer, priced live from `table` where its SKUs give a price (priceSource "live", priceDate the time
+ * they were read), else from the dated catalog (priceSource "catalog"). A Spot VM has no bid or maximum
+ * price in GCE, so the worst case an hour can cost is bounded only by the on-demand price (live when known,
+ * and never below the Spot price), which is the `capPricePerHour` the budget cap and the deadline use.
  */
-export function offerFor(t: GcpMachineType, zone: string, spot: boolean): Offer {
+export function offerFor(t: GcpMachineType, zone: string, spot: boolean, table?: PriceTable): Offer {
+  const live = table?.price(t, zone, spot);
+  if (table && typeof live === "number") {
+    const onDemand = spot ? table.price(t, zone, false) : live;
+    const onDemandPrice = typeof onDemand === "number" ? onDemand : t.onDemandPerHour;
+    return { ...offerFor(t, zone, spot), pricePerHour: live, capPricePerHour: Math.max(live, onDemandPrice), priceSource: "live", priceDate: table.at };
+  }
   return {
     provider: "gcp",
     instanceType: t.name,

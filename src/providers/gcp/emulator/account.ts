@@ -8,7 +8,8 @@
  * - `scheduling.maxRunDuration` (+ instanceTerminationAction DELETE) deletes the VM that long after it
  *   started RUNNING, whatever Kiln does: the cloud-side cap.
  * - {@link GcpAccount.preempt} takes a Spot VM away as GCE does: a `compute.instances.preempted` operation,
- *   STOPPING, then gone (DELETE) or TERMINATED (STOP).
+ *   STOPPING, the machine's `instance/preempted` metadata key TRUE (./metadata.ts), and `noticeMs` later
+ *   (GCE: 30 s of ACPI soft-off before the hard off) gone (DELETE) or TERMINATED (STOP).
  * - Billing runs from creation to deletion, per second. Real GCE bills from RUNNING with a one-minute
  *   minimum; from creation is what Kiln's ledger counts (launchedAt = creationTimestamp), so the two can be
  *   compared exactly, and Kiln's count errs high, on the safe side.
@@ -21,8 +22,8 @@ import { machineTypeNamed } from "../machine-types.js";
 import type { EmuInstance, EmuOperation } from "./render.js";
 
 export interface Machines {
-  /** Start the machine for `id`, authorizing `publicKeys`; returns its SSH port. */
-  start(id: string, publicKeys: readonly string[]): Promise<{ port: number }>;
+  /** Start the machine for `id`, authorizing `publicKeys`, its sessions' environment plus `env`; returns its SSH port. */
+  start(id: string, publicKeys: readonly string[], env?: Record<string, string>): Promise<{ port: number }>;
   stop(id: string): Promise<void>;
 }
 
@@ -32,6 +33,12 @@ export interface AccountOptions {
   bootDelayMs: number;
   opDelayMs: number;
   deleteDelayMs: number;
+  /** Between a preemption's notice (metadata `preempted` TRUE) and the VM's termination. Default 0. */
+  preemptNoticeMs?: number;
+  /** Environment a machine's sessions get (how the VM reaches its metadata server, ./metadata.ts). */
+  machineEnv?(inst: EmuInstance): Record<string, string>;
+  /** What an hour of a machine bills (default: the catalog's price). */
+  priceOf?(type: string, zone: string, spot: boolean): number | undefined;
   machines?: Machines;
 }
 
@@ -53,6 +60,8 @@ export class GcpAccount {
   readonly lag = new ListingLag();
   readonly audit: AuditEvent[] = [];
   readonly sshPorts = new Map<string, number>();
+  /** Machines whose preemption has begun: their metadata server answers `preempted` TRUE. */
+  readonly preempted = new Set<string>();
   /** Every machine ever created, by id, with its last status (for billed()). */
   readonly history = new Map<string, { status: string }>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -161,7 +170,8 @@ export class GcpAccount {
     this.instances.set(id, inst);
     this.history.set(id, { status: inst.status });
     const type = machineTypeNamed(inst.machineType);
-    if (bill) this.billing.start(id, type ? (inst.spot ? type.spotPerHour : type.onDemandPerHour) : 0, () => this.history.get(id)?.status ?? "unknown");
+    const price = this.o.priceOf?.(inst.machineType, inst.zone, inst.spot) ?? (type ? (inst.spot ? type.spotPerHour : type.onDemandPerHour) : 0);
+    if (bill) this.billing.start(id, price, () => this.history.get(id)?.status ?? "unknown");
     this.audit.push({ at: now(), kind: "inserted", id });
   }
 
@@ -174,7 +184,7 @@ export class GcpAccount {
         .map((l) => l.slice(l.indexOf(":") + 1).trim())
         .filter(Boolean);
       try {
-        const { port } = await this.o.machines.start(id, keys);
+        const { port } = await this.o.machines.start(id, keys, this.o.machineEnv?.(inst));
         this.sshPorts.set(id, port);
       } catch (e) {
         inst.status = "REPAIRING";
@@ -198,22 +208,30 @@ export class GcpAccount {
     }
   }
 
-  /** What GCE does at the end of maxRunDuration or on preemption: instanceTerminationAction. */
-  #terminationAction(id: string, inst: EmuInstance): void {
+  /**
+   * What GCE does at the end of maxRunDuration or on preemption: instanceTerminationAction, after `graceMs`
+   * (the ACPI soft-off window) or as soon as `shutDown` resolves (a guest that powered off by itself).
+   */
+  #terminationAction(id: string, inst: EmuInstance, graceMs = 0, shutDown?: Promise<unknown>): void {
     const action = inst.scheduling["instanceTerminationAction"] === "STOP" ? "STOP" : "DELETE";
     inst.status = "STOPPING";
     this.history.set(id, { status: "STOPPING" });
-    this.#later(this.o.deleteDelayMs, async () => {
-      if (this.instances.get(id) !== inst) return;
+    let done = false;
+    const end = async () => {
+      if (done || this.instances.get(id) !== inst) return;
+      done = true;
       if (action === "DELETE") await this.#remove(id);
       else {
         inst.status = "TERMINATED";
         this.history.set(id, { status: "TERMINATED" });
         this.billing.end(id);
         this.sshPorts.delete(id);
+        this.preempted.delete(id);
         await this.o.machines?.stop(id);
       }
-    });
+    };
+    this.#later(graceMs + this.o.deleteDelayMs, end);
+    void shutDown?.then(() => this.#later(this.o.deleteDelayMs, end)).catch(() => undefined);
   }
 
   async #remove(id: string): Promise<void> {
@@ -221,6 +239,7 @@ export class GcpAccount {
     this.history.set(id, { status: "terminated" });
     this.billing.end(id);
     this.sshPorts.delete(id);
+    this.preempted.delete(id);
     this.audit.push({ at: now(), kind: "deleted", id });
     await this.o.machines?.stop(id);
   }
@@ -243,15 +262,19 @@ export class GcpAccount {
     return op;
   }
 
-  /** Take a Spot VM away as GCE does (a preemption). */
-  preempt(id: string, o: { force?: boolean } = {}): void {
+  /**
+   * Take a Spot VM away as GCE does (a preemption): the notice now, the VM gone `noticeMs` later, or once
+   * `shutDown` resolves (the guest powered off within its window: GCE does not wait out the rest).
+   */
+  preempt(id: string, o: { force?: boolean; noticeMs?: number; shutDown?: Promise<unknown> } = {}): void {
     const inst = this.instances.get(id);
     if (!inst) throw new Error(`no instance ${id}`);
     if (!inst.spot && !o.force) throw new Error(`${id} is not a Spot VM: GCE only preempts Spot (and preemptible) VMs`);
     const op = this.#op(inst.zone, "compute.instances.preempted", inst, "DONE");
     op.statusMessage = "Instance was preempted.";
     this.audit.push({ at: now(), kind: "preempted", id });
-    this.#terminationAction(id, inst);
+    this.preempted.add(id);
+    this.#terminationAction(id, inst, o.noticeMs ?? this.o.preemptNoticeMs ?? 0, o.shutDown);
   }
 
   /** Instances a read sees now (a lagging listing hides new ones). */

@@ -20,7 +20,7 @@ const notFound = (what: string) => err(404, "NOT_FOUND", "notFound", `The resour
 
 /** Faults that shape an insert's outcome (the others apply to every route). */
 const INSERT_FAULTS = new Set(["capacity", "capacity-leftover", "quota", "listing-lag"]);
-const ANY_FAULTS = new Set(["error-5xx", "rate-limit", "slow", "hang", "html-error", "lost-response", "malformed"]);
+export const ANY_FAULTS = new Set(["error-5xx", "rate-limit", "slow", "hang", "html-error", "lost-response", "malformed"]);
 
 export interface RouteContext {
   account: GcpAccount;
@@ -57,7 +57,7 @@ export async function route(c: RouteContext, r: EmuRequest): Promise<EmuReply> {
   return reply;
 }
 
-function faultReply(f: FaultRule): EmuReply {
+export function faultReply(f: FaultRule): EmuReply {
   switch (f.kind) {
     case "rate-limit":
       return { status: 429, body: googleError(429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", "Rate Limit Exceeded"), headers: { "retry-after": String(Math.ceil((f.delayMs ?? 1_000) / 1000)) } };

@@ -18,7 +18,7 @@ export interface Fixture {
 
 export async function gcpFixture(o: { emulator?: GcpEmulatorOptions; provider?: Partial<Omit<GcpProviderOptions, "client">>; client?: Partial<GcpClientOptions> } = {}): Promise<Fixture> {
   const check = discoveryChecker();
-  const emu = await startGcpEmulator({ bootDelayMs: 50, opDelayMs: 10, deleteDelayMs: 50, ...o.emulator, onExchange: check.onExchange });
+  const emu = await startGcpEmulator({ bootDelayMs: 50, opDelayMs: 10, deleteDelayMs: 50, preemptNoticeMs: 0, ...o.emulator, onExchange: check.onExchange });
   const providerWith: Fixture["providerWith"] = ({ token, client, ...p }) => emulatedGcpProvider({ url: emu.url, project: emu.project, token: token ?? emu.token, client: { ...o.client, ...client }, ...o.provider, ...p });
   return { emu, provider: providerWith({}), providerWith, check, close: () => emu.close() };
 }

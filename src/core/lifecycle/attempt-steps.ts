@@ -261,7 +261,7 @@ async function monitor(a: Attempt): Promise<void> {
     teardownReserveMs: c.teardownReserveMs,
     // The provider is asked too (≤ 15 s): a machine it reclaimed or lost ends the run at once.
     ...(!job.isHost && { provider: { provider: a.cloud!.provider, id: a.running!.id, everyMs: Number(o.env["KILN_PROVIDER_POLL_MS"] ?? "") || 15_000 } }),
-    ...(a.offer && providerNamed(a.offer.provider).reclaimNotice && { noticeFile: noticeFileOf(rp) }),
+    ...(a.offer && providerNamed(a.offer.provider).reclaimNotice && { noticeFile: noticeFileOf(rp), noticeWindowMs: providerNamed(a.offer.provider).reclaimNotice!.seconds * 1000 }),
     ...(a.stopAt !== undefined && { stopAt: a.stopAt }),
     onTick: async (signal) => {
       await renewStoreCredentials(a, signal);

@@ -113,6 +113,12 @@ export interface MonitorOptions {
   stopAt?: number;
   /** Where the on-machine notice watcher records a reclaim notice (./notice.ts): a run that exits after one was preempted. */
   noticeFile?: string;
+  /**
+   * The cloud's notice window (descriptor.reclaimNotice.seconds): a machine the provider already calls reclaimed
+   * but not yet terminated (GCE shows a preempting VM as STOPPING for its 30 s) is still read for this long, so
+   * the final checkpoint the notice triggered is pulled before the machine is written off.
+   */
+  noticeWindowMs?: number;
   /** Upkeep on the machine each tick (renewing the watchdog's store credentials); a failure is retried next tick. */
   onTick?(signal: AbortSignal): Promise<void>;
   signal: AbortSignal;
@@ -145,7 +151,7 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   let lastReached = Date.now();
   let lastSync = Date.now();
   let syncedCheckpoints = 0;
-  const lastAsked = { at: 0 };
+  const lastAsked: AskState = { at: 0 };
   for (;;) {
     if (o.signal.aborted) return { kind: "aborted" };
     let status: Awaited<ReturnType<typeof runStatus>> | undefined;
@@ -214,8 +220,18 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   }
 }
 
-/** The provider's view of the machine, at most every `everyMs`: a reclaimed or gone machine ends the run. */
-async function askProvider(o: MonitorOptions, last: { at: number }): Promise<RunOutcome | undefined> {
+/** When the provider was last asked, and since when it has called the machine reclaimed while it still stands. */
+interface AskState {
+  at: number;
+  reclaimSeenAt?: number;
+}
+
+/**
+ * The provider's view of the machine, at most every `everyMs`: a reclaimed or gone machine ends the run. Inside
+ * a cloud's notice window a reclaimed machine that still stands is given that window (and a polling interval)
+ * to checkpoint and exit: the SSH side of the loop pulls what it writes.
+ */
+async function askProvider(o: MonitorOptions, last: AskState): Promise<RunOutcome | undefined> {
   if (!o.provider || Date.now() - last.at < Math.min(o.provider.everyMs ?? 15_000, 15_000)) return undefined;
   last.at = Date.now();
   let m: MachineRecord;
@@ -227,7 +243,17 @@ async function askProvider(o: MonitorOptions, last: { at: number }): Promise<Run
     return undefined;
   }
   const name = o.provider.provider.name;
-  if (m.reclaimed) return { kind: "preempted", reason: `${name} reclaimed ${m.id} (${m.reclaimed.reason})`, gone: true };
+  if (m.reclaimed) {
+    const standing = m.state !== "terminated" && m.state !== "terminating";
+    if (standing && o.noticeWindowMs !== undefined) {
+      last.reclaimSeenAt ??= Date.now();
+      if (Date.now() - last.reclaimSeenAt < o.noticeWindowMs + o.pollMs) {
+        o.logger.debug(`${name} reclaims ${m.id} (${m.reclaimed.reason}); still reading it inside the notice window`);
+        return undefined;
+      }
+    }
+    return { kind: "preempted", reason: `${name} reclaimed ${m.id} (${m.reclaimed.reason})`, gone: true };
+  }
   // A just-launched id may not be known yet (a lagging read); by now the run is going, so notFound means gone.
   if (m.state === "terminated" || m.state === "terminating" || m.state === "stopped" || m.state === "stopping") {
     return { kind: "lost", reason: `${name} says ${m.id} is ${m.providerState}`, gone: true };

@@ -26,7 +26,10 @@ export async function checkIp(signal: AbortSignal, fetchImpl: typeof fetch = fet
     if (signal.aborted) throw e;
     throw new ProviderError("aws", "transient", `could not find this computer's public address at ${CHECKIP_URL} (for the SSH rule of Kiln's security group): ${(e as Error).message}`, { cause: e, code: "kiln/checkip" });
   }
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) throw new ProviderError("aws", "transient", `${CHECKIP_URL} answered ${JSON.stringify(text.slice(0, 60))}, not an IPv4 address`, { code: "kiln/checkip" });
+  // One host's address, nothing wider: the rule is `${ip}/32`, so an answer that is not exactly one usable
+  // IPv4 address (a CIDR, 0.0.0.0, an octet over 255, a proxy's HTML page) must never reach it.
+  const octets = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text)?.slice(1).map(Number);
+  if (!octets || octets.some((o) => o > 255) || octets[0] === 0) throw new ProviderError("aws", "transient", `${CHECKIP_URL} answered ${JSON.stringify(text.slice(0, 60))}, not an IPv4 address`, { code: "kiln/checkip" });
   return text;
 }
 

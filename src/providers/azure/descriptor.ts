@@ -9,6 +9,9 @@ import type { ConfiguredCloud, ProviderContext, ProviderDescriptor, RunningEmula
 import { AZURE_CATALOG } from "./catalog.js";
 import { AZURE_CREDENTIALS_PAGE, AZURE_ENV_VARS, AZURE_FILE_EXAMPLE, azureHasCredentials } from "./settings.js";
 
+/** The watcher's grep -E pattern for a Preempt event in a Scheduled Events document (./emulator/scheduled-events.ts). */
+export const AZURE_PREEMPT_PATTERN = '"EventType"[[:space:]]*:[[:space:]]*"Preempt"';
+
 async function configured(ctx: ProviderContext): Promise<ConfiguredCloud | undefined> {
   const { configuredAzure } = await import("./configured.js");
   return configuredAzure(ctx);
@@ -67,8 +70,10 @@ export const azureDescriptor: ProviderDescriptor = {
   boot: { minutes: 6, source: "SkyPilot's published Azure figure: ~6 min for one node" },
   listingLagMs: 30_000,
   credentials: { envVars: AZURE_ENV_VARS, fileSection: "azure", fileExample: AZURE_FILE_EXAMPLE, createAt: AZURE_CREDENTIALS_PAGE },
-  // Scheduled Events lists every planned event (reboots, redeploys too): only EventType Preempt is a reclaim, ≥ 30 s ahead.
-  reclaimNotice: { url: "http://169.254.169.254/metadata/scheduledevents?api-version=2020-07-01", headers: ["Metadata: true"], when: { bodyMatches: '"EventType" *: *"Preempt"' }, seconds: 30 },
+  // Scheduled Events lists every planned event (reboots, redeploys too): only EventType Preempt is a reclaim, ≥ 30 s
+  // ahead. IMDS answers compact JSON (`"EventType":"Preempt"`); the pattern also takes Microsoft's spaced samples.
+  // A standalone VM (one per group here) is only sent its own events, so Resources need not be checked.
+  reclaimNotice: { url: "http://169.254.169.254/metadata/scheduledevents?api-version=2020-07-01", headers: ["Metadata: true"], when: { bodyMatches: AZURE_PREEMPT_PATTERN }, seconds: 30 },
   // No cloud-side stop in the VM API, and Kiln puts no credential on the machine (a managed identity
   // limited to deleting the job's group would be the narrowest; not built yet): the watchdog cannot end
   // billing with no client. Managed data disks (deleteOption Detach) outlive a VM; Kiln attaches none.

@@ -10,8 +10,13 @@
  * Faults (FaultPlan rules match `path` against the operation id, e.g. "VirtualMachines_CreateOrUpdate",
  * "ResourceGroups_*"): the kit's kinds, plus on VM create `capacity` (409 SkuNotAvailable),
  * `allocation-failed` (the operation fails with AllocationFailed and the VM stays, Failed), `zonal-allocation-failed`,
- * `quota` (409 OperationNotAllowed, quota text); anywhere `auth-failed` (403 AuthorizationFailed) and
- * `malformed` (a 200 whose body has the wrong types).
+ * `quota` (409 OperationNotAllowed, quota text), `listing-lag` (the new VM, and its resource group,
+ * missing from listings for the rule's `requests` reads or `delayMs`; GET by name still finds them);
+ * anywhere `auth-failed` (403 AuthorizationFailed) and `malformed` (a 200 whose body has the wrong types).
+ *
+ * Each VM's Scheduled Events (./emulator/scheduled-events.ts) are served at `/__imds/{vmId}/…` and, through
+ * the `http_proxy` its sessions get, at Azure's own 169.254.169.254: a Spot eviction (`reclaim`, or the
+ * SimulateEviction action) posts a `Preempt` event `preemptNoticeMs` before the VM is deleted.
  *
  * @example
  *   const emu = await startAzureEmulator({ machines: new SshdMachines() });
@@ -22,13 +27,14 @@ import { type FaultRule, FaultPlan, seededRandom } from "../emulator-kit/faults.
 import { type EmuReply, type EmuRequest, bearerToken, serveJson } from "../emulator-kit/http.js";
 import type { SshdMachines } from "../emulator-kit/sshd-machines.js";
 import { AZURE_CATALOG, AZURE_SIZES } from "./catalog.js";
-import { AzureAccount } from "./emulator/account.js";
+import { AzureAccount, groupLagKey } from "./emulator/account.js";
 import { NET_KINDS, authorizationRoute, groupRoutes, networkOpName, networkRoutes, retailPricesRoute } from "./emulator/arm-routes.js";
 import { type CreateFault, computeRoutes } from "./emulator/compute-routes.js";
 import { type PermissionBlock, allows } from "./emulator/permissions.js";
 import type { EmulatedPrice } from "./emulator/prices.js";
 import { cloudError } from "./emulator/render.js";
 import type { Route } from "./emulator/routes.js";
+import { IMDS_PREFIX, imdsProxyEnv, imdsRoute, proxiedImds, scheduledEventsUrl } from "./emulator/scheduled-events.js";
 
 export interface AzureEmulatorOptions {
   machines: SshdMachines;
@@ -44,6 +50,11 @@ export interface AzureEmulatorOptions {
   deleteMs?: number;
   /** What the caller may do (RBAC); default everything (`*`). */
   permissions?: PermissionBlock[];
+  /**
+   * Between a Spot VM's `Preempt` Scheduled Event and its eviction when `reclaim` names none. Azure gives
+   * ≥ 30 s; the default here is 0 (evicted at once: the notice-missed path, seen only by describe).
+   */
+  preemptNoticeMs?: number;
 }
 
 /** One request and its answer, for the Swagger conformance check. */
@@ -71,8 +82,13 @@ export interface AzureEmulator {
   billed(): { id: string; status: string; billedSeconds: number; costUsd: number }[];
   sshEndpoint(id: string): { host: string; port: number } | undefined;
   homeOf(id: string): string | undefined;
-  /** Evict a Spot VM (evictionPolicy Delete), as Azure's capacity reclaim does. */
-  reclaim(id: string): Promise<void>;
+  /**
+   * Evict a Spot VM (evictionPolicy Delete), as Azure's capacity reclaim does: a `Preempt` Scheduled Event
+   * at once, the VM deleted `noticeMs` (default the emulator's `preemptNoticeMs`) later. Resolves when it is gone.
+   */
+  reclaim(id: string, o?: { noticeMs?: number }): Promise<void>;
+  /** The URL of a VM's Scheduled Events on this emulator (on Azure: http://169.254.169.254/metadata/scheduledevents). */
+  scheduledEventsUrl(id: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -92,7 +108,18 @@ export function emulatedPrices(regions: readonly string[]): EmulatedPrice[] {
 export async function startAzureEmulator(o: AzureEmulatorOptions): Promise<AzureEmulator> {
   const subscriptionId = o.subscriptionId ?? randomUUID();
   const token = o.token ?? `emu-${randomBytes(12).toString("hex")}`;
-  const account = new AzureAccount({ subscriptionId, machines: o.machines, prices: emulatedPrices(o.regions ?? ["eastus", "westus3"]), allocateMs: o.allocateMs ?? 0, bootDelayMs: o.bootDelayMs ?? 100, deleteMs: o.deleteMs ?? 50 });
+  // Set once the server listens, before any VM boots: each VM reaches its metadata service here.
+  let url = "";
+  const account = new AzureAccount({
+    subscriptionId,
+    machines: o.machines,
+    prices: emulatedPrices(o.regions ?? ["eastus", "westus3"]),
+    allocateMs: o.allocateMs ?? 0,
+    bootDelayMs: o.bootDelayMs ?? 100,
+    deleteMs: o.deleteMs ?? 50,
+    preemptNoticeMs: o.preemptNoticeMs ?? 0,
+    machineEnv: (vm) => imdsProxyEnv(Number(new URL(url).port), vm.vmId),
+  });
   const faults = new FaultPlan(o.faults ?? [], seededRandom(o.seed ?? 1));
   let permissions: PermissionBlock[] = o.permissions ?? [{ actions: ["*"], notActions: [] }];
   const exchanges: Exchange[] = [];
@@ -110,12 +137,15 @@ export async function startAzureEmulator(o: AzureEmulatorOptions): Promise<Azure
     return { failOperation: { code: "AllocationFailed", message: "Allocation failed. We do not have sufficient capacity for the requested VM size in this region." } };
   };
   const routes: Route[] = [...groupRoutes(), ...networkRoutes(), ...computeRoutes(createFault), authorizationRoute(() => permissions), retailPricesRoute()];
-  let url = "";
 
   const handle = async (r: EmuRequest): Promise<EmuReply> => {
     if (r.method === "GET" && r.path === "/__emulator/machines") {
       return { status: 200, body: account.vms.size === 0 ? [] : [...account.vms.values()].flatMap((v) => { const s = account.sshOf(v.group, v.name); return s ? [{ id: `${v.group}/${v.name}`, port: s.port }] : []; }) };
     }
+    // The VMs' metadata service: not ARM (no token, no faults), and only a VM's own requests reach it on Azure.
+    if (r.path.startsWith(IMDS_PREFIX)) return imdsRoute(account, r);
+    const imds = proxiedImds(account, r);
+    if (imds) return imds;
     let match: { route: Route; m: RegExpExecArray } | undefined;
     for (const route of routes) {
       const m = route.method === r.method ? route.pattern.exec(r.path) : null;
@@ -147,7 +177,10 @@ export async function startAzureEmulator(o: AzureEmulatorOptions): Promise<Azure
     if (f?.kind === "auth-failed") return { status: 403, body: cloudError("AuthorizationFailed", `The client does not have authorization to perform action '${route.action ?? op}'.`) };
     const reply = await route.handle(m, r, { account, url, sub: subscriptionId });
     if (op === "VirtualMachines_CreateOrUpdate" && "status" in reply && reply.status === 201 && lagRule) {
+      // ARM's listings trail a new resource: the VM in the VM listings, and its group in the group
+      // listing (what Kiln's listMachines reads), each for the rule's reads or time.
       account.lag.start(account.vmKey(m[2]!, m[3]!), lagRule);
+      account.lag.start(groupLagKey(m[2]!), lagRule);
       lagRule = undefined;
     }
     if ("status" in reply && !isPrices) exchanges.push({ op, method: r.method, path: r.path, query: Object.fromEntries(r.query), requestBody: r.body, status: reply.status, responseBody: reply.body, headers: reply.headers ?? {} });
@@ -185,9 +218,13 @@ export async function startAzureEmulator(o: AzureEmulatorOptions): Promise<Azure
       return v ? account.sshOf(v.group, v.name) : undefined;
     },
     homeOf: (id) => o.machines.homeOf(id.toLowerCase()),
-    reclaim: async (id) => {
+    reclaim: async (id, ro = {}) => {
       const v = parse(id);
-      if (v) await account.evict(v);
+      if (v) await account.preempt(v, ro.noticeMs);
+    },
+    scheduledEventsUrl: (id) => {
+      const v = parse(id);
+      return v && scheduledEventsUrl(url, v.vmId);
     },
     close: async () => {
       await http.close();

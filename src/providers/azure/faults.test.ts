@@ -1,7 +1,11 @@
 // Each fault the Azure emulator can inject gives the right ProviderError kind, retry or outcome-unknown
-// handling, through the real SDKs; a failed launch leaves nothing behind; a Spot eviction is reported as
-// a reclaim; and every Microsoft.Compute exchange still conforms to the Swagger.
+// handling, through the real SDKs; a failed launch leaves nothing behind; a lost launch answer behind a
+// lagging listing is resolved by the lifecycle's lookup by intent, with no second VM; a Spot eviction is
+// reported as a reclaim; and every Microsoft.Compute exchange still conforms to the Swagger.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { nullLogger } from "../../base/logger.js";
+import { findByIntent, launchWithFailover } from "../../core/lifecycle/launch.js";
+import { Ledger } from "../../store/index.js";
 import { SshdMachines } from "../emulator-kit/sshd-machines.js";
 import { type Offer, ProviderError, isMaybeLaunched } from "../provider.js";
 import { staticToken } from "./auth.js";
@@ -87,6 +91,78 @@ describe("launch faults", () => {
     expect(again.id).toBe(`kiln-${intentId}/kiln-${intentId}`);
     expect(emu.live()).toHaveLength(1);
     await p.terminate(again.id, signal());
+  });
+});
+
+describe("listing lag", () => {
+  const listedNames = async (p: AzureProvider) => (await p.listMachines(signal())).map((m) => m.name);
+
+  it("a new VM's group is missing from the group listing for the rule's reads; GET by name finds it all along", async () => {
+    // Counted in reads, not time, so a slow machine cannot outwait it.
+    emu.inject({ kind: "listing-lag", match: { path: "VirtualMachines_CreateOrUpdate" }, requests: 2, times: 1 });
+    const p = provider();
+    const m = await p.launch({ intentId: intent(), offer: await offer(p), sshPublicKey: TEST_PUBLIC_KEY }, signal());
+    expect((await p.describe(m.id, signal())).notFound).toBeUndefined();
+    expect(await listedNames(p)).toEqual([]);
+    expect(await listedNames(p)).toEqual([]);
+    expect(await listedNames(p)).toEqual([m.name]);
+    await p.terminate(m.id, signal());
+  });
+
+  it("a lost launch answer plus a lagging listing: the lookup by intent waits within its deadline and finds the VM; no second VM is launched", async () => {
+    const p = provider();
+    const offers = [await offer(p)];
+    // The create happens but its answer is lost, and the group listing misses the new group for three reads:
+    // a lookup that trusted one clean listing would conclude "never launched" and launch again.
+    emu.inject({ kind: "lost-response", match: { path: "VirtualMachines_CreateOrUpdate" }, times: 1 });
+    emu.inject({ kind: "listing-lag", match: { path: "VirtualMachines_CreateOrUpdate" }, requests: 3, times: 1 });
+    const ledger = Ledger.open(":memory:");
+    ledger.createJob({ id: "j1", name: "j", kind: "sae-pii", specYaml: "", jobDir: "/tmp/j1" });
+    const attempt = ledger.startAttempt("j1", "azure");
+    const lists = () => emu.exchanges.filter((x) => x.op === "ResourceGroups_List").length;
+    const before = lists();
+    const r = await launchWithFailover({
+      providerFor: async () => p,
+      blockedProviders: new Set<string>(),
+      // The descriptor's lag: the lookup's deadline, far beyond the three lagging reads.
+      listingLagMs: () => 30_000,
+      ledger,
+      jobId: "j1",
+      attemptId: attempt.id,
+      offers,
+      maxOffers: 5,
+      sshKeyName: "kiln-k",
+      sshPublicKey: TEST_PUBLIC_KEY,
+      signal: signal(),
+      logger: nullLogger,
+    });
+    // Found by its name on the fourth listing, inside the deadline: the same VM the lost create made.
+    expect(lists() - before).toBe(4);
+    expect(r.failures).toEqual([]);
+    const rows = ledger.listMachines("j1");
+    expect(rows).toHaveLength(1);
+    expect(r.machine.id).toBe(`kiln-${rows[0]!.intent_id}/kiln-${rows[0]!.intent_id}`);
+    expect(rows[0]!.provider_id).toBe(r.machine.id);
+    // One create PUT and one VM, billed once: nothing was launched twice.
+    expect(emu.exchanges.filter((x) => x.op === "VirtualMachines_CreateOrUpdate").map((x) => x.status)).toEqual([201]);
+    expect(emu.live().map((v) => v.id)).toEqual([r.machine.id]);
+    expect(emu.billed()).toHaveLength(1);
+    await p.terminate(r.machine.id, signal());
+  });
+
+  it("the lookup never calls a lagging VM absent before its deadline, and after it says so only when it is truly gone", async () => {
+    const p = provider();
+    const o = await offer(p);
+    const intentId = intent();
+    emu.inject({ kind: "lost-response", match: { path: "VirtualMachines_CreateOrUpdate" }, times: 1 });
+    emu.inject({ kind: "listing-lag", match: { path: "VirtualMachines_CreateOrUpdate" }, requests: 2, times: 1 });
+    const e = await p.launch({ intentId, offer: o, sshPublicKey: TEST_PUBLIC_KEY }, signal()).catch((x: unknown) => x);
+    expect(isMaybeLaunched(e)).toBe(true);
+    expect((await findByIntent(p, intentId, signal(), 30_000))?.name).toBe(`kiln-${intentId}`);
+    // An intent whose create never happened: clean listings until past the deadline (2 s here), then undefined.
+    expect(await findByIntent(p, intent(), signal(), 2_000)).toBeUndefined();
+    expect(emu.live()).toHaveLength(1);
+    await p.terminate(`kiln-${intentId}/kiln-${intentId}`, signal());
   });
 });
 

@@ -7,6 +7,10 @@
  * Timing: a VM's create operation settles on the first status poll after `allocateMs`; the VM is then
  * `ProvisioningState/succeeded` + `PowerState/starting` until its sshd listens and `bootDelayMs` passed,
  * then `PowerState/running`. A resource group delete removes everything in it after `deleteMs`.
+ *
+ * Spot eviction ({@link AzureAccount.preempt}): a `Preempt` Scheduled Event in the VM's metadata
+ * (./scheduled-events.ts) with `NotBefore` `noticeMs` ahead, then at that time the VM is deleted
+ * (evictionPolicy Delete) and its group stays.
  */
 import { randomUUID } from "node:crypto";
 import { BillingMeter } from "../../emulator-kit/billing.js";
@@ -14,6 +18,7 @@ import { ListingLag } from "../../emulator-kit/faults.js";
 import type { SshdMachines } from "../../emulator-kit/sshd-machines.js";
 import { type AzureSize, sizeOf } from "../catalog.js";
 import type { EmulatedPrice } from "./prices.js";
+import { type ScheduledEventsDocument, type ScheduledEventsSource, preemptEvent } from "./scheduled-events.js";
 
 export interface Group {
   name: string;
@@ -63,12 +68,18 @@ export interface AccountOptions {
   allocateMs?: number;
   bootDelayMs?: number;
   deleteMs?: number;
+  /** Between a Spot VM's `Preempt` event and its eviction when the caller names none; default 0. */
+  preemptNoticeMs?: number;
+  /** Environment a VM's sessions get (how the VM reaches its metadata service, ./scheduled-events.ts). */
+  machineEnv?(vm: Vm): Record<string, string>;
   now?: () => number;
 }
 
 const key = (...parts: string[]) => parts.join("/").toLowerCase();
+/** A resource group's key in the listing lag (VMs are keyed `group/vm`). */
+export const groupLagKey = (group: string): string => `group:${group.toLowerCase()}`;
 
-export class AzureAccount {
+export class AzureAccount implements ScheduledEventsSource {
   readonly groups = new Map<string, Group>();
   readonly vms = new Map<string, Vm>();
   /** Network resources by lower-cased ARM id; minimal bodies. */
@@ -78,6 +89,12 @@ export class AzureAccount {
   readonly lag: ListingLag;
   readonly #now: () => number;
   readonly #ssh = new Map<string, { host: string; port: number }>();
+  /** Scheduled Events per VM (by lower-cased `group/vm`); a VM without any reads `{0, []}`. */
+  readonly #events = new Map<string, ScheduledEventsDocument>();
+  /** Every Scheduled Events read a VM made, with the incarnation it saw (what tests assert on). */
+  readonly imdsReads: { vm: string; incarnation: number; types: string[] }[] = [];
+  /** Evictions waiting for NotBefore, by VM: called when the VM goes first. */
+  readonly #onGone = new Map<string, () => void>();
 
   constructor(readonly o: AccountOptions) {
     this.#now = o.now ?? Date.now;
@@ -93,6 +110,22 @@ export class AzureAccount {
     return vm;
   };
   sshOf = (group: string, name: string) => this.#ssh.get(key(group, name));
+  vmById = (vmId: string): Vm | undefined => [...this.vms.values()].find((v) => v.vmId === vmId);
+
+  /** The VM's Scheduled Events document (ScheduledEventsSource), or undefined for no such VM. */
+  documentOf(vmId: string): ScheduledEventsDocument | undefined {
+    const vm = this.vmById(vmId);
+    if (!vm) return undefined;
+    return this.#events.get(key(vm.group, vm.name)) ?? { DocumentIncarnation: 0, Events: [] };
+  }
+
+  recordRead(vmId: string, doc: ScheduledEventsDocument): void {
+    const vm = this.vmById(vmId);
+    if (!vm) return;
+    this.imdsReads.push({ vm: key(vm.group, vm.name), incarnation: doc.DocumentIncarnation, types: doc.Events.map((e) => e.EventType) });
+    // A watcher polls every few seconds for as long as `kiln emulate azure` runs: keep the recent reads only.
+    if (this.imdsReads.length > 2_000) this.imdsReads.splice(0, 1_000);
+  }
 
   priceOf(size: AzureSize, region: string, spot: boolean): number | undefined {
     const p = this.o.prices.find((x) => x.size.armSku === size.armSku && x.region === region);
@@ -160,7 +193,7 @@ export class AzureAccount {
 
   async #boot(vm: Vm): Promise<void> {
     const k = key(vm.group, vm.name);
-    const ssh = await this.o.machines.start(k, vm.publicKeys);
+    const ssh = await this.o.machines.start(k, vm.publicKeys, this.o.machineEnv?.(vm));
     if (this.vms.get(k) !== vm) return void (await this.o.machines.stop(k));
     this.#ssh.set(k, ssh);
     vm.bootedAtMs = this.#now() + (this.o.bootDelayMs ?? 0);
@@ -186,12 +219,44 @@ export class AzureAccount {
     if (this.vms.get(k) !== vm) return;
     this.vms.delete(k);
     this.#ssh.delete(k);
+    this.#events.delete(k);
     this.meter.end(k);
+    this.#onGone.get(k)?.();
   }
 
   /** A Spot eviction with evictionPolicy Delete: the VM (and its disk) go, its group stays. */
   async evict(vm: Vm): Promise<void> {
     await this.removeVm(vm);
+  }
+
+  /**
+   * Azure's Spot eviction with its notice: a `Preempt` event in the VM's Scheduled Events now, `NotBefore`
+   * `noticeMs` ahead (default the account's), then the eviction at that time. Resolves once the VM is gone,
+   * by the eviction or earlier (a client that deleted its group during the notice).
+   */
+  async preempt(vm: Vm, noticeMs = this.o.preemptNoticeMs ?? 0): Promise<void> {
+    const k = key(vm.group, vm.name);
+    if (this.vms.get(k) !== vm) return;
+    const doc = this.#events.get(k) ?? { DocumentIncarnation: 0, Events: [] };
+    const event = preemptEvent(vm.name, this.#now() + noticeMs);
+    this.#events.set(k, { DocumentIncarnation: doc.DocumentIncarnation + 1, Events: [...doc.Events, event] });
+    if (noticeMs > 0) {
+      // NotBefore, or earlier when the VM goes first (its group deleted during the notice).
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, noticeMs);
+        t.unref();
+        this.#onGone.set(k, () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+      this.#onGone.delete(k);
+    }
+    if (this.vms.get(k) !== vm) return;
+    // NotBefore passed: the event is carried out (Started) and the VM evicted.
+    const now = this.#events.get(k);
+    if (now) this.#events.set(k, { DocumentIncarnation: now.DocumentIncarnation + 1, Events: now.Events.map((e) => (e.EventId === event.EventId ? { ...e, EventStatus: "Started" } : e)) });
+    await this.evict(vm);
   }
 
   /** Begin deleting a group and everything in it; the operation settles after `deleteMs`. */

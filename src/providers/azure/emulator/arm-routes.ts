@@ -6,6 +6,7 @@
  * permissions (Microsoft.Authorization/permissions) and the Retail Prices API.
  */
 import type { EmuReply } from "../../emulator-kit/http.js";
+import { groupLagKey } from "./account.js";
 import type { PermissionBlock } from "./permissions.js";
 import { PRICE_PAGE_SIZE, priceItems } from "./prices.js";
 import { cloudError, groupId, renderGroup } from "./render.js";
@@ -31,7 +32,8 @@ export function groupRoutes(): Route[] {
       const g = ctx.account.group(m[2]!);
       return g ? { status: 200, body: renderGroup(ctx.sub, g) } : groupNotFound(m[2]!);
     }),
-    route("GET", `${PATHS.SUB}/resourcegroups`, "ResourceGroups_List", `${A}/read`, (_m, _r, ctx) => ({ status: 200, body: { value: [...ctx.account.groups.values()].map((g) => renderGroup(ctx.sub, g)) } })),
+    // A group under a listing-lag fault is missing here (and only here: GET by name finds it).
+    route("GET", `${PATHS.SUB}/resourcegroups`, "ResourceGroups_List", `${A}/read`, (_m, _r, ctx) => ({ status: 200, body: { value: [...ctx.account.groups.values()].filter((g) => !ctx.account.lag.hides(groupLagKey(g.name))).map((g) => renderGroup(ctx.sub, g)) } })),
     route("DELETE", PATHS.RG, "ResourceGroups_Delete", `${A}/delete`, (m, _r, ctx): EmuReply => {
       const g = ctx.account.group(m[2]!);
       if (!g) return groupNotFound(m[2]!); // ARM answers 404 for a group that does not exist

@@ -118,7 +118,8 @@ export function computeRoutes(createFault: () => CreateFault | undefined): Route
       const vm = ctx.account.vm(m[2]!, m[3]!);
       if (!vm) return notFound(`Microsoft.Compute/virtualMachines/${m[3]}`);
       if (!vm.spot) return { status: 409, body: cloudError("OperationNotAllowed", "Eviction can only be simulated for Spot virtual machines.") };
-      void ctx.account.evict(vm);
+      // As Azure: the Preempt Scheduled Event first, the eviction at its NotBefore (the account's notice).
+      void ctx.account.preempt(vm);
       return { status: 204 };
     }),
     route("GET", `${PATHS.RG}/providers/microsoft\\.compute/virtualmachines`, "VirtualMachines_List", `${R}/read`, (m, r, ctx) => {

@@ -19,8 +19,7 @@ import { CATALOG_DATE } from "../src/core/catalog/index.js";
 import { kilnPaths } from "../src/core/home.js";
 import { MFU } from "../src/core/planner/estimate.js";
 import { SETUP_MINUTES } from "../src/core/planner/boot.js";
-import { type JobPlanResult, offersForJob, planJobFile } from "../src/core/planner/job-plan.js";
-import { planJob } from "../src/core/planner/plan.js";
+import { type JobPlanResult, planJobFile } from "../src/core/planner/job-plan.js";
 import { machineKey } from "../src/core/planner/render.js";
 import { loadJobSpec } from "../src/core/spec/load.js";
 import type { Exec } from "../src/remote/exec.js";
@@ -29,12 +28,6 @@ import { type EmulatedAccount, startAccounts } from "./emulated_accounts.js";
 const ROOT = join(import.meta.dirname, "..");
 const EXAMPLE = join(ROOT, "examples", "llama-8b-sae-pii.yaml");
 const TOP = 8;
-const WHAT_IF_DISK_GB = 600;
-/** A network volume's price, assumed: RunPod's is $0.07/GB-month, EBS gp3 $0.08, GCP pd-balanced $0.10. */
-const VOLUME_USD_PER_GB_MONTH = 0.1;
-const HOURS_PER_MONTH = 730;
-/** Offers state disk in GiB (Lambda's unit), and the planner converts. */
-const GIB = 2 ** 30 / 1e9;
 const noGpu: Exec = { where: "bench", run: async () => ({ code: 127, stdout: "", stderr: "nvidia-smi: not found" }) };
 
 async function plan(specPath: string, live: Awaited<ReturnType<typeof priceSources>>["live"] | undefined): Promise<JobPlanResult> {
@@ -42,6 +35,7 @@ async function plan(specPath: string, live: Awaited<ReturnType<typeof priceSourc
 }
 
 const r2 = (n: number) => Math.round(n * 100) / 100;
+const r4 = (n: number) => Math.round(n * 10_000) / 10_000;
 
 function summary(name: string, r: JobPlanResult) {
   const offers = r.plan.considered.filter((o) => o.kind === "offer");
@@ -61,7 +55,8 @@ function summary(name: string, r: JobPlanResult) {
     saeHours: o.time ? r2(o.time.saeHours) : undefined,
     bootMinutes: o.boot ? Math.round(o.boot.hours * 60) : undefined,
     costUsd: r2(o.costUsd),
-    cache: o.time ? `${o.time.cache.location}${o.time.cache.machine.basis === "assumed" ? " (RAM and disk assumed)" : ""}` : undefined,
+    cache: o.time ? `${o.time.cache.location}${o.launchDisk ? ` (${o.launchDisk.gb} GB sized at launch)` : ""}${o.time.cache.machine.basis === "assumed" ? ` (RAM${o.launchDisk ? "" : " and disk"} assumed)` : ""}` : undefined,
+    ...(o.launchDisk && { launchDisk: { gb: o.launchDisk.gb, usdPerHour: r4(o.launchDisk.usdPerHour), usd: r2(o.launchDisk.usd), usdPerGbMonth: o.launchDisk.usdPerGbMonth, priceSource: o.launchDisk.priceSource, unsizedUsd: r2(o.launchDisk.unsizedUsd) } }),
     why: o.why,
   });
   const d = r.plan.estimate.detail!;
@@ -76,7 +71,10 @@ function summary(name: string, r: JobPlanResult) {
         cache: `${Math.round(t.cache.sizeGb)} GB ${t.cache.location}: ${t.cache.why}`,
         runHours: r2(chosen.hours),
         bootHours: r2(chosen.boot.hours),
-        cost: `$${chosen.offer!.pricePerHour.toFixed(2)}/h × (${chosen.hours.toFixed(2)} h + ${chosen.boot.hours.toFixed(2)} h boot) = $${chosen.costUsd.toFixed(2)}`,
+        cost: chosen.launchDisk
+          ? `($${chosen.offer!.pricePerHour.toFixed(2)}/h + $${chosen.launchDisk.usdPerHour.toFixed(4)}/h for a ${chosen.launchDisk.gb} GB disk) × (${chosen.hours.toFixed(2)} h + ${chosen.boot.hours.toFixed(2)} h boot) = $${chosen.costUsd.toFixed(2)}`
+          : `$${chosen.offer!.pricePerHour.toFixed(2)}/h × (${chosen.hours.toFixed(2)} h + ${chosen.boot.hours.toFixed(2)} h boot) = $${chosen.costUsd.toFixed(2)}`,
+        ...(chosen.launchDisk && { disk: `${chosen.launchDisk.gb} GB sized at launch, $${chosen.launchDisk.usdPerGbMonth.toFixed(2)}/GB-month (${chosen.launchDisk.priceSource}): $${chosen.launchDisk.usd.toFixed(2)} of the cost; streamed instead: $${chosen.launchDisk.unsizedUsd.toFixed(2)}` }),
         ...(chosen.spot ? { spot: chosen.spot } : {}),
       }
     : undefined;
@@ -100,7 +98,8 @@ const ASSUMPTIONS = [
   `Boot: no provider states a boot time yet, so every offer gets the default 10 min machine boot (runbook.md's Lambda boot, 5-10 min, the top) + ${SETUP_MINUTES} min setup (assumed).`,
   "Spot: reclaim rates per GPU class (0.03-0.1 per hour, src/core/planner/spot.ts) are assumptions; no provider publishes them.",
   "Disk cache reads at 1 GB/s and writes at 1 GB/s on a cloud machine's local disk (assumed; the dev VM measured 0.32-0.38 GB/s end to end).",
-  "Offers that do not state RAM and disk get RAM = GPU memory and a 100 GB disk, which streams the 444 GB cache (marked assumed); a machine's real specs can change its rank.",
+  "Offers that do not state RAM and disk get RAM = GPU memory and a 100 GB disk, which streams the 444 GB cache (marked assumed) unless the offer's disk can be sized at launch; a machine's real specs can change its rank.",
+  "Disk prices: RunPod container disk $0.10/GB-month (docs.runpod.io/pods/storage); GCE pd-balanced $0.10/GB-month (us-central1); TensorDock pricing.per_gb_storage_hr from its locations answer (emulated); Thunder $0.10/GB-month beyond the 100 GB included is a GUESS. RunPod's largest container disk (2,000 GB) is a GUESS.",
   `Prices: catalog rows dated ${CATALOG_DATE} (each row's source in the table) and emulated live offers (the emulators' default accounts, not a market reading).`,
   "Tokens: LMSYS-Chat-1M at ~570 tokens per conversation (the paper's turn statistics), 100,000 conversations, 10 epochs, no early stopping.",
   "Multi-GPU machines bill all their GPUs but train on one: Kiln's pipeline starts one training process (no torchrun yet).",
@@ -114,11 +113,19 @@ function markdown(results: ReturnType<typeof summary>[], covered: string[], skip
   const best = (i: number) => results[i]?.choice;
   const asWritten = best(1) ?? best(0);
   const spotOk = best(2);
-  const whatIf = best(3);
   out.push("## Summary", "");
-  if (asWritten) out.push(`- As written (\`spot: never\`), over every provider: **$${asWritten.costUsd.toFixed(2)}** on ${asWritten.offer} (${asWritten.gpu}), ${asWritten.hours} h + ${asWritten.bootMinutes} min boot: ${(15.48 / asWritten.costUsd).toFixed(1)}× below the runbook's $15.48, ${(2.21 / asWritten.costUsd).toFixed(1)}× below the Lambda-only A100 plan's $2.21.`);
-  if (spotOk) out.push(`- With \`spot: allowed\`: **$${spotOk.costUsd.toFixed(2)}** on ${spotOk.offer}: no spot offer beats it once its restarts (boot, lost work, the cache's re-extraction) are priced in and the offers' stated disks are used.`);
-  if (whatIf) out.push(`- Under $1 only in the hypothetical: **$${whatIf.costUsd.toFixed(2)}** on ${whatIf.offer} (${whatIf.gpu}) when an offer whose disk cannot hold the 444 GB cache gets a ${WHAT_IF_DISK_GB} GB volume at launch (priced in). Kiln does not size volumes at launch yet; that is the lever, with the assumed boot${asWritten?.bootMinutes !== undefined ? ` (${asWritten.bootMinutes} of the choice's ${Math.round(asWritten.hours * 60 + asWritten.bootMinutes)} billed minutes)` : ""}.`);
+  const disk = (c: NonNullable<typeof asWritten>) =>
+    c.launchDisk ? `, with a ${c.launchDisk.gb} GB disk sized at launch for the 444 GB activation cache ($${c.launchDisk.usd.toFixed(2)} of it; streaming the cache on the same offer: $${c.launchDisk.unsizedUsd.toFixed(2)})` : "";
+  const goal = (usd: number) => (usd < 1 ? "under the $1 goal" : `over the $1 goal by $${(usd - 1).toFixed(2)}`);
+  if (asWritten) {
+    out.push(
+      `- As written (\`spot: never\`), over every provider: **$${asWritten.costUsd.toFixed(2)}** on ${asWritten.offer} (${asWritten.gpu}), ${asWritten.hours} h + ${asWritten.bootMinutes} min boot${disk(asWritten)}: ${goal(asWritten.costUsd)}; ${(15.48 / asWritten.costUsd).toFixed(1)}× below the runbook's $15.48, ${(2.21 / asWritten.costUsd).toFixed(1)}× below the Lambda A100 plan's $2.21.`,
+    );
+  }
+  if (spotOk) out.push(`- With \`spot: allowed\`: **$${spotOk.costUsd.toFixed(2)}** on ${spotOk.offer} (${spotOk.gpu}), ${spotOk.hours} h + ${spotOk.bootMinutes} min boot${disk(spotOk)}, restarts priced in: ${goal(spotOk.costUsd)}.`);
+  out.push(
+    "- Disks sized at launch: RunPod (container disk), TensorDock (`resources.storage_gb`), GCP (boot disk `diskSizeGb`, pd-balanced) and Thunder (`disk_size_gb`) offers say how their disk can be sized and at what price; when the cache fits neither an offer's RAM nor its stated disk, the planner also prices the offer with a disk that holds it and keeps whichever is cheaper. Lambda's disks are fixed; AWS and Azure do not size yet.",
+  );
   if (asWritten?.gpu.startsWith("GH200")) out.push("- Caveat: a GH200 is an Arm machine (Grace CPU); Kiln's setup (venv, torch's CUDA wheels) has not been run on aarch64 yet.");
   out.push("- The choice's numbers rest on assumptions listed at the end (MFU, boot, disk rates); none is measured on a GPU yet.", "");
   out.push(`Emulated live offers from: ${covered.join(", ")}. Not emulated: ${Object.entries(skipped).map(([k, v]) => `${k} (${v})`).join("; ")}.`, "");
@@ -138,6 +145,7 @@ function markdown(results: ReturnType<typeof summary>[], covered: string[], skip
       out.push(`- throughput: ${a.throughput}`);
       out.push(`- extraction ${a.extractionHours} h + SAE ${a.saeHours} h = ${a.runHours} h; activation cache ${a.cache}`);
       if (a.spot) out.push(`- spot: E[restarts] = ${a.spot.rate}/h × ${a.spot.runHours.toFixed(2)} h = ${a.spot.expectedRestarts.toFixed(2)}, each ${a.spot.bootHours.toFixed(2)} h boot + ${a.spot.lostHoursPerRestart.toFixed(2)} h lost + ${a.spot.rebuildHoursPerRestart.toFixed(2)} h cache rebuild → ${a.spot.expectedHours.toFixed(2)} h expected`);
+      if (a.disk) out.push(`- disk: ${a.disk}`);
       out.push(`- cost: ${a.cost}`, "");
     }
   }
@@ -163,17 +171,6 @@ async function run(): Promise<void> {
       summary("As written (spot: never), catalog + emulated live offers", await plan(EXAMPLE, sources.live)),
       summary("spot: allowed, catalog + emulated live offers", await plan(spotFile, sources.live)),
     ];
-    // What-if: every offer whose disk cannot hold the 444 GB cache gets a 600 GB volume sized at launch, its
-    // price raised by the volume's (RunPod, Thunder, TensorDock and the hyperscalers size disks at launch;
-    // Lambda's local NVMe is fixed, so its offers stay as they are). Hypothetical: Kiln does not size disks yet.
-    const spotSpec = await loadJobSpec(spotFile);
-    const { offers } = await offersForJob(spotSpec, sources.live, { deadlineMs: 10_000 });
-    const volumePerHour = (WHAT_IF_DISK_GB * VOLUME_USD_PER_GB_MONTH) / HOURS_PER_MONTH;
-    const sized = offers.map((o) => (o.provider !== "lambda" && (o.diskGb ?? 0) * GIB < WHAT_IF_DISK_GB ? { ...o, diskGb: WHAT_IF_DISK_GB / GIB, pricePerHour: o.pricePerHour + volumePerHour } : o));
-    const whatIf = planJob(spotSpec, { gpuProbe: { kind: "missing" }, offers: sized });
-    results.push(
-      summary(`What if (hypothetical): spot: allowed, and every offer whose disk cannot hold the cache had a ${WHAT_IF_DISK_GB} GB volume (+$${volumePerHour.toFixed(3)}/h at $${VOLUME_USD_PER_GB_MONTH}/GB-month)`, { spec: spotSpec, plan: whatIf, probe: undefined, warnings: [], prices: [] }),
-    );
     const covered = Object.keys(sources.live);
     const json = { what: "kiln plan examples/llama-8b-sae-pii.yaml over every provider", started, runbook: { usd: 15.48, arithmetic: "12 h × $1.29/h (Lambda A100 40GB)" }, before: { usd: 2.21, note: "Kiln's plan before gpu: any: Lambda's A100 40GB alone" }, goalUsd: 1, emulatedLive: covered, notEmulated: skipped, results, assumptions: ASSUMPTIONS };
     writeFileSync(join(ROOT, "bench", "results", "reference_job_plan.json"), `${JSON.stringify(json, null, 2)}\n`);

@@ -13,7 +13,7 @@
  * - PUBLIC: the provider's public pricing page around 2025-10; not in the reference docs, so treat
  *   as approximate until live prices replace them.
  */
-import type { ProviderName } from "./provider.js";
+import type { DiskSizing, ProviderName } from "./provider.js";
 
 export const CATALOG_DATE = "2025-10-30";
 
@@ -47,6 +47,8 @@ export interface CatalogRow {
   /** Host RAM and local disk where the provider publishes them, in its unit (Lambda: GiB). */
   memoryGb?: number;
   diskGb?: number;
+  /** How the disk can be sized at launch (Offer.diskSizing), where the provider's own rule is known without its API. */
+  diskSizing?: DiskSizing;
 }
 
 /** A one-GPU catalog row dated {@link CATALOG_DATE}; `extra` sets the rest. */

@@ -79,8 +79,8 @@ export interface ConfiguredCloud {
 
 /** A cloud simulated in this process for `kiln run --sim`: its emulator, machines backed by loopback sshd's. */
 export interface SimulatedCloud extends ConfiguredCloud {
-  /** The emulator's own view of billing, for the ledger check at the end. */
-  billed(): { id: string; status: string; billedSeconds: number; costUsd: number }[];
+  /** The emulator's own view of billing, for the ledger check at the end (and the disk each machine got, where the emulator records it). */
+  billed(): { id: string; status: string; billedSeconds: number; costUsd: number; diskGb?: number }[];
   close(): Promise<void>;
 }
 

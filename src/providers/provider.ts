@@ -66,6 +66,11 @@ export interface Offer {
   memoryGb?: number;
   /** Local disk as the provider lists it (Lambda: GiB); the planner sizes the activation cache against it. */
   diskGb?: number;
+  /**
+   * How this offer's disk can be sized at launch ({@link LaunchRequest.diskGb}); absent: the disk is fixed
+   * (Lambda's local NVMe comes with the instance type) or Kiln does not size it on this provider.
+   */
+  diskSizing?: DiskSizing;
   region: string;
   /** Billed USD per hour (on-demand, or the spot price when spot is true): what Kiln expects to pay. */
   pricePerHour: number;
@@ -81,6 +86,37 @@ export interface Offer {
   /** ISO date the price was observed (catalog rows carry their catalog date). */
   priceDate: string;
 }
+
+/**
+ * How an offer's disk can be sized at launch, from the provider's own API fields. The planner uses it when a
+ * job's activation cache fits neither the offer's RAM nor its stated disk: a disk big enough for the cache,
+ * priced in, can beat streaming (the LM forward every epoch).
+ *
+ * @example
+ *   // RunPod's container disk (REST v2 `disk`): $0.10/GB-month while the pod exists, none of it in the GPU price.
+ *   const sizing: DiskSizing = { maxGb: 2000, usdPerGbMonth: 0.1, includedGb: 0, priceSource: "docs.runpod.io/pods/storage", billedAfterTermination: false };
+ */
+export interface DiskSizing {
+  /** The largest disk a launch may ask for, in the API's unit (the same unit as {@link Offer.diskGb}). */
+  maxGb: number;
+  /** The smallest a launch may ask for (TensorDock: 100); absent: no floor that matters to Kiln. */
+  minGb?: number;
+  /** USD per GB-month of disk (730 h), billed while the machine exists. */
+  usdPerGbMonth: number;
+  /** GB the offer's `pricePerHour` already pays for (TensorDock prices its disk into the offer); only GB beyond it add cost. */
+  includedGb: number;
+  /** Where the price comes from: the API field (live) or the page and date it was read from; guesses say "GUESS". */
+  priceSource: string;
+  /**
+   * Whether the disk keeps billing after the machine is terminated. Always false: Kiln only sizes disks that
+   * are deleted with the machine (RunPod's container disk, a GCE boot disk with autoDelete, …), never volumes
+   * that outlive it, because Kiln deletes everything it made.
+   */
+  billedAfterTermination: false;
+}
+
+/** Hours in a billing month, as the clouds count it for per-GB-month prices. */
+export const HOURS_PER_MONTH = 730;
 
 export interface LaunchRequest {
   /** Kiln's intent id, committed to the ledger before launch; the machine's name carries it. */
@@ -106,6 +142,14 @@ export interface LaunchRequest {
    * set it on the machine; others ignore it (their watchdog holds the cap). Absent: no deadline.
    */
   maxRunSeconds?: number;
+  /**
+   * The disk the job needs, in the offer's disk unit (see {@link DiskSizing}): the planner sized it so the
+   * activation cache fits. Only asked of offers with `diskSizing`, never above its `maxGb`. A provider must
+   * launch with at least this much disk or refuse the launch with a ProviderError "invalid" — never launch
+   * a smaller disk silently (the job would run out of space hours in, after paying for the extraction).
+   * Absent: the provider's own default disk (the offer's `diskGb`).
+   */
+  diskGb?: number;
 }
 
 export interface MachineRecord {
@@ -253,3 +297,21 @@ export const intentIdFromName = (name: string | null | undefined): string | unde
  * (`<12 hex>`, before installation ids), which only a ledger that holds them can claim.
  */
 export const installationOfIntent = (intentId: string | undefined): string | undefined => /^([0-9a-f]{8})-[0-9a-f]+$/.exec(intentId ?? "")?.[1];
+
+/**
+ * The disk a launch asks for: `req.diskGb` when the planner sized one (at least the provider's default), else
+ * the default. Throws ProviderError "invalid" when the offer cannot be sized or the size is over its maximum,
+ * so a launch never goes ahead with less disk than the job needs.
+ *
+ * @example
+ *   const disk = diskForLaunch("runpod", req, CONTAINER_DISK_GB); // 470 when the planner sized 470 GB
+ */
+export function diskForLaunch(provider: ProviderName, req: Pick<LaunchRequest, "offer" | "diskGb">, defaultGb: number): number {
+  if (req.diskGb === undefined) return defaultGb;
+  const sizing = req.offer.diskSizing;
+  if (!sizing) throw new ProviderError(provider, "invalid", `${provider} ${req.offer.instanceType} cannot size its disk at launch, and the job needs ${req.diskGb} GB`);
+  if (req.diskGb > sizing.maxGb) {
+    throw new ProviderError(provider, "invalid", `${provider} ${req.offer.instanceType}: a ${req.diskGb} GB disk is over the most it can be sized to (${sizing.maxGb} GB)`);
+  }
+  return Math.max(req.diskGb, defaultGb, sizing.minGb ?? 0);
+}

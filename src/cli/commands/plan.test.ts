@@ -68,7 +68,8 @@ describe("kiln plan", () => {
     const costs = rows.map((l) => Number(/ \$(\d+\.\d\d) +(memory|disk|stream)/.exec(l)?.[1]));
     expect(costs).toEqual([...costs].sort((x, y) => x - y));
     expect(new Set(rows.map((l) => l.split(/\s{2,}/)[2])).size).toBeGreaterThan(2); // several GPU models compete
-    expect(planText).toMatch(/^Choice: \S+ \S+ — lowest expected total cost within the budget\n {8}~.* incl\. 15 min boot, budget \$20\.00\n {8}boot: 10 min machine \((assumed: |runbook\.md: )/m);
+    // The choice's label is the provider and its instance type, which can have spaces (RunPod's GPU type ids).
+    expect(planText).toMatch(/^Choice: [a-z]+ .+ — lowest expected total cost within the budget\n {8}~.* incl\. 15 min boot, budget \$20\.00\n {8}boot: 10 min machine \((assumed: |runbook\.md: )/m);
     expect(planText).toMatch(/^Prices:\n( {2}.*: catalog 2025-10-30 \(\d+ days old\); (not configured|Kiln cannot ask them).*\n)+$/m);
   });
 
@@ -84,7 +85,7 @@ describe("kiln plan", () => {
     const r = await kiln("rtx-3060", "plan", "examples/llama-8b-sae-pii.yaml");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/local #0 NVIDIA GeForce RTX 3060 .* 12\.\d GB free < 16\.5 GB needed/);
-    expect(r.stdout).toMatch(/^Choice: [a-z]+ \S+ — lowest expected total cost within the budget$/m);
+    expect(r.stdout).toMatch(/^Choice: [a-z]+ .+ — lowest expected total cost within the budget$/m);
   });
 
   it("points out a local GPU in the runbook's risky band", async () => {

@@ -98,6 +98,7 @@ function fromRow(r: CatalogRow, spot: boolean): PricedOffer {
   if (r.spotPricePerHour !== undefined) offer.spotPricePerHour = r.spotPricePerHour;
   if (r.memoryGb !== undefined) offer.memoryGb = r.memoryGb;
   if (r.diskGb !== undefined) offer.diskGb = r.diskGb;
+  if (r.diskSizing !== undefined) offer.diskSizing = r.diskSizing;
   return offer;
 }
 

@@ -22,6 +22,12 @@ function ledgerWithMachine(offer: Record<string, unknown>, pricePerHour: number,
 }
 
 describe("the cap's clock", () => {
+  it("counts a disk sized at launch on top of a spot bid, as the recorded price does", () => {
+    const row = (offer: Record<string, unknown>, price: number) => ({ price_per_hour: price, offer_json: JSON.stringify(offer) });
+    expect(capPriceOf(row({ capPricePerHour: 0.3, launchDisk: { gb: 470, usdPerHour: 0.06 } }, 0.26))).toBeCloseTo(0.36, 9);
+    expect(capPriceOf(row({ launchDisk: { gb: 470, usdPerHour: 0.06 } }, 0.4))).toBe(0.4);
+  });
+
   it("counts a spot machine at its bid, not its expected price", () => {
     const t0 = Date.parse("2026-12-04T00:00:00Z");
     const { l, jobId, rowId } = ledgerWithMachine({ spot: true, pricePerHour: 1, capPricePerHour: 2 }, 1, new Date(t0).toISOString());

@@ -12,15 +12,22 @@ import type { Ledger, MachineLedgerRecord } from "../../store/index.js";
 import { machineSeconds } from "../cost/index.js";
 import type { CloudFile } from "./cloud-file.js";
 
-/** The most an hour of this machine can cost: its offer's capPricePerHour when higher than the price recorded. */
+/**
+ * The most an hour of this machine can cost: its offer's capPricePerHour (plus a disk sized at launch, which the
+ * recorded price already counts) when higher than the price recorded.
+ */
 export function capPriceOf(m: Pick<MachineLedgerRecord, "price_per_hour" | "offer_json">): number {
   let cap: unknown;
+  let disk: unknown;
   try {
-    cap = (JSON.parse(m.offer_json) as { capPricePerHour?: unknown }).capPricePerHour;
+    const offer = JSON.parse(m.offer_json) as { capPricePerHour?: unknown; launchDisk?: { usdPerHour?: unknown } };
+    cap = offer.capPricePerHour;
+    disk = offer.launchDisk?.usdPerHour;
   } catch {
     cap = undefined;
   }
-  return typeof cap === "number" && Number.isFinite(cap) && cap > m.price_per_hour ? cap : m.price_per_hour;
+  const withDisk = typeof cap === "number" && typeof disk === "number" && Number.isFinite(disk) ? cap + disk : cap;
+  return typeof withDisk === "number" && Number.isFinite(withDisk) && withDisk > m.price_per_hour ? withDisk : m.price_per_hour;
 }
 
 export function capSecondsLeft(ledger: Ledger, c: Pick<CloudFile, "jobId" | "budget" | "pollMs">, machineRowId: number, now: number): number {

@@ -22,6 +22,12 @@ const OfferSchema = z.object({
   vcpus: z.number().optional(),
   memoryGb: z.number().optional(),
   diskGb: z.number().optional(),
+  /** How the offer's disk can be sized at launch (Offer.diskSizing); the provider checks a sized launch against it. */
+  diskSizing: z
+    .strictObject({ maxGb: z.number(), minGb: z.number().optional(), usdPerGbMonth: z.number(), includedGb: z.number(), priceSource: z.string(), billedAfterTermination: z.literal(false) })
+    .optional(),
+  /** The disk the planner sized for the activation cache: the launch asks for `gb` (LaunchRequest.diskGb), and it bills `usdPerHour` on top of `pricePerHour`. */
+  launchDisk: z.strictObject({ gb: z.number().positive(), usdPerHour: z.number().nonnegative() }).optional(),
   spot: z.boolean(),
   available: z.boolean().optional(),
   priceSource: z.enum(["live", "catalog"]),

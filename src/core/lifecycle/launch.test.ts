@@ -88,6 +88,24 @@ describe("the cloud-side deadline", () => {
     expect(seen).toEqual([3600]);
     expect(rows).toEqual([ledger.listMachines("j1")[0]!.id]);
   });
+
+  it("asks for the disk the planner sized, and the ledger's rate counts it with the machine", async () => {
+    const toy = new ToyCloud("toy-a", toyDescriptor("toy-a").catalog);
+    const seen: (number | undefined)[] = [];
+    const launch = toy.launch.bind(toy);
+    toy.launch = async (req: LaunchRequest) => {
+      seen.push(req.diskGb);
+      return launch(req);
+    };
+    const [offer] = await toy.listOffers({ gpus: ["A100-40GB"], count: 1, minVramGb: 40, spot: "never" });
+    const { ledger, attempt } = ledgerWithJob();
+    const sized = { ...offer!, launchDisk: { gb: 470, usdPerHour: 0.0644 } };
+    await launchWithFailover({ ...oneProvider(toy), ledger, jobId: "j1", attemptId: attempt.id, offers: [sized, offer!], maxOffers: 1, sshKeyName: "k", sshPublicKey: PUB, signal, logger: nullLogger });
+    expect(seen).toEqual([470]);
+    const [row] = ledger.listMachines("j1");
+    expect(row!.price_per_hour).toBeCloseTo(offer!.pricePerHour + 0.0644, 9);
+    expect(JSON.parse(row!.offer_json)).toMatchObject({ launchDisk: { gb: 470 } });
+  });
 });
 
 describe("launchWithFailover across providers", () => {

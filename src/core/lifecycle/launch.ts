@@ -37,7 +37,8 @@ export interface LaunchOptions {
   ledger: Ledger;
   jobId: string;
   attemptId: number;
-  offers: readonly Offer[];
+  /** Offers in order; `launchDisk` is the disk the planner sized for one (asked as LaunchRequest.diskGb, billed on top of its price). */
+  offers: readonly (Offer & { launchDisk?: { gb: number; usdPerHour: number } })[];
   maxOffers: number;
   sshKeyName: string;
   sshPublicKey: string;
@@ -128,14 +129,16 @@ export async function launchWithFailover(o: LaunchOptions): Promise<Launched> {
 type OneLaunch = "next" | { kind: "blocked"; scope: "provider" | "instance-type" | "region" } | { kind: "launched"; value: Omit<Launched, "failures" | "provider"> };
 
 /** One offer: intent first, then the call; the outcome says whether to try the next offer and what to block. */
-async function launchOne(o: LaunchOptions, provider: Provider, offer: Offer, failures: LaunchFailure[]): Promise<OneLaunch> {
+async function launchOne(o: LaunchOptions, provider: Provider, offer: LaunchOptions["offers"][number], failures: LaunchFailure[]): Promise<OneLaunch> {
   const intentId = newIntentId(o.ledger.installationId());
-  const row = o.ledger.recordMachineIntent({ intentId, jobId: o.jobId, attemptId: o.attemptId, provider: offer.provider, offer, pricePerHour: offer.pricePerHour });
+  // A disk sized at launch bills with the machine: the ledger's rate (spend, the budget cap) counts it.
+  const disk = offer.launchDisk;
+  const row = o.ledger.recordMachineIntent({ intentId, jobId: o.jobId, attemptId: o.attemptId, provider: offer.provider, offer, pricePerHour: offer.pricePerHour + (disk?.usdPerHour ?? 0) });
   crashPoint("after-intent", o.env);
   let machine: MachineRecord | undefined;
   try {
     const maxRunSeconds = o.maxRunSecondsFor?.(row.id);
-    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey, ...(maxRunSeconds !== undefined && { maxRunSeconds }), ...(o.persistentVolume && { persistentVolume: o.persistentVolume }) }, o.signal);
+    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey, ...(maxRunSeconds !== undefined && { maxRunSeconds }), ...(o.persistentVolume && { persistentVolume: o.persistentVolume }), ...(disk && { diskGb: disk.gb }) }, o.signal);
   } catch (e) {
     if (isMaybeLaunched(e)) {
       o.logger.warn(`launch answer lost for ${machineNameFor(intentId)}; looking for it by name`);

@@ -134,8 +134,8 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
   const ranked = plan.considered
     .filter((c) => c.kind === "offer" && c.excluded === undefined && c.offer && c.offer.available !== false)
     .sort((a, b) => Number(b.chosen) - Number(a.chosen) || a.costUsd - b.costUsd)
-    .map((c) => c.offer!)
-    .map(({ provider, instanceType, gpu, gpuCount, vramGb, vcpus, memoryGb, diskGb, region, pricePerHour, capPricePerHour, spot, available, priceSource, priceDate }): CloudOffer => ({
+    .map((c) => ({ ...c.offer!, ...(c.launchDisk && { launchDisk: { gb: c.launchDisk.gb, usdPerHour: c.launchDisk.usdPerHour } }) }))
+    .map(({ provider, instanceType, gpu, gpuCount, vramGb, vcpus, memoryGb, diskGb, diskSizing, launchDisk, region, pricePerHour, capPricePerHour, spot, available, priceSource, priceDate }): CloudOffer => ({
       provider,
       instanceType,
       gpu,
@@ -144,6 +144,8 @@ export async function submitCloudJob(o: CloudSubmitOptions): Promise<CloudSubmit
       ...(vcpus !== undefined && { vcpus }),
       ...(memoryGb !== undefined && { memoryGb }),
       ...(diskGb !== undefined && { diskGb }),
+      ...(diskSizing !== undefined && { diskSizing }),
+      ...(launchDisk !== undefined && { launchDisk }),
       region,
       pricePerHour,
       ...(capPricePerHour !== undefined && { capPricePerHour }),

@@ -278,6 +278,8 @@ export interface CachePlacement {
   fits: boolean;
   why: string;
   machine: MachineSpace;
+  /** Disk the job fills with the cache on disk: the cache, the model download and the checkpoints (decimal GB). */
+  jobDiskGb: number;
 }
 
 /** Where kiln_sae puts the training split's activations on `machine` (pipeline.build_sources / cache_split). */
@@ -288,7 +290,7 @@ export function placeCache(e: Estimate, machine: MachineSpace, dtype: "bf16" | "
   const inRam = sizeGb <= ramGb;
   const onDisk = sizeGb <= diskGb;
   const room = (gb: number) => (Number.isFinite(gb) ? `${Math.max(0, gb).toFixed(0)} GB` : "enough");
-  const at = (location: CachePlacement["location"], fits: boolean, why: string): CachePlacement => ({ location, sizeGb, fits, why, machine });
+  const at = (location: CachePlacement["location"], fits: boolean, why: string): CachePlacement => ({ location, sizeGb, fits, why, machine, jobDiskGb: sizeGb + e.diskNeedGb });
   switch (e.cache.mode) {
     case "none":
       return at("stream", true, "activation_cache: none");

@@ -7,6 +7,7 @@ import type { PricedOffer } from "../catalog/offers.js";
 import type { JobSpec } from "../spec/job-spec.js";
 import { gpuThroughput, hostArchOf } from "../../providers/gpu-models.js";
 import { type BootEstimate, bootFor } from "./boot.js";
+import { HOURS_PER_MONTH } from "../../providers/provider.js";
 import { MFU, type MachineSpace, type RunTime } from "./estimate.js";
 import { type SpotArithmetic, spotArithmetic } from "./spot.js";
 
@@ -86,6 +87,42 @@ export function checkpointHours(spec: JobSpec, runHours: number): number {
   return Math.min(runHours, (runHours * (w.sae.save_every ?? 1)) / epochs);
 }
 
+/**
+ * A disk sized at launch for the activation cache (LaunchRequest.diskGb): an offer whose RAM and stated disk
+ * hold neither the cache, but whose disk can be sized (Offer.diskSizing), priced with one big enough.
+ */
+export interface LaunchDisk {
+  /** The size asked of the provider, in its unit (Offer.diskGb's). */
+  gb: number;
+  /** What the disk adds to the offer's $/h: the GB beyond what the offer's price includes, at the GB-month price. */
+  usdPerHour: number;
+  /** The disk's share of the expected cost: usdPerHour × the billed hours (boot and spot restarts included). */
+  usd: number;
+  usdPerGbMonth: number;
+  priceSource: string;
+  /** The same offer's expected cost without the sized disk: the cache streamed (or, with `activation_cache: disk`, not fitting). */
+  unsizedUsd: number;
+  /** Where the cache would be without it: "stream", or "disk" that does not fit (`activation_cache: disk`). */
+  unsizedCache: "stream" | "disk";
+}
+
+/**
+ * The disk to size on `o` so the cache fits, when the cache fits neither its RAM nor its disk and the offer can
+ * be sized: the job's disk (cache, model, checkpoints) plus the OS allowance, rounded up to 10. Counted in
+ * decimal GB, and the machine credited with no more than that: the APIs say "GB" and some mean GiB (GCE), so
+ * whichever they mean the disk is never short. Undefined when the offer cannot be sized or its largest disk is
+ * too small.
+ */
+export function launchDiskFor(o: PricedOffer, cache: RunTime["cache"] | undefined): { gb: number; usdPerHour: number; machine: MachineSpace } | undefined {
+  const sizing = o.diskSizing;
+  if (!sizing || !cache || cache.fits) return undefined;
+  if (cache.location === "memory") return undefined;
+  const gb = Math.max(Math.ceil((cache.jobDiskGb + DISK_OS_GB) / 10) * 10, sizing.minGb ?? 0);
+  if (gb > sizing.maxGb) return undefined;
+  const usdPerHour = (Math.max(0, gb - sizing.includedGb) * sizing.usdPerGbMonth) / HOURS_PER_MONTH;
+  return { gb, usdPerHour, machine: { ...cache.machine, diskGb: gb - DISK_OS_GB } };
+}
+
 export interface PricedOption {
   label: string;
   hours: number;
@@ -97,6 +134,8 @@ export interface PricedOption {
   spot?: SpotArithmetic;
   boot: BootEstimate;
   throughput: Throughput;
+  /** The disk sized at launch for the activation cache, when that beat streaming it. */
+  launchDisk?: LaunchDisk;
   excluded?: string;
 }
 
@@ -111,24 +150,48 @@ export function priceOffer(spec: JobSpec, o: PricedOffer, needGb: number, timer:
   if (r.spot === "never" && o.spot) return undefined;
   const throughput = throughputOf(o);
   const boot = bootFor(o.provider);
-  const t = timer(o.gpu, offerMachine(o), { bf16Tflops: throughput.bf16Tflops * throughput.gpusUsed });
-  const split = t.time ? { extractionHours: t.time.extractionHours, saeHours: t.time.saeHours, cached: t.time.cache.location !== "stream" } : undefined;
-  // Spot: the expected restarts, each a new boot, the work since the last checkpoint and the cache (./spot.ts).
-  const spot = o.spot ? spotArithmetic(o.gpu, t.hours, checkpointHours(spec, t.hours), boot.hours, split) : undefined;
-  const hours = spot ? spot.expectedHours : t.hours;
-  const costUsd = o.pricePerHour * (hours + boot.hours);
+  // The machine as offered; then, when the cache fits neither its RAM nor its disk and the disk can be sized,
+  // the same machine with a disk that holds the cache, its price added for every billed hour. The cheaper wins.
+  const run = (machine: MachineSpace, diskUsdPerHour: number) => {
+    const t = timer(o.gpu, machine, { bf16Tflops: throughput.bf16Tflops * throughput.gpusUsed });
+    const split = t.time ? { extractionHours: t.time.extractionHours, saeHours: t.time.saeHours, cached: t.time.cache.location !== "stream" } : undefined;
+    // Spot: the expected restarts, each a new boot, the work since the last checkpoint and the cache (./spot.ts).
+    const spot = o.spot ? spotArithmetic(o.gpu, t.hours, checkpointHours(spec, t.hours), boot.hours, split) : undefined;
+    const hours = spot ? spot.expectedHours : t.hours;
+    return { t, spot, hours, billedHours: hours + boot.hours, costUsd: (o.pricePerHour + diskUsdPerHour) * (hours + boot.hours) };
+  };
+  const streamed = run(offerMachine(o), 0);
+  const sizing = launchDiskFor(o, streamed.t.time?.cache);
+  const sized = sizing ? run(sizing.machine, sizing.usdPerHour) : undefined;
+  // `activation_cache: disk` on a disk too small would fail hours in: a disk that fits is taken whatever it costs.
+  const unsizedCache = streamed.t.time?.cache;
+  const mustSize = unsizedCache?.location === "disk" && !unsizedCache.fits;
+  const best = sized && sizing && (mustSize || sized.costUsd < streamed.costUsd) ? sized : streamed;
+  const { t, spot, hours, costUsd } = best;
+  const diskPerHour = best === sized && sizing ? sizing.usdPerHour : 0;
   const cap = o.capPricePerHour;
   const opt: PricedOption = {
     label: `${o.provider} ${o.instanceType}${o.spot ? " (spot)" : ""}`,
     hours,
     ...(t.time ? { time: t.time } : {}),
     costUsd,
-    ...(cap !== undefined && cap > o.pricePerHour ? { worstCaseUsd: cap * (hours + boot.hours) } : {}),
+    ...(cap !== undefined && cap > o.pricePerHour ? { worstCaseUsd: (cap + diskPerHour) * best.billedHours } : {}),
     offer: o,
     ...(spot ? { spot } : {}),
     boot,
     throughput,
   };
+  if (best === sized && sizing && o.diskSizing) {
+    opt.launchDisk = {
+      gb: sizing.gb,
+      usdPerHour: sizing.usdPerHour,
+      usd: sizing.usdPerHour * best.billedHours,
+      usdPerGbMonth: o.diskSizing.usdPerGbMonth,
+      priceSource: o.diskSizing.priceSource,
+      unsizedUsd: streamed.costUsd,
+      unsizedCache: unsizedCache?.location === "disk" ? "disk" : "stream",
+    };
+  }
   const maxPrice = r.max_price_per_hour;
   // Kiln's remote setup (venv, PyTorch wheels) has only ever run on x86-64: an Arm host (GH200's Grace) is
   // taken only when the user names its GPU, never picked for them by `gpu: any`.

@@ -78,7 +78,8 @@ describe("planJob", () => {
     const chosen = plan.considered.find((o) => o.chosen)!;
     const eligible = plan.considered.filter((o) => !o.excluded);
     expect(Math.min(...eligible.map((o) => o.costUsd))).toBe(chosen.costUsd);
-    expect(chosen.costUsd).toBeCloseTo(chosen.offer!.pricePerHour * (chosen.hours + CLOUD_BOOT_HOURS), 6);
+    // A disk sized at launch for the activation cache bills with the machine.
+    expect(chosen.costUsd).toBeCloseTo((chosen.offer!.pricePerHour + (chosen.launchDisk?.usdPerHour ?? 0)) * (chosen.hours + CLOUD_BOOT_HOURS), 6);
     // Too-small GPUs are listed with the reason they were ruled out.
     expect(plan.considered.find((o) => o.offer?.gpu === "RTX4090-24GB")?.excluded).toBeUndefined();
     expect(plan.considered.find((o) => o.offer?.gpu === "A10-24GB")?.excluded).toBeUndefined();

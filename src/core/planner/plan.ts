@@ -18,10 +18,10 @@ import type { JobSpec } from "../spec/job-spec.js";
 import { type CapGuarantee, capGuarantee } from "./cap-guarantee.js";
 import { DISK_CACHE_READ_GBPS, type Estimate, type MachineSpace, type RunTime, cpuDevice, estimateSae, gpuDevice, runTime } from "./estimate.js";
 import { type BootEstimate, DEFAULT_MACHINE_BOOT, SETUP_MINUTES } from "./boot.js";
-import { ASSUMED_DISK_GB, type Throughput, type Timer, UNKNOWN_GPU_TFLOPS, priceOffer } from "./offer-option.js";
+import { ASSUMED_DISK_GB, type LaunchDisk, type Throughput, type Timer, UNKNOWN_GPU_TFLOPS, priceOffer } from "./offer-option.js";
 import { explain } from "./why.js";
 
-export { ASSUMED_DISK_GB, ASSUMED_RAM_PER_VRAM, DISK_OS_GB, offerMachine } from "./offer-option.js";
+export { ASSUMED_DISK_GB, ASSUMED_RAM_PER_VRAM, DISK_OS_GB, type LaunchDisk, offerMachine } from "./offer-option.js";
 
 /**
  * Boot, setup and model download before the first step on a fresh cloud machine of a provider that states no
@@ -54,6 +54,8 @@ export interface PlanOption {
   throughput?: Throughput;
   /** The cost at the offer's worst-case hourly price (a spot bid), when above its price. */
   worstCaseUsd?: number;
+  /** Cloud offers: the disk sized at launch for the activation cache, when that beat streaming it (the launch asks for it). */
+  launchDisk?: LaunchDisk;
   /** Why this option won or lost, against the choice: time, $/h, cache placement, spot risk, boot. */
   why?: string;
 }
@@ -295,7 +297,7 @@ function savingsFor(spec: JobSpec, considered: PlanOption[], offers: readonly Pr
     // extraction is spent before the first epoch.
     const t = chosen.time;
     const epochHours = t ? (t.saeHours + (t.cache.location === "stream" ? t.extractionHours : 0)) * (chosen.hours / t.hours) : chosen.hours;
-    const usd = round2(chosen.offer!.pricePerHour * epochHours * EARLY_STOP_SAVED_FRACTION);
+    const usd = round2((chosen.offer!.pricePerHour + (chosen.launchDisk?.usdPerHour ?? 0)) * epochHours * EARLY_STOP_SAVED_FRACTION);
     savings.earlyStopping = w.sae.early_stopping
       ? { usd, note: `early stopping is on: if it stops halfway (the runbook's TUMIX saved 51%) the run costs ~$${usd.toFixed(2)} less` }
       : { usd, note: `set workload.sae.early_stopping to save up to ~$${usd.toFixed(2)} (half the epochs; the runbook's TUMIX saved 51%)` };

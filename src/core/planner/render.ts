@@ -13,7 +13,8 @@ const gb = (n: number) => n.toFixed(1);
 const gb0 = (n: number) => (n < 10 ? n.toFixed(1) : n.toFixed(0));
 const gflops = (flops: number) => (flops / 1e9).toFixed(flops < 1e9 ? 3 : 1);
 /** "disk", or "disk*" when the machine's RAM and disk were assumed. */
-const cacheCell = (c: CachePlacement | undefined) => (c ? `${c.location}${c.fits ? "" : "!"}${c.machine.basis === "assumed" ? "*" : ""}` : "—");
+const cacheCell = (c: CachePlacement | undefined, sizedGb?: number) =>
+  c ? `${c.location}${sizedGb !== undefined ? ` (${sizedGb} GB sized)` : ""}${c.fits ? "" : "!"}${c.machine.basis === "assumed" ? "*" : ""}` : "—";
 const space = (c: CachePlacement) => {
   const m = c.machine;
   return m.basis === "this machine" ? `this machine: ${gb0(m.ramGb)} GB RAM, ${gb0(m.diskGb)} GB disk free` : `${m.basis}: ${gb0(m.ramGb)} GB RAM, ${gb0(m.diskGb)} GB of disk for the job`;
@@ -109,7 +110,7 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
     hrs(o.hours),
     o.boot ? `${Math.round(o.boot.hours * 60)}${o.boot.assumed ? "*" : ""}` : "—",
     usd(o.costUsd),
-    cacheCell(o.time?.cache),
+    cacheCell(o.time?.cache, o.launchDisk?.gb),
     o.offer ? priceAge(o.offer) : "free",
     o.why ?? o.excluded ?? "",
   ]);
@@ -138,6 +139,12 @@ export function renderPlan(spec: JobSpec, plan: Plan, probe: GpuProbe | undefine
     if (chosen.spot) out.push(`        spot: ${spotArithmeticText(chosen.spot)}`);
     if (chosen.worstCaseUsd !== undefined) out.push(`        worst case at the offer's cap price $${chosen.offer!.capPricePerHour!.toFixed(2)}/h: ${usd(chosen.worstCaseUsd)} (the budget cap stops it at ${usd(spec.budget.max_usd)})`);
     if (t) out.push(`        activation cache: ${gb0(t.cache.sizeGb)} GB, ${t.cache.location === "stream" ? "streamed" : t.cache.location === "disk" ? "on disk" : `in ${t.cache.location}`} — ${t.cache.why} (${space(t.cache)})`);
+    const d = chosen.launchDisk;
+    if (d) {
+      out.push(
+        `        disk sized at launch: ${d.gb} GB at $${d.usdPerGbMonth.toFixed(2)}/GB-month = ${usd(d.usdPerHour)}/h, ${usd(d.usd)} of the ${usd(chosen.costUsd)} (${d.priceSource}); ${d.unsizedCache === "stream" ? `streaming the cache instead: ${usd(d.unsizedUsd)}` : "the offer's own disk is too small for activation_cache: disk"}`,
+      );
+    }
   } else if (plan.refusal) {
     out.push(`Refused: ${plan.refusal}`);
   }

@@ -14,7 +14,9 @@ function facts(o: PlanOption): string[] {
   const t = o.throughput;
   if (t) out.push(`${hrs(o.hours)} at ${t.bf16Tflops * t.gpusUsed} TFLOP/s`);
   const c = o.time?.cache;
-  if (c) out.push(`cache ${c.location === "stream" ? "streamed (no room)" : `in ${c.location === "memory" ? "RAM" : "disk"}`}`);
+  const d = o.launchDisk;
+  if (d) out.push(`cache on a ${d.gb} GB disk sized at launch (+${usd(d.usdPerHour)}/h, ${usd(d.usd)} in all; ${d.unsizedCache === "stream" ? `streamed would cost ${usd(d.unsizedUsd)}` : "the offer's own disk is too small for activation_cache: disk"})`);
+  else if (c) out.push(`cache ${c.location === "stream" ? "streamed (no room)" : `in ${c.location === "memory" ? "RAM" : "disk"}`}`);
   if (o.boot) out.push(`boot ${Math.round(o.boot.hours * 60)} min${o.boot.assumed ? " (assumed)" : ""}`);
   if (o.spot) out.push(`spot +${hrs(o.spot.expectedHours - o.spot.runHours)} expected restarts`);
   if (t && t.gpusUsed < t.gpuCount) out.push(`bills ${t.gpuCount} GPUs, trains on ${t.gpusUsed}`);
@@ -26,8 +28,9 @@ const CACHE_RANK = { memory: 0, disk: 1, stream: 2 } as const;
 /** Why `o` costs more than the choice `c`: only the factors where it is worse. */
 function against(o: PlanOption, c: PlanOption): string[] {
   const out: string[] = [];
-  const po = o.offer?.pricePerHour ?? 0;
-  const pc = c.offer?.pricePerHour ?? 0;
+  // A disk sized at launch bills with the machine, so it is part of the hourly price compared.
+  const po = (o.offer?.pricePerHour ?? 0) + (o.launchDisk?.usdPerHour ?? 0);
+  const pc = (c.offer?.pricePerHour ?? 0) + (c.launchDisk?.usdPerHour ?? 0);
   if (o.hours > c.hours * 1.01) {
     const slower: string[] = [];
     if (o.throughput && c.throughput && o.throughput.bf16Tflops * o.throughput.gpusUsed < c.throughput.bf16Tflops * c.throughput.gpusUsed) {
@@ -39,7 +42,7 @@ function against(o: PlanOption, c: PlanOption): string[] {
     if (o.spot && (!c.spot || o.spot.expectedHours - o.spot.runHours > c.spot.expectedHours - c.spot.runHours)) slower.push(`spot restarts +${hrs(o.spot.expectedHours - o.spot.runHours)}`);
     out.push(`slower: ${hrs(o.hours)} vs ${hrs(c.hours)}${slower.length > 0 ? ` (${slower.join(", ")})` : ""}`);
   }
-  if (po > pc) out.push(`pricier: ${usd(po)}/h vs ${usd(pc)}/h`);
+  if (po > pc) out.push(`pricier: ${usd(po)}/h vs ${usd(pc)}/h${o.launchDisk ? ` (incl. its ${o.launchDisk.gb} GB disk)` : ""}`);
   if (o.boot && c.boot && o.boot.hours > c.boot.hours) out.push(`boot ${Math.round(o.boot.hours * 60)} vs ${Math.round(c.boot.hours * 60)} min`);
   const t = o.throughput;
   if (t && t.gpusUsed < t.gpuCount) out.push(`bills ${t.gpuCount} GPUs, trains on ${t.gpusUsed}`);

@@ -6,6 +6,7 @@
  * Billing Catalog API needs its own key). Zones are a subset of where each type is sold, kept short so
  * failover stays fast; `gcp.zones` in the credentials file (or KILN_GCP_ZONES) replaces them.
  */
+import { BOOT_DISK_GB, BOOT_DISK_SIZING } from "./disk.js";
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
 
 export interface GcpMachineType {
@@ -62,5 +63,8 @@ export const GCP_CATALOG: readonly CatalogRow[] = GCP_MACHINE_TYPES.map((t) =>
     spotPricePerHour: t.spotPerHour,
     spotSource: t.name === "a2-highgpu-1g" ? RUNBOOK_SPOT : PUBLIC,
     memoryGb: t.memoryGb,
+    // The boot disk Kiln asks for, sizable at launch (./disk.ts).
+    diskGb: BOOT_DISK_GB,
+    diskSizing: BOOT_DISK_SIZING,
   }),
 );

@@ -20,9 +20,10 @@
 import { AbortedError } from "../../base/errors.js";
 import { sleep } from "../../base/deadline.js";
 import { CATALOG_DATE } from "../catalog-row.js";
-import { type GpuRequest, intentIdFromName, type LaunchRequest, type MachineRecord, type MachineState, type Offer, type Provider, ProviderError, type SupportsSpot } from "../provider.js";
+import { diskForLaunch, type GpuRequest, intentIdFromName, type LaunchRequest, type MachineRecord, type MachineState, type Offer, type Provider, ProviderError, type SupportsSpot } from "../provider.js";
 import { type GcpClient, NO_ANSWER } from "./client.js";
 import { gcpLaunchUnknown, gcpOperationError } from "./errors.js";
+import { BOOT_DISK_GB, BOOT_DISK_SIZING } from "./disk.js";
 import { GCP_MACHINE_TYPES, type GcpMachineType, machineTypeNamed, regionOfZone } from "./machine-types.js";
 import { gceNameFor, type GcpMachineRef, lastSegment, machineIdOf, parseMachineId, requestIdFor } from "./names.js";
 import type { GcpLivePrices, PriceTable } from "./prices.js";
@@ -41,6 +42,8 @@ const MAX_RUN_S = 120 * 86_400;
  * Google's DLVM docs as remembered, not from a file here; override with `gcp.image`/KILN_GCP_IMAGE].
  */
 export const DEFAULT_IMAGE = "projects/deeplearning-platform-release/global/images/family/pytorch-2-4-cu124-ubuntu-2204-py310";
+
+export { BOOT_DISK_GB, BOOT_DISK_SIZING } from "./disk.js";
 
 export interface GcpProviderOptions {
   client: GcpClient;
@@ -152,7 +155,7 @@ export class GcpProvider implements Provider, SupportsSpot {
       name: ref.name,
       machineType: `zones/${ref.zone}/machineTypes/${type.name}`,
       labels: { kiln: "1", "kiln-intent": req.intentId },
-      disks: [{ boot: true, autoDelete: true, initializeParams: { sourceImage: this.o.image ?? DEFAULT_IMAGE, diskSizeGb: String(this.o.bootDiskGb ?? 200) } }],
+      disks: [{ boot: true, autoDelete: true, initializeParams: { sourceImage: this.o.image ?? DEFAULT_IMAGE, ...this.#bootDisk(req, ref.zone) } }],
       networkInterfaces: [{ network: "global/networks/default", accessConfigs: [{ type: "ONE_TO_ONE_NAT", name: "External NAT" }] }],
       metadata: { items },
       scheduling: {
@@ -164,6 +167,15 @@ export class GcpProvider implements Provider, SupportsSpot {
         ...(maxRun !== undefined && { maxRunDuration: { seconds: String(maxRun) } }),
       },
     };
+  }
+
+  /**
+   * The boot disk's size, and its type when the planner sized it (pd-balanced, the type BOOT_DISK_SIZING prices);
+   * unsized launches keep the image's default type as before.
+   */
+  #bootDisk(req: LaunchRequest, zone: string): { diskSizeGb: string; diskType?: string } {
+    const gb = diskForLaunch("gcp", req, this.o.bootDiskGb ?? BOOT_DISK_GB);
+    return { diskSizeGb: String(gb), ...(req.diskGb !== undefined && { diskType: `zones/${zone}/diskTypes/pd-balanced` }) };
   }
 
   /** Wait for the operation to be DONE (zoneOperations.wait, bounded); not settling in time: outcome unknown. */
@@ -284,6 +296,8 @@ export function offerFor(t: GcpMachineType, zone: string, spot: boolean, table?:
     vramGb: t.vramGb,
     vcpus: t.vcpus,
     memoryGb: t.memoryGb,
+    diskGb: BOOT_DISK_GB,
+    diskSizing: BOOT_DISK_SIZING,
     region: zone,
     pricePerHour: spot ? t.spotPerHour : t.onDemandPerHour,
     capPricePerHour: t.onDemandPerHour,

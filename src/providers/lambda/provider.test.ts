@@ -74,6 +74,13 @@ describe("LambdaProvider on the emulator", () => {
     expect(check.violations).toEqual([]);
   });
 
+  it("has fixed disks: offers carry no sizing, and a launch that needs a sized disk is refused before any call", async () => {
+    const { emu, provider, offer } = await setup();
+    expect(offer.diskSizing).toBeUndefined();
+    await expect(provider.launch({ intentId: "disk", offer, sshPublicKey: PUB, diskGb: 600 }, signal)).rejects.toMatchObject({ kind: "invalid", message: /cannot size its disk at launch/ });
+    expect(emu.inspect()).toEqual([]);
+  });
+
   it("shows unhealthy when the instance's SSH endpoint cannot be made, and when forced", async () => {
     const { emu, provider, offer } = await setup({ bootDelayMs: 0, onLaunch: async (i) => (i.name === "kiln-bad" ? Promise.reject(new Error("no sshd")) : { ip: "127.0.0.1" }) });
     const bad = await provider.launch({ intentId: "bad", offer, sshPublicKey: PUB }, signal);

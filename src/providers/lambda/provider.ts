@@ -19,6 +19,7 @@ import {
   LaunchOutcomeUnknownError,
   ProviderError,
   type SupportsVolumes,
+  diskForLaunch,
   intentIdFromName,
   machineNameFor,
 } from "../provider.js";
@@ -73,6 +74,8 @@ export class LambdaProvider implements Provider, SupportsVolumes {
     }
     const keyName = req.sshKeyName ?? this.#o.sshKeyName;
     if (keyName === undefined) throw new ProviderError("lambda", "invalid", "launching on Lambda needs the name of an SSH key (Lambda requires exactly one)");
+    // Lambda's disk is fixed: a launch that needs a sized one is refused (diskForLaunch), never run on less.
+    diskForLaunch("lambda", req, offer.diskGb ?? 0);
     if (req.sshPublicKey !== undefined && !this.#keysEnsured.has(`${keyName}\n${req.sshPublicKey}`)) {
       await this.client.ensureSshKey(keyName, req.sshPublicKey, signal);
       this.#keysEnsured.add(`${keyName}\n${req.sshPublicKey}`);
@@ -203,6 +206,8 @@ export function offersFrom(types: LambdaInstanceTypes, priceDate: string, warn: 
       vramGb: gpu.vramGb,
       vcpus: t.specs.vcpus,
       memoryGb: t.specs.memory_gib,
+      // No diskSizing: Lambda's local NVMe comes with the instance type (`specs.storage_gib`), and launch
+      // (`POST /instance-operations/launch`) has no disk size field; file systems are separate, persistent volumes.
       diskGb: t.specs.storage_gib,
       pricePerHour: t.price_cents_per_hour / 100,
       spot: false,

@@ -9,6 +9,7 @@ import { UserError, errorMessage } from "../../base/errors.js";
 import { type CatalogRow, catalogRow, SOURCES } from "../catalog-row.js";
 import type { ConfiguredCloud, ProviderContext, ProviderDescriptor, RunningEmulator, SimulatedCloud } from "../descriptor.js";
 
+import { CONTAINER_DISK_GB, CONTAINER_DISK_SIZING } from "./disk.js";
 import { loadRunpodCredentials, RUNPOD_FILE_EXAMPLE as FILE_EXAMPLE, RUNPOD_KEYS_PAGE as KEYS_PAGE } from "./credentials.js";
 
 const RUNPOD_API = "https://api.runpod.io";
@@ -19,15 +20,17 @@ const PROVIDERS_RUNPOD = "providers.md RunPod example";
 
 // RunPod prices are per GPU per hour (providers.md); a 1-GPU pod costs exactly that. Instance types are
 // RunPod's GPU type ids (references/gpu-types.mdx), secure cloud.
+// Every pod gets Kiln's container disk, sizable at launch (./disk.ts).
+const disk = { diskGb: CONTAINER_DISK_GB, diskSizing: CONTAINER_DISK_SIZING };
 const CATALOG: readonly CatalogRow[] = [
-  catalogRow("runpod", "NVIDIA A100 80GB PCIe", "A100-80GB", 80, 1.74, RUNBOOK),
+  catalogRow("runpod", "NVIDIA A100 80GB PCIe", "A100-80GB", 80, 1.74, RUNBOOK, disk),
   // Correction to the runbook: its RunPod "A100 40GB" ($1.39/h, spot $0.69/h) does not exist. RunPod's GPU type
   // list (references/gpu-types.mdx, generated 2026-02-12) has no 40 GB A100, so that row could never be launched
   // and is left out; RunPod's A100s are the 80 GB PCIe and SXM cards.
-  catalogRow("runpod", "NVIDIA GeForce RTX 4090", "RTX4090-24GB", 24, 0.44, PROVIDERS_RUNPOD),
-  catalogRow("runpod", "NVIDIA H100 80GB HBM3", "H100-80GB", 80, 2.69, PUBLIC),
-  catalogRow("runpod", "NVIDIA H200", "H200-141GB", 141, 3.59, PUBLIC),
-  catalogRow("runpod", "NVIDIA L40S", "L40S-48GB", 48, 0.86, PUBLIC),
+  catalogRow("runpod", "NVIDIA GeForce RTX 4090", "RTX4090-24GB", 24, 0.44, PROVIDERS_RUNPOD, disk),
+  catalogRow("runpod", "NVIDIA H100 80GB HBM3", "H100-80GB", 80, 2.69, PUBLIC, disk),
+  catalogRow("runpod", "NVIDIA H200", "H200-141GB", 141, 3.59, PUBLIC, disk),
+  catalogRow("runpod", "NVIDIA L40S", "L40S-48GB", 48, 0.86, PUBLIC, disk),
 ];
 
 const isLoopback = (url: string): boolean => {

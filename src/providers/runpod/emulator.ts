@@ -48,6 +48,8 @@ export interface InspectedPod {
   name: string;
   status: string;
   interruptible: boolean;
+  /** The container disk the create asked for, GB (REST `disk` / GraphQL `containerDiskInGb`). */
+  disk: number;
   ended: string | undefined;
   billedSeconds: number;
   costUsd: number;
@@ -147,7 +149,7 @@ export async function startRunpodEmulator(o: RunpodEmulatorOptions = {}): Promis
     clearFaults: () => faults.clear(),
     reclaim: (id) => account.reclaim(id),
     inspect: () =>
-      [...account.pods.values()].map((p) => ({ id: p.id, name: p.name, status: p.deleted ? "TERMINATED" : account.advance(p).status, interruptible: p.interruptible, ended: p.ended, ...account.meter.billed(p.id) })),
+      [...account.pods.values()].map((p) => ({ id: p.id, name: p.name, status: p.deleted ? "TERMINATED" : account.advance(p).status, interruptible: p.interruptible, disk: p.disk, ended: p.ended, ...account.meter.billed(p.id) })),
     close: async () => {
       await http.close();
       await account.close();

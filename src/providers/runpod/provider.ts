@@ -30,17 +30,18 @@ import {
   type Provider,
   ProviderError,
   type SupportsSpot,
+  diskForLaunch,
   intentIdFromName,
   machineNameFor,
 } from "../provider.js";
 import type { RunpodClient } from "./client.js";
+import { CONTAINER_DISK_GB, CONTAINER_DISK_SIZING } from "./disk.js";
 import { canonicalRunpodGpu } from "./gpu-names.js";
 import type { RunpodGpuType, RunpodPod, RunpodSpotPrices } from "./schema.js";
 
 /** RunPod's own PyTorch image (the spec's example): it starts sshd with the keys in `PUBLIC_KEY`. */
 export const RUNPOD_IMAGE = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404";
-/** The container disk Kiln asks for, in GB; the planner sizes the activation cache against it. */
-export const CONTAINER_DISK_GB = 100;
+export { CONTAINER_DISK_GB, CONTAINER_DISK_SIZING } from "./disk.js";
 /** The env var marking Kiln's spot pods (REST v2's Pod has no interruptible flag). */
 export const SPOT_MARKER = "KILN_INTERRUPTIBLE";
 /**
@@ -120,7 +121,8 @@ export class RunpodProvider implements Provider, SupportsSpot {
     const { gpuId, cloud } = parseInstanceType(offer.instanceType);
     const env: Record<string, string> = { PUBLIC_KEY: req.sshPublicKey.trim(), ...(offer.spot && { [SPOT_MARKER]: "1" }) };
     const image = this.#o.image ?? RUNPOD_IMAGE;
-    const disk = this.#o.containerDiskGb ?? CONTAINER_DISK_GB;
+    // The planner's size when it sized one (the activation cache on disk), never less than Kiln's default.
+    const disk = diskForLaunch("runpod", req, this.#o.containerDiskGb ?? CONTAINER_DISK_GB);
     const launchedAt = (this.#o.now?.() ?? new Date()).toISOString();
     if (!offer.spot) {
       const pod = await this.client.createPod({ name, image, gpu: { id: gpuId, count: offer.gpuCount }, cloud, dataCenterIds: [offer.region], disk, ports: ["22/tcp"], env }, signal);
@@ -220,7 +222,7 @@ export function offersFrom(types: readonly RunpodGpuType[], cloud: "SECURE" | "C
       if (perGpu !== 0) warn(`RunPod lists ${t.id} (${cloud.toLowerCase()}) at $${perGpu} per GPU-hour; left out of the offers (RunPod's API may be wrong right now)`);
       continue;
     }
-    const base = { provider: "runpod" as const, instanceType: instanceTypeFor(t.id, cloud), gpu, gpuCount: count, vramGb: t.memory, diskGb: CONTAINER_DISK_GB, priceSource: "live" as const, priceDate };
+    const base = { provider: "runpod" as const, instanceType: instanceTypeFor(t.id, cloud), gpu, gpuCount: count, vramGb: t.memory, diskGb: CONTAINER_DISK_GB, diskSizing: CONTAINER_DISK_SIZING, priceSource: "live" as const, priceDate };
     const places = t.dataCenters && t.dataCenters.length > 0 ? t.dataCenters.map((d) => ({ region: d.id, available: d.availability !== "NONE" })) : [{ region: "any", available: false }];
     const s = spot?.find((x) => x.id === t.id);
     const spotPerGpu = cloud === "SECURE" ? s?.secureSpotPrice : s?.communitySpotPrice;

@@ -19,7 +19,7 @@ export async function startSimulatedRunpodCloud(o: { bootDelayMs?: number; logge
     source: "the simulated account",
     emulated: true,
     endBilling: runpodEndBilling(emu.url, emu.apiKey),
-    billed: () => emu.inspect().map((p) => ({ id: p.id, status: p.status === "TERMINATED" ? "terminated" : p.status.toLowerCase(), billedSeconds: p.billedSeconds, costUsd: p.costUsd })),
+    billed: () => emu.inspect().map((p) => ({ id: p.id, status: p.status === "TERMINATED" ? "terminated" : p.status.toLowerCase(), billedSeconds: p.billedSeconds, costUsd: p.costUsd, diskGb: p.disk })),
     close: () => emu.close(),
   };
 }

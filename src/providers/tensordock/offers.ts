@@ -12,7 +12,7 @@
  * model of the v0 API, where each resource had its own price). Verify by comparing one real instance's
  * `rateHourly` with this sum; describe reports `rateHourly` when the API sends it.
  */
-import type { GpuRequest, Offer } from "../provider.js";
+import { type DiskSizing, type GpuRequest, HOURS_PER_MONTH, type Offer } from "../provider.js";
 import { canonicalTensordockGpu } from "./gpu-names.js";
 import type { TdLocation, TdLocationGpu } from "./schema.js";
 
@@ -31,6 +31,25 @@ export function machineSize(g: TdLocationGpu, count: number): { vcpus: number; r
   const diskGb = down(Math.min(g.resources.max_storage_gb, DISK_GB), 50);
   if (vcpus < 2 || ramGb < 8 || diskGb < MIN_DISK_GB) return undefined;
   return { vcpus, ramGb, diskGb };
+}
+
+/**
+ * How a VM's disk can be sized at launch: v2 create's `resources.storage_gb`, from the 100 GB floor up to the
+ * location's `resources.max_storage_gb` for this GPU (GET /locations), at `pricing.per_gb_storage_hr` — a live
+ * price, and already in the offer's `pricePerHour` for the {@link DISK_GB} Kiln rents by default. The disk is
+ * the VM's own and goes with it on delete (a stopped VM keeps billing it; Kiln never stops, it deletes).
+ */
+export function diskSizingOf(g: TdLocationGpu, includedGb: number): DiskSizing | undefined {
+  const perGbHour = g.pricing?.per_gb_storage_hr;
+  if (perGbHour === undefined || !(g.resources.max_storage_gb >= MIN_DISK_GB)) return undefined;
+  return {
+    maxGb: g.resources.max_storage_gb,
+    minGb: MIN_DISK_GB,
+    usdPerGbMonth: perGbHour * HOURS_PER_MONTH,
+    includedGb,
+    priceSource: "TensorDock GET /locations pricing.per_gb_storage_hr (live)",
+    billedAfterTermination: false,
+  };
 }
 
 /** The hourly price of that size (see the GUESS above), rounded to a millionth of a dollar. */
@@ -75,6 +94,7 @@ export function offersFrom(locations: readonly TdLocation[], req: GpuRequest, pr
         continue;
       }
       if (req.maxPricePerHour !== undefined && pricePerHour > req.maxPricePerHour) continue;
+      const diskSizing = diskSizingOf(g, size.diskGb);
       offers.push({
         provider: "tensordock",
         instanceType: g.v0Name,
@@ -84,6 +104,7 @@ export function offersFrom(locations: readonly TdLocation[], req: GpuRequest, pr
         vcpus: size.vcpus,
         memoryGb: size.ramGb,
         diskGb: size.diskGb,
+        ...(diskSizing && { diskSizing }),
         region: loc.id,
         pricePerHour,
         spot: false,

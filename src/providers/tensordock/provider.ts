@@ -14,7 +14,7 @@
  * - The list answer has names and statuses only, so listMachines reads the details of Kiln's machines.
  * - An id TensorDock no longer knows (404) is "terminated"; terminating it succeeds.
  */
-import { type GpuRequest, intentIdFromName, type LaunchRequest, type MachineRecord, machineNameFor, type Offer, type Provider, ProviderError } from "../provider.js";
+import { diskForLaunch, type GpuRequest, intentIdFromName, type LaunchRequest, type MachineRecord, machineNameFor, type Offer, type Provider, ProviderError } from "../provider.js";
 import type { TensordockClient } from "./client.js";
 import { locationLabel, offersFrom } from "./offers.js";
 import type { TdInstance, TdLocationGpu } from "./schema.js";
@@ -67,6 +67,9 @@ export class TensordockProvider implements Provider {
     // not be unique, so this is Kiln's check, not TensorDock's; a listing that lags can still miss a new machine.
     const existing = (await this.client.listInstances(signal)).find((i) => i.name === name && !["terminated", "terminating"].includes(tensordockState(i.status)));
     if (existing) return this.describe(existing.id, signal);
+    // The planner's size when it sized one, checked against the location's max_storage_gb (diskForLaunch);
+    // priced per GB-hour, so a bigger disk is billed, not silently trimmed.
+    const storageGb = diskForLaunch("tensordock", req, offer.diskGb);
     const features = await this.#networkFeatures(offer, signal);
     const id = await this.client.createInstance(
       {
@@ -76,7 +79,7 @@ export class TensordockProvider implements Provider {
             name,
             type: "virtualmachine",
             image: this.#o.image ?? DEFAULT_IMAGE,
-            resources: { vcpu_count: offer.vcpus, ram_gb: offer.memoryGb, storage_gb: offer.diskGb, gpus: { [offer.instanceType]: { count: offer.gpuCount } } },
+            resources: { vcpu_count: offer.vcpus, ram_gb: offer.memoryGb, storage_gb: storageGb, gpus: { [offer.instanceType]: { count: offer.gpuCount } } },
             location_id: offer.region,
             useDedicatedIp: features?.dedicated_ip_available === true,
             ssh_key: req.sshPublicKey.trim(),

@@ -20,7 +20,7 @@
  * **Stock:** the spec has no availability call (the CLI's `/v1/status` is not in it), so `available` is undefined.
  */
 import { canonicalGpu } from "../gpu-models.js";
-import type { GpuRequest, Offer } from "../provider.js";
+import type { DiskSizing, GpuRequest, Offer } from "../provider.js";
 import { THUNDER_MODES, type ThunderMode, type ThunderPricing, type ThunderSpecs } from "./schema.js";
 
 /** Thunder does not expose regions; every offer is in this one. */
@@ -39,6 +39,26 @@ const BY_TYPE: Record<string, string> = {
   a6000: "A6000-48GB",
   l40s: "L40S-48GB",
 };
+
+/**
+ * Thunder's create takes the disk size (`InstanceCreateRequest.disk_size_gb`, required), and `GET /specs` gives
+ * each spec's range (`storageGB.min`/`max`): Kiln sizes the disk there. The first {@link INCLUDED_DISK_GB} GB
+ * are in the GPU price (Thunder's pricing page); the rest is metered "per 100GB-hour while running" (the page).
+ * GUESS(thunder): the rate. The spec has no storage key in `GET /pricing` and Kiln has no reading of the page's
+ * figure, so $0.10/GB-month (RunPod's and GCE pd-balanced's rate) stands in until it is checked. The disk is
+ * the instance's and is deleted with it (snapshots, which outlive it, Kiln never makes).
+ */
+export function diskSizingOf(range: { min?: number; max?: number } | undefined): DiskSizing | undefined {
+  if (range?.max === undefined || range.max <= INCLUDED_DISK_GB) return undefined;
+  return {
+    maxGb: range.max,
+    ...(range.min !== undefined && { minGb: range.min }),
+    usdPerGbMonth: 0.1,
+    includedGb: INCLUDED_DISK_GB,
+    priceSource: "GUESS: $0.10/GB-month beyond the 100 GB included (thundercompute.com/pricing meters it per 100GB-hour; rate unread)",
+    billedAfterTermination: false,
+  };
+}
 
 export interface ThunderOfferSpec {
   gpuType: string;
@@ -95,6 +115,7 @@ export function offersFrom(specs: ThunderSpecs, pricing: ThunderPricing, priceDa
     const vcpus = Math.min(...(spec.vcpuOptions?.length ? spec.vcpuOptions : [INCLUDED_VCPUS]));
     const diskGb = Math.max(INCLUDED_DISK_GB, spec.storageGB?.min ?? 0);
     const s: ThunderOfferSpec = { gpuType, gpuCount: spec.gpuCount, mode, vcpus, diskGb };
+    const sizing = diskSizingOf(spec.storageGB);
     const price = priceOf(pricing, s, key);
     const bad = price === undefined ? "no price in GET /pricing" : implausible(price, spec.gpuCount);
     if (price === undefined || bad !== undefined) {
@@ -110,6 +131,7 @@ export function offersFrom(specs: ThunderSpecs, pricing: ThunderPricing, priceDa
       vcpus,
       ...(spec.ramPerVCPUGiB !== undefined && { memoryGb: spec.ramPerVCPUGiB * vcpus }),
       diskGb,
+      ...(sizing && { diskSizing: sizing }),
       region: THUNDER_REGION,
       pricePerHour: price,
       spot: false,

@@ -23,7 +23,7 @@
  * the uuid too; the spec's delete example is a UUID). No spot, no stop, no regions.
  */
 import { sleep } from "../../base/deadline.js";
-import { type GpuRequest, intentIdFromName, type LaunchRequest, LaunchOutcomeUnknownError, type MachineRecord, type Offer, type Provider, ProviderError, machineNameFor } from "../provider.js";
+import { diskForLaunch, type GpuRequest, intentIdFromName, type LaunchRequest, LaunchOutcomeUnknownError, type MachineRecord, type Offer, type Provider, ProviderError, machineNameFor } from "../provider.js";
 import type { ThunderClient } from "./client.js";
 import { keyMaterial, markedKey, markerOf } from "./marker.js";
 import { INCLUDED_DISK_GB, instanceTypeOf, matches, offersFrom, parseInstanceType, THUNDER_REGION } from "./offers.js";
@@ -93,7 +93,7 @@ export class ThunderProvider implements Provider {
       // This intent already has its machine (a relaunch after a crash between create and the ledger): the same machine.
       const existing = before.find((i) => markerOf(i.sshPublicKeys) === name);
       if (existing) return this.#record(existing);
-      const body = { cpu_cores: req.offer.vcpus ?? 4, disk_size_gb: req.offer.diskGb ?? INCLUDED_DISK_GB, gpu_type: shape.gpuType, mode: shape.mode, num_gpus: shape.gpuCount, template: this.#o.template ?? "base", public_key: publicKey };
+      const body = { cpu_cores: req.offer.vcpus ?? 4, disk_size_gb: diskForLaunch("thunder", req, req.offer.diskGb ?? INCLUDED_DISK_GB), gpu_type: shape.gpuType, mode: shape.mode, num_gpus: shape.gpuCount, template: this.#o.template ?? "base", public_key: publicKey };
       try {
         const { uuid } = await this.client.createInstance(body, name, signal);
         return { provider: "thunder", id: uuid, name, intentId: req.intentId, state: "pending", providerState: "CREATED", instanceType: req.offer.instanceType, region: THUNDER_REGION, pricePerHour: req.offer.pricePerHour, launchedAt: this.#now().toISOString() };

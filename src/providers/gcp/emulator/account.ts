@@ -121,7 +121,7 @@ export class GcpAccount {
     const type = String(body["machineType"] ?? "").split("/").pop()!;
     const scheduling = (body["scheduling"] ?? {}) as Record<string, unknown>;
     const meta = ((body["metadata"] as { items?: { key: string; value: string }[] } | undefined)?.items ?? []).map((x) => ({ key: x.key, value: x.value }));
-    const initParams = ((body["disks"] as { initializeParams?: { diskSizeGb?: string | number } }[] | undefined)?.[0]?.initializeParams ?? {}) as { diskSizeGb?: string | number };
+    const initParams = ((body["disks"] as { initializeParams?: { diskSizeGb?: string | number } }[] | undefined)?.[0]?.initializeParams ?? {}) as { diskSizeGb?: string | number; diskType?: string };
     const inst: EmuInstance = {
       project: this.o.project,
       zone,
@@ -138,6 +138,7 @@ export class GcpAccount {
       natIP: "127.0.0.1",
       networkIP: `10.128.0.${this.#ip++ % 250}`,
       diskSizeGb: String(initParams.diskSizeGb ?? "10"),
+      ...(typeof initParams.diskType === "string" && { diskType: initParams.diskType }),
     };
     const op = this.#op(zone, "insert", inst);
     if (requestId !== undefined) this.byRequestId.set(requestId, op.name);

@@ -25,6 +25,8 @@ export interface EmuInstance {
   natIP: string;
   networkIP: string;
   diskSizeGb: string;
+  /** The boot disk's `initializeParams.diskType` as sent (absent: the zone's default, pd-standard). */
+  diskType?: string;
 }
 
 export interface EmuOperation {

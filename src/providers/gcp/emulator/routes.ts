@@ -159,5 +159,14 @@ function insert(c: RouteContext, r: EmuRequest, project: string, zone: string, f
   if (!prior && known?.spotOnly && scheduling["provisioningModel"] !== "SPOT") {
     return err(400, "INVALID_ARGUMENT", "invalid", `Invalid value for field 'resource.scheduling.provisioningModel': '${String(scheduling["provisioningModel"] ?? "STANDARD")}'. ${type} is available as Spot only.`);
   }
+  // A boot disk over its type's limit (pd-balanced: 65,536 GB) is refused as GCE words it; the emulator does not
+  // model per-type limits, so the largest applies to all.
+  const disk = (body["disks"] as { initializeParams?: { diskSizeGb?: string | number } }[] | undefined)?.[0]?.initializeParams?.diskSizeGb;
+  if (!prior && disk !== undefined && Number(disk) > MAX_DISK_GB) {
+    return err(400, "INVALID_ARGUMENT", "invalid", `Invalid value for field 'resource.disks[0].initializeParams.diskSizeGb': '${String(disk)}'. Disk size cannot be larger than ${MAX_DISK_GB} GB.`);
+  }
   return json(200, renderOperation(c.account.insert(zone, body, requestId, fault)));
 }
+
+/** pd-balanced's largest disk (cloud.google.com/compute/docs/disks: 64 TiB, 65,536 GB as GCE counts sizes). */
+const MAX_DISK_GB = 65_536;

@@ -53,6 +53,19 @@ describe("capGuarantee", () => {
     expect(scoped.warnings).toEqual([]);
   });
 
+  it("with a store on a launch-deadline cloud: the cloud deletes at the cap and a failed push is lost; keep-data sets no deadline and says billing continues", () => {
+    for (const choice of [undefined, "stop-billing"] as const) {
+      const g = capGuarantee(spec({ store: true, ...(choice && { choice }) }), DEADLINE_CLOUD);
+      expect(g).toMatchObject({ holds: "durable-store" });
+      expect(g.refusal).toBeUndefined();
+      expect(g.text).toMatch(/then a deadline set at launch makes the cloud delete the machine, even if the watchdog dies; if the push fails, the outputs not yet pulled are lost with the machine/);
+      expect(g.text).not.toMatch(/machine is kept/);
+    }
+    const keep = capGuarantee(spec({ store: true, choice: "keep-data" }), DEADLINE_CLOUD);
+    expect(keep.text).toMatch(/no deadline is set at launch, so billing continues until a client ends it/);
+    expect(keep.warnings.join("\n")).toMatch(/keep-data rules out DeadlineCloud's only cloud-side stop/);
+  });
+
   it("with a cloud-side stop and no store: billing ends at the cap, outputs not pulled are lost; keep-data cannot hold a launch deadline", () => {
     expect(capGuarantee(spec(), SHUTDOWN_CLOUD)).toMatchObject({ holds: "cloud-stop" });
     expect(capGuarantee(spec(), SHUTDOWN_CLOUD).refusal).toBeUndefined();

@@ -44,6 +44,21 @@ function keyRisk(caps: CapCapabilities, title: string): string[] {
   return [`the machine holds your ${title} API key to end its own billing; ${title} keys cannot be limited to that, so anyone with root on the machine could also launch machines on your account`];
 }
 
+/**
+ * A store on a cloud whose only cloud-side stop is a deadline set at launch (GCE maxRunDuration). The deadline
+ * deletes the machine whether or not the push worked, so it cannot wait for a retry: with keep-data no deadline
+ * is set (src/core/lifecycle/attempt-steps.ts cloudDeadlineS) and the machine bills after the push until a
+ * client ends it; otherwise the cloud deletes it at the cap and a failed push loses what was not pulled.
+ */
+function deadlineWithStore(title: string, url: string, scope: string, choice: JobSpec["budget"]["on_cap_offline"], warnings: string[]): CapGuarantee {
+  const push = `at the cap with no client: checkpoint, push the outputs to ${url} (sha256-verified) ${scope}`;
+  if (choice === "keep-data") {
+    warnings.push(`on_cap_offline: keep-data rules out ${title}'s only cloud-side stop, a deadline set at launch that deletes the machine whether or not the push worked: after the push the machine bills until a client ends it (stop-billing lets ${title} delete it at the cap)`);
+    return { holds: "durable-store", text: `${push}; no deadline is set at launch, so billing continues until a client ends it (on_cap_offline: keep-data)`, warnings };
+  }
+  return { holds: "durable-store", text: `${push}, then ${CLOUD_STOP["deadline-at-launch"]}; if the push fails, the outputs not yet pulled are lost with the machine (the deadline cannot wait for a retry)`, warnings };
+}
+
 /** Google's access tokens, and so the downscoped one the machine holds, last an hour at most (src/core/artifact-store/gcs-token.ts). */
 const GCS_TOKEN_HOURS = 1;
 
@@ -89,6 +104,7 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
       warnings.push(`${provider.title} has no way for the machine to end its own billing: after the push it bills until a client ends it`);
       return { holds: "durable-store", text: `at the cap with no client: checkpoint, then push the outputs to ${store.url} (sha256-verified) ${scope}; billing continues until a client ends it`, warnings, ...(refusal && { refusal }) };
     }
+    if (caps.cloudSideStop === "deadline-at-launch") return deadlineWithStore(provider.title, store.url, scope, choice, warnings);
     const onFail = choice === "stop-billing" ? "if the push fails, billing ends anyway and the unsaved outputs are lost (on_cap_offline: stop-billing)" : "if the push fails, the machine is kept (spend may pass the cap) and the push retried until a client returns";
     return { holds: "durable-store", text: `at the cap with no client: checkpoint, push the outputs to ${store.url} (sha256-verified) ${scope}, then ${means}; ${onFail}`, warnings };
   }
@@ -97,7 +113,7 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
     return {
       holds: "cloud-stop",
       text: `at the cap with no client: checkpoint, then ${CLOUD_STOP[caps.cloudSideStop]}; outputs not yet pulled are lost`,
-      warnings: [`no durable store: set artifacts.store (s3://BUCKET/PREFIX or az://ACCOUNT/CONTAINER/PREFIX) to keep the outputs when the cap is reached offline${volume}`],
+      warnings: [`no durable store: set artifacts.store (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://ACCOUNT/CONTAINER/PREFIX) to keep the outputs when the cap is reached offline${volume}`],
       ...(refusal && { refusal }),
     };
   }
@@ -141,7 +157,7 @@ export function assertCapDecided(spec: JobSpec, provider: Pick<ProviderDescripto
     const other = chosen === "keep-data" ? "stop-billing" : chosen === "stop-billing" ? "keep-data" : "keep-data or stop-billing";
     throw new UserError(g.refusal, {
       exitCode: 2,
-      hint: `set budget.on_cap_offline: ${other} in the job spec, or add artifacts.store (s3://BUCKET/PREFIX or az://ACCOUNT/CONTAINER/PREFIX), or run on another provider; \`kiln plan\` shows what each guarantees`,
+      hint: `set budget.on_cap_offline: ${other} in the job spec, or add artifacts.store (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://ACCOUNT/CONTAINER/PREFIX), or run on another provider; \`kiln plan\` shows what each guarantees`,
     });
   }
   return g;

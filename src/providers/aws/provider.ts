@@ -14,6 +14,7 @@
  *   so an unknown id is `terminated` with `notFound` and the core waits out the descriptor's listing lag.
  * - **listMachines**: `tag:Name=kiln-*` per region, paginated; **terminate**: idempotent (NotFound is gone).
  */
+import { implausiblePrice } from "../price-check.js";
 import {
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
@@ -114,7 +115,8 @@ export class AwsProvider implements Provider, SupportsSpot {
         offers.push({ ...base, pricePerHour: t.pricePerHour, spot: false, available: undefined, priceSource: "catalog", priceDate: CATALOG_DATE });
         const s = spot.get(t.instanceType);
         // MaxPrice = the on-demand price: never more than on-demand (what AWS charges at most when MaxPrice is unset).
-        if (s && s.price <= t.pricePerHour) offers.push({ ...base, pricePerHour: s.price, capPricePerHour: t.pricePerHour, spot: true, available: undefined, priceSource: "live", priceDate: s.at });
+        // A spot price that is not believable ($0 would turn the dollar cap off) is not offered.
+        if (s && implausiblePrice(s.price, t.gpuCount) === undefined && s.price <= t.pricePerHour) offers.push({ ...base, pricePerHour: s.price, capPricePerHour: t.pricePerHour, spot: true, available: undefined, priceSource: "live", priceDate: s.at });
       }
     }
     return offers.filter((x) => req.maxPricePerHour === undefined || x.pricePerHour <= req.maxPricePerHour);

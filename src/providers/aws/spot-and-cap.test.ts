@@ -53,6 +53,17 @@ describe.skipIf(!existsSync(VENV_PYTHON) || !sshdAvailable)("aws spot and the cl
     expect(awsDescriptor.cap).toEqual({ cloudSideStop: "shutdown-terminates", persistentVolume: "EBS volumes" });
   });
 
+  it("a spot price of $0 from DescribeSpotPriceHistory is not offered (it would turn the dollar cap off)", async () => {
+    const fx = await frontAndProvider({ spotPriceOf: () => 0 });
+    try {
+      const offers = await fx.provider.listOffers({ gpus: ["A10-24GB"], count: 1, minVramGb: 24, spot: "allowed" }, signal());
+      expect(offers.length).toBeGreaterThan(0);
+      expect(offers.filter((o) => o.spot)).toEqual([]);
+    } finally {
+      await fx.close();
+    }
+  });
+
   it("spot offers carry the live DescribeSpotPriceHistory price and MaxPrice = on-demand; the machine is billed at the spot price", async () => {
     const forms: URLSearchParams[] = [];
     const fx = await frontAndProvider({ observe: (f) => forms.push(new URLSearchParams(f)) });

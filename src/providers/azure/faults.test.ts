@@ -237,6 +237,19 @@ describe("prices", () => {
     ]);
   });
 
+  it("does not plan on a live price of $0: that row falls back to the dated catalog", async () => {
+    const row = emu.account.o.prices.find((x) => x.size.armSku === "Standard_NC24ads_A100_v4" && x.region === "eastus")! as { onDemand: number };
+    const was = row.onDemand;
+    row.onDemand = 0;
+    try {
+      const offers = await provider().listOffers({ gpus: "any", count: 1, minVramGb: 1, spot: "never" }, signal());
+      const a100 = offers.filter((o) => o.instanceType === "Standard_NC24ads_A100_v4" && o.region === "eastus");
+      expect(a100.map((o) => [o.pricePerHour > 0, o.priceSource])).toEqual([[true, "catalog"]]);
+    } finally {
+      row.onDemand = was;
+    }
+  });
+
   it("falls back to the dated catalog when the prices API cannot be reached", async () => {
     const p = new AzureProvider({ client: new AzureClient({ subscriptionId: emu.subscriptionId, credential: staticToken(emu.token), endpoint: emu.url }), sshSourceCidr: async () => "127.0.0.1/32", pricesUrl: "http://127.0.0.1:9/api/retail/prices" });
     const offers = await p.listOffers({ gpus: ["H100-94GB"], count: 1, minVramGb: 1, spot: "never" }, signal());

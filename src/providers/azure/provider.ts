@@ -13,6 +13,7 @@
  *   itself (it deletes whole groups); describe reports it as `reclaimed`. On the machine, Scheduled
  *   Events' `Preempt` is the notice (descriptor reclaimNotice).
  */
+import { implausiblePrice } from "../price-check.js";
 import type { GpuRequest, LaunchRequest, MachineRecord, Offer, Provider, SupportsSpot } from "../provider.js";
 import { ProviderError, installationOfIntent, intentIdFromName, machineNameFor } from "../provider.js";
 import { AZURE_CATALOG, AZURE_SIZES, DEFAULT_REGIONS, sizeOf } from "./catalog.js";
@@ -74,9 +75,15 @@ export class AzureProvider implements Provider, SupportsSpot {
       for (const s of sizes) {
         const row = AZURE_CATALOG.find((r) => r.instanceType === s.armSku);
         const lp = live?.get(priceKey(region, s.armSku));
-        const source = lp ? { priceSource: "live" as const, priceDate: lp.date } : { priceSource: "catalog" as const, priceDate: row?.date ?? "" };
-        const onDemand = lp ? lp.onDemand : row?.pricePerHour;
-        const spot = lp ? lp.spot : row?.spotPricePerHour;
+        // A live price that is not believable (≤ $0, or over $100 per GPU-hour) is not planned on: that row
+        // falls back to the dated catalog, which says so.
+        const believable = (p: number | undefined) => (p !== undefined && implausiblePrice(p, s.gpuCount) === undefined ? p : undefined);
+        const liveOnDemand = believable(lp?.onDemand);
+        const liveSpot = believable(lp?.spot);
+        const fromLive = lp !== undefined && liveOnDemand === lp.onDemand && liveSpot === lp.spot;
+        const source = fromLive ? { priceSource: "live" as const, priceDate: lp.date } : { priceSource: "catalog" as const, priceDate: row?.date ?? "" };
+        const onDemand = fromLive ? liveOnDemand : row?.pricePerHour;
+        const spot = fromLive ? liveSpot : row?.spotPricePerHour;
         const base = { provider: this.name, instanceType: s.armSku, gpu: s.gpu, gpuCount: s.gpuCount, vramGb: s.vramGb, vcpus: s.vcpus, memoryGb: s.memoryGb, region, available: undefined, ...source };
         if (req.spot !== "never" && spot !== undefined) offers.push({ ...base, pricePerHour: spot, capPricePerHour: Math.max(spot, onDemand ?? spot), spot: true });
         if (onDemand !== undefined) offers.push({ ...base, pricePerHour: onDemand, spot: false });

@@ -141,7 +141,7 @@ describe("GCE live prices (emulated Cloud Billing Catalog API)", () => {
     expect(warned).toEqual(
       expect.arrayContaining([
         `GCE: no live Spot price for a3-highgpu-1g in europe-west4-b (no "Spot Preemptible A3 Instance Core" SKU is sold in europe-west4); its catalog price (${CATALOG_DATE}) stands in, marked catalog`,
-        expect.stringMatching(/^GCE: no live price for g2-standard-4 in us-central1-a \(the SKUs add up to \$575\.\d+ per GPU-hour \(above the \$100 any GPU costs\)\)/),
+        expect.stringMatching(/^GCE: no live price for g2-standard-4 in us-central1-a \(the SKUs add up to a price of \$575\.\d+ per GPU-hour \(above the \$100 any GPU costs\)\)/),
       ]),
     );
   });

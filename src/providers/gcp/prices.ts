@@ -27,6 +27,7 @@
  *   (`x-goog-user-project`); GoogleAuth adds it when ADC names one. A refusal (403, the API not enabled)
  *   is one more reason the dated catalog stands in, with a warning.
  */
+import { implausiblePrice } from "../price-check.js";
 import { z } from "zod";
 import { sleep } from "../../base/deadline.js";
 import type { Logger } from "../../base/logger.js";
@@ -37,13 +38,6 @@ import { GCP_MACHINE_TYPES, type GcpMachineType, regionOfZone } from "./machine-
 export const COMPUTE_SERVICE_ID = "6F81-5844-456A";
 export const BILLING_CATALOG_URL = `https://cloudbilling.googleapis.com/v1/services/${COMPUTE_SERVICE_ID}/skus`;
 const HOURS_PER_MONTH = 730;
-
-/**
- * The most a GPU-hour can believably cost (USD), as Lambda and RunPod bound theirs: the dearest on-demand
- * GPU-hours are about $10-15; above this is an API error or a unit change, and would set a budget deadline
- * from nonsense.
- */
-export const MAX_PRICE_PER_GPU_HOUR = 100;
 
 const Money = z.object({ currencyCode: z.string().optional(), units: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).optional(), nanos: z.number().int().optional() }).passthrough();
 const PricingInfo = z
@@ -183,12 +177,6 @@ export function unitPriceOf(s: Sku, unit: string): number | string {
   return price;
 }
 
-/** Why a composed price cannot be planned on (≤ $0, or above {@link MAX_PRICE_PER_GPU_HOUR} per GPU), or undefined. */
-export function implausiblePrice(pricePerHour: number, gpus: number): string | undefined {
-  if (!Number.isFinite(pricePerHour) || pricePerHour <= 0) return `a price of $${pricePerHour}/h`;
-  if (pricePerHour / gpus > MAX_PRICE_PER_GPU_HOUR) return `$${(pricePerHour / gpus).toFixed(2)} per GPU-hour (above the $${MAX_PRICE_PER_GPU_HOUR} any GPU costs)`;
-  return undefined;
-}
 
 /** The price of one hour of `t` in `zone`'s region from `skus`, or why there is none. */
 export function composePrice(skus: readonly Sku[], t: GcpMachineType, zone: string, spot: boolean): number | string {
@@ -275,3 +263,4 @@ export class GcpLivePrices {
     this.o.log?.warn(msg);
   }
 }
+

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ProviderError } from "../provider.js";
 import { LambdaClient, MAX_RESPONSE_BYTES } from "./client.js";
 import { type LambdaEmulator, startLambdaEmulator } from "./emulator.js";
-import { LambdaProvider, MAX_PRICE_PER_GPU_HOUR } from "./provider.js";
+import { MAX_PRICE_PER_GPU_HOUR } from "../price-check.js";
+import { LambdaProvider } from "./provider.js";
 
 const signal = new AbortController().signal;
 let emu: LambdaEmulator | undefined;

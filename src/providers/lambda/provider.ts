@@ -9,6 +9,7 @@
  *   the emulator pass `sshPortOf` to learn the loopback sshd's port.
  * - A machine Lambda no longer knows (404) is "terminated"; terminate of such an id succeeds.
  */
+import { MAX_PRICE_PER_GPU_HOUR, implausiblePrice } from "../price-check.js";
 import {
   type GpuRequest,
   type LaunchRequest,
@@ -168,20 +169,6 @@ export class LambdaProvider implements Provider, SupportsVolumes {
   }
 }
 
-/**
- * The most a GPU-hour can believably cost (USD). The dearest on-demand GPU-hours listed anywhere are about
- * $10-15 (B200, H200); a price above this is an API error or a unit change (cents read as dollars), and
- * planning on it would either never pick the offer or, worse, set a budget deadline from nonsense.
- */
-export const MAX_PRICE_PER_GPU_HOUR = 100;
-
-/** Why a listed price cannot be planned on, or undefined when it is believable. */
-export function implausiblePrice(pricePerHour: number, gpus: number, maxPerGpuHour = MAX_PRICE_PER_GPU_HOUR): string | undefined {
-  if (!Number.isFinite(pricePerHour) || pricePerHour <= 0) return `a price of $${pricePerHour}/h (a machine is never free: the meter would read $0)`;
-  const perGpu = pricePerHour / gpus;
-  if (perGpu > maxPerGpuHour) return `a price of $${perGpu.toFixed(2)} per GPU-hour (above the $${maxPerGpuHour} any GPU costs)`;
-  return undefined;
-}
 
 /**
  * Offers from `GET /instance-types`: one per region with capacity; one unavailable "any" row when sold out.

@@ -20,6 +20,7 @@
  *   stopped by hand in the console, which ends the attempt the same way).
  * - Prices are per GPU per hour; an offer for N GPUs costs N times that.
  */
+import { MAX_PRICE_PER_GPU_HOUR } from "../price-check.js";
 import {
   type GpuRequest,
   LaunchOutcomeUnknownError,
@@ -50,7 +51,6 @@ export const SPOT_MARKER = "KILN_INTERRUPTIBLE";
  */
 export const BID_FACTOR = 1.25;
 /** The most a GPU-hour can believably cost; a higher price is an API error, not an offer. */
-export const MAX_PRICE_PER_GPU_HOUR = 100;
 
 const COMMUNITY_SUFFIX = " (community)";
 

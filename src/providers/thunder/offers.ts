@@ -19,6 +19,7 @@
  * when that key exists. A spec with no price Kiln can find is left out (warned), never priced at $0.
  * **Stock:** the spec has no availability call (the CLI's `/v1/status` is not in it), so `available` is undefined.
  */
+import { implausiblePrice } from "../price-check.js";
 import { canonicalGpu } from "../gpu-models.js";
 import type { DiskSizing, GpuRequest, Offer } from "../provider.js";
 import { THUNDER_MODES, type ThunderMode, type ThunderPricing, type ThunderSpecs } from "./schema.js";
@@ -88,13 +89,6 @@ export function priceOf(pricing: ThunderPricing, s: { gpuType: string; gpuCount:
 
 const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 
-/** Why a price cannot be planned on, or undefined when it is believable ($0 < per GPU-hour ≤ $100). */
-function implausible(price: number, gpus: number): string | undefined {
-  if (!Number.isFinite(price) || price <= 0) return `a price of $${price}/h`;
-  if (price / gpus > 100) return `$${(price / gpus).toFixed(2)} per GPU-hour`;
-  return undefined;
-}
-
 /**
  * Every offer the specs and prices allow, cheapest first, for the given modes (default production only).
  * Specs Kiln cannot map (unknown GPU, no mode, no price) are skipped and reported through `warn`.
@@ -117,7 +111,7 @@ export function offersFrom(specs: ThunderSpecs, pricing: ThunderPricing, priceDa
     const s: ThunderOfferSpec = { gpuType, gpuCount: spec.gpuCount, mode, vcpus, diskGb };
     const sizing = diskSizingOf(spec.storageGB);
     const price = priceOf(pricing, s, key);
-    const bad = price === undefined ? "no price in GET /pricing" : implausible(price, spec.gpuCount);
+    const bad = price === undefined ? "no price in GET /pricing" : implausiblePrice(price, spec.gpuCount);
     if (price === undefined || bad !== undefined) {
       warn(`Thunder lists ${key} with ${bad}; left out of the offers`);
       continue;

@@ -184,7 +184,10 @@ async function start(a: Attempt): Promise<void> {
   if (notice && !job.isHost) {
     await startNoticeWatcher(conn, { dir: `${rp.base}/notice`, name: `kiln-notice-${c.jobId}`, runDir: rp.run, noticeFile: noticeFileOf(rp), notice });
   }
-  ledger.addEvent({ jobId: c.jobId, attemptId: a.id, machineId: a.row!.id, kind: "run_started", reason: Number.isFinite(remainingS) ? `run and watchdog started (deadline in ${Math.round(remainingS)} s${c.watchdogTerminate ? ", self-terminating" : ""})` : "run started (no deadline: free host, no max_hours)" });
+  // The watchdog's deadline, kept for reconciliation: a machine the watchdog ended with no client here is
+  // charged up to it, not up to whenever a client next looks (src/core/reconcile/reconcile.ts).
+  const deadline = Number.isFinite(remainingS) ? { watchdogDeadlineAt: new Date(Date.now() + remainingS * 1000).toISOString() } : undefined;
+  ledger.addEvent({ jobId: c.jobId, attemptId: a.id, machineId: a.row!.id, kind: "run_started", reason: Number.isFinite(remainingS) ? `run and watchdog started (deadline in ${Math.round(remainingS)} s${c.watchdogTerminate ? ", self-terminating" : ""})` : "run started (no deadline: free host, no max_hours)", ...(deadline && { data: deadline }) });
   a.runStarted = true;
   crashPoint("after-start", job.o.env);
   job.mark("started");

@@ -172,7 +172,8 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
   if (rec.state === "terminated") {
     if (!act) r.wouldDo.push(`close ${id} in the ledger (${provider.name} says it is gone)`);
     else {
-      ledger.markMachineTerminated(row.id, `${provider.name} says ${id} is gone (closed at reconciliation)`);
+      const ended = billingEndedBy(ledger, row, (o.now ?? Date.now)());
+      ledger.markMachineTerminated(row.id, `${provider.name} says ${id} is gone (closed at reconciliation${ended ? "; charged up to its watchdog's deadline" : ""})`, ended);
       // Gone with its outputs, unless its watchdog pushed them to the durable store at the cap.
       if (job && o.fromStore) {
         await o.fromStore(job).catch((e: unknown) => {
@@ -223,6 +224,27 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
 }
 
 /** The dead job's machines are all closed: finished (its run had ended on its own, outputs verified) or interrupted. */
+/**
+ * When a machine found gone stopped billing at the latest, if its watchdog had a deadline that has passed:
+ * the watchdog ends billing by its deadline (it reserves its own stop and push inside the cap), so a machine
+ * that went while no client was here is charged up to that deadline plus a minute's margin, not up to now.
+ * Undefined when there was no deadline or it has not passed (then "now" is the honest bound).
+ */
+function billingEndedBy(ledger: Ledger, row: MachineLedgerRecord, nowMs: number): string | undefined {
+  if (!row.job_id) return undefined;
+  const started = ledger.listEvents(row.job_id, { kind: "run_started" }).filter((e) => e.machine_id === row.id).at(-1);
+  if (!started?.data_json) return undefined;
+  let at: unknown;
+  try {
+    at = (JSON.parse(started.data_json) as { watchdogDeadlineAt?: unknown }).watchdogDeadlineAt;
+  } catch {
+    return undefined;
+  }
+  if (typeof at !== "string" || !Number.isFinite(Date.parse(at))) return undefined;
+  const bound = Date.parse(at) + 60_000;
+  return bound < nowMs ? new Date(bound).toISOString() : undefined;
+}
+
 function closeJob(o: ReconcileOptions, r: ReconcileReport, job: JobRecord, outcome: Salvaged | undefined): void {
   if (outcome?.exitCode === undefined) {
     if (o.mode === "act") closeDeadJob(o.ledger, job.id, r);

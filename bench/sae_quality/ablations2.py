@@ -158,6 +158,20 @@ def no_grad_normalisation():
 
 
 @contextlib.contextmanager
+def adam(eps: float | None = None, betas: tuple[float, float] | None = None):
+    """Another Adam eps / betas (make_optimizer reads kiln_sae.optim's constants when it is called)."""
+    from kiln_sae import optim
+
+    saved = (optim.ADAM_EPS, optim.ADAM_BETAS)
+    optim.ADAM_EPS = saved[0] if eps is None else eps
+    optim.ADAM_BETAS = saved[1] if betas is None else betas
+    try:
+        yield
+    finally:
+        optim.ADAM_EPS, optim.ADAM_BETAS = saved
+
+
+@contextlib.contextmanager
 def before(cm):
     """A first-round variant: on top of Kiln as it was then (raw FVU gradient)."""
     with no_grad_normalisation(), cm:
@@ -170,6 +184,14 @@ VARIANTS = {
     "before: no grad normalisation": ({}, no_grad_normalisation),
     "unit-norm gradient + free decoder, init 0.1, rescale": ({}, lambda: free_decoder(0.1)),
     "no warm-up": ({"warmup_steps": 0}, lambda: before(contextlib.nullcontext())),
+    # round 3 (issue 16, the n 6144 best-vs-best gap): one change each on top of the unit-norm gradient
+    "unit-norm gradient, raw activations": ({"normalize_activations": False}, contextlib.nullcontext),
+    "unit-norm gradient, Adam eps 1e-8": ({}, lambda: adam(eps=1e-8)),
+    "unit-norm gradient, Adam beta2 0.99": ({}, lambda: adam(betas=(0.9, 0.99))),
+    "unit-norm gradient, AuxK after 256k tokens": ({"dead_tokens_threshold": 262_144}, contextlib.nullcontext),
+    "unit-norm gradient, AuxK after 256k tokens, coefficient 1": (
+        {"dead_tokens_threshold": 262_144, "aux_k_coefficient": 1.0}, contextlib.nullcontext),
+    "unit-norm gradient, lr decay last 20%": ({}, lambda: lr_decay(0.2)),
     # the rows below ran before the unit-norm gradient was Kiln's default, i.e. on top of the raw FVU gradient
     "free decoder, init 0.1, rescale (sae-lens)": ({}, lambda: before(free_decoder(0.1))),
     "free decoder, init 0.1, rescale, no warm-up": ({"warmup_steps": 0}, lambda: before(free_decoder(0.1))),
@@ -198,8 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.collect:
         out = ROOT / "bench" / "results" / "sae_quality_ablations.json"
         doc = json.loads(out.read_text())
-        doc["round2"] = {"doc": __doc__.split("\n\n")[0], "runs": [json.loads(f.read_text())
-                                                                   for f in sorted(WORK.glob("*.json"))]}
+        # Merge: runs already in the results are kept (bench/.work is not committed, so a fresh checkout has
+        # only the new ones there); a run redone with the same (n, k, lr, seed, variant) replaces the old one.
+        def key(r: dict) -> tuple:
+            return r["n"], r["k"], r["learning_rate"], r.get("seed", 0), r["variant"]
+
+        runs = {key(r): r for r in doc.get("round2", {}).get("runs", [])}
+        runs.update({key(r): r for r in (json.loads(f.read_text()) for f in sorted(WORK.glob("*.json")))})
+        doc["round2"] = {"doc": __doc__.split("\n\n")[0], "runs": sorted(runs.values(), key=key)}
         out.write_text(json.dumps(doc, indent=1) + "\n")
         return 0
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -12,6 +12,9 @@ three points in log2 lr); a cell whose best rate is at the edge of its grid is r
 not fitted.
 The planted-feature cells (other d) are reported with their own lr_opt only: see docs/learning-rate.md for why
 they do not pin δ. Prints the fit and each cell's residual, and writes both into the sweep JSON under "fit".
+Also prints, per bracketed cell, the held-out EV and dead fraction at a few shares of lr_opt (EV from the
+parabola through the best three points, dead fraction interpolated linearly in log2 lr): the evidence for
+DEAD_LATENT_MARGIN, the share of the EV-optimal rate that ``auto`` takes.
 """
 from __future__ import annotations
 
@@ -43,6 +46,22 @@ def cell_optimum(cell: dict) -> tuple[float | None, bool]:
     return lr_opt(points), True
 
 
+SHARES = (0.5, 0.6, 0.7, 0.8, 1.0)
+
+
+def at_share(cell: dict, opt: float, share: float) -> tuple[float, float]:
+    """(EV, dead fraction) at share·lr_opt, inside the measured grid: EV on the parabola through the best three
+    points in log2 lr (lr_sweep.lr_opt's), dead fraction linear in log2 lr between the two nearest rates."""
+    runs = sorted(cell["runs"], key=lambda r: r["learning_rate"])
+    xs = [math.log2(r["learning_rate"]) for r in runs]
+    x = min(max(math.log2(opt * share), xs[0]), xs[-1])
+    i = max(range(len(runs)), key=lambda j: runs[j]["explained_variance"])
+    i = min(max(i, 1), len(runs) - 2)
+    ev = float(np.polyval(np.polyfit(xs[i - 1:i + 2], [runs[j]["explained_variance"] for j in (i - 1, i, i + 1)], 2), x))
+    dead = float(np.interp(x, xs, [r["dead_fraction"] for r in runs]))
+    return ev, dead
+
+
 def fit(cells: dict) -> dict:
     rows, ys, names, table, held = [], [], [], {}, []
     for name, c in cells.items():
@@ -53,6 +72,8 @@ def fit(cells: dict) -> dict:
                        "best_ev": max(r["explained_variance"] for r in c["runs"]) if c["runs"] else None}
         if opt is None or not bracketed or c["data"] != "minilm":
             continue
+        table[name]["ev_dead_at_share_of_lr_opt"] = {str(f): [round(v, 4) for v in at_share(c, opt, f)]
+                                                     for f in SHARES}
         if name in HELD_OUT:
             held.append((name, [1.0, -math.log(c["steps"] / 244), math.log(m / M_REF)], math.log(opt)))
             continue
@@ -83,6 +104,11 @@ def main(argv: list[str]) -> int:
         print(f"  {name:36s} S {c['steps']:4d}  m {c['m']:5.1f}  lr_opt {opt:>8s}{'' if c['bracketed'] else ' (grid edge)'}"
               f"  best EV {c['best_ev']:.4f}  fit/measured "
               f"{c.get('fitted_over_measured', c.get('held_out_predicted_over_measured', '—'))}")
+    print("EV / dead fraction at a share of each cell's lr_opt:")
+    for name, c in result["cells"].items():
+        if "ev_dead_at_share_of_lr_opt" in c:
+            print(f"  {name:36s} " + "  ".join(f"{f}: {ev:.4f} / {dead:.1%}" for f, (ev, dead)
+                                               in c["ev_dead_at_share_of_lr_opt"].items()))
     return 0
 
 

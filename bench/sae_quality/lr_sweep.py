@@ -33,19 +33,22 @@ from synthetic import planted_features  # noqa: E402
 
 ROOT = HERE.parents[1]
 # name: (data, d, n, k, batch, tokens, first guess). Ordered by what the rule needs most, cheapest first where equal.
+# The guesses of the MiniLM cells are those of the first sweep (raw FVU gradient, bench/results/lr_sweep-rawgrad.json)
+# times ~0.6, snapped to the 1e-3·2^j grid: the unit-norm gradient moved n3072-k32-t1M's optimum from 5.9e-3 to
+# ~4e-3 (docs/learning-rate.md), so the old guesses would often have started at the grid's upper edge.
 CELLS = {
     "n3072-k32-b4096-t1M": ("minilm", 384, 3072, 32, 4096, 1_000_000, 4e-3),
     "n6144-k64-b4096-t1M": ("minilm", 384, 6144, 64, 4096, 1_000_000, 4e-3),
     "n3072-k32-b4096-t250k": ("minilm", 384, 3072, 32, 4096, 250_000, 8e-3),
     "n3072-k16-b4096-t1M": ("minilm", 384, 3072, 16, 4096, 1_000_000, 4e-3),
     "n6144-k32-b4096-t1M": ("minilm", 384, 6144, 32, 4096, 1_000_000, 4e-3),
-    "n3072-k32-b1024-t250k": ("minilm", 384, 3072, 32, 1024, 250_000, 4e-3),
+    "n3072-k32-b1024-t250k": ("minilm", 384, 3072, 32, 1024, 250_000, 2e-3),
     "n3072-k32-b1024-t1M": ("minilm", 384, 3072, 32, 1024, 1_000_000, 2e-3),
     "synth-d192-n3072-k32-b1024-t250k": ("synth", 192, 3072, 32, 1024, 250_000, 4e-3),
     "synth-d384-n3072-k32-b1024-t250k": ("synth", 384, 3072, 32, 1024, 250_000, 4e-3),
     "synth-d768-n3072-k32-b1024-t250k": ("synth", 768, 3072, 32, 1024, 250_000, 2e-3),
     # 32x expansion at a quarter of the budget: a 1M-token cell at n=12288 cost ~4 min per rate on the shared CPU.
-    "n12288-k64-b4096-t250k": ("minilm", 384, 12288, 64, 4096, 250_000, 8e-3),
+    "n12288-k64-b4096-t250k": ("minilm", 384, 12288, 64, 4096, 250_000, 4e-3),
 }
 MAX_EXTENSIONS = 2
 
@@ -117,10 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cells", default="all")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "lr_sweep.json")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: the dev box is shared; the first sweep ran with 2)")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     names = list(CELLS) if args.cells == "all" else args.cells.split(",")
     doc = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "lr_sweep", "cells": {}}
     doc["machine"] = machine_info()
+    # What the trainer stepped Adam on: the sweep must be re-run (to a fresh --out) when this changes.
+    doc["trainer_gradient"] = "TopK gradient rescaled to unit global norm before each Adam step (kiln_sae/optim.py)"
 
     def save() -> None:
         args.out.write_text(json.dumps(doc, indent=1) + "\n")

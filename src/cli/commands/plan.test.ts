@@ -56,7 +56,7 @@ describe("kiln plan", () => {
       Work: SAE 541,500,000 tokens (10 epochs × 100,000 records × 570 tokens (LMSYS-Chat-1M: ~570 tokens per conversation) × 95% train split) × 0.271 GFLOP/token at 20% MFU (assumed: no GPU measurement yet)
             LM forward 57,000,000 tokens (train + val) × 5.7 GFLOP/token at 50% MFU (assumed: no GPU measurement yet): once when the activation cache holds them, every epoch when it streams
       Activation cache: 444 GB (54,150,000 train tokens × d 4096 × 2 B bf16), activation_cache auto: in RAM if under half of it, else on disk, else streamed
-      Learning rate: auto: 0.000141 for 132203 steps of 4096 tokens, n=32768, k=64, d=4096 (calibrated rule 6.05e-05, docs/learning-rate.md; raised to the long-run floor 2e-4/sqrt(n/2^14) = 0.000141)
+      Learning rate: auto: 0.000141 for 132203 steps of 4096 tokens, n=32768, k=64, d=4096 (calibrated rule 5.67e-05, docs/learning-rate.md; raised to the long-run floor 2e-4/sqrt(n/2^14) = 0.000141)
       Local GPU: none (nvidia-smi not found)"
     `);
     // The table: the cheapest offers that fit, across GPU models and clouds (the catalogs change; the shape does not).

@@ -35,8 +35,8 @@ export const gcCommand = defineCommand({
     const code = args.values["confirm"] as string | undefined;
     if (code !== undefined && !all) throw new UserError("--confirm goes with --all-installations", { exitCode: 2, hint: "kiln gc --all-installations lists the machines and prints the code" });
     const { openLedger } = await import("../../core/jobs/ledger.js");
-    const { describeReport, reconcileClouds, sweepUntracked } = await import("../../core/reconcile/index.js");
-    const { rentableClouds } = await import("../../providers/registry.js");
+    const { describeReport, reconcileClouds, sweepUntracked, terminateSettings } = await import("../../core/reconcile/index.js");
+    const { providerNamed, rentableClouds } = await import("../../providers/registry.js");
     const pctx = { env: ctx.env, credentialsPath: ctx.paths.credentials, logger: ctx.logger };
     const clouds = new Map<string, Provider>();
     for (const d of rentableClouds()) {
@@ -47,7 +47,8 @@ export const gcCommand = defineCommand({
     const sweep = async (machines: readonly MachineRecord[]) => {
       const out = { terminated: [] as string[], failed: [] as string[] };
       for (const [name, provider] of clouds) {
-        const s = await sweepUntracked({ ledger, provider, signal: ctx.signal }, machines.filter((m) => m.provider === name));
+        const consoleUrl = providerNamed(name).consoleUrl;
+        const s = await sweepUntracked({ ledger, provider, signal: ctx.signal, logger: ctx.logger, terminate: terminateSettings(ctx.env), ...(consoleUrl && { consoleUrl }) }, machines.filter((m) => m.provider === name));
         out.terminated.push(...s.terminated);
         out.failed.push(...s.failed);
       }

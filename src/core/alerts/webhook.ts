@@ -37,7 +37,8 @@ export async function postWebhook(url: string, msg: SlackMessage, opts: Delivery
         body: JSON.stringify(msg),
         signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
       });
-      await res.arrayBuffer().catch(() => undefined);
+      // Only the status matters; the body (whatever its size) is dropped unread.
+      await res.body?.cancel().catch(() => undefined);
       if (res.ok) return { ok: true, attempts: attempt };
       lastError = `HTTP ${res.status}`;
       if (res.status < 500 && res.status !== 429) return { ok: false, attempts: attempt, error: lastError };

@@ -101,6 +101,26 @@ describe("Azure Blob as the durable store (Azurite)", () => {
     expect(JSON.parse(readFileSync(join(dir, "j-az-ro", "result.json"), "utf8")).error).toMatch(/HTTP 403 AuthorizationPermissionMismatch/);
   });
 
+  it_("the machine's SAS reaches the whole container, as `kiln plan` says: other jobs' blobs by name, not another container", async () => {
+    const other = await pushed("j-az-other", { "a.txt": "theirs\n" });
+    const p = await pushed("j-az-reach", { "a.txt": "mine\n" });
+    const sas = p.credentials.kind === "azure-sas" ? p.credentials.sas.reveal() : "";
+    // Minted for the container (sr=c): Azure has no prefix scope without a hierarchical namespace (credentials.ts).
+    expect(new URLSearchParams(sas).get("sr")).toBe("c");
+    expect(new URLSearchParams(sas).get("sp")).toBe("rcw");
+    const container = `${az!.url}/${az!.account}/${az!.container}`;
+    const theirs = `${container}/${blobPath(`${other.location.keyPrefix}/outputs/a.txt`)}`;
+    const read = await fetch(`${theirs}?${sas}`, { headers: { "x-ms-version": "2020-12-06" } });
+    expect([read.status, await read.text()]).toEqual([200, "theirs\n"]);
+    const overwrite = await fetch(`${theirs}?${sas}`, { method: "PUT", body: "overwritten\n", headers: { "x-ms-blob-type": "BlockBlob", "x-ms-version": "2020-12-06" } });
+    expect(overwrite.status).toBe(201);
+    // Another container of the same account is out of its reach.
+    const elsewhere = `${az!.url}/${az!.account}/kiln-elsewhere`;
+    expect((await fetch(`${elsewhere}?restype=container&${az!.adminSas}`, { method: "PUT", headers: { "x-ms-version": "2020-12-06" } })).status).toBe(201);
+    const outside = await fetch(`${elsewhere}/x.txt?${sas}`, { method: "PUT", body: "x", headers: { "x-ms-blob-type": "BlockBlob", "x-ms-version": "2020-12-06" } });
+    expect(outside.status).toBe(403);
+  });
+
   it_("catches a damaged blob by its sha256, and a SAS that cannot read is the user's error", async () => {
     const p = await pushed("j-az-bad", { "a.txt": "aaaa\n", "b.txt": "bbbb\n" });
     expect(p.code).toBe(0);

@@ -12,8 +12,15 @@
  *
  * Azure Blob: with `account_key_env`, Kiln mints a service SAS for the job's container (read, create, write;
  * no list, no delete) valid until an hour past the cap (./blob-sas.ts), and the machine only gets the SAS.
- * Azure has no per-prefix service SAS on ordinary accounts, so the SAS reaches the whole container: give
- * Kiln a container of its own. With `sas_token_env` the user's SAS is shipped as given.
+ * It reaches the whole container, not PREFIX/<job id>/: with it the machine can read any blob of the
+ * container whose name it knows, and create or overwrite any blob there (other jobs' outputs included), but
+ * not list, delete, or touch another container or the account. Why no narrower: a service SAS is scoped to
+ * a container (sr=c), one named blob (sr=b: the outputs' names are not known at launch), or a directory
+ * (sr=d with sdd), and directories exist only on accounts with a hierarchical namespace (Data Lake Storage
+ * Gen2), which Kiln neither detects nor mints for (Azurite, the emulator that checks our signatures, has no
+ * hierarchical namespace). Stored access policies and user delegation SASes have the same scopes. So: give
+ * Kiln a container of its own; `kiln plan` says this (src/core/planner/cap-guarantee.ts). With
+ * `sas_token_env` the user's SAS is shipped as given (a directory SAS made by the user works).
  *
  * GCS: an access token downscoped to the job's prefix by a Credential Access Boundary (./gcs-token.ts),
  * valid no longer than its source token (≤ 1 h); reading on this computer uses the user's own token.

@@ -6,6 +6,7 @@
  */
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { readBounded } from "../../base/bounded-body.js";
 import { KilnError, UserError } from "../../base/errors.js";
 import type { ObjectReader, StoreAccess } from "./durable-copy.js";
 import { requestSignal } from "./s3-reader.js";
@@ -15,7 +16,8 @@ export const gcsObjectUrl = (endpoint: string, bucket: string, key: string): str
 
 /** Google's JSON error envelope's message, for an error line. */
 async function errorOf(res: Response): Promise<string> {
-  const text = await res.text().catch(() => "");
+  // Bounded: an error page is for one line of a message, never worth more than this.
+  const text = await readBounded(res, 64 * 1024).catch(() => "");
   try {
     const m = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
     if (typeof m === "string") return m.slice(0, 200);

@@ -18,6 +18,7 @@
  * - Listing is a bucket-level call and so falls outside a per-object condition: the token cannot list.
  */
 import { z } from "zod";
+import { MIB, ResponseTooLarge, readBoundedJson, refusedBody } from "../../base/bounded-body.js";
 import { KilnError, UserError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
@@ -101,13 +102,7 @@ export async function downscopedToken(o: { location: GcsLocation; source: { toke
     body,
     signal: AbortSignal.any([...(o.signal ? [o.signal] : []), AbortSignal.timeout(60_000)]),
   });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const { json } = await readStsAnswer(res, o.location.stsEndpoint);
   if (res.status >= 400 && res.status < 500) {
     const e = StsError.safeParse(json);
     const why = e.success ? `${e.data.error}${e.data.error_description ? `: ${e.data.error_description}` : ""}` : `HTTP ${res.status}`;
@@ -122,6 +117,21 @@ export async function downscopedToken(o: { location: GcsLocation; source: { toke
   // and a source of unknown age (access_token_env) at the latest an hour from now, Google's longest.
   const expiresAtMs = ok.data.expires_in !== undefined ? now + ok.data.expires_in * 1000 : (o.source.expiresAtMs ?? now + GOOGLE_TOKEN_MAX_S * 1000);
   return { kind: "gcs-token", token: new Secret(ok.data.access_token), expiresAtMs, scope: "downscoped" };
+}
+
+/** A token answer is a few hundred bytes; anything near this is not Google's STS (a proxy, an endless page). */
+export const STS_MAX_RESPONSE_BYTES = MIB / 4;
+
+async function readStsAnswer(res: Response, endpoint: string): Promise<{ json: unknown }> {
+  try {
+    return await readBoundedJson(res, STS_MAX_RESPONSE_BYTES);
+  } catch (e) {
+    if (!(e instanceof ResponseTooLarge)) throw e;
+    throw new UserError(`artifacts.store: ${refusedBody(`the STS token exchange at ${endpoint}`, e)}`, {
+      cause: e,
+      hint: "that is not Google's STS answering: check artifacts.store's endpoint_url and any proxy in between (HTTPS_PROXY), then run the command again",
+    });
+  }
 }
 
 /**

@@ -4,6 +4,8 @@
  */
 import { AssumeRoleCommand, STSClient, STSServiceException } from "@aws-sdk/client-sts";
 import { z } from "zod";
+import { MAX_API_RESPONSE_BYTES, refusedBody, responseTooLargeIn } from "../../base/bounded-body.js";
+import { boundSdkResponses } from "../../base/bounded-sdk.js";
 import { KilnError, UserError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
 import { MAX_SESSION_S, MIN_SESSION_S, type S3Credentials, jobSessionPolicy } from "./credentials.js";
@@ -24,6 +26,8 @@ export async function assumeJobRole(o: { location: S3Location; roleArn: string; 
     credentials: { accessKeyId: o.base.accessKeyId, secretAccessKey: o.base.secretAccessKey.reveal(), ...(o.base.sessionToken && { sessionToken: o.base.sessionToken.reveal() }) },
     maxAttempts: 3,
   });
+  // Credentials are a few KiB: an answer past the API ceiling is not STS's (src/base/bounded-sdk.ts).
+  boundSdkResponses(sts.middlewareStack, MAX_API_RESPONSE_BYTES);
   const duration = Math.min(MAX_SESSION_S, Math.max(MIN_SESSION_S, Math.ceil(o.validForS)));
   try {
     const r = await sts.send(
@@ -45,6 +49,13 @@ export async function assumeJobRole(o: { location: S3Location; roleArn: string; 
       throw new UserError(`artifacts.store.role_arn: STS refused to let the store key assume ${o.roleArn} (${e.name}: ${e.message})`, {
         cause: e,
         hint: "check that the role's trust policy allows the key named by artifacts.store.access_key_id_env, and that its MaxSessionDuration covers the run",
+      });
+    }
+    const big = responseTooLargeIn(e);
+    if (big) {
+      throw new UserError(`artifacts.store.role_arn: ${refusedBody(`STS AssumeRole at ${o.location.endpoint}`, big)}`, {
+        cause: e,
+        hint: "that is not STS answering: check artifacts.store's endpoint_url and any proxy in between (HTTPS_PROXY), then run the command again",
       });
     }
     throw e;

@@ -27,25 +27,45 @@ export async function terminateAndConfirm(provider: Provider, ledger: Ledger, ro
   const id = row.provider_id;
   if (id === null) throw new KilnError("no_provider_id", `machine ${row.intent_id} has no provider id; reconcile it by name first`);
   if (row.state !== "terminating") ledger.setMachineState(row.id, "terminating", reason);
+  await confirmTermination(provider, ledger, { id, pricePerHour: row.price_per_hour, jobId: row.job_id, rowId: row.id }, o);
+  crashPoint("after-confirm", o.env);
+  ledger.markMachineTerminated(row.id, `confirmed terminated by ${provider.name} (${reason})`);
+}
+
+/** A machine to end: its provider id, price, and the ledger row and job that hold it, when any do. */
+export interface MachineToEnd {
+  id: string;
+  pricePerHour: number;
+  jobId: string | null;
+  /** The ledger row, absent for a machine no row holds (`kiln gc`'s untracked sweep). */
+  rowId?: number;
+}
+
+/**
+ * Ask the provider to terminate `m` and poll until it says `terminated`. A machine the provider will not
+ * confirm gone is recorded as an alert and thrown as `termination_unconfirmed` with the loud "may still be
+ * billing" message (where to look, what to run). Changes no machine row: the caller closes its own.
+ */
+export async function confirmTermination(provider: Provider, ledger: Ledger, m: MachineToEnd, o: TerminateOptions): Promise<void> {
   const poll = { timeoutMs: o.timeoutMs, backoff: 2, maxIntervalMs: o.pollMs, signal: o.signal, isPermanent: isPermanentProviderError };
   try {
-    await pollUntil(async () => provider.terminate(id, o.signal).then(() => true), { what: `asking ${provider.name} to terminate ${id}`, intervalMs: 500, ...poll });
+    await pollUntil(async () => provider.terminate(m.id, o.signal).then(() => true), { what: `asking ${provider.name} to terminate ${m.id}`, intervalMs: 500, ...poll });
     crashPoint("after-terminate-call", o.env);
     await pollUntil(
       async () => {
-        const m = await provider.describe(id, o.signal);
-        return m.state === "terminated" ? m : undefined;
+        const d = await provider.describe(m.id, o.signal);
+        return d.state === "terminated" ? d : undefined;
       },
-      { what: `${provider.name} to confirm ${id} terminated`, intervalMs: Math.min(o.pollMs, 1_000), ...poll },
+      { what: `${provider.name} to confirm ${m.id} terminated`, intervalMs: Math.min(o.pollMs, 1_000), ...poll },
     );
   } catch (e) {
     if (o.signal.aborted && !(e instanceof DeadlineError)) throw e;
     const where = o.consoleUrl ? ` Check ${o.consoleUrl}` : ` Check ${provider.name}'s console`;
-    const loud = `MACHINE ${id} ON ${provider.name.toUpperCase()} MAY STILL BE BILLING ($${row.price_per_hour.toFixed(2)}/h): its termination could not be confirmed (${errorMessage(e)}).${where}, then run \`kiln down ${row.job_id ?? "JOB"} --force\` or \`kiln gc\``;
-    ledger.addEvent({ jobId: row.job_id, machineId: row.id, kind: "alert", reason: loud });
+    // No job holds an untracked machine: `kiln gc` is what finds it again.
+    const next = m.jobId ? `\`kiln down ${m.jobId} --force\` or \`kiln gc\`` : "`kiln gc` again (it terminates Kiln machines no job holds)";
+    const loud = `MACHINE ${m.id} ON ${provider.name.toUpperCase()} MAY STILL BE BILLING ($${m.pricePerHour.toFixed(2)}/h): its termination could not be confirmed (${errorMessage(e)}).${where}, then run ${next}`;
+    ledger.addEvent({ jobId: m.jobId, ...(m.rowId !== undefined && { machineId: m.rowId }), kind: "alert", reason: loud });
     o.logger.error(loud);
     throw new KilnError("termination_unconfirmed", loud, { cause: e });
   }
-  crashPoint("after-confirm", o.env);
-  ledger.markMachineTerminated(row.id, `confirmed terminated by ${provider.name} (${reason})`);
 }

@@ -67,6 +67,27 @@ function gcsTokenRisk(choice: JobSpec["budget"]["on_cap_offline"]): string {
   return `the machine's GCS token lasts at most ${GCS_TOKEN_HOURS} h and only an online client renews it: if no client has been online in the hour before the cap, the token has expired by then, the push fails and ${then}`;
 }
 
+/** `az://ACCOUNT/CONTAINER`, the reach of a container SAS, from the store's URL. */
+const containerOf = (url: string): string => /^az:\/\/[^/]+\/[^/]+/i.exec(url)?.[0] ?? url;
+
+/**
+ * What the machine's SAS reaches on an Azure Blob store. Kiln mints a service SAS for the container
+ * (src/core/artifact-store/blob-sas.ts), not for the job's prefix: Azure scopes a SAS to an account, a
+ * container, one named blob, or a directory, and a directory SAS (sr=d) exists only on accounts with a
+ * hierarchical namespace (Data Lake Storage Gen2), which Kiln does not mint for. A blob SAS would need the
+ * outputs' names at launch. So the plan says the real reach, not the prefix.
+ */
+function blobSasScope(store: NonNullable<JobSpec["artifacts"]["store"]>): string {
+  if (store.sas_token_env !== undefined) {
+    return "with the SAS named in artifacts.store, as given: it reaches whatever it was made for, which Kiln cannot narrow (make it for the job's container alone: read, create, write; or, on an account with a hierarchical namespace, a directory SAS, sr=d, for the prefix)";
+  }
+  return `with a SAS minted from the account key (which never leaves this computer) for the whole container ${containerOf(store.url)}, not only the job's prefix: it can read any blob there by name and create or overwrite any blob there, but not list or delete, until an hour past the cap`;
+}
+
+function blobSasRisk(url: string): string {
+  return `the machine's SAS reaches all of ${containerOf(url)}, not only the job's prefix: Azure limits a SAS to a prefix only with a directory SAS on an account with a hierarchical namespace, which Kiln does not mint; anyone with root on the machine can read any blob in that container whose name they know and overwrite any blob in it, other jobs' outputs included. Give Kiln a container of its own`;
+}
+
 /**
  * The guarantee for a job on a provider.
  *
@@ -91,14 +112,13 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
       : storeKindOf(store.url) === "gcs"
       ? `with a token downscoped to the job's prefix (create and read only), which lasts at most ${GCS_TOKEN_HOURS} h, its source token's life, and is renewed while a client is online`
       : storeKindOf(store.url) === "azure-blob"
-      ? store.sas_token_env !== undefined
-        ? "with the SAS named in artifacts.store, as given (limit it to one container: read, create, write)"
-        : "with a SAS for the container alone, minted from the account key, which never leaves this computer"
+      ? blobSasScope(store)
       : store.role_arn
         ? "with temporary credentials limited to the job's prefix"
         : "with the key named in artifacts.store, as given (limit it to the prefix: an IAM policy, an R2 bucket token, a MinIO user policy)";
     const warnings = keyRisk(caps, provider.title);
     if (storeKindOf(store.url) === "gcs") warnings.push(gcsTokenRisk(choice));
+    if (storeKindOf(store.url) === "azure-blob" && store.sas_token_env === undefined) warnings.push(blobSasRisk(store.url));
     if (!means) {
       const refusal = choice === "stop-billing" ? `budget.on_cap_offline: stop-billing cannot hold on ${provider.title}: nothing on the machine can end its billing` : undefined;
       warnings.push(`${provider.title} has no way for the machine to end its own billing: after the push it bills until a client ends it`);

@@ -116,6 +116,7 @@ export async function reconcileClouds(ctx: ReconcileContext, opts: { everyCloud?
       holder: ctx.holder,
       ...(opts.force && { force: true }),
       listingLagMs: Number(ctx.env["KILN_LISTING_LAG_MS"] ?? "") || d.listingLagMs,
+      ...(d.consoleUrl && { consoleUrl: d.consoleUrl }),
       salvage: salvager({ ledger: ctx.ledger, paths: ctx.paths, logger: ctx.logger, signal: ctx.signal }),
       fromStore: storeFetcher({ ledger: ctx.ledger, paths: ctx.paths, env: ctx.env, signal: ctx.signal, ...(d.cap?.volumeStore && { volumes: { provider: cloud.provider, logger: ctx.logger, listingLagMs: Number(ctx.env["KILN_LISTING_LAG_MS"] ?? "") || d.listingLagMs } }) }),
     });

@@ -22,7 +22,7 @@ import { installationOfIntent, type MachineRecord, type Provider } from "../../p
 import { type JobRecord, type Ledger, type MachineLedgerRecord, isTerminal } from "../../store/index.js";
 import { tryLockJob } from "../jobs/lock.js";
 import { NEVER_LAUNCHED } from "../lifecycle/launch.js";
-import { terminateAndConfirm } from "../lifecycle/teardown.js";
+import { confirmTermination, terminateAndConfirm } from "../lifecycle/teardown.js";
 import { isJobProcess } from "../supervisor/process.js";
 import type { Salvaged, Salvager, StoreFetcher } from "./salvage.js";
 
@@ -100,6 +100,8 @@ export interface ReconcileOptions {
   force?: boolean;
   /** How long an unlisted intent may still be a launch the listing has not caught up with. */
   listingLagMs?: number;
+  /** The provider's console, named in the "may still be billing" message of a termination not confirmed. */
+  consoleUrl?: string;
   now?: () => number;
 }
 
@@ -214,7 +216,7 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
     ledger.addEvent({ jobId: job!.id, machineId: row.id, kind: "warning", reason: `--force: terminating ${id} although its outputs were not saved (${unsaved})` });
   }
   try {
-    await terminateAndConfirm(provider, ledger, ledger.getMachine(row.id)!, why, { ...o.terminate, signal: o.signal, logger: o.logger });
+    await terminateAndConfirm(provider, ledger, ledger.getMachine(row.id)!, why, { ...o.terminate, signal: o.signal, logger: o.logger, ...(o.consoleUrl && { consoleUrl: o.consoleUrl }) });
     r.terminated.push(id);
   } catch (e) {
     r.unconfirmed.push(id);
@@ -282,15 +284,20 @@ export function closeDeadJob(ledger: Ledger, jobId: string, r: ReconcileReport):
   r.interruptedJobs.push(jobId);
 }
 
-/** Terminate Kiln-tagged machines the ledger does not track (`kiln gc`). */
-export async function sweepUntracked(o: Pick<ReconcileOptions, "ledger" | "provider" | "signal">, machines: readonly MachineRecord[]): Promise<{ terminated: string[]; failed: string[] }> {
+/**
+ * Terminate Kiln-tagged machines the ledger does not track (`kiln gc`), each confirmed gone the way a job's
+ * teardown is ({@link confirmTermination}): a machine whose termination cannot be confirmed is `failed`
+ * with the loud "may still be billing" message (recorded as an alert), never counted as terminated.
+ */
+export async function sweepUntracked(o: Pick<ReconcileOptions, "ledger" | "provider" | "signal" | "logger" | "terminate"> & { consoleUrl?: string }, machines: readonly MachineRecord[]): Promise<{ terminated: string[]; failed: string[] }> {
   const out = { terminated: [] as string[], failed: [] as string[] };
   for (const m of machines) {
     try {
-      await o.provider.terminate(m.id, o.signal);
-      o.ledger.addEvent({ kind: "gc", reason: `terminated untracked ${m.name} (${m.id}) on ${o.provider.name}` });
+      await confirmTermination(o.provider, o.ledger, { id: m.id, pricePerHour: m.pricePerHour, jobId: null }, { ...o.terminate, signal: o.signal, logger: o.logger, ...(o.consoleUrl && { consoleUrl: o.consoleUrl }) });
+      o.ledger.addEvent({ kind: "gc", reason: `terminated untracked ${m.name} (${m.id}) on ${o.provider.name}, confirmed` });
       out.terminated.push(m.id);
     } catch (e) {
+      if (o.signal.aborted) throw e;
       out.failed.push(`${m.id}: ${errorMessage(e)}`);
     }
   }

@@ -9,6 +9,8 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { STSClient } from "@aws-sdk/client-sts";
+import { MAX_API_RESPONSE_BYTES } from "../../base/bounded-body.js";
+import { boundSdkResponses } from "../../base/bounded-sdk.js";
 import type { ProviderError } from "../provider.js";
 import { isAbort, toProviderError } from "./errors.js";
 
@@ -53,6 +55,8 @@ export class AwsClient {
     let c = this.#ec2.get(region);
     if (!c) {
       c = new EC2Client(this.#common(region));
+      // Every answer read bounded (a DescribeInstances page is far below it): ../../base/bounded-sdk.ts.
+      boundSdkResponses(c.middlewareStack, MAX_API_RESPONSE_BYTES);
       this.#ec2.set(region, c);
     }
     return c;
@@ -62,13 +66,17 @@ export class AwsClient {
     let c = this.#ssm.get(region);
     if (!c) {
       c = new SSMClient(this.#common(region));
+      boundSdkResponses(c.middlewareStack, MAX_API_RESPONSE_BYTES);
       this.#ssm.set(region, c);
     }
     return c;
   }
 
   sts(region: string): STSClient {
-    this.#sts ??= new STSClient(this.#common(region));
+    if (!this.#sts) {
+      this.#sts = new STSClient(this.#common(region));
+      boundSdkResponses(this.#sts.middlewareStack, MAX_API_RESPONSE_BYTES);
+    }
     return this.#sts;
   }
 

@@ -7,6 +7,7 @@
  */
 import { userInfo } from "node:os";
 import { z } from "zod";
+import { readBounded } from "../../base/bounded-body.js";
 import type { ConfiguredCloud, EndBilling } from "../descriptor.js";
 import { ProviderError, type MachineRecord, type Provider } from "../provider.js";
 import { AwsClient, type AwsClientOptions } from "./client.js";
@@ -20,7 +21,8 @@ export async function checkIp(signal: AbortSignal, fetchImpl: typeof fetch = fet
   let text: string;
   try {
     const res = await fetchImpl(CHECKIP_URL, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
-    text = (await res.text()).trim();
+    // One line; a longer answer is not the echo service's (a captive portal's page, say).
+    text = (await readBounded(res, 1024)).trim();
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
   } catch (e) {
     if (signal.aborted) throw e;

@@ -3,6 +3,7 @@
  * InsufficientInstanceCapacity with a 500, which by status would read as a transient server error, and
  * throttling (RequestLimitExceeded) with a 503. Quotas name the Service Quotas page that raises them.
  */
+import { refusedBody, responseTooLargeIn } from "../../base/bounded-body.js";
 import { type ProviderErrorKind, ProviderError } from "../provider.js";
 
 export const SERVICE_QUOTAS_URL = (region: string) => `https://${region}.console.aws.amazon.com/servicequotas/home/services/ec2/quotas`;
@@ -70,6 +71,9 @@ const isUnreadable = (e: unknown): boolean => {
  */
 export function toProviderError(e: unknown, operation: string, region: string): ProviderError {
   if (e instanceof ProviderError) return e;
+  // Refused by the bounded-response middleware (../../base/bounded-sdk.ts): never retried, it would come back as big.
+  const big = responseTooLargeIn(e);
+  if (big) return new ProviderError("aws", "fatal", refusedBody(`AWS ${operation} in ${region}`, big), { code: "kiln/response-too-large", status: big.status, cause: e });
   const code = errorCode(e);
   const status = errorStatus(e);
   const raw = asSdk(e).message ?? String(e);

@@ -222,6 +222,8 @@ export class AwsProvider implements Provider, SupportsSpot {
       // No answer, or a 5xx that is not EC2's own verdict: the launch may have happened. The token makes a
       // retry safe, and the lifecycle resolves it by name within the listing lag.
       if (e instanceof ProviderError && e.kind === "transient") throw new LaunchOutcomeUnknownError("aws", name, e.message, { cause: e, ...(e.status !== undefined && { status: e.status }) });
+      // An answer refused unread as too large may have been the success.
+      if (e instanceof ProviderError && e.code === "kiln/response-too-large" && (e.status ?? 200) < 300) throw new LaunchOutcomeUnknownError("aws", name, e.message, { cause: e, ...(e.status !== undefined && { status: e.status }) });
       throw e;
     }
     let instance: Ec2Instance;

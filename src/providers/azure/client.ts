@@ -19,7 +19,9 @@ import type { TokenCredential } from "@azure/core-auth";
 import type { ComputeManagementClient } from "@azure/arm-compute";
 import type { NetworkManagementClient } from "@azure/arm-network";
 import type { ResourceManagementClient } from "@azure/arm-resources";
-import type { PipelinePolicy } from "@azure/core-rest-pipeline";
+import type { HttpClient, PipelinePolicy } from "@azure/core-rest-pipeline";
+import { MAX_API_RESPONSE_BYTES } from "../../base/bounded-body.js";
+import { readStreamBounded } from "../../base/bounded-sdk.js";
 import { ARM_SCOPE } from "./auth.js";
 import { toProviderError } from "./errors.js";
 
@@ -78,6 +80,31 @@ const pinComputeApiVersion: PipelinePolicy = {
   },
 };
 
+/** Every status: the SDK then hands each body over as a stream, which {@link boundedHttpClient} reads itself. */
+const EVERY_STATUS = new Set(Array.from({ length: 500 }, (_, i) => i + 100));
+
+/**
+ * The SDK's own HTTP client, with every answer read bounded: bodies are asked for as streams and read here
+ * up to the shared API ceiling (a bigger one fails the request with ResponseTooLarge instead of filling the
+ * heap), then handed to the SDK as text, as it would have read them. A request that wanted a stream keeps it.
+ */
+function boundedHttpClient(inner: HttpClient, limit: number): HttpClient {
+  return {
+    async sendRequest(request) {
+      const wanted = request.streamResponseStatusCodes;
+      request.streamResponseStatusCodes = EVERY_STATUS;
+      const res = await inner.sendRequest(request).finally(() => {
+        request.streamResponseStatusCodes = wanted;
+      });
+      if (wanted?.has(res.status)) return res;
+      const body = res.readableStreamBody;
+      res.readableStreamBody = undefined;
+      res.bodyAsText = body ? await readStreamBounded(body, res.status, limit, Number(res.headers.get("content-length") ?? "")) : null;
+      return res;
+    },
+  };
+}
+
 export class AzureClient {
   readonly subscriptionId: string;
   readonly pollIntervalMs: number;
@@ -107,7 +134,7 @@ export class AzureClient {
   }
 
   async #load(): Promise<AzureSdk> {
-    const [{ ComputeManagementClient }, { ResourceManagementClient }, { NetworkManagementClient }, { bearerTokenAuthenticationPolicyName }] = await Promise.all([
+    const [{ ComputeManagementClient }, { ResourceManagementClient }, { NetworkManagementClient }, { bearerTokenAuthenticationPolicyName, createDefaultHttpClient }] = await Promise.all([
       import("@azure/arm-compute"),
       import("@azure/arm-resources"),
       import("@azure/arm-network"),
@@ -119,6 +146,7 @@ export class AzureClient {
       ...(endpoint && { endpoint }),
       ...(this.emulated && { allowInsecureConnection: true }),
       userAgentOptions: { userAgentPrefix: "kiln" },
+      httpClient: boundedHttpClient(createDefaultHttpClient(), MAX_API_RESPONSE_BYTES),
     };
     const compute = new ComputeManagementClient(this.o.credential, this.subscriptionId, common);
     // The older (AutoRest) clients build URLs from `$host` and use `endpoint` only for the token scope.

@@ -5,6 +5,7 @@
  */
 import { userInfo } from "node:os";
 import { z } from "zod";
+import { readBounded } from "../../base/bounded-body.js";
 import type { ConfiguredCloud, ProviderContext } from "../descriptor.js";
 import { type Provider, ProviderError, type SupportsSpot } from "../provider.js";
 import { defaultCredential } from "./auth.js";
@@ -20,7 +21,8 @@ export async function callerCidr(signal: AbortSignal, fetchImpl: typeof fetch = 
   let text: string;
   try {
     const res = await fetchImpl(CALLER_IP_URL, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
-    text = (await res.text()).trim();
+    // One line; a longer answer is not the echo service's (a captive portal's page, say).
+    text = (await readBounded(res, 1024)).trim();
   } catch (e) {
     throw new ProviderError("azure", "transient", `could not find this computer's public address at ${CALLER_IP_URL} (for the SSH rule of the job's network security group): ${(e as Error).message}`, { cause: e, code: "kiln/caller-ip" });
   }

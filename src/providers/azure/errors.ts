@@ -8,6 +8,7 @@
  * <code>. <message>")` for an operation that ended Failed (quirk: the code survives only in the message),
  * @azure/identity's `CredentialUnavailableError`/`AuthenticationError`, and Node network errors.
  */
+import { refusedBody, responseTooLargeIn } from "../../base/bounded-body.js";
 import { type ProviderErrorKind, ProviderError, LaunchOutcomeUnknownError } from "../provider.js";
 
 export const QUOTAS_URL = "https://portal.azure.com/#view/Microsoft_Azure_Capacity/QuotaMenuBlade/~/myQuotas";
@@ -95,6 +96,13 @@ export function isUnreadableResponse(e: unknown): boolean {
  */
 export function toProviderError(e: unknown, op: string, o: { machineName?: string; region?: string } = {}): ProviderError {
   if (e instanceof ProviderError) return e;
+  // Refused by the bounded HTTP client (./client.ts): not retried; on a launch's success it may exist.
+  const big = responseTooLargeIn(e);
+  if (big) {
+    const why = refusedBody(`Azure ${op}`, big);
+    if (o.machineName && big.status < 300) return new LaunchOutcomeUnknownError("azure", o.machineName, why, { cause: e, status: big.status });
+    return new ProviderError("azure", "fatal", why, { cause: e, code: "kiln/response-too-large", status: big.status });
+  }
   const s = asSdk(e);
   const code = errorCode(e);
   const status = s.statusCode;

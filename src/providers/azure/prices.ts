@@ -5,6 +5,7 @@
  * Windows one, billed per `1 Hour`; `skuName` ends in " Spot" for Spot ("Low Priority" meters are the
  * retired low-priority VMs and are skipped). When the API cannot be reached, the dated catalog is used.
  */
+import { MAX_API_RESPONSE_BYTES, ResponseTooLarge, readBoundedJson, refusedBody } from "../../base/bounded-body.js";
 import { ProviderError } from "../provider.js";
 import { type RetailItem, RetailPage, parseAzure } from "./schema.js";
 
@@ -31,6 +32,19 @@ function classify(i: RetailItem): "onDemand" | "spot" | undefined {
   return /\bspot$/i.test(i.skuName) ? "spot" : "onDemand";
 }
 
+/** A page is 100 meters (tens of KiB); past the shared API ceiling it is not Microsoft's answer: refused. */
+async function readRetailPage(res: Response, url: string): Promise<unknown> {
+  let page: { json: unknown };
+  try {
+    page = await readBoundedJson(res, MAX_API_RESPONSE_BYTES);
+  } catch (e) {
+    if (!(e instanceof ResponseTooLarge)) throw e;
+    throw new ProviderError("azure", "fatal", refusedBody(`Azure Retail Prices API (${new URL(url).origin})`, e), { cause: e, status: e.status, code: "kiln/response-too-large" });
+  }
+  if (page.json === undefined) throw new Error(`HTTP ${res.status} with a body that is not JSON`);
+  return page.json;
+}
+
 /** Prices for `skus` in `regions`, keyed by {@link priceKey}. Throws a ProviderError when the API fails. */
 export async function fetchRetailPrices(regions: readonly string[], skus: readonly string[], signal: AbortSignal, o: RetailPricesOptions = {}): Promise<Map<string, LivePrice>> {
   const regionClause = regions.map((r) => `armRegionName eq '${r}'`).join(" or ");
@@ -44,7 +58,7 @@ export async function fetchRetailPrices(regions: readonly string[], skus: readon
     try {
       const res = await fetch(next, { signal: AbortSignal.any([signal, AbortSignal.timeout(o.timeoutMs ?? 15_000)]), headers: { accept: "application/json" } });
       if (!res.ok) throw new ProviderError("azure", res.status === 429 ? "rate-limited" : "transient", `Azure Retail Prices API answered HTTP ${res.status}`, { status: res.status });
-      body = await res.json();
+      body = await readRetailPage(res, next);
     } catch (e) {
       if (signal.aborted) throw e;
       if (e instanceof ProviderError) throw e;

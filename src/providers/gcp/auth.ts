@@ -13,6 +13,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { GoogleAuth, OAuth2Client } from "google-auth-library";
+import { MAX_API_RESPONSE_BYTES, boundedFetch } from "../../base/bounded-body.js";
 
 const current = new AsyncLocalStorage<AbortSignal>();
 
@@ -48,12 +49,20 @@ class StaticTokenClient extends OAuth2Client {
 
 export type GcpAuth = GoogleAuth | OAuth2Client;
 
+/**
+ * Every answer the SDK reads — the Compute API's, the OAuth token endpoint's — comes through this fetch
+ * (gaxios' `fetchImplementation`), so none is read past the shared API ceiling: a bigger one fails the
+ * call with ResponseTooLarge instead of filling the heap. (On a GCE machine, ADC's metadata-server token
+ * goes through gcp-metadata's own gaxios, out of reach here; that server is link-local.)
+ */
+const transporterOptions = { fetchImplementation: boundedFetch(MAX_API_RESPONSE_BYTES) };
+
 export function adcAuth(o: { keyFile?: string; projectId?: string }): GoogleAuth {
-  return new SignalledGoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"], ...(o.keyFile && { keyFile: o.keyFile }), ...(o.projectId && { projectId: o.projectId }) });
+  return new SignalledGoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"], clientOptions: { transporterOptions }, ...(o.keyFile && { keyFile: o.keyFile }), ...(o.projectId && { projectId: o.projectId }) });
 }
 
 export function staticTokenAuth(token: string): OAuth2Client {
-  const c = new StaticTokenClient();
+  const c = new StaticTokenClient({ transporterOptions });
   // Far in the future: the client never tries to refresh (there is nothing to refresh against).
   c.setCredentials({ access_token: token, expiry_date: Date.now() + 10 * 365 * 86_400_000 });
   return c;

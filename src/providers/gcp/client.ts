@@ -8,6 +8,7 @@
  *
  * The SDK's own retries are off (`maxRetries: 0`): one policy, here, decided by error class.
  */
+import { refusedBody, responseTooLargeIn } from "../../base/bounded-body.js";
 import { AbortedError } from "../../base/errors.js";
 import { sleep } from "../../base/deadline.js";
 import { ProviderError } from "../provider.js";
@@ -151,6 +152,9 @@ export class GcpClient {
   #translate(e: unknown, what: string, timedOut: boolean, forceNotFoundError = false): ProviderError | "not-found" {
     if (e instanceof ProviderError) return e;
     if (e instanceof MalformedResponse) return new ProviderError("gcp", "fatal", e.message, { code: "kiln/malformed-response", cause: e });
+    // Refused by the auth's bounded fetch (./auth.ts): asking again would only fetch the same monster.
+    const big = responseTooLargeIn(e);
+    if (big) return new ProviderError("gcp", "fatal", refusedBody(`GCE ${what}`, big), { status: big.status, code: "kiln/response-too-large", cause: e });
     const g = e as { response?: { status?: number; headers?: { get?(n: string): string | null } }; status?: number; message?: string; code?: unknown };
     const status = g.response?.status ?? (typeof g.status === "number" ? g.status : undefined);
     if (status === undefined) {

@@ -8,6 +8,7 @@
  * permissions are left untested]. Only project-level grants are seen: a role on a narrower scope is not.
  */
 import { z } from "zod";
+import { readBounded } from "../../base/bounded-body.js";
 
 export type GcpAction = "launch" | "describe" | "terminate" | "tagging";
 
@@ -39,7 +40,8 @@ export async function missingPermissions(auth: { getRequestHeaders(url: string):
     const headers = await auth.getRequestHeaders(url);
     headers.set("content-type", "application/json");
     const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ permissions: REQUIRED_PERMISSIONS }), signal: AbortSignal.any([signal, AbortSignal.timeout(20_000)]) });
-    const text = await res.text();
+    // A list of permission names; past this it is not Google's answer (refused: the check is then untested).
+    const text = await readBounded(res, 256 * 1024);
     if (res.ok) {
       const parsed = Granted.safeParse(safeJson(text));
       if (parsed.success) return missingOf(new Set(parsed.data.permissions ?? []));

@@ -29,6 +29,7 @@
  */
 import { implausiblePrice } from "../price-check.js";
 import { z } from "zod";
+import { MIB, ResponseTooLarge, readBounded, refusedBody } from "../../base/bounded-body.js";
 import { sleep } from "../../base/deadline.js";
 import type { Logger } from "../../base/logger.js";
 import { CATALOG_DATE } from "../catalog-row.js";
@@ -110,7 +111,7 @@ async function get(url: string, o: BillingCatalogOptions, signal: AbortSignal): 
     if (signal.aborted) throw e;
     throw new ProviderError("gcp", "transient", `the Cloud Billing Catalog API did not answer (${e instanceof Error ? e.message : String(e)})`, { code: "kiln/prices-unreachable", cause: e });
   }
-  const text = await res.text();
+  const text = await readPage(res, url);
   if (!res.ok) {
     const g = GoogleError.safeParse(safeJson(text));
     const detail = g.success ? `${g.data.error.status ?? res.status}: ${g.data.error.message ?? ""}`.trim() : `not Google's JSON error: ${JSON.stringify(text.slice(0, 80))}`;
@@ -121,6 +122,21 @@ async function get(url: string, o: BillingCatalogOptions, signal: AbortSignal): 
   const body = safeJson(text);
   if (body === undefined) throw new ProviderError("gcp", "fatal", `the Cloud Billing Catalog API answered with a body that is not JSON (${JSON.stringify(text.slice(0, 80))})`, { code: "kiln/malformed-response" });
   return body;
+}
+
+/**
+ * A page of up to 5000 SKUs is a few MiB; this is far above that and far below what hurts. Past it the
+ * answer is not Google's (a proxy, an endless page): refused, and the catalog's prices are used instead.
+ */
+export const BILLING_CATALOG_MAX_PAGE_BYTES = 64 * MIB;
+
+async function readPage(res: Response, url: string): Promise<string> {
+  try {
+    return await readBounded(res, BILLING_CATALOG_MAX_PAGE_BYTES);
+  } catch (e) {
+    if (!(e instanceof ResponseTooLarge)) throw e;
+    throw new ProviderError("gcp", "fatal", refusedBody(`the Cloud Billing Catalog API (${new URL(url).origin})`, e), { cause: e, status: e.status, code: "kiln/response-too-large" });
+  }
 }
 
 function parseAnswer(body: unknown): z.infer<typeof SkuPage> {

@@ -131,7 +131,8 @@ export class GcpProvider implements Provider, SupportsSpot {
     } catch (e) {
       if (e instanceof ProviderError && e.status === 409) return this.describe(machineIdOf(ref), signal); // alreadyExists: this intent's machine
       if (e instanceof ProviderError && (e.code === NO_ANSWER || (e.kind === "transient" && e.status !== undefined && e.status >= 500))) throw gcpLaunchUnknown(ref.name, e.message, e);
-      if (e instanceof ProviderError && e.code === "kiln/malformed-response") throw gcpLaunchUnknown(ref.name, e.message, e);
+      // A body unread (not JSON, or refused as too large) on an answer that may be a success: it may exist.
+      if (e instanceof ProviderError && (e.code === "kiln/malformed-response" || (e.code === "kiln/response-too-large" && (e.status ?? 200) < 300))) throw gcpLaunchUnknown(ref.name, e.message, e);
       throw e;
     }
     const settled = await this.#settle(ref, op, signal);

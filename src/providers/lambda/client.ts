@@ -17,6 +17,7 @@
  *   const types = await client.listInstanceTypes(signal);
  */
 import type { z } from "zod";
+import { MAX_API_RESPONSE_BYTES, ResponseTooLarge, readBounded } from "../../base/bounded-body.js";
 import { ProviderError } from "../provider.js";
 import { lambdaApiError, lambdaLaunchUnknown } from "./errors.js";
 import { type Clock, Pacer, parseRetryAfter, realClock } from "./pacing.js";
@@ -46,7 +47,7 @@ export const LAMBDA_API_URL = "https://cloud.lambda.ai/api/v1";
  * or API, and buffering it whole once killed `status --refresh` and `gc` (a 24 MB answer, out of memory).
  * It is enforced while streaming, so at most this much (plus one chunk) is ever held.
  */
-export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+export const MAX_RESPONSE_BYTES = MAX_API_RESPONSE_BYTES;
 
 /** The subset of Kiln's Logger the client uses (providers may not import core; core's Logger fits). */
 export interface ClientLog {
@@ -311,43 +312,6 @@ export class LambdaClient {
     const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), this.#clock.now());
     return { ok: false, error: lambdaApiError(res.status, envelope.success ? envelope.data.error : undefined, what, retryAfterMs) };
   }
-}
-
-class ResponseTooLarge extends Error {
-  constructor(
-    readonly status: number,
-    bytes: number,
-    limit: number,
-  ) {
-    super(`a body of more than ${(limit / 1024 / 1024).toFixed(0)} MiB (${bytes} bytes read, HTTP ${status})`);
-  }
-}
-
-/**
- * The body as text, refused once it passes `limit` bytes: by Content-Length before reading, else while
- * streaming, so a huge or endless answer costs at most `limit` plus one chunk of memory.
- */
-async function readBounded(res: Response, limit: number): Promise<string> {
-  const declared = Number(res.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > limit) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new ResponseTooLarge(res.status, 0, limit);
-  }
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new ResponseTooLarge(res.status, total, limit);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function parseJson(text: string): unknown {

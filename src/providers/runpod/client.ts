@@ -16,6 +16,7 @@
  *   const { gpus } = await client.listGpuTypes({ cloud: "SECURE", count: 1 }, signal);
  */
 import type { z } from "zod";
+import { MAX_API_RESPONSE_BYTES, ResponseTooLarge, readBounded } from "../../base/bounded-body.js";
 import { ProviderError } from "../provider.js";
 import { runpodApiError, runpodGraphqlError, runpodLaunchUnknown } from "./errors.js";
 import { RENT_INTERRUPTIBLE_MUTATION, type RentInterruptableInput, SPOT_PRICES_QUERY } from "./graphql-ops.js";
@@ -24,7 +25,7 @@ import { graphqlEnvelopeSchema, listGpuTypesSchema, listPodsSchema, parseRunpod,
 
 export const RUNPOD_API_URL = "https://api.runpod.io";
 /** The most of a body Kiln reads; a pod list of a busy account is far below this. */
-export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+export const MAX_RESPONSE_BYTES = MAX_API_RESPONSE_BYTES;
 
 export interface ClientLog {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -238,38 +239,6 @@ function describeBody(text: string, res: Response): string {
   if (/html/i.test(type) || /^\s*<(!doctype|html)/i.test(text)) return "an HTML page (a proxy or an outage page, not RunPod's API)";
   if (text.trim() === "") return "an empty body";
   return `a body that is not RunPod's JSON (${type || "no content type"})`;
-}
-
-class ResponseTooLarge extends Error {
-  constructor(
-    readonly status: number,
-    limit: number,
-  ) {
-    super(`a body of more than ${(limit / 1024 / 1024).toFixed(0)} MiB (HTTP ${status})`);
-  }
-}
-
-async function readBounded(res: Response, limit: number): Promise<string> {
-  const declared = Number(res.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > limit) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new ResponseTooLarge(res.status, limit);
-  }
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new ResponseTooLarge(res.status, limit);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function parseJson(text: string): unknown {

@@ -16,6 +16,7 @@
  *   const locations = await client.listLocations(signal);
  */
 import type { z } from "zod";
+import { MAX_API_RESPONSE_BYTES, ResponseTooLarge, readBounded } from "../../base/bounded-body.js";
 import { ProviderError } from "../provider.js";
 import { tensordockApiError, tensordockLaunchUnknown } from "./errors.js";
 import { type Clock, Pacer, parseRetryAfter, realClock, TENSORDOCK_MIN_INTERVAL_MS } from "./pacing.js";
@@ -23,7 +24,7 @@ import { createdSchema, errorText, instanceListSchema, locationsSchema, parseIns
 
 export const TENSORDOCK_API_URL = "https://dashboard.tensordock.com/api/v2";
 /** The most of a body Kiln reads; a busy organization's instance list is far below this. */
-export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+export const MAX_RESPONSE_BYTES = MAX_API_RESPONSE_BYTES;
 
 export interface ClientLog {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -232,38 +233,6 @@ function describeBody(text: string, res: Response): string {
   if (/html/i.test(type) || /^\s*<(!doctype|html)/i.test(text)) return "an HTML page (a proxy or an outage page, not TensorDock's API)";
   if (text.trim() === "") return "an empty body";
   return `a body that is not TensorDock's JSON (${type || "no content type"})`;
-}
-
-class ResponseTooLarge extends Error {
-  constructor(
-    readonly status: number,
-    limit: number,
-  ) {
-    super(`a body of more than ${(limit / 1024 / 1024).toFixed(0)} MiB (HTTP ${status})`);
-  }
-}
-
-async function readBounded(res: Response, limit: number): Promise<string> {
-  const declared = Number(res.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > limit) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new ResponseTooLarge(res.status, limit);
-  }
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new ResponseTooLarge(res.status, limit);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function parseJson(text: string): unknown {

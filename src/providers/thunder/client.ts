@@ -14,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import type { z } from "zod";
+import { MAX_API_RESPONSE_BYTES, ResponseTooLarge, readBounded } from "../../base/bounded-body.js";
 import { sleep } from "../../base/deadline.js";
 import { LaunchOutcomeUnknownError, ProviderError } from "../provider.js";
 import { parseRetryAfter, thunderApiError } from "./errors.js";
@@ -21,7 +22,7 @@ import { createResponseSchema, deleteResponseSchema, errorEnvelopeSchema, listIt
 
 export const THUNDER_API_URL = "https://api.thundercompute.com:8443/v1";
 /** The largest answer Kiln reads; a listing of a few hundred instances is far below it. */
-const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const MAX_RESPONSE_BYTES = MAX_API_RESPONSE_BYTES;
 
 export interface ClientLog {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -173,10 +174,10 @@ export class ThunderClient {
         ...(call.body !== undefined && { body: JSON.stringify(call.body) }),
         signal: AbortSignal.any([call.signal, timeout]),
       });
-      text = await readBounded(res);
+      text = await readBounded(res, MAX_RESPONSE_BYTES);
     } catch (e) {
       if (call.signal.aborted) throw call.signal.reason;
-      if (e instanceof TooLarge) {
+      if (e instanceof ResponseTooLarge) {
         return { ok: false, error: new ProviderError("thunder", "fatal", `Thunder ${what} answered more than ${MAX_RESPONSE_BYTES} bytes; refused unread`, { cause: e, code: "kiln/unexpected-response" }) };
       }
       const timedOut = timeout.aborted;
@@ -217,31 +218,6 @@ export class ThunderClient {
 
 /** The listing is parsed by listItems (map → items); the request layer only needs JSON. */
 const anyJson = { safeParse: (v: unknown) => ({ success: true as const, data: v }) } as unknown as z.ZodType<unknown>;
-
-class TooLarge extends Error {}
-
-async function readBounded(res: Response): Promise<string> {
-  const declared = Number(res.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > MAX_RESPONSE_BYTES) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new TooLarge();
-  }
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_RESPONSE_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new TooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
 
 function parseJson(text: string): unknown {
   try {

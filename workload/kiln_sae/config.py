@@ -62,6 +62,8 @@ TOP_FIELDS = [
     Field("learning_rate", "auto_number", "auto", exclusive_minimum=0.0,
           doc="'auto' = the calibrated rule of docs/learning-rate.md (steps, n, k, d), or a number"),
     Field("warmup_steps", "int", 1000, minimum=0, doc="capped at 5% of total steps"),
+    Field("lr_decay_fraction", "number", 0.2, minimum=0.0, maximum=1.0,
+          doc="share of the final steps over which the rate decays linearly to 0 (0 = constant to the end)"),
     Field("grad_clip", "number", 1.0, minimum=0.0, doc="0 disables clipping"),
     Field("mixed_precision", "enum", "auto", choices=("auto", "bf16", "fp32")),
     Field("compile", "bool", False),
@@ -138,6 +140,7 @@ class SaeConfig:
     gradient_accumulation_steps: int = 1
     learning_rate: float | str = "auto"
     warmup_steps: int = 1000
+    lr_decay_fraction: float = 0.2
     grad_clip: float = 1.0
     mixed_precision: str = "auto"
     compile: bool = False
@@ -177,6 +180,10 @@ class SaeConfig:
 
     def warmup_for(self, total_steps: int) -> int:
         return min(self.warmup_steps, int(0.05 * total_steps))
+
+    def decay_steps_for(self, total_steps: int) -> int:
+        """Final steps over which the rate decays linearly to 0 (kiln_sae.optim.lr_at): the fraction, rounded."""
+        return min(total_steps, int(round(self.lr_decay_fraction * total_steps)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -111,6 +111,7 @@ class Trainer:
                               f"gradient_accumulation_steps = {self.ctx.world_size * cfg.gradient_accumulation_steps}")
         self.total_steps = cfg.total_steps(self.order.steps_per_epoch)
         self.warmup = cfg.warmup_for(self.total_steps)
+        self.decay = cfg.decay_steps_for(self.total_steps)
         spe = self.order.steps_per_epoch
         self.save_interval = max(1, round(cfg.save_every * spe)) if cfg.save_every is not None else None
         seed_everything(cfg.seed)
@@ -206,6 +207,10 @@ class Trainer:
                           sha256=saved.sha256, bytes=saved.bytes)
 
     # ---- helpers -------------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """The schedule's rate for optimiser step ``step`` (0-based): warm-up, flat, linear decay to 0."""
+        return lr_at(step, self.base_lr, self.warmup, self.total_steps, self.decay)
+
     def _epoch_float(self) -> float:
         return round(self.state.step / self.order.steps_per_epoch, 6)
 
@@ -268,7 +273,7 @@ class Trainer:
             source, micro = self._micro_batches(epoch, in_epoch)
             dead_mask = dead_counter >= threshold if cfg.architecture == "topk" else None
             result = train_step(self.sae, self.optimizer, micro, source, act_scale=self.state.act_scale,
-                                   dead_mask=dead_mask, lr=lr_at(self.state.step, self.base_lr, self.warmup),
+                                   dead_mask=dead_mask, lr=self.lr_at(self.state.step),
                                    grad_clip=cfg.grad_clip, device=self.device, ctx=self.ctx)
             dead_counter += cfg.batch_size
             dead_counter.masked_fill_(result.fired, 0)
@@ -284,7 +289,7 @@ class Trainer:
                               "l1": values["l1"] if cfg.architecture == "relu" else None,
                               "explained_variance": 1.0 - values["fvu"],
                               "dead_fraction": float((dead_counter >= threshold).float().mean()),
-                              "lr": lr_at(step - 1, self.base_lr, self.warmup), "tokens_per_s": round(rate, 1),
+                              "lr": self.lr_at(step - 1), "tokens_per_s": round(rate, 1),
                               "gpu_mem_gb": gpu_memory_gb(self.device), "gpu_util": gpu_utilization(self.device),
                               "eta_s": round((self.total_steps - step) * cfg.batch_size / rate, 1) if rate > 0 else None}
                 self.metrics.emit("train", **last_train)

@@ -75,6 +75,12 @@ export const saeConfigSchema = z
     gradient_accumulation_steps: int(1).optional(),
     learning_rate: z.union([z.literal("auto"), positive()], { error: 'expected a number > 0 or "auto"' }).optional(),
     warmup_steps: int(0).optional(),
+    lr_decay_fraction: z
+      .number({ error: "expected a number between 0 and 1" })
+      .min(0, { error: "expected a number between 0 and 1" })
+      .max(1, { error: "expected a number between 0 and 1" })
+      .optional()
+      .describe("Share of the final steps over which the learning rate decays linearly to 0 (default 0.2; 0 = constant to the end)."),
     grad_clip: positive().optional(),
     mixed_precision: z.enum(["auto", "bf16", "fp32"]).optional(),
     compile: z.boolean().optional(),

@@ -75,6 +75,34 @@ describe.skipIf(!sshdAvailable)("SshConnection", () => {
     expect(conn.reconnects).toBe(1);
   });
 
+  it("a command queued behind busy channels stops at its abort, and hands its slot on when one frees", async () => {
+    // 8 channels per connection: fill them, queue a ninth with an abort, then check every slot came back.
+    const busy = Array.from({ length: 8 }, () => conn.run(["sleep", "1"]));
+    const ac = new AbortController();
+    const queued = conn.run(["echo", "never"], { signal: ac.signal }).catch((e: unknown) => e);
+    ac.abort();
+    expect(await queued).toMatchObject({ code: "aborted" });
+    expect((await Promise.all(busy)).map((r) => r.code)).toEqual(Array(8).fill(0));
+    const again = await Promise.all(Array.from({ length: 9 }, (_, i) => conn.run(["echo", String(i)])));
+    expect(again.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 9 }, (_, i) => String(i)));
+  });
+
+  it("a command waiting on a reconnect to a server that is gone stops at its abort, not at the reconnect deadline", async () => {
+    const s = await startSshd();
+    const c = await SshConnection.open(targetOf(s), { knownHosts, timeoutMs: 10_000, reconnectTimeoutMs: 120_000 });
+    try {
+      // The machine goes away with its connections (cleanup stops the listener and drops them).
+      await s.cleanup();
+      // The reconnect retries for up to 120 s; the caller's signal ends the wait.
+      const err = await c.run(["true"], { signal: AbortSignal.timeout(500) }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "aborted" });
+      const sftpErr = await c.sftp(AbortSignal.timeout(500)).catch((e: unknown) => e);
+      expect(sftpErr).toMatchObject({ code: "aborted" });
+    } finally {
+      c.close();
+    }
+  });
+
   it("retries until an sshd that starts late accepts", async () => {
     const late = await startSshd({ deferStart: true });
     try {

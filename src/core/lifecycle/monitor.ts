@@ -161,9 +161,13 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     if (goneFirst) return goneFirst;
     // Each tick's SSH work has a deadline: a stalled connection ends the tick, not the monitor. A sync that
     // runs out resumes next tick (partial downloads continue where they stopped).
-    const tick = AbortSignal.any([o.signal, AbortSignal.timeout(Math.max(30_000, 3 * o.pollMs))]);
+    const tickEnd = new AbortController();
+    const tick = AbortSignal.any([o.signal, tickEnd.signal, AbortSignal.timeout(Math.max(30_000, 3 * o.pollMs))]);
+    // The provider keeps being asked while SSH works, so a machine taken away ends the tick whatever SSH is
+    // waiting on (a reconnect to an address that no longer answers, a queue behind a dying channel).
+    const watch = watchProvider(o, lastAsked, tick, tickEnd);
     try {
-      status = await runStatus(o.conn, o.runDir);
+      status = await runStatus(o.conn, o.runDir, tick);
       lastReached = Date.now();
       const text = await metrics.read(tick);
       p = progressFrom(text);
@@ -181,6 +185,9 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
       // A dropped connection or a file that changed mid-copy is retried next tick; the run keeps going.
       o.logger.debug(`monitor tick incomplete: ${errorMessage(e)}`);
     }
+    tickEnd.abort();
+    const goneDuring = await watch;
+    if (goneDuring && status?.state !== "exited") return goneDuring;
     const row = o.ledger.getMachine(o.machineRowId)!;
     const now = Date.now();
     // The cap is the job's, across its attempts: every machine it has had, at its billed time.
@@ -224,6 +231,28 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
 interface AskState {
   at: number;
   reclaimSeenAt?: number;
+}
+
+/**
+ * Ask the provider every `everyMs` until `tick` ends; a machine it calls gone aborts the tick (through `end`)
+ * and is the outcome.
+ */
+async function watchProvider(o: MonitorOptions, last: AskState, tick: AbortSignal, end: AbortController): Promise<RunOutcome | undefined> {
+  if (!o.provider) return undefined;
+  // Floored: a test's 1 ms interval must not spin while SSH works.
+  const every = Math.max(250, Math.min(o.provider.everyMs ?? 15_000, 15_000));
+  for (;;) {
+    try {
+      await sleep(Math.max(0, last.at + every - Date.now()), tick);
+    } catch {
+      return undefined;
+    }
+    const gone = await askProvider(o, last);
+    if (gone) {
+      end.abort();
+      return gone;
+    }
+  }
 }
 
 /**

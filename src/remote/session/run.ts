@@ -90,8 +90,8 @@ const StatusLine = z.union([
   z.tuple([z.literal("lost")]),
 ]);
 
-export async function runStatus(exec: Exec, dir: string): Promise<RunStatus> {
-  const r = await runChecked(exec, ["sh", "-c", STATUS_SCRIPT, "sh", dir], { what: "check the run's status" });
+export async function runStatus(exec: Exec, dir: string, signal?: AbortSignal): Promise<RunStatus> {
+  const r = await runChecked(exec, ["sh", "-c", STATUS_SCRIPT, "sh", dir], { what: "check the run's status", ...(signal && { signal }) });
   const parsed = StatusLine.safeParse(r.stdout.trim().split(/\s+/));
   if (!parsed.success) throw new KilnError("remote-output-unparsable", `unexpected run status from ${exec.where}: ${JSON.stringify(r.stdout.slice(0, 200))}`);
   const v = parsed.data;

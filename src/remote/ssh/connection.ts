@@ -38,6 +38,7 @@ export type { BufferResult } from "../access.js";
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 // OpenSSH's MaxSessions defaults to 10 channels per connection; stay under it.
 const MAX_CHANNELS = 8;
+const SFTP_OPEN_TIMEOUT_MS = 60_000;
 const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, SEGV: 11, PIPE: 13, TERM: 15 };
 
 class Slots {
@@ -46,9 +47,14 @@ class Slots {
   constructor(n: number) {
     this.free = n;
   }
-  async take(): Promise<() => void> {
+  /**
+   * Wait for a free channel. An abort while waiting rejects at once, and the slot granted later is handed
+   * straight on: a caller whose tick ran out must not stay queued behind channels of a dying connection.
+   */
+  async take(signal?: AbortSignal, label = "an SSH command"): Promise<() => void> {
+    if (signal?.aborted) throw new AbortedError(label, { cause: signal.reason });
     if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiters.push(r));
+    else await this.queue(signal, label);
     let released = false;
     return () => {
       if (released) return;
@@ -58,6 +64,33 @@ class Slots {
       else this.free++;
     };
   }
+
+  private queue(signal: AbortSignal | undefined, label: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const granted = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(granted);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new AbortedError(label, { cause: signal?.reason }));
+      };
+      this.waiters.push(granted);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+/** `p`, or an AbortedError as soon as `signal` aborts (the work behind `p` goes on and is ignored). */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, label: string): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new AbortedError(label, { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(label, { cause: signal.reason }));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**
@@ -172,9 +205,10 @@ export class SshConnection implements MachineAccess {
     const cmd = commandLine(argv, { ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }), ...(opts.env ? { env: opts.env } : {}) });
     const label = `\`${argv.join(" ")}\` on ${this.where}`;
     if (opts.signal?.aborted) throw new AbortedError(label, { cause: opts.signal.reason });
-    const release = await this.slots.take();
+    const release = await this.slots.take(opts.signal, label);
     try {
-      const client = this.client ?? (await this.ensureConnected());
+      // A reconnect retries for up to a minute; the caller's abort must not wait for it.
+      const client = this.client ?? (await unlessAborted(this.ensureConnected(), opts.signal, label));
       const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
       return await new Promise<ExecResult>((resolve, reject) => {
         let stdout = "";
@@ -237,12 +271,17 @@ export class SshConnection implements MachineAccess {
   }
 
   /** The connection's SFTP session (opened once, reopened after a reconnect). */
-  async sftp(): Promise<SFTPWrapper> {
-    const client = this.client ?? (await this.ensureConnected());
+  async sftp(signal?: AbortSignal): Promise<SFTPWrapper> {
+    const label = `SFTP on ${this.where}`;
+    const client = this.client ?? (await unlessAborted(this.ensureConnected(), signal, label));
     if (!this.sftpSession) {
       const p = new Promise<SFTPWrapper>((resolve, reject) => {
+        // A connection that is half gone can leave the subsystem request unanswered for good; every caller
+        // after would wait on this same promise, so it gets a deadline of its own.
+        const timer = setTimeout(() => reject(new KilnError("sftp-failed", `${label}: no answer to the subsystem request in ${SFTP_OPEN_TIMEOUT_MS / 1000} s`)), SFTP_OPEN_TIMEOUT_MS);
         client.sftp((err, sftp) => {
-          if (err) return reject(new KilnError("sftp-failed", `SFTP on ${this.where}: ${err.message}`, { cause: err }));
+          clearTimeout(timer);
+          if (err) return reject(new KilnError("sftp-failed", `${label}: ${err.message}`, { cause: err }));
           // Unlistened 'error' events would crash the process; transfers see failures via their callbacks.
           sftp.on("error", (e: Error) => this.logger.debug(`SFTP error on ${this.where}`, { error: e.message }));
           sftp.once("close", () => {
@@ -256,7 +295,7 @@ export class SshConnection implements MachineAccess {
         if (this.sftpSession === p) this.sftpSession = undefined;
       });
     }
-    return this.sftpSession;
+    return unlessAborted(this.sftpSession, signal, label);
   }
 
   /** SFTP upload, resumable and sha256-verified (./sftp.ts). */

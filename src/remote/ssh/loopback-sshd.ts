@@ -94,6 +94,20 @@ async function waitForBanner(port: number, timeoutMs: number, proc: () => ChildP
 }
 
 /** Direct and indirect children of `pid`, from /proc (no dependency on procps). */
+/** Kill the per-connection sshd processes under the listener `pid`; how many there were. */
+async function dropChildren(pid: number): Promise<number> {
+  const victims = descendants(pid).filter((p) => p.comm === "sshd" || p.comm.startsWith("sshd"));
+  for (const v of victims) {
+    try {
+      process.kill(v.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  return victims.length;
+}
+
 function descendants(pid: number): { pid: number; comm: string }[] {
   const parent = new Map<number, number>();
   const comm = new Map<number, string>();
@@ -280,23 +294,15 @@ export class TestSshd {
   async dropConnections(): Promise<number> {
     const pid = this.proc?.pid;
     if (pid === undefined) return 0;
-    const victims = descendants(pid).filter((p) => p.comm === "sshd" || p.comm.startsWith("sshd"));
-    for (const v of victims) {
-      try {
-        process.kill(v.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-    return victims.length;
+    return dropChildren(pid);
   }
 
   async stop(): Promise<void> {
     const proc = this.proc;
     this.proc = undefined;
     if (!proc || proc.exitCode !== null) return;
-    await this.dropConnections();
+    // The listener's pid, not this.proc's (cleared above): a stopped machine's live connections end with it.
+    await dropChildren(proc.pid!);
     const exited = new Promise<void>((r) => proc.once("exit", () => r()));
     proc.kill("SIGTERM");
     const timer = setTimeout(() => proc.kill("SIGKILL"), 3000);

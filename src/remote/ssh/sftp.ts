@@ -77,7 +77,7 @@ export async function uploadFile(conn: SshConnection, localPath: string, remoteP
   const sha256 = await sha256File(localPath);
   const part = `${remotePath}${PART_SUFFIX}`;
   await runChecked(conn, ["mkdir", "-p", "--", posix.dirname(remotePath)], { what: "create the remote directory" });
-  const sftp = await conn.sftp();
+  const sftp = await conn.sftp(opts.signal);
   let offset = retried ? 0 : ((await sftpSize(sftp, part)) ?? 0);
   if (offset > size) offset = 0;
   const count = counter(opts.onProgress);
@@ -131,7 +131,7 @@ export async function downloadFile(
   retried = false,
 ): Promise<TransferResult> {
   const what = `download of ${conn.where}:${remotePath}`;
-  const sftp = await conn.sftp();
+  const sftp = await conn.sftp(opts.signal);
   let expected = opts.expected;
   if (!expected) {
     const size = await sftpSize(sftp, remotePath);

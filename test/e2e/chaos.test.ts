@@ -139,8 +139,11 @@ describe.skipIf(!haveSshd)("managed recovery (needs /usr/sbin/sshd)", () => {
     expect(status.out).toMatch(/attempts \(3 recoveries\):/);
     expect(status.out.match(/^\s*\d\s+lambda\s+lost\s+teardown\s/gm)).toHaveLength(3);
     expect(status.out).toMatch(/^\s*4\s+lambda\s+succeeded\s+teardown\s/m);
-    // The report lists the attempts too.
-    const report = readFileSync(join(home, "jobs", id, "report.md"), "utf8");
+    // The report lists the attempts too. The driver writes it just after recording the job's end (the report
+    // shows that end), so it may still be on its way when the state is read.
+    const reportPath = join(home, "jobs", id, "report.md");
+    await pollUntil(async () => (existsSync(reportPath) ? true : undefined), { what: "the job's report", timeoutMs: 30_000, intervalMs: 100 });
+    const report = readFileSync(reportPath, "utf8");
     expect(report).toMatch(/## Attempts\s+4 attempts, 3 recoveries/);
     expect(report.match(/^\| [1-3] \| lambda \|.*\| lost \|/gm)).toHaveLength(3);
 

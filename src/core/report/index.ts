@@ -2,8 +2,9 @@
  * The job report: report.md + report.html (+ plots/*.svg) in the job dir, written when a job ends and
  * rewritten by `kiln report`.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { writeFileAtomic } from "../../base/atomic-file.js";
 import type { Ledger } from "../../store/index.js";
 import type { RunFile } from "../job/run-file.js";
 import { gatherReport } from "./data.js";
@@ -26,12 +27,13 @@ export function writeJobReport(ledger: Ledger, jobId: string, run: RunFile, nowM
   for (const p of plots) {
     const path = join(run.jobDir, p.file);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, p.svg);
+    writeFileAtomic(path, p.svg);
   }
   const markdown = renderMarkdown(d, plots);
   const markdownPath = join(run.jobDir, "report.md");
   const htmlPath = join(run.jobDir, "report.html");
-  writeFileSync(markdownPath, markdown);
-  writeFileSync(htmlPath, renderHtml(d, plots));
+  // Written whole or not at all: followers read the report as soon as it appears.
+  writeFileAtomic(markdownPath, markdown);
+  writeFileAtomic(htmlPath, renderHtml(d, plots));
   return { markdownPath, htmlPath, markdown };
 }

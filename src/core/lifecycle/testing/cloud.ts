@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type LambdaEmulator, type LambdaEmulatorOptions, startLambdaEmulator } from "../../../providers/lambda/emulator.js";
 import { type TestSshd, startSshd } from "../../../remote/ssh/loopback-sshd.js";
 import { Ledger, isTerminal } from "../../../store/index.js";
+import { isJobProcess } from "../../supervisor/index.js";
 import { bundleDriver } from "./driver-bundle.js";
 
 export interface CloudHarness {
@@ -71,9 +72,11 @@ export function killDrivers(ledgerPaths: readonly string[]): void {
     const l = Ledger.open(p);
     try {
       for (const j of l.listJobs()) {
-        if (isTerminal(j.state) || j.supervisor_pid === null) continue;
+        // Pids are reused (pid_max is 32768 here): a driver killed minutes ago may share its pid with another
+        // test's driver or machine by now, so only a process that is still this job's is killed.
+        if (isTerminal(j.state) || !isJobProcess(j.supervisor_pid, j.id)) continue;
         try {
-          process.kill(-j.supervisor_pid, "SIGKILL");
+          process.kill(-j.supervisor_pid!, "SIGKILL");
         } catch {
           // Already gone.
         }

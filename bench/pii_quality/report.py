@@ -140,7 +140,7 @@ def main() -> int:
     for item in args.log_run:
         seed, path = item.split("=", 1)
         logged.append({"sae_seed": int(seed), "log": _rel(path), "micro_f1": parse_log(Path(path))})
-    result = {"bench": "pii_quality_v6", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    result = {"bench": Path(args.out).stem, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "machine": {"cpu_count": os.cpu_count(), "processor": _cpu(), "platform": platform.platform(),
                           "load_avg_at_report": os.getloadavg(), "gpu": None},
               "commands": args.command, "notes": args.note,

@@ -109,8 +109,78 @@ def _secret(rng: random.Random, alphabet: str, n: int) -> str:
     return "".join(rng.choice(alphabet) for _ in range(n))
 
 
-def make_identity(fake: Faker, locale: str, rng: random.Random) -> Identity:
+# Names from many cultures (Latin script, as people type them in English-language chat): a message's people
+# are not all from the locale of its language. ja_JP / zh_CN give romanised names.
+NAME_LOCALES: tuple[str, ...] = ("en_US", "en_GB", "en_IE", "en_AU", "en_IN", "de_DE", "fr_FR", "es_ES", "es_MX",
+                                 "it_IT", "nl_NL", "pt_BR", "pl_PL", "cs_CZ", "ro_RO", "sv_SE", "fi_FI", "tr_TR",
+                                 "vi_VN", "id_ID", "yo_NG", "zu_ZA", "tw_GH", "sw", "az_AZ", "ja_JP", "zh_CN")
+# Romanised names Faker has no Latin-script locale for (Arabic, Persian, Korean, South Asian, East African).
+_MORE_FIRST = ("Ahmed", "Fatima", "Omar", "Layla", "Yusuf", "Aisha", "Karim", "Nour", "Hassan", "Mariam", "Reza",
+               "Parisa", "Dariush", "Min-jun", "Seo-yeon", "Ji-ho", "Hyun-woo", "Soo-ah", "Priya", "Arjun", "Ananya",
+               "Rohan", "Deepika", "Sanjay", "Kavya", "Tendai", "Chipo", "Abebe", "Selam", "Wanjiru", "Kwame",
+               "Nguyen", "Thanh", "Mei", "Wei", "Bilal", "Zainab", "Tariq", "Imran", "Sina", "Lwazi", "Ngozi")
+_MORE_LAST = ("Al-Sayed", "Haddad", "Khalil", "Mansour", "Rahimi", "Tehrani", "Hosseini", "Kim", "Park", "Choi",
+              "Jung", "Sharma", "Patel", "Iyer", "Reddy", "Chatterjee", "Banerjee", "Moyo", "Okafor", "Tesfaye",
+              "Kamau", "Mensah", "Ochieng", "Nakamura", "Zhang", "Abdullah", "Qureshi", "Siddiqui", "Mahlangu",
+              "Adeyemi", "Nwosu", "Haile", "Mwangi", "Gonzalez-Ruiz", "O'Brien", "McAllister", "van den Berg")
+_NAME_FAKERS: dict[str, Faker] = {}
+
+
+def diverse_name(rng: random.Random) -> tuple[str, str]:
+    """A (first, last) name from a culture drawn from ``NAME_LOCALES`` or the romanised lists above."""
+    if rng.random() < 0.2:
+        return rng.choice(_MORE_FIRST), rng.choice(_MORE_LAST)
+    loc = rng.choice(NAME_LOCALES)
+    if loc not in _NAME_FAKERS:
+        _NAME_FAKERS[loc] = Faker(loc)
+    f = _NAME_FAKERS[loc]
+    f.seed_instance(rng.randrange(2**31))
+    if loc in ("ja_JP", "zh_CN"):
+        return f.first_romanized_name(), f.last_romanized_name()
+    return f.first_name(), f.last_name()
+
+
+def _varied_address(fake: Faker, locale: str, rng: random.Random, street: str, city: str,
+                    postcode: str) -> tuple[str, str]:
+    """(one-line, multi-line) address in one of the shapes people write: with or without postcode, region,
+    country, commas or a unit; every shape is one ADDRESS span from the unit or house number on."""
+    country = {"en_US": "USA", "en_GB": "UK", "en_IN": "India", "de_DE": "Germany", "fr_FR": "France",
+               "es_ES": "Spain", "it_IT": "Italy", "nl_NL": "Netherlands"}.get(locale, "")
+    if locale == "en_US":
+        region = fake.state_abbr() if rng.random() < 0.6 else fake.state()
+        shape = rng.randrange(5)
+        if shape == 0:
+            return f"{street}, {city}, {region} {postcode}", f"{street}\n{city}, {region} {postcode}"
+        if shape == 1:
+            return f"{street}, {city}, {region}", f"{street}\n{city}, {region}"
+        if shape == 2:
+            return f"{street} {city} {region} {postcode}", f"{street}\n{city} {region} {postcode}"
+        if shape == 3:
+            return f"{street}, {city}", f"{street}\n{city}"
+        return (f"{street}, {city}, {region} {postcode}, {country}",
+                f"{street}\n{city}, {region} {postcode}\n{country}")
+    unit = rng.random() < 0.2
+    if unit and locale == "en_GB":
+        street = f"Flat {rng.randint(1, 40)}, {street}"
+    shape = rng.randrange(4)
+    if locale in ("en_GB", "en_IN"):
+        one, lines = f"{street}, {city} {postcode}", f"{street}\n{city}\n{postcode}"
+    else:
+        one, lines = f"{street}, {postcode} {city}", f"{street}\n{postcode} {city}"
+    if shape == 1:
+        one, lines = f"{street}, {city}", f"{street}\n{city}"
+    elif shape == 2 and country:
+        one, lines = f"{one}, {country}", f"{lines}\n{country}"
+    return one, lines
+
+
+def make_identity(fake: Faker, locale: str, rng: random.Random, diverse_names: float = 0.0,
+                  varied_addresses: bool = False) -> Identity:
+    """``diverse_names``: share of identities whose name comes from ``diverse_name`` rather than ``locale``;
+    ``varied_addresses``: addresses in several shapes (``_varied_address``) instead of one per locale."""
     first, last = fake.first_name(), fake.last_name()
+    if diverse_names and rng.random() < diverse_names:
+        first, last = diverse_name(rng)
     f, l_ = _ascii(first) or "alex", _ascii(last) or "smith"
     username = rng.choice([f"{f}.{l_}", f"{f}{l_}{rng.randint(1, 99)}", f"{f[0]}{l_}", f"{f}_{l_}",
                            f"{l_}{f[0]}{rng.randint(70, 99)}", f"{f}{rng.randint(100, 999)}"])
@@ -127,6 +197,8 @@ def make_identity(fake: Faker, locale: str, rng: random.Random) -> Identity:
         address, lines = f"{street}, {city} {postcode}", f"{street}\n{city}\n{postcode}"
     else:
         address, lines = f"{street}, {postcode} {city}", f"{street}\n{postcode} {city}"
+    if varied_addresses and rng.random() < 0.6:
+        address, lines = _varied_address(fake, locale, rng, street, city, postcode)
     nid, nid_kind = _national_id(fake, locale, rng)
     dob = fake.date_between_dates(_DOB_FROM, _DOB_TO).strftime(rng.choice(_DOB_FORMATS))
     url = rng.choice(_PERSONAL_URL_FORMATS).format(u=username.replace(".", "-"), first=f, last=l_)

@@ -62,3 +62,23 @@ def test_generation_is_the_same_in_another_process():
     digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2)}
     assert len(digests) == 1
+
+
+def test_names_and_places_are_varied(splits):
+    """People come from many cultures and in many forms (initials, titles, lower case, lists); places include
+    real cities and regions, not only the identity's Faker city."""
+    from kiln_sae.pii.compose import REGIONS, WORLD_CITIES
+
+    train = splits["train"]
+    persons = [e.text[s.start:s.end] for e in train for s in e.spans if s.label == "PERSON"]
+    places = {e.text[s.start:s.end] for e in train for s in e.spans if s.label == "LOCATION"}
+    assert any(p.islower() for p in persons) and any(len(p.split()) == 3 and p.split()[1].endswith(".")
+                                                     for p in persons)
+    assert places & set(WORLD_CITIES) and places & set(REGIONS)
+    titled = [e for e in train if any(t + " " in e.text for t in ("Dr.", "Mr.", "Ms.", "Mrs.", "Prof."))]
+    assert titled
+    for e in titled:  # the honorific stays outside the PERSON span
+        for s in e.spans:
+            assert not e.text[s.start:s.end].startswith(("Dr.", "Mr.", "Mrs.", "Ms.", "Prof.")), e.text
+    notes = [e for e in train if e.template == "meeting_notes" and not e.meta["negative"]]
+    assert notes and max(sum(s.label == "PERSON" for s in e.spans) for e in notes) >= 3

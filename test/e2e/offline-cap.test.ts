@@ -2,7 +2,7 @@
 // driver SIGKILLed once training runs (the laptop is gone), and the on-machine watchdog alone at the cap.
 // - with a durable store (moto's S3 on loopback, IAM on): checkpoint → push + sha256 verify → billing ended;
 //   `kiln status --refresh` then fetches the outputs from the store, verified; 0 orphans; spend ≤ cap + a tick;
-//   the same with GCS (Kiln's emulator, src/core/artifact-store/testing/gcs.ts) and a token downscoped to the job;
+//   the same with GCS (Kiln's emulator, src/core/artifact-store/testing/gcs.ts) and two upload sessions opened for the job's archive (no token on the machine);
 // - the cap in dollars (no max_hours), with the S3 store: the watchdog fires at max_usd ÷ the machine's price,
 //   pushes and verifies, then ends billing; the provider's bill ≤ max_usd + one polling interval's worth
 //   (~15 min of waiting: it runs where KILN_LONG_CAP=1, as bench/crash_matrix.ts sets);
@@ -112,7 +112,7 @@ describe.skipIf(!sshdAvailable)("the cap with the client gone (driver killed; em
     expect(existsSync(join(home, "jobs", id, "outputs", "sae", "checkpoints", "latest.json"))).toBe(true);
   }, 240_000);
 
-  it("with GCS as the store: the watchdog pushes with its downscoped token and verifies, then ends billing; the next client fetches from GCS", async () => {
+  it("with GCS as the store: the watchdog pushes through its upload sessions and verifies, then ends billing; the next client fetches from GCS", async () => {
     gcs = await startGcsEmulator({ buckets: ["kiln-e2e"] });
     const { home, id } = await orphanedAtCap("gcs", `max_usd: 100, max_hours: ${CAP_S / 3600}`, "gcs");
     const [inst] = cloud!.emu.inspect();

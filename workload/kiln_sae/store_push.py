@@ -19,12 +19,19 @@ The store config (0600, in the watchdog's private directory; never on argv), one
 ``{"kind": "s3", "endpoint": "https://…", "region": "…", "bucket": "…", "key_prefix": "…",
 "addressing": "path"|"virtual", "access_key_id": "…", "secret_access_key": "…", "session_token": "…"?}``
 ``{"kind": "azure-blob", "container_url": "https://ACCOUNT.blob.core.windows.net/CONTAINER",
-"key_prefix": "…", "sas": "sv=…&sig=…"}`` (Azure Blob: a SAS for the container; blobs above the
-threshold go up as blocks, Put Block then Put Block List).
+"key_prefix": "…", "sas": "sv=…&sig=…"}`` (Azure Blob: a SAS the user made for the container; blobs above the
+threshold go up as blocks, Put Block then Put Block List), or with ``"blob_sas": {"outputs.tar": "sv=…",
+"manifest.json": "sv=…"}`` instead of ``sas``: a SAS per blob, minted by Kiln, and the archive layout.
 
-``{"kind": "gcs", "endpoint": "https://storage.googleapis.com", "bucket": "…", "key_prefix": "…", "token": "…"}``
-(Google Cloud Storage's JSON API with a bearer token downscoped to the prefix: a simple media upload up to
-the threshold, a resumable upload in 256 KiB-multiple chunks above it; see ``_GcsFiles``).
+``{"kind": "gcs", "endpoint": "https://storage.googleapis.com", "bucket": "…", "key_prefix": "…",
+"sessions": {"outputs.tar": "https://…&upload_id=…", "manifest.json": "https://…"}}`` (Google Cloud Storage:
+two resumable-upload session URIs Kiln opened at launch, each the grant for its one object, for a week; the
+archive layout, see ``_GcsSession``). With ``"token"`` instead of ``sessions`` (a bearer token), the files
+layout: a simple media upload up to the threshold, a resumable upload in 256 KiB-multiple chunks above it.
+
+The archive layout (for grants that name their objects; see "The archive layout" below): the outputs go up
+as one streamed tar, ``KEY_PREFIX/outputs.tar``, then a version-2 manifest with the archive's size and sha256
+beside each file's.
 
 ``{"kind": "dir", "root": "/lambda/nfs/NAME", "key_prefix": "…"}`` (a provider volume mounted on the
 machine, e.g. a Lambda file system: every file is written to a temporary name beside its place, fsynced and
@@ -53,6 +60,7 @@ import os
 import socket
 import ssl
 import sys
+import tarfile
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -66,10 +74,32 @@ CHUNK = 1 << 20
 # Per-request socket timeout; the whole push has its own deadline (--timeout-s).
 REQUEST_TIMEOUT_S = 60.0
 RETRIES = 3
+# The archive layout's two objects (see "The archive layout" below).
+ARCHIVE_KEY = "outputs.tar"
+MANIFEST_KEY = "manifest.json"
 
 
 class PushError(Exception):
     """A push that did not complete; the message goes into the result file."""
+
+
+def _http_url(v: str) -> str:
+    if urllib.parse.urlsplit(v).scheme not in ("http", "https"):
+        raise PushError("store config: a session URI must be an http(s) URL")
+    return v
+
+
+def _grants(data: dict, field: str, instead: str, clean) -> dict | None:
+    """The archive layout's per-object grants (``field``: ``{"outputs.tar": …, "manifest.json": …}``), or None
+    for the files layout, which uses ``instead``; one of the two, never both."""
+    v = data.get(field)
+    if v is None:
+        return None
+    if data.get(instead) is not None:
+        raise PushError(f"store config: {field} and {instead} exclude each other")
+    if not isinstance(v, dict) or set(v) != {ARCHIVE_KEY, MANIFEST_KEY} or not all(isinstance(x, str) and x for x in v.values()):
+        raise PushError(f"store config: {field} must map {ARCHIVE_KEY} and {MANIFEST_KEY} to non-empty strings")
+    return {k: clean(x) for k, x in v.items()}
 
 
 @dataclass(frozen=True)
@@ -124,11 +154,27 @@ class Store:
 
 @dataclass(frozen=True)
 class AzureStore:
+    """A container SAS (``sas``: the files layout), or one blob SAS per object of the archive layout
+    (``blob_sas``: ``{"outputs.tar": "sv=…", "manifest.json": "sv=…"}``, each good for that blob only)."""
     container_url: str
     key_prefix: str
-    sas: str
+    sas: str | None
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
     part_size: int = DEFAULT_PART_SIZE
+    blob_sas: dict | None = None
+
+    @property
+    def archive(self) -> bool:
+        return self.blob_sas is not None
+
+    def sas_for(self, key: str) -> str:
+        if self.blob_sas is None:
+            return self.sas or ""
+        name = key[len(self.key_prefix) + 1:] if key.startswith(self.key_prefix + "/") else key
+        sas = self.blob_sas.get(name)
+        if sas is None:
+            raise PushError(f"store config: no SAS for {key} (the machine may write only {', '.join(sorted(self.blob_sas))})")
+        return sas
 
     @staticmethod
     def from_json(data: dict) -> "AzureStore":
@@ -147,8 +193,10 @@ class AzureStore:
         # Azure's Put Block takes up to 4000 MiB; blocks need no minimum size.
         if not isinstance(ps, int) or isinstance(ps, bool) or not 1 <= ps <= 4000 * 1024**2:
             raise PushError("store config: part_size must be a whole number of bytes from 1 to 4000 MiB")
-        return AzureStore(container_url=url, key_prefix=text("key_prefix").strip("/"), sas=text("sas").lstrip("?"),
-                          multipart_threshold=th, part_size=ps)
+        blob_sas = _grants(data, "blob_sas", "sas", lambda v: v.lstrip("?"))
+        return AzureStore(container_url=url, key_prefix=text("key_prefix").strip("/"),
+                          sas=None if blob_sas is not None else text("sas").lstrip("?"),
+                          multipart_threshold=th, part_size=ps, blob_sas=blob_sas)
 
     @property
     def where(self) -> str:
@@ -252,8 +300,9 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def local_manifest(root: str) -> list[dict]:
-    """``{path, size, sha256}`` for every output file under root, sorted by path (what Kiln's TS manifest computes)."""
+def output_files(root: str) -> list[tuple[str, str]]:
+    """``(path relative to root, path)`` of every output file under root, sorted by the relative path: regular
+    files only (no links), in-flight names left out (what Kiln's TS manifest counts)."""
     out = []
     if not os.path.isdir(root):
         return out
@@ -265,9 +314,13 @@ def local_manifest(root: str) -> list[dict]:
             p = os.path.join(d, name)
             if not os.path.isfile(p) or os.path.islink(p):
                 continue
-            rel = os.path.relpath(p, root).replace(os.sep, "/")
-            out.append({"path": rel, "size": os.path.getsize(p), "sha256": sha256_file(p)})
-    return sorted(out, key=lambda e: e["path"])
+            out.append((os.path.relpath(p, root).replace(os.sep, "/"), p))
+    return sorted(out)
+
+
+def local_manifest(root: str) -> list[dict]:
+    """``{path, size, sha256}`` for every output file under root, sorted by path (what Kiln's TS manifest computes)."""
+    return [{"path": rel, "size": os.path.getsize(p), "sha256": sha256_file(p)} for rel, p in output_files(root)]
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
@@ -463,7 +516,7 @@ class AzureBlob:
     def _target(self, key: str, query: dict[str, str] | None = None) -> str:
         path = self.base + "/" + "/".join(_quote(s) for s in key.split("/"))
         extra = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in (query or {}).items())
-        return f"{path}?{extra + '&' if extra else ''}{self.store.sas}"
+        return f"{path}?{extra + '&' if extra else ''}{self.store.sas_for(key)}"
 
     def _connection(self) -> http.client.HTTPConnection:
         timeout = max(1.0, min(REQUEST_TIMEOUT_S, self.deadline - time.monotonic()))
@@ -632,14 +685,17 @@ GCS_QUANTUM = 256 * 1024
 @dataclass(frozen=True)
 class GcsStore:
     """``{"kind": "gcs", "endpoint": "https://storage.googleapis.com", "bucket": "…", "key_prefix": "…",
-    "token": "…"}``: a token downscoped to ``key_prefix`` (it can create and read objects there, nothing
-    else: no list, no delete, no overwrite)."""
+    "sessions": {"outputs.tar": URI, "manifest.json": URI}}``: two resumable-upload session URIs, each the grant
+    for its one object (the archive layout, ``_GcsSession``). The machine holds no token."""
     endpoint: str
     bucket: str
     key_prefix: str
-    token: str
-    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    sessions: dict
     part_size: int = DEFAULT_PART_SIZE
+
+    @property
+    def archive(self) -> bool:
+        return True
 
     @staticmethod
     def from_json(data: dict) -> "GcsStore":
@@ -651,40 +707,21 @@ class GcsStore:
         endpoint = text("endpoint").rstrip("/")
         if urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
             raise PushError("store config: endpoint must be an http(s) URL")
-        th = data.get("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD)
         ps = data.get("part_size", DEFAULT_PART_SIZE)
-        if not isinstance(th, int) or isinstance(th, bool) or th < 1:
-            raise PushError("store config: multipart_threshold must be a positive whole number of bytes")
         # GCS takes a resumable upload's chunks (all but the last) in multiples of 256 KiB only.
         if not isinstance(ps, int) or isinstance(ps, bool) or ps < GCS_QUANTUM or ps % GCS_QUANTUM != 0:
             raise PushError("store config: part_size must be a positive multiple of 256 KiB for GCS")
+        if data.get("token") is not None:
+            raise PushError("store config: a GCS store takes upload sessions, not a token (the machine holds none)")
+        sessions = _grants(data, "sessions", "token", _http_url)
+        if sessions is None:
+            raise PushError(f"store config: sessions must map {ARCHIVE_KEY} and {MANIFEST_KEY} to upload session URIs")
         return GcsStore(endpoint=endpoint, bucket=text("bucket"), key_prefix=text("key_prefix").strip("/"),
-                        token=text("token"), multipart_threshold=th, part_size=ps)
+                        sessions=sessions, part_size=ps)
 
     @property
     def where(self) -> str:
         return f"gs://{self.bucket}/{self.key_prefix}"
-
-
-class _HashingReader:
-    """A file read for an upload, md5-hashed on the way (GCS answers the object's md5Hash to compare)."""
-
-    def __init__(self, f) -> None:
-        self.f = f
-        self.md5 = hashlib.md5()
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.f.read(n)
-        self.md5.update(data)
-        return data
-
-
-def _md5_b64_file(path: str) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return base64.b64encode(h.digest()).decode()
 
 
 def _gcs_error(body: bytes) -> str:
@@ -700,69 +737,31 @@ def _gcs_error(body: bytes) -> str:
     return body[:100].decode("utf-8", "replace").replace("\n", " ")
 
 
-class _GcsFiles:
-    """The few JSON API calls a push needs, with the bearer token (no SDK on the machine). Files up to the
-    threshold go up as one simple media upload, checked against the md5Hash GCS answers; larger ones as a
-    resumable upload in ``part_size`` chunks, resumed from the offset GCS reports after a failed chunk.
-
-    Quirk: the downscoped token has no ``storage.objects.delete``, which GCS requires to overwrite an object,
-    so a retried push would be refused on the files the first try stored: an object already there with the
-    same size and md5 is kept as it is."""
+class _GcsHttp:
+    """Requests to a GCS upload session URI (no SDK on the machine, and no token: the URI is the grant).
+    Connection errors and 5xx are retried ``retries`` times within the push's deadline."""
 
     def __init__(self, store: GcsStore, deadline: float) -> None:
         self.store = store
         self.deadline = deadline
-        self.origin = urllib.parse.urlsplit(store.endpoint)
 
-    def _object_path(self, key: str) -> str:
-        # The object name is one path segment: its slashes are encoded too.
-        return f"/storage/v1/b/{_quote(self.store.bucket)}/o/{urllib.parse.quote(key, safe='')}"
-
-    def _upload_path(self, key: str, kind: str) -> str:
-        return f"/upload/storage/v1/b/{_quote(self.store.bucket)}/o?uploadType={kind}&name={urllib.parse.quote(key, safe='')}"
-
-    def _call(self, method: str, url: str, headers: dict[str, str], *, body: bytes | None = None, body_path: str | None = None,
-              part: tuple[int, int] | None = None, sink=None, retries: int = RETRIES, hashed: list | None = None) -> tuple[int, bytes, dict[str, str]]:
-        """One request (url: a path on the endpoint, or an absolute session URI); retries connection errors
-        and 5xx. Returns (status, body up to 64 KiB unless ``sink`` took it, lower-cased headers)."""
-        u = urllib.parse.urlsplit(url if "://" in url else self.store.endpoint + url)
-        same_origin = (u.scheme, u.hostname, u.port) == (self.origin.scheme, self.origin.hostname, self.origin.port)
+    def _call(self, method: str, url: str, headers: dict[str, str], *, body: bytes = b"", retries: int = RETRIES) -> tuple[int, bytes, dict[str, str]]:
+        """One request to the absolute ``url``. Returns (status, body up to 64 KiB, lower-cased headers)."""
+        u = urllib.parse.urlsplit(url)
         target = u.path + (f"?{u.query}" if u.query else "")
         last = ""
         for attempt in range(retries):
             if time.monotonic() >= self.deadline:
                 raise PushError(f"the push ran out of time ({last or 'before ' + method + ' ' + u.path})")
-            h = dict(headers)
-            if same_origin:
-                h["authorization"] = f"Bearer {self.store.token}"
-            if part is not None:
-                h["content-length"] = str(part[1])
-            elif body_path is not None:
-                h["content-length"] = str(os.path.getsize(body_path))
-            elif method in ("PUT", "POST"):
-                h["content-length"] = str(len(body or b""))
+            h = {**headers, "content-length": str(len(body))}
             timeout = max(1.0, min(REQUEST_TIMEOUT_S, self.deadline - time.monotonic()))
             conn = (http.client.HTTPSConnection(u.hostname or "", u.port, timeout=timeout, context=ssl.create_default_context())
                     if u.scheme == "https" else http.client.HTTPConnection(u.hostname or "", u.port, timeout=timeout))
             try:
-                if body_path is not None:
-                    with open(body_path, "rb") as f:
-                        if part is not None:
-                            f.seek(part[0])
-                        payload = _Window(f, part[1]) if part is not None else _HashingReader(f)
-                        conn.request(method, target, body=payload, headers=h, encode_chunked=False)
-                        resp = conn.getresponse()
-                    if hashed is not None and isinstance(payload, _HashingReader):
-                        hashed[:] = [base64.b64encode(payload.md5.digest()).decode()]
-                else:
-                    conn.request(method, target, body=body, headers=h)
-                    resp = conn.getresponse()
+                conn.request(method, target, body=body, headers=h)
+                resp = conn.getresponse()
                 got = {k.lower(): v for k, v in resp.getheaders()}
                 if resp.status < 500:
-                    if sink is not None and 200 <= resp.status < 300:
-                        while chunk := resp.read(CHUNK):
-                            sink(chunk)
-                        return resp.status, b"", got
                     data = resp.read(65536)
                     resp.read()
                     return resp.status, data, got
@@ -774,90 +773,6 @@ class _GcsFiles:
             if attempt + 1 < retries:
                 time.sleep(min(2 ** attempt, max(0.0, self.deadline - time.monotonic())))
         raise PushError(last)
-
-    def _stored(self, key: str) -> dict | None:
-        """The object's metadata, or None when it is not there."""
-        status, data, _ = self._call("GET", self._object_path(key), {})
-        if status == 404:
-            return None
-        if status >= 300:
-            raise PushError(f"GET {key} metadata: HTTP {status} {_gcs_error(data)}")
-        return _object_json(key, data)
-
-    def _already(self, key: str, size: int, md5_b64) -> bool:
-        meta = self._stored(key)
-        return meta is not None and str(meta.get("size")) == str(size) and meta.get("md5Hash") == md5_b64()
-
-    def put_file(self, key: str, path: str, size: int, sha256: str) -> None:
-        if self._already(key, size, lambda: _md5_b64_file(path)):
-            return
-        if size > self.store.multipart_threshold:
-            return self._resumable(key, path, size)
-        hashed: list = []
-        status, data, _ = self._call("POST", self._upload_path(key, "media"), {"content-type": "application/octet-stream"}, body_path=path, hashed=hashed)
-        self._check_uploaded(key, status, data, size, hashed[0] if hashed else None)
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-        if self._already(key, len(data), lambda: md5):
-            return
-        status, body, _ = self._call("POST", self._upload_path(key, "media"), {"content-type": "application/json"}, body=data)
-        self._check_uploaded(key, status, body, len(data), md5)
-
-    def _check_uploaded(self, key: str, status: int, data: bytes, size: int, md5: str | None) -> None:
-        if status >= 300:
-            raise PushError(f"POST {key}: HTTP {status} {_gcs_error(data)}")
-        meta = _object_json(key, data)
-        if str(meta.get("size")) != str(size) or (md5 is not None and meta.get("md5Hash") not in (None, md5)):
-            raise PushError(f"POST {key}: the store holds {meta.get('size')} bytes (md5 {meta.get('md5Hash')}), not the {size} sent")
-
-    def _resumable(self, key: str, path: str, size: int) -> None:
-        """Start a session, then PUT chunks; after a failed chunk ask where the upload stands and go on from there."""
-        status, data, h = self._call("POST", self._upload_path(key, "resumable"),
-                                     {"x-upload-content-type": "application/octet-stream", "x-upload-content-length": str(size)}, body=b"")
-        session = h.get("location", "")
-        if status >= 300 or urllib.parse.urlsplit(session).scheme not in ("http", "https"):
-            raise PushError(f"POST {key} (resumable): HTTP {status} {_gcs_error(data) if status >= 300 else 'no session URI'}")
-        offset, failures = 0, 0
-        while True:
-            length = min(self.store.part_size, size - offset)
-            try:
-                status, data, h = self._call("PUT", session, {"content-range": f"bytes {offset}-{offset + length - 1}/{size}"},
-                                             body_path=path, part=(offset, length), retries=1)
-            except PushError as e:
-                status, data, h = 503, str(e).encode(), {}
-            if status in (200, 201):
-                return self._check_uploaded(key, status, data, size, None)
-            if status == 308:
-                offset = _persisted(h)
-                continue
-            if status < 500 and status not in (408, 429):
-                # 404/410: the session is gone (a week old, or cancelled); 4xx: refused.
-                raise PushError(f"PUT {key} chunk at {offset}: HTTP {status} {_gcs_error(data)}")
-            failures += 1
-            if failures > RETRIES * 2:
-                raise PushError(f"PUT {key} chunk at {offset}: gave up after {failures} failures ({_gcs_error(data)})")
-            time.sleep(min(2 ** min(failures, 5), max(0.0, self.deadline - time.monotonic())))
-            # Where does the upload stand? GCS may have kept less than it was sent.
-            status, data, h = self._call("PUT", session, {"content-range": f"bytes */{size}"}, body=b"")
-            if status in (200, 201):
-                return self._check_uploaded(key, status, data, size, None)
-            if status != 308:
-                raise PushError(f"PUT {key} (status of the upload): HTTP {status} {_gcs_error(data)}")
-            offset = _persisted(h)
-
-    def get_hash(self, key: str) -> tuple[int, str, bytes]:
-        h = hashlib.sha256()
-        state = {"size": 0, "head": b""}
-        def sink(chunk: bytes) -> None:
-            h.update(chunk)
-            state["size"] += len(chunk)
-            if len(state["head"]) < CHUNK:
-                state["head"] += chunk[: CHUNK - len(state["head"])]
-        status, data, _ = self._call("GET", self._object_path(key) + "?alt=media", {}, sink=sink)
-        if status >= 300:
-            raise PushError(f"GET {key}: HTTP {status} {_gcs_error(data)}")
-        return state["size"], h.hexdigest(), state["head"]
 
 
 def _persisted(headers: dict[str, str]) -> int:
@@ -881,9 +796,226 @@ def _object_json(key: str, data: bytes) -> dict:
     return meta
 
 
+# --- The archive layout: two named objects, for grants that name the objects ----------------------------
+#
+# A blob SAS (sr=b) on Azure and a resumable-upload session URI on GCS each let the machine write exactly one
+# named object, and those names must be fixed at launch, when the outputs' names are not known. So with such
+# grants the outputs go up as one tar, KEY_PREFIX/outputs.tar, then the manifest (version 2: the archive's
+# size and sha256, and each file's as before) as KEY_PREFIX/manifest.json, last. The tar is streamed from the
+# files to the store, a part at a time: it never lands on the machine's disk. It is deterministic (PAX format,
+# files in manifest order, owner 0, the files' own mtime and mode), so a retried push sends the same bytes: a
+# GCS session an earlier try finished is checked against them rather than written again. Anyone can read it
+# back without Kiln: `tar xf outputs.tar`.
+
+
+class _FileHashing:
+    """A file as tarfile reads it into the archive, sha256-hashed on the way (one read per file)."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+        self.sha256 = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.sha256.update(data)
+        return data
+
+
+class _Sink:
+    """Where the archive's bytes go: hashed (size, sha256, md5) here, sent by the subclass."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5()
+
+    def write(self, b) -> int:
+        b = bytes(b)
+        self.size += len(b)
+        self.sha256.update(b)
+        self.md5.update(b)
+        self._take(b)
+        return len(b)
+
+    def _take(self, b: bytes) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+
+def write_archive(root: str, sink) -> list[dict]:
+    """Stream every output file under root into ``sink`` as a tar; the files' manifest entries, hashed as read."""
+    files = []
+    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
+        for rel, p in output_files(root):
+            st = os.stat(p)
+            ti = tarfile.TarInfo(rel)
+            ti.size, ti.mtime, ti.mode = st.st_size, int(st.st_mtime), (st.st_mode & 0o777) or 0o644
+            ti.uid, ti.gid, ti.uname, ti.gname = 0, 0, "", ""
+            with open(p, "rb") as f:
+                r = _FileHashing(f)
+                # A file that shrinks while it is read fails here ("unexpected end of data"), never silently.
+                tar.addfile(ti, r)
+            files.append({"path": rel, "size": st.st_size, "sha256": r.sha256.hexdigest()})
+    return files
+
+
+class _AzureBlocks(_Sink):
+    """The archive as one block blob: Put Block per part, Put Block List at the end (the blob's SAS allows both)."""
+
+    def __init__(self, az: AzureBlob, key: str) -> None:
+        super().__init__()
+        self.az, self.key = az, key
+        self.buf = bytearray()
+        self.ids: list[str] = []
+
+    def _take(self, b: bytes) -> None:
+        self.buf += b
+        part = self.az.store.part_size
+        while len(self.buf) >= part:
+            self._block(bytes(self.buf[:part]))
+            del self.buf[:part]
+
+    def _block(self, data: bytes) -> None:
+        if len(self.ids) >= AzureBlob.MAX_BLOCKS:
+            raise PushError(f"the archive needs more than {AzureBlob.MAX_BLOCKS} blocks: raise part_size")
+        bid = base64.b64encode(f"kiln-{len(self.ids):08d}".encode()).decode()
+        status, err = self.az._request("PUT", self.key, query={"comp": "block", "blockid": bid}, body=data)
+        self.az._check(f"PUT {self.key} block {len(self.ids)}", status, err)
+        self.ids.append(bid)
+
+    def finish(self) -> None:
+        if self.buf or not self.ids:
+            self._block(bytes(self.buf))
+            self.buf.clear()
+        doc = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>" + "".join(f"<Latest>{i}</Latest>" for i in self.ids) + "</BlockList>").encode()
+        status, err = self.az._request("PUT", self.key, query={"comp": "blocklist"}, headers={"content-type": "application/xml"}, body=doc)
+        self.az._check(f"PUT {self.key} block list", status, err)
+
+
+class _GcsSession(_Sink):
+    """One object through a resumable-upload session URI that the client opened at launch (no token: the URI is
+    the grant, for this object only, for a week). Parts of ``part_size`` (a multiple of 256 KiB) as they fill,
+    the last with the total. A session an earlier try got partway through goes on from what GCS holds; one it
+    finished answers the object, whose md5 must then be this stream's. Verified by GCS's own md5 of what it
+    stored (the session cannot read back)."""
+
+    def __init__(self, files: _GcsHttp, key: str, session: str) -> None:
+        super().__init__()
+        self.files, self.key, self.session = files, key, session
+        self.buf = bytearray()
+        self.start = 0  # the stream offset of buf[0]
+        self.meta: dict | None = None
+        status, data, h = self._put({"content-range": "bytes */*"}, b"")
+        if status in (200, 201):
+            self.meta = _object_json(key, data)
+        elif status == 308:
+            self.persisted = _persisted(h)
+        else:
+            # 404/410: the session is gone (over a week old, or cancelled).
+            raise PushError(f"the upload session for {key} answered HTTP {status} {_gcs_error(data)} (a session lasts a week from launch)")
+
+    def _put(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes, dict[str, str]]:
+        try:
+            return self.files._call("PUT", self.session, headers, body=body, retries=1)
+        except PushError as e:
+            return 503, str(e).encode(), {}
+
+    def _take(self, b: bytes) -> None:
+        if self.meta is not None:
+            return  # finished by an earlier try: only hashed, to compare
+        self.buf += b
+        self._skip_persisted()
+        while len(self.buf) >= self.files.store.part_size:
+            self._send(self.files.store.part_size, None)
+
+    def _skip_persisted(self) -> None:
+        if self.start < self.persisted:
+            cut = min(len(self.buf), self.persisted - self.start)
+            del self.buf[:cut]
+            self.start += cut
+
+    def _send(self, n: int, total: int | None) -> None:
+        """Send buf[:n] (all of it when ``total`` is given, which ends the upload) until GCS holds it."""
+        failures = 0
+        while True:
+            end = self.start + n
+            rng = f"bytes {self.start}-{end - 1}/{total if total is not None else '*'}" if n > 0 else f"bytes */{total}"
+            status, data, h = self._put({"content-range": rng}, bytes(self.buf[:n]))
+            if status in (200, 201) and total is not None:
+                self.meta = _object_json(self.key, data)
+                self.buf.clear()
+                return
+            if status == 308:
+                self.persisted = max(self.persisted, _persisted(h))
+                before = self.start
+                self._skip_persisted()
+                n -= self.start - before
+                if n <= 0 and total is None:
+                    return
+                if self.start - before > 0:
+                    failures = 0
+                    if total is None:
+                        return  # the rest of this part waits for the next one to fill
+                    continue
+            elif status < 500 and status not in (408, 429):
+                raise PushError(f"PUT {self.key} at {self.start}: HTTP {status} {_gcs_error(data)}")
+            failures += 1
+            if failures > RETRIES * 2:
+                raise PushError(f"PUT {self.key} at {self.start}: gave up after {failures} failures ({_gcs_error(data)})")
+            time.sleep(min(2 ** min(failures, 5), max(0.0, self.files.deadline - time.monotonic())))
+            status, data, h = self._put({"content-range": f"bytes */{total if total is not None else '*'}"}, b"")
+            if status in (200, 201) and total is not None:
+                self.meta = _object_json(self.key, data)
+                return
+            if status == 308:
+                self.persisted = max(self.persisted, _persisted(h))
+                before = self.start
+                self._skip_persisted()
+                n -= self.start - before
+
+    def finish(self) -> None:
+        if self.meta is None:
+            self._send(len(self.buf), self.size)
+        assert self.meta is not None
+        md5 = base64.b64encode(self.md5.digest()).decode()
+        if str(self.meta.get("size")) != str(self.size) or self.meta.get("md5Hash") != md5:
+            raise PushError(f"{self.key}: the store holds {self.meta.get('size')} bytes (md5 {self.meta.get('md5Hash')}), not the {self.size} sent (md5 {md5})"
+                            " (an earlier push finished this object with other bytes: the outputs changed since)")
+
+
+def push_archive(store: "AzureStore | GcsStore", outputs: str, deadline: float) -> dict:
+    key = lambda name: f"{store.key_prefix}/{name}"  # noqa: E731
+    if isinstance(store, AzureStore):
+        az = AzureBlob(store, deadline)
+        sink: _Sink = _AzureBlocks(az, key(ARCHIVE_KEY))
+    else:
+        gcs = _GcsHttp(store, deadline)
+        sink = _GcsSession(gcs, key(ARCHIVE_KEY), store.sessions[ARCHIVE_KEY])
+    files = write_archive(outputs, sink)
+    sink.finish()
+    archive = {"path": ARCHIVE_KEY, "size": sink.size, "sha256": sink.sha256.hexdigest()}
+    doc = json.dumps({"version": 2, "archive": archive, "files": files}, indent=1).encode()
+    if isinstance(store, AzureStore):
+        az.put_bytes(key(MANIFEST_KEY), doc)
+        # Read back: the store's copy, not what was sent, has to be right.
+        for name, size, sha in ((MANIFEST_KEY, len(doc), hashlib.sha256(doc).hexdigest()), (ARCHIVE_KEY, archive["size"], archive["sha256"])):
+            got_size, got_sha, _ = az.get_hash(key(name))
+            if (got_size, got_sha) != (size, sha):
+                raise PushError(f"{name} read back from the store differs ({got_size} bytes, sha256 {got_sha[:12]}…)")
+    else:
+        m = _GcsSession(gcs, key(MANIFEST_KEY), store.sessions[MANIFEST_KEY])
+        m.write(doc)
+        m.finish()
+    return {"files": len(files), "bytes": sum(e["size"] for e in files), "archive_bytes": sink.size}
+
+
 def push(store: "Store | AzureStore | DirStore | GcsStore", outputs: str, deadline: float) -> dict:
+    if isinstance(store, (AzureStore, GcsStore)) and store.archive:
+        return push_archive(store, outputs, deadline)
     manifest = local_manifest(outputs)
-    s3 = _GcsFiles(store, deadline) if isinstance(store, GcsStore) else _DirFiles(store, deadline) if isinstance(store, DirStore) else _AzureFiles(store, deadline) if isinstance(store, AzureStore) else _S3Files(store, deadline)
+    s3 = _DirFiles(store, deadline) if isinstance(store, DirStore) else _AzureFiles(store, deadline) if isinstance(store, AzureStore) else _S3Files(store, deadline)
     key = lambda rel: f"{store.key_prefix}/{rel}" if store.key_prefix else rel  # noqa: E731
     for e in manifest:
         s3.put_file(key("outputs/" + e["path"]), os.path.join(outputs, *e["path"].split("/")), e["size"], e["sha256"])

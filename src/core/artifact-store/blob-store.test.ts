@@ -1,8 +1,10 @@
 // Azure Blob as the durable store, against Azurite (Microsoft's emulator, which checks SAS signatures,
-// permissions and expiry): Kiln mints a container SAS from the account key, the machine-side module pushes
-// with it (blocks above the threshold), and the client verifies and fetches with a read-only SAS. The SAS the
-// machine gets can write but not list or delete; a read-only SAS cannot push; a damaged blob is caught by its
-// sha256; a SAS that cannot read is a UserError naming the fix.
+// permissions and expiry): Kiln mints a blob SAS from the account key for each of the job's two objects (the
+// archive layout: outputs.tar and manifest.json), the machine-side module streams the tar with them (blocks)
+// and reads both back, and the client verifies and fetches with a read-only container SAS. The machine's SASes
+// reach those two blobs and nothing else (no other blob of its own prefix, no other job's, no list, no
+// delete); a read-only SAS cannot push; a damaged blob is caught by its sha256; a SAS that cannot read is a
+// UserError naming the fix.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -64,16 +66,18 @@ describe("Azure Blob as the durable store (Azurite)", () => {
       await fn();
     }, 120_000);
 
-  it_("pushes with a minted container SAS (blocks above the threshold), then verifies and fetches with a read-only one", async () => {
+  it_("pushes the outputs as one tar with a blob SAS per object (blocks), then verifies and fetches with a read-only SAS", async () => {
     const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
-    const p = await pushed("j-az", { "metrics.jsonl": '{"step": 1}\n', "sae/weights.bin": big, "odd name ü.txt": "x\n" }, { multipart_threshold: 1024 * 1024, part_size: 1024 * 1024 });
+    const p = await pushed("j-az", { "metrics.jsonl": '{"step": 1}\n', "sae/weights.bin": big, "odd name ü.txt": "x\n" }, { part_size: 1024 * 1024 });
     expect(p.code, p.result.error).toBe(0);
     expect(p.result).toMatchObject({ ok: true, files: 3 });
-    expect(p.credentials).toMatchObject({ kind: "azure-sas", scope: "container-sas" });
+    expect(p.credentials).toMatchObject({ kind: "azure-blob-sas" });
     const location = p.location;
     const reader = await storeCredentialsForReading(storeSpec(), location, env());
-    const check = await verifyDurableCopy({ location, credentials: reader });
-    expect(check).toMatchObject({ ok: true, verified: 3, missing: [], mismatched: [] });
+    const list = await fetch(`${az!.url}/${az!.account}/${az!.container}?restype=container&comp=list&prefix=${encodeURIComponent(`${location.keyPrefix}/`)}&${az!.adminSas}`, { headers: { "x-ms-version": "2020-12-06" } });
+    expect([...(await list.text()).matchAll(/<Name>([^<]+)<\/Name>/g)].map((m) => m[1])).toEqual([`${location.keyPrefix}/manifest.json`, `${location.keyPrefix}/outputs.tar`]);
+    const check = await verifyDurableCopy({ location, credentials: reader, expected: await localManifest(p.out) });
+    expect(check).toMatchObject({ ok: true, verified: 3, missing: [], mismatched: [], notInManifest: [] });
     const local = join(dir, "j-az", "fetched");
     const got = await fetchFromStore({ location, credentials: reader, localDir: local });
     expect(got.bytes).toBe(big.length + 12 + 2);
@@ -81,14 +85,26 @@ describe("Azure Blob as the durable store (Azurite)", () => {
     expect(createHash("sha256").update(readFileSync(join(local, "sae", "weights.bin"))).digest("hex")).toBe(createHash("sha256").update(big).digest("hex"));
   });
 
-  it_("the machine's SAS can write but not list or delete; a read-only SAS cannot push", async () => {
+  it_("the machine's SASes reach its two blobs only: no other name in its prefix, no other job's blob, no list, no delete", async () => {
+    const other = await pushed("j-az-other", { "a.txt": "theirs\n" });
     const p = await pushed("j-az-rights", { "a.txt": "a\n" });
-    const sas = p.credentials.kind === "azure-sas" ? p.credentials.sas.reveal() : "";
+    expect(p.code, p.result.error).toBe(0);
+    if (p.credentials.kind !== "azure-blob-sas") throw new Error("expected blob SASes");
+    const sas = p.credentials.archive.reveal();
+    expect(new URLSearchParams(sas).get("sr")).toBe("b");
+    expect(new URLSearchParams(sas).get("sp")).toBe("rcw");
     const container = `${az!.url}/${az!.account}/${az!.container}`;
-    const list = await fetch(`${container}?restype=container&comp=list&${sas}`);
-    expect(list.status).toBe(403);
-    const del = await fetch(`${container}/${blobPath(`${p.location.keyPrefix}/outputs/a.txt`)}?${sas}`, { method: "DELETE" });
-    expect(del.status).toBe(403);
+    const blob = (key: string) => `${container}/${blobPath(key)}`;
+    const h = { "x-ms-blob-type": "BlockBlob", "x-ms-version": "2020-12-06" };
+    // Its own archive: read and write.
+    expect((await fetch(`${blob(`${p.location.keyPrefix}/outputs.tar`)}?${sas}`, { headers: h })).status).toBe(200);
+    // Anything else, by this SAS: refused.
+    for (const key of [`${p.location.keyPrefix}/manifest.json`, `${p.location.keyPrefix}/outputs/x.txt`, `${other.location.keyPrefix}/outputs.tar`, "x.txt"]) {
+      expect((await fetch(`${blob(key)}?${sas}`, { method: "PUT", body: "x", headers: h })).status, key).toBe(403);
+    }
+    expect((await fetch(`${blob(`${other.location.keyPrefix}/outputs.tar`)}?${sas}`, { headers: h })).status).toBe(403);
+    expect((await fetch(`${container}?restype=container&comp=list&${sas}`, { headers: h })).status).toBe(403);
+    expect((await fetch(`${blob(`${p.location.keyPrefix}/outputs.tar`)}?${sas}`, { method: "DELETE", headers: h })).status).toBe(403);
     // A push with a read-only SAS (what verify uses) is refused by the store, and says so in the result.
     const out = join(dir, "j-az-ro", "outputs");
     mkdirSync(out, { recursive: true });
@@ -101,30 +117,14 @@ describe("Azure Blob as the durable store (Azurite)", () => {
     expect(JSON.parse(readFileSync(join(dir, "j-az-ro", "result.json"), "utf8")).error).toMatch(/HTTP 403 AuthorizationPermissionMismatch/);
   });
 
-  it_("the machine's SAS reaches the whole container, as `kiln plan` says: other jobs' blobs by name, not another container", async () => {
-    const other = await pushed("j-az-other", { "a.txt": "theirs\n" });
-    const p = await pushed("j-az-reach", { "a.txt": "mine\n" });
-    const sas = p.credentials.kind === "azure-sas" ? p.credentials.sas.reveal() : "";
-    // Minted for the container (sr=c): Azure has no prefix scope without a hierarchical namespace (credentials.ts).
-    expect(new URLSearchParams(sas).get("sr")).toBe("c");
-    expect(new URLSearchParams(sas).get("sp")).toBe("rcw");
-    const container = `${az!.url}/${az!.account}/${az!.container}`;
-    const theirs = `${container}/${blobPath(`${other.location.keyPrefix}/outputs/a.txt`)}`;
-    const read = await fetch(`${theirs}?${sas}`, { headers: { "x-ms-version": "2020-12-06" } });
-    expect([read.status, await read.text()]).toEqual([200, "theirs\n"]);
-    const overwrite = await fetch(`${theirs}?${sas}`, { method: "PUT", body: "overwritten\n", headers: { "x-ms-blob-type": "BlockBlob", "x-ms-version": "2020-12-06" } });
-    expect(overwrite.status).toBe(201);
-    // Another container of the same account is out of its reach.
-    const elsewhere = `${az!.url}/${az!.account}/kiln-elsewhere`;
-    expect((await fetch(`${elsewhere}?restype=container&${az!.adminSas}`, { method: "PUT", headers: { "x-ms-version": "2020-12-06" } })).status).toBe(201);
-    const outside = await fetch(`${elsewhere}/x.txt?${sas}`, { method: "PUT", body: "x", headers: { "x-ms-blob-type": "BlockBlob", "x-ms-version": "2020-12-06" } });
-    expect(outside.status).toBe(403);
-  });
-
-  it_("catches a damaged blob by its sha256, and a SAS that cannot read is the user's error", async () => {
+  it_("catches a damaged archive by its sha256, and a SAS that cannot read is the user's error", async () => {
     const p = await pushed("j-az-bad", { "a.txt": "aaaa\n", "b.txt": "bbbb\n" });
-    expect(p.code).toBe(0);
-    const put = await fetch(`${az!.url}/${az!.account}/${az!.container}/${blobPath(`${p.location.keyPrefix}/outputs/a.txt`)}?${az!.adminSas}`, { method: "PUT", body: "AAAA\n", headers: { "x-ms-blob-type": "BlockBlob" } });
+    expect(p.code, p.result.error).toBe(0);
+    const key = `${p.location.keyPrefix}/outputs.tar`;
+    const url = `${az!.url}/${az!.account}/${az!.container}/${blobPath(key)}`;
+    const tar = Buffer.from(await (await fetch(`${url}?${az!.adminSas}`, { headers: { "x-ms-version": "2020-12-06" } })).arrayBuffer());
+    tar[tar.indexOf("aaaa\n")] = "A".charCodeAt(0);
+    const put = await fetch(`${url}?${az!.adminSas}`, { method: "PUT", body: tar, headers: { "x-ms-blob-type": "BlockBlob" } });
     expect(put.status).toBe(201);
     const reader = await storeCredentialsForReading(storeSpec(), p.location, env());
     const check = await verifyDurableCopy({ location: p.location, credentials: reader });

@@ -10,29 +10,27 @@
  * policy (scripts/moto-s3-server.py). Without `role_arn` the machine holds the key as given: scope it to
  * the prefix yourself (an IAM policy, an R2 token for one bucket, a MinIO user policy); `kiln plan` says so.
  *
- * Azure Blob: with `account_key_env`, Kiln mints a service SAS for the job's container (read, create, write;
- * no list, no delete) valid until an hour past the cap (./blob-sas.ts), and the machine only gets the SAS.
- * It reaches the whole container, not PREFIX/<job id>/: with it the machine can read any blob of the
- * container whose name it knows, and create or overwrite any blob there (other jobs' outputs included), but
- * not list, delete, or touch another container or the account. Why no narrower: a service SAS is scoped to
- * a container (sr=c), one named blob (sr=b: the outputs' names are not known at launch), or a directory
- * (sr=d with sdd), and directories exist only on accounts with a hierarchical namespace (Data Lake Storage
- * Gen2), which Kiln neither detects nor mints for (Azurite, the emulator that checks our signatures, has no
- * hierarchical namespace). Stored access policies and user delegation SASes have the same scopes. So: give
- * Kiln a container of its own; `kiln plan` says this (src/core/planner/cap-guarantee.ts). With
- * `sas_token_env` the user's SAS is shipped as given (a directory SAS made by the user works).
+ * Azure Blob: with `account_key_env`, Kiln mints a service SAS for each of the job's two blobs in the archive
+ * layout (./location.ts: `PREFIX/<job id>/outputs.tar` and `PREFIX/<job id>/manifest.json`; sr=b: read,
+ * create, write; ./blob-sas.ts), valid until an hour past the cap (at most 7 days, renewed while a client is
+ * online), and the machine only gets those two. It can write and read back its own two blobs and nothing
+ * else: no other blob, no list, no delete. (A prefix SAS exists only as a directory SAS, sr=d, on accounts
+ * with a hierarchical namespace; naming the two objects works on every account.) With `sas_token_env` the
+ * user's SAS is shipped as given, with the files layout (it reaches what it was made for).
  *
- * GCS: an access token downscoped to the job's prefix by a Credential Access Boundary (./gcs-token.ts),
- * valid no longer than its source token (≤ 1 h); reading on this computer uses the user's own token.
+ * GCS: two resumable-upload session URIs, one per object of the archive layout, opened with the user's token
+ * (./gcs-sessions.ts): no token on the machine, a week of life; reading on this computer uses the user's own token.
  */
 import { UserError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
+import type { GcsSessionCredentials } from "./gcs-sessions.js";
 import type { GcsTokenCredentials } from "./gcs-token.js";
-import type { BlobLocation, S3Location, StoreLocation } from "./location.js";
+import { type BlobLocation, type S3Location, type StoreLocation, archiveKey, manifestKey } from "./location.js";
 
+export type { GcsSessionCredentials } from "./gcs-sessions.js";
 export type { GcsTokenCredentials } from "./gcs-token.js";
-export type StoreCredentials = S3Credentials | BlobSasCredentials | VolumeMountCredentials | GcsTokenCredentials;
+export type StoreCredentials = S3Credentials | BlobSasCredentials | BlobGrantCredentials | VolumeMountCredentials | GcsTokenCredentials | GcsSessionCredentials;
 
 /** A provider volume (Lambda file system): attached to the machine at launch, so the mount is the access and nothing secret is shipped. */
 export interface VolumeMountCredentials {
@@ -57,8 +55,17 @@ export interface BlobSasCredentials {
   /** The SAS query string, without a leading `?`. */
   sas: Secret;
   expiresAtMs?: number;
-  /** `container-sas`: minted by Kiln for the job's container; `as-given`: the user's SAS from the environment. */
+  /** `container-sas`: minted by Kiln for the container (this computer's read-only one); `as-given`: the user's SAS from the environment. */
   scope: "container-sas" | "as-given";
+}
+
+/** The machine's grant on an Azure store Kiln mints for: a blob SAS for each object of the archive layout. */
+export interface BlobGrantCredentials {
+  kind: "azure-blob-sas";
+  /** SAS query strings (no leading `?`) for `outputs.tar` and `manifest.json`. */
+  archive: Secret;
+  manifest: Secret;
+  expiresAtMs: number;
 }
 
 const readEnv = (env: NodeJS.ProcessEnv, name: string, field: string): string => {
@@ -101,13 +108,14 @@ export function jobSessionPolicy(l: S3Location): string {
 
 /**
  * The credentials the machine gets for this job: with `role_arn`, temporary ones limited to the job's
- * prefix and valid for `validForS` (clamped to 15 min..12 h; renew them while a client is online when
- * the cap is further away); without it, the user's key as given.
+ * prefix and valid for `validForS` (clamped to 15 min..12 h, AWS's bounds; renew them while a client is online
+ * when the cap is further away); without it, the user's key as given. Azure: a blob SAS per object for
+ * `validForS` (15 min..7 days); GCS: a week's upload sessions.
  */
 export async function storeCredentialsForJob(o: { store: ArtifactStoreSpec; location: StoreLocation; env: NodeJS.ProcessEnv; validForS: number; sessionName: string; signal?: AbortSignal }): Promise<StoreCredentials> {
-  if (o.location.kind === "azure-blob") return blobSasCredentials(o.store, o.location, o.env, o.validForS, "rcw");
+  if (o.location.kind === "azure-blob") return o.store.sas_token_env !== undefined ? blobSasCredentials(o.store, o.location, o.env, o.validForS, "rcw") : blobGrants(o.store, o.location, o.env, o.validForS);
   if (o.location.kind === "lambda-fs") return { kind: "volume-mount" };
-  if (o.location.kind === "gcs") return (await import("./gcs-token.js")).gcsCredentialsForJob(o.store, o.location, o.env, o.signal);
+  if (o.location.kind === "gcs") return (await import("./gcs-sessions.js")).gcsCredentialsForJob(o.store, o.location, o.env, o.signal);
   const base = storeCredentialsFromEnv(o.store, o.env);
   if (o.store.role_arn === undefined) return base;
   const { assumeJobRole } = await import("./sts.js");
@@ -122,6 +130,18 @@ export async function storeCredentialsForReading(store: ArtifactStoreSpec, locat
   if (location.kind === "lambda-fs") return { kind: "volume-mount" };
   if (location.kind === "gcs") return (await import("./gcs-token.js")).gcsCredentialsForReading(store, env);
   return location.kind === "azure-blob" ? blobSasCredentials(store, location, env, MIN_SESSION_S, "r") : storeCredentialsFromEnv(store, env);
+}
+
+/** The Azure grants' longest life: like GCS's sessions, a week; a client online renews them before that. */
+export const MAX_GRANT_S = 7 * 24 * 3600;
+
+/** A blob SAS (read, create, write) for each of the job's two objects, from the account key. */
+async function blobGrants(store: ArtifactStoreSpec, location: BlobLocation, env: NodeJS.ProcessEnv, validForS: number): Promise<BlobGrantCredentials> {
+  const accountKey = readEnv(env, store.account_key_env ?? "AZURE_STORAGE_KEY", "account_key_env");
+  const { blobSas } = await import("./blob-sas.js");
+  const expiresAtMs = Date.now() + Math.min(MAX_GRANT_S, Math.max(MIN_SESSION_S, Math.ceil(validForS))) * 1000;
+  const mint = (blob: string) => new Secret(blobSas({ account: location.account, container: location.container, blob, accountKey, permissions: "rcw", expiresAtMs, httpsOnly: location.containerUrl.startsWith("https:") }));
+  return { kind: "azure-blob-sas", archive: mint(archiveKey(location)), manifest: mint(manifestKey(location)), expiresAtMs };
 }
 
 /** AWS-style bounds keep the SAS as short-lived as an STS session would be: 15 min to 12 h. */

@@ -16,11 +16,17 @@ import { z } from "zod";
 import { KilnError } from "../../base/errors.js";
 import { type Manifest, ManifestSchema } from "../../remote/sync/manifest.js";
 import type { StoreCredentials } from "./credentials.js";
-import { type StoreLocation, manifestKey, outputKey } from "./location.js";
+import { walkArchive } from "./archive-reader.js";
+import { ARCHIVE_NAME, type StoreLocation, archiveKey, manifestKey, outputKey } from "./location.js";
 
 /** A manifest is ~100 bytes a file: 64 MiB is far beyond any job's outputs, and bounds what a hostile store can make us hold. */
 const MAX_MANIFEST_BYTES = 64 * 2 ** 20;
-const StoredManifest = z.strictObject({ version: z.literal(1), files: ManifestSchema });
+const StoredManifest = z.union([
+  z.strictObject({ version: z.literal(1), files: ManifestSchema }),
+  // The archive layout (./location.ts): the files' entries as in version 1, and the archive's own.
+  z.strictObject({ version: z.literal(2), archive: z.strictObject({ path: z.literal(ARCHIVE_NAME), size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }), files: ManifestSchema }),
+]);
+type Stored = z.infer<typeof StoredManifest>;
 
 export interface StoreAccess {
   location: StoreLocation;
@@ -86,7 +92,7 @@ async function streamObject(r: ObjectReader, key: string, sink?: NodeJS.Writable
   return { size, sha256: h.digest("hex"), body: Buffer.concat(chunks) };
 }
 
-async function readManifest(r: ObjectReader, a: StoreAccess): Promise<Manifest | undefined> {
+async function readManifest(r: ObjectReader, a: StoreAccess): Promise<Stored | undefined> {
   const got = await streamObject(r, manifestKey(a.location), undefined, true);
   if (!got) return undefined;
   let json: unknown;
@@ -97,8 +103,32 @@ async function readManifest(r: ObjectReader, a: StoreAccess): Promise<Manifest |
   }
   const m = StoredManifest.safeParse(json);
   if (!m.success) throw new KilnError("store-manifest-unparsable", `the manifest in ${a.location.url} is invalid: ${m.error.message}`);
-  return m.data.files;
+  return m.data;
 }
+
+/** The archive layout's files, each hashed as the archive streams in (into `dirFor`'s `.kiln-part` files when fetching). */
+async function readArchive(r: ObjectReader, a: StoreAccess, stored: Extract<Stored, { version: 2 }>, partFor?: (path: string) => string) {
+  const body = await r.open(archiveKey(a.location));
+  if (!body) return undefined;
+  const walk = await walkArchive(body, stored.files, (path) => (partFor ? createWriteStream(partFor(path)) : undefined));
+  return { walk, archiveOk: walk.size === stored.archive.size && walk.sha256 === stored.archive.sha256 };
+}
+
+/** The archive's entries by path; null when the archive is not there. A damaged or hostile tar counts as every file missing. */
+async function archiveEntries(r: ObjectReader, a: StoreAccess, stored: Extract<Stored, { version: 2 }>): Promise<{ entries: Map<string, { size: number; sha256: string }>; archiveOk: boolean } | null> {
+  try {
+    const got = await readArchive(r, a, stored);
+    if (!got) return null;
+    return { entries: new Map(got.walk.entries.map((e) => [e.path, e])), archiveOk: got.archiveOk };
+  } catch (e) {
+    if (isBadArchive(e)) return { entries: new Map(), archiveOk: false };
+    throw e;
+  }
+}
+
+/** node-tar's parse errors carry TAR_* codes; ours, artifacts-unverified. */
+const isBadArchive = (e: unknown): boolean =>
+  (e instanceof KilnError && e.code === "artifacts-unverified") || (e instanceof Error && !(e instanceof KilnError) && String((e as { code?: unknown }).code ?? "").startsWith("TAR_"));
 
 /**
  * Is the job's copy in the store complete and intact? Reads the manifest, then every object, re-hashing
@@ -113,19 +143,23 @@ async function readManifest(r: ObjectReader, a: StoreAccess): Promise<Manifest |
 export async function verifyDurableCopy(a: StoreAccess & { expected?: Manifest }): Promise<DurableCopyCheck> {
   const r = await readerFor(a);
   try {
-    const manifest = await readManifest(r, a);
+    const stored = await readManifest(r, a);
+    const manifest = stored?.files;
     const out: DurableCopyCheck = { ok: false, manifest, verified: 0, missing: [], mismatched: [], notInManifest: [] };
-    if (!manifest) return { ...out, reason: `${a.location.url} has no manifest.json: nothing was pushed, or the push did not finish` };
+    if (!stored || !manifest) return { ...out, reason: `${a.location.url} has no manifest.json: nothing was pushed, or the push did not finish` };
+    const inArchive = stored.version === 2 ? await archiveEntries(r, a, stored) : undefined;
+    if (inArchive === null) return { ...out, missing: manifest.map((e) => e.path), reason: `${a.location.url} has a manifest but no ${ARCHIVE_NAME}` };
     for (const e of manifest) {
-      const got = await streamObject(r, outputKey(a.location, e.path));
+      const got = inArchive ? inArchive.entries.get(e.path) : await streamObject(r, outputKey(a.location, e.path));
       if (!got) out.missing.push(e.path);
       else if (got.size !== e.size || got.sha256 !== e.sha256) out.mismatched.push({ path: e.path, expectedSha256: e.sha256, gotSha256: got.sha256, expectedSize: e.size, gotSize: got.size });
       else out.verified++;
     }
-    const stored = new Map(manifest.map((e) => [e.path, e.sha256]));
-    out.notInManifest = (a.expected ?? []).filter((e) => stored.get(e.path) !== e.sha256).map((e) => e.path);
-    out.ok = out.missing.length === 0 && out.mismatched.length === 0 && out.notInManifest.length === 0;
-    if (!out.ok) out.reason = `${out.missing.length} missing, ${out.mismatched.length} corrupted, ${out.notInManifest.length} expected files not in the store's manifest`;
+    const listed = new Map(manifest.map((e) => [e.path, e.sha256]));
+    out.notInManifest = (a.expected ?? []).filter((e) => listed.get(e.path) !== e.sha256).map((e) => e.path);
+    const archiveAltered = inArchive !== undefined && !inArchive.archiveOk;
+    out.ok = out.missing.length === 0 && out.mismatched.length === 0 && out.notInManifest.length === 0 && !archiveAltered;
+    if (!out.ok) out.reason = `${out.missing.length} missing, ${out.mismatched.length} corrupted, ${out.notInManifest.length} expected files not in the store's manifest${archiveAltered ? `, ${ARCHIVE_NAME} differs from its manifest entry` : ""}`;
     return out;
   } finally {
     r.close();
@@ -140,8 +174,10 @@ export async function verifyDurableCopy(a: StoreAccess & { expected?: Manifest }
 export async function fetchFromStore(a: StoreAccess & { localDir: string }): Promise<{ manifest: Manifest; bytes: number }> {
   const r = await readerFor(a);
   try {
-    const manifest = await readManifest(r, a);
-    if (!manifest) throw new KilnError("artifacts-unverified", `${a.location.url} has no manifest.json: nothing was pushed there, or the push did not finish`);
+    const stored = await readManifest(r, a);
+    if (!stored) throw new KilnError("artifacts-unverified", `${a.location.url} has no manifest.json: nothing was pushed there, or the push did not finish`);
+    const manifest = stored.files;
+    if (stored.version === 2) return { manifest, bytes: await fetchArchive(r, a, stored) };
     let bytes = 0;
     for (const e of manifest) {
       const dest = join(a.localDir, ...e.path.split("/"));
@@ -159,4 +195,35 @@ export async function fetchFromStore(a: StoreAccess & { localDir: string }): Pro
   } finally {
     r.close();
   }
+}
+
+/** The archive layout's fetch: every entry into its `.kiln-part`, renamed into place once it matches the manifest. */
+async function fetchArchive(r: ObjectReader, a: StoreAccess & { localDir: string }, stored: Extract<Stored, { version: 2 }>): Promise<number> {
+  const dest = (path: string) => join(a.localDir, ...path.split("/"));
+  for (const e of stored.files) await mkdir(dirname(dest(e.path)), { recursive: true });
+  let got: Awaited<ReturnType<typeof readArchive>>;
+  try {
+    got = await readArchive(r, a, stored, (path) => `${dest(path)}.kiln-part`);
+  } catch (e) {
+    for (const f of stored.files) await rm(`${dest(f.path)}.kiln-part`, { force: true });
+    if (!isBadArchive(e)) throw e;
+    throw new KilnError("artifacts-unverified", `${a.location.url}/${ARCHIVE_NAME} is not a readable archive of the manifest's files (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+  if (!got) throw new KilnError("artifacts-unverified", `${a.location.url} has a manifest but no ${ARCHIVE_NAME}: the push did not finish`);
+  const byPath = new Map(got.walk.entries.map((e) => [e.path, e]));
+  let bytes = 0;
+  const bad: string[] = [];
+  for (const e of stored.files) {
+    const x = byPath.get(e.path);
+    if (x && x.size === e.size && x.sha256 === e.sha256) {
+      await rename(`${dest(e.path)}.kiln-part`, dest(e.path));
+      bytes += x.size;
+    } else {
+      await rm(`${dest(e.path)}.kiln-part`, { force: true });
+      bad.push(e.path);
+    }
+  }
+  if (bad.length > 0) throw new KilnError("artifacts-unverified", `${bad[0]} in ${a.location.url}/${ARCHIVE_NAME} is ${byPath.has(bad[0]!) ? "corrupt (sha256 differs from the manifest)" : "missing"}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ""}`, { details: { path: bad[0] } });
+  if (!got.archiveOk) throw new KilnError("artifacts-unverified", `${a.location.url}/${ARCHIVE_NAME} differs from its manifest entry (its files matched; the archive was altered)`);
+  return bytes;
 }

@@ -5,8 +5,15 @@
  *   PREFIX/<job id>/outputs/<path>   every output file, byte for byte
  *   PREFIX/<job id>/manifest.json    {version: 1, files: [{path, size, sha256}]}, written last
  *
- * The job id (not the job's name) keys it, so two runs of one spec never overwrite each other. The same
- * layout holds in an S3 bucket and in an Azure Blob container.
+ * or, the **archive layout**, where the machine's grant names the objects it may write (a blob SAS per blob on
+ * Azure, an upload session per object on GCS), and so the names must be fixed at launch:
+ *
+ *   PREFIX/<job id>/outputs.tar      every output file in one tar (PAX), `tar xf` reads it without Kiln
+ *   PREFIX/<job id>/manifest.json    {version: 2, archive: {path, size, sha256}, files: [...]}, written last
+ *
+ * The job id (not the job's name) keys it, so two runs of one spec never overwrite each other. The files
+ * layout is S3's, a Lambda file system's and an Azure SAS the user gives; the archive layout is GCS's and an
+ * Azure store Kiln mints for. The reader follows the manifest's version.
  */
 import { UserError } from "../../base/errors.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
@@ -50,15 +57,13 @@ export interface VolumeLocation {
   url: string;
 }
 
-/** A GCS bucket through the JSON API (./gcs-token.ts, ./gcs-reader.ts). */
+/** A GCS bucket through the JSON API (./gcs-sessions.ts, ./gcs-reader.ts). */
 export interface GcsLocation {
   kind: "gcs";
   bucket: string;
   keyPrefix: string;
   /** The JSON API origin: https://storage.googleapis.com, or the spec's `endpoint_url` (an emulator). */
   endpoint: string;
-  /** Where the access token is downscoped: Google's STS, or `ENDPOINT/v1/token` beside an emulator. */
-  stsEndpoint: string;
   /** For messages: `gs://bucket/prefix/job`. */
   url: string;
 }
@@ -88,8 +93,7 @@ export function storeLocation(store: ArtifactStoreSpec, jobId: string): StoreLoc
   if (storeKindOf(store.url) === "gcs") {
     const keyPrefix = `${path.filter((s) => s !== "").join("/")}/${jobId}`;
     const endpoint = (store.endpoint_url ?? "https://storage.googleapis.com").replace(/\/$/, "");
-    const stsEndpoint = store.endpoint_url === undefined ? "https://sts.googleapis.com/v1/token" : `${endpoint}/v1/token`;
-    return { kind: "gcs", bucket: first, keyPrefix, endpoint, stsEndpoint, url: `gs://${first}/${keyPrefix}` };
+    return { kind: "gcs", bucket: first, keyPrefix, endpoint, url: `gs://${first}/${keyPrefix}` };
   }
   if (storeKindOf(store.url) === "azure-blob") {
     const [container = "", ...prefixParts] = path;
@@ -108,3 +112,6 @@ export function storeLocation(store: ArtifactStoreSpec, jobId: string): StoreLoc
 
 export const manifestKey = (l: StoreLocation): string => `${l.keyPrefix}/manifest.json`;
 export const outputKey = (l: StoreLocation, path: string): string => `${l.keyPrefix}/outputs/${path}`;
+/** The archive layout's one object of outputs (workload/kiln_sae/store_push.py ARCHIVE_KEY). */
+export const ARCHIVE_NAME = "outputs.tar";
+export const archiveKey = (l: StoreLocation): string => `${l.keyPrefix}/${ARCHIVE_NAME}`;

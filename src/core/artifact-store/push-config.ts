@@ -4,7 +4,7 @@
  * It holds secrets, so it is only ever written through {@link storePushConfigJson} into that directory.
  */
 import type { StoreCredentials } from "./credentials.js";
-import type { StoreLocation } from "./location.js";
+import { ARCHIVE_NAME, type StoreLocation } from "./location.js";
 
 export interface StorePushConfig {
   location: StoreLocation;
@@ -16,6 +16,10 @@ export function storePushConfigJson(c: StorePushConfig): string {
   const l = c.location;
   const k = c.credentials;
   if (l.kind === "azure-blob") {
+    if (k.kind === "azure-blob-sas") {
+      // The archive layout: a SAS for each of the two blobs, by name relative to the prefix.
+      return `${JSON.stringify({ kind: "azure-blob", container_url: l.containerUrl, key_prefix: l.keyPrefix, blob_sas: { [ARCHIVE_NAME]: k.archive.reveal(), "manifest.json": k.manifest.reveal() } })}\n`;
+    }
     if (k.kind !== "azure-sas") throw new Error("storePushConfigJson: an Azure Blob store needs SAS credentials");
     return `${JSON.stringify({ kind: "azure-blob", container_url: l.containerUrl, key_prefix: l.keyPrefix, sas: k.sas.reveal() })}\n`;
   }
@@ -24,8 +28,8 @@ export function storePushConfigJson(c: StorePushConfig): string {
     return `${JSON.stringify({ kind: "dir", root: l.mountPoint, key_prefix: l.keyPrefix })}\n`;
   }
   if (l.kind === "gcs") {
-    if (k.kind !== "gcs-token") throw new Error("storePushConfigJson: a GCS store needs a GCS token");
-    return `${JSON.stringify({ kind: "gcs", endpoint: l.endpoint, bucket: l.bucket, key_prefix: l.keyPrefix, token: k.token.reveal() })}\n`;
+    if (k.kind !== "gcs-sessions") throw new Error("storePushConfigJson: the machine's GCS grant is a pair of upload sessions");
+    return `${JSON.stringify({ kind: "gcs", endpoint: l.endpoint, bucket: l.bucket, key_prefix: l.keyPrefix, sessions: { [ARCHIVE_NAME]: k.archive.reveal(), "manifest.json": k.manifest.reveal() } })}\n`;
   }
   if (k.kind !== "s3") throw new Error("storePushConfigJson: an S3 store needs S3 credentials");
   return `${JSON.stringify({

@@ -1,12 +1,13 @@
-// The stores' token exchanges read their answers bounded: Google's STS (the GCS store's downscoping, through
-// the bounded reader) and AWS STS AssumeRole (the S3 store's role_arn, through the SDK's bounded-response
+// The stores' credential exchanges read their answers bounded: GCS's upload-session opening (through the
+// bounded reader) and AWS STS AssumeRole (the S3 store's role_arn, through the SDK's bounded-response
 // middleware). A huge or endless answer (a proxy, a wrong endpoint_url) is refused while it streams, with a
 // UserError naming the endpoint and the limit, instead of being buffered whole.
 import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../../base/errors.js";
 import { type HugeBodyServer, startHugeBodyServer } from "../../base/testing/huge-body-server.js";
 import { Secret } from "../../providers/credentials.js";
-import { STS_MAX_RESPONSE_BYTES, downscopedToken } from "./gcs-token.js";
+import { gcsCredentialsForJob } from "./gcs-sessions.js";
+import type { ArtifactStoreSpec } from "../spec/job-spec.js";
 import type { GcsLocation } from "./location.js";
 import { assumeJobRole } from "./sts.js";
 
@@ -16,25 +17,27 @@ afterEach(async () => {
   srv = undefined;
 });
 
-const location = (stsEndpoint: string): GcsLocation => ({ kind: "gcs", bucket: "b", keyPrefix: "runs/j-1", endpoint: "http://127.0.0.1:1", stsEndpoint, url: "gs://b/runs/j-1" });
+const gcs = (endpoint: string): GcsLocation => ({ kind: "gcs", bucket: "b", keyPrefix: "runs/j-1", endpoint, url: "gs://b/runs/j-1" });
+const store = { url: "gs://b/runs", access_token_env: "T" } as unknown as ArtifactStoreSpec;
 
-describe("the STS token exchange's answer is bounded", () => {
-  it("an endless answer is refused past the limit: a UserError naming the endpoint and the limit", async () => {
+describe("opening GCS upload sessions reads the answer bounded", () => {
+  it("a refusal with an endless page is read no further than a line's worth: a UserError with the status and the fix", async () => {
     const size = 64 * 1024 * 1024;
-    srv = await startHugeBodyServer({ bytes: size });
-    const endpoint = `${srv.url}/v1/token`;
-    const e = await downscopedToken({ location: location(endpoint), source: { token: new Secret("ya29.source") } }).catch((x: unknown) => x);
+    srv = await startHugeBodyServer({ bytes: size, status: 403 });
+    const e = await gcsCredentialsForJob(store, gcs(srv.url), { T: "ya29.source" }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(UserError);
-    expect((e as UserError).message).toMatch(new RegExp(`^artifacts\\.store: the STS token exchange at ${endpoint} answered a body of more than 256 KiB \\(\\d+ bytes read, HTTP 200\\); refused without reading the rest$`));
-    expect((e as UserError).hint).toMatch(/endpoint_url/);
-    expect(STS_MAX_RESPONSE_BYTES).toBe(256 * 1024);
+    expect((e as UserError).message).toMatch(/^artifacts\.store: GCS refused to open an upload to gs:\/\/b\/runs\/j-1 \(HTTP 403\)$/);
+    expect((e as UserError).hint).toMatch(/objectAdmin/);
     await new Promise((r) => setTimeout(r, 200));
     expect(srv.sent()).toBeLessThan(size / 2);
   });
 
-  it("so is an error answer (a 4xx with a huge page), before it is parsed", async () => {
-    srv = await startHugeBodyServer({ bytes: 1024 * 1024, declareLength: true, status: 400 });
-    await expect(downscopedToken({ location: location(`${srv.url}/v1/token`), source: { token: new Secret("ya29.source") } })).rejects.toThrow(/answered a body of more than 256 KiB \(0 bytes read, HTTP 400\)/);
+  it("a 200 without a session URI is not read at all, and says what was missing", async () => {
+    const size = 64 * 1024 * 1024;
+    srv = await startHugeBodyServer({ bytes: size });
+    await expect(gcsCredentialsForJob(store, gcs(srv.url), { T: "ya29.source" })).rejects.toThrow(/answered HTTP 200 without a session URI/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(srv.sent()).toBeLessThan(size / 2);
   });
 });
 

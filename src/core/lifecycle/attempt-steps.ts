@@ -224,7 +224,7 @@ async function watchdogFor(a: Attempt, remainingS: number): Promise<WatchdogSpec
   const decided = c.watchdogTerminate && spec.budget.on_cap_offline === undefined ? { ...spec, budget: { ...spec.budget, on_cap_offline: "stop-billing" as const } } : spec;
   const ends = store !== undefined || decided.budget.on_cap_offline === "stop-billing";
   const storeCredentials = store
-    ? await storeCredentialsForJob({ store, location: storeLocation(store, c.jobId), env: o.env, validForS: Math.min(12 * 3600, Math.max(900, Math.ceil(remainingS) + 3600)), sessionName: `kiln-${c.jobId}`, signal: o.signal })
+    ? await storeCredentialsForJob({ store, location: storeLocation(store, c.jobId), env: o.env, validForS: Math.max(900, Math.ceil(remainingS) + 3600), sessionName: `kiln-${c.jobId}`, signal: o.signal })
     : undefined;
   return watchdogForJob({
     spec: decided,

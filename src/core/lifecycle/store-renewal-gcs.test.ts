@@ -1,7 +1,7 @@
-// Renewing the watchdog's GCS token while the client is here, against Kiln's GCS emulator (STS and the JSON
-// API): the token lives an hour at most, so it is left alone until 20 minutes are left, then the file on the
-// "machine" (a local directory through localExec) is replaced with a fresh downscoped token, the renewal is
-// in the ledger, and the machine-side push works with the renewed file after the first token has expired.
+// Renewing the watchdog's GCS upload sessions while the client is here, against Kiln's GCS emulator: they
+// last a week, so they are left alone until less than two hours are left, then the file on the "machine" (a
+// local directory through localExec) is replaced with fresh sessions, the renewal is in the ledger, and the
+// machine-side push works with the renewed file after the first sessions are gone and the user's token too.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,12 +31,12 @@ afterAll(async () => {
 async function attemptWithGcsStore() {
   const spec = jobSpecSchema.parse({
     name: "renew",
-    budget: { max_usd: 1000, max_hours: 24, on_cap_offline: "keep-data" },
+    budget: { max_usd: 100_000, max_hours: 1000, on_cap_offline: "keep-data" },
     workload: { type: "command", run: ["true"] },
     artifacts: { store: { url: "gs://kiln-renew/runs", endpoint_url: emu.url, access_token_env: "GCS_TOKEN" } },
   });
   const store = spec.artifacts.store!;
-  const env = { GCS_TOKEN: emu.adminToken };
+  const env = { GCS_TOKEN: emu.addToken({ expiresInS: 3600, serviceAccount: false }) };
   const ledger = Ledger.open(":memory:");
   ledger.createJob({ id: "j-renew", name: "renew", kind: "command", specYaml: "", jobDir: dir });
   const attempt = ledger.startAttempt("j-renew", "toy");
@@ -44,7 +44,7 @@ async function attemptWithGcsStore() {
   ledger.markMachineLaunched(row.id, "p-renew", "running");
   const location = storeLocation(store, "j-renew");
   const first = await storeCredentialsForJob({ store, location, env, validForS: 3600, sessionName: "kiln-j-renew" });
-  if (first.kind !== "gcs-token") throw new Error("expected a GCS token");
+  if (first.kind !== "gcs-sessions") throw new Error("expected GCS upload sessions");
   const wdir = join(dir, "watchdog");
   mkdirSync(join(wdir, "private"), { recursive: true, mode: 0o700 });
   await replaceStoreConfig(localExec, wdir, { location, credentials: first });
@@ -54,25 +54,29 @@ async function attemptWithGcsStore() {
     conn: localExec,
     row: ledger.getMachine(row.id),
     watchdog,
-    job: { spec, ledger, o: { env }, c: { jobId: "j-renew", budget: { maxUsd: 1000, maxHours: 24, alertFractions: [] }, pollMs: 1000 } },
+    job: { spec, ledger, o: { env }, c: { jobId: "j-renew", budget: { maxUsd: 100_000, maxHours: 1000, alertFractions: [] }, pollMs: 1000 } },
   } as unknown as Attempt;
-  return { a, ledger, first, file: join(wdir, "private", "store.json") };
+  return { a, ledger, first, token: env.GCS_TOKEN, file: join(wdir, "private", "store.json") };
 }
 
-describe("renewing the watchdog's GCS token", () => {
-  it("leaves a fresh token alone, renews it with 20 minutes left, and the push works with the renewed one", async () => {
-    const { a, ledger, first, file } = await attemptWithGcsStore();
-    // Just minted (an hour left): not due.
+describe("renewing the watchdog's GCS upload sessions", () => {
+  it("leaves fresh sessions alone, opens new ones with under two hours left, and the push works with those", async () => {
+    const { a, ledger, first, token, file } = await attemptWithGcsStore();
+    // Just opened (a week left): not due, nor a day before the end.
     expect(await renewStoreCredentials(a, AbortSignal.timeout(60_000))).toBe(false);
-    // 15 minutes before it expires: due.
-    expect(await renewStoreCredentials(a, AbortSignal.timeout(60_000), first.expiresAtMs! - 15 * 60_000)).toBe(true);
-    const after = JSON.parse(readFileSync(file, "utf8")) as { kind: string; token: string };
+    expect(await renewStoreCredentials(a, AbortSignal.timeout(60_000), first.expiresAtMs - 24 * 3600_000)).toBe(false);
+    // An hour before they end: due.
+    expect(await renewStoreCredentials(a, AbortSignal.timeout(60_000), first.expiresAtMs - 3600_000)).toBe(true);
+    const after = JSON.parse(readFileSync(file, "utf8")) as { kind: string; sessions: Record<string, string> };
     expect(after.kind).toBe("gcs");
-    expect(after.token).not.toBe(first.token.reveal());
-    expect(a.watchdog!.push!.config.credentials).toMatchObject({ kind: "gcs-token", scope: "downscoped" });
+    expect(after.sessions["outputs.tar"]).not.toBe(first.archive.reveal());
+    expect(a.watchdog!.push!.config.credentials).toMatchObject({ kind: "gcs-sessions" });
     expect(ledger.listEvents("j-renew").some((e) => e.kind === "store_credentials_renewed")).toBe(true);
-    // The first token runs out; the machine's file holds the renewed one, and the push goes through.
-    emu.expire(first.token.reveal());
+    // The first sessions are a week old and gone, and so is the user's token; the renewed file still pushes.
+    emu.ageSessions(7 * 24 * 3600_000, [first.archive.reveal(), first.manifest.reveal()]);
+    emu.expire(token);
+    const refresh = await fetch(first.archive.reveal(), { method: "PUT", headers: { "content-range": "bytes */*" } });
+    expect(refresh.status).toBe(404);
     const out = join(dir, "out");
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, "sae.bin"), "weights\n");

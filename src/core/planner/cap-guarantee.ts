@@ -59,33 +59,34 @@ function deadlineWithStore(title: string, url: string, scope: string, choice: Jo
   return { holds: "durable-store", text: `${push}, then ${CLOUD_STOP["deadline-at-launch"]}; if the push fails, the outputs not yet pulled are lost with the machine (the deadline cannot wait for a retry)`, warnings };
 }
 
-/** Google's access tokens, and so the downscoped one the machine holds, last an hour at most (src/core/artifact-store/gcs-token.ts). */
-const GCS_TOKEN_HOURS = 1;
+/**
+ * The machine's grants on GCS (upload sessions, src/core/artifact-store/gcs-sessions.ts) and on an Azure store
+ * Kiln mints for (a SAS per blob, src/core/artifact-store/credentials.ts) last a week (less an hour's margin),
+ * renewed only while a client is online.
+ */
+const GRANT_DAYS = 7;
 
-function gcsTokenRisk(choice: JobSpec["budget"]["on_cap_offline"]): string {
-  const then = choice === "stop-billing" ? "billing ends and the outputs not yet pulled are lost" : "the machine is kept, billing past the cap, until a client returns";
-  return `the machine's GCS token lasts at most ${GCS_TOKEN_HOURS} h and only an online client renews it: if no client has been online in the hour before the cap, the token has expired by then, the push fails and ${then}`;
+/** Warn only when the cap can be further away than the grants last: no max_hours, or more than a week's. */
+function grantRisk(spec: JobSpec, what: string): string[] {
+  const hours = spec.budget.max_hours;
+  if (hours !== undefined && hours <= GRANT_DAYS * 24 - 1) return [];
+  const then = spec.budget.on_cap_offline === "stop-billing" ? "billing ends and the outputs not yet pulled are lost" : "the machine is kept, billing past the cap, until a client returns";
+  return [`${what} last ${GRANT_DAYS} days and only an online client renews them: if no client has been online in the ${GRANT_DAYS} days before the cap, they have expired by then, the push fails and ${then} (set budget.max_hours under ${GRANT_DAYS * 24 - 1} to rule this out)`];
 }
 
-/** `az://ACCOUNT/CONTAINER`, the reach of a container SAS, from the store's URL. */
-const containerOf = (url: string): string => /^az:\/\/[^/]+\/[^/]+/i.exec(url)?.[0] ?? url;
+const GCS_SCOPE = `through two upload sessions opened with your Google credentials (which stay on this computer), one for each of the job's two objects (outputs.tar, manifest.json): the machine holds no token and can write those two and nothing else (no read, no list), for ${GRANT_DAYS} days, renewed while a client is online`;
 
 /**
- * What the machine's SAS reaches on an Azure Blob store. Kiln mints a service SAS for the container
- * (src/core/artifact-store/blob-sas.ts), not for the job's prefix: Azure scopes a SAS to an account, a
- * container, one named blob, or a directory, and a directory SAS (sr=d) exists only on accounts with a
- * hierarchical namespace (Data Lake Storage Gen2), which Kiln does not mint for. A blob SAS would need the
- * outputs' names at launch. So the plan says the real reach, not the prefix.
+ * What the machine's SAS reaches on an Azure Blob store. Kiln mints a service SAS for each of the job's two
+ * blobs (sr=b; src/core/artifact-store/blob-sas.ts): the archive layout names them at launch, so no prefix
+ * SAS is needed (one exists only as a directory SAS on accounts with a hierarchical namespace). A SAS the
+ * user gives reaches whatever it was made for.
  */
 function blobSasScope(store: NonNullable<JobSpec["artifacts"]["store"]>): string {
   if (store.sas_token_env !== undefined) {
-    return "with the SAS named in artifacts.store, as given: it reaches whatever it was made for, which Kiln cannot narrow (make it for the job's container alone: read, create, write; or, on an account with a hierarchical namespace, a directory SAS, sr=d, for the prefix)";
+    return "with the SAS named in artifacts.store, as given: it reaches whatever it was made for, which Kiln cannot narrow (make it for the job's container alone: read, create, write; or, on an account with a hierarchical namespace, a directory SAS, sr=d, for the prefix; or give account_key_env and Kiln mints one per object)";
   }
-  return `with a SAS minted from the account key (which never leaves this computer) for the whole container ${containerOf(store.url)}, not only the job's prefix: it can read any blob there by name and create or overwrite any blob there, but not list or delete, until an hour past the cap`;
-}
-
-function blobSasRisk(url: string): string {
-  return `the machine's SAS reaches all of ${containerOf(url)}, not only the job's prefix: Azure limits a SAS to a prefix only with a directory SAS on an account with a hierarchical namespace, which Kiln does not mint; anyone with root on the machine can read any blob in that container whose name they know and overwrite any blob in it, other jobs' outputs included. Give Kiln a container of its own`;
+  return `with a SAS minted from the account key (which never leaves this computer) for each of the job's two blobs (outputs.tar, manifest.json): the machine can write and read back those two and nothing else (no other blob, no list, no delete), until an hour past the cap (${GRANT_DAYS} days at most, renewed while a client is online)`;
 }
 
 /**
@@ -110,15 +111,15 @@ export function capGuarantee(spec: JobSpec, provider: Pick<ProviderDescriptor, "
     const scope = storeKindOf(store.url) === "lambda-fs"
       ? "on the file system attached at launch, which survives termination (nothing secret shipped; reading them back needs a Lambda machine in its region, which Kiln launches for minutes and charges to the job: the watchdog keeps 10 minutes of the cap for it)"
       : storeKindOf(store.url) === "gcs"
-      ? `with a token downscoped to the job's prefix (create and read only), which lasts at most ${GCS_TOKEN_HOURS} h, its source token's life, and is renewed while a client is online`
+      ? GCS_SCOPE
       : storeKindOf(store.url) === "azure-blob"
       ? blobSasScope(store)
       : store.role_arn
         ? "with temporary credentials limited to the job's prefix"
         : "with the key named in artifacts.store, as given (limit it to the prefix: an IAM policy, an R2 bucket token, a MinIO user policy)";
     const warnings = keyRisk(caps, provider.title);
-    if (storeKindOf(store.url) === "gcs") warnings.push(gcsTokenRisk(choice));
-    if (storeKindOf(store.url) === "azure-blob" && store.sas_token_env === undefined) warnings.push(blobSasRisk(store.url));
+    if (storeKindOf(store.url) === "gcs") warnings.push(...grantRisk(spec, "the machine's GCS upload sessions"));
+    if (storeKindOf(store.url) === "azure-blob" && store.sas_token_env === undefined) warnings.push(...grantRisk(spec, "the machine's Azure SASes"));
     if (!means) {
       const refusal = choice === "stop-billing" ? `budget.on_cap_offline: stop-billing cannot hold on ${provider.title}: nothing on the machine can end its billing` : undefined;
       warnings.push(`${provider.title} has no way for the machine to end its own billing: after the push it bills until a client ends it`);

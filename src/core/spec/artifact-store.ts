@@ -7,14 +7,15 @@
  * URL shapes: `s3://BUCKET/PREFIX` (AWS S3, Cloudflare R2, MinIO, GCS's S3-compatible XML API: set
  * `endpoint_url`) and `az://ACCOUNT/CONTAINER/PREFIX` (Azure Blob Storage; `endpoint_url` for Azurite or a
  * sovereign cloud). `gs://BUCKET/PREFIX` is Google Cloud Storage's JSON API (./gcs-store.ts): credentials from
- * Application Default Credentials (or `access_token_env`), downscoped to the job's prefix; `endpoint_url` for an emulator.
+ * Application Default Credentials (or `access_token_env`), which stay on this computer: the machine gets two
+ * upload sessions opened with them; `endpoint_url` for an emulator.
  *
  * `lambda-fs://FILESYSTEM/PREFIX` is a Lambda Cloud file system (./lambda-fs.ts): the provider's persistent
  * volume, attached at launch, so it is a store only for Lambda machines and needs no credential.
  *
  * Azure credentials: `account_key_env` names the variable with the storage account key, from which Kiln
- * mints a short-lived SAS for the one container (read, create, write; no list, no delete) and ships only
- * that; or `sas_token_env` names a SAS the user made, shipped as given.
+ * mints a SAS for each of the job's two blobs (outputs.tar and manifest.json: read, create, write; no other
+ * blob, no list, no delete) and ships only those; or `sas_token_env` names a SAS the user made, shipped as given.
  */
 import { z } from "zod";
 import { gcsFieldProblems, gcsUrlProblem, isGcsUrl } from "./gcs-store.js";
@@ -106,7 +107,7 @@ export const artifactStoreSchema = z
     session_token_env: envNameOf("session token").optional().describe("NAME of the env var holding a session token, for temporary credentials."),
     account_key_env: envNameOf("storage account key")
       .optional()
-      .describe("Azure: NAME of the env var holding the storage account key; Kiln ships only a short-lived SAS for the container, minted from it (default AZURE_STORAGE_KEY)."),
+      .describe("Azure: NAME of the env var holding the storage account key; Kiln ships only a SAS for each of the job's two blobs (outputs.tar, manifest.json), minted from it (default AZURE_STORAGE_KEY)."),
     sas_token_env: envNameOf("SAS token").optional().describe("Azure: NAME of the env var holding a SAS token you made (read, create, write on the container); shipped as given."),
     create: z
       .boolean()
@@ -114,7 +115,7 @@ export const artifactStoreSchema = z
       .describe("lambda-fs only: create the file system (in `region`) when it does not exist. It bills monthly storage until you delete it, so Kiln never creates one unless this is true."),
     access_token_env: envNameOf("access token")
       .optional()
-      .describe("gs:// only: NAME of the env var holding an OAuth access token to use instead of Application Default Credentials (e.g. from `gcloud auth print-access-token`); Kiln ships only a token downscoped from it to the job's prefix."),
+      .describe("gs:// only: NAME of the env var holding an OAuth access token to use instead of Application Default Credentials (e.g. from `gcloud auth print-access-token`); it stays on this computer: Kiln ships only two upload sessions opened with it, each for one object of the job's (outputs.tar, manifest.json), good for a week."),
     role_arn: z
       .string()
       // Any partition: AWS's own (and its China and GovCloud ones), and MinIO's `arn:minio:iam:::role/…`.

@@ -2,9 +2,9 @@
  * `artifacts.store.url: gs://BUCKET/PREFIX`: Google Cloud Storage as the durable store, through its JSON
  * API (docs/job-spec.md). Kiln reads the user's Application Default Credentials (as the GCP provider does:
  * GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file, or the metadata server), or the access token in the
- * variable `access_token_env` names, and ships the machine only a token downscoped to the job's prefix
- * (src/core/artifact-store/gcs-token.ts). `endpoint_url` points at an emulator: the JSON API and the STS
- * token exchange are then both served at that origin.
+ * variable `access_token_env` names, and ships the machine only two resumable-upload sessions opened with
+ * them, one per object of the job's archive layout (src/core/artifact-store/gcs-sessions.ts). `endpoint_url`
+ * points at an emulator: the JSON API is then served at that origin.
  *
  * The rules for the parts of the URL live here; ./artifact-store.ts calls them from its one URL parser.
  */

@@ -4,7 +4,8 @@
 // policies checked), verifies them against the sha256 manifest, and ends billing through the Lambda
 // emulator's API with lambdaEndBilling. Both caps (dollars, hours), with and without a store, keep-data and
 // stop-billing, and a store that rejects writes. And GCS (Kiln's emulator, ../artifact-store/testing/gcs.ts)
-// with a token downscoped to the job's prefix by Google's STS token exchange. After every case: 0 orphans (every emulated instance
+// through two upload sessions opened at launch with a user's token that has expired by the cap (the client
+// left more than that token's hour before it). After every case: 0 orphans (every emulated instance
 // terminated once the returning client has done its part), 0 lost outputs (the manifest verified in the
 // store, or on the kept machine) unless the spec chose stop-billing, and spend ≤ cap + one polling interval.
 // No wall-clock thresholds: deadlines below only bound a hang.
@@ -42,8 +43,11 @@ const ENGINE = ["sh", "-c", "trap 'head -c 200000 /dev/urandom > \"$0/checkpoint
 let moto: MotoStore | undefined;
 let motoSkip: string | undefined;
 let gcs: GcsEmulator;
+/** A user's token (ADC's kind: an hour, no expires_in at STS), expired once the sessions are open. */
+let gcsUser: string;
 beforeAll(async () => {
   gcs = await startGcsEmulator({ buckets: ["kiln-cap"] });
+  gcsUser = gcs.addToken({ expiresInS: 3600, serviceAccount: false });
   const m = await startMotoStore();
   if ("skip" in m) motoSkip = m.skip;
   else moto = m;
@@ -93,7 +97,7 @@ function specFor(o: { cap: Cap; capS: number; price: number; store: Store; choic
 }
 
 function storeEnv(store: Store): NodeJS.ProcessEnv {
-  if (store === "gcs") return { TEST_GCS_TOKEN: gcs.adminToken };
+  if (store === "gcs") return { TEST_GCS_TOKEN: gcsUser };
   const key = store === "readonly" ? moto!.readonly : store === "role" ? moto!.admin : moto!.writer;
   return { TEST_STORE_KEY: key.id, TEST_STORE_SECRET: key.secret };
 }
@@ -153,7 +157,9 @@ async function runCase(o: { cap: Cap; store: Store; choice?: "keep-data" | "stop
   const runSh = readFileSync(join(m.watchdogDir, "run.sh"), "utf8");
   expect(runSh).not.toContain(m.emu.apiKey);
   if (credentials?.kind === "s3") expect(runSh).not.toContain(credentials.secretAccessKey.reveal());
-  if (credentials?.kind === "gcs-token") expect(runSh).not.toContain(credentials.token.reveal());
+  if (credentials?.kind === "gcs-sessions") expect(runSh).not.toContain(credentials.archive.reveal());
+  // The client is gone, and with it any token: the user's hour-long one has run out before the cap.
+  if (o.store === "gcs") gcs.expire(gcsUser);
   if (credentials) expect(statSync(join(m.watchdogDir, "private", "store.json")).mode & 0o777).toBe(0o600);
   const settled = (x: CapOutcome) => x.billing !== "pending";
   const outcome = await pollUntil(async () => {
@@ -234,15 +240,15 @@ describe("the offline cap: checkpoint, push + verify, then end billing", () => {
 });
 
 describe("the offline cap with GCS as the durable store", () => {
-  it("dollars cap, a token downscoped to the job's prefix, on_cap_offline unset: store verified, then billing ended", async () => {
+  it("dollars cap, upload sessions and the user's token expired before the cap, on_cap_offline unset: store verified, then billing ended", async () => {
     const r = await runCase({ cap: "usd", store: "gcs" });
-    expect(r.credentials).toMatchObject({ kind: "gcs-token", scope: "downscoped" });
-    expect(r.credentials!.kind === "gcs-token" && r.credentials!.token.reveal()).not.toBe(gcs.adminToken);
+    expect(r.credentials).toMatchObject({ kind: "gcs-sessions" });
     expect(order(r.outcome)).toEqual(["deadline reached", "checkpoint exited", "push verified", "billing ended"]);
     expect(r.outcome).toMatchObject({ reached: true, outputs: "durable", billing: "ended", push: { ok: true, files: 3, store: r.location!.url } });
     await checkpointSaved(r.m);
     const expected = await localManifest(r.m.outputsDir);
-    const reader = await storeCredentialsForReading(r.spec.artifacts.store!, r.location!, storeEnv("gcs"));
+    // The returning client reads with a fresh token of its own.
+    const reader = await storeCredentialsForReading(r.spec.artifacts.store!, r.location!, { TEST_GCS_TOKEN: gcs.adminToken });
     expect(await verifyDurableCopy({ location: r.location!, credentials: reader, expected })).toMatchObject({ ok: true, verified: 3, missing: [], mismatched: [], notInManifest: [] });
     // Only the job's prefix was written.
     expect(gcs.names("kiln-cap").every((n) => n.startsWith(`${r.location!.keyPrefix}/`))).toBe(true);

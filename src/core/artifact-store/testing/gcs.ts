@@ -3,27 +3,23 @@
  *
  * A Google Cloud Storage emulator on loopback, with state: the JSON API subset the durable store uses
  * (objects.insert as a simple media upload and as a resumable upload, objects.get for metadata and with
- * `alt=media` for bytes, objects.list) plus Google's STS token exchange for **downscoped** tokens. There is no
- * GCS emulator with STS to run offline, so this one is ours; `onExchange` lets a test check every request
- * and reply against Google's storage v1 discovery document (./gcs-discovery.ts).
+ * `alt=media` for bytes, objects.list) and the token exchange ADC makes for workload identity federation. There
+ * is no GCS emulator with that to run offline, so this one is ours; `onExchange` lets a test check every
+ * request and reply against Google's storage v1 discovery document (./gcs-discovery.ts).
  *
- * What it enforces, as GCS does (docs: cloud.google.com/storage/docs/json_api, /performing-resumable-uploads,
- * /iam/docs/downscoping-short-lived-credentials):
- * - every storage call needs `Authorization: Bearer` with a live token (401 otherwise); a resumable upload's
- *   session URI is itself the credential for the chunks that follow, as Google's is;
- * - a source token (a "principal" the test registers) holds objectAdmin on every bucket; a downscoped token
- *   holds the intersection of that with its Credential Access Boundary: the rule's bucket, the roles' permissions
- *   (objectCreator: create; objectViewer: get, list; objectAdmin: those and delete) and the condition, of which
- *   this emulator understands `resource.name.startsWith('…')` only (STS refuses any other with 400, so a
- *   test cannot pass by an expression the emulator ignored). A call outside it is 403;
- * - overwriting an object needs `storage.objects.delete` as well as create (GCS's rule);
+ * What it enforces, as GCS does (docs: cloud.google.com/storage/docs/json_api, /resumable-uploads):
+ * - every storage call needs `Authorization: Bearer` with a live token (401 otherwise); a token a test
+ *   registers holds objectAdmin on every bucket;
+ * - a resumable upload's session URI is itself the credential for what follows (no Authorization), names its
+ *   one object, and is gone (404) a week after it was opened; a finished session answers its object to
+ *   whatever is sent to it;
  * - resumable chunks other than the last are multiples of 256 KiB; a chunk that does not start where the
- *   upload stands is not applied, and the 308's `Range` says where it stands;
- * - the downscoped token expires with its source; STS answers `expires_in` only for a service account's token.
+ *   upload stands is not applied, and the 308's `Range` says where it stands; a status query naming the total
+ *   when every byte is there ends the upload.
  *
- * STS also does the other exchange ADC can ask of it: workload identity federation (an `external_account`
- * credential file: a JWT from a file exchanged at the file's `token_url` for a federated access token), so the
- * ADC path is tested through google-auth-library itself, with a subject the test registers.
+ * STS does the exchange ADC asks of it for an `external_account` credential file (workload identity
+ * federation: a JWT from a file exchanged at the file's `token_url` for a federated access token), so the ADC
+ * path is tested through google-auth-library itself, with a subject the test registers.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
@@ -46,16 +42,8 @@ interface Principal {
   expiresAtMs: number;
   serviceAccount: boolean;
 }
-interface Boundary {
-  bucket: string;
-  permissions: Set<string>;
-  /** `resource.name.startsWith(this)`. */
-  startsWith: string;
-}
 interface Token {
   expiresAtMs: number;
-  /** Undefined: a principal's own token (objectAdmin everywhere). */
-  boundary?: Boundary[];
 }
 interface StoredObject {
   data: Buffer;
@@ -68,13 +56,14 @@ interface Session {
   total: number | undefined;
   chunks: Buffer[];
   received: number;
+  openedAtMs: number;
+  /** The object it wrote, once the last byte arrived: a status query then answers it. */
+  done?: StoredObject;
 }
 
-const ROLES: Record<string, string[]> = {
-  "roles/storage.objectCreator": ["storage.objects.create"],
-  "roles/storage.objectViewer": ["storage.objects.get", "storage.objects.list"],
-  "roles/storage.objectAdmin": ["storage.objects.create", "storage.objects.get", "storage.objects.list", "storage.objects.delete"],
-};
+/** Google: a resumable session can be used for a week after it was opened. */
+const SESSION_LIFETIME_MS = 7 * 24 * 3600_000;
+
 const QUANTUM = 256 * 1024;
 
 // CRC32C (Castagnoli), as GCS reports it: base64 of the big-endian value.
@@ -100,7 +89,7 @@ export interface GcsEmulator {
   addToken(o: { expiresInS: number; serviceAccount: boolean }): string;
   /** Accept `jwt` as a federated identity's subject token (ADC's `external_account` credentials). */
   addFederatedSubject(jwt: string): void;
-  /** Make a token (a principal's or a downscoped one) expire now. */
+  /** Make a token expire now. */
   expire(token: string): void;
   /** The bytes stored under `name`, or undefined. */
   object(bucket: string, name: string): Buffer | undefined;
@@ -111,6 +100,8 @@ export interface GcsEmulator {
   failChunks(n: number): void;
   /** How many of those faults are still to come (0: each was answered). */
   chunkFaultsLeft(): number;
+  /** Make the sessions open now (or only those whose URIs are given) `ms` older: a week old, they are gone, as Google's are. */
+  ageSessions(ms: number, only?: string[]): void;
   close(): Promise<void>;
 }
 
@@ -177,12 +168,8 @@ export async function startGcsEmulator(o: { buckets: string[]; onExchange?: (req
   function denied(auth: string | undefined, permission: string, bucket: string, name?: string): [number, unknown] | undefined {
     const t = /^Bearer (.+)$/.exec(auth ?? "")?.[1];
     const tok = t === undefined ? undefined : tokens.get(t);
-    if (!tok || tok.expiresAtMs <= Date.now()) return [401, error(401, "required", "Anonymous caller does not have storage.objects access, or the token is invalid or expired.")];
-    if (!tok.boundary) return undefined;
-    const resource = name === undefined ? `projects/_/buckets/${bucket}` : `projects/_/buckets/${bucket}/objects/${name}`;
-    const ok = tok.boundary.some((b) => b.bucket === bucket && b.permissions.has(permission) && resource.startsWith(b.startsWith));
-    if (ok) return undefined;
-    return [403, error(403, "forbidden", `The caller does not have ${permission} access to the Google Cloud Storage ${name === undefined ? "bucket" : "object"}. Permission '${permission}' denied on resource (or it may not exist).`)];
+    if (!tok || tok.expiresAtMs <= Date.now()) return [401, error(401, "required", `Anonymous caller does not have ${permission} access to the Google Cloud Storage ${name === undefined ? `bucket ${bucket}` : "object"}, or the token is invalid or expired.`)];
+    return undefined;
   }
 
   function sts(res: ServerResponse, x: GcsExchange, raw: Buffer) {
@@ -197,38 +184,7 @@ export async function startGcsEmulator(o: { buckets: string[]; onExchange?: (req
       const t = addToken({ expiresAtMs: Date.now() + 3600_000, serviceAccount: true });
       return send(res, x, 200, { access_token: t, issued_token_type: AT, token_type: "Bearer", expires_in: 3600 });
     }
-    if (f.get("subject_token_type") !== AT || f.get("requested_token_type") !== AT) return bad("invalid_request", "subject_token_type and requested_token_type must be access_token");
-    const subject = f.get("subject_token") ?? "";
-    const p = principals.get(subject);
-    if (!p || (tokens.get(subject)?.expiresAtMs ?? 0) <= Date.now()) return bad("invalid_grant", "The subject token is invalid or expired.");
-    let boundary: Boundary[];
-    try {
-      const rules = (JSON.parse(f.get("options") ?? "") as { accessBoundary: { accessBoundaryRules: unknown[] } }).accessBoundary.accessBoundaryRules;
-      if (!Array.isArray(rules) || rules.length === 0 || rules.length > 10) throw new Error("1-10 rules");
-      boundary = rules.map((r) => {
-        const rule = r as { availableResource: string; availablePermissions: string[]; availabilityCondition?: { expression: string } };
-        const bucket = /^\/\/storage\.googleapis\.com\/projects\/_\/buckets\/([^/]+)$/.exec(rule.availableResource)?.[1];
-        if (!bucket) throw new Error(`availableResource ${rule.availableResource}`);
-        const permissions = new Set(
-          rule.availablePermissions.flatMap((perm) => {
-            const role = /^inRole:(roles\/storage\.\w+)$/.exec(perm)?.[1];
-            if (!role || !ROLES[role]) throw new Error(`availablePermissions ${perm}`);
-            return ROLES[role];
-          }),
-        );
-        const cond = rule.availabilityCondition?.expression;
-        const m = cond === undefined ? undefined : /^resource\.name\.startsWith\('((?:[^'\\]|\\.)*)'\)$/.exec(cond);
-        if (cond !== undefined && !m) throw new Error(`this emulator understands only resource.name.startsWith('…'), not ${cond}`);
-        return { bucket, permissions, startsWith: m ? m[1]!.replace(/\\(.)/g, "$1") : `projects/_/buckets/${bucket}` };
-      });
-    } catch (e) {
-      return bad("invalid_request", `options: not a valid Credential Access Boundary (${e instanceof Error ? e.message : String(e)})`);
-    }
-    const t = `ya29.d.emu-${randomBytes(12).toString("hex")}`;
-    const expiresAtMs = tokens.get(subject)!.expiresAtMs;
-    tokens.set(t, { expiresAtMs, boundary });
-    const expiresIn = Math.max(1, Math.floor((expiresAtMs - Date.now()) / 1000));
-    return send(res, x, 200, { access_token: t, issued_token_type: AT, token_type: "Bearer", ...(p.serviceAccount && { expires_in: expiresIn }) });
+    return bad("invalid_request", "this emulator exchanges federated JWTs only (subject_token_type jwt)");
   }
 
   function store(bucket: string, name: string, data: Buffer) {
@@ -267,7 +223,7 @@ export async function startGcsEmulator(o: { buckets: string[]; onExchange?: (req
       if (type === "resumable") {
         const id = randomBytes(16).toString("hex");
         const len = req.headers["x-upload-content-length"];
-        sessions.set(id, { bucket, name: target, total: len === undefined ? undefined : Number(len), chunks: [], received: 0 });
+        sessions.set(id, { bucket, name: target, total: len === undefined ? undefined : Number(len), chunks: [], received: 0, openedAtMs: Date.now() });
         return send(res, x, 200, undefined, { location: `${origin}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&name=${encodeURIComponent(target)}&upload_id=${id}` });
       }
       return send(res, x, 400, error(400, "invalid", `uploadType ${type ?? "(none)"} is not supported here`));
@@ -294,10 +250,16 @@ export async function startGcsEmulator(o: { buckets: string[]; onExchange?: (req
 
   function chunk(res: ServerResponse, x: GcsExchange, id: string, raw: Buffer, range: string | undefined, origin: string) {
     const s = sessions.get(id);
-    if (!s) return send(res, x, 404, error(404, "notFound", "No such upload session."));
+    if (!s || Date.now() - s.openedAtMs >= SESSION_LIFETIME_MS) return send(res, x, 404, error(404, "notFound", "No such upload session."));
     const where = (): Record<string, string> => (s.received > 0 ? { range: `bytes=0-${s.received - 1}` } : {});
-    // `bytes */TOTAL` asks where the upload stands; `bytes A-B/TOTAL` (or `/*`) carries bytes A..B.
+    // A finished session answers its object, whatever is asked of it.
+    if (s.done) return send(res, x, 200, objectResource(s.bucket, s.name, s.done, origin));
+    // `bytes */TOTAL` asks where the upload stands (and, with every byte there, ends it); `bytes A-B/TOTAL` (or `/*`) carries bytes A..B.
     const q = /^bytes \*\/(\d+|\*)$/.exec(range ?? "");
+    if (q && q[1] !== "*" && Number(q[1]) === s.received) {
+      s.done = store(s.bucket, s.name, Buffer.concat(s.chunks));
+      return send(res, x, 200, objectResource(s.bucket, s.name, s.done, origin));
+    }
     if (q) return send(res, x, 308, undefined, where());
     const r = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range ?? "");
     if (!r || Number(r[2]) - Number(r[1]) + 1 !== raw.length) return send(res, x, 400, error(400, "invalid", "Content-Range does not match the body."));
@@ -312,8 +274,9 @@ export async function startGcsEmulator(o: { buckets: string[]; onExchange?: (req
     s.chunks.push(raw);
     s.received += raw.length;
     if (!last) return send(res, x, 308, undefined, where());
-    sessions.delete(id);
-    return send(res, x, 200, objectResource(s.bucket, s.name, store(s.bucket, s.name, Buffer.concat(s.chunks)), origin));
+    s.done = store(s.bucket, s.name, Buffer.concat(s.chunks));
+    s.chunks = [];
+    return send(res, x, 200, objectResource(s.bucket, s.name, s.done, origin));
   }
 
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -334,6 +297,10 @@ export async function startGcsEmulator(o: { buckets: string[]; onExchange?: (req
       failChunks = n;
     },
     chunkFaultsLeft: () => failChunks,
+    ageSessions: (ms, only) => {
+      const ids = only?.map((uri) => new URL(uri).searchParams.get("upload_id"));
+      for (const [id, x] of sessions) if (!ids || ids.includes(id)) x.openedAtMs -= ms;
+    },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

@@ -24,6 +24,7 @@ async function mainDriver(): Promise<void> {
   process.on("SIGTERM", onStop);
   process.on("SIGINT", onStop);
   process.on("SIGHUP", () => logger.info("received SIGHUP: ignored (the job keeps running)"));
+  traceExit(logger);
   try {
     const state = await driveCloudJob(jobDir, {
       env: process.env,
@@ -37,6 +38,21 @@ async function mainDriver(): Promise<void> {
     logger.error(`driver crashed: ${errorMessage(e)}`, { stack: e instanceof Error ? e.stack : undefined });
     process.exitCode = 1;
   }
+}
+
+/**
+ * The driver's stdio goes nowhere (it is detached), so whatever ends it must say so in its log, or a driver
+ * that stops mid-job leaves no trace of why: an uncaught exception, an unhandled rejection (Node's default
+ * would end the process silently here), or any exit with its code. SIGKILL alone cannot be logged.
+ */
+function traceExit(logger: ReturnType<typeof createLogger>): void {
+  const fatal = (what: string) => (e: unknown) => {
+    logger.error(`driver ${what}: ${errorMessage(e)}`, { stack: e instanceof Error ? e.stack : undefined });
+    process.exit(1);
+  };
+  process.on("uncaughtException", fatal("crashed (uncaught exception)"));
+  process.on("unhandledRejection", fatal("crashed (unhandled promise rejection)"));
+  process.on("exit", (code) => logger.info(`driver exiting with code ${code}`));
 }
 
 void mainDriver();

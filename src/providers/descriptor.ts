@@ -54,9 +54,12 @@ export interface CapCapabilities {
   /**
    * The watchdog can end billing through the provider's API with a credential it holds on the machine
    * (`ConfiguredCloud.endBilling`). `full-account` when the cloud's keys cannot be limited to ending
-   * billing (the key on the machine can also launch); `terminate-only` when they can.
+   * billing (the key on the machine can also launch); `terminate-only` when they can; `machine-identity`
+   * when no key is shipped at all: the machine's own cloud identity, granted at launch the right to delete
+   * that machine and nothing else (Azure's managed identity), which needs the user's right to grant it
+   * (asked for with LaunchRequest.selfStop).
    */
-  apiTerminate?: "full-account" | "terminate-only";
+  apiTerminate?: "full-account" | "terminate-only" | "machine-identity";
   /** Storage that outlives the machine, by the provider's own name (e.g. its file systems). */
   persistentVolume?: string;
   /**

@@ -143,6 +143,13 @@ export interface LaunchRequest {
    */
   maxRunSeconds?: number;
   /**
+   * The watchdog must be able to end this machine's billing with no client (the job has a durable store to
+   * push to first, or chose `on_cap_offline: stop-billing`). A provider whose machine ends its own billing
+   * through an identity it grants at launch (Azure: ./azure/self-stop.ts) grants it, or refuses the launch
+   * with a ProviderError "auth" naming the missing right, before anything bills; others ignore it.
+   */
+  selfStop?: boolean;
+  /**
    * The disk the job needs, in the offer's disk unit (see {@link DiskSizing}): the planner sized it so the
    * activation cache fits. Only asked of offers with `diskSizing`, never above its `maxGb`. A provider must
    * launch with at least this much disk or refuse the launch with a ProviderError "invalid" — never launch
@@ -182,6 +189,13 @@ export interface MachineRecord {
    * attempt ends as preempted either way, and teardown still terminates and confirms.
    */
   reclaimed?: { reason: string; at?: string };
+  /**
+   * The machine itself is gone with its disks, and only leftovers that terminate removes remain (Azure: the
+   * job's resource group with its public IP after the VM was deleted, by its own watchdog at the cap or by a
+   * Spot eviction). Nothing on it can be saved any more, so recovery terminates it without waiting for its
+   * outputs (they are in the durable store, or were lost with it).
+   */
+  outputsGone?: true;
 }
 
 /** Classes of provider failure; the lifecycle decides retry vs failover vs stop by class. */

@@ -67,6 +67,7 @@ async function launch(a: Attempt): Promise<void> {
     env: o.env,
     listingLagMs: (name) => job.clouds.lagOf(name),
     maxRunSecondsFor: (rowId) => cloudDeadlineS(job, rowId),
+    selfStop: watchdogEndsBilling(job),
     ...persistentVolumeFor(job.spec),
   });
   a.cloud = await job.clouds.get(launched.offer.provider);
@@ -208,6 +209,17 @@ function cloudDeadlineS(job: Attempt["job"], rowId: number): number | undefined 
   return Number.isFinite(s) ? Math.max(60, Math.floor(s)) : undefined;
 }
 
+/** A cloud job submitted with --watchdog-terminate chose stop-billing (cloud.json keeps the flag). */
+function decidedSpec(job: Attempt["job"]): Attempt["job"]["spec"] {
+  const { c, spec } = job;
+  return c.watchdogTerminate && spec.budget.on_cap_offline === undefined ? { ...spec, budget: { ...spec.budget, on_cap_offline: "stop-billing" as const } } : spec;
+}
+
+/** Does the watchdog end billing at the cap with no client: after a push to the durable store, or because the spec chose stop-billing? */
+function watchdogEndsBilling(job: Attempt["job"]): boolean {
+  return !job.isHost && (job.spec.artifacts.store !== undefined || decidedSpec(job).budget.on_cap_offline === "stop-billing");
+}
+
 /**
  * The watchdog for this attempt's machine. A rented machine's: at the cap, checkpoint, push the outputs to
  * the durable store and verify them, then end billing, as the spec and the provider allow
@@ -220,9 +232,8 @@ async function watchdogFor(a: Attempt, remainingS: number): Promise<WatchdogSpec
   const graceS = c.stopGraceMs / 1000;
   if (job.isHost) return { dir: rp.watchdog, name: `kiln-wd-${c.jobId}`, runDir: rp.run, remainingS, graceS };
   const store = spec.artifacts.store;
-  // A cloud job submitted with --watchdog-terminate chose stop-billing (cloud.json keeps the flag).
-  const decided = c.watchdogTerminate && spec.budget.on_cap_offline === undefined ? { ...spec, budget: { ...spec.budget, on_cap_offline: "stop-billing" as const } } : spec;
-  const ends = store !== undefined || decided.budget.on_cap_offline === "stop-billing";
+  const decided = decidedSpec(job);
+  const ends = watchdogEndsBilling(job);
   const storeCredentials = store
     ? await storeCredentialsForJob({ store, location: storeLocation(store, c.jobId), env: o.env, validForS: Math.max(900, Math.ceil(remainingS) + 3600), sessionName: `kiln-${c.jobId}`, signal: o.signal })
     : undefined;

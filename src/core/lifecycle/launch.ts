@@ -51,6 +51,8 @@ export interface LaunchOptions {
   maxRunSecondsFor?(machineRowId: number): number | undefined;
   /** The provider volume to attach to the machine (the job's lambda-fs store); see LaunchRequest. */
   persistentVolume?: { name: string };
+  /** The watchdog must be able to end the machine's billing (LaunchRequest.selfStop). */
+  selfStop?: boolean;
 }
 
 /**
@@ -138,7 +140,7 @@ async function launchOne(o: LaunchOptions, provider: Provider, offer: LaunchOpti
   let machine: MachineRecord | undefined;
   try {
     const maxRunSeconds = o.maxRunSecondsFor?.(row.id);
-    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey, ...(maxRunSeconds !== undefined && { maxRunSeconds }), ...(o.persistentVolume && { persistentVolume: o.persistentVolume }), ...(disk && { diskGb: disk.gb }) }, o.signal);
+    machine = await provider.launch({ intentId, offer, sshKeyName: o.sshKeyName, sshPublicKey: o.sshPublicKey, ...(maxRunSeconds !== undefined && { maxRunSeconds }), ...(o.persistentVolume && { persistentVolume: o.persistentVolume }), ...(disk && { diskGb: disk.gb }), ...(o.selfStop && { selfStop: true }) }, o.signal);
   } catch (e) {
     if (isMaybeLaunched(e)) {
       o.logger.warn(`launch answer lost for ${machineNameFor(intentId)}; looking for it by name`);

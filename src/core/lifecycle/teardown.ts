@@ -19,6 +19,8 @@ export interface TerminateOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the user can see the machine in the provider's console, for the "may still be billing" message. */
   consoleUrl?: string;
+  /** When its billing ended before this terminate (its watchdog ended it at the cap): the ledger charges up to then. */
+  billedUntil?: string;
 }
 
 export const TERMINATE_DEFAULTS = { pollMs: 30_000, timeoutMs: 15 * 60_000 } as const;
@@ -29,7 +31,7 @@ export async function terminateAndConfirm(provider: Provider, ledger: Ledger, ro
   if (row.state !== "terminating") ledger.setMachineState(row.id, "terminating", reason);
   await confirmTermination(provider, ledger, { id, pricePerHour: row.price_per_hour, jobId: row.job_id, rowId: row.id }, o);
   crashPoint("after-confirm", o.env);
-  ledger.markMachineTerminated(row.id, `confirmed terminated by ${provider.name} (${reason})`);
+  ledger.markMachineTerminated(row.id, `confirmed terminated by ${provider.name} (${reason})`, o.billedUntil);
 }
 
 /** A machine to end: its provider id, price, and the ledger row and job that hold it, when any do. */

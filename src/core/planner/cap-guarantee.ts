@@ -35,6 +35,7 @@ const CLOUD_STOP: Record<NonNullable<CapCapabilities["cloudSideStop"]>, string> 
 
 function endMeans(caps: CapCapabilities): string | undefined {
   if (caps.cloudSideStop) return CLOUD_STOP[caps.cloudSideStop];
+  if (caps.apiTerminate === "machine-identity") return "the VM deletes itself through its own managed identity, which may delete that VM and nothing else (no key on the machine; granting it needs your right to assign roles, checked before launch; the resource group's public IP, about $0.005/h, stays until a client deletes the group)";
   if (caps.apiTerminate) return "the watchdog terminates the machine through the provider's API";
   return undefined;
 }

@@ -197,7 +197,15 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
   }
   let salvaged: Salvaged | undefined;
   let unsaved = "";
-  if (started) {
+  if (started && rec.outputsGone) {
+    // Nothing is left to save on it (its disks went with it): take what the watchdog pushed, then clear up.
+    ledger.addEvent({ jobId: job!.id, machineId: row.id, kind: "warning", reason: `${id} is ${rec.providerState}: the machine and its disks are gone, so only what its watchdog pushed to a durable store survives; removing what is left of it` });
+    if (o.fromStore) {
+      await o.fromStore(job!).catch((e: unknown) => {
+        ledger.addEvent({ jobId: job!.id, machineId: row.id, kind: "alert", reason: `the outputs of ${job!.id} could not be fetched from its durable store: ${errorMessage(e)}; \`kiln pull ${job!.id} --from-store\` tries again` });
+      });
+    }
+  } else if (started) {
     if (rec.state !== "running" || !o.salvage) unsaved = `${id} is ${rec.providerState}, so its outputs cannot be read`;
     else {
       try {
@@ -216,7 +224,9 @@ async function reconcileMachine(o: ReconcileOptions, r: ReconcileReport, listed:
     ledger.addEvent({ jobId: job!.id, machineId: row.id, kind: "warning", reason: `--force: terminating ${id} although its outputs were not saved (${unsaved})` });
   }
   try {
-    await terminateAndConfirm(provider, ledger, ledger.getMachine(row.id)!, why, { ...o.terminate, signal: o.signal, logger: o.logger, ...(o.consoleUrl && { consoleUrl: o.consoleUrl }) });
+    // A machine whose compute went at its watchdog's deadline is charged up to then, not to this cleanup.
+    const billedUntil = rec.outputsGone ? billingEndedBy(ledger, row, (o.now ?? Date.now)()) : undefined;
+    await terminateAndConfirm(provider, ledger, ledger.getMachine(row.id)!, why, { ...o.terminate, signal: o.signal, logger: o.logger, ...(o.consoleUrl && { consoleUrl: o.consoleUrl }), ...(billedUntil && { billedUntil }) });
     r.terminated.push(id);
   } catch (e) {
     r.unconfirmed.push(id);

@@ -11,9 +11,10 @@ import { principalOf, ARM_SCOPE } from "./auth.js";
 import type { AzureClient } from "./client.js";
 import { type PermissionBlock, allows } from "./emulator/permissions.js";
 import { PermissionsOut, parseAzure } from "./schema.js";
+import { SELF_STOP_NEEDS } from "./self-stop-role.js";
 
 /** What each of Kiln's steps needs, by RBAC action. */
-export const NEEDED: readonly { step: "launch" | "describe" | "terminate" | "tagging"; action: string }[] = [
+export const NEEDED: readonly { step: "launch" | "describe" | "terminate" | "tagging" | "self-stop"; action: string }[] = [
   { step: "launch", action: "Microsoft.Resources/subscriptions/resourceGroups/write" },
   { step: "launch", action: "Microsoft.Network/virtualNetworks/write" },
   { step: "launch", action: "Microsoft.Network/virtualNetworks/subnets/join/action" },
@@ -35,6 +36,9 @@ export const NEEDED: readonly { step: "launch" | "describe" | "terminate" | "tag
   // Tags ride on each resource's PUT (no separate tag call), so tagging needs the writes, plus the tags
   // API that `kiln gc` and the portal use to read them back.
   { step: "tagging", action: "Microsoft.Resources/tags/read" },
+  // The watchdog's end of billing (./self-stop.ts): a role that may only delete a VM, given to the VM's own
+  // identity on that VM. Owner and User Access Administrator have these; Contributor does not.
+  ...SELF_STOP_NEEDS.map((action) => ({ step: "self-stop" as const, action })),
 ];
 
 export interface AzureCheck {
@@ -43,13 +47,22 @@ export interface AzureCheck {
   missing: { step: string; action: string }[];
 }
 
-export async function checkAzure(client: AzureClient, signal: AbortSignal): Promise<AzureCheck> {
-  const token = await client.call("get a token", signal, (_s, abortSignal) => client.credential.getToken(ARM_SCOPE, { abortSignal }));
-  if (!token) throw new ProviderError("azure", "auth", "Azure: the credential gave no token", { code: "kiln/no-token" });
-  const body = await client.call("list the caller's permissions", signal, async (s, abortSignal) => {
-    const { createPipelineRequest } = await import("@azure/core-rest-pipeline");
+/** The caller's effective RBAC actions at subscription scope (Microsoft.Authorization/permissions). */
+export async function callerPermissions(client: AzureClient, signal: AbortSignal): Promise<PermissionBlock[]> {
+  const body = await armRequest(client, "list the caller's permissions", "GET", `/subscriptions/${client.subscriptionId}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01`, undefined, signal);
+  return parseAzure(PermissionsOut, body, "list the caller's permissions").value;
+}
+
+/**
+ * One ARM request outside the installed SDKs (Microsoft.Authorization: @azure/arm-authorization is not
+ * installed), sent through the resources SDK's own pipeline, so with its credential, retries and, for
+ * emulators, the same transport. A 4xx/5xx is thrown as the SDK's RestError would be (toProviderError reads it).
+ */
+export async function armRequest(client: AzureClient, op: string, method: "GET" | "PUT", path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+  return client.call(op, signal, async (s, abortSignal) => {
+    const { createHttpHeaders, createPipelineRequest } = await import("@azure/core-rest-pipeline");
     const base = client.endpoint ?? "https://management.azure.com";
-    const req = createPipelineRequest({ url: `${base}/subscriptions/${client.subscriptionId}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01`, method: "GET", abortSignal, allowInsecureConnection: client.emulated });
+    const req = createPipelineRequest({ url: `${base}${path}`, method, abortSignal, allowInsecureConnection: client.emulated, ...(body !== undefined && { body: JSON.stringify(body), headers: createHttpHeaders({ "content-type": "application/json" }) }) });
     const res = await s.resources.sendRequest(req);
     if (res.status >= 400) {
       let error: { code?: string; message?: string } | undefined;
@@ -60,9 +73,14 @@ export async function checkAzure(client: AzureClient, signal: AbortSignal): Prom
       }
       throw Object.assign(new Error(error?.message ?? `HTTP ${res.status}`), { name: "RestError", statusCode: res.status, code: error?.code, response: { headers: res.headers } });
     }
-    return JSON.parse(res.bodyAsText ?? "null") as unknown;
+    return JSON.parse(res.bodyAsText || "null") as unknown;
   });
-  const blocks: PermissionBlock[] = parseAzure(PermissionsOut, body, "list the caller's permissions").value;
+}
+
+export async function checkAzure(client: AzureClient, signal: AbortSignal): Promise<AzureCheck> {
+  const token = await client.call("get a token", signal, (_s, abortSignal) => client.credential.getToken(ARM_SCOPE, { abortSignal }));
+  if (!token) throw new ProviderError("azure", "auth", "Azure: the credential gave no token", { code: "kiln/no-token" });
+  const blocks = await callerPermissions(client, signal);
   return { subscriptionId: client.subscriptionId, principal: principalOf(token.token), missing: NEEDED.filter((n) => !allows(blocks, n.action)) };
 }
 

@@ -12,7 +12,11 @@ import { defaultCredential } from "./auth.js";
 import { AzureClient, isLoopbackUrl } from "./client.js";
 import { emulatedClient, emulatedProvider } from "./emulated.js";
 import { AzureProvider } from "./provider.js";
+import { azureEndBilling } from "./self-stop.js";
 import { type AzureSettings, loadAzureSettings } from "./settings.js";
+
+/** Azure's public-cloud ARM endpoint (the machine's end of billing deletes its VM there). */
+const ARM_ENDPOINT = "https://management.azure.com";
 
 /** Where the caller's public address is asked, for the NSG's SSH rule. */
 export const CALLER_IP_URL = "https://api.ipify.org";
@@ -46,7 +50,7 @@ export async function configuredAzure(ctx: ProviderContext): Promise<ConfiguredA
   if (!settings) return undefined;
   const client = new AzureClient({ subscriptionId: settings.subscriptionId, credential: await defaultCredential(), ...(url && { endpoint: url }), minIntervalMs: 100 });
   const provider = new AzureProvider({ client, ...(settings.regions && { regions: settings.regions }), sshSourceCidr: (signal) => callerCidr(signal), ...(ctx.env["KILN_AZURE_PRICES_URL"] && { pricesUrl: ctx.env["KILN_AZURE_PRICES_URL"] }) });
-  return { provider, client, subscriptionId: settings.subscriptionId, settings, source: settings.source, emulated: false };
+  return { provider, client, subscriptionId: settings.subscriptionId, settings, source: settings.source, emulated: false, endBilling: azureEndBilling(url || ARM_ENDPOINT, settings.subscriptionId) };
 }
 
 /** An emulator: its token and subscription from the environment, each VM's SSH port from `/__emulator/machines`. */
@@ -85,5 +89,5 @@ async function emulatedAccount(ctx: ProviderContext, url: string): Promise<Confi
       return inner.listMachines(signal);
     },
   };
-  return { provider, client: emulatedClient(emu), subscriptionId, settings: undefined, source: "KILN_AZURE_API_URL (emulator)", emulated: true };
+  return { provider, client: emulatedClient(emu), subscriptionId, settings: undefined, source: "KILN_AZURE_API_URL (emulator)", emulated: true, endBilling: azureEndBilling(url, subscriptionId) };
 }

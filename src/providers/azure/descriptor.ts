@@ -77,7 +77,8 @@ export const azureDescriptor: ProviderDescriptor = {
   // No cloud-side stop in the VM API, and Kiln puts no credential on the machine (a managed identity
   // limited to deleting the job's group would be the narrowest; not built yet): the watchdog cannot end
   // billing with no client. Managed data disks (deleteOption Detach) outlive a VM; Kiln attaches none.
-  cap: { persistentVolume: "managed data disks (deleteOption: Detach)" },
+  // The VM deletes itself through its own managed identity, allowed nothing else (./self-stop.ts).
+  cap: { apiTerminate: "machine-identity", persistentVolume: "managed data disks (deleteOption: Detach)" },
   hasCredentials: (ctx) => azureHasCredentials(ctx.env, ctx.credentialsPath),
   configured,
   check,

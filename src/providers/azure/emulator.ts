@@ -34,6 +34,7 @@ import { type PermissionBlock, allows } from "./emulator/permissions.js";
 import type { EmulatedPrice } from "./emulator/prices.js";
 import { cloudError } from "./emulator/render.js";
 import type { Route } from "./emulator/routes.js";
+import { IDENTITY_ROUTE, identityRoutes, identityToken } from "./emulator/identity.js";
 import { IMDS_PREFIX, imdsProxyEnv, imdsRoute, proxiedImds, scheduledEventsUrl } from "./emulator/scheduled-events.js";
 
 export interface AzureEmulatorOptions {
@@ -136,16 +137,21 @@ export async function startAzureEmulator(o: AzureEmulatorOptions): Promise<Azure
     if (f.kind === "zonal-allocation-failed") return { failOperation: { code: "ZonalAllocationFailed", message: "Allocation failed. We do not have sufficient capacity for the requested VM size in this zone." } };
     return { failOperation: { code: "AllocationFailed", message: "Allocation failed. We do not have sufficient capacity for the requested VM size in this region." } };
   };
-  const routes: Route[] = [...groupRoutes(), ...networkRoutes(), ...computeRoutes(createFault), authorizationRoute(() => permissions), retailPricesRoute()];
+  const routes: Route[] = [...groupRoutes(), ...networkRoutes(), ...computeRoutes(createFault), ...identityRoutes(account.identities), authorizationRoute(() => permissions), retailPricesRoute()];
+  // The VM's metadata service: Scheduled Events, or its managed identity's token.
+  const imds = (r: EmuRequest): EmuReply => {
+    const id = IDENTITY_ROUTE.exec(r.path);
+    return id ? identityToken(account.identities, id[1]!.toLowerCase(), r) : imdsRoute(account, r);
+  };
 
   const handle = async (r: EmuRequest): Promise<EmuReply> => {
     if (r.method === "GET" && r.path === "/__emulator/machines") {
       return { status: 200, body: account.vms.size === 0 ? [] : [...account.vms.values()].flatMap((v) => { const s = account.sshOf(v.group, v.name); return s ? [{ id: `${v.group}/${v.name}`, port: s.port }] : []; }) };
     }
     // The VMs' metadata service: not ARM (no token, no faults), and only a VM's own requests reach it on Azure.
-    if (r.path.startsWith(IMDS_PREFIX)) return imdsRoute(account, r);
-    const imds = proxiedImds(account, r);
-    if (imds) return imds;
+    if (r.path.startsWith(IMDS_PREFIX)) return imds(r);
+    const proxied = proxiedImds(account, r, imds);
+    if (proxied) return proxied;
     let match: { route: Route; m: RegExpExecArray } | undefined;
     for (const route of routes) {
       const m = route.method === r.method ? route.pattern.exec(r.path) : null;
@@ -162,10 +168,14 @@ export async function startAzureEmulator(o: AzureEmulatorOptions): Promise<Azure
     const op = route.op.startsWith("Network_") ? networkOpName(m[3]!, route.op.slice("Network_".length)) : route.op;
     const isPrices = op === "RetailPrices_List";
     if (!isPrices) {
-      if (bearerToken(r.headers.authorization) !== token) return { status: 401, body: cloudError("InvalidAuthenticationToken", "The access token is invalid.") };
+      const bearer = bearerToken(r.headers.authorization);
+      // The user's token, or a VM's managed identity's (from IMDS), allowed what its role assignments say.
+      const principal = bearer === token ? undefined : account.identities.principalOf(bearer);
+      if (bearer !== token && !principal) return { status: 401, body: cloudError("InvalidAuthenticationToken", "The access token is invalid.") };
       if (m[1]!.toLowerCase() !== subscriptionId.toLowerCase()) return { status: 404, body: cloudError("SubscriptionNotFound", `The subscription '${m[1]}' could not be found.`) };
       const action = route.op.startsWith("Network_") ? `Microsoft.Network/${NET_KINDS[m[3]!.toLowerCase()]}/${route.method === "PUT" ? "write" : "read"}` : route.action;
-      if (action && !allows(permissions, action)) return { status: 403, body: cloudError("AuthorizationFailed", `The client does not have authorization to perform action '${action}' over scope '${r.path}' or the scope is invalid.`) };
+      const allowed = !action || (principal ? account.identities.allows(principal, action, r.path) : allows(permissions, action));
+      if (!allowed) return { status: 403, body: cloudError("AuthorizationFailed", `The client does not have authorization to perform action '${action}' over scope '${r.path}' or the scope is invalid.`) };
     }
     const f = faults.pick(r.method, op, GENERAL);
     if (f?.kind === "hang") return { hang: true };

@@ -22,6 +22,7 @@ import { TAG_INSTALLATION, TAG_INTENT, TAG_PRIORITY, formatMachineId, parseMachi
 import { ensureNetwork, publicAddress } from "./network.js";
 import { type LivePrice, fetchRetailPrices, priceKey } from "./prices.js";
 import { GroupOut, VmOut, parseAzure } from "./schema.js";
+import { assertCanGrantSelfStop, grantSelfStop } from "./self-stop.js";
 import { stateOf } from "./states.js";
 
 const TAG_PRICE = "kiln-price-per-hour";
@@ -118,6 +119,8 @@ export class AzureProvider implements Provider, SupportsSpot {
       [TAG_LAUNCHED]: new Date().toISOString(),
     };
     const at = { machineName: name, region };
+    // Before anything bills: can the VM be given the right to delete itself, when the job needs that?
+    if (req.selfStop) await assertCanGrantSelfStop(this.o.client, signal);
     const existing = await this.#group(ref.resourceGroup, signal);
     // A relaunch of the same intent keeps its group's tags (launch time, price) and re-asserts the rest.
     if (existing) Object.assign(tags, existing.tags);
@@ -126,7 +129,7 @@ export class AzureProvider implements Provider, SupportsSpot {
       const cidr = await this.o.sshSourceCidr(signal);
       const nicId = await ensureNetwork(this.o.client, { group: ref.resourceGroup, location: region, tags, sshSourceCidr: cidr }, signal);
       const spot = req.offer.spot ? { priority: "Spot", evictionPolicy: "Delete", billingProfile: { maxPrice: req.offer.capPricePerHour ?? req.offer.pricePerHour } } : { priority: "Regular" };
-      await this.o.client.call(
+      const created = await this.o.client.call(
         "create the VM",
         signal,
         (s, abortSignal) =>
@@ -145,11 +148,13 @@ export class AzureProvider implements Provider, SupportsSpot {
               },
               networkProfile: { networkInterfaces: [{ id: nicId, primary: true, deleteOption: "Delete" }] },
               ...spot,
+              ...(req.selfStop && { identity: { type: "SystemAssigned" } }),
             } as Parameters<typeof s.compute.virtualMachines.createOrUpdate>[2],
             { abortSignal, updateIntervalInMs: this.o.client.pollIntervalMs },
           ),
         { ...at, timeoutMs: this.o.launchTimeoutMs ?? 20 * 60_000 },
       );
+      if (req.selfStop) await this.#grantSelfStop(parseAzure(VmOut, created, "create the VM"), signal);
     } catch (e) {
       // The group exists (and maybe a Failed VM in it): terminate and confirm before reporting. A launch
       // whose outcome is unknown is left to the lifecycle, which finds the group by name.
@@ -159,6 +164,13 @@ export class AzureProvider implements Provider, SupportsSpot {
       throw e;
     }
     return this.describe(formatMachineId(ref), signal);
+  }
+
+  /** Give the new VM's identity its right to delete the VM (./self-stop.ts); a VM without one is a failed launch. */
+  async #grantSelfStop(vm: VmOut, signal: AbortSignal): Promise<void> {
+    const principalId = vm.identity?.principalId;
+    if (!vm.id || !principalId) throw new ProviderError("azure", "fatal", `Azure: the VM ${vm.name} came back without its system-assigned identity`, { code: "kiln/no-identity" });
+    await grantSelfStop(this.o.client, { vmResourceId: vm.id, principalId, ...(this.o.client.emulated && { retryEveryMs: 200 }) }, signal);
   }
 
   async #deleteAndConfirm(id: string): Promise<void> {
@@ -203,10 +215,11 @@ export class AzureProvider implements Provider, SupportsSpot {
     if (!vm) {
       const young = launchedAt !== undefined && Date.now() - Date.parse(launchedAt) < (this.o.vmLagMs ?? 10_000);
       if (young) return { ...withLaunch, state: "pending", providerState: "VMNotYetListed" };
-      // The group is there without its VM. Kiln deletes whole groups, so for Spot this is an eviction
-      // (evictionPolicy Delete). Either way what is left may bill (the public IP): terminate deletes it.
+      // The group is there without its VM (and its OS disk, deleteOption Delete): a Spot eviction
+      // (evictionPolicy Delete), or the VM deleted itself at the cap (./self-stop.ts). Either way what is
+      // left may bill (the public IP): terminate deletes it, and nothing on the VM can be saved any more.
       const spot = group.tags?.[TAG_PRIORITY] === "Spot";
-      return { ...withLaunch, state: "unhealthy", providerState: "VMGone", ...(spot && { reclaimed: { reason: "Azure evicted the Spot VM (evictionPolicy Delete)" } }) };
+      return { ...withLaunch, state: "unhealthy", providerState: "VMGone", outputsGone: true, ...(spot && { reclaimed: { reason: "Azure evicted the Spot VM (evictionPolicy Delete)" } }) };
     }
     const { state, providerState } = stateOf(vm);
     // Billing starts with the VM, not with its group (made seconds earlier, with the network).

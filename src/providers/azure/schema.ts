@@ -19,6 +19,8 @@ export const VmOut = z
     hardwareProfile: z.object({ vmSize: z.string().optional() }).passthrough().optional(),
     timeCreated: z.union([z.date(), z.string()]).optional(),
     instanceView: z.object({ statuses: z.array(Status).optional() }).passthrough().optional(),
+    id: z.string().optional(),
+    identity: z.object({ type: z.string().optional(), principalId: z.string().optional() }).passthrough().optional(),
   })
   .passthrough();
 export type VmOut = z.infer<typeof VmOut>;

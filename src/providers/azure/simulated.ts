@@ -8,6 +8,7 @@ import type { SimulatedCloud } from "../descriptor.js";
 import { SshdMachines } from "../emulator-kit/sshd-machines.js";
 import { startAzureEmulator } from "./emulator.js";
 import { emulatedProvider } from "./emulated.js";
+import { azureEndBilling } from "./self-stop.js";
 
 export async function startSimulatedAzureCloud(o: { bootDelayMs?: number; machineEnv?: Record<string, string> } = {}): Promise<SimulatedCloud> {
   const machines = new SshdMachines(o.machineEnv ? { env: o.machineEnv } : {});
@@ -17,6 +18,7 @@ export async function startSimulatedAzureCloud(o: { bootDelayMs?: number; machin
     provider,
     source: "the simulated subscription",
     emulated: true,
+    endBilling: azureEndBilling(emu.url, emu.subscriptionId),
     billed: () => emu.billed(),
     close: () => emu.close(),
   };

@@ -66,6 +66,16 @@ export async function startCloudHarness(o: HarnessOptions = {}): Promise<CloudHa
 }
 
 /** After a failed or timed-out test: SIGKILL the drivers (and their process groups) of unfinished jobs. */
+/** Wait (blocking: test teardown only) until the job's driver is gone; false if it is still there at the deadline. */
+function waitForExit(pid: number, jobId: string, timeoutMs: number): boolean {
+  const deadline = Date.now() + timeoutMs;
+  while (isJobProcess(pid, jobId)) {
+    if (Date.now() >= deadline) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+  return true;
+}
+
 export function killDrivers(ledgerPaths: readonly string[]): void {
   for (const p of ledgerPaths) {
     if (!existsSync(p)) continue;
@@ -74,7 +84,9 @@ export function killDrivers(ledgerPaths: readonly string[]): void {
       for (const j of l.listJobs()) {
         // Pids are reused (pid_max is 32768 here): a driver killed minutes ago may share its pid with another
         // test's driver or machine by now, so only a process that is still this job's is killed.
-        if (isTerminal(j.state) || !isJobProcess(j.supervisor_pid, j.id)) continue;
+        if (!isJobProcess(j.supervisor_pid, j.id)) continue;
+        // A finished job's driver is only finishing its log: let it, for up to 10 s, then kill it too.
+        if (isTerminal(j.state) && waitForExit(j.supervisor_pid!, j.id, 10_000)) continue;
         try {
           process.kill(-j.supervisor_pid!, "SIGKILL");
         } catch {
@@ -107,7 +119,9 @@ export async function cloudTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<N
 /** After a cloud e2e file: no detached driver may outlive it; its KILN_HOMEs go unless KILN_KEEP_TEST_DIR. */
 export function removeTestHomes(dir: string): void {
   killDrivers(readdirSync(dir).map((d) => join(dir, d, "ledger.db")));
-  if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true });
+  // A driver whose job just ended may still be writing its last log lines (and would recreate a removed
+  // directory): rmSync retries the ENOTEMPTY that leaves.
+  if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }
 
 /** Read a test KILN_HOME's ledger, closing it after. */

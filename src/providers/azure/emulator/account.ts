@@ -17,6 +17,7 @@ import { BillingMeter } from "../../emulator-kit/billing.js";
 import { ListingLag } from "../../emulator-kit/faults.js";
 import type { SshdMachines } from "../../emulator-kit/sshd-machines.js";
 import { type AzureSize, sizeOf } from "../catalog.js";
+import { Identities } from "./identity.js";
 import type { EmulatedPrice } from "./prices.js";
 import { type ScheduledEventsDocument, type ScheduledEventsSource, preemptEvent } from "./scheduled-events.js";
 
@@ -45,6 +46,8 @@ export interface Vm {
   createdAt: string;
   publicKeys: string[];
   pricePerHour: number;
+  /** Its system-assigned managed identity's principal, when it was created with one (./identity.ts). */
+  principalId?: string;
   /** The create operation: it settles when due whether or not anyone polls it (a client that lost the
    * PUT's answer reads the VM instead). */
   createOp?: string;
@@ -80,6 +83,8 @@ const key = (...parts: string[]) => parts.join("/").toLowerCase();
 export const groupLagKey = (group: string): string => `group:${group.toLowerCase()}`;
 
 export class AzureAccount implements ScheduledEventsSource {
+  /** Managed identities, roles and their assignments (./identity.ts). */
+  readonly identities = new Identities();
   readonly groups = new Map<string, Group>();
   readonly vms = new Map<string, Vm>();
   /** Network resources by lower-cased ARM id; minimal bodies. */

@@ -52,7 +52,7 @@ export function computeRoutes(createFault: () => CreateFault | undefined): Route
       const [, , g, name] = m as [string, string, string, string];
       const group = ctx.account.group(g);
       if (!group || group.deleting) return groupNotFound(g);
-      const body = r.body as { location?: string; tags?: Record<string, string>; properties?: Record<string, unknown> } | undefined;
+      const body = r.body as { location?: string; tags?: Record<string, string>; properties?: Record<string, unknown>; identity?: { type?: string } } | undefined;
       const existing = ctx.account.vm(g, name);
       if (existing) {
         if (r.headers["if-none-match"] === "*") return { status: 412, body: cloudError("PreconditionFailed", `The virtual machine '${name}' already exists.`) };
@@ -70,7 +70,10 @@ export function computeRoutes(createFault: () => CreateFault | undefined): Route
       const fault = createFault();
       if (fault?.reject) return { status: fault.reject.status, body: cloudError(fault.reject.code, fault.reject.message) };
       const keys = ((body.properties["osProfile"] as { linuxConfiguration?: { ssh?: { publicKeys?: { keyData?: string }[] } } } | undefined)?.linuxConfiguration?.ssh?.publicKeys ?? []).flatMap((k) => (k.keyData ? [k.keyData] : []));
+      const identity = body.identity?.type;
+      if (identity !== undefined && identity !== "SystemAssigned" && identity !== "None") return { status: 400, body: cloudError("InvalidParameter", `The emulator models only SystemAssigned identities, not '${identity}'.`) };
       const { vm, op } = ctx.account.createVm(group, name, { location: body.location, ...(body.tags && { tags: body.tags }), properties: body.properties }, keys, fault?.failOperation);
+      if (identity === "SystemAssigned") vm.principalId = ctx.account.identities.assign(vm.vmId);
       return { status: 201, body: renderVm(ctx.account, ctx.sub, vm, false), headers: asyncHeader(ctx, vm.location, op.id) };
     }),
     // GET by name is consistent once the create operation settled (the SDK's final GET depends on it);

@@ -35,6 +35,7 @@ export function renderVm(account: AzureAccount, sub: string, vm: Vm, withInstanc
     type: "Microsoft.Compute/virtualMachines",
     location: vm.location,
     tags: vm.tags,
+    ...(vm.principalId && { identity: { type: "SystemAssigned", principalId: vm.principalId, tenantId: account.identities.tenantId } }),
     properties: {
       ...rest,
       ...(osProfile && { osProfile: os }),

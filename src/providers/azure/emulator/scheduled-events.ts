@@ -78,12 +78,12 @@ export const scheduledEventsUrl = (origin: string, vmId: string, apiVersion = "2
 const bad = (error: string, versions = false): EmuReply => ({ status: 400, body: { error, ...(versions && { "newest-versions": VERSIONS.slice(-3).reverse() }) } });
 
 /** A machine's proxied request for `http://169.254.169.254/…`, or undefined when `r` is not one. */
-export function proxiedImds(src: ScheduledEventsSource, r: EmuRequest): EmuReply | undefined {
+export function proxiedImds(src: ScheduledEventsSource, r: EmuRequest, dispatch: (r: EmuRequest) => EmuReply = (x) => imdsRoute(src, x)): EmuReply | undefined {
   if (String(r.headers.host ?? "").replace(/:80$/, "") !== IMDS_HOST) return undefined;
   const auth = /^Basic\s+(\S+)$/i.exec(String(r.headers["proxy-authorization"] ?? ""));
   const vmId = auth ? /^([0-9a-f-]+):/i.exec(Buffer.from(auth[1]!, "base64").toString("utf8"))?.[1] : undefined;
   if (!vmId) return { status: 407, text: "Proxy Authentication Required", contentType: "text/plain", headers: { "proxy-authenticate": 'Basic realm="emulated IMDS"' } };
-  return imdsRoute(src, { ...r, path: `${IMDS_PREFIX}${vmId}${r.path}` });
+  return dispatch({ ...r, path: `${IMDS_PREFIX}${vmId}${r.path}` });
 }
 
 export function imdsRoute(src: ScheduledEventsSource, r: EmuRequest): EmuReply {

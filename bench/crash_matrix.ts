@@ -6,7 +6,8 @@
  * three times, kill -9 after a reclaim, during the relaunch, the restore and a resume: test/e2e/chaos.test.ts);
  * and the client offline through a cap, with and without a durable store (moto's S3, GCS, a Lambda file system),
  * keep-data and stop-billing, the cap in hours and in dollars (test/e2e/offline-cap.test.ts,
- * test/e2e/offline-cap-lambda-fs.test.ts, src/core/watchdog/cap-offline.test.ts). KILN_LONG_CAP=1 (set here)
+ * test/e2e/offline-cap-lambda-fs.test.ts, src/core/watchdog/cap-offline.test.ts), and on Azure, where the VM deletes
+ * itself through its managed identity (test/e2e/azure-offline-cap.test.ts). KILN_LONG_CAP=1 (set here)
  * adds the dollars cap through the real driver: the plan's smallest accepted budget binds after ~15 min.
  * Each case asserts, in its test: 0 orphans at the emulator, every instance in the ledger and closed with its
  * times, no attempt left running, outputs verified where the run produced them (here or in the store), and
@@ -31,6 +32,7 @@ const FILES = [
   "test/e2e/chaos.test.ts",
   "test/e2e/offline-cap.test.ts",
   "test/e2e/offline-cap-lambda-fs.test.ts",
+  "test/e2e/azure-offline-cap.test.ts",
   "src/core/watchdog/cap-offline.test.ts",
 ];
 const REPEAT = process.env["KILN_CRASH_REPEAT"] ?? "3";

@@ -940,40 +940,43 @@ class _GcsSession(_Sink):
         """Send buf[:n] (all of it when ``total`` is given, which ends the upload) until GCS holds it."""
         failures = 0
         while True:
-            end = self.start + n
-            rng = f"bytes {self.start}-{end - 1}/{total if total is not None else '*'}" if n > 0 else f"bytes */{total}"
+            rng = f"bytes {self.start}-{self.start + n - 1}/{total if total is not None else '*'}" if n > 0 else f"bytes */{total}"
             status, data, h = self._put({"content-range": rng}, bytes(self.buf[:n]))
-            if status in (200, 201) and total is not None:
-                self.meta = _object_json(self.key, data)
-                self.buf.clear()
+            got = self._answer(status, data, h, total)
+            if got < 0:
                 return
-            if status == 308:
-                self.persisted = max(self.persisted, _persisted(h))
-                before = self.start
-                self._skip_persisted()
-                n -= self.start - before
-                if n <= 0 and total is None:
-                    return
-                if self.start - before > 0:
-                    failures = 0
-                    if total is None:
-                        return  # the rest of this part waits for the next one to fill
-                    continue
-            elif status < 500 and status not in (408, 429):
+            n -= got
+            if got > 0:
+                failures = 0
+                if total is None:
+                    return  # the rest of this part waits for the next one to fill
+                continue
+            if status != 308 and status < 500 and status not in (408, 429):
                 raise PushError(f"PUT {self.key} at {self.start}: HTTP {status} {_gcs_error(data)}")
             failures += 1
             if failures > RETRIES * 2:
                 raise PushError(f"PUT {self.key} at {self.start}: gave up after {failures} failures ({_gcs_error(data)})")
             time.sleep(min(2 ** min(failures, 5), max(0.0, self.files.deadline - time.monotonic())))
+            # Where does the upload stand? GCS may have kept less than it was sent.
             status, data, h = self._put({"content-range": f"bytes */{total if total is not None else '*'}"}, b"")
-            if status in (200, 201) and total is not None:
-                self.meta = _object_json(self.key, data)
+            got = self._answer(status, data, h, total)
+            if got < 0:
                 return
-            if status == 308:
-                self.persisted = max(self.persisted, _persisted(h))
-                before = self.start
-                self._skip_persisted()
-                n -= self.start - before
+            n -= got
+
+    def _answer(self, status: int, data: bytes, h: dict[str, str], total: int | None) -> int:
+        """Take in GCS's answer: -1 when the object is written (the last part), else how many more bytes of
+        ``buf`` GCS now holds (a 308's ``Range``), dropped from the buffer."""
+        if status in (200, 201) and total is not None:
+            self.meta = _object_json(self.key, data)
+            self.buf.clear()
+            return -1
+        if status != 308:
+            return 0
+        self.persisted = max(self.persisted, _persisted(h))
+        before = self.start
+        self._skip_persisted()
+        return self.start - before
 
     def finish(self) -> None:
         if self.meta is None:

@@ -14,8 +14,8 @@ import { requestSignal } from "./s3-reader.js";
 /** objects.get's URL for an object's metadata; add `alt=media` for its bytes. */
 export const gcsObjectUrl = (endpoint: string, bucket: string, key: string): string => `${endpoint}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(key)}`;
 
-/** Google's JSON error envelope's message, for an error line. */
-async function errorOf(res: Response): Promise<string> {
+/** Google's JSON error envelope's message, for an error line (read bounded: it is never worth more than a line). */
+export async function gcsErrorLine(res: Response): Promise<string> {
   // Bounded: an error page is for one line of a message, never worth more than this.
   const text = await readBounded(res, 64 * 1024).catch(() => "");
   try {
@@ -39,11 +39,11 @@ export function gcsReader(a: StoreAccess): ObjectReader {
         return undefined;
       }
       if (res.status === 401 || res.status === 403) {
-        throw new UserError(`the durable store ${l.url} refused to read ${key} (${await errorOf(res)})`, {
+        throw new UserError(`the durable store ${l.url} refused to read ${key} (${await gcsErrorLine(res)})`, {
           hint: "check the Google credentials: they need storage.objects.get on the bucket (roles/storage.objectViewer); refresh them with `gcloud auth application-default login`",
         });
       }
-      if (!res.ok || !res.body) throw new KilnError("store-read-failed", `GET ${key} from ${l.url} answered HTTP ${res.status} (${await errorOf(res)})`);
+      if (!res.ok || !res.body) throw new KilnError("store-read-failed", `GET ${key} from ${l.url} answered HTTP ${res.status} (${await gcsErrorLine(res)})`);
       return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
     },
     close: () => {},

@@ -23,10 +23,10 @@
  * - The URI is a secret (anyone holding it can write that object until the week is out): it lives in the
  *   watchdog's 0600 config and never in a log.
  */
-import { readBounded } from "../../base/bounded-body.js";
 import { KilnError, UserError } from "../../base/errors.js";
 import { Secret } from "../../providers/credentials.js";
 import type { ArtifactStoreSpec } from "../spec/job-spec.js";
+import { gcsErrorLine } from "./gcs-reader.js";
 import { gcsSourceToken } from "./gcs-token.js";
 import { type GcsLocation, archiveKey, manifestKey } from "./location.js";
 
@@ -45,18 +45,6 @@ export const SESSION_LIFETIME_MS = 7 * 24 * 3600_000;
 /** Counted short by an hour: clocks differ, and the push itself takes time. */
 const MARGIN_MS = 3600_000;
 
-const errorLine = async (res: Response): Promise<string> => {
-  // Bounded: an error page is for one line of a message.
-  const text = await readBounded(res, 64 * 1024).catch(() => "");
-  try {
-    const m = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
-    if (typeof m === "string") return m.slice(0, 200);
-  } catch {
-    // not JSON: a proxy's page
-  }
-  return `HTTP ${res.status}`;
-};
-
 /** Open one session for `key` (objects.insert, uploadType=resumable) and return its URI. */
 async function openSession(l: GcsLocation, key: string, token: Secret, signal?: AbortSignal): Promise<Secret> {
   const url = `${l.endpoint}/upload/storage/v1/b/${encodeURIComponent(l.bucket)}/o?uploadType=resumable&name=${encodeURIComponent(key)}`;
@@ -67,7 +55,7 @@ async function openSession(l: GcsLocation, key: string, token: Secret, signal?: 
   });
   const location = res.headers.get("location");
   if (res.status === 401 || res.status === 403) {
-    throw new UserError(`artifacts.store: GCS refused to open an upload to ${l.url} (${await errorLine(res)})`, {
+    throw new UserError(`artifacts.store: GCS refused to open an upload to ${l.url} (${await gcsErrorLine(res)})`, {
       hint: "the Google credentials need storage.objects.create and storage.objects.delete on the bucket (roles/storage.objectAdmin); refresh them with `gcloud auth application-default login`",
     });
   }

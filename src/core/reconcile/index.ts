@@ -8,6 +8,7 @@ import type { Logger } from "../../base/logger.js";
 import { type Ledger, isTerminal } from "../../store/index.js";
 import type { KilnPaths } from "../home.js";
 import { readCloudFile } from "../lifecycle/cloud-file.js";
+import { jobGroupMembers } from "../supervisor/process.js";
 import { rentableClouds } from "../../providers/registry.js";
 import { howToConfigure } from "../lifecycle/providers.js";
 import { tryLockJob } from "../jobs/lock.js";
@@ -47,20 +48,29 @@ export function reconcileSimulated(ctx: ReconcileContext, r: ReconcileReport): v
       continue;
     }
     withJobLock(ctx, job.id, r, () => {
-      if (job.supervisor_pid !== null) {
-        try {
-          // The driver led its own process group (detached); its loopback sshd's are still in it.
-          process.kill(-job.supervisor_pid, "SIGTERM");
-        } catch {
-          // Already gone.
-        }
-      }
+      if (job.supervisor_pid !== null) stopSimulatedMachines(job.supervisor_pid, job.id);
       for (const m of open) {
         ctx.ledger.markMachineTerminated(m.id, "simulated machine: its emulator ended with the driver");
         r.closed.push(m.provider_id ?? m.intent_id);
       }
       closeDeadJob(ctx.ledger, job.id, r);
     });
+  }
+}
+
+/**
+ * The dead driver led its own process group (detached); its loopback sshd's may still be in it. Only the
+ * group's processes that are this job's are signalled: the driver's pid, and so the group id, may have been
+ * reused by now (pid_max is 32768 on small machines).
+ */
+function stopSimulatedMachines(pgid: number, jobId: string): void {
+  const members = jobGroupMembers(pgid, jobId);
+  for (const target of members ?? [-pgid]) {
+    try {
+      process.kill(target, "SIGTERM");
+    } catch {
+      // Already gone.
+    }
   }
 }
 

@@ -4,7 +4,7 @@
  * workers, shells). Stopping is always "SIGTERM, wait with a deadline, then SIGKILL the group".
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { sleep } from "../../base/deadline.js";
 
 /** Whether `pid` exists (EPERM means it exists but is not ours, which still counts as alive). */
@@ -31,6 +31,29 @@ export function isJobProcess(pid: number | null, jobId: string): boolean {
   }
   // A zombie has an empty environ: it is dead for our purposes.
   return environ.split("\0").includes(`KILN_JOB_ID=${jobId}`);
+}
+
+/**
+ * The live processes of process group `pgid` that belong to job `jobId` (their environment says so), read
+ * from /proc: a group whose leader died may still hold its children, and a group id freed and reused since
+ * holds none of the job's. Undefined where /proc cannot be listed (then only the leader can be checked).
+ */
+export function jobGroupMembers(pgid: number, jobId: string): number[] | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  return pids.map(Number).filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+      // Field 5 (pgrp), counted from the last ')' as comm may hold spaces.
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === pgid && isJobProcess(pid, jobId);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 /**

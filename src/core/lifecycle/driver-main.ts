@@ -42,16 +42,14 @@ async function mainDriver(): Promise<void> {
 
 /**
  * The driver's stdio goes nowhere (it is detached), so whatever ends it must say so in its log, or a driver
- * that stops mid-job leaves no trace of why: an uncaught exception, an unhandled rejection (Node's default
- * would end the process silently here), or any exit with its code. SIGKILL alone cannot be logged.
+ * that stops mid-job leaves no trace of why: an uncaught exception or an unhandled rejection (Node 20 turns
+ * those into uncaught exceptions; the monitor sees both before Node ends the process, and changes nothing of
+ * that), and any exit with its code. SIGKILL alone cannot be logged.
  */
 function traceExit(logger: ReturnType<typeof createLogger>): void {
-  const fatal = (what: string) => (e: unknown) => {
-    logger.error(`driver ${what}: ${errorMessage(e)}`, { stack: e instanceof Error ? e.stack : undefined });
-    process.exit(1);
-  };
-  process.on("uncaughtException", fatal("crashed (uncaught exception)"));
-  process.on("unhandledRejection", fatal("crashed (unhandled promise rejection)"));
+  process.on("uncaughtExceptionMonitor", (e: unknown, origin: string) => {
+    logger.error(`driver crashed (${origin === "unhandledRejection" ? "unhandled promise rejection" : "uncaught exception"}): ${errorMessage(e)}`, { stack: e instanceof Error ? e.stack : undefined });
+  });
   process.on("exit", (code) => logger.info(`driver exiting with code ${code}`));
 }
 

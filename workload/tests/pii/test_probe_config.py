@@ -29,6 +29,7 @@ def test_extends_starts_from_a_base_and_a_given_sae_fixes_the_layers(tmp_path):
     cfg = ProbeConfig.from_dict(job, base_dir=tmp_path)
     assert cfg.sae == "/jobs/1/sae" and cfg.layers is None and cfg.sae_build is None  # the job's SAE decides
     assert cfg.data["train"] == 100 and cfg.input_dropout == 0.3 and cfg.context == 2  # the rest from the base
+    assert cfg.epochs == 20  # v8: 20 probe epochs beat 10 on synthetic val (bench/results/pii_quality_v8.json)
     assert all(Path(p).exists() for p in cfg.eval_sets.values())  # resolved against the base's folder
 
 

@@ -148,7 +148,8 @@ def split_run_on_words(text: str, offsets: np.ndarray, toks: list[int], label_ma
 def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.ndarray,
                  threshold: float = 0.5,
                  resolver: Callable[[str, list[str]], str | None] | None = None,
-                 extend: float | None = None, split: bool = False) -> list[tuple[Span, float]]:
+                 extend: float | None = None, split: bool = False,
+                 label_seeds: dict[str, float] | None = None) -> list[tuple[Span, float]]:
     """Token tag probabilities ``[T, n_tags]`` -> character spans with a score.
 
     ``resolver(span_text, ranked_labels)`` (e.g. ``validate.resolve``) may relabel or drop a span.
@@ -162,18 +163,25 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
     ``extend`` (< threshold) adds hysteresis: a segment is any run of tokens with P(not O) >= extend that
     holds at least one token >= threshold, so the weaker half of "Michael Bennett" joins the stronger.
 
-    ``split`` breaks run-on segments at entity boundaries (``split_run_on``) and at list separators."""
+    ``split`` breaks run-on segments at entity boundaries (``split_run_on``) and at list separators.
+
+    ``label_seeds`` (label -> seed threshold, normally below ``threshold``) decodes some labels more
+    leniently: a segment needs one token >= the lowest seed in play, and each span it yields is kept only if
+    the segment's strongest token reaches its own label's seed (``threshold`` for labels not listed). Without
+    it (or with every seed equal to ``threshold``) decoding is exactly as before."""
     out: list[tuple[Span, float]] = []
     idx = [i for i in range(len(probs)) if valid[i] and offsets[i, 1] > offsets[i, 0]]
     entity = 1.0 - probs[:, OUTSIDE]
     label_mass = probs[:, 1::2] + probs[:, 2::2]  # [T, n_labels]
     cur: list[int] = []
 
-    low = threshold if extend is None else min(extend, threshold)
+    seeds = {k: float(v) for k, v in (label_seeds or {}).items() if float(v) != threshold}
+    gate = min([threshold, *seeds.values()])  # a segment needs one token at least this strong
+    low = gate if extend is None else min(extend, gate)
 
     def close() -> None:
         nonlocal cur
-        if not cur or max(entity[cur]) < threshold:
+        if not cur or max(entity[cur]) < gate:
             cur = []
             return
         toks = list(cur)
@@ -200,6 +208,8 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
                 # Runners-up count only with at least a quarter of the winner's mass.
                 ranked = [LABELS[int(j)] for j in order[:3] if mass[j] >= 0.25 * mass[order[0]]]
                 label = resolver(text[start:end], ranked)
+            if label is not None and seeds and max(entity[cur]) < seeds.get(label, threshold):
+                label = None  # this label's own seed threshold is not reached
             if label is not None:
                 out.append((Span(start, end, label), float(np.mean(entity[own]))))
         cur = []

@@ -51,6 +51,8 @@ class DetectorSpec:
     context: int = 0  # neighbour tokens on each side whose features are concatenated to a token's
     validate: bool = False  # checksum/placeholder span validation (kiln_sae.pii.validate) after decoding
     label_thresholds: dict[str, float] = field(default_factory=dict)  # per-label span score floors (val-tuned)
+    # per-label seed thresholds, may be below ``threshold`` (align.decode_spans label_seeds; val-tuned, opt-in)
+    label_seed_thresholds: dict[str, float] = field(default_factory=dict)
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -131,15 +133,18 @@ class Detector:
     def spans_from_features(self, text: str, feats: TokenFeatures, threshold: float | None = None,
                             probs: np.ndarray | None = None, validate: bool | None = None,
                             floors: bool = True, extend: float | None = FROM_SPEC,
-                            split: bool | None = None) -> list[tuple[Span, float]]:
-        """Decoded spans with scores. ``threshold``/``validate``/``extend``/``split`` default to the spec's
-        (``extend=None`` turns hysteresis off)."""
+                            split: bool | None = None,
+                            seeds: dict[str, float] | None = None) -> list[tuple[Span, float]]:
+        """Decoded spans with scores. ``threshold``/``validate``/``extend``/``split``/``seeds`` (per-label
+        seed thresholds) default to the spec's (``extend=None`` turns hysteresis off, ``seeds={}`` turns per-label
+        seeds off)."""
         p = self.probs(feats) if probs is None else probs
         check = self.spec.validate if validate is None else validate
         spans = decode_spans(text, feats.offsets, feats.valid, p,
                              self.spec.threshold if threshold is None else threshold, resolve if check else None,
                              self.spec.extend_threshold if extend == FROM_SPEC else extend,
-                             self.spec.split if split is None else split)
+                             self.spec.split if split is None else split,
+                             self.spec.label_seed_thresholds if seeds is None else seeds)
         if not floors or not self.spec.label_thresholds:
             return spans
         return [(s, sc) for s, sc in spans if sc >= self.spec.label_thresholds.get(s.label, 0.0)]

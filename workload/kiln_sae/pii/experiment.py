@@ -26,7 +26,7 @@ SYSTEM_NAMES = {"sae": "sae_probe", "raw": "raw_probe", "presidio": "presidio"}
 GENERATORS = ("compose", "templates")
 _KEYS = {"sae", "base_model", "layer", "layers", "context_size", "model_kind", "output_dir", "data", "epochs", "lr",
          "batch_size", "class_weight_power", "systems", "detector", "seed", "context", "weight_decay",
-         "input_dropout", "generator", "eval_sets", "sae_build", "extends", "cache_features"}
+         "input_dropout", "generator", "eval_sets", "sae_build", "extends", "cache_features", "label_seeds"}
 SAE_BUILD_DEFAULTS: dict[str, Any] = {"latents": 4096, "k": 32, "epochs": 2, "batch_size": 1024,
                                       "learning_rate": "auto", "warmup_steps": 50, "seed": 0, "conversations": 0}
 
@@ -60,6 +60,7 @@ class ProbeConfig:
     detector: str = "sae"  # which probe ships as <output_dir>/detector
     seed: int = 0
     cache_features: bool = True  # keep extracted features in <output_dir>/features (reused by a rerun)
+    label_seeds: bool = False  # also choose per-label seed thresholds below the global one on val (pipeline.tune)
     extends: str | None = None
 
     @classmethod
@@ -79,6 +80,8 @@ class ProbeConfig:
                               "(train one here) is given")
         if cfg.detector not in ("sae", "raw") or cfg.detector not in cfg.systems:
             raise ConfigError(f"probe config: detector {cfg.detector!r} must be 'sae' or 'raw' and listed in systems")
+        if not isinstance(cfg.label_seeds, bool):
+            raise ConfigError(f"probe config: label_seeds must be true or false, got {cfg.label_seeds!r}")
         if cfg.generator not in GENERATORS:
             raise ConfigError(f"probe config: generator {cfg.generator!r}; choose from {', '.join(GENERATORS)}")
         data = {"seed": 0, "train": 2000, "val": 400, "test": 600, **cfg.data}
@@ -271,7 +274,7 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
         else:
             log(f"{name}: training ({cfg.epochs} epochs)")
             det, info = train_detector(name, source, data["train"], data["val"], train_cfg, sae, act_scale,
-                                       cfg.context, log=log)
+                                       cfg.context, log=log, label_seeds=cfg.label_seeds)
             target = out / ("detector" if short == cfg.detector else f"detector-{short}")
             for f in det.save(target, sae_dir if short == "sae" else None):
                 from kiln_sae.checkpoint import sha256_file

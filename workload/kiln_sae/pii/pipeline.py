@@ -71,7 +71,8 @@ def _padded_rows(det: Detector, data: SplitData, context: int) -> tuple[ContextR
 
 def train_detector(system: str, source: FeatureSource, train: SplitData, val: SplitData, cfg: ProbeTraining,
                    sae: Any = None, act_scale: float = 1.0, context: int = 0,
-                   log: Callable[[str], None] | None = None) -> tuple[Detector, dict[str, Any]]:
+                   log: Callable[[str], None] | None = None,
+                   label_seeds: bool = False) -> tuple[Detector, dict[str, Any]]:
     """Fit a probe on ``train`` and choose its decoding settings on ``val`` (``tune``)."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown probe system {system!r}")
@@ -94,14 +95,16 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
                          on_epoch=lambda e, loss: say(f"{system}: epoch {e}/{cfg.epochs}, loss {loss:.4f}"))
     train_s = time.perf_counter() - t0
     say(f"{system}: choosing threshold, hysteresis, run-on splitting and label floors on val")
-    info = tune(det, val)
+    info = tune(det, val, label_seeds=label_seeds)
     return det, {"train_tokens": int((tags != -100).sum()), "final_loss": losses[-1], "train_s": train_s, **info}
 
 
-def tune(det: Detector, val: SplitData) -> dict[str, Any]:
+def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, Any]:
     """Choose the decoding settings on ``val`` (never on test) and write them into ``det.spec``, in steps
     whose val F1 is kept for the ablation: a global threshold without span validation, then with it,
-    then threshold x hysteresis (``extend``) x run-on splitting (``split``), then per-label floors."""
+    then threshold x hysteresis (``extend``) x run-on splitting (``split``), then (``label_seeds``, opt-in)
+    per-label seed thresholds that may go below the global one, then per-label floors."""
+    det.spec.label_seed_thresholds = {}
     probs = [det.probs(f) for f in val.feats]
 
     def f1(th: float, check: bool, ext: float | None, split: bool = False) -> float:
@@ -122,9 +125,16 @@ def tune(det: Detector, val: SplitData) -> dict[str, Any]:
     # Ships with validation (it is part of the detector); the other steps are kept for the ablation.
     det.spec.validate, det.spec.threshold, det.spec.extend_threshold, det.spec.split = True, th, ext, sp
     det.spec.label_thresholds = {}
-    floors, floors_f1, floor_info = _tune_label_floors(det, val, probs, grid_f1)
+    seed_info: dict[str, Any] = {}
+    seeded_f1 = grid_f1
+    if label_seeds:
+        seeds, seeded_f1, seed_info = tune_label_seeds(det, val, probs, grid_f1)
+        det.spec.label_seed_thresholds = seeds
+        seed_info = {"label_seed_thresholds": seeds, "val_overlap_f1_label_seeds": seeded_f1,
+                     **{f"label_seed_thresholds_{k}": v for k, v in seed_info.items()}}
+    floors, floors_f1, floor_info = _tune_label_floors(det, val, probs, seeded_f1)
     det.spec.label_thresholds = floors
-    return {"threshold": th, "extend_threshold": ext, "split": sp, "label_thresholds": floors,
+    return {"threshold": th, "extend_threshold": ext, "split": sp, "label_thresholds": floors, **seed_info,
             "label_thresholds_proposed": floor_info["proposed"],
             "label_thresholds_bootstrap_share_gain": floor_info["bootstrap_share_gain"],
             "label_thresholds_recall_refused": floor_info["recall_refused"],
@@ -184,6 +194,53 @@ def _tune_label_floors(det: Detector, val: SplitData, probs: list[np.ndarray],
         else:
             best = f1(floors)
     return floors, f1(floors), {"proposed": proposed, "bootstrap_share_gain": support, "recall_refused": refused}
+
+
+SEED_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)  # per-label seed thresholds tried (below the global one)
+SEED_MIN_GAIN = 0.002  # val micro-F1 a per-label seed must add, as for floors
+
+
+def tune_label_seeds(det: Detector, val: SplitData, probs: list[np.ndarray], base_f1: float,
+                     grid: Sequence[float] = SEED_GRID, samples: int | None = None
+                     ) -> tuple[dict[str, float], float, dict[str, Any]]:
+    """Per-label seed thresholds **below** the global threshold (floors can only raise it), one
+    coordinate-ascent pass over labels on val: each label's seed is the grid value (< the global threshold)
+    that maximises val overlap micro-F1 with the other labels fixed. Guarded like the floors: proposed only
+    if it gains > ``SEED_MIN_GAIN``, kept only if a paired bootstrap over val formats shows the gain in
+    >= ``FLOOR_CONFIDENCE`` of resamples. Reads only ``val``; the spec's other settings stay fixed."""
+    th = det.spec.threshold
+    candidates = [t for t in grid if t < th]
+
+    def preds(seeds: dict[str, float]) -> list[list[Span]]:
+        return [[s for s, _ in det.spans_from_features(t, f, None, p, None, floors=False, seeds=seeds)]
+                for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
+
+    def f1(pr: list[list[Span]]) -> float:
+        return float(evaluate(val.gold, pr, match="overlap", labels=LABELS, texts=val.texts).micro["f1"])
+
+    seeds: dict[str, float] = {}
+    current = preds(seeds)
+    best = f1(current)
+    proposed: dict[str, float] = {}
+    support: dict[str, float] = {}
+    sweeps: dict[str, dict[str, float]] = {}
+    for label in LABELS:
+        candidate, cand_f1, cand_preds = None, best, None
+        sweeps[label] = {}
+        for t in sorted(candidates, reverse=True):  # ties go to the higher (more conservative) seed
+            pr = preds({**seeds, label: t})
+            score_ = f1(pr)
+            sweeps[label][str(t)] = score_
+            if score_ > cand_f1 + (SEED_MIN_GAIN if candidate is None else 0.0):
+                candidate, cand_f1, cand_preds = t, score_, pr
+        if candidate is None or cand_f1 <= best + SEED_MIN_GAIN:
+            continue
+        proposed[label] = candidate
+        support[label] = floor_bootstrap(val, current, cand_preds, samples=samples or FLOOR_BOOTSTRAP_SAMPLES)
+        if support[label] >= FLOOR_CONFIDENCE:
+            seeds[label], best, current = candidate, cand_f1, cand_preds
+    return seeds, best, {"proposed": proposed, "bootstrap_share_gain": support, "sweeps": sweeps,
+                         "val_overlap_f1_before": base_f1}
 
 
 FLOOR_CONFIDENCE = 0.95  # share of template-bootstrap resamples in which a per-label floor must raise val F1

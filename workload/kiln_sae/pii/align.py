@@ -18,12 +18,16 @@ IGNORE = -100  # special and zero-width tokens: no label, excluded from the loss
 _TRIM = " \t\r\n\u00a0,;:!?\"'`()[]{}<>|*"
 
 
-def bio_tags(offsets: np.ndarray, valid: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
+def bio_tags(offsets: np.ndarray, valid: np.ndarray, spans: Sequence[Span],
+             ignore: Sequence[Span] = ()) -> np.ndarray:
     """``[T]`` int tags. ``offsets`` is ``[T, 2]`` char ranges, ``valid`` is ``[T]`` bool (False for special
-    tokens and padding). A token overlapping span S is B-S if it is the first such token, else I-S."""
+    tokens and padding). A token overlapping span S is B-S if it is the first such token, else I-S. Tokens
+    inside an ``ignore`` region (and not in a span) get IGNORE: no training signal either way."""
     tags = np.full(len(offsets), OUTSIDE, dtype=np.int64)
     tags[~valid] = IGNORE
     tags[(offsets[:, 1] <= offsets[:, 0]) & valid] = IGNORE
+    for region in ignore:
+        tags[(offsets[:, 0] < region.end) & (offsets[:, 1] > region.start)] = IGNORE
     for span in sorted(spans):
         hit = np.nonzero(valid & (offsets[:, 0] < span.end) & (offsets[:, 1] > span.start)
                          & (offsets[:, 1] > offsets[:, 0]))[0]

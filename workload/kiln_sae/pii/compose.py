@@ -33,7 +33,7 @@ from kiln_sae.pii import phrases as P
 from kiln_sae.pii.generate import Example, validate
 from kiln_sae.pii.identities import FAKE_MARKER, Identity, make_identity
 from kiln_sae.pii.labels import Span
-from kiln_sae.pii.rules import canonical, is_placeholder
+from kiln_sae.pii.rules import IGNORE, canonical, is_placeholder
 
 LOCALES = ("en_US", "en_GB", "en_IN", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL")
 NEGATIVE_SHARE = 0.15
@@ -80,6 +80,7 @@ class Doc:
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.spans: list[Span] = []
+        self.ignore: list[Span] = []  # regions neither PII nor scored against a detector (organisations)
         self.pos = 0
 
     def t(self, s: str) -> Doc:
@@ -87,7 +88,16 @@ class Doc:
         self.pos += len(s)
         return self
 
+    def skip(self, value: str) -> Doc:
+        """An ignored region (docs/pii-labels.md, "Ignored"): a company name, which is often a person's name
+        as text ("Kitzmann GmbH", "Lee-Jones"); no training signal there, and no score either way."""
+        if value:
+            self.ignore.append(Span(self.pos, self.pos + len(value), IGNORE))
+        return self.t(value)
+
     def pii(self, value: str, label: str | None) -> Doc:
+        if label == IGNORE:
+            return self.skip(value)
         value = " ".join(value.split()) if label != "ADDRESS" else value.strip()
         if label is not None and value:
             # The span is the value's canonical extent (rules.canonical): a Faker city ending in an
@@ -242,7 +252,18 @@ class Ctx:
         }
         return table[key](), None
 
-    def noise(self) -> tuple[str, None]:
+    def not_personal(self, key: str) -> str:
+        """Words that look like names or dates in prose and are not PII: a company, a work's title, a day, a year."""
+        r = self.rng
+        if key == "org":
+            return self._seeded(r.choice(LOCALES)).company()
+        if key == "work":
+            return " ".join(r.choice(part) for part in P.WORK_WORDS)
+        if key == "weekday":
+            return r.choice(P.WEEKDAYS)
+        return str(r.randint(1990, 2026))
+
+    def noise(self) -> tuple[str, str | None]:
         """A look-alike inserted anywhere: references, hashes, versions, amounts, dates that are not birthdays."""
         r = self.rng
         kinds: tuple[Callable[[], str], ...] = (
@@ -262,8 +283,10 @@ class Ctx:
                               "Schiphol", "Silicon Valley")),  # public places, no one's whereabouts
             lambda: r.choice(("Marie Curie", "Albert Einstein", "Sherlock Holmes", "Ada Lovelace")),  # public figures
             lambda: r.choice(("4111 1111 1111 1111", "4242 4242 4242 4242")),  # published test cards
+            lambda: self.not_personal("org"),  # companies: an ignored region (kinds[-1], below)
         )
-        return r.choice(kinds)(), None
+        i = r.randrange(len(kinds))
+        return kinds[i](), (IGNORE if i == len(kinds) - 1 else None)  # type: ignore[return-value]
 
     def put(self, d: Doc, key: str, who: Identity | None = None) -> None:
         v, label = self.value(key, who)
@@ -303,6 +326,11 @@ def prose_other(d: Doc, c: Ctx) -> None:
     _clauses(d, c, clauses, c.people[1])
 
 
+def narrative(d: Doc, c: Ctx) -> None:
+    clauses = list(c.rng.sample(P.NARRATIVE.get(c.lang, P.NARRATIVE["en"]), k=c.rng.randint(2, 4)))
+    _clauses(d, c, clauses, c.people[c.rng.randint(0, 1)])
+
+
 def _clauses(d: Doc, c: Ctx, clauses: list[str], who: Identity) -> None:
     lower = c.rng.random() < 0.25
     for i, clause in enumerate(clauses):
@@ -318,7 +346,9 @@ def _fill(d: Doc, c: Ctx, pattern: str, who: Identity) -> None:
     for m in re.finditer(r"\{([a-z_]+)([23]?)\}", pattern):
         d.t(pattern[pos:m.start()])
         key = m.group(1)
-        if m.group(2):  # {name2}, {first3}: another person in the message
+        if key == "org":
+            d.skip(c.not_personal(key))
+        elif m.group(2):  # {name2}, {first3}: another person in the message
             c.put(d, key, c.people[int(m.group(2))])
         elif key == "title":  # an honorific and a surname: "Dr. Okafor" (the honorific is outside the span)
             d.t(c.rng.choice(_TITLES) + " ")
@@ -329,6 +359,8 @@ def _fill(d: Doc, c: Ctx, pattern: str, who: Identity) -> None:
             d.t(c.rng.choice(P.MONTHS))
         elif key == "age":
             d.t(str(c.rng.randint(19, 80)))
+        elif key in ("work", "weekday", "year"):  # capitalised or numeric, never personal
+            d.t(c.not_personal(key))
         elif key in ("date", "time"):
             v, _ = c.noise() if key == "date" else (f"{c.rng.randint(8, 18)}:{c.rng.choice(('00', '30', '15'))}", None)
             d.t(c.fake.date_between_dates(_DATES_FROM, _DATES_TO).strftime("%d/%m/%Y") if key == "date" else v)
@@ -445,10 +477,11 @@ def json_record(d: Doc, c: Ctx) -> None:
     keys = _keyset(c, 2, 5)
     ind = c.rng.choice(("", "  ", "    "))
     nl = "\n" if ind else " "
+    escape_nl = c.rng.random() < 0.5
     d.t("{" + nl)
     for i, k in enumerate(keys):
-        v, label = c.value(k)
-        v = v.replace("\n", ", ")
+        v, label = c.value("address_lines" if k == "address" and escape_nl else k)
+        v = v.replace("\n", "\\n" if escape_nl else ", ")  # a line break inside a JSON string is the two characters \n
         d.t(f'{ind}"{_field_key(k)}": "').pii(v, label).t('"' + ("," if i < len(keys) - 1 else "") + nl)
     d.t("}")
 
@@ -574,7 +607,7 @@ def signature(d: Doc, c: Ctx) -> None:
     a = c.people[0]
     d.t(c.pick(P.BODY) + "\n\n--\n")
     c.put(d, "name", a)
-    d.t(f"\n{c.fake.job()}, {c.fake.company()}\n")
+    d.t(f"\n{c.fake.job()}, ").skip(c.fake.company()).t("\n")
     for k in c.rng.sample(("phone", "email", "url", "address"), k=c.rng.randint(2, 3)):
         d.t(c.rng.choice(("", f"{c.field(_field_key(k))[:1]}: ", f"{c.field(_field_key(k))}: ")))
         c.put(d, k, a)
@@ -634,7 +667,7 @@ def itinerary(d: Doc, c: Ctx) -> None:
 
 
 FORMATS: dict[str, Callable[[Doc, Ctx], None]] = {
-    "prose_self": prose_self, "prose_other": prose_other, "email": email_msg, "letter": letter,
+    "prose_self": prose_self, "prose_other": prose_other, "narrative": narrative, "email": email_msg, "letter": letter,
     "chat_log": chat_log, "form_kv": form_kv, "invoice": invoice, "csv": csv_rows, "markdown_table": markdown_table,
     "json": json_record, "yaml": yaml_record, "xml": xml_record, "sql": sql_insert, "env": env_file,
     "ini": ini_config, "code": code_snippet, "conn_string": conn_string, "http": http_request,
@@ -646,7 +679,7 @@ FORMATS: dict[str, Callable[[Doc, Ctx], None]] = {
 FORMAT_SPLIT: dict[str, str] = {
     "prose_self": "train", "email": "train", "form_kv": "train", "csv": "train", "json": "train",
     "env": "train", "code": "train", "http": "train", "ticket": "train", "chat_log": "train", "sql": "train",
-    "meeting_notes": "train", "itinerary": "val",
+    "meeting_notes": "train", "narrative": "train", "itinerary": "val",
     "prose_other": "val", "invoice": "val", "xml": "val", "ini": "val", "signature": "val",
     "letter": "test", "markdown_table": "test", "yaml": "test", "conn_string": "test", "server_log": "test",
 }
@@ -682,7 +715,7 @@ class ComposeGenerator:
         text = d.text
         validate(text, d.spans)
         return Example(text=text, spans=sorted(d.spans), template=fmt, genre=fmt, split=split,
-                       locale=c.lang, meta={"negative": negative})
+                       locale=c.lang, meta={"negative": negative, "ignore": sorted(d.ignore)})
 
     def examples(self, split: str, n: int) -> list[Example]:
         return [self.render(split, i) for i in range(n)]

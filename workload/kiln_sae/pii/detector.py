@@ -22,6 +22,7 @@ from kiln_sae.pii.align import decode_spans
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.probe import DenseLinearProbe, HybridProbe, SparseLinearProbe
+from kiln_sae.pii.shape import SHAPE_BITS
 from kiln_sae.pii.validate import resolve
 
 FORMAT = "kiln-pii-detector"
@@ -53,6 +54,8 @@ class DetectorSpec:
     label_thresholds: dict[str, float] = field(default_factory=dict)  # per-label span score floors (val-tuned)
     # per-label seed thresholds, may be below ``threshold`` (align.decode_spans label_seeds; val-tuned, opt-in)
     label_seed_thresholds: dict[str, float] = field(default_factory=dict)
+    # orthographic bits the probe reads beside its features (pii.shape; their names, in order; [] = none)
+    shape_bits: list[str] = field(default_factory=list)
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -110,21 +113,39 @@ class Detector:
                                          model_kind=self.spec.model_kind, layers=self.spec.layers)
         return self._source
 
+    @property
+    def block_width(self) -> int | None:
+        """Sparse systems: ids per context position (the SAE's latents, then the shape bits); dense: None."""
+        if self.spec.system not in SAE_SYSTEMS or self.sae is None:
+            return None
+        return int(self.sae.n_latents) + len(self.spec.shape_bits)
+
+    def _shape(self, feats: TokenFeatures) -> torch.Tensor:
+        if feats.shape is None:
+            raise ValueError("this detector reads shape bits; call TokenFeatures.with_shape(text) first")
+        return torch.from_numpy(feats.shape)
+
     def base_inputs(self, feats: TokenFeatures) -> tuple[torch.Tensor, ...]:
-        """The probe's per-token inputs of one text before context is added (``probe.ContextRows``)."""
+        """The probe's per-token inputs of one text before context is added (``probe.ContextRows``). Shape
+        bits join the sparse part as ids after the SAE's latents (value 0 or 1), or the dense part as columns."""
+        shaped = bool(self.spec.shape_bits)
         if self.spec.system in SAE_SYSTEMS:
-            base = sae_features(self.sae, feats.acts, self.spec.act_scale)
-            return base + (feats.acts,) if self.spec.system == "sae_raw_probe" else base
-        return (feats.acts,)
+            values, indices = sae_features(self.sae, feats.acts, self.spec.act_scale)
+            if shaped:
+                bits = self._shape(feats)
+                ids = torch.arange(bits.shape[1]) + int(self.sae.n_latents)
+                values = torch.cat([values, bits], dim=1)
+                indices = torch.cat([indices, ids.expand(len(bits), -1)], dim=1)
+            return (values, indices, feats.acts) if self.spec.system == "sae_raw_probe" else (values, indices)
+        return (torch.cat([feats.acts, self._shape(feats)], dim=1),) if shaped else (feats.acts,)
 
     def inputs(self, feats: TokenFeatures) -> tuple[torch.Tensor, ...]:
         """The probe's input rows for one text: SAE latents or raw activations, with context if configured."""
-        raw = with_context((feats.acts,), self.spec.context, None)
+        base = self.base_inputs(feats)
         if self.spec.system in SAE_SYSTEMS:
-            base: tuple[torch.Tensor, ...] = sae_features(self.sae, feats.acts, self.spec.act_scale)
-            latents = with_context(base, self.spec.context, self.sae.n_latents)
-            return latents + raw if self.spec.system == "sae_raw_probe" else latents
-        return raw
+            latents = with_context(base[:2], self.spec.context, self.block_width)
+            return latents + with_context(base[2:], self.spec.context, None) if len(base) > 2 else latents
+        return with_context(base, self.spec.context, None)
 
     def probs(self, feats: TokenFeatures) -> np.ndarray:
         with torch.no_grad():
@@ -138,6 +159,8 @@ class Detector:
         """Decoded spans with scores. ``threshold``/``validate``/``extend``/``split``/``seeds`` (per-label
         seed thresholds) default to the spec's (``extend=None`` turns hysteresis off, ``seeds={}`` turns per-label
         seeds off)."""
+        if self.spec.shape_bits:
+            feats.with_shape(text)
         p = self.probs(feats) if probs is None else probs
         check = self.spec.validate if validate is None else validate
         spans = decode_spans(text, feats.offsets, feats.valid, p,
@@ -191,6 +214,9 @@ def load_detector(path: str | Path, source: FeatureSource | None = None) -> Dete
     spec = DetectorSpec(**raw)
     if spec.system not in SYSTEMS or spec.tags != list(TAGS):
         raise DataError(f"{d}/detector.json: system {spec.system!r} or tag set does not match this kiln_sae")
+    if spec.shape_bits and spec.shape_bits != list(SHAPE_BITS[:len(spec.shape_bits)]):
+        raise DataError(f"{d}/detector.json: shape_bits {spec.shape_bits} are not this kiln_sae's "
+                        f"({list(SHAPE_BITS)}); retrain the detector with this version")
     state = load_file(str(d / "probe.safetensors"))
     sae = None
     if spec.system in SAE_SYSTEMS:

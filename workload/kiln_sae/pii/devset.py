@@ -18,6 +18,7 @@ from pathlib import Path
 from kiln_sae.errors import DataError
 from kiln_sae.pii.generate import Example
 from kiln_sae.pii.labels import LABELS, Span
+from kiln_sae.pii.rules import IGNORE
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 DEV_MARKUP = DATA / "pii_dev.txt"
@@ -26,7 +27,9 @@ _MARK = re.compile(r"\[\[([A-Z_]+)\|(.*?)\]\]", re.DOTALL)
 
 
 def parse_markup(source: str) -> list[tuple[str, list[Span]]]:
-    """Messages and spans from the ``[[LABEL|value]]`` markup (messages separated by ``====`` lines)."""
+    """Messages and spans from the ``[[LABEL|value]]`` markup (messages separated by ``====`` lines).
+    ``[[IGNORE|value]]`` marks an ignored region (an organisation; docs/pii-labels.md), returned as a span
+    labelled IGNORE."""
     chunks = re.split(r"(?m)^====$", source)
     if chunks and all(not ln.strip() or ln.startswith("#") for ln in chunks[0].splitlines()):
         chunks = chunks[1:]  # the comment header
@@ -41,7 +44,7 @@ def parse_markup(source: str) -> list[tuple[str, list[Span]]]:
             text.append(raw[pos:m.start()])
             length += m.start() - pos
             label, value = m.group(1), m.group(2)
-            if label not in LABELS:
+            if label not in LABELS and label != IGNORE:
                 raise DataError(f"pii_dev.txt: unknown label {label!r} in {raw[:60]!r}")
             spans.append(Span(length, length + len(value), label))
             text.append(value)
@@ -61,7 +64,7 @@ def load_jsonl(path: str | Path, split: str = "dev") -> list[Example]:
         try:
             row = json.loads(line)
             spans = [Span(int(s["start"]), int(s["end"]), str(s["label"])) for s in row["spans"]]
-            ignore = [Span(int(s["start"]), int(s["end"]), "IGNORE") for s in row.get("ignore", [])]
+            ignore = [Span(int(s["start"]), int(s["end"]), IGNORE) for s in row.get("ignore", [])]
         except (ValueError, KeyError, TypeError) as e:
             raise DataError(f"{path}:{n}: not a labelled message ({e})") from e
         out.append(Example(text=row["text"], spans=sorted(spans), template=str(row.get("template_id", row.get("id", n))),
@@ -74,8 +77,12 @@ def write_dev_jsonl(markup: Path = DEV_MARKUP, out: Path = DEV_JSONL) -> int:
     rows = parse_markup(markup.read_text(encoding="utf-8"))
     with out.open("w", encoding="utf-8") as fh:
         for i, (text, spans) in enumerate(rows):
-            fh.write(json.dumps({"id": f"dev-{i:03d}", "text": text, "spans": [s.to_dict(text) for s in spans]},
-                                ensure_ascii=False) + "\n")
+            row: dict[str, object] = {"id": f"dev-{i:03d}", "text": text,
+                                      "spans": [s.to_dict(text) for s in spans if s.label != IGNORE]}
+            ignore = [s for s in spans if s.label == IGNORE]
+            if ignore:
+                row["ignore"] = [{"start": s.start, "end": s.end, "text": text[s.start:s.end]} for s in ignore]
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return len(rows)
 
 

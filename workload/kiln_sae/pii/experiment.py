@@ -26,7 +26,8 @@ SYSTEM_NAMES = {"sae": "sae_probe", "raw": "raw_probe", "presidio": "presidio"}
 GENERATORS = ("compose", "templates")
 _KEYS = {"sae", "base_model", "layer", "layers", "context_size", "model_kind", "output_dir", "data", "epochs", "lr",
          "batch_size", "class_weight_power", "systems", "detector", "seed", "context", "weight_decay",
-         "input_dropout", "generator", "eval_sets", "sae_build", "extends", "cache_features", "label_seeds"}
+         "input_dropout", "generator", "eval_sets", "sae_build", "extends", "cache_features", "label_seeds",
+         "shape"}
 SAE_BUILD_DEFAULTS: dict[str, Any] = {"latents": 4096, "k": 32, "epochs": 2, "batch_size": 1024,
                                       "learning_rate": "auto", "warmup_steps": 50, "seed": 0, "conversations": 0}
 
@@ -61,6 +62,7 @@ class ProbeConfig:
     seed: int = 0
     cache_features: bool = True  # keep extracted features in <output_dir>/features (reused by a rerun)
     label_seeds: bool = False  # also choose per-label seed thresholds below the global one on val (pipeline.tune)
+    shape: bool = False  # probes also read orthographic bits per token (pii.shape; the default model is uncased)
     extends: str | None = None
 
     @classmethod
@@ -80,8 +82,9 @@ class ProbeConfig:
                               "(train one here) is given")
         if cfg.detector not in ("sae", "raw") or cfg.detector not in cfg.systems:
             raise ConfigError(f"probe config: detector {cfg.detector!r} must be 'sae' or 'raw' and listed in systems")
-        if not isinstance(cfg.label_seeds, bool):
-            raise ConfigError(f"probe config: label_seeds must be true or false, got {cfg.label_seeds!r}")
+        for key in ("label_seeds", "shape", "cache_features"):
+            if not isinstance(getattr(cfg, key), bool):
+                raise ConfigError(f"probe config: {key} must be true or false, got {getattr(cfg, key)!r}")
         if cfg.generator not in GENERATORS:
             raise ConfigError(f"probe config: generator {cfg.generator!r}; choose from {', '.join(GENERATORS)}")
         data = {"seed": 0, "train": 2000, "val": 400, "test": 600, **cfg.data}
@@ -174,8 +177,10 @@ def build_sae(cfg: ProbeConfig, train: SplitData, gen, source, cache_dir: Path |
 
     b = cfg.sae_build or SAE_BUILD_DEFAULTS
     work = Path(cfg.output_dir) / "sae_build"
+    # The train texts' hash, not only the generator's name and seed: a changed generator must retrain the SAE.
+    texts = hashlib.sha256(json.dumps([e.text for e in train.examples]).encode()).hexdigest()
     recipe = {"build": b, "layers": getattr(source, "layers", None) or [source.loaded.layer],
-              "model": source.loaded.name, "generator": cfg.generator, "data": cfg.data}
+              "model": source.loaded.name, "generator": cfg.generator, "data": cfg.data, "train_texts_sha256": texts}
     done = work / "sae" / "meta.json"
     if done.exists() and json.loads((work / "recipe.json").read_text()) == recipe:
         log(f"SAE: reusing {work / 'sae'}")
@@ -274,7 +279,7 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
         else:
             log(f"{name}: training ({cfg.epochs} epochs)")
             det, info = train_detector(name, source, data["train"], data["val"], train_cfg, sae, act_scale,
-                                       cfg.context, log=log, label_seeds=cfg.label_seeds)
+                                       cfg.context, log=log, label_seeds=cfg.label_seeds, shape=cfg.shape)
             target = out / ("detector" if short == cfg.detector else f"detector-{short}")
             for f in det.save(target, sae_dir if short == "sae" else None):
                 from kiln_sae.checkpoint import sha256_file

@@ -17,6 +17,15 @@ class TokenFeatures:
     acts: torch.Tensor  # [T, d] float32 cpu
     offsets: np.ndarray  # [T, 2] int64 char offsets into the text
     valid: np.ndarray  # [T] bool: a real, character-bearing token
+    shape: np.ndarray | None = None  # [T, N_SHAPE] orthographic bits (pii.shape); None in caches made before them
+
+    def with_shape(self, text: str) -> "TokenFeatures":
+        """These features with their shape bits (computed from ``text``, the string the offsets index)."""
+        if self.shape is None:
+            from kiln_sae.pii.shape import token_shapes
+
+            self.shape = token_shapes(text, self.offsets, self.valid)
+        return self
 
 
 class MultiLayerModel:
@@ -86,8 +95,9 @@ class FeatureSource:
     def extract(self, texts: list[str]) -> list[TokenFeatures]:
         out = []
         for i in range(0, len(texts), self.batch_size):
-            for ta in self._extractor.extract_with_offsets(texts[i:i + self.batch_size]):
+            batch = texts[i:i + self.batch_size]
+            for text, ta in zip(batch, self._extractor.extract_with_offsets(batch), strict=True):
                 offsets = np.asarray(ta.offsets, dtype=np.int64).reshape(-1, 2)
                 valid = ~np.asarray(ta.special_mask, dtype=bool) & (offsets[:, 1] > offsets[:, 0])
-                out.append(TokenFeatures(ta.acts.float().cpu(), offsets, valid))
+                out.append(TokenFeatures(ta.acts.float().cpu(), offsets, valid).with_shape(text))
         return out

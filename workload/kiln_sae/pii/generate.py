@@ -40,8 +40,13 @@ class Example:
     meta: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        return {"text": self.text, "spans": [s.to_dict(self.text) for s in self.spans], "template": self.template,
-                "genre": self.genre, "split": self.split, "locale": self.locale}
+        out: dict[str, object] = {"text": self.text, "spans": [s.to_dict(self.text) for s in self.spans],
+                                  "template": self.template, "genre": self.genre, "split": self.split,
+                                  "locale": self.locale}
+        if self.meta.get("ignore"):  # the JSONL sets' field (devset.load_jsonl reads it back)
+            out["ignore"] = [{"start": s.start, "end": s.end, "text": self.text[s.start:s.end]}
+                             for s in self.meta["ignore"]]
+        return out
 
 
 class SpanError(AssertionError):

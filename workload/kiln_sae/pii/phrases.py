@@ -117,7 +117,9 @@ OTHER: dict[str, tuple[str, ...]] = {
            "I met {name} in {city} last {month}.", "{name} relocated to {region} last year.",
            "according to {title}, the results are fine", "Can you book a table for {first}, {first2} and {first3}?",
            "{name2} is {first}'s emergency contact.", "{name}'s daughter {first2} lives in {city}, {region}.",
-           "{first} works remotely from {city}, {country}.", "{title} and {name2} signed the lease."),
+           "{first} works remotely from {city}, {country}.", "{title} and {name2} signed the lease.",
+           "{name} left {org} in {year} to start her own firm.", "I'm reading {work}, which {first} lent me.",
+           "{first} met {name2} at the {org} party on {weekday}.", "{org} is suing {name} over the contract."),
     "de": ("Mein Kollege {name} übernimmt ab {date}.", "{title} ist nach {city} gezogen.", "{first} wohnt jetzt in {city}.", "Seine Nummer: {phone}.",
            "Bitte an {name}, {address} schicken.", "{name} ist am {dob} geboren."),
     "fr": ("Ma collègue {name} reprend le dossier le {date}.", "{name} est originaire de {city}.", "{first} habite maintenant à {city}.",
@@ -146,3 +148,41 @@ BODY = {"en": ("Thanks for getting back to me so quickly.", "Please find the det
         "it": ("Grazie per la risposta.", "In allegato i dettagli.", "Mi confermi?"),
         "nl": ("Bedankt voor je snelle reactie.", "Hieronder de gegevens.", "Kun je dit bevestigen?")}
 MONTHS = ("January", "March", "May", "July", "September", "November")
+
+# Third-person prose of the kind people paste or write about others (news about colleagues, family stories,
+# recommendations), for the ``narrative`` format (train). People appear in every grammatical role, often by a
+# first name or surname alone, beside capitalised words that are not personal: {org} (a company), {work} (a
+# book, film or song title), {weekday}, {year}. Kept apart from OTHER (the val split's prose) so the two
+# splits share no sentence.
+NARRATIVE: dict[str, tuple[str, ...]] = {
+    "en": ("{name} joined {org} as a consultant in {year}.", "Yesterday {first} told me that {first2} is leaving {org}.",
+           "The report was written by {name} and reviewed by {title}.", "Thanks to {first}, the launch went smoothly.",
+           "{last} said the numbers looked fine.", "We had dinner with {first} and {name2} in {city}.",
+           "I asked {first} whether {org} would sponsor the event.", "{name} is the new head of sales at {org}.",
+           "Has anyone heard from {first} since {weekday}?", "{first}, can you send me the slides?",
+           "Say hi to {first} for me!", "The copy of {work} on my desk was a gift from {first}.",
+           "{name}'s flight from {city} lands at {time}.", "Both {first} and {first2} grew up in {region}.",
+           "Our landlord, {name}, lives at {address}.", "{title} recommended {org} for the repairs.",
+           "After the meeting {first} drove back to {city}.", "I'm writing on behalf of {name}, who is in {country} until {date}.",
+           "{org} hired {name} last {month}.", "Ask {first}, she knows everyone at {org}.",
+           "When {first} was a kid the family lived in {city}.", "The award went to {name} of {org}.",
+           "Tell {first2} that {first} called.", "{name} and {name2} wrote {work} together.",
+           "My cousin {first} works for {org} in {city}.", "Everyone at {org} loved {first}'s talk on {weekday}.",
+           "It was {first} who found the bug, not {first2}.", "I haven't seen {name} since we both left {city}.",
+           "{first} and {first2} are getting married in {city} in {year}.", "{first}'s new flat is at {address}.",
+           "The kids call her {first}.", "He named the dog after {first}.", "Sorry {first}, I missed your call.",
+           "Mr and Mrs {last} moved to {country} in {year}.", "{name} ({org}) and {name2} ({org2}) will both attend.",
+           "I listened to {work} on the way to see {first} in {city}.", "{org} sent {first} to their office in {city}."),
+    "de": ("{name} arbeitet seit {year} bei {org}.", "Gestern hat mir {first} erzählt, dass {first2} nach {city} zieht.",
+           "Frag doch {first}, sie kennt alle bei {org}.", "{title} hat uns {org} empfohlen.",
+           "Grüß {first} von mir!", "Das Buch {work} habe ich von {first} bekommen."),
+    "fr": ("{name} a rejoint {org} en {year}.", "Hier, {first} m'a dit que {first2} quittait {city}.",
+           "Demande à {first}, elle connaît tout le monde chez {org}.", "C'est {title} qui a recommandé {org}.",
+           "Embrasse {first} pour moi !"),
+    "es": ("{name} trabaja en {org} desde {year}.", "Ayer {first} me contó que {first2} se muda a {city}.",
+           "Pregúntale a {first}, conoce a todos en {org}.", "Saluda a {first} de mi parte."),
+}
+WORK_WORDS = (("The", "A", "Our", "Beyond the", "Under the", "Letters from the", "Songs of the", "Return of the"),
+              ("Silent", "Northern", "Last", "Golden", "Hidden", "Broken", "Endless", "Quiet", "Burning", "Paper"),
+              ("River", "Garden", "Kingdom", "Harbour", "Winter", "Machine", "Orchard", "Lighthouse", "Empire", "Road"))
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -19,6 +19,7 @@ from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.generate import Example
 from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.align import IGNORE
+from kiln_sae.pii.shape import SHAPE_BITS
 from kiln_sae.pii.probe import (ContextRows, DenseLinearProbe, HybridProbe, ProbeTraining, SparseLinearProbe,
                                 train_probe)
 
@@ -31,6 +32,11 @@ class SplitData:
     examples: list[Example]
     feats: list[TokenFeatures]
 
+    def __post_init__(self) -> None:
+        # Caches written before shape bits existed load without them; they are a function of the text.
+        for e, f in zip(self.examples, self.feats, strict=False):
+            f.with_shape(e.text)
+
     @property
     def texts(self) -> list[str]:
         return [e.text for e in self.examples]
@@ -39,20 +45,25 @@ class SplitData:
     def gold(self) -> list[list[Span]]:
         return [e.spans for e in self.examples]
 
+    @property
+    def ignore(self) -> list[list[Span]]:
+        """Per document, the regions scored neither way (organisations; the presidio-evaluator mapping)."""
+        return [e.meta.get("ignore", []) for e in self.examples]
+
 
 def featurize(source: FeatureSource, examples: list[Example]) -> SplitData:
     return SplitData(examples, source.extract([e.text for e in examples]))
 
 
 def _token_tags(data: SplitData) -> torch.Tensor:
-    return torch.from_numpy(np.concatenate([bio_tags(f.offsets, f.valid, e.spans)
+    return torch.from_numpy(np.concatenate([bio_tags(f.offsets, f.valid, e.spans, e.meta.get("ignore", []))
                                             for e, f in zip(data.examples, data.feats, strict=True)]))
 
 
 def _padded_rows(det: Detector, data: SplitData, context: int) -> tuple[ContextRows, torch.Tensor]:
     """Every text's base inputs end to end with ``context`` zero rows between texts (tags IGNORE there)."""
     per_text = [det.base_inputs(f) for f in data.feats]
-    tag_rows = [torch.from_numpy(bio_tags(f.offsets, f.valid, e.spans))
+    tag_rows = [torch.from_numpy(bio_tags(f.offsets, f.valid, e.spans, e.meta.get("ignore", [])))
                 for e, f in zip(data.examples, data.feats, strict=True)]
     cols = []
     for i in range(len(per_text[0])):
@@ -65,24 +76,27 @@ def _padded_rows(det: Detector, data: SplitData, context: int) -> tuple[ContextR
         cols.append(torch.cat(parts))
     pad = torch.full((context,), IGNORE, dtype=torch.long)
     tags = torch.cat([x for t in tag_rows for x in (pad, t)] + [pad])
-    n_latents = det.sae.n_latents if det.sae is not None and det.spec.system in SAE_SYSTEMS else None
-    return ContextRows(tuple(cols), context, n_latents), tags
+    return ContextRows(tuple(cols), context, det.block_width), tags
 
 
 def train_detector(system: str, source: FeatureSource, train: SplitData, val: SplitData, cfg: ProbeTraining,
                    sae: Any = None, act_scale: float = 1.0, context: int = 0,
                    log: Callable[[str], None] | None = None,
-                   label_seeds: bool = False) -> tuple[Detector, dict[str, Any]]:
-    """Fit a probe on ``train`` and choose its decoding settings on ``val`` (``tune``)."""
+                   label_seeds: bool = False, shape: bool = False) -> tuple[Detector, dict[str, Any]]:
+    """Fit a probe on ``train`` and choose its decoding settings on ``val`` (``tune``). ``shape``: the probe
+    also reads each token's orthographic bits (``pii.shape``; the SAE's sparse part or the raw dense part)."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown probe system {system!r}")
-    raw_width = int(train.feats[0].acts.shape[1]) * (2 * context + 1)
+    bits = list(SHAPE_BITS) if shape else []
+    d = int(train.feats[0].acts.shape[1])
+    raw_width = (d + (len(bits) if system == "raw_probe" else 0)) * (2 * context + 1)
     tags = _token_tags(train)
-    n_features = sae.n_latents * (2 * context + 1) if system in SAE_SYSTEMS else raw_width
+    n_features = (sae.n_latents + len(bits)) * (2 * context + 1) if system in SAE_SYSTEMS else raw_width
     loaded = source.loaded
     spec = DetectorSpec(system=system, base_model=loaded.name, layer=loaded.layer, context_size=source.context_size,
                         n_features=int(n_features), act_scale=float(act_scale), context=context,
-                        n_raw_features=raw_width if system == "sae_raw_probe" else 0)
+                        n_raw_features=d * (2 * context + 1) if system == "sae_raw_probe" else 0,
+                        shape_bits=bits)
     probe: torch.nn.Module = (SparseLinearProbe(n_features, len(TAGS)) if system == "sae_probe"
                               else HybridProbe(n_features, raw_width, len(TAGS)) if system == "sae_raw_probe"
                               else DenseLinearProbe(n_features, len(TAGS)))
@@ -110,7 +124,8 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     def f1(th: float, check: bool, ext: float | None, split: bool = False) -> float:
         preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext, split=split)]
                  for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
-        return float(evaluate(val.gold, preds, match="overlap", labels=LABELS, texts=val.texts).micro["f1"])
+        return float(evaluate(val.gold, preds, match="overlap", labels=LABELS, texts=val.texts,
+                              ignore=val.ignore).micro["f1"])
 
     def best(sweep: dict[Any, float]) -> tuple[Any, float]:
         return max(sweep.items(), key=lambda kv: (kv[1], -kv[0][0] if isinstance(kv[0], tuple) else -kv[0]))
@@ -164,7 +179,7 @@ def _tune_label_floors(det: Detector, val: SplitData, probs: list[np.ndarray],
         return [[s for s, sc in row if sc >= fl.get(s.label, 0.0)] for row in decoded]
 
     def report(fl: dict[str, float]):
-        return evaluate(val.gold, preds(fl), match="overlap", labels=LABELS, texts=val.texts)
+        return evaluate(val.gold, preds(fl), match="overlap", labels=LABELS, texts=val.texts, ignore=val.ignore)
 
     def f1(fl: dict[str, float]) -> float:
         return float(report(fl).micro["f1"])
@@ -216,7 +231,8 @@ def tune_label_seeds(det: Detector, val: SplitData, probs: list[np.ndarray], bas
                 for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
 
     def f1(pr: list[list[Span]]) -> float:
-        return float(evaluate(val.gold, pr, match="overlap", labels=LABELS, texts=val.texts).micro["f1"])
+        return float(evaluate(val.gold, pr, match="overlap", labels=LABELS, texts=val.texts,
+                              ignore=val.ignore).micro["f1"])
 
     seeds: dict[str, float] = {}
     current = preds(seeds)
@@ -256,7 +272,7 @@ def floor_bootstrap(val: SplitData, before: list[list[Span]], after: list[list[S
     counts = np.zeros((2, len(templates), 3))  # [before/after, template, tp/fp/fn]
     for k, docs in enumerate((before, after)):
         for e, pred in zip(val.examples, docs, strict=True):
-            m = evaluate([e.spans], [pred], match="overlap", labels=LABELS).micro
+            m = evaluate([e.spans], [pred], match="overlap", labels=LABELS, ignore=[e.meta.get("ignore", [])]).micro
             counts[k, index[e.template]] += (m["tp"], m["fp"], m["fn"])
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(templates), size=(samples, len(templates)))

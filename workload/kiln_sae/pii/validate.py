@@ -9,6 +9,7 @@ the reported F1 is that of what ships; Presidio is scored as shipped, without it
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 
@@ -51,6 +52,23 @@ def phone_shaped(value: str) -> bool:
         v.startswith("+") or "(" in v or bool(re.search(r"\d[\s.\-/]\d", v)))
 
 
+_IPV4_PART = re.compile(r"^\d{1,3}(?:\.\d{1,3}){2,3}(?:/\d{1,2})?(?::\d{1,5})?$")
+_IPV6_PART = re.compile(r"^[0-9A-Fa-f:]+(?:/\d{1,3})?$")
+
+
+def ip_like(value: str) -> bool:
+    """An IP address, or most of one (a span that lost an end still overlaps the gold one): three or four
+    dotted groups (with a port or prefix), or three or more colons of hex groups. Clock times ("13:55",
+    "08:14:31") and versions with letters are not."""
+    v = value.strip().strip("[]")
+    try:
+        ipaddress.ip_address(v.split("%")[0])
+        return True
+    except ValueError:
+        pass
+    return bool(_IPV4_PART.match(v)) or (v.count(":") >= 3 and bool(_IPV6_PART.match(v)))
+
+
 def resolve(value: str, ranked: Sequence[str]) -> str | None:
     """The label for span text ``value`` given the probe's plausible labels (by decreasing probability mass,
     runners-up only when they carry real mass), or None to drop the span. Checksums override the probe
@@ -80,6 +98,9 @@ def resolve(value: str, ranked: Sequence[str]) -> str | None:
     elif top == "SSN" and value.isdigit() and len(value) < 7:
         # National IDs that are all digits have 8+ (SSN 9, DNI 8, Aadhaar 12); "507878" is a reference.
         top = None
+    if top == "IP_ADDRESS" and not ip_like(value):
+        # A linear probe tags digits-and-colons in logs as addresses; "13:55" is a clock time.
+        top = ranked[1] if len(ranked) > 1 and ranked[1] != "IP_ADDRESS" else None
     if top == "PHONE" and digit_count(value) < 7:
         # No numbering plan has phone numbers under 7 digits: "PO-654709" is a reference.
         top = ranked[1] if len(ranked) > 1 and ranked[1] != "PHONE" else None

@@ -34,7 +34,7 @@ def probe_run(tmp_path_factory) -> Path:
     save_final_sae(root / "sae_run", sae, meta)
     cfg = {"sae": str(root / "sae_run" / "sae"), "output_dir": str(root / "out"), "context_size": 128,
            "data": {"seed": 0, "train": 300, "val": 40, "test": 40}, "epochs": 12, "lr": 0.02,
-           "systems": ["raw", "sae"], "detector": "raw", "context": 1}
+           "systems": ["raw", "sae"], "detector": "raw", "context": 1, "shape": True}
     (root / "probe.yaml").write_text(yaml.safe_dump(cfg))
     proc = run_kiln("probe", "--config", str(root / "probe.yaml"))
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]

@@ -167,3 +167,10 @@ def test_split_keeps_an_address_with_its_city_and_breaks_lists(tokenizer):
     got = [(text[s.start:s.end], s.label) for s, _ in decode_spans(text, offsets, valid, probs, 0.5, split=True)]
     assert got[0] == ("12 High Street, Leeds", "ADDRESS")
     assert got[1:] == [("Ana", "PERSON"), ("Bruno", "PERSON")]
+
+
+def test_tokens_in_an_ignore_region_get_no_tag_but_spans_inside_win():
+    offsets = np.array([[0, 2], [3, 11], [12, 16], [17, 20], [21, 24]])  # "at Kitzmann GmbH for Ann"
+    valid = np.ones(5, dtype=bool)
+    tags = bio_tags(offsets, valid, [Span(21, 24, "PERSON")], ignore=[Span(3, 16, "IGNORE"), Span(21, 24, "IGNORE")])
+    assert tags.tolist() == [OUTSIDE, IGNORE, IGNORE, OUTSIDE, begin_tag("PERSON")]

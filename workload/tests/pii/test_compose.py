@@ -82,3 +82,26 @@ def test_names_and_places_are_varied(splits):
             assert not e.text[s.start:s.end].startswith(("Dr.", "Mr.", "Mrs.", "Ms.", "Prof.")), e.text
     notes = [e for e in train if e.template == "meeting_notes" and not e.meta["negative"]]
     assert notes and max(sum(s.label == "PERSON" for s in e.spans) for e in notes) >= 3
+
+
+def test_organisations_are_ignored_regions_apart_from_every_span(splits):
+    """Company names (signatures, prose, scattered noise) are recorded as ignore regions: the probe gets no
+    signal there and the scorer counts nothing there (docs/pii-labels.md, "Ignored")."""
+    regions = 0
+    for examples in splits.values():
+        for e in examples:
+            for r in e.meta["ignore"]:
+                regions += 1
+                assert r.label == "IGNORE" and e.text[r.start:r.end].strip() == e.text[r.start:r.end] != ""
+                assert not any(s.start < r.end and r.start < s.end for s in e.spans), (e.text, r)
+            if e.meta["ignore"]:
+                assert [x["text"] for x in e.to_dict()["ignore"]] == [e.text[r.start:r.end] for r in e.meta["ignore"]]
+    assert regions > 50
+    assert any(e.template == "narrative" for e in splits["train"])
+
+
+def test_json_values_may_keep_their_line_breaks_as_escapes():
+    gen = ComposeGenerator(seed=0)
+    escaped = [e for e in gen.examples("train", 1500) if e.template == "json"
+               and any("\\n" in e.text[s.start:s.end] and s.label == "ADDRESS" for s in e.spans)]
+    assert escaped, "no JSON address written with \\n escapes"

@@ -32,6 +32,11 @@ def test_probe_writes_detectors_report_and_protocol_lines(probe_run):
     spec = json.loads((probe_run / "detector-sae" / "detector.json").read_text())
     assert spec["system"] == "sae_probe" and spec["sae"]["path"] == "sae" and spec["version"] == 1
     assert 0 < spec["threshold"] < 1 and spec["context"] == 1 and spec["act_scale"] == 0.5
+    from kiln_sae.pii.shape import SHAPE_BITS
+
+    assert spec["shape_bits"] == list(SHAPE_BITS) and spec["n_features"] == 3 * (768 + len(SHAPE_BITS))
+    raw = json.loads((probe_run / "detector" / "detector.json").read_text())
+    assert raw["shape_bits"] == list(SHAPE_BITS) and raw["n_features"] == 3 * (384 + len(SHAPE_BITS))
 
 
 def test_detector_finds_the_planted_email(probe_run):
@@ -108,3 +113,26 @@ def test_detector_json_records_the_decoding_choices(probe_run):
     spec = json.loads((probe_run / "detector" / "detector.json").read_text())
     assert isinstance(spec["split"], bool) and spec["layers"] is None
     assert all(v <= 0.9 for v in spec["label_thresholds"].values())  # floors never cap recall at 0.95+
+
+
+def test_a_detector_with_other_shape_bits_is_refused_and_one_without_them_still_loads(probe_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "det"
+    shutil.copytree(probe_run / "detector", copy)
+    spec = json.loads((copy / "detector.json").read_text())
+    (copy / "detector.json").write_text(json.dumps({**spec, "shape_bits": ["token_upper_initial", "emoji"]}))
+    with pytest.raises(DataError, match="shape_bits"):
+        load_detector(copy)
+    # A v1 detector written before shape bits existed has no such key: it loads and reads no bits.
+    old = {k: v for k, v in spec.items() if k != "shape_bits"}
+    (copy / "detector.json").write_text(json.dumps({**old, "n_features": 3 * 384}))
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(copy / "probe.safetensors"))
+    keep = [i for i in range(spec["n_features"]) if i % (384 + 12) < 384]  # drop each context block's bits
+    state = {"linear.weight": state["linear.weight"][:, keep].contiguous(), "linear.bias": state["linear.bias"],
+             "mean": state["mean"][keep].contiguous(), "std": state["std"][keep].contiguous()}
+    save_file(state, str(copy / "probe.safetensors"))
+    det = load_detector(copy)
+    assert det.spec.shape_bits == [] and isinstance(det.detect([MESSAGE])[0], list)

@@ -15,9 +15,14 @@ def test_jsonl_offsets_are_the_hand_marked_spans():
     assert len(rows) == len(marked) >= 100
     for row, (text, spans) in zip(rows, marked, strict=True):
         assert row["text"] == text
-        assert [(s["start"], s["end"], s["label"]) for s in row["spans"]] == [(s.start, s.end, s.label) for s in spans]
-        for s in row["spans"]:
+        assert [(s["start"], s["end"], s["label"]) for s in row["spans"]] == [
+            (s.start, s.end, s.label) for s in spans if s.label != "IGNORE"]
+        assert [(s["start"], s["end"]) for s in row.get("ignore", [])] == [
+            (s.start, s.end) for s in spans if s.label == "IGNORE"]
+        for s in row["spans"] + row.get("ignore", []):
             assert row["text"][s["start"]:s["end"]] == s["text"]
+    ignored = [s["text"] for row in rows for s in row.get("ignore", [])]
+    assert "University of Ghana" in ignored and "Datastack" in ignored  # organisations: scored neither way
 
 
 def test_every_span_is_canonical_and_not_a_placeholder_and_spans_do_not_overlap():
@@ -43,3 +48,9 @@ def test_markup_parser_places_offsets_exactly():
     (text, spans), = parse_markup("====\nhi [[PERSON|Ann Lee]], mail [[EMAIL|a@b.co]]!")
     assert text == "hi Ann Lee, mail a@b.co!"
     assert spans == [Span(3, 10, "PERSON"), Span(17, 23, "EMAIL")]
+
+
+def test_markup_ignore_marks_are_regions_not_labels():
+    (text, spans), = parse_markup("====\nI work at [[IGNORE|Kitzmann GmbH]] with [[PERSON|Ann]]")
+    assert text == "I work at Kitzmann GmbH with Ann"
+    assert spans == [Span(10, 23, "IGNORE"), Span(29, 32, "PERSON")]

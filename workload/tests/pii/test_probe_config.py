@@ -40,3 +40,42 @@ def test_unknown_keys_and_missing_sae_are_config_errors(tmp_path):
         ProbeConfig.from_dict({"output_dir": "x", "systems": ["sae"], "detector": "sae"})
     with pytest.raises(ConfigError, match="sae_build has unknown keys"):
         ProbeConfig.from_dict({"output_dir": "x", "sae_build": {"width": 3}})
+
+
+def test_shape_must_be_a_boolean():
+    with pytest.raises(ConfigError, match="shape must be true or false"):
+        ProbeConfig.from_dict({"output_dir": "x", "systems": ["raw"], "detector": "raw", "shape": "yes"})
+    assert ProbeConfig.from_dict({"output_dir": "x", "systems": ["raw"], "detector": "raw", "shape": True}).shape
+
+
+def test_the_built_sae_is_reused_for_the_same_train_texts_and_retrained_when_they_change(tmp_path, capsys):
+    """The SAE built by ``probe`` is cached by recipe; the recipe holds the train texts' hash, so a changed
+    generator (same name and seed, different texts) trains a new SAE instead of reusing a stale one."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from kiln_sae.pii.experiment import build_sae
+    from kiln_sae.pii.features import TokenFeatures
+    from kiln_sae.pii.generate import Example
+    from kiln_sae.pii.pipeline import SplitData
+
+    cfg = ProbeConfig.from_dict({"output_dir": str(tmp_path), "sae_build": {"latents": 32, "k": 4, "epochs": 1,
+                                                                              "batch_size": 64, "warmup_steps": 1}})
+    source = types.SimpleNamespace(loaded=types.SimpleNamespace(name="minilm", layer=2), layers=None)
+    g = torch.Generator().manual_seed(0)
+
+    def split(texts: list[str]) -> SplitData:
+        feats = [TokenFeatures(torch.randn(200, 16, generator=g), np.zeros((200, 2), dtype=np.int64),
+                               np.ones(200, dtype=bool), np.zeros((200, 1), dtype=np.float32)) for _ in texts]
+        return SplitData([Example(t, [], "t", "g", "train", "") for t in texts], feats)
+
+    first = build_sae(cfg, split(["a", "b", "c", "d", "e", "f"]), None, source, None)
+    stamp = (first / "sae.safetensors").stat().st_mtime_ns
+    assert build_sae(cfg, split(["a", "b", "c", "d", "e", "f"]), None, source, None) == first
+    assert (first / "sae.safetensors").stat().st_mtime_ns == stamp
+    assert "reusing" in capsys.readouterr().err
+    build_sae(cfg, split(["a", "b", "c", "d", "e", "g"]), None, source, None)
+    assert "reusing" not in capsys.readouterr().err
+    assert (first / "sae.safetensors").stat().st_mtime_ns != stamp

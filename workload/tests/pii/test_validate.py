@@ -113,3 +113,16 @@ def test_format_rules_for_emails_ids_and_letterless_addresses():
     assert resolve("AB123456C", ["SSN"]) == "SSN"
     assert resolve("483655", ["ADDRESS"]) is None
     assert resolve("+34845352962", ["ADDRESS"]) == "PHONE"
+
+
+def test_ip_spans_must_look_like_an_address_not_a_clock_time():
+    from kiln_sae.pii.validate import ip_like
+
+    for ok in ("81.2.69.160", "10.0.4.15:5432", "203.45.112", "2a02:c7f:7e0e:a100:8c1f:3b2a:9e44:1d07",
+               "fe80::1%eth0", "[2a02:c7f::1]", "2a02:c7f:7e0e:a100"):
+        assert ip_like(ok), ok
+    for bad in ("13:55", "08:14:31", "v4.1.2", "12:30:00.123", "fhughes"):
+        assert not ip_like(bad), bad
+    assert resolve("13:55", ["IP_ADDRESS"]) is None
+    assert resolve("13:55:02", ["IP_ADDRESS", "PHONE"]) is None  # the runner-up's own rule applies (< 7 digits)
+    assert resolve("83.24.117.201", ["IP_ADDRESS"]) == "IP_ADDRESS"

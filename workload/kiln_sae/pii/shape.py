@@ -10,6 +10,9 @@ Every bit is a plain function of the text, so detection needs nothing but the te
 """
 from __future__ import annotations
 
+import bisect
+import re
+
 import numpy as np
 
 # Names in order: the probe's weights are indexed by position, so never reorder, only append (and bump
@@ -32,48 +35,73 @@ SHAPE_VERSION = 1
 N_SHAPE = len(SHAPE_BITS)
 
 
-def _word_bounds(text: str, a: int, b: int) -> tuple[int, int]:
-    start, end = a, b
-    while start > 0 and not text[start - 1].isspace():
-        start -= 1
-    while end < len(text) and not text[end].isspace():
-        end += 1
-    return start, end
-
-
 def _letters(s: str) -> list[str]:
     return [c for c in s if c.isalpha()]
 
 
-def _bits(text: str, a: int, b: int) -> list[bool]:
-    tok = text[a:b]
-    ws, we = _word_bounds(text, a, b)
-    word = text[ws:we]
-    tl, wl = _letters(tok), _letters(word)
-    line_start = text.rfind("\n", 0, ws) + 1
-    before = text[line_start:ws]
-    prev = before.rstrip()
-    inner = any(x.islower() and y.isupper() for x, y in zip(word, word[1:], strict=False))
+class _Words:
+    """The text's whitespace-delimited words and line breaks, found once, so that every token's bits cost
+    O(log n) lookups: a 100,000-character message (the ``detect`` limit) of one base64 blob stays linear."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        self.starts = [a for a, _ in spans]
+        self.ends = [b for _, b in spans]
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self._bits: dict[int, list[bool]] = {}
+
+    def index(self, a: int) -> int | None:
+        i = bisect.bisect_right(self.starts, a) - 1
+        return i if i >= 0 and a < self.ends[i] else None
+
+    def word_bits(self, i: int) -> list[bool]:
+        """word_upper_initial, word_all_upper, word_inner_upper, word_digit_and_letter, line_start,
+        sentence_start, word_non_ascii, word_at (SHAPE_BITS order among the word bits)."""
+        if i not in self._bits:
+            ws, we = self.starts[i], self.ends[i]
+            word = self.text[ws:we]
+            wl = _letters(word)
+            k = bisect.bisect_left(self.newlines, ws)
+            line_start = self.newlines[k - 1] + 1 if k else 0
+            first_on_line = i == 0 or self.ends[i - 1] <= line_start
+            self._bits[i] = [
+                bool(wl) and word.lstrip("\"'([{<").startswith(wl[0]) and wl[0].isupper(),
+                len(wl) >= 2 and all(c.isupper() for c in wl),
+                any(x.islower() and y.isupper() for x, y in zip(word, word[1:], strict=False)),
+                any(c.isdigit() for c in word) and bool(wl),
+                first_on_line,
+                first_on_line or self.text[self.ends[i - 1] - 1] in ".!?",
+                any(ord(c) > 127 for c in wl),
+                "@" in word,
+            ]
+        return self._bits[i]
+
+
+def _bits(words: _Words, a: int, b: int) -> list[bool]:
+    tok = words.text[a:b]
+    tl = _letters(tok)
+    i = words.index(a)
+    if i is None:  # a token that starts in whitespace: it is its own word
+        w = _Words(tok)
+        wb, start = (w.word_bits(0) if w.starts else [False] * 8), True
+    else:
+        wb, start = words.word_bits(i), a == words.starts[i]
+    upper_initial, all_upper, inner, digit_letter, line_start, sentence_start, non_ascii, at = wb
     return [
         bool(tok) and tok[0].isupper(),
         len(tl) >= 2 and all(c.isupper() for c in tl),
-        bool(wl) and word.lstrip("\"'([{<").startswith(wl[0]) and wl[0].isupper(),
-        len(wl) >= 2 and all(c.isupper() for c in wl),
-        inner,
+        upper_initial, all_upper, inner,
         any(c.isdigit() for c in tok),
-        any(c.isdigit() for c in word) and bool(wl),
-        a == ws,
-        not before.strip(),
-        not prev or prev[-1] in ".!?",
-        any(ord(c) > 127 for c in wl),
-        "@" in word,
+        digit_letter, start, line_start, sentence_start, non_ascii, at,
     ]
 
 
 def token_shapes(text: str, offsets: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """[T, N_SHAPE] float32 of 0/1; rows of invalid (special or empty) tokens are all zero."""
     out = np.zeros((len(offsets), N_SHAPE), dtype=np.float32)
+    words = _Words(text)
     for i, ((a, b), ok) in enumerate(zip(offsets.tolist(), valid.tolist(), strict=True)):
         if ok and b > a:
-            out[i] = _bits(text, int(a), int(b))
+            out[i] = _bits(words, int(a), int(b))
     return out

@@ -89,3 +89,15 @@ def test_dense_inputs_append_the_bits_and_a_detector_without_them_refuses_bare_f
     spans = det.spans_from_features("hi Bob", bare)
     assert [(s.start, s.end, s.label) for s, _ in spans] == [(3, 6, "PERSON")]
     assert with_context((x,), 1, None)[0].shape == (2, 3 * (4 + N_SHAPE))
+
+
+def test_one_long_word_is_read_once_per_text():
+    """A pasted blob (one 'word' of 100,000 characters, the detect limit) gets its word bits from one lookup
+    per token; before, each token rescanned the word (quadratic: minutes for such a message)."""
+    text = "key: Ab" + "c1" * 50_000
+    offsets = np.array([[0, 3]] + [[i, i + 4] for i in range(5, len(text) - 4, 4)], dtype=np.int64)
+    rows = token_shapes(text, offsets, np.ones(len(offsets), dtype=bool))
+    col = {n: i for i, n in enumerate(SHAPE_BITS)}
+    assert rows[1:, col["word_upper_initial"]].all() and rows[1:, col["word_digit_and_letter"]].all()
+    assert rows[1, col["word_start"]] == 1 and rows[2:, col["word_start"]].sum() == 0
+    assert rows[0, col["line_start"]] == 1 and rows[1:, col["line_start"]].sum() == 0

@@ -65,7 +65,8 @@ def summarise(reports: list[dict], logged: list[dict] | None = None) -> dict:
                 continue
             row = {}
             for m in MATCHES:
-                f1s = [r["systems"][s]["sets"][set_name][m]["micro"]["f1"] for r in reports]
+                f1s = [r["systems"][s]["sets"][set_name][m]["micro"]["f1"] for r in reports
+                       if set_name in r["systems"].get(s, {}).get("sets", {})]  # runs that reached s
                 f1s += [lr["micro_f1"][s][set_name][m] for lr in logged or []
                         if set_name in lr["micro_f1"].get(s, {})]
                 first = reports[0]["systems"][s]["sets"][set_name][m]["micro"]

@@ -65,6 +65,18 @@ async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {})
   return { code, out: io.stdout, err: io.stderr };
 }
 
+/** The job's state, attempts, last events and the tail of its driver's log, for a failure message. */
+function jobTrace(home: string, id: string): string {
+  const ledger = inLedger(home, (l) => ({
+    state: l.getJob(id)?.state,
+    attempts: l.listAttempts(id).map((a) => `${a.provider}:${a.state}`),
+    events: l.listEvents(id).slice(-8).map((e) => `${e.kind}: ${e.reason ?? ""}`),
+  }));
+  const log = join(home, "jobs", id, "logs", "driver.log");
+  const tail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-40).join("\n") : "(no driver.log)";
+  return `job ${JSON.stringify(ledger)}\ndriver.log (last 40 lines):\n${tail}`;
+}
+
 describe.skipIf(!sshdAvailable)("failover and recovery across providers (two emulated accounts; needs /usr/sbin/sshd)", () => {
   it("a quota refusal rules Lambda out for the job; it runs on the next provider, and the failure table says why", async () => {
     await twoClouds({ quota: { maxInstances: 0 } });
@@ -104,7 +116,11 @@ describe.skipIf(!sshdAvailable)("failover and recovery across providers (two emu
     const state = await pollUntil(async () => {
       const s = inLedger(home, (l) => l.getJob(id)!.state);
       return ["succeeded", "failed", "stopped", "interrupted"].includes(s) ? s : undefined;
-    }, { what: "the job to end", timeoutMs: 150_000, intervalMs: 200 });
+    }, { what: "the job to end", timeoutMs: 150_000, intervalMs: 200 }).catch((e: unknown) => {
+      // This wait has timed out under heavy load a few times (the driver went quiet after its SSH connection
+      // dropped): say where the job stood and what its driver last logged, so the next one can be diagnosed.
+      throw new Error(`${String(e)}\n${jobTrace(home, id)}`);
+    });
     expect(state).toBe("succeeded");
     inLedger(home, (l) => {
       expect(l.listAttempts(id).map((a) => [a.provider, a.state])).toEqual([["lambda", "lost"], ["ember", "succeeded"]]);

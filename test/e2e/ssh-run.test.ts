@@ -2,13 +2,14 @@
 // real SAE engine, shrunk to a few thousand tokens, run through the cloud driver — connect, verify,
 // ship, run, monitor, pull and verify, unregister. The host's Python is this repo's venv
 // (resources.ssh.python), so nothing is installed there.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
+import { removeTestHomes } from "../../src/core/lifecycle/testing/cloud.js";
 import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
 import { type TestSshd, sshdAvailable, startSshd } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
@@ -27,7 +28,8 @@ beforeAll(async () => {
 afterEach(async () => {
   await sshd?.cleanup();
 });
-afterAll(() => rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+// A finished job's detached driver may still be writing its log: let it finish (or kill it), then remove.
+afterAll(() => removeTestHomes(home));
 
 /** The demo job on the sshd's host, shrunk: `tokens` training tokens, a tiny probe. */
 function writeSpec(name: string, o: { tokens: number; device: string; cleanup?: boolean }): string {

@@ -2,13 +2,14 @@
 // token budget: the driver starts its own emulator whose instance is a loopback sshd, trains and
 // probes through SSH, pulls and verifies, terminates; the emulator's own billing (kept by the driver)
 // matches the ledger's price × time, and no instance is left running.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
+import { removeTestHomes } from "../../src/core/lifecycle/testing/cloud.js";
 import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
 import { sshdAvailable } from "../../src/remote/ssh/loopback-sshd.js";
 import { Ledger } from "../../src/store/index.js";
@@ -22,7 +23,8 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "kiln-sim-"));
   env = { ...process.env, KILN_HOME: join(home, "kiln"), KILN_CLOUD_DRIVER_ENTRY: await bundleDriver(), KILN_FOLLOW_INTERVAL_MS: "500", KILN_CLOUD_POLL_MS: "1000", KILN_TERMINATE_POLL_MS: "200", KILN_SIM_BOOT_MS: "200", HF_HUB_OFFLINE: "1" };
 });
-afterAll(() => rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+// A finished job's detached driver may still be writing its log: let it finish (or kill it), then remove.
+afterAll(() => removeTestHomes(home));
 
 // Skipped where the Python environment (bin/test makes it) or the sshd harness is missing.
 describe.skipIf(!existsSync(PYTHON) || !sshdAvailable)("kiln run --provider thunder --sim with the real SAE engine", () => {

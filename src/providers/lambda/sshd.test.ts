@@ -130,7 +130,9 @@ describe.skipIf(!sshdAvailable)("Lambda emulator backed by real sshd (skipped wh
     expect(sshd.machineProcesses().map((p) => p.pid)).toEqual(expect.arrayContaining(Object.values(pids)));
 
     await client.terminateInstances([id!], signal);
-    for (let n = 0; Object.values(pids).some(alive); n++) {
+    // Killed processes leave asynchronously (tmux's server exits after its pane's process): poll for both,
+    // bounded, before asserting.
+    for (let n = 0; Object.values(pids).some(alive) || sshd.machineProcesses().length > 0; n++) {
       if (n > 400) break;
       await new Promise((r) => setTimeout(r, 25));
     }

@@ -99,7 +99,9 @@ describe("thunder machines", () => {
     expect((await p.listMachines(signal())).map((x) => x.id)).toEqual([m.id]);
     await p.terminate(m.id, signal());
     await p.terminate(m.id, signal());
-    await p.terminate(mine.uuid.replace(/.$/, "0"), signal());
+    // An id one character off the user's own (never the same one: a uuid that already ended in "0" made
+    // this test terminate the user's machine one run in sixteen).
+    await p.terminate(mine.uuid.slice(0, -1) + (mine.uuid.endsWith("0") ? "1" : "0"), signal());
     expect(emu.account.find(mine.key)?.status).not.toBe("DELETING");
     await new Promise((r) => setTimeout(r, 100));
     expect(await p.describe(m.id, signal())).toMatchObject({ state: "terminated", notFound: true });

@@ -44,6 +44,18 @@ def _rel(p: str | None) -> str | None:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else p
 
 
+def _rel_all(obj):
+    """Every absolute path inside the repository, anywhere in a run's report, made relative to its root
+    (a result file must not carry the paths of the machine that produced it)."""
+    if isinstance(obj, dict):
+        return {k: _rel_all(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rel_all(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith(str(ROOT) + "/"):
+        return _rel(obj)
+    return obj
+
+
 LOG_LINE = re.compile(r"\] (\w+) on (\w+): overlap F1 ([\d.]+), exact ([\d.]+), label-agnostic ([\d.]+)")
 
 
@@ -136,7 +148,7 @@ def main() -> int:
     for d in args.runs:
         rep = json.loads((Path(d) / "pii_report.json").read_text())
         seed = (rep["config"].get("sae_build") or {}).get("seed")
-        runs.append({"dir": _rel(d), "sae_seed": seed, "report": rep})
+        runs.append({"dir": _rel(d), "sae_seed": seed, "report": _rel_all(rep)})
     logged = []
     for item in args.log_run:
         seed, path = item.split("=", 1)

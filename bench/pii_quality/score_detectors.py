@@ -69,7 +69,7 @@ def main() -> int:
         results = {}
         for set_name, sd in data.items():
             preds, dt = timed(lambda sd=sd, predict=predict: predict(sd))
-            reports = score(sd.gold, preds, sd.texts, [e.meta.get("ignore", []) for e in sd.examples])
+            reports = score(sd.gold, preds, sd.texts, sd.ignore)
             results[set_name] = {"predict_s": dt, **{m: r.to_dict() for m, r in reports.items()}}
             print(f"{name} on {set_name}: overlap {reports['overlap'].micro['f1']:.3f} exact "
                   f"{reports['exact'].micro['f1']:.3f} agnostic {reports['agnostic'].micro['f1']:.3f}", flush=True)

@@ -88,7 +88,7 @@ class Doc:
         self.pos += len(s)
         return self
 
-    def skip(self, value: str) -> Doc:
+    def unscored(self, value: str) -> Doc:
         """An ignored region (docs/pii-labels.md, "Ignored"): a company name, which is often a person's name
         as text ("Kitzmann GmbH", "Lee-Jones"); no training signal there, and no score either way."""
         if value:
@@ -97,7 +97,7 @@ class Doc:
 
     def pii(self, value: str, label: str | None) -> Doc:
         if label == IGNORE:
-            return self.skip(value)
+            return self.unscored(value)
         value = " ".join(value.split()) if label != "ADDRESS" else value.strip()
         if label is not None and value:
             # The span is the value's canonical extent (rules.canonical): a Faker city ending in an
@@ -286,7 +286,7 @@ class Ctx:
             lambda: self.not_personal("org"),  # companies: an ignored region (kinds[-1], below)
         )
         i = r.randrange(len(kinds))
-        return kinds[i](), (IGNORE if i == len(kinds) - 1 else None)  # type: ignore[return-value]
+        return kinds[i](), (IGNORE if i == len(kinds) - 1 else None)
 
     def put(self, d: Doc, key: str, who: Identity | None = None) -> None:
         v, label = self.value(key, who)
@@ -347,7 +347,7 @@ def _fill(d: Doc, c: Ctx, pattern: str, who: Identity) -> None:
         d.t(pattern[pos:m.start()])
         key = m.group(1)
         if key == "org":
-            d.skip(c.not_personal(key))
+            d.unscored(c.not_personal(key))
         elif m.group(2):  # {name2}, {first3}: another person in the message
             c.put(d, key, c.people[int(m.group(2))])
         elif key == "title":  # an honorific and a surname: "Dr. Okafor" (the honorific is outside the span)
@@ -607,7 +607,7 @@ def signature(d: Doc, c: Ctx) -> None:
     a = c.people[0]
     d.t(c.pick(P.BODY) + "\n\n--\n")
     c.put(d, "name", a)
-    d.t(f"\n{c.fake.job()}, ").skip(c.fake.company()).t("\n")
+    d.t(f"\n{c.fake.job()}, ").unscored(c.fake.company()).t("\n")
     for k in c.rng.sample(("phone", "email", "url", "address"), k=c.rng.randint(2, 3)):
         d.t(c.rng.choice(("", f"{c.field(_field_key(k))[:1]}: ", f"{c.field(_field_key(k))}: ")))
         c.put(d, k, a)

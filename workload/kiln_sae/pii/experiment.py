@@ -292,8 +292,7 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
                 preds, pred_s = timed(lambda sd=sd: predict(sd.texts))
             else:
                 preds, pred_s = timed(lambda sd=sd: predict_split(det, sd))  # noqa: B023 - called immediately
-            ignore = [e.meta.get("ignore", []) for e in sd.examples]
-            reports = score(sd.gold, preds, sd.texts, ignore)
+            reports = score(sd.gold, preds, sd.texts, sd.ignore)
             results[set_name] = {"predict_s": pred_s, **{m: r.to_dict() for m, r in reports.items()}}
             log(f"{name} on {set_name}: overlap F1 {reports['overlap'].micro['f1']:.3f}, exact "
                 f"{reports['exact'].micro['f1']:.3f}, label-agnostic {reports['agnostic'].micro['f1']:.3f}")

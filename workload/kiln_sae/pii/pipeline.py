@@ -55,16 +55,24 @@ def featurize(source: FeatureSource, examples: list[Example]) -> SplitData:
     return SplitData(examples, source.extract([e.text for e in examples]))
 
 
+def _tags(e: Example, f: TokenFeatures) -> np.ndarray:
+    """One text's BIO tags; its ignored regions (organisations) get no tag."""
+    return bio_tags(f.offsets, f.valid, e.spans, e.meta.get("ignore", []))
+
+
 def _token_tags(data: SplitData) -> torch.Tensor:
-    return torch.from_numpy(np.concatenate([bio_tags(f.offsets, f.valid, e.spans, e.meta.get("ignore", []))
-                                            for e, f in zip(data.examples, data.feats, strict=True)]))
+    return torch.from_numpy(np.concatenate([_tags(e, f) for e, f in zip(data.examples, data.feats, strict=True)]))
+
+
+def _val_overlap(val: SplitData, preds: Sequence[Sequence[Span]]) -> SpanReport:
+    """The overlap report every decoding choice is made on: val, label rules applied, ignored regions skipped."""
+    return evaluate(val.gold, preds, match="overlap", labels=LABELS, texts=val.texts, ignore=val.ignore)
 
 
 def _padded_rows(det: Detector, data: SplitData, context: int) -> tuple[ContextRows, torch.Tensor]:
     """Every text's base inputs end to end with ``context`` zero rows between texts (tags IGNORE there)."""
     per_text = [det.base_inputs(f) for f in data.feats]
-    tag_rows = [torch.from_numpy(bio_tags(f.offsets, f.valid, e.spans, e.meta.get("ignore", [])))
-                for e, f in zip(data.examples, data.feats, strict=True)]
+    tag_rows = [torch.from_numpy(_tags(e, f)) for e, f in zip(data.examples, data.feats, strict=True)]
     cols = []
     for i in range(len(per_text[0])):
         parts: list[torch.Tensor] = []
@@ -124,8 +132,7 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     def f1(th: float, check: bool, ext: float | None, split: bool = False) -> float:
         preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext, split=split)]
                  for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
-        return float(evaluate(val.gold, preds, match="overlap", labels=LABELS, texts=val.texts,
-                              ignore=val.ignore).micro["f1"])
+        return float(_val_overlap(val, preds).micro["f1"])
 
     def best(sweep: dict[Any, float]) -> tuple[Any, float]:
         return max(sweep.items(), key=lambda kv: (kv[1], -kv[0][0] if isinstance(kv[0], tuple) else -kv[0]))
@@ -179,7 +186,7 @@ def _tune_label_floors(det: Detector, val: SplitData, probs: list[np.ndarray],
         return [[s for s, sc in row if sc >= fl.get(s.label, 0.0)] for row in decoded]
 
     def report(fl: dict[str, float]):
-        return evaluate(val.gold, preds(fl), match="overlap", labels=LABELS, texts=val.texts, ignore=val.ignore)
+        return _val_overlap(val, preds(fl))
 
     def f1(fl: dict[str, float]) -> float:
         return float(report(fl).micro["f1"])
@@ -231,8 +238,7 @@ def tune_label_seeds(det: Detector, val: SplitData, probs: list[np.ndarray], bas
                 for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
 
     def f1(pr: list[list[Span]]) -> float:
-        return float(evaluate(val.gold, pr, match="overlap", labels=LABELS, texts=val.texts,
-                              ignore=val.ignore).micro["f1"])
+        return float(_val_overlap(val, pr).micro["f1"])
 
     seeds: dict[str, float] = {}
     current = preds(seeds)

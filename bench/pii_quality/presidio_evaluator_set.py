@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/pii_quality/presidio_evaluator_set.py [--n 600] [--seed 42]
         [--out bench/pii_quality/data/presidio_evaluator.jsonl]
+    .venv/bin/python bench/pii_quality/presidio_evaluator_set.py --remap
+        (maps the committed sentences' source spans again after a change to the mapping; no generator run)
 
 We did not write this generator: ``PresidioSentenceFaker`` (presidio-evaluator 0.3.2, its 209 bundled templates,
 its Faker providers and its 3,000-row fake-person table). It runs in a side venv ``bench/.work/presidio-eval-venv``
@@ -71,30 +73,41 @@ def main() -> int:
     p.add_argument("--n", type=int, default=600)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default=str(OUT))
+    p.add_argument("--remap", action="store_true", help="map the committed sentences again; no generator run")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "workload"))
     from kiln_sae.pii.rules import map_presidio_evaluator
 
-    py = ensure_venv()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([str(py), "-c", CHILD, str(args.n), str(args.seed)], capture_output=True, text=True,
-                          timeout=1800, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"presidio-evaluator generator failed:\n{done.stderr[-3000:]}")
-    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     out = Path(args.out)
+    if args.remap:
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [{"text": r["text"], "template_id": r["template_id"], "spans": r["source_spans"]} for r in rows]
+        source = "its committed source spans"
+    else:
+        rows = generate(args.n, args.seed)
+        source = f"presidio-evaluator {VERSION}, seed {args.seed}"
+    tmp = out.with_suffix(".jsonl.tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
-    kept = 0
-    with out.open("w", encoding="utf-8") as fh:
+    with tmp.open("w", encoding="utf-8") as fh:
         for i, row in enumerate(rows):
             spans, ignore = map_presidio_evaluator(row["text"], row["spans"])
             rec = {"id": f"pe-{i:04d}", "text": row["text"], "template_id": row["template_id"],
                    "spans": [s.to_dict(row["text"]) for s in spans], "ignore": [s.to_dict(row["text"]) for s in ignore],
                    "source_spans": row["spans"]}
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            kept += 1
-    print(f"wrote {kept} sentences to {out} (presidio-evaluator {VERSION}, seed {args.seed})")
+    tmp.replace(out)
+    print(f"wrote {len(rows)} sentences to {out} ({source})")
     return 0
+
+
+def generate(n: int, seed: int) -> list[dict]:
+    py = ensure_venv()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([str(py), "-c", CHILD, str(n), str(seed)], capture_output=True, text=True,
+                          timeout=1800, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"presidio-evaluator generator failed:\n{done.stderr[-3000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
 if __name__ == "__main__":

@@ -141,14 +141,21 @@ PRESIDIO_EVALUATOR_MAP: dict[str, str] = {
 _ADDRESS_PARTS = ("building_number", "street_name", "secondary_address", "postcode", "zipcode")
 
 
+def _address_glue(gap: str) -> bool:
+    """Whether two parts of one address are only separated: spaces, commas, line breaks, escaped line breaks."""
+    return gap.replace("\\n", "\n").strip(" ,\n\t") == ""
+
+
 def map_presidio_evaluator(text: str, raw: Sequence[dict]) -> tuple[list[Span], list[Span]]:
     """(gold spans, ignore regions) for one presidio-evaluator sentence. Unknown types raise KeyError so a
     new generator version cannot silently change what is scored.
 
-    Merging, per docs/pii-labels.md: parts of one address separated by spaces or commas are one ADDRESS, and
-    a city/state/country right after an address part belongs to it; a first and a last name separated by a
-    space are one PERSON. An address made only of a street name (no number or postcode) is not an ADDRESS
-    under our rules and becomes an ignore region."""
+    Merging, per docs/pii-labels.md: parts of one address are one ADDRESS, and the city, state, country
+    and postcode that follow them belong to it, whether they are separated by spaces, commas or line breaks
+    (real ones, or the escaped ``\\n`` its templates write); a first and a last name separated by a space
+    are one PERSON. An address made only of a street name (no number or postcode) is not an ADDRESS under our
+    rules and becomes an ignore region, and so does a value ``nan`` (a missing cell of its fake-person table,
+    not a place)."""
     items = sorted(((int(r["start"]), int(r["end"]), str(r["type"])) for r in raw), key=lambda t: t[0])
     groups: list[list[tuple[int, int, str]]] = []
     for it in items:
@@ -156,12 +163,11 @@ def map_presidio_evaluator(text: str, raw: Sequence[dict]) -> tuple[list[Span], 
         if groups:
             prev = groups[-1]
             gap = text[prev[-1][1]:it[0]]
-            prev_label = PRESIDIO_EVALUATOR_MAP[prev[-1][2]]
-            glue = gap.strip(" ,") == "" and "\n" not in gap
-            if glue and prev_label == "ADDRESS" and label in ("ADDRESS", "LOCATION"):
+            in_address = any(PRESIDIO_EVALUATOR_MAP[t] == "ADDRESS" for _s, _e, t in prev)
+            if in_address and label in ("ADDRESS", "LOCATION") and _address_glue(gap):
                 prev.append(it)
                 continue
-            if glue and gap == " " and prev_label == label == "PERSON":
+            if gap == " " and PRESIDIO_EVALUATOR_MAP[prev[-1][2]] == label == "PERSON":
                 prev.append(it)
                 continue
         groups.append([it])
@@ -172,6 +178,8 @@ def map_presidio_evaluator(text: str, raw: Sequence[dict]) -> tuple[list[Span], 
         labels = {PRESIDIO_EVALUATOR_MAP[t] for _s, _e, t in g}
         label = "ADDRESS" if "ADDRESS" in labels else labels.pop()
         if label == "ADDRESS" and not any(c.isdigit() for c in text[start:end]):
+            label = IGNORE
+        if text[start:end].strip().lower() == "nan":
             label = IGNORE
         if label == IGNORE:
             ignore.append(Span(start, end, IGNORE))

@@ -54,6 +54,26 @@ def test_presidio_evaluator_parts_merge_and_unmapped_types_are_ignored():
         map_presidio_evaluator("x", [{"start": 0, "end": 1, "type": "brand_new_type"}])
 
 
+def test_presidio_evaluator_addresses_stay_whole_across_line_breaks():
+    """Our rule (docs/pii-labels.md): a street address is one span with the city, region, country and
+    postcode after it, even across line breaks; its templates write them as real or escaped (backslash-n)
+    breaks. A ``nan`` value (a missing cell of its person table) is not a place."""
+    text = "Ann Lee\\n\\n637 Elm Road\\n Suite 26\\n Svratka\\n Czech Republic 45098\\nFrom: nan"
+    parts = [("637 Elm Road", "address"), ("Suite 26", "secondary_address"), ("Svratka", "city"),
+             ("Czech Republic", "country"), ("45098", "postcode"), ("nan", "city")]
+    raw = [{"start": text.index(v), "end": text.index(v) + len(v), "type": t} for v, t in parts]
+    spans, ignore = map_presidio_evaluator(text, raw)
+    assert [(text[s.start:s.end], s.label) for s in spans] == [
+        ("637 Elm Road\\n Suite 26\\n Svratka\\n Czech Republic 45098", "ADDRESS")]
+    assert [text[s.start:s.end] for s in ignore] == ["nan"]
+    # a city after a street name with no number stays apart from it only through words, not through a break
+    text2 = "I moved from 5 Oak St\nLeeds to Paris"
+    raw2 = [{"start": 13, "end": 21, "type": "address"}, {"start": 22, "end": 27, "type": "city"},
+            {"start": 31, "end": 36, "type": "city"}]
+    spans2, _ = map_presidio_evaluator(text2, raw2)
+    assert [(text2[s.start:s.end], s.label) for s in spans2] == [("5 Oak St\nLeeds", "ADDRESS"), ("Paris", "LOCATION")]
+
+
 def test_scorer_canonicalises_ignores_and_scores_label_agnostic():
     text = "Dear Mr. Adebayo, call Acme Corp."
     gold = [[Span(9, 16, "PERSON")]]

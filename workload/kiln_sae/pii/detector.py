@@ -56,6 +56,7 @@ class DetectorSpec:
     label_seed_thresholds: dict[str, float] = field(default_factory=dict)
     # orthographic bits the probe reads beside its features (pii.shape; their names, in order; [] = none)
     shape_bits: list[str] = field(default_factory=list)
+    hidden: int = 0  # width of the probe's hidden-layer branch (probe.SparseLinearProbe); 0 = linear probe
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -230,9 +231,10 @@ def load_detector(path: str | Path, source: FeatureSource | None = None) -> Dete
         sae, _meta = load_sae(sae_path)
         sae.eval()
         probe: torch.nn.Module = (HybridProbe(spec.n_features, spec.n_raw_features, len(TAGS))
-                                  if spec.system == "sae_raw_probe" else SparseLinearProbe(spec.n_features, len(TAGS)))
+                                  if spec.system == "sae_raw_probe"
+                                  else SparseLinearProbe(spec.n_features, len(TAGS), spec.hidden))
     else:
-        probe = DenseLinearProbe(spec.n_features, len(TAGS))
+        probe = DenseLinearProbe(spec.n_features, len(TAGS), spec.hidden)
     probe.load_state_dict(state)
     probe.eval()
     return Detector(spec, probe, source, sae)

@@ -27,7 +27,7 @@ GENERATORS = ("compose", "templates")
 _KEYS = {"sae", "base_model", "layer", "layers", "context_size", "model_kind", "output_dir", "data", "epochs", "lr",
          "batch_size", "class_weight_power", "systems", "detector", "seed", "context", "weight_decay",
          "input_dropout", "generator", "eval_sets", "sae_build", "extends", "cache_features", "label_seeds",
-         "shape"}
+         "shape", "hidden"}
 SAE_BUILD_DEFAULTS: dict[str, Any] = {"latents": 4096, "k": 32, "epochs": 2, "batch_size": 1024,
                                       "learning_rate": "auto", "warmup_steps": 50, "seed": 0, "conversations": 0}
 
@@ -63,6 +63,7 @@ class ProbeConfig:
     cache_features: bool = True  # keep extracted features in <output_dir>/features (reused by a rerun)
     label_seeds: bool = False  # also choose per-label seed thresholds below the global one on val (pipeline.tune)
     shape: bool = False  # probes also read orthographic bits per token (pii.shape; the default model is uncased)
+    hidden: int = 0  # width of a hidden-layer branch beside each probe's linear one (0: linear probes)
     extends: str | None = None
 
     @classmethod
@@ -85,6 +86,9 @@ class ProbeConfig:
         for key in ("label_seeds", "shape", "cache_features"):
             if not isinstance(getattr(cfg, key), bool):
                 raise ConfigError(f"probe config: {key} must be true or false, got {getattr(cfg, key)!r}")
+        if not isinstance(cfg.hidden, int) or isinstance(cfg.hidden, bool) or not 0 <= cfg.hidden <= 4096:
+            raise ConfigError(f"probe config: hidden must be an integer from 0 (linear probe) to 4096, "
+                              f"got {cfg.hidden!r}")
         if cfg.generator not in GENERATORS:
             raise ConfigError(f"probe config: generator {cfg.generator!r}; choose from {', '.join(GENERATORS)}")
         data = {"seed": 0, "train": 2000, "val": 400, "test": 600, **cfg.data}
@@ -260,7 +264,7 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
         act_scale = float(meta.get("act_scale", 1.0))
     train_cfg = ProbeTraining(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
                               class_weight_power=cfg.class_weight_power, seed=cfg.seed,
-                              weight_decay=cfg.weight_decay, input_dropout=cfg.input_dropout)
+                              weight_decay=cfg.weight_decay, input_dropout=cfg.input_dropout, hidden=cfg.hidden)
     report: dict[str, Any] = {"config": {k: v for k, v in cfg.__dict__.items()}, "extract_s": extract_s,
                               "sae": {"dir": sae_dir, "meta": meta}, "systems": {},
                               "sets": {"test": len(data["test"].examples), **{k: len(v.examples) for k, v in extra.items()}}}

@@ -236,5 +236,44 @@ def make_identity(fake: Faker, locale: str, rng: random.Random, diverse_names: f
     )
 
 
+# Countries whose phone and address formats a person may carry into any message (world_contact): Nordic,
+# Central European, Iberian, Greek, Turkish, Latin American and Australian numbering and street styles
+# ("ul. Wieniawskiego 439", "Kyrkogatan 33", "+46 (0)914 177 76", "210 9141777").
+WORLD_LOCALES: dict[str, str] = {
+    "pl_PL": "Poland", "sv_SE": "Sweden", "no_NO": "Norway", "da_DK": "Denmark", "fi_FI": "Finland",
+    "cs_CZ": "Czech Republic", "hu_HU": "Hungary", "hr_HR": "Croatia", "de_AT": "Austria", "fr_CH": "Switzerland",
+    "pt_PT": "Portugal", "pt_BR": "Brazil", "es_MX": "Mexico", "el_GR": "Greece", "tr_TR": "Turkey",
+    "en_AU": "Australia", "it_IT": "Italy", "nl_NL": "Netherlands",
+}
+
+
+def world_contact(fake: Faker, locale: str, rng: random.Random) -> tuple[str, str, str]:
+    """(phone, one-line address, multi-line address) of someone living in ``locale``'s country, written the
+    way that country writes them; the address is one ADDRESS span with its postcode, city and, sometimes,
+    country."""
+    street = " ".join(fake.street_address().split())
+    city = _city(fake, locale, rng)  # it_IT: fake.city() differs between processes
+    place = f"{fake.postcode()} {city}" if rng.random() < 0.7 else f"{city} {fake.postcode()}"
+    parts = [street, place] + ([WORLD_LOCALES[locale]] if rng.random() < 0.4 else [])
+    return fake.phone_number(), ", ".join(parts), "\n".join(parts)
+
+
+def us_mailbox(fake: Faker, rng: random.Random) -> tuple[str, str]:
+    """(one-line, multi-line) US postal address that is not a street: a P.O. box or a military (APO/FPO/DPO)
+    address. Both are where one person's mail goes, so both are ADDRESS (docs/pii-labels.md)."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        box = rng.choice(("P.O. Box", "PO Box", "P.O. BOX", "Post Office Box"))
+        line1, line2 = f"{box} {rng.randint(1, 9999)}", f"{fake.city()}, {fake.state_abbr()} {fake.postcode()}"
+    elif kind == 1:
+        line1, line2 = fake.military_apo(), f"APO {fake.military_state()} {fake.postcode()}"
+    elif kind == 2:
+        line1, line2 = fake.military_dpo(), f"DPO {fake.military_state()} {fake.postcode()}"
+    else:
+        line1 = f"{fake.military_ship()} {fake.last_name()}"
+        line2 = f"FPO {fake.military_state()} {fake.postcode()}"
+    return f"{line1}, {line2}" if rng.random() < 0.6 else f"{line1} {line2}", f"{line1}\n{line2}"
+
+
 def _groups(s: str, n: int = 4) -> list[str]:
     return [s[i:i + n] for i in range(0, len(s), n)]

@@ -104,10 +104,11 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
     spec = DetectorSpec(system=system, base_model=loaded.name, layer=loaded.layer, context_size=source.context_size,
                         n_features=int(n_features), act_scale=float(act_scale), context=context,
                         n_raw_features=d * (2 * context + 1) if system == "sae_raw_probe" else 0,
-                        shape_bits=bits)
-    probe: torch.nn.Module = (SparseLinearProbe(n_features, len(TAGS)) if system == "sae_probe"
+                        shape_bits=bits, hidden=cfg.hidden if system != "sae_raw_probe" else 0)
+    active = ((sae.k or 64) + len(bits)) * (2 * context + 1) if system in SAE_SYSTEMS else n_features
+    probe: torch.nn.Module = (SparseLinearProbe(n_features, len(TAGS), spec.hidden, active) if system == "sae_probe"
                               else HybridProbe(n_features, raw_width, len(TAGS)) if system == "sae_raw_probe"
-                              else DenseLinearProbe(n_features, len(TAGS)))
+                              else DenseLinearProbe(n_features, len(TAGS), spec.hidden))
     spec.layers = getattr(source, "layers", None)
     det = Detector(spec, probe, source, sae)
     rows, tags = _padded_rows(det, train, context)

@@ -14,32 +14,62 @@ from torch.nn import functional as F
 from kiln_sae.pii.align import IGNORE
 
 
-class SparseLinearProbe(nn.Module):
-    """logits = Σ_j value_j · W[index_j] + b, over the k active latents of each token."""
+def _hidden_init(weight: torch.Tensor, fan_in_active: int) -> None:
+    # Small random first layer (a zero one would never move: ReLU's gradient is 0 there); scaled by the
+    # number of inputs active per row, not the vocabulary, since a sparse row touches only those.
+    nn.init.normal_(weight, std=1.0 / math.sqrt(max(fan_in_active, 1)))
 
-    def __init__(self, n_features: int, n_tags: int) -> None:
+
+class SparseLinearProbe(nn.Module):
+    """logits = Σ_j value_j · W[index_j] + b, over the k active latents of each token. With ``hidden`` > 0 a
+    one-hidden-layer branch is added to the linear one (logits += U · relu(Σ_j value_j · V[index_j] + c)):
+    still one cheap pass over the active latents, but conjunctions of features can count."""
+
+    def __init__(self, n_features: int, n_tags: int, hidden: int = 0, active: int = 64) -> None:
         super().__init__()
         self.bag = nn.EmbeddingBag(n_features, n_tags, mode="sum")
         nn.init.zeros_(self.bag.weight)
         self.bias = nn.Parameter(torch.zeros(n_tags))
+        self.hidden = hidden
+        if hidden:
+            self.hid = nn.EmbeddingBag(n_features, hidden, mode="sum")
+            _hidden_init(self.hid.weight, active)
+            self.hid_bias = nn.Parameter(torch.zeros(hidden))
+            self.out = nn.Linear(hidden, n_tags, bias=False)
+            nn.init.zeros_(self.out.weight)
 
     def forward(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        return self.bag(indices, per_sample_weights=values) + self.bias
+        logits = self.bag(indices, per_sample_weights=values) + self.bias
+        if self.hidden:
+            logits = logits + self.out(F.relu(self.hid(indices, per_sample_weights=values) + self.hid_bias))
+        return logits
 
 
 class DenseLinearProbe(nn.Module):
-    """logits = W · standardise(x) + b; mean and std come from the training tokens and are saved with it."""
+    """logits = W · standardise(x) + b; mean and std come from the training tokens and are saved with it.
+    ``hidden`` > 0 adds the same one-hidden-layer branch as ``SparseLinearProbe``'s."""
 
-    def __init__(self, n_features: int, n_tags: int) -> None:
+    def __init__(self, n_features: int, n_tags: int, hidden: int = 0) -> None:
         super().__init__()
         self.linear = nn.Linear(n_features, n_tags)
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
+        self.hidden = hidden
+        if hidden:
+            self.hid = nn.Linear(n_features, hidden)
+            _hidden_init(self.hid.weight, n_features)
+            nn.init.zeros_(self.hid.bias)
+            self.out = nn.Linear(hidden, n_tags, bias=False)
+            nn.init.zeros_(self.out.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear((x - self.mean) / self.std)
+        z = (x - self.mean) / self.std
+        logits = self.linear(z)
+        if self.hidden:
+            logits = logits + self.out(F.relu(self.hid(z)))
+        return logits
 
 
 class HybridProbe(nn.Module):
@@ -64,6 +94,7 @@ class ProbeTraining:
     class_weight_power: float = 0.5  # weight_c ∝ (1/freq_c)^power; 0.5 is a softened inverse frequency
     seed: int = 0
     input_dropout: float = 0.0  # drop this share of each token's input features while training (still linear)
+    hidden: int = 0  # width of the probe's one-hidden-layer branch beside the linear one (0: linear only)
 
 
 def class_weights(tags: torch.Tensor, n_tags: int, power: float) -> torch.Tensor:

@@ -105,3 +105,27 @@ def test_json_values_may_keep_their_line_breaks_as_escapes():
     escaped = [e for e in gen.examples("train", 1500) if e.template == "json"
                and any("\\n" in e.text[s.start:s.end] and s.label == "ADDRESS" for s in e.spans)]
     assert escaped, "no JSON address written with \\n escapes"
+
+
+def test_contacts_may_follow_other_countries_and_us_mail_that_is_not_a_street(monkeypatch):
+    """Off by default (measured in v11): with ``WORLD_CONTACT``/``WORLD_PHONE``/``US_MAILBOX`` on, phones
+    and addresses come in other countries' formats (identities.world_contact) and some US addresses are
+    P.O. boxes or military mail; each is still one canonical ADDRESS/PHONE span (Doc.pii checks it)."""
+    import re
+
+    from kiln_sae.pii import compose
+    from kiln_sae.pii.identities import WORLD_LOCALES
+
+    default = [e.text for e in ComposeGenerator(seed=3).examples("train", 50)]
+    monkeypatch.setattr(compose, "WORLD_CONTACT", 0.3)
+    monkeypatch.setattr(compose, "WORLD_PHONE", 1.0)
+    monkeypatch.setattr(compose, "US_MAILBOX", 0.3)
+    examples = ComposeGenerator(seed=3).examples("train", 800)
+    assert [e.text for e in examples[:50]] != default
+    spans = [(s.label, e.text[s.start:s.end]) for e in examples for s in e.spans]
+    addresses = [v for label, v in spans if label == "ADDRESS"]
+    mail = r"\b(P\.?O\.? ?Box|Post Office Box) \d+|\b[AFD]PO [A-Z]{2} \d{5}\b"
+    assert any(re.search(mail, v, re.I) for v in addresses)
+    assert any(v.endswith(tuple(WORLD_LOCALES.values())) for v in addresses)
+    phones = {v for label, v in spans if label == "PHONE"}
+    assert any(v.startswith(("+46", "+48", "+45", "+358", "+420", "+30", "+90", "+55", "+351")) for v in phones)

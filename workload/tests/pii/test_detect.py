@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from conftest import metrics_lines, run_kiln
 from kiln_sae.checkpoint import sha256_file
@@ -136,3 +137,21 @@ def test_a_detector_with_other_shape_bits_is_refused_and_one_without_them_still_
     save_file(state, str(copy / "probe.safetensors"))
     det = load_detector(copy)
     assert det.spec.shape_bits == [] and isinstance(det.detect([MESSAGE])[0], list)
+
+
+def test_a_detector_with_a_hidden_branch_loads_back_with_the_same_outputs(tmp_path):
+    """``hidden`` is recorded in detector.json and rebuilt on load; without the key a detector is linear."""
+    from kiln_sae.pii.detector import Detector, DetectorSpec
+    from kiln_sae.pii.probe import DenseLinearProbe
+
+    torch.manual_seed(0)
+    probe = DenseLinearProbe(10, 27, hidden=6)
+    with torch.no_grad():
+        for p in probe.parameters():
+            p.normal_()
+    spec = DetectorSpec(system="raw_probe", base_model="minilm", layer=3, context_size=32, n_features=10, hidden=6)
+    Detector(spec, probe).save(tmp_path / "det")
+    assert json.loads((tmp_path / "det" / "detector.json").read_text())["hidden"] == 6
+    back = load_detector(tmp_path / "det")
+    x = torch.randn(5, 10)
+    assert back.spec.hidden == 6 and torch.allclose(back.probe(x), probe(x))

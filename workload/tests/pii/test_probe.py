@@ -94,3 +94,29 @@ def test_input_dropout_trains_on_redundant_evidence_and_leaves_inference_alone()
         only_second = probe(torch.tensor([[0.0, 1.0]]).expand(n, 2), indices)
     for logits in (full, only_first, only_second):
         assert (logits.argmax(1) == tags).float().mean() > 0.99
+
+
+def _xor_tokens(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tokens whose tag is 1 when exactly one of latents 0 and 1 fires: no linear probe separates it."""
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randint(0, 2, (n,), generator=g), torch.randint(0, 2, (n,), generator=g)
+    indices = torch.stack([torch.full((n,), 2), torch.where(a == 1, 0, 3), torch.where(b == 1, 1, 4)], 1)
+    return torch.ones(n, 3), indices, (a ^ b).long()
+
+
+def test_a_hidden_branch_learns_a_conjunction_the_linear_probe_cannot():
+    values, indices, tags = _xor_tokens(2000, 0)
+    accs = {}
+    for hidden in (0, 16):
+        torch.manual_seed(0)
+        probe = SparseLinearProbe(8, 2, hidden=hidden, active=3)
+        train_probe(probe, (values, indices), tags, 2, ProbeTraining(epochs=40, lr=0.05, batch_size=256))
+        with torch.no_grad():
+            accs[hidden] = float((probe(values, indices).argmax(1) == tags).float().mean())
+    assert accs[0] < 0.8 and accs[16] > 0.99, accs
+    x = torch.nn.functional.one_hot(indices, 8).sum(1).float() + torch.randn(2000, 8) * 0.01
+    torch.manual_seed(0)
+    dense = DenseLinearProbe(8, 2, hidden=16)
+    train_probe(dense, (x,), tags, 2, ProbeTraining(epochs=40, lr=0.05, batch_size=256))
+    with torch.no_grad():
+        assert float((dense(x).argmax(1) == tags).float().mean()) > 0.99

@@ -48,6 +48,14 @@ def test_shape_must_be_a_boolean():
     assert ProbeConfig.from_dict({"output_dir": "x", "systems": ["raw"], "detector": "raw", "shape": True}).shape
 
 
+def test_hidden_must_be_a_small_non_negative_integer():
+    base = {"output_dir": "x", "systems": ["raw"], "detector": "raw"}
+    for bad in (-1, 1.5, "64", True, 10_000):
+        with pytest.raises(ConfigError, match="hidden must be an integer"):
+            ProbeConfig.from_dict({**base, "hidden": bad})
+    assert ProbeConfig.from_dict({**base, "hidden": 64}).hidden == 64 and ProbeConfig.from_dict(base).hidden == 0
+
+
 def test_the_built_sae_is_reused_for_the_same_train_texts_and_retrained_when_they_change(tmp_path, capsys):
     """The SAE built by ``probe`` is cached by recipe; the recipe holds the train texts' hash, so a changed
     generator (same name and seed, different texts) trains a new SAE instead of reusing a stale one."""

@@ -175,9 +175,7 @@ def build_sae(cfg: ProbeConfig, train: SplitData, gen, source, cache_dir: Path |
     """Train an SAE on chat-like text: the train split's activations (plus ``conversations`` more generated
     train-format conversations), through ``python -m kiln_sae train --activations`` — the same trainer
     every SAE uses. Reused when ``<output_dir>/sae_build/sae`` already holds one of this recipe."""
-    import torch
     import yaml
-    from safetensors.torch import save_file
 
     b = cfg.sae_build or SAE_BUILD_DEFAULTS
     work = Path(cfg.output_dir) / "sae_build"
@@ -190,25 +188,14 @@ def build_sae(cfg: ProbeConfig, train: SplitData, gen, source, cache_dir: Path |
         log(f"SAE: reusing {work / 'sae'}")
         return work / "sae"
     work.mkdir(parents=True, exist_ok=True)
-    feats = list(train.feats)
-    if b["conversations"]:
-        from kiln_sae.pii.generate import Example
-
-        texts = ["\n\n".join(t["content"] for t in conv) for conv in gen.conversations(int(b["conversations"]))]
-        more = _features(source, "sae_corpus", [Example(t, [], "sae", "sae", "train", "") for t in texts], cache_dir)
-        feats += more.feats
-    acts = torch.cat([f.acts[torch.from_numpy(f.valid)] for f in feats])
-    perm = torch.randperm(len(acts), generator=torch.Generator().manual_seed(int(b["seed"])))
-    n_val = max(1024, len(acts) // 20)
-    save_file({"train": acts[perm[n_val:]].contiguous(), "val": acts[perm[:n_val]].contiguous()},
-              str(work / "acts.safetensors"))
+    n_tokens, width, n_val = _write_sae_acts(b, train, gen, source, cache_dir, work / "acts.safetensors")
     train_cfg = {"base_model": source.loaded.name, "layer": source.loaded.layer, "context_size": cfg.context_size,
                  "latents": int(b["latents"]), "k": int(b["k"]), "epochs": b["epochs"],
                  "batch_size": int(b["batch_size"]), "learning_rate": b["learning_rate"],
                  "warmup_steps": int(b["warmup_steps"]), "seed": int(b["seed"]), "log_every": 50,
                  "output_dir": str(work), "activation_cache": "memory", "device": "auto", "resume_from": "none"}
     (work / "sae.yaml").write_text(yaml.safe_dump(train_cfg))
-    log(f"SAE: training {b['latents']} latents, k={b['k']}, on {len(acts) - n_val} tokens × {acts.shape[1]} "
+    log(f"SAE: training {b['latents']} latents, k={b['k']}, on {n_tokens - n_val} tokens × {width} "
         f"({b['epochs']} epochs; python -m kiln_sae train, metrics in {work / 'metrics.jsonl'})")
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "kiln_sae", "train", "--config", str(work / "sae.yaml"),
@@ -222,6 +209,30 @@ def build_sae(cfg: ProbeConfig, train: SplitData, gen, source, cache_dir: Path |
     log(f"SAE: trained in {time.perf_counter() - t0:.0f}s")
     (work / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
     return work / "sae"
+
+
+def _write_sae_acts(b: dict[str, Any], train: SplitData, gen, source, cache_dir: Path | None,
+                    path: Path) -> tuple[int, int, int]:
+    """Write the SAE's train/val activations to ``path``; returns (tokens, width, val tokens). A function of
+    its own so the extra corpus's features and every copy of the activations are freed when it returns,
+    before the trainer (another process) loads them: holding them through training took 14.5 GB for
+    ``conversations: 8000`` and the run was OOM-killed (v11)."""
+    import torch
+    from safetensors.torch import save_file
+
+    feats = list(train.feats)
+    if b["conversations"]:
+        from kiln_sae.pii.generate import Example
+
+        texts = ["\n\n".join(t["content"] for t in conv) for conv in gen.conversations(int(b["conversations"]))]
+        feats += _features(source, "sae_corpus", [Example(t, [], "sae", "sae", "train", "") for t in texts],
+                           cache_dir).feats
+    acts = torch.cat([f.acts[torch.from_numpy(f.valid)] for f in feats])
+    del feats
+    perm = torch.randperm(len(acts), generator=torch.Generator().manual_seed(int(b["seed"])))
+    n_val = max(1024, len(acts) // 20)
+    save_file({"train": acts[perm[n_val:]].contiguous(), "val": acts[perm[:n_val]].contiguous()}, str(path))
+    return int(acts.shape[0]), int(acts.shape[1]), n_val
 
 
 def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:

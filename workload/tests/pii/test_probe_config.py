@@ -87,3 +87,37 @@ def test_the_built_sae_is_reused_for_the_same_train_texts_and_retrained_when_the
     build_sae(cfg, split(["a", "b", "c", "d", "e", "g"]), None, source, None)
     assert "reusing" not in capsys.readouterr().err
     assert (first / "sae.safetensors").stat().st_mtime_ns != stamp
+
+
+def test_the_sae_also_trains_on_the_extra_conversations(tmp_path, capsys):
+    """``sae_build.conversations``: that many generated conversations' activations join the train split's
+    (written to one file and freed before the trainer runs); the SAE sees both."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from kiln_sae.pii.experiment import build_sae
+    from kiln_sae.pii.features import TokenFeatures
+    from kiln_sae.pii.generate import Example
+    from kiln_sae.pii.pipeline import SplitData
+
+    g = torch.Generator().manual_seed(0)
+
+    def feats(n_tokens: int) -> TokenFeatures:
+        return TokenFeatures(torch.randn(n_tokens, 16, generator=g), np.zeros((n_tokens, 2), dtype=np.int64),
+                             np.ones(n_tokens, dtype=bool), np.zeros((n_tokens, 1), dtype=np.float32))
+
+    asked: list[list[str]] = []
+    source = types.SimpleNamespace(loaded=types.SimpleNamespace(name="minilm", layer=2), layers=None, context_size=128,
+                                   extract=lambda texts: asked.append(texts) or [feats(300) for _ in texts])
+    gen = types.SimpleNamespace(conversations=lambda n: [[{"role": "user", "content": f"hi {i}"},
+                                                         {"role": "assistant", "content": "ok"}] for i in range(n)])
+    cfg = ProbeConfig.from_dict({"output_dir": str(tmp_path), "sae_build": {
+        "latents": 32, "k": 4, "epochs": 1, "batch_size": 64, "warmup_steps": 1, "conversations": 5}})
+    train = SplitData([Example(t, [], "t", "g", "train", "") for t in "abcd"], [feats(200) for _ in range(4)])
+    sae = build_sae(cfg, train, gen, source, None)
+    assert (sae / "sae.safetensors").exists() and not (tmp_path / "sae_build" / "acts.safetensors").exists()
+    assert sum(len(t) for t in asked) == 5 and asked[0][0] == "hi 0\n\nok"
+    total = 4 * 200 + 5 * 300
+    assert f"on {total - 1024} tokens × 16" in capsys.readouterr().err

@@ -129,9 +129,10 @@ def markdown(result: dict) -> str:
         for s in systems:
             lines.append(f"- {s} commonest errors: " + ", ".join(f"{e['error']} ×{e['count']}" for e in errs[s]))
         lines.append("")
-    if result.get("notes") or result.get("commands"):
-        lines += ["Commands:", ""] + [f"- `{c}`" for c in result.get("commands", [])] + [""]
-        lines += ["Notes:", ""] + [f"- {n}" for n in result.get("notes", [])] + [""]
+    if result.get("commands"):
+        lines += ["Commands:", ""] + [f"- `{c}`" for c in result["commands"]] + [""]
+    if result.get("notes"):
+        lines += ["Notes:", ""] + [f"- {n}" for n in result["notes"]] + [""]
     return "\n".join(lines) + "\n"
 
 

@@ -21,19 +21,23 @@ ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_DIRS = {"sae_probe": "sae", "raw_probe": "raw"}
 
 
-def _features(run: Path, name: str):
+def _features(run: Path, name: str, texts: list[str], spec) -> list:
+    """The cached features of exactly these texts (the probe's own cache key), so an edited set is refused
+    rather than scored against another text's activations."""
     import torch
+    from kiln_sae.pii.experiment import features_key
 
-    found = sorted((run / "features").glob(f"{name}-*.pt"))
-    if len(found) != 1:
-        raise SystemExit(f"{run}/features: expected one cached {name}-*.pt, found {len(found)}; "
-                         f"rerun `python -m kiln_sae probe` with cache_features: true")
-    return torch.load(found[0], weights_only=False)
+    key = features_key(spec.base_model, spec.layers or spec.layer, spec.context_size, texts)
+    path = run / "features" / f"{name}-{key}.pt"
+    if not path.exists():
+        raise SystemExit(f"{path}: no cached features for the current {name} texts (the set's texts changed, "
+                         f"not only its labels); rerun `python -m kiln_sae probe` on it instead")
+    return torch.load(path, weights_only=False)
 
 
 def _set_path(run: Path, path: str) -> Path:
-    """A relative set path is relative to where the run was started: the repository root, or the folder
-    holding the run (a config beside it), whichever has the file."""
+    """A recorded set path that is relative was resolved against the config's folder (``ProbeConfig``) and
+    then kept relative to where ``probe`` ran: try that folder, the repository root and the run's parent."""
     for cand in (Path(path), ROOT / path, run.parent / path):
         if cand.exists():
             return cand
@@ -53,7 +57,11 @@ def rescore(run: Path) -> dict:
     report = json.loads((run / "pii_report.json").read_text(encoding="utf-8"))
     cfg = report["config"]
     paths = {name: _set_path(run, path) for name, path in cfg["eval_sets"].items()}
-    sets = {name: SplitData(load_jsonl(path, name), _features(run, name)) for name, path in paths.items()}
+    spec = load_detector(run / "detector").spec
+    sets = {}
+    for name, path in paths.items():
+        examples = load_jsonl(path, name)
+        sets[name] = SplitData(examples, _features(run, name, [e.text for e in examples], spec))
     for system, entry in report["systems"].items():
         if system == "presidio":
             from kiln_sae.pii.presidio_baseline import PresidioBaseline

@@ -56,7 +56,7 @@ class DetectorSpec:
     label_seed_thresholds: dict[str, float] = field(default_factory=dict)
     # orthographic bits the probe reads beside its features (pii.shape; their names, in order; [] = none)
     shape_bits: list[str] = field(default_factory=list)
-    hidden: int = 0  # width of the probe's hidden-layer branch (probe.SparseLinearProbe); 0 = linear probe
+    hidden: int = 0  # width of the probe's hidden-layer branch (sparse and dense probes; the hybrid has none)
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -218,6 +218,9 @@ def load_detector(path: str | Path, source: FeatureSource | None = None) -> Dete
     if spec.shape_bits and spec.shape_bits != list(SHAPE_BITS[:len(spec.shape_bits)]):
         raise DataError(f"{d}/detector.json: shape_bits {spec.shape_bits} are not this kiln_sae's "
                         f"({list(SHAPE_BITS)}); retrain the detector with this version")
+    if not isinstance(spec.hidden, int) or spec.hidden < 0 or (spec.hidden and spec.system == "sae_raw_probe"):
+        raise DataError(f"{d}/detector.json: hidden {spec.hidden!r} is not a width this {spec.system} can have "
+                        f"(a non-negative integer; 0 for sae_raw_probe)")
     state = load_file(str(d / "probe.safetensors"))
     sae = None
     if spec.system in SAE_SYSTEMS:

@@ -147,12 +147,17 @@ def _generator(cfg: ProbeConfig):
     return Generator(seed=cfg.data["seed"])
 
 
+def features_key(model: str, layers: list[int] | int, context_size: int, texts: list[str]) -> str:
+    """The features cache's file key: the model, its layers, the context size and exactly these texts."""
+    return hashlib.sha256(json.dumps([model, layers, context_size, texts]).encode()).hexdigest()[:16]
+
+
 def _features(source, name: str, examples: list, cache_dir: Path | None) -> SplitData:
     """Features of ``examples``, from ``cache_dir`` when a file for exactly these texts and this model exists."""
     import torch
 
-    key = hashlib.sha256(json.dumps([source.loaded.name, getattr(source, "layers", None) or source.loaded.layer,
-                                     source.context_size, [e.text for e in examples]]).encode()).hexdigest()[:16]
+    key = features_key(source.loaded.name, getattr(source, "layers", None) or source.loaded.layer,
+                       source.context_size, [e.text for e in examples])
     path = cache_dir / f"{name}-{key}.pt" if cache_dir is not None else None
     if path is not None and path.exists():
         log(f"{name}: {len(examples)} messages, features from cache {path.name}")

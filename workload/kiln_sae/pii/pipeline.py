@@ -95,6 +95,9 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
     also reads each token's orthographic bits (``pii.shape``; the SAE's sparse part or the raw dense part)."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown probe system {system!r}")
+    # The hidden branch's initial weights and the input-dropout masks draw from torch's global generator:
+    # seeded here, a probe is the same for the same config whichever systems run before it.
+    torch.manual_seed(cfg.seed)
     bits = list(SHAPE_BITS) if shape else []
     d = int(train.feats[0].acts.shape[1])
     raw_width = (d + (len(bits) if system == "raw_probe" else 0)) * (2 * context + 1)

@@ -141,9 +141,17 @@ PRESIDIO_EVALUATOR_MAP: dict[str, str] = {
 _ADDRESS_PARTS = ("building_number", "street_name", "secondary_address", "postcode", "zipcode")
 
 
+_NAN_TAIL = re.compile(r"(?:[\s,]|\\n)+nan$")
+
+
+def _is_nan(value: str) -> bool:
+    return value.strip().lower() == "nan"
+
+
 def _address_glue(gap: str) -> bool:
-    """Whether two parts of one address are only separated: spaces, commas, line breaks, escaped line breaks."""
-    return gap.replace("\\n", "\n").strip(" ,\n\t") == ""
+    """Whether two parts of one address are only separated: spaces, commas, line breaks, escaped line breaks,
+    and ``nan`` (a missing part of its person table: "Bolungarvík\\n nan\\n 415" is one address)."""
+    return re.sub(r"\bnan\b", "", gap.replace("\\n", "\n")).strip(" ,\n\t") == ""
 
 
 def map_presidio_evaluator(text: str, raw: Sequence[dict]) -> tuple[list[Span], list[Span]]:
@@ -158,8 +166,12 @@ def map_presidio_evaluator(text: str, raw: Sequence[dict]) -> tuple[list[Span], 
     not a place)."""
     items = sorted(((int(r["start"]), int(r["end"]), str(r["type"])) for r in raw), key=lambda t: t[0])
     groups: list[list[tuple[int, int, str]]] = []
+    ignore: list[Span] = []
     for it in items:
         label = PRESIDIO_EVALUATOR_MAP[it[2]]
+        if _is_nan(text[it[0]:it[1]]):  # never a part of anything; inside an address it is only skipped over
+            ignore.append(Span(it[0], it[1], IGNORE))
+            continue
         if groups:
             prev = groups[-1]
             gap = text[prev[-1][1]:it[0]]
@@ -172,14 +184,15 @@ def map_presidio_evaluator(text: str, raw: Sequence[dict]) -> tuple[list[Span], 
                 continue
         groups.append([it])
     spans: list[Span] = []
-    ignore: list[Span] = []
     for g in groups:
         start, end = g[0][0], g[-1][1]
+        tail = _NAN_TAIL.search(text, start, end)  # "… GRIMSTAD nan": a missing state inside one address value
+        if tail and tail.start() > start:
+            ignore.append(Span(tail.end() - 3, end, IGNORE))
+            end = tail.start()
         labels = {PRESIDIO_EVALUATOR_MAP[t] for _s, _e, t in g}
         label = "ADDRESS" if "ADDRESS" in labels else labels.pop()
         if label == "ADDRESS" and not any(c.isdigit() for c in text[start:end]):
-            label = IGNORE
-        if text[start:end].strip().lower() == "nan":
             label = IGNORE
         if label == IGNORE:
             ignore.append(Span(start, end, IGNORE))
@@ -188,4 +201,4 @@ def map_presidio_evaluator(text: str, raw: Sequence[dict]) -> tuple[list[Span], 
         if c is not None:
             (ignore if is_placeholder(text[c.start:c.end], label) else spans).append(c)
     assert all(s.label in LABELS for s in spans)
-    return spans, ignore
+    return spans, sorted(ignore)

@@ -155,3 +155,14 @@ def test_a_detector_with_a_hidden_branch_loads_back_with_the_same_outputs(tmp_pa
     back = load_detector(tmp_path / "det")
     x = torch.randn(5, 10)
     assert back.spec.hidden == 6 and torch.allclose(back.probe(x), probe(x))
+    # written before the key existed: a linear probe
+    linear = DenseLinearProbe(10, 27)
+    Detector(DetectorSpec(system="raw_probe", base_model="minilm", layer=3, context_size=32, n_features=10),
+             linear).save(tmp_path / "old")
+    raw = json.loads((tmp_path / "old" / "detector.json").read_text())
+    (tmp_path / "old" / "detector.json").write_text(json.dumps({k: v for k, v in raw.items() if k != "hidden"}))
+    old = load_detector(tmp_path / "old")
+    assert old.spec.hidden == 0 and not hasattr(old.probe, "hid")
+    (tmp_path / "old" / "detector.json").write_text(json.dumps({**raw, "hidden": -2}))
+    with pytest.raises(DataError, match="hidden"):
+        load_detector(tmp_path / "old")

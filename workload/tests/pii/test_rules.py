@@ -66,12 +66,27 @@ def test_presidio_evaluator_addresses_stay_whole_across_line_breaks():
     assert [(text[s.start:s.end], s.label) for s in spans] == [
         ("637 Elm Road\\n Suite 26\\n Svratka\\n Czech Republic 45098", "ADDRESS")]
     assert [text[s.start:s.end] for s in ignore] == ["nan"]
-    # a city after a street name with no number stays apart from it only through words, not through a break
+    # a real line break joins a city to the street before it; words between them do not
     text2 = "I moved from 5 Oak St\nLeeds to Paris"
     raw2 = [{"start": 13, "end": 21, "type": "address"}, {"start": 22, "end": 27, "type": "city"},
             {"start": 31, "end": 36, "type": "city"}]
     spans2, _ = map_presidio_evaluator(text2, raw2)
     assert [(text2[s.start:s.end], s.label) for s in spans2] == [("5 Oak St\nLeeds", "ADDRESS"), ("Paris", "LOCATION")]
+    # a missing state inside an address is skipped over, and one at its end is left out of the span
+    text3 = "7584 Höfðastígur 86\\n Bolungarvík\\n nan\\n 415 and Hill Rd 9 GRIMSTAD nan"
+    parts3 = [("7584 Höfðastígur 86", "address"), ("Bolungarvík", "city"), ("nan", "state"), ("415", "postcode"),
+              ("Hill Rd 9", "address"), ("GRIMSTAD", "city")]
+    raw3 = [{"start": text3.index(v), "end": text3.index(v) + len(v), "type": t} for v, t in parts3]
+    raw3.append({"start": len(text3) - 3, "end": len(text3), "type": "state"})
+    spans3, ignore3 = map_presidio_evaluator(text3, raw3)
+    assert [text3[s.start:s.end] for s in spans3] == ["7584 Höfðastígur 86\\n Bolungarvík\\n nan\\n 415",
+                                                      "Hill Rd 9 GRIMSTAD"]
+    assert [text3[s.start:s.end] for s in ignore3] == ["nan", "nan"]
+    # and one at the end of a single address value is cut off too
+    text4 = "Send it to 7113 Nedre 238 Apt. 675 GRIMSTAD nan"
+    spans4, ignore4 = map_presidio_evaluator(text4, [{"start": 11, "end": len(text4), "type": "address"}])
+    assert [text4[s.start:s.end] for s in spans4] == ["7113 Nedre 238 Apt. 675 GRIMSTAD"]
+    assert [text4[s.start:s.end] for s in ignore4] == ["nan"]
 
 
 def test_scorer_canonicalises_ignores_and_scores_label_agnostic():

@@ -23,6 +23,8 @@ export const cloudRunOptions = {
 export const wantsCloud = (args: ParsedArgs): boolean => typeof args.values["provider"] === "string" || args.values["sim"] === true;
 
 const followMs = (env: NodeJS.ProcessEnv): number => Number(env["KILN_FOLLOW_INTERVAL_MS"] ?? "") || 1000;
+/** How long a followed run waits, after the job ends, for its driver to write the report and exit. */
+const DRIVER_EXIT_WAIT_MS = 60_000;
 
 export async function runCloud(ctx: CommandContext, args: ParsedArgs, planned?: string): Promise<number> {
   const { isProviderName, providerNamed, rentableClouds } = await import("../../providers/registry.js");
@@ -115,8 +117,9 @@ export async function followCloudJob(ctx: CommandContext, jobId: string, jobDir:
       }
       if (isTerminal(job.state) || !isJobAlive(job)) {
         // The driver records the final state, then writes the report (and the sim's bill) and exits:
-        // wait for it (bounded) so that whoever followed the job finds them in place.
-        for (let waited = 0; waited < 15_000 && isJobAlive(ledger.getJob(jobId)!); waited += 100) await sleep(100, ctx.signal).catch(() => undefined);
+        // wait for it (bounded) so that whoever followed the job finds them in place. 60 s, not 15: on a
+        // loaded 2-core machine the report took longer and the "report:" line went missing (CI, v11).
+        for (let waited = 0; waited < DRIVER_EXIT_WAIT_MS && isJobAlive(ledger.getJob(jobId)!); waited += 100) await sleep(100, ctx.signal).catch(() => undefined);
         if (ctx.io.isTty && last) ctx.io.out("\n");
         const now = ledger.getJob(jobId)!;
         const machines = ledger.listMachines(jobId);

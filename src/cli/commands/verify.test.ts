@@ -21,6 +21,14 @@ function noGpuEnv(): Record<string, string> {
   return env;
 }
 
+/** A fake nvidia-smi and a fake df (100 GiB free): the GPU job needs 40 GiB, and this machine's own free
+ *  space must not decide these tests (a CI disk with 38.8 GiB free failed the --json one). */
+function gpuEnv(fixture: string): Record<string, string> {
+  const env = fakeNvidiaSmiEnv(fixture);
+  symlinkSync(join(ROOT, "test", "fixtures", "fake-tools", "df"), join(env["PATH"]!.split(":")[0]!, "df"));
+  return env;
+}
+
 async function kiln(env: Record<string, string>, ...argv: string[]) {
   const io = captureIo();
   const code = await main(argv, io, { env: { ...process.env, KILN_HOME: mkdtempSync(join(tmpdir(), "kiln-verify-")), ...env }, cwd: ROOT });
@@ -61,7 +69,7 @@ workload:
   const readyFacts = { FAKE_PYTHON_FACTS: join(ROOT, "test", "fixtures", "fake-tools", "python-facts", "a100-ready.json"), HF_HUB_OFFLINE: "1" };
 
   it("a GPU job on a machine with a small GPU fails with advice and exit code 1", async () => {
-    const r = await kiln({ ...fakeNvidiaSmiEnv("rtx-3060"), ...readyFacts, HF_TOKEN: "" }, "verify", gpuJob(), "--here");
+    const r = await kiln({ ...gpuEnv("rtx-3060"), ...readyFacts, HF_TOKEN: "" }, "verify", gpuJob(), "--here");
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^FAIL +VRAM total +12\.0 GiB per GPU +≥ 20 GiB$/m);
     expect(r.stdout).toMatch(/→ This GPU is too small for the job/);
@@ -70,7 +78,7 @@ workload:
   });
 
   it("--json gives the same results as a document", async () => {
-    const r = await kiln({ ...fakeNvidiaSmiEnv("a100-40gb"), ...readyFacts, HF_TOKEN: "hf-token-for-test" }, "verify", gpuJob(), "--json");
+    const r = await kiln({ ...gpuEnv("a100-40gb"), ...readyFacts, HF_TOKEN: "hf-token-for-test" }, "verify", gpuJob(), "--json");
     const doc = JSON.parse(r.stdout) as { job: string; machine: string; ok: boolean; checks: Array<{ id: string; status: string }> };
     expect(doc).toMatchObject({ job: "big", machine: "local" });
     expect(doc.checks.map((c) => c.id)).toEqual(["gpu", "vram_total", "vram_free", "driver", "python", "torch", "torch_cuda", "bf16", "disk", "workload", "hf_access"]);
@@ -90,7 +98,7 @@ workload:
     await new Promise<void>((ok) => hubServer.listen(0, "127.0.0.1", ok));
     const endpoint = `http://127.0.0.1:${(hubServer.address() as AddressInfo).port}`;
     try {
-      const base = { ...fakeNvidiaSmiEnv("a100-40gb"), ...readyFacts, HF_HUB_OFFLINE: "", HF_ENDPOINT: endpoint };
+      const base = { ...gpuEnv("a100-40gb"), ...readyFacts, HF_HUB_OFFLINE: "", HF_ENDPOINT: endpoint };
       const denied = await kiln({ ...base, HF_TOKEN: "hf-not-accepted" }, "verify", gpuJob());
       expect(denied.code).toBe(1);
       expect(denied.stdout).toMatch(/^FAIL +Hugging Face access +meta-llama\/Llama-3\.1-8B: HF_TOKEN has no access \(HTTP 403\) +licence accepted$/m);

@@ -18,7 +18,7 @@ let dir: string | undefined;
 let emu: LambdaEmulator | undefined;
 afterEach(async () => {
   await emu?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 // A job that saves on SIGTERM, like the engine.
@@ -44,6 +44,8 @@ describe("on-machine watchdog", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     expect(statSync(join(dir, "saved")).isFile()).toBe(true);
     await pollUntil(async () => (emu!.inspect()[0]!.status === "terminated" ? true : undefined), { what: "the instance to be terminated", timeoutMs: 15_000, intervalMs: 100 });
+    // Its work done, the watchdog exits (before, the test's cleanup raced its last log lines: ENOTEMPTY).
+    await pollUntil(async () => ((await runStatus(localExec, join(dir!, "watchdog"))).state === "exited" ? true : undefined), { what: "the watchdog to exit", timeoutMs: 15_000, intervalMs: 100 });
   }, 30_000);
 
   it("leaves the machine alone without the opt-in, and exits once the job has ended", async () => {

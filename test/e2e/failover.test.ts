@@ -17,7 +17,7 @@ import { pollUntil } from "../../src/base/deadline.js";
 import { captureIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { bundleDriver } from "../../src/core/lifecycle/testing/driver-bundle.js";
-import { type CloudHarness, cloudTestEnv, type HarnessOptions, inLedger, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
+import { type CloudHarness, cloudTestEnv, type HarnessOptions, inLedger, jobTrace, removeTestHomes, startCloudHarness } from "../../src/core/lifecycle/testing/cloud.js";
 import { LambdaClient } from "../../src/providers/lambda/client.js";
 import { registerProvider } from "../../src/providers/registry.js";
 import { secondLambdaDescriptor } from "../../src/providers/testing/second-lambda.js";
@@ -63,18 +63,6 @@ async function kiln(home: string, argv: string[], extra: NodeJS.ProcessEnv = {})
   const env = { ...base, KILN_HOME: home, ...lambda?.env, EMBER_API_KEY: ember!.emu.apiKey, KILN_EMBER_API_URL: ember!.emu.url, ...extra };
   const code = await main(argv, io, { env, cwd: dir });
   return { code, out: io.stdout, err: io.stderr };
-}
-
-/** The job's state, attempts, last events and the tail of its driver's log, for a failure message. */
-function jobTrace(home: string, id: string): string {
-  const ledger = inLedger(home, (l) => ({
-    state: l.getJob(id)?.state,
-    attempts: l.listAttempts(id).map((a) => `${a.provider}:${a.state}`),
-    events: l.listEvents(id).slice(-8).map((e) => `${e.kind}: ${e.reason ?? ""}`),
-  }));
-  const log = join(home, "jobs", id, "logs", "driver.log");
-  const tail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-40).join("\n") : "(no driver.log)";
-  return `job ${JSON.stringify(ledger)}\ndriver.log (last 40 lines):\n${tail}`;
 }
 
 describe.skipIf(!sshdAvailable)("failover and recovery across providers (two emulated accounts; needs /usr/sbin/sshd)", () => {

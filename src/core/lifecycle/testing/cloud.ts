@@ -124,6 +124,18 @@ export function removeTestHomes(dir: string): void {
   if (!process.env["KILN_KEEP_TEST_DIR"]) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }
 
+/** The job's state, attempts, last events and the tail of its driver's log, for a failure message. */
+export function jobTrace(home: string, id: string): string {
+  const ledger = inLedger(home, (l) => ({
+    state: l.getJob(id)?.state,
+    attempts: l.listAttempts(id).map((a) => `${a.provider}:${a.state}`),
+    events: l.listEvents(id).slice(-8).map((e) => `${e.kind}: ${e.reason ?? ""}`),
+  }));
+  const log = join(home, "jobs", id, "logs", "driver.log");
+  const tail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-40).join("\n") : "(no driver.log)";
+  return `job ${JSON.stringify(ledger)}\ndriver.log (last 40 lines):\n${tail}`;
+}
+
 /** Read a test KILN_HOME's ledger, closing it after. */
 export function inLedger<T>(home: string, f: (l: Ledger) => T): T {
   const l = Ledger.open(join(home, "ledger.db"));

@@ -67,3 +67,21 @@ export function deadlineSignal(ms: number, parent?: AbortSignal): AbortSignal {
   const t = AbortSignal.timeout(ms);
   return parent ? AbortSignal.any([parent, t]) : t;
 }
+
+/**
+ * `p`, or an AbortedError as soon as `signal` aborts. The work behind `p` goes on and is ignored: for a wait
+ * whose callee may never settle (an SSH request on a connection that dropped without answering), so the
+ * caller's deadline holds whatever the callee does.
+ */
+export function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, label: string): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(new AbortedError(label, { cause: signal.reason }));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(label, { cause: signal.reason }));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

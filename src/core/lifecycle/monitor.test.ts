@@ -1,7 +1,8 @@
 // The monitor when SSH to a machine hangs: the provider, asked alongside, ends the tick and the run.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AbortedError } from "../../base/errors.js";
 import { nullLogger } from "../../base/logger.js";
@@ -11,6 +12,7 @@ import type { Provider } from "../../providers/provider.js";
 import { Ledger } from "../../store/index.js";
 import { monitorRun } from "./monitor.js";
 
+const ROOT = resolve(import.meta.dirname, "..", "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "kiln-monitor-unit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -77,4 +79,62 @@ describe("monitorRun with SSH hanging", () => {
       ledger.close();
     }
   }, 25_000);
+});
+
+describe("monitorRun when an SSH request never settles, abort or not", () => {
+  it("the provider calling the machine gone still ends the run", async () => {
+    const ledger = Ledger.open(join(dir, "ledger-never.db"));
+    try {
+      ledger.createJob({ id: "j", name: "j", kind: "sae-pii", specYaml: "", jobDir: dir });
+      const attempt = ledger.startAttempt("j", "runpod");
+      const row = ledger.recordMachineIntent({ intentId: "i-j", jobId: "j", attemptId: attempt.id, provider: "runpod", offer: {}, pricePerHour: 1 });
+      ledger.markMachineLaunched(row.id, "p-1", "RUNNING");
+      let asked = 0;
+      const provider = {
+        name: "runpod",
+        describe: async (id: string) => (++asked === 1 ? { id, state: "running", providerState: "RUNNING" } : { id, state: "stopped", providerState: "EXITED", reclaimed: { reason: "status EXITED" } }),
+      } as unknown as Provider;
+      let calls = 0;
+      // Every request is accepted and never answered, and the abort is not heard: only the monitor's own race ends the wait.
+      const never = () => {
+        calls++;
+        return new Promise<never>(() => undefined);
+      };
+      const conn = { where: "never", alias: "never", run: never, runBuffer: never, upload: never, download: never, close: () => undefined } as unknown as MachineAccess;
+      const outcome = await monitorRun({
+        conn,
+        ledger,
+        jobId: "j",
+        machineRowId: row.id,
+        runDir: "/nowhere/run",
+        remoteOutputs: "/nowhere/outputs",
+        localOutputs: join(dir, "outputs-never"),
+        progressFile: join(dir, "progress-never.txt"),
+        budget: { maxUsd: 100, alertFractions: [] },
+        pollMs: 100,
+        syncIntervalMs: 600_000,
+        teardownReserveMs: 0,
+        provider: { provider, id: "p-1", everyMs: 250 },
+        signal: new AbortController().signal,
+        logger: nullLogger,
+      });
+      expect(outcome).toEqual({ kind: "preempted", reason: "runpod reclaimed p-1 (status EXITED)", gone: true });
+      expect(calls).toBe(1);
+    } finally {
+      ledger.close();
+    }
+  }, 25_000);
+
+  it("with nothing else alive in the process, the tick's deadline keeps it running until the machine is written off", () => {
+    // The driver once exited with code 0 mid-job this way: its tick deadline was an AbortSignal.timeout, which
+    // does not keep Node's event loop alive, and the only other pending work was an SSH request ssh2 never answered.
+    const work = mkdtempSync(join(tmpdir(), "kiln-monitor-stall-"));
+    try {
+      const r = spawnSync(join(ROOT, "node_modules", ".bin", "vite-node"), [join(import.meta.dirname, "testing", "stalled-monitor.ts"), work], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "null")).toEqual({ kind: "lost", reason: "unreachable over SSH for 1 s" });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 150_000);
 });

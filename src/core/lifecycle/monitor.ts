@@ -6,7 +6,7 @@
  * spend stays under it while teardown fits the reserve, and passes it by at most one interval otherwise.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { sleep } from "../../base/deadline.js";
+import { sleep, unlessAborted } from "../../base/deadline.js";
 import { errorMessage } from "../../base/errors.js";
 import type { Logger } from "../../base/logger.js";
 import type { MachineAccess } from "../../remote/access.js";
@@ -102,6 +102,8 @@ export interface MonitorOptions {
   logs?: { remote: string; local: string };
   /** Time kept in hand for checkpoint, pull, verify and terminate after the stop decision. */
   teardownReserveMs: number;
+  /** How long one tick's SSH work may take (default: 3 polling intervals, at least 30 s). */
+  tickMs?: number;
   /** Give the run up as lost when the machine cannot be reached for this long (default 10 min). */
   unreachableMs?: number;
   /**
@@ -149,43 +151,39 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   let sawTraining = false;
   const metrics = new MetricsTail(o.conn, `${o.remoteOutputs}/sae/metrics.jsonl`);
   let lastReached = Date.now();
-  let lastSync = Date.now();
-  let syncedCheckpoints = 0;
+  const sync: SyncState = { at: Date.now(), checkpoints: 0 };
   const lastAsked: AskState = { at: 0 };
   for (;;) {
     if (o.signal.aborted) return { kind: "aborted" };
-    let status: Awaited<ReturnType<typeof runStatus>> | undefined;
-    let p: Progress = {};
+    const seen: TickSeen = { progress: {}, reachedAt: 0 };
     // The provider first: SSH to a machine being taken away can stall, and must not delay hearing that it is gone.
     const goneFirst = await askProvider(o, lastAsked);
     if (goneFirst) return goneFirst;
     // Each tick's SSH work has a deadline: a stalled connection ends the tick, not the monitor. A sync that
-    // runs out resumes next tick (partial downloads continue where they stopped).
+    // runs out resumes next tick (partial downloads continue where they stopped). The deadline is a plain
+    // timer, not AbortSignal.timeout: that one does not keep Node's event loop alive, and a driver whose
+    // only pending work is an SSH request nothing will answer would then exit (code 0) mid-job.
     const tickEnd = new AbortController();
-    const tick = AbortSignal.any([o.signal, tickEnd.signal, AbortSignal.timeout(Math.max(30_000, 3 * o.pollMs))]);
+    const deadline = setTimeout(() => tickEnd.abort(new Error("the monitor tick's deadline passed")), o.tickMs ?? Math.max(30_000, 3 * o.pollMs));
+    const tick = AbortSignal.any([o.signal, tickEnd.signal]);
     // The provider keeps being asked while SSH works, so a machine taken away ends the tick whatever SSH is
     // waiting on (a reconnect to an address that no longer answers, a queue behind a dying channel).
     const watch = watchProvider(o, lastAsked, tick, tickEnd);
     try {
-      status = await runStatus(o.conn, o.runDir, tick);
-      lastReached = Date.now();
-      const text = await metrics.read(tick);
-      p = progressFrom(text);
-      // Artifacts are copied every sync interval (not every tick: hashing costs the machine), and a new
-      // checkpoint at once: a machine taken away then loses at most one checkpoint interval of work.
-      const checkpoints = checkpointsIn(text);
-      if (Date.now() - lastSync >= o.syncIntervalMs || checkpoints > syncedCheckpoints) {
-        await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: tick });
-        if (o.logs) await pullArtifacts(o.conn, o.logs.remote, o.logs.local, { signal: tick });
-        lastSync = Date.now();
-        syncedCheckpoints = checkpoints;
-      }
+      // Raced against the tick: a callee that ignores the abort (ssh2 can leave a request unanswered when
+      // its connection drops) must not hold the monitor.
+      await unlessAborted(tickWork(o, metrics, sync, seen, tick), tick, "the monitor tick");
       await o.onTick?.(tick);
     } catch (e) {
       // A dropped connection or a file that changed mid-copy is retried next tick; the run keeps going.
       o.logger.debug(`monitor tick incomplete: ${errorMessage(e)}`);
     }
+    clearTimeout(deadline);
     tickEnd.abort();
+    // What the tick saw before it ended counts, even if a later part failed (a run that exited while its
+    // outputs' pull was cut short has still exited).
+    const { status, progress: p } = seen;
+    if (status) lastReached = seen.reachedAt;
     const goneDuring = await watch;
     if (goneDuring && status?.state !== "exited") return goneDuring;
     const row = o.ledger.getMachine(o.machineRowId)!;
@@ -224,6 +222,39 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     } catch {
       return { kind: "aborted" };
     }
+  }
+}
+
+/** When outputs were last pulled, and how many checkpoints had been reported then. */
+interface SyncState {
+  at: number;
+  checkpoints: number;
+}
+
+/** What one tick learnt, filled in as it goes (a tick cut short keeps what it saw before). */
+interface TickSeen {
+  status?: Awaited<ReturnType<typeof runStatus>>;
+  progress: Progress;
+  /** When the machine last answered over SSH. */
+  reachedAt: number;
+}
+
+/**
+ * One tick's SSH work: the run's status, the new metrics lines, and the outputs and step logs when the sync
+ * interval has passed or a new checkpoint was reported (a machine taken away then loses at most one
+ * checkpoint interval of work). Artifacts are not copied every tick: hashing costs the machine.
+ */
+async function tickWork(o: MonitorOptions, metrics: MetricsTail, sync: SyncState, seen: TickSeen, tick: AbortSignal): Promise<void> {
+  seen.status = await runStatus(o.conn, o.runDir, tick);
+  seen.reachedAt = Date.now();
+  const text = await metrics.read(tick);
+  seen.progress = progressFrom(text);
+  const checkpoints = checkpointsIn(text);
+  if (Date.now() - sync.at >= o.syncIntervalMs || checkpoints > sync.checkpoints) {
+    await pullArtifacts(o.conn, o.remoteOutputs, o.localOutputs, { signal: tick });
+    if (o.logs) await pullArtifacts(o.conn, o.logs.remote, o.logs.local, { signal: tick });
+    sync.at = Date.now();
+    sync.checkpoints = checkpoints;
   }
 }
 

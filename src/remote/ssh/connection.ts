@@ -17,6 +17,7 @@
  *   conn.close();
  */
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
+import { unlessAborted } from "../../base/deadline.js";
 import { AbortedError, KilnError } from "../../base/errors.js";
 import { type Logger, nullLogger } from "../../base/logger.js";
 import type { BufferResult, FileDigest, MachineAccess, TransferOptions, TransferResult } from "../access.js";
@@ -80,17 +81,6 @@ class Slots {
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
-}
-
-/** `p`, or an AbortedError as soon as `signal` aborts (the work behind `p` goes on and is ignored). */
-function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, label: string): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(new AbortedError(label, { cause: signal.reason }));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(label, { cause: signal.reason }));
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /**

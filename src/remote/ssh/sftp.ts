@@ -18,6 +18,7 @@ import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { SFTPWrapper } from "ssh2";
+import { unlessAborted } from "../../base/deadline.js";
 import { AbortedError, KilnError } from "../../base/errors.js";
 import type { FileDigest, TransferOptions, TransferResult } from "../access.js";
 import type { SshConnection } from "./connection.js";
@@ -35,15 +36,19 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** sha256 of a file on the machine, via `sha256sum`. */
-export async function remoteSha256(conn: SshConnection, path: string, timeoutMs = 600_000): Promise<string> {
-  const r = await runChecked(conn, ["sha256sum", "--", path], { what: "hash a remote file", timeoutMs });
+export async function remoteSha256(conn: SshConnection, path: string, signal?: AbortSignal, timeoutMs = 600_000): Promise<string> {
+  const r = await runChecked(conn, ["sha256sum", "--", path], { what: "hash a remote file", timeoutMs, ...(signal ? { signal } : {}) });
   const m = /^\\?([0-9a-f]{64})\s/.exec(r.stdout);
   if (!m?.[1]) throw new KilnError("remote-output-unparsable", `sha256sum printed something unexpected on ${conn.where}: ${r.stdout.slice(0, 200)}`);
   return m[1];
 }
 
-function sftpSize(sftp: SFTPWrapper, path: string): Promise<number | undefined> {
-  return new Promise((resolve, reject) => {
+/**
+ * The size of a file on the machine, or undefined if there is none. Quirk: ssh2 can leave an SFTP request's
+ * callback uncalled when the connection drops under it, so the wait ends on `signal` whatever ssh2 does.
+ */
+function sftpSize(sftp: SFTPWrapper, path: string, signal?: AbortSignal): Promise<number | undefined> {
+  const asked = new Promise<number | undefined>((resolve, reject) => {
     sftp.stat(path, (err, st) => {
       if (!err) return resolve(st.size);
       // SFTP status 2 = SSH_FX_NO_SUCH_FILE.
@@ -51,6 +56,7 @@ function sftpSize(sftp: SFTPWrapper, path: string): Promise<number | undefined> 
       reject(err);
     });
   });
+  return unlessAborted(asked, signal, `SFTP stat of ${path}`);
 }
 
 function counter(onProgress?: (n: number) => void): { add: (n: number) => void; bytes: () => number } {
@@ -78,7 +84,7 @@ export async function uploadFile(conn: SshConnection, localPath: string, remoteP
   const part = `${remotePath}${PART_SUFFIX}`;
   await runChecked(conn, ["mkdir", "-p", "--", posix.dirname(remotePath)], { what: "create the remote directory" });
   const sftp = await conn.sftp(opts.signal);
-  let offset = retried ? 0 : ((await sftpSize(sftp, part)) ?? 0);
+  let offset = retried ? 0 : ((await sftpSize(sftp, part, opts.signal)) ?? 0);
   if (offset > size) offset = 0;
   const count = counter(opts.onProgress);
   if (offset < size || offset === 0) {
@@ -91,7 +97,7 @@ export async function uploadFile(conn: SshConnection, localPath: string, remoteP
       await fh.close();
     }
   }
-  const got = await remoteSha256(conn, part);
+  const got = await remoteSha256(conn, part, opts.signal);
   if (got !== sha256) {
     if (offset > 0 && !retried) return uploadFile(conn, localPath, remotePath, opts, true);
     await conn.run(["rm", "-f", "--", part]);
@@ -134,9 +140,9 @@ export async function downloadFile(
   const sftp = await conn.sftp(opts.signal);
   let expected = opts.expected;
   if (!expected) {
-    const size = await sftpSize(sftp, remotePath);
+    const size = await sftpSize(sftp, remotePath, opts.signal);
     if (size === undefined) throw new KilnError("remote-file-missing", `${what}: no such file on the machine`);
-    expected = { size, sha256: await remoteSha256(conn, remotePath) };
+    expected = { size, sha256: await remoteSha256(conn, remotePath, opts.signal) };
   }
   const part = `${localPath}${PART_SUFFIX}`;
   await mkdir(dirname(localPath), { recursive: true });

@@ -46,6 +46,26 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_ESCAPE_LETTERS = "ntr"
+_KEEP_BACKSLASHES = frozenset(("USERNAME", "PASSWORD"))  # C:\Users\nina; a secret may hold any character
+
+
+def _unescape_edges(text: str, start: int, end: int) -> tuple[int, int]:
+    r"""Cut an escaped line break (``\n``, ``\t``, ``\r`` written out, as in a JSON string) off a span's
+    edges. MiniLM's tokenizer glues the escape's letter to the next word ("\nImmune" -> "\", "ni", ...), so
+    a span decoded from whole tokens starts with it, and "n723 813 266" is no phone to the validator."""
+    while True:
+        s0, e0 = start, end
+        if 0 < start < end - 1 and text[start - 1] == "\\" and text[start] in _ESCAPE_LETTERS:
+            start, end = _trim(text, start + 1, end)
+        if end - start > 2 and text[end - 2] == "\\" and text[end - 1] in _ESCAPE_LETTERS:
+            start, end = _trim(text, start, end - 2)
+        if end - start > 1 and text[end - 1] == "\\" and end < len(text) and text[end] in _ESCAPE_LETTERS:
+            start, end = _trim(text, start, end - 1)
+        if (start, end) == (s0, e0):
+            return start, end
+
+
 def _glued(text: str, left_end: int, right_start: int, grow_right: bool) -> bool:
     """An untagged neighbour belongs to the span when nothing separates them, the neighbour starts (or
     ends) with a letter or digit, and the span's edge is not a delimiter: "john@x." + "io", "Müll" + "er"."""
@@ -202,11 +222,13 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
         core = set(cur)
         for piece in pieces:
             start, end = _trim(text, int(offsets[piece[0], 0]), int(offsets[piece[-1], 1]))
-            if end <= start:
-                continue
             own = [t for t in piece if t in core] or piece
             mass = label_mass[own].sum(axis=0)
             order = np.argsort(-mass)
+            if LABELS[int(order[0])] not in _KEEP_BACKSLASHES:
+                start, end = _unescape_edges(text, start, end)
+            if end <= start:
+                continue
             label: str | None = LABELS[int(order[0])]
             if resolver is not None:
                 # Runners-up count only with at least a quarter of the winner's mass.

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from faker import Faker
 
 from kiln_sae.pii import phrases as P
+from kiln_sae.pii.escape import escape_lines
 from kiln_sae.pii.generate import Example, validate
 from kiln_sae.pii.identities import FAKE_MARKER, WORLD_LOCALES, Identity, make_identity, us_mailbox, world_contact
 from kiln_sae.pii.labels import Span
@@ -55,6 +56,11 @@ VARIED_ADDRESSES = False
 WORLD_CONTACT = 0.0
 WORLD_PHONE = 0.0
 US_MAILBOX = 0.0
+# Share of multi-line messages pasted as an escaped string: a JSON value, a log field, a Python repr, where a
+# line break is the two characters ``\n`` (escape.py). Chat traffic carries them (an API payload, a log line
+# pasted whole), and MiniLM's tokenizer glues the ``n`` to the next word, which a probe trained only on real
+# line breaks has never seen.
+ESCAPED_LINES = 0.0
 
 # Places where a person lives, works, comes from or travels to (LOCATION): real cities and regions worldwide
 # as well as the identity's own (often invented) Faker city, so a real place name in "I live in ..." is
@@ -744,10 +750,13 @@ class ComposeGenerator:
         if rng.random() < 0.2:  # a second, shorter part: people paste more than one thing
             d.t(rng.choice(("\n\n", "\nalso: ", " ")))
             FORMATS[rng.choice(formats_for(split))](d, c)
-        text = d.text
-        validate(text, d.spans)
-        return Example(text=text, spans=sorted(d.spans), template=fmt, genre=fmt, split=split,
-                       locale=c.lang, meta={"negative": negative, "ignore": sorted(d.ignore)})
+        text, spans, ignore = d.text, d.spans, d.ignore
+        # Drawn only when the switch is on, so with it off the data are those of earlier versions byte for byte.
+        if ESCAPED_LINES and "\n" in text and rng.random() < ESCAPED_LINES:
+            text, spans, ignore = escape_lines(text, spans, ignore, rng)
+        validate(text, spans)
+        return Example(text=text, spans=sorted(spans), template=fmt, genre=fmt, split=split,
+                       locale=c.lang, meta={"negative": negative, "ignore": sorted(ignore)})
 
     def examples(self, split: str, n: int) -> list[Example]:
         return [self.render(split, i) for i in range(n)]

@@ -174,3 +174,24 @@ def test_tokens_in_an_ignore_region_get_no_tag_but_spans_inside_win():
     valid = np.ones(5, dtype=bool)
     tags = bio_tags(offsets, valid, [Span(21, 24, "PERSON")], ignore=[Span(3, 16, "IGNORE"), Span(21, 24, "IGNORE")])
     assert tags.tolist() == [OUTSIDE, IGNORE, IGNORE, OUTSIDE, begin_tag("PERSON")]
+
+
+def test_escaped_line_breaks_are_cut_off_span_edges_but_kept_inside(tokenizer):
+    r"""A message pasted as a JSON string: MiniLM glues the ``n`` of ``\n`` to the next word, so whole-token
+    decoding would start the name with it and make the phone "n723 813 266", which no validator accepts."""
+    text = r'{"body": "Aurora Strømsnes\n475 Lamphey Road\n Apt. 079\nMobile:\n723 813 266\n"}'
+    spans = [Span(text.index("Aurora"), text.index(r"\n475"), "PERSON"),
+             Span(text.index("475"), text.index(r"\nMobile"), "ADDRESS"),
+             Span(text.index("723"), text.index(r'\n"}'), "PHONE")]
+    offsets, valid = _encode(tokenizer, text)
+    decoded = [s for s, _ in decode_spans(text, offsets, valid, tags_to_probs(bio_tags(offsets, valid, spans)))]
+    assert [text[s.start:s.end] for s in decoded] == ["Aurora Strømsnes", r"475 Lamphey Road\n Apt. 079", "723 813 266"]
+    assert decoded == spans
+
+
+def test_a_username_after_a_path_backslash_keeps_its_first_letter(tokenizer):
+    text = r"profile at C:\Users\nathan_k\Documents"
+    spans = [Span(text.index("nathan_k"), text.index(r"\Documents"), "USERNAME")]
+    offsets, valid = _encode(tokenizer, text)
+    decoded = [s for s, _ in decode_spans(text, offsets, valid, tags_to_probs(bio_tags(offsets, valid, spans)))]
+    assert decoded == spans

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { KilnError, UserError, errorMessage } from "../base/errors.js";
 import { kilnPaths } from "../core/home.js";
 import { createLogger, levelFromEnv } from "../base/logger.js";
+import { whileRunning } from "../base/stall.js";
 // No imports of its own: cheap at start-up.
 import { ProviderError, type ProviderErrorKind } from "../providers/provider.js";
 import type { Command, ParsedArgs } from "./command.js";
@@ -131,7 +132,10 @@ export function run(): void {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  main(process.argv.slice(2), processIo, { signal: ac.signal }).then(
+  whileRunning(
+    () => main(process.argv.slice(2), processIo, { signal: ac.signal }),
+    () => process.stderr.write("internal error: kiln stopped waiting on something that can no longer happen (a bug); `kiln status --refresh` shows what is running\n"),
+  ).then(
     (code) => {
       process.exitCode = code;
     },

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { errorMessage } from "../../base/errors.js";
 import { createLogger, levelFromEnv } from "../../base/logger.js";
+import { whileRunning } from "../../base/stall.js";
 import { driveCloudJob } from "./drive.js";
 
 async function mainDriver(): Promise<void> {
@@ -25,28 +26,17 @@ async function mainDriver(): Promise<void> {
   process.on("SIGINT", onStop);
   process.on("SIGHUP", () => logger.info("received SIGHUP: ignored (the job keeps running)"));
   traceExit(logger);
-  const stalled = () => {
-    // Node found nothing left that could wake the driver while its job was still being driven: some await
-    // waits on a promise nothing will settle. Exiting 0 here would look like success and leave the job
-    // "running" with nobody watching its machine, so say so and exit with EX_SOFTWARE; the job then reads
-    // as interrupted (its driver is gone), `kiln down` / `kiln run --resume` take it from there, and the
-    // machine's own watchdog still holds the cap.
-    logger.error("driver stalled: its work waits on something that can no longer happen (a Kiln bug); the job is left to `kiln down` or `kiln run --resume`");
-    process.exitCode = 70;
-  };
-  process.once("beforeExit", stalled);
   try {
-    const state = await driveCloudJob(jobDir, {
-      env: process.env,
-      logger,
-      signal: ac.signal,
-      onMilestone: (name, ms) => logger.info(`milestone ${name} at ${ms} ms`),
-    });
-    process.off("beforeExit", stalled);
+    // A stall leaves the job "running" with nobody watching its machine: it then reads as interrupted (its
+    // driver is gone), `kiln down` / `kiln run --resume` take it from there, and the machine's own watchdog
+    // still holds the cap.
+    const state = await whileRunning(
+      () => driveCloudJob(jobDir, { env: process.env, logger, signal: ac.signal, onMilestone: (name, ms) => logger.info(`milestone ${name} at ${ms} ms`) }),
+      () => logger.error("driver stalled: its work waits on something that can no longer happen (a Kiln bug); the job is left to `kiln down` or `kiln run --resume`"),
+    );
     logger.info(`job ended: ${state}`);
     process.exitCode = state === "succeeded" ? 0 : 1;
   } catch (e) {
-    process.off("beforeExit", stalled);
     logger.error(`driver crashed: ${errorMessage(e)}`, { stack: e instanceof Error ? e.stack : undefined });
     process.exitCode = 1;
   }

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { errorMessage } from "../../base/errors.js";
 import { createLogger, levelFromEnv } from "../../base/logger.js";
+import { whileRunning } from "../../base/stall.js";
 import { superviseJob } from "./supervisor.js";
 
 async function mainSupervisor(): Promise<void> {
@@ -27,7 +28,10 @@ async function mainSupervisor(): Promise<void> {
   process.on("SIGINT", onStop);
   process.on("SIGHUP", () => logger.info("received SIGHUP: ignored (the job keeps running)"));
   try {
-    const state = await superviseJob(jobDir, { logger, signal: ac.signal, env: process.env });
+    const state = await whileRunning(
+      () => superviseJob(jobDir, { logger, signal: ac.signal, env: process.env }),
+      () => logger.error("supervisor stalled: its work waits on something that can no longer happen (a Kiln bug)"),
+    );
     logger.info(`job ended: ${state}`);
     process.exitCode = state === "succeeded" ? 0 : 1;
   } catch (e) {

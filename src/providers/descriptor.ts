@@ -159,9 +159,18 @@ export interface ProviderDescriptor {
   /** The emulator in the foreground (`kiln emulate NAME`), configured from an optional file. */
   emulate?(o: { host: string; port: number; configPath?: string }): Promise<RunningEmulator>;
   /** Provider `host`: the user's machine reached over SSH, with Kiln's key and a pinned host key. */
-  host?(target: { host: string; port: number; user: string }, o: { privateKey: Buffer; knownHostsFile: string; logger: Logger }): Provider & { close(): Promise<void> };
+  host?(target: { host: string; port: number; user: string }, o: HostOptions): Provider & { close(): Promise<void> };
   /** Provider `local`: this computer, as probed. */
   local?(machine: LocalMachineInfo, pricePerHour: number): Provider & { offer(): Offer };
+}
+
+/** How a host provider reaches the user's machine. */
+export interface HostOptions {
+  privateKey: Buffer;
+  knownHostsFile: string;
+  logger: Logger;
+  /** How long a connection is retried (a host that refuses may be rebooting); default 60 s. */
+  connectTimeoutMs?: number;
 }
 
 /**

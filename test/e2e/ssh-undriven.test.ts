@@ -34,7 +34,7 @@ beforeAll(() => {
 // A ledger per test: an earlier test's job names a host (sshd) that is gone.
 let n = 0;
 beforeEach(() => {
-  env = { ...process.env, KILN_HOME: join(home, `kiln-${++n}`), KILN_FOLLOW_INTERVAL_MS: "200", KILN_TERMINATE_POLL_MS: "200" };
+  env = { ...process.env, KILN_HOME: join(home, `kiln-${++n}`), KILN_FOLLOW_INTERVAL_MS: "200", KILN_TERMINATE_POLL_MS: "200", KILN_HOST_CONNECT_TIMEOUT_MS: "3000" };
 });
 afterEach(async () => {
   await sshd?.cleanup();

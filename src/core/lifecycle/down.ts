@@ -14,7 +14,7 @@ import { assertSafeToTearDown } from "../../remote/sync/verify.js";
 import { type JobRecord, type MachineLedgerRecord, type Ledger, isTerminal } from "../../store/index.js";
 import type { KilnPaths } from "../home.js";
 import { jobLayout } from "../job/layout.js";
-import { closeDeadJob, emptyReport, isJobAlive, isOpenMachine, reconcileSimulated, terminateSettings } from "../reconcile/index.js";
+import { closeDeadJob, emptyReport, isJobAlive, isOpenMachine, hostConnectTimeoutMs, reconcileSimulated, terminateSettings } from "../reconcile/index.js";
 import { stopWatchdog } from "../watchdog/index.js";
 import { type CloudFile, readCloudFile } from "./cloud-file.js";
 import { lockJobOrFail } from "../jobs/lock.js";
@@ -82,7 +82,7 @@ async function downHere(job: JobRecord, c: CloudFile, o: DownOptions): Promise<D
 
 async function downOnProvider(job: JobRecord, c: CloudFile, o: DownOptions, name: string, privateKey: Buffer, out: DownResult): Promise<void> {
   // Provider ssh: the user's host, reached with the job's key (no API, nothing to credential).
-  const hostP = providerNamed(name).kind === "host" && c.ssh ? hostProvider(name, c.ssh, { privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger }) : undefined;
+  const hostP = providerNamed(name).kind === "host" && c.ssh ? hostProvider(name, c.ssh, { privateKey, knownHostsFile: o.paths.knownHosts, logger: o.logger, connectTimeoutMs: hostConnectTimeoutMs(o.env) }) : undefined;
   const provider: Provider = hostP ?? (await requireCloud(name, { env: o.env, credentialsPath: o.paths.credentials, logger: o.logger })).provider;
   try {
     await resolveIntents(provider, job, o);

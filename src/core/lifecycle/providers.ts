@@ -4,8 +4,7 @@
  * own host for provider `ssh`. Nothing here names a provider: each descriptor says how it is configured.
  */
 import { KilnError, UserError } from "../../base/errors.js";
-import type { Logger } from "../../base/logger.js";
-import type { ConfiguredCloud, ProviderContext, ProviderDescriptor } from "../../providers/descriptor.js";
+import type { ConfiguredCloud, HostOptions, ProviderContext, ProviderDescriptor } from "../../providers/descriptor.js";
 import type { Provider } from "../../providers/provider.js";
 import { providerNamed, rentableClouds } from "../../providers/registry.js";
 
@@ -43,7 +42,7 @@ export function notRentable(d: ProviderDescriptor): UserError {
 }
 
 /** Provider `host` (the user's machine over SSH) for a job's target, with the job's key and Kiln's pins. */
-export function hostProvider(name: string, t: { host: string; port: number; user: string }, o: { privateKey: Buffer; knownHostsFile: string; logger: Logger }): Provider & { close(): Promise<void> } {
+export function hostProvider(name: string, t: { host: string; port: number; user: string }, o: HostOptions): Provider & { close(): Promise<void> } {
   const d = providerNamed(name);
   if (!d.host) throw new KilnError("not_a_host_provider", `provider ${name} is not a host provider`);
   return d.host(t, o);

@@ -32,7 +32,7 @@ export interface ReconcileContext {
   holder: string;
 }
 
-export { terminateSettings } from "./settings.js";
+export { hostConnectTimeoutMs, terminateSettings } from "./settings.js";
 export { UNDRIVEN_EVENT, reconcileSshJobs } from "./ssh.js";
 
 /** Close the machines of dead `--sim` drivers and stop what their emulator left running. */

@@ -18,7 +18,7 @@ export const sshDescriptor: ProviderDescriptor = {
   host: (t, o) =>
     new SshProvider({
       target: { host: t.host, port: t.port, user: t.user, privateKey: o.privateKey },
-      connect: { knownHosts: new KnownHosts(o.knownHostsFile), timeoutMs: 60_000, logger: o.logger.child("ssh") },
+      connect: { knownHosts: new KnownHosts(o.knownHostsFile), timeoutMs: o.connectTimeoutMs ?? 60_000, logger: o.logger.child("ssh") },
       // The GPU is not probed here: the verification checklist does it once connected.
       probe: async () => ({ gpu: "cpu", gpuCount: 0, vramGb: 0 }),
       pricePerHour: 0,

@@ -1,7 +1,9 @@
 """Score a finished ``probe`` run's saved detectors (and Presidio) again on its external evaluation sets, as
-they are labelled now — after a change to a set's mapping (docs/pii-labels.md) — without retraining anything.
+they are labelled now — after a change to a set's mapping (docs/pii-labels.md) — without retraining anything;
+with ``--synthetic``, the synthetic test split too (after a change to the decoder, so that every number comes
+from the same code). The test split is generated again from the run's config and must hit its cached features.
 
-    .venv/bin/python bench/pii_quality/rescore.py RUN_DIR --out NEW_DIR
+    .venv/bin/python bench/pii_quality/rescore.py RUN_DIR --out NEW_DIR [--synthetic]
 
 Reads ``RUN_DIR/pii_report.json``, the detectors it wrote (``detector``, ``detector-<system>``) and its cached
 features (``RUN_DIR/features/<set>-*.pt``: the model's activations, which a relabelling does not change),
@@ -16,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_DIRS = {"sae_probe": "sae", "raw_probe": "raw"}
@@ -49,9 +52,10 @@ def _detector_dir(run: Path, system: str, shipped: str) -> Path:
     return run / ("detector" if short == shipped else f"detector-{short}")
 
 
-def rescore(run: Path) -> dict:
+def rescore(run: Path, synthetic: bool = False) -> dict:
     from kiln_sae.pii.detector import load_detector
     from kiln_sae.pii.devset import load_jsonl
+    from kiln_sae.pii.experiment import _generator
     from kiln_sae.pii.pipeline import SplitData, predict_split, score
 
     report = json.loads((run / "pii_report.json").read_text(encoding="utf-8"))
@@ -62,6 +66,10 @@ def rescore(run: Path) -> dict:
     for name, path in paths.items():
         examples = load_jsonl(path, name)
         sets[name] = SplitData(examples, _features(run, name, [e.text for e in examples], spec))
+    if synthetic:
+        gen = _generator(SimpleNamespace(generator=cfg["generator"], data=cfg["data"]))
+        examples = gen.examples("test", cfg["data"]["test"])
+        sets["test"] = SplitData(examples, _features(run, "test", [e.text for e in examples], spec))
     for system, entry in report["systems"].items():
         if system == "presidio":
             from kiln_sae.pii.presidio_baseline import PresidioBaseline
@@ -85,12 +93,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", type=Path)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--synthetic", action="store_true", help="re-score the synthetic test split as well")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "workload"))
     import torch
 
     torch.set_num_threads(1)
-    report = rescore(args.run)
+    report = rescore(args.run, args.synthetic)
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = args.out / "pii_report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")

@@ -6,7 +6,8 @@ varied — rather than filling fixed sentences. People's names come from many cu
 the forms people type (initials, middle names, honorifics, lower case, first or surname alone, lists of
 names); places are real cities and regions worldwide as well as Faker's. Optionally (off by default,
 measured in v11) a share of people carry another country's phone and address formats (``WORLD_CONTACT``) and
-some US addresses are P.O. boxes or military mail (``US_MAILBOX``). Every
+some US addresses are P.O. boxes or military mail (``US_MAILBOX``), and multi-line messages may come pasted
+as escaped strings (``ESCAPED_LINES``, measured in v12). Every
 format also carries hard negatives: values that look like PII and are not
 (order and ticket numbers, toll-free and 555-01xx numbers, example.com addresses, documentation IPs, hashes,
 UUIDs, versions, non-birth dates, ``os.environ[...]`` and ``<YOUR_API_KEY>`` placeholders); 15 % of
@@ -58,8 +59,10 @@ WORLD_PHONE = 0.0
 US_MAILBOX = 0.0
 # Share of multi-line messages pasted as an escaped string: a JSON value, a log field, a Python repr, where a
 # line break is the two characters ``\n`` (escape.py). Chat traffic carries them (an API payload, a log line
-# pasted whole), and MiniLM's tokenizer glues the ``n`` to the next word, which a probe trained only on real
-# line breaks has never seen.
+# pasted whole), and MiniLM's tokenizer glues the ``n`` to the next word. Off: measured in December 2026
+# (bench/results/pii_quality_v12.md) at 0.2 over two SAE seeds, presidio-evaluator (whose templates escape
+# line breaks in 65 of 600 sentences) went 0.775 / 0.748 against v10's 0.762 / 0.795 and the hand-written dev
+# set 0.823 / 0.835 against 0.836 / 0.824: no gain, and JSON records already escape their addresses.
 ESCAPED_LINES = 0.0
 
 # Places where a person lives, works, comes from or travels to (LOCATION): real cities and regions worldwide

@@ -5,12 +5,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AbortedError } from "../../base/errors.js";
-import { nullLogger } from "../../base/logger.js";
 import type { MachineAccess } from "../../remote/access.js";
 import type { ExecOptions, ExecResult } from "../../remote/exec.js";
 import type { Provider } from "../../providers/provider.js";
-import { Ledger } from "../../store/index.js";
 import { monitorRun } from "./monitor.js";
+import { monitoredMachine, silentAccess } from "./testing/monitored-machine.js";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "kiln-monitor-unit-"));
@@ -38,12 +37,8 @@ function hangingAccess(calls: string[]): MachineAccess {
 
 describe("monitorRun with SSH hanging", () => {
   it("a machine the provider calls terminated ends the run while SSH still hangs, not at the tick's deadline", async () => {
-    const ledger = Ledger.open(join(dir, "ledger.db"));
+    const m = monitoredMachine(dir, "hanging", "lambda", "m-1", "active");
     try {
-      ledger.createJob({ id: "j", name: "j", kind: "sae-pii", specYaml: "", jobDir: dir });
-      const attempt = ledger.startAttempt("j", "lambda");
-      const row = ledger.recordMachineIntent({ intentId: "i-j", jobId: "j", attemptId: attempt.id, provider: "lambda", offer: {}, pricePerHour: 1 });
-      ledger.markMachineLaunched(row.id, "m-1", "active");
       let asked = 0;
       // Running at the tick's start, gone from the second question on: only a check made during the tick sees it.
       const provider = {
@@ -51,44 +46,23 @@ describe("monitorRun with SSH hanging", () => {
         describe: async (id: string) => (++asked === 1 ? { id, state: "running", providerState: "active" } : { id, state: "terminated", providerState: "terminated" }),
       } as unknown as Provider;
       const calls: string[] = [];
-      const run = new AbortController();
-      const outcome = await monitorRun({
-        conn: hangingAccess(calls),
-        ledger,
-        jobId: "j",
-        machineRowId: row.id,
-        runDir: "/nowhere/run",
-        remoteOutputs: "/nowhere/outputs",
-        localOutputs: join(dir, "outputs"),
-        progressFile: join(dir, "progress.txt"),
-        budget: { maxUsd: 100, alertFractions: [] },
-        // A tick's own deadline is at least 30 s; the provider is asked every 250 ms.
-        pollMs: 100,
-        syncIntervalMs: 600_000,
-        teardownReserveMs: 0,
-        provider: { provider, id: "m-1", everyMs: 250 },
-        // The run as a whole is given far longer than a tick: the outcome must come from the provider.
-        signal: run.signal,
-        logger: nullLogger,
-      });
+      // A tick's own deadline is at least 30 s, the run as a whole has no end: the outcome must come from the
+      // provider, asked every 250 ms.
+      const outcome = await monitorRun(m.options({ conn: hangingAccess(calls), provider: { provider, id: "m-1", everyMs: 250 } }));
       expect(outcome).toEqual({ kind: "lost", reason: "lambda says m-1 is terminated", gone: true });
       expect(asked).toBe(2);
       // The status check was under way (and hanging) when the provider's answer ended the tick.
       expect(calls).toEqual(["sh"]);
     } finally {
-      ledger.close();
+      m.ledger.close();
     }
   }, 25_000);
 });
 
 describe("monitorRun when an SSH request never settles, abort or not", () => {
   it("the provider calling the machine gone still ends the run", async () => {
-    const ledger = Ledger.open(join(dir, "ledger-never.db"));
+    const m = monitoredMachine(dir, "never", "runpod", "p-1", "RUNNING");
     try {
-      ledger.createJob({ id: "j", name: "j", kind: "sae-pii", specYaml: "", jobDir: dir });
-      const attempt = ledger.startAttempt("j", "runpod");
-      const row = ledger.recordMachineIntent({ intentId: "i-j", jobId: "j", attemptId: attempt.id, provider: "runpod", offer: {}, pricePerHour: 1 });
-      ledger.markMachineLaunched(row.id, "p-1", "RUNNING");
       let asked = 0;
       const provider = {
         name: "runpod",
@@ -96,32 +70,11 @@ describe("monitorRun when an SSH request never settles, abort or not", () => {
       } as unknown as Provider;
       let calls = 0;
       // Every request is accepted and never answered, and the abort is not heard: only the monitor's own race ends the wait.
-      const never = () => {
-        calls++;
-        return new Promise<never>(() => undefined);
-      };
-      const conn = { where: "never", alias: "never", run: never, runBuffer: never, upload: never, download: never, close: () => undefined } as unknown as MachineAccess;
-      const outcome = await monitorRun({
-        conn,
-        ledger,
-        jobId: "j",
-        machineRowId: row.id,
-        runDir: "/nowhere/run",
-        remoteOutputs: "/nowhere/outputs",
-        localOutputs: join(dir, "outputs-never"),
-        progressFile: join(dir, "progress-never.txt"),
-        budget: { maxUsd: 100, alertFractions: [] },
-        pollMs: 100,
-        syncIntervalMs: 600_000,
-        teardownReserveMs: 0,
-        provider: { provider, id: "p-1", everyMs: 250 },
-        signal: new AbortController().signal,
-        logger: nullLogger,
-      });
+      const outcome = await monitorRun(m.options({ conn: silentAccess(() => calls++), provider: { provider, id: "p-1", everyMs: 250 } }));
       expect(outcome).toEqual({ kind: "preempted", reason: "runpod reclaimed p-1 (status EXITED)", gone: true });
       expect(calls).toBe(1);
     } finally {
-      ledger.close();
+      m.ledger.close();
     }
   }, 25_000);
 

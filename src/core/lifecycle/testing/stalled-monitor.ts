@@ -6,37 +6,10 @@
  *
  *   vite-node stalled-monitor.ts DIR
  */
-import { join } from "node:path";
-import { nullLogger } from "../../../base/logger.js";
-import type { MachineAccess } from "../../../remote/access.js";
-import { Ledger } from "../../../store/index.js";
 import { monitorRun } from "../monitor.js";
+import { monitoredMachine, silentAccess } from "./monitored-machine.js";
 
-const dir = process.argv[2]!;
-const never = () => new Promise<never>(() => undefined);
-const access = { where: "stalled", alias: "stalled", run: never, runBuffer: never, upload: never, download: never, close: () => undefined } as unknown as MachineAccess;
-const ledger = Ledger.open(join(dir, "ledger.db"));
-ledger.createJob({ id: "j", name: "j", kind: "sae-pii", specYaml: "", jobDir: dir });
-const attempt = ledger.startAttempt("j", "lambda");
-const row = ledger.recordMachineIntent({ intentId: "i-j", jobId: "j", attemptId: attempt.id, provider: "lambda", offer: {}, pricePerHour: 1 });
-ledger.markMachineLaunched(row.id, "m-1", "active");
-const outcome = await monitorRun({
-  conn: access,
-  ledger,
-  jobId: "j",
-  machineRowId: row.id,
-  runDir: "/nowhere/run",
-  remoteOutputs: "/nowhere/outputs",
-  localOutputs: join(dir, "outputs"),
-  progressFile: join(dir, "progress.txt"),
-  budget: { maxUsd: 100, alertFractions: [] },
-  pollMs: 50,
-  tickMs: 200,
-  syncIntervalMs: 600_000,
-  teardownReserveMs: 0,
-  unreachableMs: 1000,
-  signal: new AbortController().signal,
-  logger: nullLogger,
-});
-ledger.close();
+const m = monitoredMachine(process.argv[2]!, "stalled", "lambda", "m-1", "active");
+const outcome = await monitorRun(m.options({ conn: silentAccess(), pollMs: 50, tickMs: 200, unreachableMs: 1000 }));
+m.ledger.close();
 process.stdout.write(`${JSON.stringify(outcome)}\n`);

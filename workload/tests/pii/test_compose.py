@@ -129,3 +129,28 @@ def test_contacts_may_follow_other_countries_and_us_mail_that_is_not_a_street(mo
     assert any(v.endswith(tuple(WORLD_LOCALES.values())) for v in addresses)
     phones = {v for label, v in spans if label == "PHONE"}
     assert any(v.startswith(("+46", "+48", "+45", "+358", "+420", "+30", "+90", "+55", "+351")) for v in phones)
+
+
+def test_transcripts_name_their_speakers_and_are_a_train_format_only_when_on(monkeypatch):
+    from kiln_sae.pii import compose
+
+    default = [e.to_dict() for e in ComposeGenerator(seed=3).examples("train", 40)]
+    assert "transcript" not in formats_for("train")
+    monkeypatch.setattr(compose, "TRANSCRIPTS", True)
+    assert formats_for("train")[-1] == "transcript" and "transcript" not in formats_for("val") + formats_for("test")
+    examples = ComposeGenerator(seed=3).examples("train", 400)
+    assert [e.to_dict() for e in examples[:40]] != default
+    transcripts = [e for e in examples if e.template == "transcript"]
+    assert transcripts
+    for e in transcripts:
+        for s in e.spans:
+            assert canonical(e.text, s) == s
+    # Most lines start (after a timestamp) with a speaker labelled PERSON; placeholder names such as
+    # "Max Mustermann" and team aliases are not.
+    import re
+
+    lines = [(e, m.end()) for e in transcripts
+             for m in re.finditer(r"^(?:\[\d\d:\d\d:\d\d\] |\d{1,2}:\d\d )?", e.text, re.M)
+             if e.text[m.end():].split("\n", 1)[0].strip()]
+    speaker = [any(s.label == "PERSON" and s.start == at for s in e.spans) for e, at in lines]
+    assert sum(speaker) > 0.6 * len(speaker)

@@ -132,10 +132,7 @@ export function run(): void {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  whileRunning(
-    () => main(process.argv.slice(2), processIo, { signal: ac.signal }),
-    () => process.stderr.write("internal error: kiln stopped waiting on something that can no longer happen (a bug); `kiln status --refresh` shows what is running\n"),
-  ).then(
+  whileRunning(() => main(process.argv.slice(2), processIo, { signal: ac.signal })).then(
     (code) => {
       process.exitCode = code;
     },

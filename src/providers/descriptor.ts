@@ -169,7 +169,7 @@ export interface HostOptions {
   privateKey: Buffer;
   knownHostsFile: string;
   logger: Logger;
-  /** How long a connection is retried (a host that refuses may be rebooting); default 60 s. */
+  /** How long a connection is retried (a host that refuses may be rebooting); default 60 s. `kiln down` takes it from KILN_HOST_CONNECT_TIMEOUT_MS. */
   connectTimeoutMs?: number;
 }
 

@@ -1,8 +1,11 @@
-// An entry whose work never settles and leaves nothing in the event loop (`never`), or settles (`settles`):
-// ../stall.test.ts runs it as a process and reads its exit code and stderr.
+// An entry whose work waits on nothing but an AbortSignal.timeout deadline (whose timer does not keep Node's
+// event loop alive), run with `whileRunning` (`guarded`) or without (`bare`): ../stall.test.ts runs it as a
+// process and reads what it printed.
 import { whileRunning } from "../stall.js";
 
-const mode = process.argv[2];
-const work = mode === "never" ? () => new Promise<number>(() => undefined) : () => new Promise<number>((resolve) => setTimeout(() => resolve(3), 20));
-const code = await whileRunning(work, () => process.stderr.write("stalled\n"));
-process.stdout.write(`done ${code}\n`);
+const work = () =>
+  new Promise<string>((resolve) => {
+    AbortSignal.timeout(200).addEventListener("abort", () => resolve("the deadline fired"), { once: true });
+  });
+const outcome = process.argv[2] === "guarded" ? await whileRunning(work) : await work();
+process.stdout.write(`${outcome}\n`);

@@ -27,13 +27,9 @@ async function mainDriver(): Promise<void> {
   process.on("SIGHUP", () => logger.info("received SIGHUP: ignored (the job keeps running)"));
   traceExit(logger);
   try {
-    // A stall leaves the job "running" with nobody watching its machine: it then reads as interrupted (its
-    // driver is gone), `kiln down` / `kiln run --resume` take it from there, and the machine's own watchdog
-    // still holds the cap.
-    const state = await whileRunning(
-      () => driveCloudJob(jobDir, { env: process.env, logger, signal: ac.signal, onMilestone: (name, ms) => logger.info(`milestone ${name} at ${ms} ms`) }),
-      () => logger.error("driver stalled: its work waits on something that can no longer happen (a Kiln bug); the job is left to `kiln down` or `kiln run --resume`"),
-    );
+    // Held open until the job is driven: otherwise a wait bounded only by an AbortSignal.timeout deadline
+    // could let Node exit mid-job, code 0, with the machine left to the watchdog.
+    const state = await whileRunning(() => driveCloudJob(jobDir, { env: process.env, logger, signal: ac.signal, onMilestone: (name, ms) => logger.info(`milestone ${name} at ${ms} ms`) }));
     logger.info(`job ended: ${state}`);
     process.exitCode = state === "succeeded" ? 0 : 1;
   } catch (e) {

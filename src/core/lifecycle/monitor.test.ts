@@ -78,6 +78,35 @@ describe("monitorRun when an SSH request never settles, abort or not", () => {
     }
   }, 25_000);
 
+  it("upkeep that never settles (onTick) is inside the tick's race too, and is not started again while it hangs", async () => {
+    const m = monitoredMachine(dir, "upkeep", "runpod", "p-2", "RUNNING");
+    try {
+      let asked = 0;
+      const provider = {
+        name: "runpod",
+        describe: async (id: string) => (++asked < 4 ? { id, state: "running", providerState: "RUNNING" } : { id, state: "stopped", providerState: "EXITED", reclaimed: { reason: "status EXITED" } }),
+      } as unknown as Provider;
+      // SSH answers: the run is running and has written nothing yet.
+      const conn = {
+        where: "answering",
+        alias: "answering",
+        run: async () => ({ code: 0, stdout: "running 4242\n", stderr: "" }),
+        runBuffer: async () => ({ code: 3, stdout: Buffer.alloc(0), stderr: "" }),
+        close: () => undefined,
+      } as unknown as MachineAccess;
+      let upkeep = 0;
+      const outcome = await monitorRun(
+        m.options({ conn, tickMs: 300, provider: { provider, id: "p-2", everyMs: 250 }, onTick: () => new Promise<void>(() => void upkeep++) }),
+      );
+      expect(outcome).toEqual({ kind: "preempted", reason: "runpod reclaimed p-2 (status EXITED)", gone: true });
+      // Several ticks ran out (300 ms each) while the provider still said running; the upkeep was started once.
+      expect(asked).toBe(4);
+      expect(upkeep).toBe(1);
+    } finally {
+      m.ledger.close();
+    }
+  }, 25_000);
+
   it("with nothing else alive in the process, the tick's deadline keeps it running until the machine is written off", () => {
     // The driver once exited with code 0 mid-job this way: its tick deadline was an AbortSignal.timeout, which
     // does not keep Node's event loop alive, and the only other pending work was an SSH request ssh2 never answered.

@@ -151,7 +151,7 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   let sawTraining = false;
   const metrics = new MetricsTail(o.conn, `${o.remoteOutputs}/sae/metrics.jsonl`);
   let lastReached = Date.now();
-  const sync: SyncState = { at: Date.now(), checkpoints: 0 };
+  const sync: SyncState = { at: Date.now(), checkpoints: 0, busy: false };
   const lastAsked: AskState = { at: 0 };
   for (;;) {
     if (o.signal.aborted) return { kind: "aborted" };
@@ -172,8 +172,15 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     try {
       // Raced against the tick: a callee that ignores the abort (ssh2 can leave a request unanswered when
       // its connection drops) must not hold the monitor.
-      await unlessAborted(tickWork(o, metrics, sync, seen, tick), tick, "the monitor tick");
-      await o.onTick?.(tick);
+      // A tick whose work outlived its race (a callee that ignored the abort) still owns the connection's
+      // state (the metrics offset, a pull's state file): no new SSH work until it settles. A machine that
+      // never answers again is written off by the unreachable deadline below.
+      if (sync.busy) throw new Error("the previous tick's SSH work is still running");
+      sync.busy = true;
+      const work = tickWork(o, metrics, sync, seen, tick).finally(() => {
+        sync.busy = false;
+      });
+      await unlessAborted(work, tick, "the monitor tick");
     } catch (e) {
       // A dropped connection or a file that changed mid-copy is retried next tick; the run keeps going.
       o.logger.debug(`monitor tick incomplete: ${errorMessage(e)}`);
@@ -225,10 +232,11 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
   }
 }
 
-/** When outputs were last pulled, and how many checkpoints had been reported then. */
+/** When outputs were last pulled, how many checkpoints had been reported then, and whether a tick's work runs. */
 interface SyncState {
   at: number;
   checkpoints: number;
+  busy: boolean;
 }
 
 /** What one tick learnt, filled in as it goes (a tick cut short keeps what it saw before). */
@@ -256,6 +264,8 @@ async function tickWork(o: MonitorOptions, metrics: MetricsTail, sync: SyncState
     sync.at = Date.now();
     sync.checkpoints = checkpoints;
   }
+  // Upkeep on the machine (renewing the watchdog's store credentials), inside the tick's race like the rest.
+  await o.onTick?.(tick);
 }
 
 /** When the provider was last asked, and since when it has called the machine reclaimed while it still stands. */

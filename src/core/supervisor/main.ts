@@ -28,10 +28,7 @@ async function mainSupervisor(): Promise<void> {
   process.on("SIGINT", onStop);
   process.on("SIGHUP", () => logger.info("received SIGHUP: ignored (the job keeps running)"));
   try {
-    const state = await whileRunning(
-      () => superviseJob(jobDir, { logger, signal: ac.signal, env: process.env }),
-      () => logger.error("supervisor stalled: its work waits on something that can no longer happen (a Kiln bug)"),
-    );
+    const state = await whileRunning(() => superviseJob(jobDir, { logger, signal: ac.signal, env: process.env }));
     logger.info(`job ended: ${state}`);
     process.exitCode = state === "succeeded" ? 0 : 1;
   } catch (e) {

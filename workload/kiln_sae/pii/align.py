@@ -50,17 +50,31 @@ _ESCAPE_LETTERS = "ntr"
 _KEEP_BACKSLASHES = frozenset(("USERNAME", "PASSWORD"))  # C:\Users\nina; a secret may hold any character
 
 
+def _escape_at(text: str, i: int) -> bool:
+    """Whether ``text[i:i + 2]`` is an escaped line break or tab (``\\n``, ``\\t``, ``\\r`` written out): a
+    backslash that is not itself escaped (an odd run of them), then the letter."""
+    if not (0 <= i < len(text) - 1 and text[i] == "\\" and text[i + 1] in _ESCAPE_LETTERS):
+        return False
+    run = 0
+    while i - run >= 0 and text[i - run] == "\\":
+        run += 1
+    return run % 2 == 1
+
+
 def _unescape_edges(text: str, start: int, end: int) -> tuple[int, int]:
-    r"""Cut an escaped line break (``\n``, ``\t``, ``\r`` written out, as in a JSON string) off a span's
-    edges. MiniLM's tokenizer glues the escape's letter to the next word ("\nImmune" -> "\", "ni", ...), so
-    a span decoded from whole tokens starts with it, and "n723 813 266" is no phone to the validator."""
+    r"""Cut escaped line breaks (``\n``, ``\t``, ``\r`` written out, as in a JSON string) off a span's edges.
+    MiniLM's tokenizer glues the escape's letter to the next word ("\nImmune" -> "\", "ni", ...), so a span
+    decoded from whole tokens starts with it, and "n723 813 266" is no phone to the validator. An escaped
+    backslash is data ("C:\\new" is a backslash, then "new")."""
     while True:
         s0, e0 = start, end
-        if 0 < start < end - 1 and text[start - 1] == "\\" and text[start] in _ESCAPE_LETTERS:
+        if end - start > 2 and _escape_at(text, start):
+            start, end = _trim(text, start + 2, end)
+        elif end - start > 1 and _escape_at(text, start - 1):
             start, end = _trim(text, start + 1, end)
-        if end - start > 2 and text[end - 2] == "\\" and text[end - 1] in _ESCAPE_LETTERS:
+        if end - start > 2 and _escape_at(text, end - 2):
             start, end = _trim(text, start, end - 2)
-        if end - start > 1 and text[end - 1] == "\\" and end < len(text) and text[end] in _ESCAPE_LETTERS:
+        elif end - start > 1 and _escape_at(text, end - 1):
             start, end = _trim(text, start, end - 1)
         if (start, end) == (s0, e0):
             return start, end
@@ -222,18 +236,25 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
         core = set(cur)
         for piece in pieces:
             start, end = _trim(text, int(offsets[piece[0], 0]), int(offsets[piece[-1], 1]))
+            if end <= start:
+                continue
             own = [t for t in piece if t in core] or piece
             mass = label_mass[own].sum(axis=0)
             order = np.argsort(-mass)
-            if LABELS[int(order[0])] not in _KEEP_BACKSLASHES:
-                start, end = _unescape_edges(text, start, end)
-            if end <= start:
-                continue
             label: str | None = LABELS[int(order[0])]
+            # Escapes are cut off before the resolver sees the value ("n723 813 266" is no phone), and put back
+            # when the label decided on is one whose values may hold backslashes.
+            cut = _unescape_edges(text, start, end)
+            if cut[1] <= cut[0]:  # nothing but escapes: not a value
+                continue
             if resolver is not None:
                 # Runners-up count only with at least a quarter of the winner's mass.
                 ranked = [LABELS[int(j)] for j in order[:3] if mass[j] >= 0.25 * mass[order[0]]]
-                label = resolver(text[start:end], ranked)
+                label = resolver(text[cut[0]:cut[1]], ranked)
+            if label not in _KEEP_BACKSLASHES:
+                start, end = cut
+            if end <= start:
+                continue
             if label is not None and seeds and max(entity[cur]) < seeds.get(label, threshold):
                 label = None  # this label's own seed threshold is not reached
             if label is not None:

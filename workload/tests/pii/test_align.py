@@ -195,3 +195,15 @@ def test_a_username_after_a_path_backslash_keeps_its_first_letter(tokenizer):
     offsets, valid = _encode(tokenizer, text)
     decoded = [s for s, _ in decode_spans(text, offsets, valid, tags_to_probs(bio_tags(offsets, valid, spans)))]
     assert decoded == spans
+
+
+def test_escape_edges_a_span_starting_at_the_backslash_and_an_escaped_backslash():
+    from kiln_sae.pii.align import _unescape_edges
+
+    text = r'"Phone:\n723 813 266\n"'
+    start = text.index(r"\n723")
+    assert text[slice(*_unescape_edges(text, start, text.index(r'\n"')))] == "723 813 266"
+    # In JSON "C:\\new_reports" is a backslash and then "new_reports": the n is data, not an escape.
+    path = r'"C:\\new_reports"'
+    at = path.index("new")
+    assert _unescape_edges(path, at, path.index('"', at)) == (at, path.index('"', at))

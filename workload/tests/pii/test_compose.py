@@ -134,6 +134,8 @@ def test_contacts_may_follow_other_countries_and_us_mail_that_is_not_a_street(mo
 def test_transcripts_name_their_speakers_and_are_a_train_format_only_when_on(monkeypatch):
     from kiln_sae.pii import compose
 
+    assert compose.TRANSCRIPTS  # on by default since v12
+    monkeypatch.setattr(compose, "TRANSCRIPTS", False)
     default = [e.to_dict() for e in ComposeGenerator(seed=3).examples("train", 40)]
     assert "transcript" not in formats_for("train")
     monkeypatch.setattr(compose, "TRANSCRIPTS", True)

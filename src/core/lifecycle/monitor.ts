@@ -170,11 +170,10 @@ export async function monitorRun(o: MonitorOptions): Promise<RunOutcome> {
     // waiting on (a reconnect to an address that no longer answers, a queue behind a dying channel).
     const watch = watchProvider(o, lastAsked, tick, tickEnd);
     try {
-      // Raced against the tick: a callee that ignores the abort (ssh2 can leave a request unanswered when
-      // its connection drops) must not hold the monitor.
-      // A tick whose work outlived its race (a callee that ignored the abort) still owns the connection's
-      // state (the metrics offset, a pull's state file): no new SSH work until it settles. A machine that
-      // never answers again is written off by the unreachable deadline below.
+      // Raced against the tick: a callee that ignores the abort (ssh2 can leave a request unanswered when its
+      // connection drops) must not hold the monitor. Work that outlives its race still owns the connection's
+      // state (the metrics offset, a pull's state file), so no new SSH work starts until it settles; a machine
+      // that never answers again is written off by the unreachable deadline below.
       if (sync.busy) throw new Error("the previous tick's SSH work is still running");
       sync.busy = true;
       const work = tickWork(o, metrics, sync, seen, tick).finally(() => {

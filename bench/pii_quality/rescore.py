@@ -30,7 +30,7 @@ def _features(run: Path, name: str, texts: list[str], spec) -> list:
     import torch
     from kiln_sae.pii.experiment import features_key
 
-    key = features_key(spec.base_model, spec.layers or spec.layer, spec.context_size, texts)
+    key = features_key(spec.base_model, spec.layers or spec.layer, spec.context_size, texts, spec.line_breaks)
     path = run / "features" / f"{name}-{key}.pt"
     if not path.exists():
         raise SystemExit(f"{path}: no cached features for the current {name} texts (the set's texts changed, "

@@ -293,3 +293,43 @@ def _dedupe(spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
             continue
         out.append((span, score))
     return out
+
+
+_ESCAPED_BREAK = re.compile(r"(?<!\\)(?:\\\\)*\\[nrt]")
+
+
+def _address_gap(gap: str) -> bool:
+    """Only what separates the parts of one address: spaces, commas, real or escaped line breaks."""
+    return _ESCAPED_BREAK.sub(" ", gap).strip(" ,\n\t\r") == ""
+
+
+def _own_line(text: str, span: Span, before: Span, after: Span) -> bool:
+    """``span`` fills its line between two neighbours: a line break (real or escaped) on each side."""
+    return all(_address_gap(g) and ("\n" in g or _ESCAPED_BREAK.search(g) is not None)
+               for g in (text[before.end:span.start], text[span.end:after.start]))
+
+
+def join_address_parts(text: str, spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
+    """Apply the one-span ADDRESS rule (docs/pii-labels.md) to decoded spans: an ADDRESS and the ADDRESS or
+    LOCATION parts that follow it, separated only by spaces, commas or line breaks, are one ADDRESS; so is a
+    name-like line sandwiched between two of its lines ("Apt. 079\\n Svratka\\n Czech Republic 45098": a town
+    alone on its line reads like a surname to the probe). A multi-line address is one entity, and the probe
+    tags its lines one by one."""
+    out: list[tuple[Span, float]] = []
+    items = sorted(spans, key=lambda p: p[0])
+    i = 0
+    while i < len(items):
+        span, score = items[i]
+        if out and out[-1][0].label == "ADDRESS" and _address_gap(text[out[-1][0].end:span.start]):
+            prev, prev_score = out[-1]
+            nxt = items[i + 1][0] if i + 1 < len(items) else None
+            joins = span.label in ("ADDRESS", "LOCATION") or (
+                span.label == "PERSON" and nxt is not None and nxt.label in ("ADDRESS", "LOCATION")
+                and not any(c.isdigit() for c in text[span.start:span.end]) and _own_line(text, span, prev, nxt))
+            if joins:
+                out[-1] = (Span(prev.start, span.end, "ADDRESS"), max(prev_score, score))
+                i += 1
+                continue
+        out.append((span, score))
+        i += 1
+    return out

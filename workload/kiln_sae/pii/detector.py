@@ -18,7 +18,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kiln_sae.errors import DataError
-from kiln_sae.pii.align import decode_spans
+from kiln_sae.pii.align import decode_spans, join_address_parts
+from kiln_sae.pii.escape import shown_line_breaks
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.probe import DenseLinearProbe, HybridProbe, SparseLinearProbe
@@ -57,6 +58,8 @@ class DetectorSpec:
     # orthographic bits the probe reads beside its features (pii.shape; their names, in order; [] = none)
     shape_bits: list[str] = field(default_factory=list)
     hidden: int = 0  # width of the probe's hidden-layer branch (sparse and dense probes; the hybrid has none)
+    line_breaks: bool = False  # escaped line breaks are read as real ones (escape.shown_line_breaks; training's)
+    join_address: bool = False  # the one-span ADDRESS rule on decoded spans (align.join_address_parts; val-tuned)
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -111,7 +114,8 @@ class Detector:
     def source(self) -> FeatureSource:
         if self._source is None:
             self._source = FeatureSource(self.spec.base_model, self.spec.layer, context_size=self.spec.context_size,
-                                         model_kind=self.spec.model_kind, layers=self.spec.layers)
+                                         model_kind=self.spec.model_kind, layers=self.spec.layers,
+                                         line_breaks=self.spec.line_breaks)
         return self._source
 
     @property
@@ -156,10 +160,13 @@ class Detector:
                             probs: np.ndarray | None = None, validate: bool | None = None,
                             floors: bool = True, extend: float | None = FROM_SPEC,
                             split: bool | None = None,
-                            seeds: dict[str, float] | None = None) -> list[tuple[Span, float]]:
+                            seeds: dict[str, float] | None = None,
+                            join: bool | None = None) -> list[tuple[Span, float]]:
         """Decoded spans with scores. ``threshold``/``validate``/``extend``/``split``/``seeds`` (per-label
-        seed thresholds) default to the spec's (``extend=None`` turns hysteresis off, ``seeds={}`` turns per-label
-        seeds off)."""
+        seed thresholds)/``join`` (the one-span ADDRESS rule) default to the spec's (``extend=None`` turns
+        hysteresis off, ``seeds={}`` turns per-label seeds off)."""
+        if self.spec.line_breaks:
+            text = shown_line_breaks(text)  # what the model read; same length, so spans index the original
         if self.spec.shape_bits:
             feats.with_shape(text)
         p = self.probs(feats) if probs is None else probs
@@ -169,6 +176,8 @@ class Detector:
                              self.spec.extend_threshold if extend == FROM_SPEC else extend,
                              self.spec.split if split is None else split,
                              self.spec.label_seed_thresholds if seeds is None else seeds)
+        if self.spec.join_address if join is None else join:
+            spans = join_address_parts(text, spans)
         if not floors or not self.spec.label_thresholds:
             return spans
         return [(s, sc) for s, sc in spans if sc >= self.spec.label_thresholds.get(s.label, 0.0)]

@@ -27,7 +27,7 @@ GENERATORS = ("compose", "templates")
 _KEYS = {"sae", "base_model", "layer", "layers", "context_size", "model_kind", "output_dir", "data", "epochs", "lr",
          "batch_size", "class_weight_power", "systems", "detector", "seed", "context", "weight_decay",
          "input_dropout", "generator", "eval_sets", "sae_build", "extends", "cache_features", "label_seeds",
-         "shape", "hidden"}
+         "shape", "hidden", "line_breaks"}
 SAE_BUILD_DEFAULTS: dict[str, Any] = {"latents": 4096, "k": 32, "epochs": 2, "batch_size": 1024,
                                       "learning_rate": "auto", "warmup_steps": 50, "seed": 0, "conversations": 0}
 
@@ -64,6 +64,7 @@ class ProbeConfig:
     label_seeds: bool = False  # also choose per-label seed thresholds below the global one on val (pipeline.tune)
     shape: bool = False  # probes also read orthographic bits per token (pii.shape; the default model is uncased)
     hidden: int = 0  # width of a hidden-layer branch beside each probe's linear one (0: linear probes)
+    line_breaks: bool = False  # the model reads escaped line breaks as real ones (escape.shown_line_breaks)
     extends: str | None = None
 
     @classmethod
@@ -83,7 +84,7 @@ class ProbeConfig:
                               "(train one here) is given")
         if cfg.detector not in ("sae", "raw") or cfg.detector not in cfg.systems:
             raise ConfigError(f"probe config: detector {cfg.detector!r} must be 'sae' or 'raw' and listed in systems")
-        for key in ("label_seeds", "shape", "cache_features"):
+        for key in ("label_seeds", "shape", "cache_features", "line_breaks"):
             if not isinstance(getattr(cfg, key), bool):
                 raise ConfigError(f"probe config: {key} must be true or false, got {getattr(cfg, key)!r}")
         if not isinstance(cfg.hidden, int) or isinstance(cfg.hidden, bool) or not 0 <= cfg.hidden <= 4096:
@@ -147,9 +148,12 @@ def _generator(cfg: ProbeConfig):
     return Generator(seed=cfg.data["seed"])
 
 
-def features_key(model: str, layers: list[int] | int, context_size: int, texts: list[str]) -> str:
-    """The features cache's file key: the model, its layers, the context size and exactly these texts."""
-    return hashlib.sha256(json.dumps([model, layers, context_size, texts]).encode()).hexdigest()[:16]
+def features_key(model: str, layers: list[int] | int, context_size: int, texts: list[str],
+                 line_breaks: bool = False) -> str:
+    """The features cache's file key: the model, its layers, the context size, exactly these texts and how
+    their escaped line breaks are read (absent when as written, so older caches keep their keys)."""
+    parts: list[Any] = [model, layers, context_size, texts] + (["line_breaks"] if line_breaks else [])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
 def _features(source, name: str, examples: list, cache_dir: Path | None) -> SplitData:
@@ -157,7 +161,7 @@ def _features(source, name: str, examples: list, cache_dir: Path | None) -> Spli
     import torch
 
     key = features_key(source.loaded.name, getattr(source, "layers", None) or source.loaded.layer,
-                       source.context_size, [e.text for e in examples])
+                       source.context_size, [e.text for e in examples], getattr(source, "line_breaks", False))
     path = cache_dir / f"{name}-{key}.pt" if cache_dir is not None else None
     if path is not None and path.exists():
         log(f"{name}: {len(examples)} messages, features from cache {path.name}")
@@ -260,7 +264,7 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
         raise ConfigError("probe config: give base_model and layer (or an sae whose meta.json names them)")
     log(f"loading {base_model} (layers {layers or [layer]}, context {cfg.context_size})")
     source = FeatureSource(str(base_model), int(layer), context_size=cfg.context_size, model_kind=cfg.model_kind,
-                           layers=layers)
+                           layers=layers, line_breaks=cfg.line_breaks)
     gen = _generator(cfg)
     cache_dir = out / "features" if cfg.cache_features else None
     splits = {s: gen.examples(s, cfg.data[s]) for s in ("train", "val", "test")}

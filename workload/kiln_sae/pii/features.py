@@ -70,10 +70,12 @@ class MultiLayerModel:
 class FeatureSource:
     """Loads the base model once; ``extract(texts)`` returns one TokenFeatures per text. With ``layers``
     (several block indices) each token's features are those residual streams concatenated; ``layer`` is
-    then the last of them."""
+    then the last of them. With ``line_breaks`` the model reads each text with its escaped line breaks shown as
+    real ones (``escape.shown_line_breaks``; same length, so the offsets index the text as given)."""
 
     def __init__(self, base_model: str, layer: int, *, context_size: int = 256, device: str = "cpu",
-                 model_kind: str = "auto", batch_size: int = 32, layers: list[int] | None = None) -> None:
+                 model_kind: str = "auto", batch_size: int = 32, layers: list[int] | None = None,
+                 line_breaks: bool = False) -> None:
         from kiln_sae.activations import ActivationExtractor
         from kiln_sae.models import load_truncated_model
 
@@ -84,6 +86,7 @@ class FeatureSource:
         if self.layers and self.layers != [layer]:
             self.loaded = MultiLayerModel(self.loaded, self.layers)
         self.context_size = context_size
+        self.line_breaks = line_breaks
         self.device = device
         self.batch_size = batch_size
         self._extractor = ActivationExtractor(self.loaded, context_size, device)
@@ -94,6 +97,10 @@ class FeatureSource:
 
     def extract(self, texts: list[str]) -> list[TokenFeatures]:
         out = []
+        if self.line_breaks:
+            from kiln_sae.pii.escape import shown_line_breaks
+
+            texts = [shown_line_breaks(t) for t in texts]
         for i in range(0, len(texts), self.batch_size):
             batch = texts[i:i + self.batch_size]
             for text, ta in zip(batch, self._extractor.extract_with_offsets(batch), strict=True):

@@ -107,7 +107,8 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
     spec = DetectorSpec(system=system, base_model=loaded.name, layer=loaded.layer, context_size=source.context_size,
                         n_features=int(n_features), act_scale=float(act_scale), context=context,
                         n_raw_features=d * (2 * context + 1) if system == "sae_raw_probe" else 0,
-                        shape_bits=bits, hidden=cfg.hidden if system != "sae_raw_probe" else 0)
+                        shape_bits=bits, hidden=cfg.hidden if system != "sae_raw_probe" else 0,
+                        line_breaks=bool(getattr(source, "line_breaks", False)))
     active = ((sae.k or 64) + len(bits)) * (2 * context + 1) if system in SAE_SYSTEMS else n_features
     probe: torch.nn.Module = (SparseLinearProbe(n_features, len(TAGS), spec.hidden, active) if system == "sae_probe"
                               else HybridProbe(n_features, raw_width, len(TAGS)) if system == "sae_raw_probe"
@@ -128,13 +129,16 @@ def train_detector(system: str, source: FeatureSource, train: SplitData, val: Sp
 def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, Any]:
     """Choose the decoding settings on ``val`` (never on test) and write them into ``det.spec``, in steps
     whose val F1 is kept for the ablation: a global threshold without span validation, then with it,
-    then threshold x hysteresis (``extend``) x run-on splitting (``split``), then (``label_seeds``, opt-in)
-    per-label seed thresholds that may go below the global one, then per-label floors."""
+    then threshold x hysteresis (``extend``) x run-on splitting (``split``), then the one-span ADDRESS rule
+    (``join_address``), then (``label_seeds``, opt-in) per-label seed thresholds that may go below the global
+    one, then per-label floors."""
     det.spec.label_seed_thresholds = {}
+    det.spec.join_address = False
     probs = [det.probs(f) for f in val.feats]
 
-    def f1(th: float, check: bool, ext: float | None, split: bool = False) -> float:
-        preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext, split=split)]
+    def f1(th: float, check: bool, ext: float | None, split: bool = False, join: bool = False) -> float:
+        preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext, split=split,
+                                                        join=join)]
                  for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
         return float(_val_overlap(val, preds).micro["f1"])
 
@@ -151,16 +155,21 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     # Ships with validation (it is part of the detector); the other steps are kept for the ablation.
     det.spec.validate, det.spec.threshold, det.spec.extend_threshold, det.spec.split = True, th, ext, sp
     det.spec.label_thresholds = {}
+    # The label rules make a multi-line address one span; the probe tags its lines one by one. Kept when val
+    # agrees (a tie keeps the rule).
+    joined_f1 = f1(th, True, ext, sp, join=True)
+    det.spec.join_address = joined_f1 >= grid_f1
     seed_info: dict[str, Any] = {}
-    seeded_f1 = grid_f1
+    seeded_f1 = max(grid_f1, joined_f1)
     if label_seeds:
-        seeds, seeded_f1, seed_info = tune_label_seeds(det, val, probs, grid_f1)
+        seeds, seeded_f1, seed_info = tune_label_seeds(det, val, probs, seeded_f1)
         det.spec.label_seed_thresholds = seeds
         seed_info = {"label_seed_thresholds": seeds, "val_overlap_f1_label_seeds": seeded_f1,
                      **{f"label_seed_thresholds_{k}": v for k, v in seed_info.items()}}
     floors, floors_f1, floor_info = _tune_label_floors(det, val, probs, seeded_f1)
     det.spec.label_thresholds = floors
     return {"threshold": th, "extend_threshold": ext, "split": sp, "label_thresholds": floors, **seed_info,
+            "join_address": det.spec.join_address, "val_overlap_f1_join_address": joined_f1,
             "label_thresholds_proposed": floor_info["proposed"],
             "label_thresholds_bootstrap_share_gain": floor_info["bootstrap_share_gain"],
             "label_thresholds_recall_refused": floor_info["recall_refused"],

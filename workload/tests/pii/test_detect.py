@@ -116,6 +116,31 @@ def test_detector_json_records_the_decoding_choices(probe_run):
     assert all(v <= 0.9 for v in spec["label_thresholds"].values())  # floors never cap recall at 0.95+
 
 
+def test_a_detector_that_reads_line_breaks_finds_the_same_spans_in_an_escaped_paste(probe_run, tmp_path):
+    """Escaped lines ("\\n" written out) are read as the real ones: the spans found in a message pasted as a
+    JSON string are those found in the same message with its breaks shown, at the same offsets."""
+    import shutil
+
+    from kiln_sae.pii.escape import shown_line_breaks
+
+    spec = json.loads((probe_run / "detector" / "detector.json").read_text())
+    assert spec["line_breaks"] is False and isinstance(spec["join_address"], bool)  # recorded by probe
+    copy = tmp_path / "det"
+    shutil.copytree(probe_run / "detector", copy)
+    (copy / "detector.json").write_text(json.dumps({**spec, "line_breaks": True}))
+    det = load_detector(copy)
+    assert det.source.line_breaks
+    escaped = '{"body": "Hi,\\nplease email me at\\nanna.schmidt@gmail.com\\nthanks"}'
+    found = [(s, round(sc, 5)) for s, sc in det.detect([escaped])[0]]
+    assert found == [(s, round(sc, 5)) for s, sc in det.detect([shown_line_breaks(escaped)])[0]]
+    assert EMAIL in [escaped[s.start:s.end] for s, _ in found]
+    # A detector written before these keys existed reads text as written and does not join addresses.
+    old = {k: v for k, v in spec.items() if k not in ("line_breaks", "join_address")}
+    (copy / "detector.json").write_text(json.dumps(old))
+    again = load_detector(copy)
+    assert not again.spec.line_breaks and not again.spec.join_address
+
+
 def test_a_detector_with_other_shape_bits_is_refused_and_one_without_them_still_loads(probe_run, tmp_path):
     import shutil
 

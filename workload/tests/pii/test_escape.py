@@ -44,3 +44,35 @@ def test_the_switch_off_leaves_the_data_as_it_was_and_on_escapes_a_share(monkeyp
             before["text"][s["start"]:s["end"]].replace("\n", "\\n") for s in before["spans"]]
         for s in after.spans:
             assert canonical(after.text, s) == s
+
+
+def test_shown_line_breaks_keep_the_length_and_show_each_escaped_break():
+    from kiln_sae.pii.escape import shown_line_breaks
+
+    text = r'{"body": "Finland 35680\n723 813 266 office\r\nFax:\t(07700)553419"}'
+    shown = shown_line_breaks(text)
+    assert len(shown) == len(text)
+    assert shown == '{"body": "Finland 35680 \n723 813 266 office \n \nFax: \t(07700)553419"}'
+    # Every character outside an escape stays where it was, so offsets into one index the other.
+    assert all(a == b for a, b in zip(text, shown, strict=True) if b not in " \n\t")
+
+
+def test_escaped_backslashes_and_windows_paths_are_data_not_line_breaks():
+    from kiln_sae.pii.escape import shown_line_breaks
+
+    assert shown_line_breaks(r'"C:\\new_reports"') == r'"C:\\new_reports"'  # a backslash, then "new"
+    assert shown_line_breaks(r"profile at C:\Users\nathan_k\Documents") == r"profile at C:\Users\nathan_k\Documents"
+    assert shown_line_breaks(r"share \\srv\team\nina ok") == r"share \\srv\team\nina ok"
+    # A path ends at a space: an escape after it is a break again.
+    assert shown_line_breaks(r"C:\tmp\x done\nnext") == "C:\\tmp\\x done \nnext"
+    assert shown_line_breaks("no escapes\nat all") == "no escapes\nat all"
+
+
+def test_messages_escaped_by_the_generator_read_as_the_original_lines():
+    from kiln_sae.pii.escape import shown_line_breaks
+
+    text = "Dear Ann Lee,\nplease write to\n12 Elm Grove\nLeeds LS1 4AB\nThanks"
+    out, moved, _ = escape_lines(text, [Span(5, 12, "PERSON")], [], random.Random(3))
+    shown = shown_line_breaks(out)
+    assert shown.replace(" \n", "\n").count("\n") == 4
+    assert shown[moved[0].start:moved[0].end] == "Ann Lee"

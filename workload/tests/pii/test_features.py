@@ -43,3 +43,16 @@ def test_context_rows_match_the_detectors_context_concatenation():
             assert sorted(zip(wi[r][keep_w].tolist(), wv[r][keep_w].tolist())) == \
                 sorted(zip(gi[r][keep_g].tolist(), gv[r][keep_g].tolist()))
         start += len(x) + c
+
+
+def test_features_with_line_breaks_shown_read_an_escaped_message_as_its_lines():
+    """Same-length text: the offsets index the message as given, and the activations are those of the lines."""
+    escaped = r'{"body": "Ann Lee\n12 High St\nLeeds"}'
+    lines = '{"body": "Ann Lee \n12 High St \nLeeds"}'
+    src = FeatureSource("minilm", 2, context_size=64, line_breaks=True)
+    shown, = src.extract([escaped])
+    plain, = FeatureSource("minilm", 2, context_size=64).extract([lines])
+    assert (shown.offsets == plain.offsets).all()
+    torch.testing.assert_close(shown.acts, plain.acts)
+    as_written, = FeatureSource("minilm", 2, context_size=64).extract([escaped])
+    assert len(as_written.offsets) != len(shown.offsets)  # "\" and a glued "n" are tokens of their own

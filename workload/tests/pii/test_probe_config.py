@@ -48,6 +48,21 @@ def test_shape_must_be_a_boolean():
     assert ProbeConfig.from_dict({"output_dir": "x", "systems": ["raw"], "detector": "raw", "shape": True}).shape
 
 
+def test_line_breaks_must_be_a_boolean_and_change_the_features_cache_key():
+    from kiln_sae.pii.experiment import features_key
+
+    base = {"output_dir": "x", "systems": ["raw"], "detector": "raw"}
+    with pytest.raises(ConfigError, match="line_breaks must be true or false"):
+        ProbeConfig.from_dict({**base, "line_breaks": "yes"})
+    assert ProbeConfig.from_dict({**base, "line_breaks": True}).line_breaks
+    assert not ProbeConfig.from_dict(base).line_breaks
+    texts = ["a\\nb"]
+    # Features read with line breaks shown are other activations: another cache file, and the key of the
+    # features read as written is the one older caches were saved under.
+    assert features_key("minilm", [2, 4], 128, texts, True) != features_key("minilm", [2, 4], 128, texts)
+    assert features_key("minilm", [2, 4], 128, texts) == features_key("minilm", [2, 4], 128, texts, False)
+
+
 def test_hidden_must_be_a_small_non_negative_integer():
     base = {"output_dir": "x", "systems": ["raw"], "detector": "raw"}
     for bad in (-1, 1.5, "64", True, 10_000):

@@ -1,4 +1,4 @@
-"""The template bootstrap that decides whether a per-label floor chosen on val is kept."""
+"""Decoding choices made on val: the template bootstrap that keeps a per-label floor, the address rule."""
 from __future__ import annotations
 
 from kiln_sae.pii.generate import Example
@@ -38,3 +38,60 @@ def test_no_change_never_counts_as_a_gain():
     val = _val(4)
     same = [[ANN] for _ in val.examples]
     assert floor_bootstrap(val, same, same) == 0.0
+
+
+def _logit_detector():
+    """A detector whose 'features' are its tag logits (an identity probe over raw inputs, no context): the
+    decoding choices are then tested on probabilities written by hand."""
+    import torch
+
+    from kiln_sae.pii.detector import Detector, DetectorSpec
+
+    spec = DetectorSpec(system="raw_probe", base_model="none", layer=0, context_size=64)
+    return Detector(spec, torch.nn.Identity())
+
+
+def _tagged(text: str, words: list[tuple[str, str | None, bool]]):
+    """Features of one val message whose words carry confident tags: (word, label or None, begin)."""
+    import re
+
+    import numpy as np
+    import torch
+
+    from kiln_sae.pii.features import TokenFeatures
+    from kiln_sae.pii.labels import OUTSIDE, TAGS, begin_tag, inside_tag
+
+    offsets = np.array([m.span() for m in re.finditer(r"\S+", text)], dtype=np.int64)
+    logits = torch.full((len(offsets), len(TAGS)), -8.0)
+    for i, (word, label, begin) in enumerate(words):
+        assert text[offsets[i, 0]:offsets[i, 1]] == word
+        logits[i, OUTSIDE if label is None else begin_tag(label) if begin else inside_tag(label)] = 8.0
+    return TokenFeatures(logits, offsets, np.ones(len(offsets), dtype=bool))
+
+
+def test_tune_keeps_the_one_span_address_rule_when_val_agrees():
+    from kiln_sae.pii.pipeline import tune
+
+    text = "Ann Lee\n12 Elm Road\nLeeds\nUK LS1 4AB"
+    words = [("Ann", "PERSON", True), ("Lee", "PERSON", False), ("12", "ADDRESS", True), ("Elm", "ADDRESS", False),
+             ("Road", "ADDRESS", False), ("Leeds", "PERSON", True), ("UK", "LOCATION", True),
+             ("LS1", "ADDRESS", True), ("4AB", "ADDRESS", False)]
+    address = Span(text.index("12"), len(text), "ADDRESS")
+    examples, feats = [], []
+    for t in range(4):
+        f = _tagged(text, words)
+        examples.append(Example(text=text, spans=[Span(0, 7, "PERSON"), address], template=f"t{t}", genre="letter",
+                                split="val", locale="en_GB"))
+        feats.append(f)
+    det = _logit_detector()
+    info = tune(det, SplitData(examples, feats))
+    assert info["join_address"] and det.spec.join_address
+    assert info["val_overlap_f1_join_address"] == 1.0 > info["val_overlap_f1_no_label_thresholds"]
+    spans = [s for s, _ in det.spans_from_features(text, feats[0])]
+    assert spans == [Span(0, 7, "PERSON"), address]
+    # Where the lines are separate entities in val's gold, the rule is left off.
+    apart = [Example(text=text, spans=[Span(0, 7, "PERSON"), Span(8, 19, "ADDRESS"), Span(20, 25, "PERSON"),
+                                       Span(26, 28, "LOCATION"), Span(29, 36, "ADDRESS")],
+                     template=f"t{t}", genre="letter", split="val", locale="en_GB") for t in range(4)]
+    info = tune(det, SplitData(apart, feats))
+    assert not info["join_address"] and not det.spec.join_address

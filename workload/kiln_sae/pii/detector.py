@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kiln_sae.errors import DataError
-from kiln_sae.pii.align import decode_spans, join_address_parts
+from kiln_sae.pii.align import add_public_ips, decode_spans, join_address_parts
 from kiln_sae.pii.escape import shown_line_breaks
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.labels import LABELS, TAGS, Span
@@ -60,6 +60,7 @@ class DetectorSpec:
     hidden: int = 0  # width of the probe's hidden-layer branch (sparse and dense probes; the hybrid has none)
     line_breaks: bool = False  # escaped line breaks are read as real ones (escape.shown_line_breaks; training's)
     join_address: bool = False  # the one-span ADDRESS rule on decoded spans (align.join_address_parts; val-tuned)
+    public_ips: bool = False  # public IP addresses the probe missed are added (align.add_public_ips; val-tuned)
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     format: str = FORMAT
     version: int = FORMAT_VERSION
@@ -161,10 +162,10 @@ class Detector:
                             floors: bool = True, extend: float | None = FROM_SPEC,
                             split: bool | None = None,
                             seeds: dict[str, float] | None = None,
-                            join: bool | None = None) -> list[tuple[Span, float]]:
+                            join: bool | None = None, ips: bool | None = None) -> list[tuple[Span, float]]:
         """Decoded spans with scores. ``threshold``/``validate``/``extend``/``split``/``seeds`` (per-label
-        seed thresholds)/``join`` (the one-span ADDRESS rule) default to the spec's (``extend=None`` turns
-        hysteresis off, ``seeds={}`` turns per-label seeds off)."""
+        seed thresholds)/``join`` (the one-span ADDRESS rule)/``ips`` (add public IPs the probe missed) default
+        to the spec's (``extend=None`` turns hysteresis off, ``seeds={}`` turns per-label seeds off)."""
         if self.spec.line_breaks:
             text = shown_line_breaks(text)  # what the model read; same length, so spans index the original
         if self.spec.shape_bits:
@@ -178,6 +179,8 @@ class Detector:
                              self.spec.label_seed_thresholds if seeds is None else seeds)
         if self.spec.join_address if join is None else join:
             spans = join_address_parts(text, spans)
+        if self.spec.public_ips if ips is None else ips:
+            spans = add_public_ips(text, spans)
         if not floors or not self.spec.label_thresholds:
             return spans
         return [(s, sc) for s, sc in spans if sc >= self.spec.label_thresholds.get(s.label, 0.0)]

@@ -133,12 +133,13 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     (``join_address``), then (``label_seeds``, opt-in) per-label seed thresholds that may go below the global
     one, then per-label floors."""
     det.spec.label_seed_thresholds = {}
-    det.spec.join_address = False
+    det.spec.join_address = det.spec.public_ips = False
     probs = [det.probs(f) for f in val.feats]
 
-    def f1(th: float, check: bool, ext: float | None, split: bool = False, join: bool = False) -> float:
+    def f1(th: float, check: bool, ext: float | None, split: bool = False, join: bool = False,
+           ips: bool = False) -> float:
         preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext, split=split,
-                                                        join=join)]
+                                                        join=join, ips=ips)]
                  for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
         return float(_val_overlap(val, preds).micro["f1"])
 
@@ -159,8 +160,11 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     # agrees (a tie keeps the rule).
     joined_f1 = f1(th, True, ext, sp, join=True)
     det.spec.join_address = joined_f1 >= grid_f1
+    # An IP address is defined by its shape: the ones the probe missed are added when val agrees.
+    ips_f1 = f1(th, True, ext, sp, join=det.spec.join_address, ips=True)
+    det.spec.public_ips = ips_f1 >= max(grid_f1, joined_f1)
     seed_info: dict[str, Any] = {}
-    seeded_f1 = max(grid_f1, joined_f1)
+    seeded_f1 = max(grid_f1, joined_f1, ips_f1)
     if label_seeds:
         seeds, seeded_f1, seed_info = tune_label_seeds(det, val, probs, seeded_f1)
         det.spec.label_seed_thresholds = seeds
@@ -170,6 +174,7 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     det.spec.label_thresholds = floors
     return {"threshold": th, "extend_threshold": ext, "split": sp, "label_thresholds": floors, **seed_info,
             "join_address": det.spec.join_address, "val_overlap_f1_join_address": joined_f1,
+            "public_ips": det.spec.public_ips, "val_overlap_f1_public_ips": ips_f1,
             "label_thresholds_proposed": floor_info["proposed"],
             "label_thresholds_bootstrap_share_gain": floor_info["bootstrap_share_gain"],
             "label_thresholds_recall_refused": floor_info["recall_refused"],

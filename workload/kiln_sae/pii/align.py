@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from kiln_sae.pii.escape import shown_line_breaks
 from kiln_sae.pii.labels import LABELS, OUTSIDE, TAGS, Span, begin_tag, inside_tag, is_begin
 
 IGNORE = -100  # special and zero-width tokens: no label, excluded from the loss
@@ -295,17 +296,14 @@ def _dedupe(spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
     return out
 
 
-_ESCAPED_BREAK = re.compile(r"(?<!\\)(?:\\\\)*\\[nrt]")
-
-
 def _address_gap(gap: str) -> bool:
     """Only what separates the parts of one address: spaces, commas, real or escaped line breaks."""
-    return _ESCAPED_BREAK.sub(" ", gap).strip(" ,\n\t\r") == ""
+    return shown_line_breaks(gap).strip(" ,\n\t\r") == ""
 
 
 def _own_line(text: str, span: Span, before: Span, after: Span) -> bool:
     """``span`` fills its line between two neighbours: a line break (real or escaped) on each side."""
-    return all(_address_gap(g) and ("\n" in g or _ESCAPED_BREAK.search(g) is not None)
+    return all(_address_gap(g) and "\n" in shown_line_breaks(g)
                for g in (text[before.end:span.start], text[span.end:after.start]))
 
 

@@ -209,18 +209,19 @@ def test_escape_edges_a_span_starting_at_the_backslash_and_an_escaped_backslash(
     assert _unescape_edges(path, at, path.index('"', at)) == (at, path.index('"', at))
 
 
+def _decoded(text: str, parts: list[tuple[str, str]]) -> list[tuple[Span, float]]:
+    """Decoded spans as the decoder returns them: each (value, label) at its first place in ``text``."""
+    return [(Span(text.index(v), text.index(v) + len(v), label), 0.9) for v, label in parts]
+
+
 def test_join_makes_a_multi_line_address_one_span_as_the_label_rules_do():
     from kiln_sae.pii.align import join_address_parts
 
     text = "Helena Carlsen\\n637 Strojírenská 1006\\n Suite 026\\n Svratka\\n Czech Republic 45098\nTel 0171 496 0000"
 
-    def at(value: str, label: str) -> tuple[Span, float]:
-        a = text.index(value)
-        return Span(a, a + len(value), label), 0.9
-
-    decoded = [at("Helena Carlsen", "PERSON"), at("637 Strojírenská 1006", "ADDRESS"), at("Suite 026", "ADDRESS"),
-               at("Svratka", "PERSON"), at("Czech Republic", "LOCATION"), at("45098", "ADDRESS"),
-               at("0171 496 0000", "PHONE")]
+    decoded = _decoded(text, [("Helena Carlsen", "PERSON"), ("637 Strojírenská 1006", "ADDRESS"),
+                              ("Suite 026", "ADDRESS"), ("Svratka", "PERSON"), ("Czech Republic", "LOCATION"),
+                              ("45098", "ADDRESS"), ("0171 496 0000", "PHONE")])
     got = [(text[s.start:s.end], s.label) for s, _ in join_address_parts(text, decoded)]
     assert got == [("Helena Carlsen", "PERSON"),
                    ("637 Strojírenská 1006\\n Suite 026\\n Svratka\\n Czech Republic 45098", "ADDRESS"),
@@ -232,19 +233,15 @@ def test_join_leaves_names_before_an_address_and_places_not_glued_to_one():
 
     text = "Ann Lee\n12 High St, Leeds\nI moved to Paris. Bo Wu\n3 Elm Rd"
 
-    def at(value: str, label: str) -> tuple[Span, float]:
-        a = text.index(value)
-        return Span(a, a + len(value), label), 0.9
-
-    decoded = [at("Ann Lee", "PERSON"), at("12 High St", "ADDRESS"), at("Leeds", "LOCATION"),
-               at("Paris", "LOCATION"), at("Bo Wu", "PERSON"), at("3 Elm Rd", "ADDRESS")]
+    decoded = _decoded(text, [("Ann Lee", "PERSON"), ("12 High St", "ADDRESS"), ("Leeds", "LOCATION"),
+                              ("Paris", "LOCATION"), ("Bo Wu", "PERSON"), ("3 Elm Rd", "ADDRESS")])
     got = [(text[s.start:s.end], s.label) for s, _ in join_address_parts(text, decoded)]
     # The name before the address stays a PERSON (only a line between two address lines joins), the city
     # after a comma joins, and a place after words ("I moved to") does not.
     assert got == [("Ann Lee", "PERSON"), ("12 High St, Leeds", "ADDRESS"), ("Paris", "LOCATION"),
                    ("Bo Wu", "PERSON"), ("3 Elm Rd", "ADDRESS")]
     # A name-like line is joined only when it holds no digit and an address part follows it.
-    tail = [at("12 High St", "ADDRESS"), at("I moved to Paris. Bo Wu", "PERSON")]
+    tail = _decoded(text, [("12 High St", "ADDRESS"), ("I moved to Paris. Bo Wu", "PERSON")])
     assert join_address_parts(text, tail) == tail
 
 

@@ -2,8 +2,11 @@
 
 A detector directory holds ``detector.json`` (format version, system, label map, base model reference,
 layer, thresholds, SAE reference with sha256), ``probe.safetensors``, and for the SAE system a copy of the
-SAE (``sae/``) so the directory is self-contained. ``Detector.spans_from_features`` is the one decoding path
-used by evaluation and by ``detect``, so reported F1 is the F1 of what ships.
+SAE (``sae/``) so the directory is self-contained. An ensemble's directory holds its ``detector.json`` (the
+decoding settings, ``members``) and one such directory per member (``member-0/``, ...): the members read the
+same features, their token probabilities are averaged, and the ensemble's settings decode the average.
+``Detector.spans_from_features`` is the one decoding path used by evaluation and by ``detect``, so reported
+F1 is the F1 of what ships.
 """
 from __future__ import annotations
 
@@ -62,6 +65,7 @@ class DetectorSpec:
     join_address: bool = False  # the one-span ADDRESS rule on decoded spans (align.join_address_parts; val-tuned)
     public_ips: bool = False  # public IP addresses the probe missed are added (align.add_public_ips; val-tuned)
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
+    members: list[str] = field(default_factory=list)  # an ensemble's member directories (relative); [] = one probe
     format: str = FORMAT
     version: int = FORMAT_VERSION
 
@@ -210,6 +214,71 @@ class Detector:
         return files
 
 
+# What every member of an ensemble must share with it: they read one set of features per text.
+SHARED = ("system", "base_model", "layer", "layers", "context_size", "model_kind", "line_breaks", "shape_bits")
+
+
+class EnsembleDetector(Detector):
+    """Several detectors over the same features (one per SAE seed), read as one: their token probabilities
+    are averaged and this detector's own decoding settings (tuned on val over the average) decode it. An
+    average of probes trained on differently seeded SAEs cancels part of their seed-to-seed noise: over two
+    SAE seeds it beat each of them on every evaluation set (bench/results/pii_quality_v14.md)."""
+
+    def __init__(self, spec: DetectorSpec, members: list[Detector], source: FeatureSource | None = None,
+                 sae_dirs: list[str | Path | None] | None = None) -> None:
+        super().__init__(spec, torch.nn.Identity(), source)
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        for m in members:
+            mismatched = [k for k in SHARED if getattr(m.spec, k) != getattr(spec, k)]
+            if mismatched or m.spec.members:
+                raise ValueError(f"ensemble member differs from the ensemble in {mismatched or ['members']}")
+        self.members = members
+        self.sae_dirs = sae_dirs or [None] * len(members)
+
+    @classmethod
+    def of(cls, members: list[Detector], sae_dirs: list[str | Path | None] | None = None) -> "EnsembleDetector":
+        """An ensemble of trained members; its decoding settings start as the first member's (``tune`` them)."""
+        first = members[0].spec
+        spec = DetectorSpec(**{k: getattr(first, k) for k in SHARED},
+                            members=[f"member-{i}" for i in range(len(members))])
+        return cls(spec, members, members[0]._source, sae_dirs)
+
+    def base_inputs(self, feats: TokenFeatures) -> tuple[torch.Tensor, ...]:
+        raise TypeError("an ensemble has no probe inputs of its own; its members have theirs")
+
+    def probs(self, feats: TokenFeatures) -> np.ndarray:
+        return np.mean([m.probs(feats) for m in self.members], axis=0)
+
+    def save(self, out_dir: str | Path, sae_dir: str | Path | None = None) -> list[Path]:
+        if sae_dir is not None:
+            raise TypeError("an ensemble's SAEs are its members' (EnsembleDetector(sae_dirs=...))")
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = []
+        self.spec.members = [f"member-{i}" for i in range(len(self.members))]
+        for name, m, sd in zip(self.spec.members, self.members, self.sae_dirs, strict=True):
+            files += m.save(out / name, sd)
+        (out / "detector.json").write_text(json.dumps(asdict(self.spec), indent=2) + "\n", encoding="utf-8")
+        return files + [out / "detector.json"]
+
+
+def _load_ensemble(d: Path, spec: DetectorSpec, source: FeatureSource | None) -> EnsembleDetector:
+    if not isinstance(spec.members, list):
+        raise DataError(f"{d}/detector.json: members must be a list of member directory names")
+    members = []
+    for name in spec.members:
+        if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts or not name:
+            raise DataError(f"{d}/detector.json: member {name!r} is not a directory name inside the detector")
+        member = load_detector(d / name, source)
+        mismatched = [k for k in SHARED if getattr(member.spec, k) != getattr(spec, k)]
+        if mismatched or member.spec.members:
+            raise DataError(f"{d / name}: this member's {mismatched or ['members']} differ from the ensemble's "
+                            f"(members read the same features and cannot nest); retrain the detector")
+        members.append(member)
+    return EnsembleDetector(spec, members, source)
+
+
 def load_detector(path: str | Path, source: FeatureSource | None = None) -> Detector:
     d = Path(path)
     try:
@@ -233,6 +302,8 @@ def load_detector(path: str | Path, source: FeatureSource | None = None) -> Dete
     if not isinstance(spec.hidden, int) or spec.hidden < 0 or (spec.hidden and spec.system == "sae_raw_probe"):
         raise DataError(f"{d}/detector.json: hidden {spec.hidden!r} is not a width this {spec.system} can have "
                         f"(a non-negative integer; 0 for sae_raw_probe)")
+    if spec.members:
+        return _load_ensemble(d, spec, source)
     state = load_file(str(d / "probe.safetensors"))
     sae = None
     if spec.system in SAE_SYSTEMS:

@@ -27,7 +27,7 @@ GENERATORS = ("compose", "templates")
 _KEYS = {"sae", "base_model", "layer", "layers", "context_size", "model_kind", "output_dir", "data", "epochs", "lr",
          "batch_size", "class_weight_power", "systems", "detector", "seed", "context", "weight_decay",
          "input_dropout", "generator", "eval_sets", "sae_build", "extends", "cache_features", "label_seeds",
-         "shape", "hidden", "line_breaks"}
+         "shape", "hidden", "line_breaks", "members"}
 SAE_BUILD_DEFAULTS: dict[str, Any] = {"latents": 4096, "k": 32, "epochs": 2, "batch_size": 1024,
                                       "learning_rate": "auto", "warmup_steps": 50, "seed": 0, "conversations": 0}
 
@@ -65,6 +65,9 @@ class ProbeConfig:
     shape: bool = False  # probes also read orthographic bits per token (pii.shape; the default model is uncased)
     hidden: int = 0  # width of a hidden-layer branch beside each probe's linear one (0: linear probes)
     line_breaks: bool = False  # the model reads escaped line breaks as real ones (escape.shown_line_breaks)
+    # The SAE probe as an ensemble of this many members, member i on an SAE built with sae_build's seed + i (the
+    # probe seed stays ``seed``); their token probabilities are averaged (detector.EnsembleDetector). 1: one probe.
+    members: int = 1
     extends: str | None = None
 
     @classmethod
@@ -90,6 +93,12 @@ class ProbeConfig:
         if not isinstance(cfg.hidden, int) or isinstance(cfg.hidden, bool) or not 0 <= cfg.hidden <= 4096:
             raise ConfigError(f"probe config: hidden must be an integer from 0 (linear probe) to 4096, "
                               f"got {cfg.hidden!r}")
+        if not isinstance(cfg.members, int) or isinstance(cfg.members, bool) or not 1 <= cfg.members <= 16:
+            raise ConfigError(f"probe config: members must be an integer from 1 (one SAE probe) to 16, "
+                              f"got {cfg.members!r}")
+        if cfg.members > 1 and (cfg.sae or cfg.sae_build is None):
+            raise ConfigError(f"probe config: members: {cfg.members} trains one SAE per member, so it needs "
+                              f"sae_build (the recipe) instead of a trained sae; set members: 1 to use that SAE")
         if cfg.generator not in GENERATORS:
             raise ConfigError(f"probe config: generator {cfg.generator!r}; choose from {', '.join(GENERATORS)}")
         data = {"seed": 0, "train": 2000, "val": 400, "test": 600, **cfg.data}
@@ -135,6 +144,8 @@ def _with_base(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     if raw.get("sae") and "layers" not in raw:
         merged.pop("layers", None)  # an SAE given here fixes the layers (its meta), not the base's choice
         merged.pop("sae_build", None)
+        if "members" not in raw:
+            merged.pop("members", None)  # and is the one member: the base's ensemble is of SAEs it builds
     return merged
 
 
@@ -180,14 +191,16 @@ def _features(source, name: str, examples: list, cache_dir: Path | None) -> Spli
     return SplitData(examples, feats)
 
 
-def build_sae(cfg: ProbeConfig, train: SplitData, gen, source, cache_dir: Path | None) -> Path:
+def build_sae(cfg: ProbeConfig, train: SplitData, gen, source, cache_dir: Path | None, member: int = 0) -> Path:
     """Train an SAE on chat-like text: the train split's activations (plus ``conversations`` more generated
     train-format conversations), through ``python -m kiln_sae train --activations`` — the same trainer
-    every SAE uses. Reused when ``<output_dir>/sae_build/sae`` already holds one of this recipe."""
+    every SAE uses. Reused when ``<output_dir>/sae_build/sae`` already holds one of this recipe. Ensemble
+    member i > 0 gets its own, seeded sae_build's seed + i, in ``sae_build-<i>``."""
     import yaml
 
-    b = cfg.sae_build or SAE_BUILD_DEFAULTS
-    work = Path(cfg.output_dir) / "sae_build"
+    b = dict(cfg.sae_build or SAE_BUILD_DEFAULTS)
+    b["seed"] = int(b["seed"]) + member
+    work = Path(cfg.output_dir) / ("sae_build" if member == 0 else f"sae_build-{member}")
     # The train texts' hash, not only the generator's name and seed: a changed generator must retrain the SAE.
     texts = hashlib.sha256(json.dumps([e.text for e in train.examples]).encode()).hexdigest()
     recipe = {"build": b, "layers": getattr(source, "layers", None) or [source.loaded.layer],
@@ -304,8 +317,12 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
             log(f"{name}: training ({cfg.epochs} epochs)")
             det, info = train_detector(name, source, data["train"], data["val"], train_cfg, sae, act_scale,
                                        cfg.context, log=log, label_seeds=cfg.label_seeds, shape=cfg.shape)
+            if short == "sae" and cfg.members > 1:
+                assert sae_dir is not None
+                det, info = _train_ensemble(cfg, det, info, sae_dir, data, gen, source, cache_dir, train_cfg,
+                                            eval_on)
             target = out / ("detector" if short == cfg.detector else f"detector-{short}")
-            for f in det.save(target, sae_dir if short == "sae" else None):
+            for f in det.save(target, sae_dir if short == "sae" and cfg.members == 1 else None):
                 from kiln_sae.checkpoint import sha256_file
 
                 metrics.emit("artifact", path=str(f.relative_to(out)), sha256=sha256_file(f), bytes=f.stat().st_size,
@@ -334,6 +351,42 @@ def run_experiment(cfg: ProbeConfig, metrics: MetricsWriter) -> dict[str, Any]:
     metrics.emit("artifact", path=str(path.relative_to(out)), sha256=sha256_file(path), bytes=path.stat().st_size,
                  role="report")
     return report
+
+
+def _train_ensemble(cfg: ProbeConfig, first: Any, first_info: dict[str, Any], sae_dir: str,
+                    data: dict[str, SplitData], gen, source, cache_dir: Path | None, train_cfg: ProbeTraining,
+                    eval_on: dict[str, SplitData]) -> tuple[Any, dict[str, Any]]:
+    """The SAE probe as ``cfg.members`` members: ``first`` (on the SAE already built) and one more probe per
+    further SAE seed, averaged, the average's decoding chosen on val like a single probe's. Each member's
+    own overlap F1 on every set is kept beside the ensemble's (``members``)."""
+    from kiln_sae.checkpoint import load_sae
+    from kiln_sae.pii.detector import EnsembleDetector
+    from kiln_sae.pii.pipeline import tune
+
+    members, infos, dirs = [first], [first_info], [sae_dir]
+    for i in range(1, cfg.members):
+        member_dir = str(build_sae(cfg, data["train"], gen, source, cache_dir, member=i))
+        sae, meta = load_sae(member_dir)
+        log(f"sae_probe member {i + 1}/{cfg.members}: training ({cfg.epochs} epochs)")
+        det, info = train_detector("sae_probe", source, data["train"], data["val"], train_cfg, sae,
+                                   float(meta.get("act_scale", 1.0)), cfg.context, log=log,
+                                   label_seeds=cfg.label_seeds, shape=cfg.shape)
+        members.append(det)
+        infos.append(info)
+        dirs.append(member_dir)
+    ensemble = EnsembleDetector.of(members, dirs)
+    log(f"sae_probe: choosing the {cfg.members}-member average's decoding settings on val")
+    info = tune(ensemble, data["val"], label_seeds=cfg.label_seeds)
+    summary = []
+    for det, member_info, member_dir in zip(members, infos, dirs, strict=True):
+        sets = {name: score(sd.gold, predict_split(det, sd), sd.texts, sd.ignore)["overlap"].micro["f1"]
+                for name, sd in eval_on.items()}
+        summary.append({"sae_dir": member_dir, "val_overlap_f1": member_info["val_overlap_f1"],
+                        "train_s": member_info["train_s"], "overlap_f1": sets})
+    log("sae_probe members' overlap F1: " + "; ".join(
+        f"{i}: val {m['val_overlap_f1']:.3f}, " + ", ".join(f"{k} {v:.3f}" for k, v in m["overlap_f1"].items())
+        for i, m in enumerate(summary)))
+    return ensemble, {**info, "train_s": sum(m["train_s"] for m in summary), "members": summary}
 
 
 def _public(scores: dict[str, float | int]) -> dict[str, float | int]:

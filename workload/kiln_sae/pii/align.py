@@ -188,10 +188,12 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
                  threshold: float = 0.5,
                  resolver: Callable[[str, list[str]], str | None] | None = None,
                  extend: float | None = None, split: bool = False,
-                 label_seeds: dict[str, float] | None = None) -> list[tuple[Span, float]]:
+                 label_seeds: dict[str, float] | None = None,
+                 core: Callable[[str, str], tuple[int, int] | None] | None = None) -> list[tuple[Span, float]]:
     """Token tag probabilities ``[T, n_tags]`` -> character spans with a score.
 
-    ``resolver(span_text, ranked_labels)`` (e.g. ``validate.resolve``) may relabel or drop a span.
+    ``resolver(span_text, ranked_labels)`` (e.g. ``validate.resolve``) may relabel or drop a span; before it,
+    ``core(span_text, top_label)`` (e.g. ``validate.value_core``) may narrow the span to the value inside it.
 
     Two steps, because a linear probe is good at "this token is PII" but noisy about *which* PII on each
     sub-word: (1) tokens with P(not O) >= threshold form segments; a segment continues over a token glued to
@@ -234,12 +236,12 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
             pos += 1
             toks.append(idx[pos])
         pieces = split_run_on(text, offsets, toks, label_mass) if split else [toks]
-        core = set(cur)
+        tagged = set(cur)
         for piece in pieces:
             start, end = _trim(text, int(offsets[piece[0], 0]), int(offsets[piece[-1], 1]))
             if end <= start:
                 continue
-            own = [t for t in piece if t in core] or piece
+            own = [t for t in piece if t in tagged] or piece
             mass = label_mass[own].sum(axis=0)
             order = np.argsort(-mass)
             label: str | None = LABELS[int(order[0])]
@@ -251,6 +253,9 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
             if resolver is not None:
                 # Runners-up count only with at least a quarter of the winner's mass.
                 ranked = [LABELS[int(j)] for j in order[:3] if mass[j] >= 0.25 * mass[order[0]]]
+                inner = core(text[cut[0]:cut[1]], ranked[0]) if core is not None else None
+                if inner is not None:
+                    cut = (cut[0] + inner[0], cut[0] + inner[1])
                 label = resolver(text[cut[0]:cut[1]], ranked)
             if label not in _KEEP_BACKSLASHES:
                 start, end = cut

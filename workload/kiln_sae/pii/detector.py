@@ -27,7 +27,7 @@ from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.probe import DenseLinearProbe, HybridProbe, SparseLinearProbe
 from kiln_sae.pii.shape import SHAPE_BITS
-from kiln_sae.pii.validate import resolve
+from kiln_sae.pii.validate import resolve, value_core
 
 FORMAT = "kiln-pii-detector"
 FORMAT_VERSION = 1
@@ -180,7 +180,8 @@ class Detector:
                              self.spec.threshold if threshold is None else threshold, resolve if check else None,
                              self.spec.extend_threshold if extend == FROM_SPEC else extend,
                              self.spec.split if split is None else split,
-                             self.spec.label_seed_thresholds if seeds is None else seeds)
+                             self.spec.label_seed_thresholds if seeds is None else seeds,
+                             value_core if check else None)
         if self.spec.join_address if join is None else join:
             spans = join_address_parts(text, spans)
         if self.spec.public_ips if ips is None else ips:

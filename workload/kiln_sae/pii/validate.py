@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from kiln_sae.checksums import iban_mod97_ok, luhn_ok
 from kiln_sae.pii.rules import is_placeholder  # the label rules' placeholder list (docs/pii-labels.md)
 
-__all__ = ["luhn_ok", "is_card", "iban_shaped", "is_iban", "is_placeholder", "resolve"]
+__all__ = ["luhn_ok", "is_card", "iban_shaped", "is_iban", "is_placeholder", "resolve", "value_core"]
 
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().\-/]+(?:\s*(?:x|ext\.?)\s*\d+)?$", re.IGNORECASE)
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
@@ -69,13 +69,36 @@ def ip_like(value: str) -> bool:
     return bool(_IPV4_PART.match(v)) or (v.count(":") >= 3 and bool(_IPV6_PART.match(v)))
 
 
+NUMERIC = ("CREDIT_CARD", "IBAN", "PHONE", "SSN")
+# The fewest digits a span can hold and still be most of an IBAN: the shortest (Norway, 15 characters) has 13
+# digits, so any span covering half of one holds 6 or more; "DPO AP 80308" (US military mail) holds 5.
+MIN_IBAN_PART_DIGITS = 6
+_DIGIT_RUN = re.compile(r"\+?\d[\d \-.()/]*\d")
+
+
+def value_core(value: str, label: str) -> tuple[int, int] | None:
+    """Where a number's value lies inside a span of a number-like ``label`` that ran onto a neighbouring word
+    ("Karte 4916 3384 2010 5552", "723 813 266 office", "# 3571240659657568"): the extent of its one digit run
+    when that run is a valid card, IBAN or phone-shaped number and the whole span is none of these, and the
+    rest is set off by whitespace. None: keep the span as it is (a glued "K-559103" or "ID 4711" stays)."""
+    if label not in NUMERIC or is_card(value) or is_iban(value) or phone_shaped(value):
+        return None
+    runs = list(_DIGIT_RUN.finditer(value))
+    if len(runs) != 1:
+        return None
+    m = runs[0]
+    if (m.start() > 0 and not value[m.start() - 1].isspace()) or (m.end() < len(value) and not value[m.end()].isspace()):
+        return None
+    core = m.group()
+    return (m.start(), m.end()) if is_card(core) or is_iban(core) or phone_shaped(core) else None
+
+
 def resolve(value: str, ranked: Sequence[str]) -> str | None:
     """The label for span text ``value`` given the probe's plausible labels (by decreasing probability mass,
     runners-up only when they carry real mass), or None to drop the span. Checksums override the probe
     among the number-like labels; a placeholder is dropped."""
     top = ranked[0]
-    numeric = ("CREDIT_CARD", "IBAN", "PHONE", "SSN")
-    if top in numeric:
+    if top in NUMERIC:
         # 12-13 digit runs are also account numbers and Aadhaar-style IDs (10% pass Luhn by chance), so
         # there a valid checksum only confirms a card the probe already called; from 14 digits it decides.
         if is_card(value) and (top == "CREDIT_CARD" or len(re.sub(r"\D", "", value)) >= 14):
@@ -89,6 +112,9 @@ def resolve(value: str, ranked: Sequence[str]) -> str | None:
         elif top == "IBAN" and not iban_shaped(value) and phone_shaped(value):
             # Account numbers and BICs are written as one run; "+34 910 002 967" or "(0)1632 960571" is a phone.
             top = "PHONE"
+        elif top == "IBAN" and not iban_shaped(value) and digit_count(value) < MIN_IBAN_PART_DIGITS:
+            # Too few digits to be (most of) any country's IBAN: a postcode or military mail's "DPO AP 80308".
+            top = ranked[1] if len(ranked) > 1 else None
     if top == "ADDRESS" and not any(c.isalpha() for c in value):
         # No street or place name: a number on its own is a phone if it is shaped like one, else nothing.
         top = "PHONE" if phone_shaped(value) or 10 <= digit_count(value) <= 15 else None

@@ -126,3 +126,40 @@ def test_ip_spans_must_look_like_an_address_not_a_clock_time():
     assert resolve("13:55", ["IP_ADDRESS"]) is None
     assert resolve("13:55:02", ["IP_ADDRESS", "PHONE"]) is None  # the runner-up's own rule applies (< 7 digits)
     assert resolve("83.24.117.201", ["IP_ADDRESS"]) == "IP_ADDRESS"
+
+
+def test_a_number_span_that_ran_onto_a_word_is_narrowed_to_the_value() -> None:
+    from kiln_sae.pii.validate import value_core
+
+    def core(value: str, label: str) -> str | None:
+        c = value_core(value, label)
+        return None if c is None else value[c[0]:c[1]]
+
+    assert core("Karte 4916 3384 2010 5552", "IBAN") == "4916 3384 2010 5552"  # a card after the German word
+    assert core("723 813 266 office", "IBAN") == "723 813 266"  # a phone before its kind
+    assert core("# 3571240659657568", "IBAN") == "3571240659657568"
+    # Already a value, glued to its prefix, two numbers, or not number-like: left as it is.
+    for value, label in (("DE89 3704 0044 0532 0130 00", "IBAN"), ("+49 30 1234567", "PHONE"), ("K-559103", "SSN"),
+                         ("ID 4711", "SSN"), ("tel 0301234567 or 0301234568", "PHONE"),
+                         ("Karte 4916 3384 2010 5552", "PERSON")):
+        assert core(value, label) is None, value
+    # In the decoder (with validation on), the narrowed value is what the checksums judge.
+    text = "Zahlung per Karte 4916 3384 2010 5552."
+    words = [(0, 7), (8, 11), (12, 17), (18, 22), (23, 27), (28, 32), (33, 37), (37, 38)]
+    offsets, valid = np.array(words, dtype=np.int64), np.ones(len(words), dtype=bool)
+    probs = np.zeros((len(words), len(TAGS)), dtype=np.float32)
+    probs[[0, 1, 7], 0] = 1.0
+    probs[2, begin_tag("IBAN")] = 1.0
+    probs[3:7, inside_tag("IBAN")] = 1.0
+    assert [s for s, _ in decode_spans(text, offsets, valid, probs, resolver=resolve, core=value_core)] == [
+        Span(18, 37, "CREDIT_CARD")]
+    assert [s for s, _ in decode_spans(text, offsets, valid, probs, resolver=resolve)] == [Span(12, 37, "IBAN")]
+
+
+def test_too_few_digits_for_any_iban_take_the_runner_up() -> None:
+    # US military mail ("DPO AP 80308") and a lone postcode are not (most of) an IBAN: the shortest has 13 digits.
+    assert resolve("DPO AP 80308", ["IBAN", "ADDRESS"]) == "ADDRESS"
+    assert resolve("92893", ["IBAN"]) is None
+    # A piece of a real IBAN long enough to overlap half of it keeps its label.
+    assert resolve("37040044053201", ["IBAN"]) == "IBAN"
+    assert resolve("NO93 8601 1117 947", ["IBAN"]) == "IBAN"

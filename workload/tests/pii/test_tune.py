@@ -95,3 +95,33 @@ def test_tune_keeps_the_one_span_address_rule_when_val_agrees():
                      template=f"t{t}", genre="letter", split="val", locale="en_GB") for t in range(4)]
     info = tune(det, SplitData(apart, feats))
     assert not info["join_address"] and not det.spec.join_address
+
+
+def test_the_threshold_is_chosen_again_with_the_address_rule_on():
+    """The grid is first searched without the one-span ADDRESS rule. A weak city and postcode line (P ~ 0.6)
+    only pay off once the rule joins them to the street: without it they are two false positives, with it
+    they complete the address. The threshold that ships is chosen with the decoder that ships."""
+    import torch
+
+    from kiln_sae.pii.labels import OUTSIDE, begin_tag
+    from kiln_sae.pii.pipeline import tune
+
+    text = "Ann Lee\n12 Elm Road\nLeeds\nLS1 4AB"
+    words = [("Ann", "PERSON", True), ("Lee", "PERSON", False), ("12", "ADDRESS", True), ("Elm", "ADDRESS", False),
+             ("Road", "ADDRESS", False), ("Leeds", "LOCATION", True), ("LS1", "ADDRESS", True),
+             ("4AB", "ADDRESS", False)]
+    gold = [Span(0, 7, "PERSON"), Span(text.index("12"), len(text), "ADDRESS")]
+    examples, feats = [], []
+    for t in range(4):
+        f = _tagged(text, words)
+        for i, label in ((5, "LOCATION"), (6, "ADDRESS"), (7, "ADDRESS")):  # weak: P(not O) about 0.6
+            f.acts[i] = torch.full_like(f.acts[i], -8.0)
+            f.acts[i, OUTSIDE], f.acts[i, begin_tag(label)] = 0.0, 0.4
+        examples.append(Example(text=text, spans=gold, template=f"t{t}", genre="letter", split="val", locale="en_GB"))
+        feats.append(f)
+    det = _logit_detector()
+    info = tune(det, SplitData(examples, feats))
+    assert info["threshold_extend_split_grid"]["0.7/None/False"] == 0.5  # street only: a miss and a false positive
+    assert det.spec.join_address and det.spec.threshold <= 0.6
+    assert info["threshold_extend_split_grid_final_decoder"][f"{det.spec.threshold}/None/False"] == 1.0
+    assert [s for s, _ in det.spans_from_features(text, feats[0])] == gold

@@ -152,6 +152,9 @@ def main() -> int:
     for d in args.runs:
         rep = json.loads((Path(d) / "pii_report.json").read_text())
         seed = (rep["config"].get("sae_build") or {}).get("seed")
+        members = int(rep["config"].get("members") or 1)
+        if seed is not None and members > 1:  # an ensemble: member i's SAE has seed + i
+            seed = f"{seed}-{seed + members - 1}"
         runs.append({"dir": _rel(d), "sae_seed": seed, "report": _rel_all(rep)})
     logged = []
     for item in args.log_run:

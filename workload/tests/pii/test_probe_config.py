@@ -17,6 +17,7 @@ BEST = ROOT / "workload" / "configs" / "pii-best.yaml"
 def test_the_best_config_is_complete_and_its_eval_sets_exist():
     cfg = ProbeConfig.from_dict(yaml.safe_load(BEST.read_text()), base_dir=BEST.parent)
     assert cfg.generator == "compose" and len(cfg.layers) >= 2 and cfg.sae is None and cfg.sae_build
+    assert cfg.members == 4  # v14: the SAE probe ships as the average of four SAE seeds
     assert set(cfg.systems) == {"sae", "raw", "presidio"}
     assert set(cfg.eval_sets) == {"presidio_evaluator", "dev"}
     assert all(Path(p).exists() for p in cfg.eval_sets.values())
@@ -28,6 +29,7 @@ def test_extends_starts_from_a_base_and_a_given_sae_fixes_the_layers(tmp_path):
            "base_model": "minilm", "data": {"train": 100}}
     cfg = ProbeConfig.from_dict(job, base_dir=tmp_path)
     assert cfg.sae == "/jobs/1/sae" and cfg.layers is None and cfg.sae_build is None  # the job's SAE decides
+    assert cfg.members == 1  # the base ships an ensemble of SAEs it builds; the job's SAE is the one member
     assert cfg.data["train"] == 100 and cfg.input_dropout == 0.3 and cfg.context == 2  # the rest from the base
     assert cfg.epochs == 20  # v8: 20 probe epochs beat 10 on synthetic val (bench/results/pii_quality_v8.json)
     assert all(Path(p).exists() for p in cfg.eval_sets.values())  # resolved against the base's folder

@@ -32,7 +32,7 @@ def assemble(runs: list[Path], out: Path) -> dict:
         if rep["config"]["detector"] != "sae":
             raise SystemExit(f"{run}: its shipped detector is the {rep['config']['detector']} probe, not the SAE probe")
     members = [load_detector(r / "detector") for r in runs]
-    ensemble = EnsembleDetector.of(members, [r / "detector" / "sae" for r in runs])
+    ensemble = EnsembleDetector.of(members, [r / "detector" / m.spec.sae["path"] for r, m in zip(runs, members)])
     cfg = reports[0]["config"]
     examples = _generator(SimpleNamespace(generator=cfg["generator"], data=cfg["data"])).examples(
         "val", cfg["data"]["val"])

@@ -16,7 +16,6 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,7 +24,7 @@ from rescore import SYSTEM_DIRS, _detector_dir, _features  # noqa: E402
 
 
 def retune(run: Path, out: Path) -> dict:
-    from kiln_sae.pii.detector import load_detector
+    from kiln_sae.pii.detector import load_detector, spec_json
     from kiln_sae.pii.experiment import _generator
     from kiln_sae.pii.pipeline import SplitData, tune
 
@@ -47,7 +46,7 @@ def retune(run: Path, out: Path) -> dict:
         if val is None:
             val = SplitData(examples, _features(run, "val", [e.text for e in examples], det.spec))
         info = tune(det, val)
-        (dst / "detector.json").write_text(json.dumps(asdict(det.spec), indent=2) + "\n", encoding="utf-8")
+        (dst / "detector.json").write_text(spec_json(det.spec), encoding="utf-8")
         report["systems"][system]["info"] = {**report["systems"][system]["info"], **info, "retuned_from": str(run)}
         print(f"{system}: val overlap F1 {info['val_overlap_f1']:.4f}, threshold {info['threshold']}, "
               f"join_address {info['join_address']}, public_ips {info['public_ips']}", file=sys.stderr)

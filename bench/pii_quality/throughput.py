@@ -53,6 +53,8 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out")
     args = p.parse_args()
+    if args.rounds < 1 or args.n < 1:
+        p.error("--rounds and --n must be at least 1")
     texts = [json.loads(line)["text"] for path in SETS for line in path.read_text().splitlines() if line.strip()]
     rows = [{"id": i, "text": texts[i % len(texts)]} for i in range(args.n)]
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:

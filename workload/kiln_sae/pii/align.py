@@ -254,8 +254,8 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
                 # Runners-up count only with at least a quarter of the winner's mass.
                 ranked = [LABELS[int(j)] for j in order[:3] if mass[j] >= 0.25 * mass[order[0]]]
                 inner = core(text[cut[0]:cut[1]], ranked[0]) if core is not None else None
-                if inner is not None:
-                    cut = (cut[0] + inner[0], cut[0] + inner[1])
+                if inner is not None:  # the label is decided on the narrowed value, so that is the span
+                    cut = start, end = (cut[0] + inner[0], cut[0] + inner[1])
                 label = resolver(text[cut[0]:cut[1]], ranked)
             if label not in _KEEP_BACKSLASHES:
                 start, end = cut

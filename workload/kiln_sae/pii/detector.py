@@ -210,7 +210,7 @@ class Detector:
                 shutil.copyfile(Path(sae_dir) / name, dst / name)
                 files.append(dst / name)
             self.spec.sae = {"path": "sae", "source": str(sae_dir), "sha256": sha256_file(dst / "sae.safetensors")}
-        (out / "detector.json").write_text(json.dumps(asdict(self.spec), indent=2) + "\n", encoding="utf-8")
+        (out / "detector.json").write_text(spec_json(self.spec), encoding="utf-8")
         files.append(out / "detector.json")
         return files
 
@@ -260,17 +260,23 @@ class EnsembleDetector(Detector):
         self.spec.members = [f"member-{i}" for i in range(len(self.members))]
         for name, m, sd in zip(self.spec.members, self.members, self.sae_dirs, strict=True):
             files += m.save(out / name, sd)
-        (out / "detector.json").write_text(json.dumps(asdict(self.spec), indent=2) + "\n", encoding="utf-8")
+        (out / "detector.json").write_text(spec_json(self.spec), encoding="utf-8")
         return files + [out / "detector.json"]
 
 
 def _load_ensemble(d: Path, spec: DetectorSpec, source: FeatureSource | None) -> EnsembleDetector:
-    if not isinstance(spec.members, list):
-        raise DataError(f"{d}/detector.json: members must be a list of member directory names")
+    if not isinstance(spec.members, list) or len(set(map(str, spec.members))) != len(spec.members):
+        raise DataError(f"{d}/detector.json: members must be a list of distinct member directory names")
     members = []
+    root = d.resolve()
     for name in spec.members:
-        if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts or not name:
-            raise DataError(f"{d}/detector.json: member {name!r} is not a directory name inside the detector")
+        # Strictly inside this directory (not ".", not a link out of it): a member is loaded as a detector.
+        inside = isinstance(name, str) and bool(name) and (d / name).resolve().is_relative_to(root) \
+            and (d / name).resolve() != root
+        if not inside:
+            raise DataError(f"{d}/detector.json: member {name!r} is not a directory inside the detector")
+        if _member_keys(d / name).get("members"):
+            raise DataError(f"{d / name}: an ensemble cannot be a member of another; retrain the detector")
         member = load_detector(d / name, source)
         mismatched = [k for k in SHARED if getattr(member.spec, k) != getattr(spec, k)]
         if mismatched or member.spec.members:
@@ -278,6 +284,23 @@ def _load_ensemble(d: Path, spec: DetectorSpec, source: FeatureSource | None) ->
                             f"(members read the same features and cannot nest); retrain the detector")
         members.append(member)
     return EnsembleDetector(spec, members, source)
+
+
+def _member_keys(d: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads((d / "detector.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # load_detector reports it
+    return raw if isinstance(raw, dict) else {}
+
+
+def spec_json(spec: DetectorSpec) -> str:
+    """``detector.json``'s text. A single probe's has no ``members`` key, so a kiln_sae from before ensembles
+    still reads it."""
+    d = asdict(spec)
+    if not d["members"]:
+        del d["members"]
+    return json.dumps(d, indent=2) + "\n"
 
 
 def load_detector(path: str | Path, source: FeatureSource | None = None) -> Detector:

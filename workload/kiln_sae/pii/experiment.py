@@ -144,8 +144,8 @@ def _with_base(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     if raw.get("sae") and "layers" not in raw:
         merged.pop("layers", None)  # an SAE given here fixes the layers (its meta), not the base's choice
         merged.pop("sae_build", None)
-        if "members" not in raw:
-            merged.pop("members", None)  # and is the one member: the base's ensemble is of SAEs it builds
+    if raw.get("sae") and "members" not in raw:
+        merged.pop("members", None)  # and is the one member: the base's ensemble is of SAEs it builds
     return merged
 
 

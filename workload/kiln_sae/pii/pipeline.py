@@ -186,6 +186,7 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     floors, floors_f1, floor_info = _tune_label_floors(det, val, probs, seeded_f1)
     det.spec.label_thresholds = floors
     return {"threshold": th, "extend_threshold": ext, "split": sp, "label_thresholds": floors, **seed_info,
+            "val_overlap_f1_decoder": decoded_f1,  # the settings that ship, before seeds and floors
             "join_address": det.spec.join_address, "val_overlap_f1_join_address": joined_f1,
             "public_ips": det.spec.public_ips, "val_overlap_f1_public_ips": ips_f1,
             "label_thresholds_proposed": floor_info["proposed"],

@@ -78,9 +78,11 @@ _DIGIT_RUN = re.compile(r"\+?\d[\d \-.()/]*\d")
 
 def value_core(value: str, label: str) -> tuple[int, int] | None:
     """Where a number's value lies inside a span of a number-like ``label`` that ran onto a neighbouring word
-    ("Karte 4916 3384 2010 5552", "723 813 266 office", "# 3571240659657568"): the extent of its one digit run
-    when that run is a valid card, IBAN or phone-shaped number and the whole span is none of these, and the
-    rest is set off by whitespace. None: keep the span as it is (a glued "K-559103" or "ID 4711" stays)."""
+    ("Karte 4916 3384 2010 5552", "# 3571240659657568", "tel 723 813 266 office"): the extent of its one digit
+    run, set off by whitespace, when the whole span is not a valid value and the run is: a card by Luhn for any
+    of these labels, a phone-shaped number only for PHONE and SSN. An IBAN or card label is never narrowed to
+    a mere phone shape: "Konto 1234 5678 90" is a domestic account number (docs/pii-labels.md), not a phone.
+    None: keep the span as it is (a glued "K-559103" or "ID 4711" stays)."""
     if label not in NUMERIC or is_card(value) or is_iban(value) or phone_shaped(value):
         return None
     runs = list(_DIGIT_RUN.finditer(value))
@@ -90,7 +92,8 @@ def value_core(value: str, label: str) -> tuple[int, int] | None:
     if (m.start() > 0 and not value[m.start() - 1].isspace()) or (m.end() < len(value) and not value[m.end()].isspace()):
         return None
     core = m.group()
-    return (m.start(), m.end()) if is_card(core) or is_iban(core) or phone_shaped(core) else None
+    ok = is_card(core) or (label in ("PHONE", "SSN") and phone_shaped(core))
+    return (m.start(), m.end()) if ok else None
 
 
 def resolve(value: str, ranked: Sequence[str]) -> str | None:
@@ -114,7 +117,8 @@ def resolve(value: str, ranked: Sequence[str]) -> str | None:
             top = "PHONE"
         elif top == "IBAN" and not iban_shaped(value) and digit_count(value) < MIN_IBAN_PART_DIGITS:
             # Too few digits to be (most of) any country's IBAN: a postcode or military mail's "DPO AP 80308".
-            top = ranked[1] if len(ranked) > 1 else None
+            # The runner-up stands only if it is not another number label (those were checked above as IBAN).
+            top = ranked[1] if len(ranked) > 1 and ranked[1] not in NUMERIC else None
     if top == "ADDRESS" and not any(c.isalpha() for c in value):
         # No street or place name: a number on its own is a phone if it is shaped like one, else nothing.
         top = "PHONE" if phone_shaped(value) or 10 <= digit_count(value) <= 15 else None

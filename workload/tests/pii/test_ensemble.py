@@ -62,10 +62,21 @@ def test_a_bad_ensemble_directory_is_refused_with_the_reason(probe_run, tmp_path
         fh.write(b"\0")
     with pytest.raises(DataError, match="sha256"):  # each member's SAE is checked
         load_detector(tmp_path / "ens")
-    for members, why in ((["../elsewhere"], "not a directory name"), ("member-0", "must be a list")):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "ens" / "link").symlink_to(tmp_path / "outside")
+    for members, why in ((["../elsewhere"], "not a directory inside"), (["."], "not a directory inside"),
+                         (["link"], "not a directory inside"), ("member-0", "must be a list"),
+                         (["member-0", "member-0"], "distinct")):
         (tmp_path / "ens" / "detector.json").write_text(json.dumps({**spec, "members": members}))
         with pytest.raises(DataError, match=why):
             load_detector(tmp_path / "ens")
+    # an ensemble cannot be a member of another: refused before it is loaded
+    shutil.copytree(tmp_path / "ens", tmp_path / "nest" / "inner")
+    (tmp_path / "nest" / "detector.json").write_text(json.dumps({**spec, "members": ["inner"]}))
+    with pytest.raises(DataError, match="cannot be a member"):
+        load_detector(tmp_path / "nest")
+    # a single probe's detector.json has no members key, so a kiln_sae from before ensembles reads it
+    assert "members" not in json.loads((tmp_path / "ens" / "member-0" / "detector.json").read_text())
     # a member that reads other features (escaped line breaks shown) cannot join the average
     (tmp_path / "ens" / "detector.json").write_text(json.dumps({**spec, "members": ["member-0"]}))
     member = json.loads((tmp_path / "ens" / "member-0" / "detector.json").read_text())
@@ -88,6 +99,8 @@ def test_members_is_checked_and_a_given_sae_is_the_only_member(tmp_path):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump({**base, "members": 2, "layers": [2, 4]}))
     job = ProbeConfig.from_dict({"extends": "base.yaml", "sae": "/jobs/1/sae", "output_dir": "out"}, tmp_path)
     assert job.members == 1 and job.sae_build is None
+    with_layers = {"extends": "base.yaml", "sae": "/jobs/1/sae", "output_dir": "out", "layers": [2, 4]}
+    assert ProbeConfig.from_dict(with_layers, tmp_path).members == 1  # whatever else the job sets
 
 
 def test_probe_with_two_members_builds_two_saes_and_ships_their_average(probe_run, tmp_path):

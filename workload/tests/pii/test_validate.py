@@ -136,12 +136,15 @@ def test_a_number_span_that_ran_onto_a_word_is_narrowed_to_the_value() -> None:
         return None if c is None else value[c[0]:c[1]]
 
     assert core("Karte 4916 3384 2010 5552", "IBAN") == "4916 3384 2010 5552"  # a card after the German word
-    assert core("723 813 266 office", "IBAN") == "723 813 266"  # a phone before its kind
+    assert core("723 813 266 office", "PHONE") == "723 813 266"  # a phone before its kind
     assert core("# 3571240659657568", "IBAN") == "3571240659657568"
     # Already a value, glued to its prefix, two numbers, or not number-like: left as it is.
     for value, label in (("DE89 3704 0044 0532 0130 00", "IBAN"), ("+49 30 1234567", "PHONE"), ("K-559103", "SSN"),
                          ("ID 4711", "SSN"), ("tel 0301234567 or 0301234568", "PHONE"),
-                         ("Karte 4916 3384 2010 5552", "PERSON")):
+                         ("Karte 4916 3384 2010 5552", "PERSON"),
+                         # an account number is not narrowed to a phone shape: it is an IBAN by the label rules
+                         ("Konto 1234 5678 90", "IBAN"), ("723 813 266 office", "IBAN"),
+                         ("Bankleitzahl 370 400 44", "CREDIT_CARD")):
         assert core(value, label) is None, value
     # In the decoder (with validation on), the narrowed value is what the checksums judge.
     text = "Zahlung per Karte 4916 3384 2010 5552."
@@ -160,6 +163,7 @@ def test_too_few_digits_for_any_iban_take_the_runner_up() -> None:
     # US military mail ("DPO AP 80308") and a lone postcode are not (most of) an IBAN: the shortest has 13 digits.
     assert resolve("DPO AP 80308", ["IBAN", "ADDRESS"]) == "ADDRESS"
     assert resolve("92893", ["IBAN"]) is None
+    assert resolve("DPO AP 80308", ["IBAN", "CREDIT_CARD"]) is None  # not handed to an unchecked number label
     # A piece of a real IBAN long enough to overlap half of it keeps its label.
     assert resolve("37040044053201", ["IBAN"]) == "IBAN"
     assert resolve("NO93 8601 1117 947", ["IBAN"]) == "IBAN"

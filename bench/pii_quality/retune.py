@@ -49,7 +49,8 @@ def retune(run: Path, out: Path) -> dict:
         (dst / "detector.json").write_text(spec_json(det.spec), encoding="utf-8")
         report["systems"][system]["info"] = {**report["systems"][system]["info"], **info, "retuned_from": str(run)}
         print(f"{system}: val overlap F1 {info['val_overlap_f1']:.4f}, threshold {info['threshold']}, "
-              f"join_address {info['join_address']}, public_ips {info['public_ips']}", file=sys.stderr)
+              f"join_address {info['join_address']}, public_ips {info['public_ips']}, "
+              f"mail_addresses {info['mail_addresses']}, credentials {info['credentials']}", file=sys.stderr)
     (out / "pii_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return report
 

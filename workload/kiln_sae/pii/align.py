@@ -39,7 +39,7 @@ def bio_tags(offsets: np.ndarray, valid: np.ndarray, spans: Sequence[Span],
     return tags
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+def trim_edges(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start] in _TRIM:
         start += 1
     while end > start and text[end - 1] in _TRIM:
@@ -70,13 +70,13 @@ def _unescape_edges(text: str, start: int, end: int) -> tuple[int, int]:
     while True:
         s0, e0 = start, end
         if end - start > 2 and _escape_at(text, start):
-            start, end = _trim(text, start + 2, end)
+            start, end = trim_edges(text, start + 2, end)
         elif end - start > 1 and _escape_at(text, start - 1):
-            start, end = _trim(text, start + 1, end)
+            start, end = trim_edges(text, start + 1, end)
         if end - start > 2 and _escape_at(text, end - 2):
-            start, end = _trim(text, start, end - 2)
+            start, end = trim_edges(text, start, end - 2)
         elif end - start > 1 and _escape_at(text, end - 1):
-            start, end = _trim(text, start, end - 1)
+            start, end = trim_edges(text, start, end - 1)
         if (start, end) == (s0, e0):
             return start, end
 
@@ -238,7 +238,7 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
         pieces = split_run_on(text, offsets, toks, label_mass) if split else [toks]
         tagged = set(cur)
         for piece in pieces:
-            start, end = _trim(text, int(offsets[piece[0], 0]), int(offsets[piece[-1], 1]))
+            start, end = trim_edges(text, int(offsets[piece[0], 0]), int(offsets[piece[-1], 1]))
             if end <= start:
                 continue
             own = [t for t in piece if t in tagged] or piece
@@ -278,7 +278,7 @@ def decode_spans(text: str, offsets: np.ndarray, valid: np.ndarray, probs: np.nd
             close()
         cur.append(i)
     close()
-    return _dedupe(out)
+    return dedupe_spans(out)
 
 
 def tags_to_probs(tags: np.ndarray) -> np.ndarray:
@@ -288,7 +288,7 @@ def tags_to_probs(tags: np.ndarray) -> np.ndarray:
     return probs
 
 
-def _dedupe(spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
+def dedupe_spans(spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
     """Word-completion can make neighbouring spans overlap; keep the first of any overlapping pair, extended."""
     out: list[tuple[Span, float]] = []
     for span, score in sorted(spans, key=lambda p: p[0]):
@@ -336,55 +336,3 @@ def join_address_parts(text: str, spans: list[tuple[Span, float]]) -> list[tuple
         out.append((span, score))
         i += 1
     return out
-
-
-_IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?!\.?\d)")
-_IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}(?![\w:])")
-
-
-def public_ips(text: str) -> list[Span]:
-    """Every IP address in ``text`` that the label rules call personal (docs/pii-labels.md: not loopback,
-    private, link-local or a documentation range): an IP_ADDRESS is fully defined by its shape."""
-    import ipaddress
-
-    from kiln_sae.pii.rules import is_placeholder
-
-    found = []
-    for rx in (_IPV4, _IPV6):
-        for m in rx.finditer(text):
-            # An unbracketed IPv6 address with a port ("...:3966:dec9:5432" in a connection string) is the
-            # address without its last group.
-            for value in (m.group(), m.group().rsplit(":", 1)[0]):
-                try:
-                    ipaddress.ip_address(value)
-                except ValueError:
-                    continue
-                if not is_placeholder(value, "IP_ADDRESS"):
-                    found.append(Span(m.start(), m.start() + len(value), "IP_ADDRESS"))
-                break
-    return sorted(found)
-
-
-def add_public_ips(text: str, spans: list[tuple[Span, float]]) -> list[tuple[Span, float]]:
-    """Decoded spans plus every public IP address the probe missed (``public_ips``). A span of another label
-    over the address is replaced when it holds nothing else but digits and separators ("83.24.117.201:5432"
-    called a PASSWORD), and cut at the ``@`` when the address is the host of a connection string whose secret
-    the probe ran on into it ("s3cret@83.24.117.201:5432" is a PASSWORD, then the address); one with other
-    words around the address (a URL) is kept, and the address is not added."""
-    out = list(spans)
-    for ip in public_ips(text):
-        over = [(s, sc) for s, sc in out if s.start < ip.end and ip.start < s.end]
-        if any(s.label == "IP_ADDRESS" for s, _ in over):
-            continue
-        kept: list[tuple[Span, float]] = []
-        for s, sc in over:
-            before, after = text[s.start:ip.start], text[ip.end:s.end]
-            if any(c.isalpha() for c in after) or (any(c.isalpha() for c in before) and not before.endswith("@")):
-                break
-            if before.rstrip("@"):
-                start, end = _trim(text, s.start, ip.start - 1)
-                if end > start:
-                    kept.append((Span(start, end, s.label), sc))
-        else:
-            out = [p for p in out if p not in over] + kept + [(ip, 1.0)]
-    return sorted(out, key=lambda p: p[0])

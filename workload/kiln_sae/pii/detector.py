@@ -21,12 +21,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kiln_sae.errors import DataError
-from kiln_sae.pii.align import add_public_ips, decode_spans, join_address_parts
+from kiln_sae.pii.align import decode_spans, join_address_parts
 from kiln_sae.pii.escape import shown_line_breaks
 from kiln_sae.pii.features import FeatureSource, TokenFeatures
 from kiln_sae.pii.labels import LABELS, TAGS, Span
 from kiln_sae.pii.probe import DenseLinearProbe, HybridProbe, SparseLinearProbe
 from kiln_sae.pii.shape import SHAPE_BITS
+from kiln_sae.pii.shapes import add_credentials, add_mail_addresses, add_public_ips, complete_identifiers
 from kiln_sae.pii.validate import resolve, value_core
 
 FORMAT = "kiln-pii-detector"
@@ -63,7 +64,9 @@ class DetectorSpec:
     hidden: int = 0  # width of the probe's hidden-layer branch (sparse and dense probes; the hybrid has none)
     line_breaks: bool = False  # escaped line breaks are read as real ones (escape.shown_line_breaks; training's)
     join_address: bool = False  # the one-span ADDRESS rule on decoded spans (align.join_address_parts; val-tuned)
-    public_ips: bool = False  # public IP addresses the probe missed are added (align.add_public_ips; val-tuned)
+    public_ips: bool = False  # public IP addresses the probe missed are added (shapes.add_public_ips; val-tuned)
+    mail_addresses: bool = False  # P.O. boxes and military mail are one ADDRESS (shapes.add_mail_addresses; val-tuned)
+    credentials: bool = False  # users and secrets of URLs and ssh logins (shapes.add_credentials; val-tuned)
     sae: dict[str, Any] | None = None  # {"path": "sae", "source": ..., "sha256": ...}
     members: list[str] = field(default_factory=list)  # an ensemble's member directories (relative); [] = one probe
     format: str = FORMAT
@@ -166,10 +169,14 @@ class Detector:
                             floors: bool = True, extend: float | None = FROM_SPEC,
                             split: bool | None = None,
                             seeds: dict[str, float] | None = None,
-                            join: bool | None = None, ips: bool | None = None) -> list[tuple[Span, float]]:
+                            join: bool | None = None, ips: bool | None = None,
+                            mail: bool | None = None, creds: bool | None = None) -> list[tuple[Span, float]]:
         """Decoded spans with scores. ``threshold``/``validate``/``extend``/``split``/``seeds`` (per-label
-        seed thresholds)/``join`` (the one-span ADDRESS rule)/``ips`` (add public IPs the probe missed) default
-        to the spec's (``extend=None`` turns hysteresis off, ``seeds={}`` turns per-label seeds off)."""
+        seed thresholds)/``join`` (the one-span ADDRESS rule)/``ips`` (add public IPs the probe missed)/``mail``
+        (P.O. boxes and military mail by their shape)/``creds`` (credentials in a URL or an ssh login) default
+        to the spec's (``extend=None`` turns hysteresis off, ``seeds={}`` turns per-label seeds off).
+        Validation also completes user names and passwords the probe cut short and drops configuration keys
+        (``shapes.complete_identifiers``)."""
         if self.spec.line_breaks:
             text = shown_line_breaks(text)  # what the model read; same length, so spans index the original
         if self.spec.shape_bits:
@@ -182,6 +189,12 @@ class Detector:
                              self.spec.split if split is None else split,
                              self.spec.label_seed_thresholds if seeds is None else seeds,
                              value_core if check else None)
+        if check:
+            spans = complete_identifiers(text, spans)
+        if self.spec.mail_addresses if mail is None else mail:
+            spans = add_mail_addresses(text, spans)
+        if self.spec.credentials if creds is None else creds:
+            spans = add_credentials(text, spans)
         if self.spec.join_address if join is None else join:
             spans = join_address_parts(text, spans)
         if self.spec.public_ips if ips is None else ips:
@@ -295,12 +308,16 @@ def _member_keys(d: Path) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
+_NEW_KEYS: dict[str, Any] = {"members": [], "mail_addresses": False, "credentials": False}
+
+
 def spec_json(spec: DetectorSpec) -> str:
-    """``detector.json``'s text. A single probe's has no ``members`` key, so a kiln_sae from before ensembles
-    still reads it."""
+    """``detector.json``'s text. Keys added since v13 are left out while they hold their default (a single
+    probe's ``members``, ``mail_addresses`` and ``credentials`` off), so an older kiln_sae still reads what it can decode."""
     d = asdict(spec)
-    if not d["members"]:
-        del d["members"]
+    for key, default in _NEW_KEYS.items():
+        if d[key] == default:
+            del d[key]
     return json.dumps(d, indent=2) + "\n"
 
 

@@ -130,17 +130,18 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     """Choose the decoding settings on ``val`` (never on test) and write them into ``det.spec``, in steps
     whose val F1 is kept for the ablation: a global threshold without span validation, then with it,
     then threshold x hysteresis (``extend``) x run-on splitting (``split``), then the one-span ADDRESS rule
-    (``join_address``) and added public IPs (``public_ips``), then the threshold grid again with those steps on
+    (``join_address``), added public IPs (``public_ips``), mail addresses (``mail_addresses``) and credentials
+    (``credentials``), then the threshold grid again with those steps on
     (the decoder that ships), then (``label_seeds``, opt-in) per-label seed thresholds that may go below the global
     one, then per-label floors."""
     det.spec.label_seed_thresholds = {}
-    det.spec.join_address = det.spec.public_ips = False
+    det.spec.join_address = det.spec.public_ips = det.spec.mail_addresses = det.spec.credentials = False
     probs = [det.probs(f) for f in val.feats]
 
     def f1(th: float, check: bool, ext: float | None, split: bool = False, join: bool = False,
-           ips: bool = False) -> float:
+           ips: bool = False, mail: bool = False, creds: bool = False) -> float:
         preds = [[s for s, _ in det.spans_from_features(t, f, th, p, check, floors=False, extend=ext, split=split,
-                                                        join=join, ips=ips)]
+                                                        join=join, ips=ips, mail=mail, creds=creds)]
                  for t, f, p in zip(val.texts, val.feats, probs, strict=True)]
         return float(_val_overlap(val, preds).micro["f1"])
 
@@ -164,14 +165,22 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
     # An IP address is defined by its shape: the ones the probe missed are added when val agrees.
     ips_f1 = f1(th, True, ext, sp, join=det.spec.join_address, ips=True)
     det.spec.public_ips = ips_f1 >= max(grid_f1, joined_f1)
-    decoded_f1 = max(grid_f1, joined_f1, ips_f1)
+    # So are P.O. boxes and military mail (v15: the synthetic sets hold none, so val ties and keeps the rule).
+    mail_f1 = f1(th, True, ext, sp, join=det.spec.join_address, ips=det.spec.public_ips, mail=True)
+    det.spec.mail_addresses = mail_f1 >= max(grid_f1, joined_f1, ips_f1)
+    # And the user and secret of a URL's authority or an ssh login (v15: val, which has few, ties).
+    creds_f1 = f1(th, True, ext, sp, join=det.spec.join_address, ips=det.spec.public_ips,
+                  mail=det.spec.mail_addresses, creds=True)
+    det.spec.credentials = creds_f1 >= max(grid_f1, joined_f1, ips_f1, mail_f1)
+    decoded_f1 = max(grid_f1, joined_f1, ips_f1, mail_f1, creds_f1)
     # The grid was searched without those two steps; with them on, another threshold/hysteresis/split can be
     # best (joined address parts and added IPs change which weak spans pay off), so it is searched again with
     # the decoder that ships. v14: the 4-member ensemble's threshold went 0.98 -> 0.95.
     final_grid: dict[tuple, float] = {}
-    if det.spec.join_address or det.spec.public_ips:
-        final_grid = {k: f1(k[0], True, k[1], k[2], join=det.spec.join_address, ips=det.spec.public_ips)
-                      for k in grid}
+    steps = {"join": det.spec.join_address, "ips": det.spec.public_ips, "mail": det.spec.mail_addresses,
+             "creds": det.spec.credentials}
+    if any(steps.values()):
+        final_grid = {k: f1(k[0], True, k[1], k[2], **steps) for k in grid}
         (th2, ext2, sp2), final_f1 = best(final_grid)
         if final_f1 > decoded_f1:
             th, ext, sp, decoded_f1 = th2, ext2, sp2, final_f1
@@ -189,6 +198,8 @@ def tune(det: Detector, val: SplitData, label_seeds: bool = False) -> dict[str, 
             "val_overlap_f1_decoder": decoded_f1,  # the settings that ship, before seeds and floors
             "join_address": det.spec.join_address, "val_overlap_f1_join_address": joined_f1,
             "public_ips": det.spec.public_ips, "val_overlap_f1_public_ips": ips_f1,
+            "mail_addresses": det.spec.mail_addresses, "val_overlap_f1_mail_addresses": mail_f1,
+            "credentials": det.spec.credentials, "val_overlap_f1_credentials": creds_f1,
             "label_thresholds_proposed": floor_info["proposed"],
             "label_thresholds_bootstrap_share_gain": floor_info["bootstrap_share_gain"],
             "label_thresholds_recall_refused": floor_info["recall_refused"],

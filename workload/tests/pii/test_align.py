@@ -259,35 +259,3 @@ def test_a_detector_that_reads_line_breaks_decodes_escaped_lines_apart(tokenizer
     got = [(text[s.start:s.end], s.label) for s, _ in decode_spans(shown, offsets, valid, probs, 0.5)]
     assert got == [("Liisa Lepistö", "PERSON"), (r"Ilmalankuja 57\n ULVILA 35680", "ADDRESS"),
                    ("723 813 266", "PHONE")]
-
-
-def test_public_ips_follow_the_label_rules():
-    from kiln_sae.pii.align import public_ips
-
-    text = ("login from 83.24.117.201. and 10.0.4.15, 127.0.0.1, 192.0.2.7 (docs), v1.2.3.4, 1.3.6.1.4.1, "
-            "at 13:55:36 via 2a00:1450:4001:81b::200e or 2001:db8::1, ::1, MAC 00:1A:2B:3C:4D:5E")
-    assert [text[s.start:s.end] for s in public_ips(text)] == ["83.24.117.201", "2a00:1450:4001:81b::200e"]
-
-
-def test_add_public_ips_fills_in_a_missed_address_and_keeps_a_url_around_one():
-    from kiln_sae.pii.align import add_public_ips
-
-    text = "user fhughes from 203.45.112.9:22 saw http://83.24.117.201/admin, db 145.239.80.12 pw hunter2"
-    pw = Span(text.index("145.239"), text.index(" pw"), "PASSWORD")  # the probe called the address a secret
-    url = Span(text.index("http"), text.index(", db"), "URL_PERSONAL")
-    got = [(text[s.start:s.end], s.label) for s, _ in add_public_ips(text, [(url, 0.9), (pw, 0.9)])]
-    assert got == [("203.45.112.9", "IP_ADDRESS"), ("http://83.24.117.201/admin", "URL_PERSONAL"),
-                   ("145.239.80.12", "IP_ADDRESS")]
-    found = Span(text.index("203"), text.index(":22"), "IP_ADDRESS")
-    assert add_public_ips(text, [(found, 0.7)])[0] == (found, 0.7)  # one the probe found keeps its score
-
-
-def test_a_connection_string_secret_run_on_into_its_host_is_cut_at_the_at_sign():
-    from kiln_sae.pii.align import add_public_ips, public_ips
-
-    text = "mongodb+srv://ponsa79:tigger-44@193.240.240.111:27017/main and pg://u:pw@2c51:c758:3bd5:8562:72dc:93c1:70f5:273e:5432/db"
-    run_on = Span(text.index("tigger"), text.index("/main"), "PASSWORD")
-    got = [(text[s.start:s.end], s.label) for s, _ in add_public_ips(text, [(run_on, 0.9)])]
-    assert got == [("tigger-44", "PASSWORD"), ("193.240.240.111", "IP_ADDRESS"),
-                   ("2c51:c758:3bd5:8562:72dc:93c1:70f5:273e", "IP_ADDRESS")]
-    assert len(public_ips(text)) == 2

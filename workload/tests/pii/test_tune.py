@@ -125,3 +125,30 @@ def test_the_threshold_is_chosen_again_with_the_address_rule_on():
     assert det.spec.join_address and det.spec.threshold <= 0.6
     assert info["threshold_extend_split_grid_final_decoder"][f"{det.spec.threshold}/None/False"] == 1.0
     assert [s for s, _ in det.spans_from_features(text, feats[0])] == gold
+
+
+def test_tune_keeps_the_mail_and_credential_steps_when_val_agrees_and_drops_them_when_it_does_not():
+    """The probe tags a military address in two pieces and misses the user of a connection string; val's gold
+    has the address whole and the user, so both steps are kept. Where val's gold says otherwise (the pieces are
+    the entities, the user is not one), each step is left off."""
+    from kiln_sae.pii.pipeline import tune
+
+    text = "PSC 2322, Box 6025 APO AA 88307 pg://app_user:x@db9"
+    words = [("PSC", None, True), ("2322,", "ADDRESS", True), ("Box", "ADDRESS", False), ("6025", "ADDRESS", False),
+             ("APO", None, True), ("AA", "PHONE", True), ("88307", "PHONE", False), ("pg://app_user:x@db9", None, True)]
+    user = Span(text.index("app_user"), text.index(":x@"), "USERNAME")
+    secret = Span(text.index("x@db9"), text.index("x@db9") + 1, "PASSWORD")
+    whole = [Span(0, text.index(" pg:"), "ADDRESS"), user, secret]
+    pieces = [Span(text.index("2322"), text.index(" APO"), "ADDRESS"), Span(text.index("AA"), text.index(" pg:"), "PHONE")]
+
+    def val(gold: list[Span]) -> SplitData:
+        return SplitData([Example(text=text, spans=gold, template=f"t{t}", genre="log", split="val", locale="en_US")
+                          for t in range(4)], [_tagged(text, words) for _ in range(4)])
+
+    det = _logit_detector()
+    info = tune(det, val(whole))
+    assert info["mail_addresses"] and info["credentials"] and det.spec.mail_addresses and det.spec.credentials
+    assert info["val_overlap_f1_credentials"] == 1.0 > info["val_overlap_f1_public_ips"]
+    assert [s for s, _ in det.spans_from_features(text, val(whole).feats[0])] == whole
+    info = tune(det, val(pieces))
+    assert not info["mail_addresses"] and not info["credentials"] and not det.spec.credentials

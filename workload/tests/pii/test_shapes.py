@@ -124,3 +124,68 @@ def test_credentials_in_a_url_or_an_ssh_login_are_found_by_their_place():
     assert got == [("app_user", "USERNAME", 1.0), ("h7Gv!p2wQz", "PASSWORD", 0.8), ("deploy", "USERNAME", 1.0)]
     url = Span(text.index("postgres://"), text.index(" and"), "URL_PERSONAL")  # one reaching past it: left alone
     assert [s.label for s, _ in add_credentials(text, [(url, 0.9)])] == ["URL_PERSONAL", "USERNAME"]
+
+
+def test_ssh_logins_are_read_from_the_command_only():
+    """A command's arguments are read while they look like arguments; prose, a URL's secret or an e-mail later
+    on the line are not logins (review of v15)."""
+    from kiln_sae.pii.shapes import credentials
+
+    def found(text: str) -> list[tuple[str, str]]:
+        return [(text[s.start:s.end], s.label) for s in credentials(text)]
+
+    assert found("git clone ssh://alice:s3cret@host/repo") == [("alice", "USERNAME"), ("s3cret", "PASSWORD")]
+    assert found("ssh into the box, then psql postgres://app_user:h7Gv@10.0.4.15/app") == [
+        ("app_user", "USERNAME"), ("h7Gv", "PASSWORD")]
+    assert found("rsync -e ssh rsync://bob@host/x") == [("bob", "USERNAME")]
+    for prose in ("I can't ssh in; email jo.doe@gmail.com", "edit ~/.ssh/config and send it to anna.k@gmail.com",
+                  "I can't ssh into my email jo.doe@gmail.com", "scp notes.txt /tmp, see the docs or mail jo@x.org"):
+        assert found(prose) == [], prose
+    assert found("scp -P 2222 alice@h1:/a bob@h2:/b && ssh -l carol -i ~/.ssh/id_ed25519 h3") == [
+        ("alice", "USERNAME"), ("bob", "USERNAME"), ("carol", "USERNAME")]
+
+
+def test_credential_placeholders_tokens_and_weak_passwords():
+    from kiln_sae.pii.shapes import credentials
+
+    def found(text: str) -> list[tuple[str, str]]:
+        return [(text[s.start:s.end], s.label) for s in credentials(text)]
+
+    for template in ("postgres://user:password@localhost:5432/db", "postgres://USER:PASSWORD@HOST:PORT/DB",
+                     "postgres://%(user)s:%(password)s@h", "https://x-access-token:[REDACTED]@github.com/o/r"):
+        assert found(template) == [], template
+    assert found("postgres://app:[REDACTED]@h") == [("app", "USERNAME")]
+    assert found("postgres://app:admin@h") == [("app", "USERNAME"), ("admin", "PASSWORD")]  # a weak password is one
+    token = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"
+    assert found(f"git clone https://{token}@github.com/o/r") == [(token, "PASSWORD")]
+
+
+def test_identifier_growth_stops_at_neighbours_queries_and_shell_syntax():
+    from kiln_sae.pii.shapes import complete_identifiers
+
+    def grow(text: str, *pieces: tuple[str, str]) -> list[tuple[str, str]]:
+        spans = [(Span(text.index(v), text.index(v) + len(v), label), 0.9) for v, label in pieces]
+        return [(text[s.start:s.end], s.label) for s, _ in complete_identifiers(text, spans)]
+
+    # a neighbour is never eaten, whatever its label: "maria" stays a PERSON, "garcia_ops" a USERNAME
+    assert grow("login: maria.garcia_ops now", ("maria", "PERSON"), ("garcia", "USERNAME")) == [
+        ("maria", "PERSON"), ("garcia_ops", "USERNAME")]
+    assert grow("?api_key=AbC123&format=json", ("AbC", "PASSWORD")) == [("AbC123", "PASSWORD")]
+    assert grow("token=ghp_abc|grep x", ("ghp", "PASSWORD")) == [("ghp_abc", "PASSWORD")]
+    assert grow("password: hunter2#comment", ("hunter", "PASSWORD")) == [("hunter2", "PASSWORD")]
+    assert grow("Is your password hunter2?", ("hunter", "PASSWORD")) == [("hunter2", "PASSWORD")]
+    assert grow('{"POSTGRES_USER": "svc"}', ("POSTGRES", "USERNAME")) == []  # a quoted key
+    assert grow("PASSWORD=hunter2", ("PASSWORD", "PASSWORD"), ("hunter2", "PASSWORD")) == [("hunter2", "PASSWORD")]
+
+
+def test_mail_edge_cases():
+    from kiln_sae.pii.shapes import mail_addresses
+
+    def found(text: str) -> list[str]:
+        return [text[s.start:s.end] for s in mail_addresses(text)]
+
+    assert found("Unit 2050 Box 4190\nAPO AP 96278-4190 please") == ["Unit 2050 Box 4190\nAPO AP 96278-4190"]
+    assert found("see USS Constitution for FPO AE 09021 codes") == ["FPO AE 09021"]
+    assert found("USS Carl Vinson FPO AP 96629") == ["USS Carl Vinson FPO AP 96629"]
+    assert found("Box 12 APO AE 09128") == ["Box 12 APO AE 09128"]
+    assert found("P.O. Box #44 and PO Box 1234567") == ["P.O. Box #44", "PO Box 1234567"]
